@@ -1,0 +1,441 @@
+"""The one adapter over toxiproxy-python 0.1.1: per-client server, deadlines, toxic updates.
+
+The library has three gaps that this module closes without editing or forking it:
+
+* **One server per process.** It keeps the API host and port as class attributes of
+  `toxiproxy.api.APIConsumer`. We replace those two attributes by descriptors that read a
+  thread-local value, and run every library call in its own worker thread that sets them. Each
+  `ToxiproxyClient` therefore talks to its own server, even concurrently, and a call that hangs
+  cannot later send requests to another client's server.
+* **No HTTP timeouts.** Every call runs in a daemon worker thread and the caller waits with a
+  deadline (`concurrent.futures.Future.result(timeout)`), so a hung Toxiproxy API (upstream issues
+  #159, #210, #412, #558) becomes a `ToxiproxyTimeout` instead of a frozen harness. Daemon threads
+  never block interpreter exit. The library's `requests` calls also get a socket timeout, so an
+  abandoned worker ends soon after its deadline instead of leaking.
+* **No toxic update.** `update_toxic` sends ``PATCH /proxies/{proxy}/toxics/{toxic}`` itself.
+
+Load and fault traffic must stay on this machine, so proxies accept only loopback listen and
+upstream addresses (127.0.0.0/8, ``localhost``, ``::1``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+import toxiproxy.api
+from toxiproxy import Toxiproxy
+from toxiproxy.api import APIConsumer
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
+
+__all__ = [
+    "ProxyInfo",
+    "ToxiproxyApiError",
+    "ToxiproxyClient",
+    "ToxiproxyError",
+    "ToxiproxyTimeout",
+    "ToxiproxyUnavailable",
+    "require_loopback",
+]
+
+_T = TypeVar("_T")
+
+_HANG_HINT = "known Toxiproxy API hang, see issues #159/#558"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_STREAMS = ("downstream", "upstream")
+
+
+class ToxiproxyError(RuntimeError):
+    """A Toxiproxy API call failed; the message is one line naming the operation and URL."""
+
+
+class ToxiproxyTimeout(ToxiproxyError):
+    """The API did not answer within the client's timeout (it may be hung)."""
+
+
+class ToxiproxyUnavailable(ToxiproxyError):
+    """Nothing usable answered at the API URL (connection refused, reset, ...)."""
+
+
+class ToxiproxyApiError(ToxiproxyError):
+    """The API answered with an error status (`status`: 400 bad toxic, 404, 409 exists, ...)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ProxyInfo:
+    """A created proxy: clients connect to `listen` (port `listen_port`), it forwards to
+    `upstream`."""
+
+    name: str
+    listen: str
+    upstream: str
+    listen_port: int
+
+
+# -- library hooks: per-thread target and socket timeouts -------------------------------------
+
+_local = threading.local()
+_hooks_lock = threading.Lock()
+
+
+class _PerThreadSetting:
+    """A class attribute whose value is taken from `_local` when the current thread set it."""
+
+    def __init__(self, name: str, default: Any) -> None:
+        self.name = name
+        self.default = default
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        return getattr(_local, self.name, self.default)
+
+
+class _TimeoutRequests:
+    """Stands in for the `requests` module inside `toxiproxy.api`, adding the thread's timeout."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def _kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        timeout = getattr(_local, "timeout", None)
+        if timeout is not None:
+            kwargs.setdefault("timeout", timeout)
+        return kwargs
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._module.get(*args, **self._kwargs(kwargs))
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        return self._module.post(*args, **self._kwargs(kwargs))
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        return self._module.delete(*args, **self._kwargs(kwargs))
+
+
+def _install_hooks() -> None:
+    """Install the hooks on the library (idempotent; repairs them if something reassigned the
+    attributes, e.g. the library's own `update_api_consumer`)."""
+    with _hooks_lock:
+        for name in ("host", "port"):
+            current = APIConsumer.__dict__.get(name)
+            if not isinstance(current, _PerThreadSetting):
+                setattr(APIConsumer, name, _PerThreadSetting(name, current))
+        if not isinstance(toxiproxy.api.requests, _TimeoutRequests):
+            toxiproxy.api.requests = _TimeoutRequests(toxiproxy.api.requests)
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME_RE.match(name):
+        raise ValueError(f"invalid {kind} name {name!r}: use 1-128 of [A-Za-z0-9_.-]")
+
+
+def require_loopback(address: str, what: str, *, allow_port_zero: bool) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[::1]:PORT`` for IPv6) and return (host, port).
+
+    Raises:
+        ValueError: the address is malformed, or the host is not loopback (127.0.0.0/8,
+            ``localhost``, ``::1``), since load and fault traffic must stay on this machine.
+    """
+    if address.startswith("["):
+        host, sep, port_text = address[1:].partition("]:")
+    else:
+        host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"{what} {address!r} is not HOST:PORT")
+    port = int(port_text)
+    if not (0 if allow_port_zero else 1) <= port <= 65535:
+        raise ValueError(f"{what} {address!r} has port {port} out of range")
+    if host.lower() != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(
+                f"{what} {address!r} is not a loopback address (127.0.0.0/8, localhost, ::1); "
+                "load and fault traffic must stay on this machine"
+            )
+    return host, port
+
+
+def _error_text(exc: BaseException) -> str:
+    """A short one-line reason for a library or requests exception."""
+    if exc.args and isinstance(exc.args[0], bytes | str):
+        raw = exc.args[0]
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "error" in body:
+            text = str(body["error"])
+    else:
+        text = str(exc)
+    lowered = text.lower()
+    for marker in ("connection refused", "connection reset", "connection aborted"):
+        if marker in lowered:
+            return marker
+    return " ".join(text.split())[:200] or type(exc).__name__
+
+
+# -- client -----------------------------------------------------------------------------------
+
+
+class ToxiproxyClient:
+    """Client for one Toxiproxy server at `url` (``http://HOST:PORT``).
+
+    Every method finishes within `timeout` seconds or raises `ToxiproxyError` (a subclass of
+    `RuntimeError`) with a one-line message naming the operation and the URL:
+    `ToxiproxyTimeout` when the API hangs, `ToxiproxyUnavailable` when nothing answers,
+    `ToxiproxyApiError` when it answers with an error status. Invalid arguments raise ValueError.
+    Instances are safe to use from several threads, and several instances may target different
+    servers in the same process.
+    """
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname or parts.port is None:
+            raise ValueError(f"Toxiproxy URL {url!r} is not http://HOST:PORT")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.url = url.rstrip("/")
+        self.timeout = float(timeout)
+        self._host = parts.hostname
+        self._port = parts.port
+        _install_hooks()
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def version(self) -> str:
+        """The server version, e.g. ``"2.12.0"``."""
+
+        def call() -> str:
+            raw = Toxiproxy().version()
+            if raw is None:  # the library's own TCP probe failed
+                raise requests.ConnectionError("connection refused")
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            try:
+                body = json.loads(text)
+            except ValueError:
+                return text.strip()
+            return str(body["version"]) if isinstance(body, dict) else text.strip()
+
+        return self._call("version", call)
+
+    def list_proxies(self) -> dict[str, dict[str, Any]]:
+        """All proxies as the API returns them: name -> {name, listen, upstream, toxics, ...}."""
+        return self._call("list proxies", lambda: _json_dict(APIConsumer.get("/proxies").json()))
+
+    def list_toxics(self, proxy: str) -> list[dict[str, Any]]:
+        """The toxics of `proxy`: dicts with name, type, stream, toxicity, attributes."""
+        _check_name("proxy", proxy)
+        return self._call(
+            f"list toxics of {proxy}",
+            lambda: list(APIConsumer.get(f"/proxies/{proxy}/toxics").json()),
+        )
+
+    # -- proxies -------------------------------------------------------------------------------
+
+    def create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> ProxyInfo:
+        """Create proxy `name` listening on `listen` and forwarding to `upstream`.
+
+        Both addresses must be loopback ``HOST:PORT``; with port 0 in `listen`, Toxiproxy picks a
+        free port and the returned `ProxyInfo` carries the real one.
+        """
+        _check_name("proxy", name)
+        require_loopback(upstream, "upstream", allow_port_zero=False)
+        require_loopback(listen, "listen address", allow_port_zero=True)
+
+        def call() -> ProxyInfo:
+            proxy = Toxiproxy().create(upstream=upstream, name=name, listen=listen)
+            real_listen = str(proxy.listen)
+            _, port = require_loopback(real_listen, "listen address", allow_port_zero=True)
+            if port == 0:  # not seen with 2.12.0; fall back to the listing
+                real_listen = str(_json_dict(APIConsumer.get("/proxies").json())[name]["listen"])
+                _, port = require_loopback(real_listen, "listen address", allow_port_zero=True)
+            return ProxyInfo(
+                name=name, listen=real_listen, upstream=str(proxy.upstream), listen_port=port
+            )
+
+        return self._call(f"create proxy {name} ({listen} -> {upstream})", call)
+
+    def destroy_proxy(self, name: str) -> None:
+        """Delete proxy `name`, closing its connections (`ToxiproxyApiError` 404 if absent)."""
+        _check_name("proxy", name)
+        self._call(
+            f"destroy proxy {name}", lambda: _require_ok(APIConsumer.delete(f"/proxies/{name}"))
+        )
+
+    def destroy_all(self, prefix: str | None = None) -> list[str]:
+        """Delete every proxy, or only those whose name starts with `prefix`; return the names.
+
+        Each delete is one call with its own deadline, so a hang names the proxy it hit.
+        """
+        names = sorted(n for n in self.list_proxies() if prefix is None or n.startswith(prefix))
+        for name in names:
+            self.destroy_proxy(name)
+        return names
+
+    def reset(self) -> None:
+        """Re-enable all proxies and remove all toxics (``POST /reset``)."""
+        self._call("reset", lambda: _require_ok(APIConsumer.post("/reset")))
+
+    # -- toxics --------------------------------------------------------------------------------
+
+    def add_toxic(
+        self,
+        proxy: str,
+        name: str,
+        type: str,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Add toxic `name` of `type` (latency, bandwidth, timeout, ...) to `proxy`; return it as
+        the API echoes it, with defaults filled in.
+
+        `stream` is ``downstream`` (server to client) or ``upstream`` (client to server);
+        `toxicity` is the probability (0..1) that a connection is affected.
+        """
+        _check_name("proxy", proxy)
+        _check_name("toxic", name)
+        if stream not in _STREAMS:
+            raise ValueError(f"stream must be 'downstream' or 'upstream', got {stream!r}")
+        if not 0.0 <= toxicity <= 1.0:
+            raise ValueError(f"toxicity must be within 0..1, got {toxicity}")
+        payload = {
+            "name": name,
+            "type": type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": dict(attributes or {}),
+        }
+
+        def call() -> dict[str, Any]:
+            response = APIConsumer.post(f"/proxies/{proxy}/toxics", json=payload)
+            _require_ok(response)
+            return _json_dict(response.json())
+
+        return self._call(f"add toxic {name} to {proxy}", call)
+
+    def update_toxic(self, proxy: str, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Change attributes of toxic `name` on `proxy` in place; return the updated toxic.
+
+        Uses ``PATCH /proxies/{proxy}/toxics/{name}``, which toxiproxy-python lacks. Attributes
+        not given keep their values.
+        """
+        _check_name("proxy", proxy)
+        _check_name("toxic", name)
+        endpoint = f"{self.url}/proxies/{proxy}/toxics/{name}"
+        payload = {"attributes": dict(attributes)}
+
+        def call() -> dict[str, Any]:
+            response = requests.patch(endpoint, json=payload, timeout=self.timeout)
+            if response.status_code == 404:
+                raise NotFound(response.content)
+            if response.status_code == 400:
+                raise InvalidToxic(response.content)
+            _require_ok(response)
+            return _json_dict(response.json())
+
+        return self._call(f"update toxic {name} on {proxy}", call)
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        """Remove toxic `name` from `proxy` (`ToxiproxyApiError` 404 if absent).
+
+        This is the call that can hang Toxiproxy under traffic; it then raises `ToxiproxyTimeout`.
+        """
+        _check_name("proxy", proxy)
+        _check_name("toxic", name)
+        self._call(
+            f"remove toxic {name} from {proxy}",
+            lambda: _require_ok(APIConsumer.delete(f"/proxies/{proxy}/toxics/{name}")),
+        )
+
+    # -- deadline wrapper ----------------------------------------------------------------------
+
+    def _call(self, operation: str, fn: Callable[[], _T]) -> _T:
+        """Run `fn` against this client's server in a daemon thread; wait at most `timeout`."""
+        future: Future[_T] = Future()
+        host, port, timeout = self._host, self._port, self.timeout
+
+        def work() -> None:
+            _local.host, _local.port, _local.timeout = host, port, timeout
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller through the future
+                future.set_exception(exc)
+
+        _install_hooks()
+        threading.Thread(target=work, name=f"toxiproxy: {operation}", daemon=True).start()
+        where = f"Toxiproxy at {self.url}"
+        try:
+            return future.result(timeout=timeout)
+        except (TimeoutError, requests.Timeout):
+            raise ToxiproxyTimeout(
+                f"{where} did not answer '{operation}' within {timeout} s ({_HANG_HINT})"
+            ) from None
+        except requests.ConnectionError as exc:
+            raise ToxiproxyUnavailable(
+                f"{where} is not reachable for '{operation}': {_error_text(exc)}"
+            ) from None
+        except NotFound as exc:
+            raise ToxiproxyApiError(
+                f"{where} refused '{operation}': not found ({_error_text(exc)})", 404
+            ) from None
+        except ProxyExists as exc:
+            raise ToxiproxyApiError(
+                f"{where} refused '{operation}': already exists ({_error_text(exc)})", 409
+            ) from None
+        except InvalidToxic as exc:
+            raise ToxiproxyApiError(
+                f"{where} refused '{operation}': bad request ({_error_text(exc)})", 400
+            ) from None
+        except _HttpStatus as exc:
+            raise ToxiproxyApiError(
+                f"{where} refused '{operation}': HTTP {exc.status} ({exc.text})", exc.status
+            ) from None
+        except (ValueError, KeyError, TypeError, requests.RequestException) as exc:
+            raise ToxiproxyError(
+                f"{where} gave an unusable answer to '{operation}': {_error_text(exc)}"
+            ) from exc
+
+
+class _HttpStatus(Exception):
+    """Internal: an error status the library does not map to an exception."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(status, text)
+        self.status = status
+        self.text = text
+
+
+def _require_ok(response: requests.Response) -> None:
+    """Raise `_HttpStatus` unless `response` has a 2xx status."""
+    if not response.ok:
+        raise _HttpStatus(response.status_code, _error_text(ValueError(response.content)))
+
+
+def _json_dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
