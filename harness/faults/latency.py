@@ -1,0 +1,84 @@
+"""Fault kind ``latency``: delay every chunk of data by ``latency`` +/- ``jitter``.
+
+Scenario table::
+
+    [[faults]]
+    kind = "latency"
+    latency = "500ms"   # required, whole milliseconds, > 0
+    jitter = "50ms"     # optional, default 0, must not exceed latency
+    stream = "downstream"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.faults.base import (
+    DOWNSTREAM,
+    FaultKind,
+    ToxicSpec,
+    read_stream,
+    read_whole_milliseconds,
+)
+
+NAME = "latency"
+
+
+@dataclass(frozen=True)
+class LatencyFault:
+    """Toxiproxy ``latency`` toxic: each chunk waits ``latency_ms`` +/- ``jitter_ms``."""
+
+    latency_ms: int
+    jitter_ms: int = 0
+    stream: str = DOWNSTREAM
+
+    @property
+    def kind(self) -> str:
+        """Always ``"latency"``."""
+        return NAME
+
+    def toxic(self) -> ToxicSpec:
+        """Toxic type ``latency`` with attributes ``latency`` and ``jitter`` in ms."""
+        return ToxicSpec(
+            type="latency",
+            stream=self.stream,
+            attributes={"latency": self.latency_ms, "jitter": self.jitter_ms},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """``kind``, ``stream``, ``latency_ms`` and ``jitter_ms``."""
+        return {
+            "kind": NAME,
+            "stream": self.stream,
+            "latency_ms": self.latency_ms,
+            "jitter_ms": self.jitter_ms,
+        }
+
+
+def parse(table: Mapping[str, Any]) -> LatencyFault:
+    """Validate a ``kind = "latency"`` table.
+
+    Raises:
+        ValueError: latency missing or not > 0 whole ms, jitter negative or above latency,
+            or a bad stream.
+    """
+    latency_ms = read_whole_milliseconds(table, "latency", default=None)
+    if latency_ms <= 0:
+        raise ValueError('latency must be > 0; use e.g. latency = "500ms"')
+    jitter_ms = read_whole_milliseconds(table, "jitter", default="0ms")
+    if jitter_ms > latency_ms:
+        raise ValueError(
+            f"jitter ({jitter_ms} ms) must not exceed latency ({latency_ms} ms); "
+            "lower jitter or raise latency"
+        )
+    return LatencyFault(latency_ms=latency_ms, jitter_ms=jitter_ms, stream=read_stream(table))
+
+
+KIND = FaultKind(
+    name=NAME,
+    keys=("latency", "jitter"),
+    parse=parse,
+    summary="delay data by `latency` +/- `jitter` (Toxiproxy latency toxic)",
+)

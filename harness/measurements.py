@@ -1,0 +1,162 @@
+"""What a run measured: latency samples, lock reports, timings and component failures.
+
+The orchestrator fills a :class:`Measurements`; thresholds and the verdict only read it.
+Locust users write one :class:`Sample` per operation as a JSON line; :func:`read_samples_jsonl`
+reads such a file back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
+"""Operations a sample can time. ``deliver`` is broadcast-sent to received-by-this-member."""
+
+MEMBER_KINDS: tuple[str, ...] = ("fast", "slow")
+"""``slow`` members reach the server through their own faulty proxy; ``fast`` ones do not."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed operation of one member.
+
+    Attributes:
+        time: Wall-clock time (Unix seconds) when the operation completed or failed.
+        op: One of :data:`OPS`.
+        member_kind: ``"fast"`` or ``"slow"``; for ``deliver`` it is the receiving member.
+        latency_ms: How long the operation took, in milliseconds (>= 0).
+        ok: False when the operation failed (timeout, error reply, dropped connection).
+        error: Short description of the failure when ``ok`` is False.
+    """
+
+    time: float
+    op: str
+    member_kind: str
+    latency_ms: float
+    ok: bool
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sample as a JSON-ready dict with exactly the dataclass fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Sample:
+        """Build a sample from a decoded JSON object, validating every field.
+
+        Unknown extra keys are ignored so writers may add context (room, user id).
+
+        Raises:
+            ValueError: a field is missing, has the wrong type, or is out of range.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        for name in ("time", "op", "member_kind", "latency_ms", "ok"):
+            if name not in data:
+                raise ValueError(f"missing field {name!r}")
+        time = _finite_number(data["time"], "time")
+        latency_ms = _finite_number(data["latency_ms"], "latency_ms")
+        if latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")
+        op = data["op"]
+        if op not in OPS:
+            raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
+        member_kind = data["member_kind"]
+        if member_kind not in MEMBER_KINDS:
+            raise ValueError(f"member_kind must be fast or slow, got {member_kind!r}")
+        ok = data["ok"]
+        if not isinstance(ok, bool):
+            raise ValueError(f"ok must be true or false, got {ok!r}")
+        error = data.get("error")
+        if error is not None and not isinstance(error, str):
+            raise ValueError(f"error must be a string or null, got {error!r}")
+        return cls(time, op, member_kind, latency_ms, ok, error)
+
+
+def _finite_number(value: Any, name: str) -> float:
+    """``value`` as a float, or ValueError when it is not a finite JSON number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+@dataclass
+class Measurements:
+    """Everything one run measured; filled by the orchestrator, read by thresholds.
+
+    All times are wall-clock Unix seconds.
+
+    Attributes:
+        samples: Every timed operation, in arrival order.
+        lock_reports: Lockwatch ``Report.to_dict()`` dicts (keys ``kind``, ``lock``,
+            ``duration_s``, ``time``, ...).
+        run_started: When load started.
+        run_ended: When load stopped (equal to ``run_started`` while the run is going on).
+        fault_started: When the faults were switched on, None if they never were.
+        fault_ended: When the faults were switched off, None if they never were.
+        component_errors: One line per broken harness component, e.g.
+            ``"target exited with code -9 at 12.3s"``. Any entry makes the verdict ERROR.
+    """
+
+    samples: list[Sample] = field(default_factory=list)
+    lock_reports: list[dict[str, Any]] = field(default_factory=list)
+    run_started: float = 0.0
+    run_ended: float = 0.0
+    fault_started: float | None = None
+    fault_ended: float | None = None
+    component_errors: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds between ``run_started`` and ``run_ended`` (never negative)."""
+        return max(0.0, self.run_ended - self.run_started)
+
+
+@dataclass(frozen=True)
+class SamplesFile:
+    """The result of reading a samples JSONL file.
+
+    Attributes:
+        samples: The well-formed samples, in file order.
+        malformed_lines: One ``"line N: reason"`` entry per line that was skipped.
+    """
+
+    samples: list[Sample]
+    malformed_lines: list[str]
+
+
+def read_samples_file(path: str | Path) -> SamplesFile:
+    """Read a JSONL file of samples, keeping the good lines and describing the bad ones.
+
+    Blank lines are ignored. A line that is not a JSON object with valid :class:`Sample` fields
+    (including a half-written last line) is skipped and reported in ``malformed_lines``.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    samples: list[Sample] = []
+    malformed_lines: list[str] = []
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for line_number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                samples.append(Sample.from_dict(json.loads(line)))
+            except ValueError as problem:  # json.JSONDecodeError is a ValueError
+                malformed_lines.append(f"line {line_number}: {problem}")
+    return SamplesFile(samples, malformed_lines)
+
+
+def read_samples_jsonl(path: str | Path) -> list[Sample]:
+    """The well-formed samples of a JSONL file; malformed lines are skipped.
+
+    Use :func:`read_samples_file` to also learn which lines were skipped and why.
+    """
+    return read_samples_file(path).samples

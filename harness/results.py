@@ -1,0 +1,304 @@
+"""Reports of a finished run: ``result.json``, ``junit.xml`` and a terminal summary table.
+
+``result.json`` is the complete machine-readable record (layout version
+:data:`RESULT_FORMAT_VERSION`); ``junit.xml`` lets CI test reporters show one test case per
+threshold check, valid against the Ant/Jenkins JUnit XSD.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.measurements import MEMBER_KINDS, OPS, Measurements
+from harness.scenario import Scenario
+from harness.thresholds.latency import nearest_rank_percentile
+from harness.verdict import Verdict
+
+RESULT_FILE_NAME = "result.json"
+JUNIT_FILE_NAME = "junit.xml"
+RESULT_FORMAT_VERSION = 1
+SUMMARY_PERCENTILES: tuple[float, ...] = (50, 90, 99)
+
+_XML_FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def summarize_latencies(measurements: Measurements) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per operation and member kind: sample counts and latency statistics (ms) of ok samples.
+
+    Returns ``{op: {member_kind: {"samples", "failed", "p50_ms", "p90_ms", "p99_ms",
+    "max_ms", "mean_ms"}}}`` for every op/member kind that has samples; the statistics are None
+    when there is no successful sample. Percentiles are nearest-rank, as in the checks.
+    """
+    latencies: dict[tuple[str, str], list[float]] = {}
+    failures: dict[tuple[str, str], int] = {}
+    for sample in measurements.samples:
+        key = (sample.op, sample.member_kind)
+        latencies.setdefault(key, [])
+        failures.setdefault(key, 0)
+        if sample.ok:
+            latencies[key].append(sample.latency_ms)
+        else:
+            failures[key] += 1
+    summary: dict[str, dict[str, dict[str, Any]]] = {}
+    for op in OPS:
+        for member_kind in MEMBER_KINDS:
+            if (op, member_kind) not in latencies:
+                continue
+            ok_latencies = sorted(latencies[(op, member_kind)])
+            statistics: dict[str, Any] = {
+                "samples": len(ok_latencies) + failures[(op, member_kind)],
+                "failed": failures[(op, member_kind)],
+            }
+            for percentile in SUMMARY_PERCENTILES:
+                statistics[f"p{percentile:g}_ms"] = (
+                    nearest_rank_percentile(ok_latencies, percentile) if ok_latencies else None
+                )
+            statistics["max_ms"] = ok_latencies[-1] if ok_latencies else None
+            statistics["mean_ms"] = (
+                math.fsum(ok_latencies) / len(ok_latencies) if ok_latencies else None
+            )
+            summary.setdefault(op, {})[member_kind] = statistics
+    return summary
+
+
+def build_result(
+    scenario: Scenario,
+    mode: str,
+    verdict: Verdict,
+    measurements: Measurements,
+    extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``result.json`` document as a dict (see :func:`write_result_json`)."""
+    return {
+        "format_version": RESULT_FORMAT_VERSION,
+        "scenario": scenario.to_dict(),
+        "mode": mode,
+        "verdict": {
+            "status": verdict.status,
+            "exit_code": verdict.exit_code,
+            "message": verdict.message,
+            "component_errors": list(verdict.component_errors),
+        },
+        "thresholds": [result.to_dict() for result in verdict.check_results],
+        "measured": {
+            "samples": len(measurements.samples),
+            "failed_samples": sum(1 for sample in measurements.samples if not sample.ok),
+            "lock_reports": len(measurements.lock_reports),
+            "latency_ms": summarize_latencies(measurements),
+        },
+        "lock_reports": list(measurements.lock_reports),
+        "timings": {
+            "run_started": measurements.run_started,
+            "run_ended": measurements.run_ended,
+            "run_started_utc": _utc_text(measurements.run_started),
+            "duration_s": measurements.duration_s,
+            "fault_started": measurements.fault_started,
+            "fault_ended": measurements.fault_ended,
+        },
+        "component_errors": list(measurements.component_errors),
+        "extra": dict(extra),
+    }
+
+
+def write_result_json(
+    run_dir: str | Path,
+    scenario: Scenario,
+    mode: str,
+    verdict: Verdict,
+    measurements: Measurements,
+    extra: Mapping[str, Any],
+) -> Path:
+    """Write ``run_dir/result.json`` atomically and return its path.
+
+    Keys: ``format_version``, ``scenario`` (:meth:`Scenario.to_dict`), ``mode`` (server mode),
+    ``verdict`` (status, exit_code, message, component_errors), ``thresholds`` (one entry per
+    check: check, subject, operator, limit, measured, unit, status, samples, reason),
+    ``measured`` (sample/failure/lock-report counts and :func:`summarize_latencies`),
+    ``lock_reports``, ``timings`` (Unix seconds plus ``run_started_utc`` and ``duration_s``),
+    ``component_errors`` and ``extra`` (whatever the caller passed). Non-finite floats become
+    ``null`` and non-JSON values their ``str()``, so the file is always strict JSON.
+    """
+    document = _json_safe(build_result(scenario, mode, verdict, measurements, extra))
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+    return _write_atomically(Path(run_dir) / RESULT_FILE_NAME, text)
+
+
+def write_junit_xml(
+    run_dir: str | Path,
+    run_name: str,
+    verdict: Verdict,
+    *,
+    started_at: float | None = None,
+    duration_s: float = 0.0,
+) -> Path:
+    """Write ``run_dir/junit.xml`` and return its path.
+
+    One ``<testcase>`` per check (named by the check text, classname ``roomchaos.<run_name>``):
+    broken checks carry ``<failure>``, checks without data ``<error>``. If harness components
+    broke, one more test case ``harness components`` carries an ``<error>``. The document is
+    ``<testsuites><testsuite ...>`` with every element and attribute the JUnit XSD requires.
+
+    Args:
+        run_dir: Directory to write into (must exist).
+        run_name: Name of the test suite, e.g. ``"slow-member-naive"``.
+        verdict: The verdict whose check results become test cases.
+        started_at: Unix time the run started (suite ``timestamp``); now when None.
+        duration_s: Run length in seconds (suite ``time``).
+    """
+    results = verdict.check_results
+    failure_count = sum(1 for result in results if result.status == "broken")
+    error_count = sum(1 for result in results if result.status == "no_data")
+    test_count = len(results) + (1 if verdict.component_errors else 0)
+    error_count += 1 if verdict.component_errors else 0
+    suite_name = _xml_text(run_name).strip() or "roomchaos"
+    classname = f"roomchaos.{suite_name}"
+
+    suites = ElementTree.Element("testsuites")
+    suite = ElementTree.SubElement(
+        suites,
+        "testsuite",
+        {
+            "name": suite_name,
+            "package": "roomchaos",
+            "id": "0",
+            "timestamp": _junit_timestamp(time.time() if started_at is None else started_at),
+            "hostname": socket.gethostname() or "localhost",
+            "tests": str(test_count),
+            "failures": str(failure_count),
+            "errors": str(error_count),
+            "time": f"{max(duration_s, 0.0):.3f}",
+        },
+    )
+    properties = ElementTree.SubElement(suite, "properties")
+    for name, value in (("verdict", verdict.status), ("verdict_message", verdict.message)):
+        ElementTree.SubElement(properties, "property", {"name": name, "value": _xml_text(value)})
+    for result in results:
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            {"name": _xml_text(result.check), "classname": classname, "time": "0"},
+        )
+        if result.status == "broken":
+            failure = ElementTree.SubElement(
+                case, "failure", {"message": _xml_text(result.describe()), "type": "threshold"}
+            )
+            failure.text = _xml_text(
+                f"check: {result.check}\nmeasured: {result.measured_text()} "
+                f"over {result.samples} samples\nlimit: {result.limit_text()}"
+            )
+        elif result.status == "no_data":
+            error = ElementTree.SubElement(
+                case, "error", {"message": _xml_text(result.describe()), "type": "no_data"}
+            )
+            error.text = _xml_text(f"check: {result.check}\n{result.describe()}")
+    if verdict.component_errors:
+        case = ElementTree.SubElement(
+            suite, "testcase", {"name": "harness components", "classname": classname, "time": "0"}
+        )
+        error = ElementTree.SubElement(
+            case,
+            "error",
+            {"message": _xml_text("; ".join(verdict.component_errors)), "type": "component"},
+        )
+        error.text = _xml_text("\n".join(verdict.component_errors))
+    ElementTree.SubElement(suite, "system-out").text = _xml_text(format_summary_table(verdict))
+    ElementTree.SubElement(suite, "system-err").text = (
+        "" if verdict.status == "PASS" else _xml_text(verdict.message)
+    )
+    ElementTree.indent(suites)
+    text = ElementTree.tostring(suites, encoding="unicode", xml_declaration=False)
+    return _write_atomically(
+        Path(run_dir) / JUNIT_FILE_NAME, '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+    )
+
+
+def format_summary_table(verdict: Verdict) -> str:
+    """A plain-text table of the check results, columns aligned with spaces.
+
+    Columns: check (canonical subject), limit, measured, samples, status. Example::
+
+        check            limit      measured  samples  status
+        ---------------  ---------  --------  -------  -------
+        join[fast].p99   < 250 ms   812 ms        143  broken
+        lock_reports     == 0       0             312  holding
+    """
+    header = ("check", "limit", "measured", "samples", "status")
+    if not verdict.check_results:
+        return "(no checks)"
+    rows = [
+        (
+            result.subject,
+            result.limit_text(),
+            result.measured_text(),
+            str(result.samples),
+            result.status,
+        )
+        for result in verdict.check_results
+    ]
+    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(len(header))]
+    right_aligned = {3}
+
+    def render(cells: tuple[str, ...]) -> str:
+        padded = [
+            cell.rjust(widths[column]) if column in right_aligned else cell.ljust(widths[column])
+            for column, cell in enumerate(cells)
+        ]
+        return "  ".join(padded).rstrip()
+
+    separator = tuple("-" * width for width in widths)
+    return "\n".join(render(line) for line in (header, separator, *rows))
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as None and non-JSON objects as their ``str()``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return str(value)
+
+
+def _xml_text(text: str) -> str:
+    """``text`` without characters XML 1.0 cannot contain."""
+    return _XML_FORBIDDEN_CHARACTERS.sub("?", text)
+
+
+def _junit_timestamp(unix_time: float) -> str:
+    """UTC time as ``YYYY-MM-DDTHH:MM:SS``: the JUnit XSD forbids a timezone designator."""
+    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _utc_text(unix_time: float) -> str:
+    """UTC time in ISO 8601 with a ``Z`` suffix."""
+    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file + rename, so readers never see half."""
+    descriptor, temporary_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as temporary_file:
+            temporary_file.write(text)
+        os.chmod(temporary_name, 0o644)  # mkstemp creates 0600; reports are meant to be shared
+        os.replace(temporary_name, path)
+    except BaseException:
+        Path(temporary_name).unlink(missing_ok=True)
+        raise
+    return path

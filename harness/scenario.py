@@ -1,0 +1,626 @@
+"""Scenario files: load and validate a TOML scenario into a frozen :class:`Scenario`.
+
+Every problem with a file raises :class:`ScenarioError`, whose message is ONE line prefixed by
+the file name, saying what is wrong and how to fix it. ``scenarios/README.md`` documents every
+key and its default; the defaults here match ``scenarios/slow-member.toml``.
+
+Run ``python -m harness.scenario FILE...`` to validate files from the command line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.durations import format_duration, parse_duration
+from harness.faults import COMMON_KEYS, FAULT_KINDS, Fault
+from harness.thresholds import Check, parse_check
+from harness.thresholds.latency import LatencyMetric
+
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "name",
+    "description",
+    "target",
+    "load",
+    "timing",
+    "faults",
+    "thresholds",
+)
+TARGET_KEYS: tuple[str, ...] = ("send_timeout", "lock_wait_threshold", "lock_hold_threshold")
+LOAD_KEYS: tuple[str, ...] = (
+    "rooms",
+    "members",
+    "slow_members",
+    "spawn_rate",
+    "broadcast_interval",
+    "stay",
+    "away",
+)
+TIMING_KEYS: tuple[str, ...] = ("warmup", "fault", "cooldown")
+THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail")
+
+DEFAULT_CHECKS: tuple[str, ...] = (
+    "join[fast].p99 < 250ms",
+    "deliver[fast].p99 < 250ms",
+    "lock_reports == 0",
+    "errors.ratio < 0.01",
+)
+"""Checks used when ``[thresholds]`` has no ``checks`` key."""
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class ScenarioError(Exception):
+    """A scenario file is unreadable or invalid.
+
+    ``str(error)`` is one line: ``"<path>: <what is wrong>; <how to fix it>"``.
+
+    Attributes:
+        path: The scenario file as given to :func:`load_scenario`.
+        problem: The message without the path prefix.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = " ".join(problem.splitlines())
+        super().__init__(f"{self.path}: {self.problem}")
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """``[target]``: settings passed to the room server under test (all in seconds)."""
+
+    send_timeout_s: float = 10.0
+    lock_wait_threshold_s: float = 0.1
+    lock_hold_threshold_s: float = 0.25
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """``[load]``: how many members, how they behave (durations in seconds).
+
+    Attributes:
+        rooms: Rooms the members are spread over.
+        members: Locust users in total, fast and slow.
+        slow_members: Members that reach the server through their own faulty proxy.
+        spawn_rate: Users started per second.
+        broadcast_interval_s: Each member broadcasts this often while in a room.
+        stay_s: Time in a room before leaving.
+        away_s: Time out of the room before rejoining.
+    """
+
+    rooms: int = 1
+    members: int = 12
+    slow_members: int = 1
+    spawn_rate: float = 12.0
+    broadcast_interval_s: float = 0.2
+    stay_s: float = 2.0
+    away_s: float = 0.2
+
+    @property
+    def fast_members(self) -> int:
+        """Members that connect directly, without a faulty proxy."""
+        return self.members - self.slow_members
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """``[timing]``: phases of the run, in seconds: warm-up, fault active, cool-down."""
+
+    warmup_s: float = 4.0
+    fault_s: float = 12.0
+    cooldown_s: float = 2.0
+
+    @property
+    def fault_starts_at_s(self) -> float:
+        """Seconds after the run starts when the faults are switched on."""
+        return self.warmup_s
+
+    @property
+    def fault_ends_at_s(self) -> float:
+        """Seconds after the run starts when the faults are switched off."""
+        return self.warmup_s + self.fault_s
+
+    @property
+    def total_s(self) -> float:
+        """Length of the whole run."""
+        return self.warmup_s + self.fault_s + self.cooldown_s
+
+
+@dataclass(frozen=True)
+class ThresholdSettings:
+    """``[thresholds]``: what must hold for a PASS.
+
+    Attributes:
+        min_samples: A checked metric with fewer samples makes the verdict ERROR.
+        checks: Parsed checks, in file order.
+        abort_on_fail: The checks (a subset of ``checks``) allowed to end the run early.
+    """
+
+    min_samples: int = 20
+    checks: tuple[Check, ...] = ()
+    abort_on_fail: tuple[Check, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario. Durations are float seconds.
+
+    Attributes:
+        name: Short identifier (letters, digits, ``.``, ``_``, ``-``), used in result names.
+        description: One-line human description.
+        target: Room-server settings.
+        load: Members and their behaviour.
+        timing: Warm-up, fault and cool-down phases.
+        faults: Faults applied to every slow member's proxy while the fault phase lasts.
+        thresholds: Checks that decide the verdict.
+        source_path: The file the scenario was loaded from.
+    """
+
+    name: str
+    description: str
+    target: TargetSettings
+    load: LoadSettings
+    timing: TimingSettings
+    faults: tuple[Fault, ...]
+    thresholds: ThresholdSettings
+    source_path: Path
+
+    @property
+    def total_duration(self) -> float:
+        """Seconds from start of load to stop: warm-up + fault + cool-down."""
+        return self.timing.total_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description of the scenario for ``result.json`` (durations in seconds)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source_path": str(self.source_path),
+            "target": {
+                "send_timeout_s": self.target.send_timeout_s,
+                "lock_wait_threshold_s": self.target.lock_wait_threshold_s,
+                "lock_hold_threshold_s": self.target.lock_hold_threshold_s,
+            },
+            "load": {
+                "rooms": self.load.rooms,
+                "members": self.load.members,
+                "slow_members": self.load.slow_members,
+                "fast_members": self.load.fast_members,
+                "spawn_rate": self.load.spawn_rate,
+                "broadcast_interval_s": self.load.broadcast_interval_s,
+                "stay_s": self.load.stay_s,
+                "away_s": self.load.away_s,
+            },
+            "timing": {
+                "warmup_s": self.timing.warmup_s,
+                "fault_s": self.timing.fault_s,
+                "cooldown_s": self.timing.cooldown_s,
+                "total_s": self.timing.total_s,
+            },
+            "faults": [
+                {**fault.to_dict(), "toxic": fault.toxic().to_dict()} for fault in self.faults
+            ],
+            "thresholds": {
+                "min_samples": self.thresholds.min_samples,
+                "checks": [check.text for check in self.thresholds.checks],
+                "abort_on_fail": [check.text for check in self.thresholds.abort_on_fail],
+            },
+        }
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, parse and validate the scenario file at ``path``.
+
+    Raises:
+        ScenarioError: the file cannot be read, is not valid TOML, or breaks the schema.
+    """
+    try:
+        source_text = Path(path).read_bytes().decode("utf-8")
+    except OSError as problem:
+        raise ScenarioError(path, f"cannot read file: {problem.strerror or problem}") from None
+    except UnicodeDecodeError as problem:
+        raise ScenarioError(
+            path, f"file is not UTF-8 text (byte {problem.start}); save it as UTF-8"
+        ) from None
+    try:
+        document = tomllib.loads(source_text)
+    except tomllib.TOMLDecodeError as problem:
+        raise ScenarioError(path, _describe_toml_error(str(problem), source_text)) from None
+    return _ScenarioReader(path).read(document)
+
+
+def _describe_toml_error(message: str, source_text: str) -> str:
+    """One line explaining a TOML syntax error, quoting the offending line."""
+    message = " ".join(message.split())
+    location = re.search(r"\(at line (\d+), column \d+\)", message)
+    if location is None:
+        return f"invalid TOML: {message}"
+    lines = source_text.splitlines()
+    line_number = int(location.group(1))
+    offending_line = lines[line_number - 1].strip() if 0 < line_number <= len(lines) else ""
+    hint = ""
+    if re.search(r"=\s*[0-9.]+\s*[A-Za-z]+\s*(#.*)?$", offending_line):
+        hint = '; durations are strings and need quotes, e.g. stay = "2s"'
+    quoted = f" in `{offending_line}`" if offending_line else ""
+    return f"invalid TOML: {message}{quoted}{hint}"
+
+
+def _toml_type(value: object) -> str:
+    """The TOML name of a parsed value's type, for error messages."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "table"
+    return "date/time"
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """``"did you mean 'x'? "`` for the closest choice, or ``""``."""
+    matches = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean '{matches[0]}'? " if matches else ""
+
+
+class _ScenarioReader:
+    """Turns a decoded TOML document into a :class:`Scenario`, raising ScenarioError."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self.checks_are_default = False
+
+    def fail(self, problem: str) -> ScenarioError:
+        """A ScenarioError for this file (to be raised by the caller)."""
+        return ScenarioError(self.path, problem)
+
+    def read(self, document: dict[str, Any]) -> Scenario:
+        """Validate the whole document."""
+        self.reject_unknown_keys(document, TOP_LEVEL_KEYS, "at top level")
+        name = self.read_name(document)
+        description = self.read_string(document, "description", "", "description")
+        target = self.read_target(self.section(document, "target"))
+        load = self.read_load(self.section(document, "load"))
+        timing = self.read_timing(self.section(document, "timing"))
+        faults = self.read_faults(document.get("faults", []))
+        thresholds = self.read_thresholds(self.section(document, "thresholds"))
+        self.check_consistency(load, timing, faults, thresholds)
+        return Scenario(
+            name=name,
+            description=description,
+            target=target,
+            load=load,
+            timing=timing,
+            faults=faults,
+            thresholds=thresholds,
+            source_path=Path(self.path),
+        )
+
+    # -- generic readers -------------------------------------------------------------------
+
+    def reject_unknown_keys(
+        self, table: Mapping[str, Any], allowed: Sequence[str], where: str
+    ) -> None:
+        """Raise for the first key of ``table`` not in ``allowed``, suggesting the closest."""
+        for key in table:
+            if key not in allowed:
+                raise self.fail(
+                    f"unknown key '{key}' {where}; {_did_you_mean(key, allowed)}"
+                    f"(allowed: {', '.join(allowed)})"
+                )
+
+    def section(self, document: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """The ``[name]`` table, empty when absent; raises if it is not a table."""
+        table = document.get(name, {})
+        if not isinstance(table, dict):
+            raise self.fail(
+                f"'{name}' must be a table, got {_toml_type(table)}; write [{name}] on its own "
+                "line followed by key = value lines"
+            )
+        return table
+
+    def read_string(self, table: Mapping[str, Any], key: str, default: str, label: str) -> str:
+        """A string value, ``default`` when absent."""
+        value = table.get(key, default)
+        if not isinstance(value, str):
+            raise self.fail(
+                f'{label} must be a string, got {_toml_type(value)} {value!r}; write {key} = "..."'
+            )
+        return value
+
+    def read_integer(self, table: Mapping[str, Any], key: str, default: int, label: str) -> int:
+        """An integer value, ``default`` when absent."""
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            example = default
+            if isinstance(value, float) and value.is_integer():
+                example = int(value)
+            elif isinstance(value, str) and value.strip().isdigit():
+                example = int(value)
+            raise self.fail(
+                f"{label} must be an integer, got {_toml_type(value)} {value!r}; "
+                f"write e.g. {key} = {example}"
+            )
+        return value
+
+    def read_number(self, table: Mapping[str, Any], key: str, default: float, label: str) -> float:
+        """An integer or float value, ``default`` when absent."""
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(
+                f"{label} must be a number, got {_toml_type(value)} {value!r}; "
+                f"write e.g. {key} = {default:g}"
+            )
+        return float(value)
+
+    def read_duration(self, table: Mapping[str, Any], key: str, default: str, label: str) -> float:
+        """A duration in seconds, ``default`` (duration text) when absent."""
+        value = table.get(key, default)
+        try:
+            return parse_duration(value)
+        except ValueError as problem:
+            raise self.fail(f"{label}: {problem}") from None
+
+    def read_string_list(
+        self, table: Mapping[str, Any], key: str, default: Sequence[str], label: str
+    ) -> list[str]:
+        """A list of strings, ``default`` when absent."""
+        value = table.get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.fail(
+                f'{label} must be an array of strings, e.g. {key} = ["lock_reports == 0"], '
+                f"got {_toml_type(value)} {value!r}"
+            )
+        return value
+
+    # -- sections --------------------------------------------------------------------------
+
+    def read_name(self, document: Mapping[str, Any]) -> str:
+        """The required top-level ``name``."""
+        if "name" not in document:
+            suggestion = self.suggested_name()
+            raise self.fail(
+                f"missing required key 'name' at top level; add e.g. name = \"{suggestion}\""
+            )
+        name = self.read_string(document, "name", "", "name")
+        if not _NAME_PATTERN.match(name):
+            suggestion = (
+                re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._") or self.suggested_name()
+            )
+            raise self.fail(
+                f"name {name!r} may only contain letters, digits, '.', '_' and '-' (it names "
+                f'result files); try name = "{suggestion}"'
+            )
+        return name
+
+    def suggested_name(self) -> str:
+        """A valid name derived from the file name."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(self.path).stem).strip("-._") or "my-scenario"
+
+    def read_target(self, table: dict[str, Any]) -> TargetSettings:
+        """``[target]``; every duration must be > 0."""
+        self.reject_unknown_keys(table, TARGET_KEYS, "in [target]")
+        defaults = {
+            "send_timeout": "10s",
+            "lock_wait_threshold": "100ms",
+            "lock_hold_threshold": "250ms",
+        }
+        seconds: dict[str, float] = {}
+        for key, default in defaults.items():
+            seconds[key] = self.read_duration(table, key, default, f"[target] {key}")
+            if seconds[key] <= 0:
+                raise self.fail(f'[target] {key} must be > 0; use e.g. {key} = "{default}"')
+        return TargetSettings(
+            send_timeout_s=seconds["send_timeout"],
+            lock_wait_threshold_s=seconds["lock_wait_threshold"],
+            lock_hold_threshold_s=seconds["lock_hold_threshold"],
+        )
+
+    def read_load(self, table: dict[str, Any]) -> LoadSettings:
+        """``[load]``; counts must be possible together (see the checks below)."""
+        self.reject_unknown_keys(table, LOAD_KEYS, "in [load]")
+        rooms = self.read_integer(table, "rooms", 1, "[load] rooms")
+        members = self.read_integer(table, "members", 12, "[load] members")
+        slow_members = self.read_integer(table, "slow_members", 1, "[load] slow_members")
+        spawn_rate = self.read_number(table, "spawn_rate", 12, "[load] spawn_rate")
+        broadcast_interval_s = self.read_duration(
+            table, "broadcast_interval", "200ms", "[load] broadcast_interval"
+        )
+        stay_s = self.read_duration(table, "stay", "2s", "[load] stay")
+        away_s = self.read_duration(table, "away", "200ms", "[load] away")
+        if members < 1:
+            raise self.fail(f"[load] members must be >= 1, got {members}")
+        if rooms < 1:
+            raise self.fail(f"[load] rooms must be >= 1, got {rooms}")
+        if rooms > members:
+            raise self.fail(
+                f"[load] rooms ({rooms}) > members ({members}): some rooms would stay empty; "
+                "lower rooms or raise members"
+            )
+        if slow_members < 0:
+            raise self.fail(f"[load] slow_members must be >= 0, got {slow_members}")
+        if slow_members > members:
+            raise self.fail(
+                f"[load] slow_members ({slow_members}) > members ({members}); slow members are "
+                "counted in members, so lower slow_members or raise members"
+            )
+        if spawn_rate <= 0:
+            raise self.fail(f"[load] spawn_rate must be > 0 users per second, got {spawn_rate:g}")
+        if broadcast_interval_s <= 0:
+            raise self.fail('[load] broadcast_interval must be > 0; use e.g. "200ms"')
+        if stay_s <= 0:
+            raise self.fail('[load] stay must be > 0; use e.g. "2s"')
+        return LoadSettings(
+            rooms=rooms,
+            members=members,
+            slow_members=slow_members,
+            spawn_rate=spawn_rate,
+            broadcast_interval_s=broadcast_interval_s,
+            stay_s=stay_s,
+            away_s=away_s,
+        )
+
+    def read_timing(self, table: dict[str, Any]) -> TimingSettings:
+        """``[timing]``; the run must last longer than zero seconds."""
+        self.reject_unknown_keys(table, TIMING_KEYS, "in [timing]")
+        timing = TimingSettings(
+            warmup_s=self.read_duration(table, "warmup", "4s", "[timing] warmup"),
+            fault_s=self.read_duration(table, "fault", "12s", "[timing] fault"),
+            cooldown_s=self.read_duration(table, "cooldown", "2s", "[timing] cooldown"),
+        )
+        if timing.total_s <= 0:
+            raise self.fail("[timing] warmup + fault + cooldown is 0s; the run must last > 0s")
+        return timing
+
+    def read_faults(self, raw_faults: object) -> tuple[Fault, ...]:
+        """Every ``[[faults]]`` table, each validated by its fault kind."""
+        if not isinstance(raw_faults, list):
+            raise self.fail(
+                f"'faults' must be an array of tables, got {_toml_type(raw_faults)}; write "
+                "[[faults]] (double brackets) above each fault"
+            )
+        return tuple(self.read_fault(table, number) for number, table in enumerate(raw_faults, 1))
+
+    def read_fault(self, table: object, number: int) -> Fault:
+        """One ``[[faults]]`` table; ``number`` is 1-based, for messages."""
+        where = f"[[faults]] #{number}"
+        if not isinstance(table, dict):
+            raise self.fail(f"{where} must be a table, got {_toml_type(table)}")
+        kinds = list(FAULT_KINDS)
+        if "kind" not in table:
+            raise self.fail(f'{where} has no kind; add kind = "..." (one of: {", ".join(kinds)})')
+        kind_name = table["kind"]
+        if not isinstance(kind_name, str) or kind_name not in FAULT_KINDS:
+            hint = _did_you_mean(kind_name, kinds) if isinstance(kind_name, str) else ""
+            raise self.fail(
+                f"{where} has unknown kind {kind_name!r}; {hint}(known kinds: {', '.join(kinds)})"
+            )
+        fault_kind = FAULT_KINDS[kind_name]
+        where = f'{where} (kind = "{kind_name}")'
+        self.reject_unknown_keys(table, (*COMMON_KEYS, *fault_kind.keys), f"in {where}")
+        try:
+            return fault_kind.parse(table)
+        except ValueError as problem:
+            raise self.fail(f"{where}: {problem}") from None
+
+    def read_thresholds(self, table: dict[str, Any]) -> ThresholdSettings:
+        """``[thresholds]``: parse every check; abort_on_fail must name listed checks."""
+        self.reject_unknown_keys(table, THRESHOLD_KEYS, "in [thresholds]")
+        min_samples = self.read_integer(table, "min_samples", 20, "[thresholds] min_samples")
+        if min_samples < 1:
+            raise self.fail(f"[thresholds] min_samples must be >= 1, got {min_samples}")
+        self.checks_are_default = "checks" not in table
+        check_texts = self.read_string_list(table, "checks", DEFAULT_CHECKS, "[thresholds] checks")
+        checks: list[Check] = []
+        for check_text in check_texts:
+            check = self.parse_check(check_text, "[thresholds] checks")
+            duplicate = next((seen for seen in checks if seen.canonical == check.canonical), None)
+            if duplicate is not None:
+                raise self.fail(
+                    f"[thresholds] checks lists '{check_text}' twice (same as "
+                    f"'{duplicate.text}'); remove one"
+                )
+            checks.append(check)
+        abort_texts = self.read_string_list(
+            table, "abort_on_fail", (), "[thresholds] abort_on_fail"
+        )
+        abort_on_fail: list[Check] = []
+        for abort_text in abort_texts:
+            abort_check = self.parse_check(abort_text, "[thresholds] abort_on_fail")
+            listed = next(
+                (seen for seen in checks if seen.canonical == abort_check.canonical), None
+            )
+            if listed is None:
+                raise self.fail(
+                    f"[thresholds] abort_on_fail entry '{abort_text}' is not one of the checks; "
+                    f"{_did_you_mean(abort_text, [check.text for check in checks])}"
+                    "copy it from checks or add it to checks"
+                )
+            abort_on_fail.append(listed)
+        return ThresholdSettings(
+            min_samples=min_samples, checks=tuple(checks), abort_on_fail=tuple(abort_on_fail)
+        )
+
+    def parse_check(self, check_text: str, label: str) -> Check:
+        """One check string, with the location prefixed to any error."""
+        try:
+            return parse_check(check_text)
+        except ValueError as problem:
+            raise self.fail(f"{label}: {problem}") from None
+
+    # -- cross-section rules ---------------------------------------------------------------
+
+    def check_consistency(
+        self,
+        load: LoadSettings,
+        timing: TimingSettings,
+        faults: tuple[Fault, ...],
+        thresholds: ThresholdSettings,
+    ) -> None:
+        """Reject combinations that cannot do what the file asks for."""
+        if faults and load.slow_members == 0:
+            raise self.fail(
+                "[[faults]] are listed but [load] slow_members = 0, so no member goes through a "
+                "faulty proxy; set slow_members >= 1 or remove the faults"
+            )
+        if faults and timing.fault_s <= 0:
+            raise self.fail(
+                "[[faults]] are listed but [timing] fault is 0s, so they would never be active; "
+                f'set e.g. fault = "{format_duration(12)}" or remove the faults'
+            )
+        origin = ""
+        if self.checks_are_default:
+            origin = " (a default check; set [thresholds] checks to choose)"
+        for check in thresholds.checks:
+            metric = check.metric
+            if not isinstance(metric, LatencyMetric):
+                continue
+            if metric.members == "fast" and load.fast_members == 0:
+                raise self.fail(
+                    f"[thresholds] check '{check.text}'{origin} needs fast members but every "
+                    f"member is slow (slow_members = members = {load.members}); lower "
+                    "slow_members or drop the check"
+                )
+            if metric.members == "slow" and load.slow_members == 0:
+                raise self.fail(
+                    f"[thresholds] check '{check.text}'{origin} needs slow members but "
+                    "slow_members = 0; raise slow_members or drop the check"
+                )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Validate scenario files: print one line per file; exit 2 if any is invalid."""
+    paths = list(sys.argv[1:] if argv is None else argv)
+    if not paths:
+        print("usage: python -m harness.scenario SCENARIO.toml...", file=sys.stderr)
+        return 2
+    exit_code = 0
+    for path in paths:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as problem:
+            print(problem, file=sys.stderr)
+            exit_code = 2
+            continue
+        print(
+            f"{path}: ok: {scenario.name}, {format_duration(scenario.total_duration)}, "
+            f"{scenario.load.members} members ({scenario.load.slow_members} slow), "
+            f"{len(scenario.faults)} faults, {len(scenario.thresholds.checks)} checks"
+        )
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

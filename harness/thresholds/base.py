@@ -1,0 +1,125 @@
+"""The interface every threshold kind implements, and helpers they share.
+
+A threshold kind is one module that exposes a :class:`ThresholdKind`: the leading words
+(``heads``) of the subjects it understands and a ``parse`` function turning a subject such as
+``join[fast].p99`` into a :class:`Metric`. A metric converts the limit written in a check to its
+own unit and measures itself from :class:`~harness.measurements.Measurements`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.measurements import Measurements
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a metric measured.
+
+    Attributes:
+        value: The measured value in the metric's unit; None when there was not enough data.
+        samples: How many samples the value is based on.
+        reason: Why ``value`` is None (e.g. ``"join[fast].p99 has 3 samples, needs 20"``).
+    """
+
+    value: float | None
+    samples: int
+    reason: str | None = None
+
+
+class Metric(Protocol):
+    """One measurable subject of a check, e.g. ``join[fast].p99``.
+
+    Implementations must be frozen dataclasses (hashable, comparable) and ``measure`` must be
+    pure and cheap: it is called live during a run as well as for the final verdict.
+    """
+
+    @property
+    def subject(self) -> str:
+        """Canonical subject text, e.g. ``join[all].p99`` for ``join.p99``."""
+        ...
+
+    @property
+    def unit(self) -> str:
+        """Unit of measured values and limits, e.g. ``"ms"``; ``""`` for plain numbers."""
+        ...
+
+    def limit_from(self, number: float, unit: str | None) -> float:
+        """Convert a check's limit (number and unit as written) to this metric's unit.
+
+        Raises:
+            ValueError: the unit does not fit this metric (message says which units do).
+        """
+        ...
+
+    def measure(self, measurements: Measurements, min_samples: int) -> Measured:
+        """Measure the subject; value None with a reason if fewer than ``min_samples``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ThresholdKind:
+    """One registered threshold kind.
+
+    Attributes:
+        name: Registry name of the kind.
+        heads: Leading words of the subjects this kind handles (``join``, ``lock_reports``...).
+        syntax: One-line syntax of its subjects, shown in error messages.
+        parse: Turns a subject whose head is in ``heads`` into a metric; raises ValueError with
+            a one-line message if the rest of the subject is malformed.
+    """
+
+    name: str
+    heads: tuple[str, ...]
+    syntax: str
+    parse: Callable[[str], Metric]
+
+    def matches(self, subject: str) -> bool:
+        """True when ``subject`` starts with one of this kind's heads."""
+        return subject_head(subject) in self.heads
+
+
+_HEAD_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def subject_head(subject: str) -> str:
+    """The leading word of a subject: ``join`` for ``join[fast].p99``; ``""`` if none."""
+    match = _HEAD_PATTERN.match(subject)
+    return match.group(0) if match else ""
+
+
+def format_number(value: float) -> str:
+    """``value`` for humans: whole numbers without decimals, others to about 4 digits."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    if abs(value) >= 1:
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    return f"{value:.4g}"
+
+
+def not_enough_load(measurements: Measurements, min_samples: int, subject: str) -> Measured | None:
+    """A no-data result when the run recorded fewer than ``min_samples`` samples in total.
+
+    Count-like metrics (lock reports, errors) would trivially hold on a run that produced no
+    load; they call this first so such a run is an ERROR instead of a PASS. Returns None when
+    there is enough load to judge.
+    """
+    total_samples = len(measurements.samples)
+    if total_samples >= min_samples and total_samples > 0:
+        return None
+    return Measured(
+        value=None,
+        samples=total_samples,
+        reason=f"{subject} has {total_samples} samples, needs {max(min_samples, 1)}",
+    )
+
+
+def require_no_unit(subject: str, unit: str | None) -> None:
+    """Raise ValueError when a plain-number subject was given a unit."""
+    if unit is not None:
+        raise ValueError(f"{subject} is a plain number; drop the unit {unit!r}")

@@ -1,0 +1,86 @@
+"""Threshold kind ``errors``: failed operations.
+
+Subjects:
+
+* ``errors.ratio``: failed samples / all samples, over every operation and member kind (lock
+  reports are not samples). Limits are a fraction (``0.01``) or a percentage (``1%``).
+* ``errors.count``: number of failed samples. Limits are plain numbers.
+
+Like ``lock_reports``, both need the run to have recorded at least ``min_samples`` samples;
+``samples`` in the result is the total number of samples.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from harness.measurements import Measurements
+from harness.thresholds.base import Measured, ThresholdKind, not_enough_load, require_no_unit
+
+HEAD = "errors"
+STATISTICS: tuple[str, ...] = ("ratio", "count")
+SYNTAX = "errors.ratio (fraction 0..1 or N%) or errors.count"
+
+
+@dataclass(frozen=True)
+class ErrorMetric:
+    """``errors.ratio`` or ``errors.count`` over all samples."""
+
+    statistic: str
+
+    @property
+    def subject(self) -> str:
+        """``errors.ratio`` or ``errors.count``."""
+        return f"{HEAD}.{self.statistic}"
+
+    @property
+    def unit(self) -> str:
+        """Ratios and counts have no unit."""
+        return ""
+
+    def limit_from(self, number: float, unit: str | None) -> float:
+        """Counts take no unit; ratios take none (0..1) or ``%`` (converted to a fraction)."""
+        if self.statistic == "count":
+            require_no_unit(self.subject, unit)
+            return number
+        if unit == "%":
+            if number > 100:
+                raise ValueError(f"{self.subject} limit {number}% is above 100%")
+            return number / 100
+        if unit is not None:
+            raise ValueError(f"{self.subject} takes a fraction or a percentage; drop {unit!r}")
+        if number > 1:
+            raise ValueError(
+                f"{self.subject} is a fraction from 0 to 1; write e.g. 0.01 or 1% "
+                f"(did you mean {number:g}%?)"
+            )
+        return number
+
+    def measure(self, measurements: Measurements, min_samples: int) -> Measured:
+        """Failed samples as a ratio of all samples, or their count."""
+        too_little_load = not_enough_load(measurements, min_samples, self.subject)
+        if too_little_load is not None:
+            return too_little_load
+        total_samples = len(measurements.samples)
+        failed_samples = sum(1 for sample in measurements.samples if not sample.ok)
+        if self.statistic == "count":
+            return Measured(value=float(failed_samples), samples=total_samples)
+        return Measured(value=failed_samples / total_samples, samples=total_samples)
+
+
+def parse(subject: str) -> ErrorMetric:
+    """Parse ``errors.ratio`` or ``errors.count``.
+
+    Raises:
+        ValueError: any other subject starting with ``errors``.
+    """
+    statistic = subject[len(HEAD) + 1 :] if subject.startswith(HEAD + ".") else ""
+    if statistic not in STATISTICS:
+        suggestion = difflib.get_close_matches(statistic, STATISTICS, n=1)
+        hint = f"did you mean '{HEAD}.{suggestion[0]}'? " if suggestion else ""
+        raise ValueError(f"cannot read subject '{subject}'; {hint}write {SYNTAX}")
+    return ErrorMetric(statistic)
+
+
+KIND = ThresholdKind(name="errors", heads=(HEAD,), syntax=SYNTAX, parse=parse)

@@ -1,0 +1,103 @@
+"""The verdict of a run: PASS (exit 0), FAIL (exit 1) or ERROR (exit 2).
+
+Rules, in order:
+
+1. ERROR when any harness component broke (``Measurements.component_errors``): the
+   measurements cannot be trusted, whatever they say.
+2. FAIL when any check is broken: the system under test demonstrably violated a threshold. A
+   broken check outranks checks without data, because a server that stalls completely (the
+   failure this harness hunts) also starves some metrics of samples.
+3. ERROR when any check has too few samples to judge.
+4. PASS otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from harness.measurements import Measurements
+from harness.scenario import Scenario
+from harness.thresholds import Check, CheckResult
+
+VerdictStatus = Literal["PASS", "FAIL", "ERROR"]
+
+EXIT_CODES: dict[VerdictStatus, int] = {"PASS": 0, "FAIL": 1, "ERROR": 2}
+"""Process exit code for each verdict status."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a run.
+
+    Attributes:
+        status: ``PASS``, ``FAIL`` or ``ERROR``.
+        message: One line starting with the status, e.g.
+            ``"FAIL: join[fast].p99 = 812 ms (limit < 250 ms)"``.
+        check_results: One result per scenario check, in scenario order.
+        component_errors: Harness component failures that caused an ERROR, if any.
+    """
+
+    status: VerdictStatus
+    message: str
+    check_results: tuple[CheckResult, ...] = ()
+    component_errors: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """0 for PASS, 1 for FAIL, 2 for ERROR."""
+        return EXIT_CODES[self.status]
+
+    @classmethod
+    def error(cls, cause: str) -> Verdict:
+        """An ERROR verdict for a run that could not be measured at all (e.g. setup failed)."""
+        cause = _one_line(cause)
+        return cls(status="ERROR", message=f"ERROR: {cause}", component_errors=(cause,))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: status, exit code, message, component errors, check results."""
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "component_errors": list(self.component_errors),
+            "check_results": [result.to_dict() for result in self.check_results],
+        }
+
+
+def evaluate_checks(
+    checks: Iterable[Check], measurements: Measurements, min_samples: int
+) -> tuple[CheckResult, ...]:
+    """Evaluate every check; pure, so it can also drive live progress output."""
+    return tuple(check.evaluate(measurements, min_samples) for check in checks)
+
+
+def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
+    """Evaluate the scenario's checks on the measurements and decide the verdict."""
+    results = evaluate_checks(
+        scenario.thresholds.checks, measurements, scenario.thresholds.min_samples
+    )
+    component_errors = tuple(_one_line(error) for error in measurements.component_errors)
+    if component_errors:
+        return Verdict("ERROR", "ERROR: " + "; ".join(component_errors), results, component_errors)
+    broken = [result for result in results if result.status == "broken"]
+    without_data = [result for result in results if result.status == "no_data"]
+    if broken:
+        message = "FAIL: " + "; ".join(result.describe() for result in broken)
+        if without_data:
+            message += "; also too few samples to judge: " + "; ".join(
+                result.describe() for result in without_data
+            )
+        return Verdict("FAIL", message, results)
+    if without_data:
+        reasons = "; ".join(result.describe() for result in without_data)
+        return Verdict("ERROR", f"ERROR: too few samples to judge: {reasons}", results)
+    if not results:
+        return Verdict("PASS", "PASS: no checks configured", results)
+    return Verdict("PASS", f"PASS: all {len(results)} checks hold", results)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks collapsed to single spaces."""
+    return " ".join(text.split())

@@ -1,0 +1,170 @@
+"""Tests for harness.results: result.json, junit.xml and the summary table."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from harness.measurements import Measurements, Sample
+from harness.results import format_summary_table, write_junit_xml, write_result_json
+from harness.scenario import Scenario, load_scenario
+from harness.verdict import Verdict, judge
+
+SLOW_MEMBER = Path(__file__).resolve().parent.parent / "scenarios" / "slow-member.toml"
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return load_scenario(SLOW_MEMBER)
+
+
+def samples(
+    op: str, member_kind: str, latency_ms: float, count: int, ok: bool = True
+) -> list[Sample]:
+    return [Sample(1000.0 + i, op, member_kind, latency_ms, ok) for i in range(count)]
+
+
+def mixed_run() -> Measurements:
+    """join[fast] broken, deliver[fast] without data, lock_reports broken, errors holding."""
+    return Measurements(
+        samples=[*samples("join", "fast", 812.0, 100), *samples("join", "slow", 900.0, 5)],
+        lock_reports=[{"kind": "wait", "lock": "rooms", "duration_s": 0.6, "time": 1005.0}],
+        run_started=1_700_000_000.0,
+        run_ended=1_700_000_018.5,
+        fault_started=1_700_000_004.0,
+        fault_ended=1_700_000_016.0,
+    )
+
+
+def test_result_json_round_trips(tmp_path: Path, scenario: Scenario) -> None:
+    measurements = mixed_run()
+    verdict = judge(scenario, measurements)
+    path = write_result_json(
+        tmp_path, scenario, "naive", verdict, measurements, {"git_rev": "abc", "odd": math.nan}
+    )
+    assert path == tmp_path / "result.json"
+    result = json.loads(path.read_text(encoding="utf-8"))
+    assert result["mode"] == "naive"
+    assert result["scenario"] == json.loads(json.dumps(scenario.to_dict()))
+    assert result["verdict"]["status"] == "FAIL"
+    assert result["verdict"]["exit_code"] == 1
+    assert result["verdict"]["message"] == verdict.message
+    assert [(t["check"], t["status"]) for t in result["thresholds"]] == [
+        ("join[fast].p99 < 250ms", "broken"),
+        ("deliver[fast].p99 < 250ms", "no_data"),
+        ("lock_reports == 0", "broken"),
+        ("errors.ratio < 0.01", "holding"),
+    ]
+    join_threshold = result["thresholds"][0]
+    assert join_threshold["measured"] == 812.0
+    assert join_threshold["limit"] == 250.0
+    assert join_threshold["unit"] == "ms"
+    assert join_threshold["samples"] == 100
+    assert result["thresholds"][1]["measured"] is None
+    assert result["measured"]["samples"] == 105
+    assert result["measured"]["lock_reports"] == 1
+    assert result["measured"]["latency_ms"]["join"]["fast"]["p99_ms"] == 812.0
+    assert result["measured"]["latency_ms"]["join"]["slow"]["samples"] == 5
+    assert result["lock_reports"] == measurements.lock_reports
+    assert result["timings"]["duration_s"] == pytest.approx(18.5)
+    assert result["timings"]["fault_started"] == 1_700_000_004.0
+    assert result["timings"]["run_started_utc"].startswith("2023-11-14T22:13:20")
+    assert result["extra"] == {"git_rev": "abc", "odd": None}
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_junit_has_one_testcase_per_check(tmp_path: Path, scenario: Scenario) -> None:
+    verdict = judge(scenario, mixed_run())
+    path = write_junit_xml(
+        tmp_path, "slow-member-naive", verdict, started_at=1_700_000_000.0, duration_s=18.5
+    )
+    root = ElementTree.parse(path).getroot()
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    assert suite.attrib["name"] == "slow-member-naive"
+    assert suite.attrib["tests"] == "4"
+    assert suite.attrib["failures"] == "2"
+    assert suite.attrib["errors"] == "1"
+    assert suite.attrib["time"] == "18.500"
+    assert suite.attrib["timestamp"] == "2023-11-14T22:13:20"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.attrib["timestamp"])
+    for required in ("package", "id", "hostname"):
+        assert suite.attrib[required]
+    cases = suite.findall("testcase")
+    assert [case.attrib["name"] for case in cases] == [
+        check.text for check in scenario.thresholds.checks
+    ]
+    join_case, deliver_case, lock_case, errors_case = cases
+    failure = join_case.find("failure")
+    assert failure is not None
+    assert failure.attrib["message"] == "join[fast].p99 = 812 ms (limit < 250 ms)"
+    assert failure.attrib["type"]
+    error = deliver_case.find("error")
+    assert error is not None
+    assert error.attrib["message"] == "deliver[fast].p99 has 0 samples, needs 20"
+    assert error.attrib["type"]
+    assert lock_case.find("failure") is not None
+    assert list(errors_case) == []
+    for case in cases:
+        assert case.attrib["classname"] and case.attrib["time"]
+
+
+def test_junit_follows_the_xsd_element_order(tmp_path: Path, scenario: Scenario) -> None:
+    verdict = judge(scenario, mixed_run())
+    suite = ElementTree.parse(write_junit_xml(tmp_path, "run", verdict)).getroot()[0]
+    tags = [child.tag for child in suite]
+    assert tags[0] == "properties"
+    assert tags[-2:] == ["system-out", "system-err"]
+    assert set(tags[1:-2]) == {"testcase"}
+    assert root_has_no_attributes(tmp_path / "junit.xml")
+
+
+def root_has_no_attributes(path: Path) -> bool:
+    """The Ant JUnit XSD allows no attributes on <testsuites>."""
+    return ElementTree.parse(path).getroot().attrib == {}
+
+
+def test_junit_reports_component_errors_as_an_extra_error_case(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    measurements = mixed_run()
+    measurements.component_errors.append("target exited with code -9 at 12.3s")
+    verdict = judge(scenario, measurements)
+    suite = ElementTree.parse(write_junit_xml(tmp_path, "run", verdict)).getroot()[0]
+    assert suite.attrib["tests"] == "5"
+    assert suite.attrib["errors"] == "2"
+    last_case = suite.findall("testcase")[-1]
+    assert last_case.attrib["name"] == "harness components"
+    error = last_case.find("error")
+    assert error is not None
+    assert error.attrib["message"] == "target exited with code -9 at 12.3s"
+
+
+def test_junit_for_a_run_that_never_started(tmp_path: Path) -> None:
+    verdict = Verdict.error("toxiproxy-server not found\x00")
+    suite = ElementTree.parse(write_junit_xml(tmp_path, "run", verdict)).getroot()[0]
+    assert suite.attrib["tests"] == "1"
+    assert suite.attrib["errors"] == "1"
+
+
+def test_summary_table_is_aligned(scenario: Scenario) -> None:
+    table = format_summary_table(judge(scenario, mixed_run()))
+    lines = table.splitlines()
+    assert lines[0].split() == ["check", "limit", "measured", "samples", "status"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    assert len(lines) == 2 + 4
+    assert "join[fast].p99" in lines[2] and "< 250 ms" in lines[2] and "812 ms" in lines[2]
+    assert "n/a" in lines[3] and "no_data" in lines[3]
+    assert lines[5].split()[-1] == "holding"
+    limit_column = lines[0].index("limit")
+    assert all(line[limit_column - 2 : limit_column] == "  " for line in lines)
+    assert all(line[limit_column] != " " for line in lines)
+
+
+def test_summary_table_without_checks() -> None:
+    assert format_summary_table(Verdict("PASS", "PASS: no checks configured")) == "(no checks)"
