@@ -1,0 +1,49 @@
+"""lockwatch: lock monitoring for asyncio and threading, modelled on Go's go-deadlock.
+
+Drop-in locks that report potential deadlocks instead of hanging silently::
+
+    from harness import lockwatch
+
+    members = lockwatch.aio.RWLock("room:lobby")
+    async with members.read():      # many readers
+        ...
+    async with members.write():     # one writer; waiting writers block new readers
+        ...
+
+Four kinds of :class:`Report`:
+
+* ``wait``: a waiter waited longer than the wait threshold (default 30 s) while
+  the lock was held. Fired while it still waits; names every holder.
+* ``hold``: a holder held longer than the hold threshold (default off).
+* ``order``: lock-order inversion, A taken while holding B after B was taken
+  while holding A.
+* ``recursive``: a task or thread re-acquired a non-reentrant lock it holds.
+
+Reports go to sinks (:class:`LoggingSink` by default; see :func:`configure`).
+:func:`parse_reports` reads lockwatch JSONL or text and go-deadlock's output.
+"""
+
+from __future__ import annotations
+
+from . import aio, threads
+from .options import configure, reset
+from .parse import parse_reports
+from .report import Kind, Mode, Party, Report
+from .sinks import CallbackSink, JsonlSink, LoggingSink, MemorySink, Sink
+
+__all__ = [
+    "aio",
+    "threads",
+    "configure",
+    "reset",
+    "Report",
+    "Party",
+    "Kind",
+    "Mode",
+    "Sink",
+    "CallbackSink",
+    "LoggingSink",
+    "JsonlSink",
+    "MemorySink",
+    "parse_reports",
+]

@@ -1,0 +1,681 @@
+"""asyncio locks that report potential deadlocks: :class:`Lock` and :class:`RWLock`.
+
+Both keep their own state instead of wrapping :class:`asyncio.Lock`, and hand the
+lock directly to the first waiter on release (FIFO, no barging). On the
+uncontended path ``async with`` creates no coroutine: ``__aenter__`` and
+``__aexit__`` return an already completed future. Bookkeeping there is a frame
+reference, its ``f_lasti`` and one registry entry for the owning task; the clock
+is read only when a hold threshold applies, and stacks are formatted only when a
+report fires.
+
+Wait detection lives on the contended path: a waiter arms a ``loop.call_later``
+timer and reports once, while still waiting, if it waits longer than the wait
+threshold while somebody holds the lock.
+
+Like :class:`asyncio.Lock`, these locks are not thread-safe: use each one from
+one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import sys
+import time
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import detect, watchdog
+from .holds import T0, Hold, LockBase, add_hold, held, holds_on, remove_hold, take_hold
+from .options import options
+from .report import Mode
+
+if TYPE_CHECKING:
+    from .sinks import Sink
+
+__all__ = ["Lock", "RWLock"]
+
+_getframe = sys._getframe
+_monotonic = time.monotonic
+_loop_watches = watchdog.loop_watches
+
+
+class _CurrentTasks:
+    """Stand-in for ``asyncio.tasks._current_tasks`` where CPython lacks it."""
+
+    @staticmethod
+    def get(loop: asyncio.AbstractEventLoop | None) -> asyncio.Task[Any] | None:
+        if loop is None:
+            return None
+        try:
+            return asyncio.current_task(loop)
+        except RuntimeError:
+            return None
+
+
+# CPython 3.11 keeps the current task of each loop in this dict. Reading it with
+# the lock's cached loop avoids asyncio.current_task(), whose
+# get_running_loop() makes a getpid() system call on every call.
+_current_tasks: Any = getattr(asyncio.tasks, "_current_tasks", None)
+if not isinstance(_current_tasks, dict):
+    _current_tasks = _CurrentTasks()
+
+# A completed future, returned by the uncontended path. It can be awaited any
+# number of times, from any loop, and returns at once without suspending.
+_done: asyncio.Future[None] | None = None
+
+
+def _make_done() -> asyncio.Future[None]:
+    global _done
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    _done = future
+    return future
+
+
+class _Waiter:
+    __slots__ = ("future", "hold", "mode", "timer")
+
+    def __init__(self, future: asyncio.Future[None], hold: Hold | None, mode: Mode) -> None:
+        self.future = future
+        self.hold = hold
+        self.mode = mode
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _AioLockBase(LockBase):
+    """Loop binding, hold timing and wait detection shared by both locks."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wait_threshold: float | None = None,
+        hold_threshold: float | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        super().__init__(
+            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind(self) -> asyncio.Task[Any] | None:
+        """Find the current task the slow way and remember the running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        self._loop = loop
+        return _current_tasks.get(loop)
+
+    def _timed(self) -> bool:
+        """Whether new holds need a start time (a hold threshold may apply)."""
+        return self._hold_threshold is not None or options.hold_threshold is not None
+
+    def _arm_hold(self, hold: Hold) -> None:
+        limit = self.hold_limit()
+        if limit is not None and self._loop is not None:
+            due = hold[T0] + limit
+            watch = _loop_watches.get(self._loop)
+            if watch is None or due < watch.due:
+                watchdog.arm_loop(self._loop, due)
+
+    def _granted(self, waiter_hold: Hold) -> Hold:
+        """Record the hold of a waiter that has just got the lock."""
+        lock, owner, frame, lasti, _, mode = waiter_hold
+        hold: Hold = (lock, owner, frame, lasti, _monotonic() if self._timed() else 0.0, mode)
+        add_hold(owner, hold)
+        if hold[T0]:
+            self._arm_hold(hold)
+        return hold
+
+    def _waiter_hold(self, frame: FrameType, mode: Mode, loop: asyncio.AbstractEventLoop) -> Hold:
+        """Hold of a new waiter, checked for recursion and lock-order inversion first."""
+        task = _current_tasks.get(loop)
+        hold: Hold = (self, task, frame, frame.f_lasti, _monotonic(), mode)
+        mine = held.get(task)
+        if mine is not None:
+            detect.check_nested(self, hold, mine)
+        return hold
+
+    def _arm_wait(self, loop: asyncio.AbstractEventLoop, waiter: _Waiter) -> None:
+        limit = self.wait_limit()
+        if limit is not None and waiter.hold is not None:
+            waiter.timer = loop.call_later(limit, self._wait_expired, loop, waiter, limit)
+
+    def _wait_expired(self, loop: asyncio.AbstractEventLoop, waiter: _Waiter, limit: float) -> None:
+        waiter.timer = None
+        if waiter.future.done() or waiter.hold is None:
+            return
+        report = detect.wait_report(self, waiter.hold)
+        if report is None:  # nobody holds it right now: look again later
+            waiter.timer = loop.call_later(limit, self._wait_expired, loop, waiter, limit)
+        else:
+            detect.emit(self, report)
+
+
+class Lock(_AioLockBase):
+    """A non-reentrant asyncio lock, like :class:`asyncio.Lock`, that reports deadlocks.
+
+    ``async with lock:``, ``await lock.acquire()``, ``lock.release()`` and
+    ``lock.locked()`` behave as with :class:`asyncio.Lock`.
+
+    Args:
+        name: shown in reports.
+        wait_threshold: overrides the global wait threshold (``0``: off).
+        hold_threshold: overrides the global hold threshold (``0``: off).
+        sinks: overrides the global sinks.
+    """
+
+    __slots__ = ("_locked", "_holder", "_waiters")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wait_threshold: float | None = None,
+        hold_threshold: float | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        super().__init__(
+            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+        )
+        self._locked = False
+        self._holder: Hold | None = None
+        self._waiters: collections.deque[_Waiter] = collections.deque()
+
+    def locked(self) -> bool:
+        """Tell whether the lock is held."""
+        return self._locked
+
+    async def acquire(self) -> Literal[True]:
+        """Acquire the lock, waiting if needed, and return ``True``."""
+        await self._enter(_getframe(1))
+        return True
+
+    def _enter(self, frame: FrameType) -> Any:
+        # __aenter__ repeats this body inline; keep the two in sync.
+        if self._locked or self._waiters:
+            return self._contended(frame)
+        self._locked = True
+        if options.enabled:
+            task = _current_tasks.get(self._loop)
+            if task is None:
+                task = self._bind()
+            hold: Hold = (
+                self,
+                task,
+                frame,
+                frame.f_lasti,
+                0.0
+                if self._hold_threshold is None and options.hold_threshold is None
+                else _monotonic(),
+                "exclusive",
+            )
+            mine = held.get(task)
+            if mine is None:
+                held[task] = hold
+            else:
+                detect.register_nested(self, hold, mine)
+            self._holder = hold
+            if hold[T0]:
+                self._arm_hold(hold)
+        return _done or _make_done()
+
+    def __aenter__(self) -> Any:
+        # The body of _enter(), inlined: a method call is a noticeable share of
+        # an uncontended acquire.
+        if self._locked or self._waiters:
+            return self._contended(_getframe(1))
+        self._locked = True
+        if options.enabled:
+            task = _current_tasks.get(self._loop)
+            if task is None:
+                task = self._bind()
+            frame = _getframe(1)
+            hold: Hold = (
+                self,
+                task,
+                frame,
+                frame.f_lasti,
+                0.0
+                if self._hold_threshold is None and options.hold_threshold is None
+                else _monotonic(),
+                "exclusive",
+            )
+            mine = held.get(task)
+            if mine is None:
+                held[task] = hold
+            else:
+                detect.register_nested(self, hold, mine)
+            self._holder = hold
+            if hold[4]:
+                self._arm_hold(hold)
+        return _done or _make_done()
+
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> asyncio.Future[None]:
+        hold = self._holder
+        if hold is None or hold[4] or self._waiters:
+            self.release()
+        else:  # the common case of release(), inlined
+            self._holder = None
+            owner = hold[1]
+            if held.get(owner) is hold:
+                del held[owner]
+            else:
+                remove_hold(hold)
+            self._locked = False
+        return _done or _make_done()
+
+    async def _contended(self, frame: FrameType) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        hold = self._waiter_hold(frame, "exclusive", loop) if options.enabled else None
+        if not self._locked and not self._waiters:
+            self._locked = True
+            if hold is not None:
+                self._holder = self._granted(hold)
+            return
+        waiter = _Waiter(loop.create_future(), hold, "exclusive")
+        self._waiters.append(waiter)
+        self._arm_wait(loop, waiter)
+        try:
+            await waiter.future
+        except BaseException:
+            if waiter.future.done() and not waiter.future.cancelled():
+                self.release()  # handed over just before the cancellation: pass it on
+            else:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass
+            raise
+        finally:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+
+    def release(self) -> None:
+        """Release the lock, handing it to the first waiter if any.
+
+        Raises:
+            RuntimeError: if the lock is not held.
+        """
+        if not self._locked:
+            raise RuntimeError("Lock is not acquired.")
+        hold = self._holder
+        pending = None
+        if hold is not None:
+            self._holder = None
+            remove_hold(hold)
+            if hold[T0]:
+                pending = detect.release_report(self, hold)
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if waiter.future.done():  # cancelled while waiting
+                continue
+            if waiter.hold is not None:
+                self._holder = self._granted(waiter.hold)
+            waiter.future.set_result(None)
+            break
+        else:
+            self._locked = False
+        if pending is not None:
+            detect.emit(self, pending)
+
+    def current_holds(self) -> list[Hold]:
+        hold = self._holder
+        return [] if hold is None else [hold]
+
+    def __repr__(self) -> str:
+        state = "locked" if self._locked else "unlocked"
+        return f"<lockwatch.aio.Lock {self.name!r} [{state}, waiters:{len(self._waiters)}]>"
+
+
+class _ReadView:
+    """``rw.read()``: the shared side of an :class:`RWLock`."""
+
+    __slots__ = ("_rw",)
+
+    def __init__(self, rw: RWLock) -> None:
+        self._rw = rw
+
+    async def acquire(self) -> Literal[True]:
+        """Acquire for reading, waiting if needed, and return ``True``."""
+        await self._rw._enter(_getframe(1), "read")
+        return True
+
+    def release(self) -> None:
+        """Release one read hold."""
+        self._rw._release_read()
+
+    def __aenter__(self) -> Any:
+        # RWLock._enter(frame, "read"), inlined.
+        rw = self._rw
+        if rw._wlocked or rw._queue:
+            return rw._contended(_getframe(1), "read")
+        rw._nreaders += 1
+        if options.enabled:
+            task = _current_tasks.get(rw._loop)
+            if task is None:
+                task = rw._bind()
+            frame = _getframe(1)
+            hold: Hold = (
+                rw,
+                task,
+                frame,
+                frame.f_lasti,
+                0.0
+                if rw._hold_threshold is None and options.hold_threshold is None
+                else _monotonic(),
+                "read",
+            )
+            mine = held.get(task)
+            if mine is None:
+                held[task] = hold
+            else:
+                detect.register_nested(rw, hold, mine)
+            if hold[4]:
+                rw._arm_hold(hold)
+        return _done or _make_done()
+
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> asyncio.Future[None]:
+        # The common cases of RWLock._release_read(), inlined: nothing is
+        # recorded anywhere (lockwatch disabled), or the task holds exactly
+        # this one untimed read hold. (A single hold of this lock while there
+        # are readers must be a read hold.)
+        rw = self._rw
+        if rw._nreaders > 0:
+            if not held:
+                rw._nreaders -= 1
+                if rw._queue and not rw._nreaders:
+                    rw._grant()
+                return _done or _make_done()
+            task = _current_tasks.get(rw._loop)
+            hold = held.get(task)
+            if type(hold) is tuple and hold[0] is rw and not hold[4]:
+                del held[task]
+                rw._nreaders -= 1
+                if rw._queue and not rw._nreaders:
+                    rw._grant()
+                return _done or _make_done()
+        rw._release_read()
+        return _done or _make_done()
+
+
+class _WriteView:
+    """``rw.write()``: the exclusive side of an :class:`RWLock`."""
+
+    __slots__ = ("_rw",)
+
+    def __init__(self, rw: RWLock) -> None:
+        self._rw = rw
+
+    async def acquire(self) -> Literal[True]:
+        """Acquire for writing, waiting if needed, and return ``True``."""
+        await self._rw._enter(_getframe(1), "write")
+        return True
+
+    def release(self) -> None:
+        """Release the write hold."""
+        self._rw._release_write()
+
+    def __aenter__(self) -> Any:
+        # RWLock._enter(frame, "write"), inlined.
+        rw = self._rw
+        if rw._wlocked or rw._nreaders or rw._queue:
+            return rw._contended(_getframe(1), "write")
+        rw._wlocked = True
+        if options.enabled:
+            task = _current_tasks.get(rw._loop)
+            if task is None:
+                task = rw._bind()
+            frame = _getframe(1)
+            hold: Hold = (
+                rw,
+                task,
+                frame,
+                frame.f_lasti,
+                0.0
+                if rw._hold_threshold is None and options.hold_threshold is None
+                else _monotonic(),
+                "write",
+            )
+            rw._writer = hold
+            mine = held.get(task)
+            if mine is None:
+                held[task] = hold
+            else:
+                detect.register_nested(rw, hold, mine)
+            if hold[4]:
+                rw._arm_hold(hold)
+        return _done or _make_done()
+
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> asyncio.Future[None]:
+        # The common case of RWLock._release_write(), inlined.
+        rw = self._rw
+        hold = rw._writer
+        if hold is None or hold[4] or rw._queue:
+            rw._release_write()
+        else:
+            rw._writer = None
+            rw._wlocked = False
+            owner = hold[1]
+            if held.get(owner) is hold:
+                del held[owner]
+            else:
+                remove_hold(hold)
+        return _done or _make_done()
+
+
+class RWLock(_AioLockBase):
+    """A writer-preferring asyncio readers-writer lock that reports deadlocks.
+
+    ``async with rw.read():`` admits any number of readers, ``async with
+    rw.write():`` one writer. Like Go's ``sync.RWMutex``, once a writer waits,
+    new readers queue behind it, so a steady stream of readers cannot starve a
+    writer. Waiters are served in arrival order, consecutive readers together.
+    A task that takes the read side twice can therefore deadlock against a
+    waiting writer; lockwatch reports that as recursive locking.
+
+    Both sides also offer ``await acquire()`` and ``release()``.
+
+    Args:
+        name: shown in reports.
+        wait_threshold: overrides the global wait threshold (``0``: off).
+        hold_threshold: overrides the global hold threshold (``0``: off).
+        sinks: overrides the global sinks.
+    """
+
+    # Read holds are recorded only in the registry (holds.held), which reports
+    # scan; the lock itself counts them.
+    __slots__ = ("_wlocked", "_writer", "_nreaders", "_queue", "_read_view", "_write_view")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wait_threshold: float | None = None,
+        hold_threshold: float | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        super().__init__(
+            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+        )
+        self._wlocked = False
+        self._writer: Hold | None = None
+        self._nreaders = 0
+        self._queue: collections.deque[_Waiter] = collections.deque()
+        self._read_view = _ReadView(self)
+        self._write_view = _WriteView(self)
+
+    def read(self) -> _ReadView:
+        """The read side: ``async with rw.read(): ...``."""
+        return self._read_view
+
+    def write(self) -> _WriteView:
+        """The write side: ``async with rw.write(): ...``."""
+        return self._write_view
+
+    def locked(self) -> bool:
+        """Tell whether a writer or any reader holds the lock."""
+        return self._wlocked or self._nreaders > 0
+
+    @property
+    def readers(self) -> int:
+        """Number of read holds right now."""
+        return self._nreaders
+
+    def _fits(self, mode: Mode) -> bool:
+        """Whether a ``mode`` request could be admitted, ignoring the queue."""
+        if mode == "write":
+            return not self._wlocked and not self._nreaders
+        return not self._wlocked
+
+    def _enter(self, frame: FrameType, mode: Mode) -> Any:
+        # The views' __aenter__ repeat this body inline; keep them in sync.
+        if self._queue or not self._fits(mode):
+            return self._contended(frame, mode)
+        if mode == "write":
+            self._wlocked = True
+        else:
+            self._nreaders += 1
+        if options.enabled:
+            task = _current_tasks.get(self._loop)
+            if task is None:
+                task = self._bind()
+            hold: Hold = (
+                self,
+                task,
+                frame,
+                frame.f_lasti,
+                _monotonic() if self._timed() else 0.0,
+                mode,
+            )
+            if mode == "write":
+                self._writer = hold
+            mine = held.get(task)
+            if mine is None:
+                held[task] = hold
+            else:
+                detect.register_nested(self, hold, mine)
+            if hold[T0]:
+                self._arm_hold(hold)
+        return _done or _make_done()
+
+    def _release_read(self) -> None:
+        if self._nreaders <= 0:
+            raise RuntimeError("RWLock is not read-locked.")
+        self._nreaders -= 1
+        hold = take_hold(self, _current_tasks.get(self._loop), "read", self._nreaders)
+        pending = None
+        if hold is not None and hold[T0]:
+            pending = detect.release_report(self, hold)
+        if self._queue and not self._nreaders:
+            self._grant()
+        if pending is not None:
+            detect.emit(self, pending)
+
+    def _release_write(self) -> None:
+        if not self._wlocked:
+            raise RuntimeError("RWLock is not write-locked.")
+        hold = self._writer
+        self._writer = None
+        self._wlocked = False
+        pending = None
+        if hold is not None:
+            remove_hold(hold)
+            if hold[T0]:
+                pending = detect.release_report(self, hold)
+        if self._queue:
+            self._grant()
+        if pending is not None:
+            detect.emit(self, pending)
+
+    def _admit(self, hold: Hold | None, mode: Mode) -> None:
+        if mode == "write":
+            self._wlocked = True
+            if hold is not None:
+                self._writer = self._granted(hold)
+        else:
+            self._nreaders += 1
+            if hold is not None:
+                self._granted(hold)
+
+    def _grant(self) -> None:
+        """Admit waiters from the head of the queue while they fit."""
+        queue = self._queue
+        while queue:
+            waiter = queue[0]
+            if waiter.future.done():  # cancelled while waiting
+                queue.popleft()
+                continue
+            if not self._fits(waiter.mode):
+                return
+            queue.popleft()
+            self._admit(waiter.hold, waiter.mode)
+            waiter.future.set_result(None)
+            if waiter.mode == "write":
+                return
+
+    async def _contended(self, frame: FrameType, mode: Mode) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        hold = self._waiter_hold(frame, mode, loop) if options.enabled else None
+        queue = self._queue
+        while queue and queue[0].future.done():
+            queue.popleft()
+        if not queue and self._fits(mode):
+            self._admit(hold, mode)
+            return
+        waiter = _Waiter(loop.create_future(), hold, mode)
+        queue.append(waiter)
+        self._arm_wait(loop, waiter)
+        try:
+            await waiter.future
+        except BaseException:
+            if waiter.future.done() and not waiter.future.cancelled():
+                # Granted just before the cancellation landed: give it back.
+                if mode == "write":
+                    self._release_write()
+                else:
+                    self._release_read()
+            else:
+                try:
+                    queue.remove(waiter)
+                except ValueError:
+                    pass
+                self._grant()  # a writer leaving the queue may let readers in
+            raise
+        finally:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+
+    def current_holds(self) -> list[Hold]:
+        return holds_on(self)
+
+    def __repr__(self) -> str:
+        if self._wlocked:
+            state = "write-locked"
+        elif self._nreaders:
+            state = f"read-locked x{self._nreaders}"
+        else:
+            state = "unlocked"
+        return f"<lockwatch.aio.RWLock {self.name!r} [{state}, waiters:{len(self._queue)}]>"

@@ -1,0 +1,121 @@
+"""Global options, like go-deadlock's ``Opts``.
+
+One module-level :data:`options` object holds the settings every monitored lock
+reads at acquire time. :func:`configure` changes them; :func:`reset` restores the
+defaults and forgets the lock-order history (for tests).
+
+Thresholds are in seconds. ``None`` or a value ``<= 0`` turns a check off.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .sinks import Sink
+
+__all__ = ["Options", "options", "configure", "reset", "normalize_threshold"]
+
+DEFAULT_WAIT_THRESHOLD = 30.0
+DEFAULT_MAX_ORDER_PAIRS = 10_000
+
+
+def normalize_threshold(value: float | None) -> float | None:
+    """Return ``value`` as a positive finite threshold, or ``None`` for "off"."""
+    if value is None:
+        return None
+    value = float(value)
+    if value <= 0 or math.isnan(value) or math.isinf(value):
+        return None
+    return value
+
+
+class Options:
+    """Current global settings. Read them; change them with :func:`configure`."""
+
+    __slots__ = (
+        "enabled",
+        "wait_threshold",
+        "hold_threshold",
+        "sinks",
+        "order_detection",
+        "max_order_pairs",
+    )
+
+    enabled: bool
+    wait_threshold: float | None
+    hold_threshold: float | None
+    sinks: list[Sink]
+    order_detection: bool
+    max_order_pairs: int
+
+    def __init__(self) -> None:
+        self.set_defaults()
+
+    def set_defaults(self) -> None:
+        """Restore every setting to its default value."""
+        from .sinks import LoggingSink
+
+        self.enabled = True
+        self.wait_threshold = DEFAULT_WAIT_THRESHOLD
+        self.hold_threshold = None
+        self.sinks = [LoggingSink()]
+        self.order_detection = True
+        self.max_order_pairs = DEFAULT_MAX_ORDER_PAIRS
+
+
+options = Options()
+
+
+def configure(
+    *,
+    enabled: bool | None = None,
+    wait_threshold: float | None = None,
+    hold_threshold: float | None = None,
+    sinks: list[Sink] | None = None,
+    order_detection: bool | None = None,
+    max_order_pairs: int | None = None,
+) -> None:
+    """Change global options. An argument left at ``None`` keeps its current value.
+
+    Args:
+        enabled: ``False`` makes every monitored lock a plain lock: no
+            bookkeeping and no reports. Locks held across the switch stay correct.
+        wait_threshold: report a waiter that has waited this long while the lock
+            is held (default 30 s). ``0`` or a negative value turns it off.
+        hold_threshold: report a holder that has held a lock this long (default
+            off). ``0`` or a negative value turns it off again.
+        sinks: where reports go (default ``[LoggingSink()]``). Replaces the list.
+        order_detection: detect lock-order inversions (default ``True``).
+        max_order_pairs: bound on remembered lock pairs (default 10 000); the
+            oldest pairs are forgotten first.
+
+    Locks created with their own threshold or sinks keep them.
+    """
+    if enabled is not None:
+        options.enabled = bool(enabled)
+    if wait_threshold is not None:
+        options.wait_threshold = normalize_threshold(wait_threshold)
+    if hold_threshold is not None:
+        options.hold_threshold = normalize_threshold(hold_threshold)
+    if sinks is not None:
+        options.sinks = list(sinks)
+    if order_detection is not None:
+        options.order_detection = bool(order_detection)
+    if max_order_pairs is not None:
+        if max_order_pairs < 1:
+            raise ValueError("max_order_pairs must be at least 1")
+        options.max_order_pairs = int(max_order_pairs)
+        from . import order
+
+        order.history.trim(options.max_order_pairs)
+
+
+def reset() -> None:
+    """Restore default options and forget the lock-order history (for tests)."""
+    from . import holds, order
+
+    options.set_defaults()
+    order.history.clear()
+    holds.reported_holds.clear()

@@ -1,0 +1,710 @@
+"""threading locks that report potential deadlocks: :class:`Lock`, :class:`RLock`, :class:`RWLock`.
+
+The uncontended path tries the underlying lock without blocking, then records a
+frame reference, its ``f_lasti`` and one registry entry for the thread; the
+clock is read only when a hold threshold applies, and stacks are formatted only
+when a report fires.
+
+Wait detection lives on the contended path: the waiter blocks with a timeout
+equal to the wait threshold, reports once if that expires while somebody holds
+the lock, and goes on waiting. No internal lock is held while blocking.
+"""
+
+from __future__ import annotations
+
+import _thread
+import collections
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
+
+from . import detect, watchdog
+from .holds import OWNER, T0, Hold, LockBase, add_hold, held, holds_on, remove_hold, take_hold
+from .options import options
+from .report import Mode
+
+if TYPE_CHECKING:
+    from .sinks import Sink
+
+__all__ = ["Lock", "RLock", "RWLock"]
+
+_getframe = sys._getframe
+_get_ident = threading.get_ident
+_monotonic = time.monotonic
+_allocate_lock = _thread.allocate_lock
+
+
+def _check_timeout(blocking: bool, timeout: float) -> None:
+    if not blocking and timeout != -1:
+        raise ValueError("can't specify a timeout for a non-blocking call")
+
+
+def _wait(
+    lock: LockBase,
+    attempt: Callable[[bool, float], bool],
+    waiter: Hold | None,
+    timeout: float,
+) -> bool:
+    """Block on ``attempt(True, t)`` until it succeeds or ``timeout`` (-1: none) passes.
+
+    If ``waiter`` is given and the wait outlasts the lock's wait threshold while
+    somebody holds the lock, report once and keep waiting.
+    """
+    start = _monotonic() if waiter is None else waiter[T0]
+    deadline = None if timeout < 0 else start + timeout
+    limit = None if waiter is None else lock.wait_limit()
+    check = None if limit is None else start + limit
+    while True:
+        if check is None or limit is None or waiter is None:
+            if deadline is None:
+                return attempt(True, -1)
+            return attempt(True, max(deadline - _monotonic(), 0.0))
+        wake = check if deadline is None else min(check, deadline)
+        if attempt(True, max(wake - _monotonic(), 0.0)):
+            return True
+        now = _monotonic()
+        if deadline is not None and now >= deadline:
+            return False
+        if now >= check:
+            report = detect.wait_report(lock, waiter)
+            if report is None:  # nobody holds it right now: look again later
+                check = now + limit
+            else:
+                check = None
+                detect.emit(lock, report)
+
+
+class _ThreadLockBase(LockBase):
+    """Hold timing shared by the threading locks."""
+
+    __slots__ = ()
+
+    def _timed(self) -> bool:
+        """Whether new holds need a start time (a hold threshold may apply)."""
+        return self._hold_threshold is not None or options.hold_threshold is not None
+
+    def _arm_hold(self, hold: Hold) -> None:
+        limit = self.hold_limit()
+        if limit is not None:
+            watchdog.arm_threads(hold[T0] + limit)
+
+    def _record(self, me: int, frame: FrameType, lasti: int, mode: Mode, mine: object) -> Hold:
+        """Record a new hold of thread ``me``; ``mine`` is what it held before."""
+        hold: Hold = (self, me, frame, lasti, _monotonic() if self._timed() else 0.0, mode)
+        if mine is None:
+            held[me] = hold
+        else:
+            add_hold(me, hold)
+        if hold[T0]:
+            self._arm_hold(hold)
+        return hold
+
+    def _end(self, hold: Hold) -> detect.Report | None:
+        """Forget ``hold``; return a "hold" report if it was held too long."""
+        remove_hold(hold)
+        if hold[T0]:
+            return detect.release_report(self, hold)
+        return None
+
+
+class Lock(_ThreadLockBase):
+    """A non-reentrant lock, like :class:`threading.Lock`, that reports deadlocks.
+
+    ``with lock:``, ``acquire(blocking=True, timeout=-1)``, ``release()`` and
+    ``locked()`` behave as with :class:`threading.Lock`; any thread may release.
+
+    Args:
+        name: shown in reports.
+        wait_threshold: overrides the global wait threshold (``0``: off).
+        hold_threshold: overrides the global hold threshold (``0``: off).
+        sinks: overrides the global sinks.
+    """
+
+    __slots__ = ("_lock", "_holder")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wait_threshold: float | None = None,
+        hold_threshold: float | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        super().__init__(
+            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+        )
+        self._lock = _allocate_lock()
+        self._holder: Hold | None = None
+
+    def locked(self) -> bool:
+        """Tell whether the lock is held."""
+        return self._lock.locked()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Acquire the lock; see :meth:`threading.Lock.acquire`."""
+        return self._acquire(blocking, timeout, _getframe(1))
+
+    def _acquire(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
+        if not options.enabled:
+            return self._lock.acquire(blocking, timeout)
+        me = _get_ident()
+        mine = held.get(me)
+        if mine is not None and blocking:
+            attempt: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
+            detect.check_nested(self, attempt, mine)
+        if not self._lock.acquire(False):
+            if not blocking:
+                _check_timeout(blocking, timeout)
+                return False
+            waiter: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
+            if not _wait(self, self._lock.acquire, waiter, timeout):
+                return False
+            mine = held.get(me)
+        self._holder = self._record(me, frame, frame.f_lasti, "exclusive", mine)
+        return True
+
+    def release(self) -> None:
+        """Release the lock.
+
+        Raises:
+            RuntimeError: if the lock is not held.
+        """
+        hold = self._holder
+        pending = None
+        if hold is not None:
+            self._holder = None
+            pending = self._end(hold)
+        self._lock.release()
+        if pending is not None:
+            detect.emit(self, pending)
+
+    def __enter__(self) -> bool:
+        # The uncontended path of _acquire(), inlined.
+        if options.enabled:
+            me = _get_ident()
+            if me not in held and self._lock.acquire(False):
+                frame = _getframe(1)
+                hold: Hold = (
+                    self,
+                    me,
+                    frame,
+                    frame.f_lasti,
+                    0.0
+                    if self._hold_threshold is None and options.hold_threshold is None
+                    else _monotonic(),
+                    "exclusive",
+                )
+                self._holder = hold
+                held[me] = hold
+                if hold[4]:
+                    self._arm_hold(hold)
+                return True
+            return self._acquire(True, -1, _getframe(1))
+        return self._lock.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # The common case of release(), inlined.
+        hold = self._holder
+        if hold is None or hold[4]:
+            self.release()
+            return
+        self._holder = None
+        owner = hold[1]
+        if held.get(owner) is hold:
+            held.pop(owner, None)
+        else:
+            remove_hold(hold)
+        self._lock.release()
+
+    def current_holds(self) -> list[Hold]:
+        hold = self._holder
+        return [] if hold is None else [hold]
+
+    def __repr__(self) -> str:
+        state = "locked" if self._lock.locked() else "unlocked"
+        return f"<lockwatch.threads.Lock {self.name!r} [{state}]>"
+
+
+class RLock(_ThreadLockBase):
+    """A reentrant lock, like :class:`threading.RLock`, that reports deadlocks.
+
+    Re-acquiring by the owning thread is fine and never reported; only the
+    outermost acquisition is recorded. Works with :class:`threading.Condition`.
+
+    Args:
+        name: shown in reports.
+        wait_threshold: overrides the global wait threshold (``0``: off).
+        hold_threshold: overrides the global hold threshold (``0``: off).
+        sinks: overrides the global sinks.
+    """
+
+    __slots__ = ("_lock", "_owner", "_count", "_holder")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wait_threshold: float | None = None,
+        hold_threshold: float | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        super().__init__(
+            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+        )
+        self._lock = _allocate_lock()
+        self._owner: int | None = None
+        self._count = 0
+        self._holder: Hold | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Acquire the lock; see :meth:`threading.RLock.acquire`."""
+        return self._acquire(blocking, timeout, _getframe(1))
+
+    def _acquire(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
+        me = _get_ident()
+        if self._owner == me:
+            self._count += 1
+            return True
+        if not options.enabled:
+            if not self._lock.acquire(blocking, timeout):
+                return False
+            self._owner = me
+            self._count = 1
+            return True
+        mine = held.get(me)
+        if mine is not None and blocking:
+            attempt: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
+            detect.check_nested(self, attempt, mine)
+        if not self._lock.acquire(False):
+            if not blocking:
+                _check_timeout(blocking, timeout)
+                return False
+            waiter: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
+            if not _wait(self, self._lock.acquire, waiter, timeout):
+                return False
+            mine = held.get(me)
+        self._owner = me
+        self._count = 1
+        self._holder = self._record(me, frame, frame.f_lasti, "exclusive", mine)
+        return True
+
+    def release(self) -> None:
+        """Release one level; the last one releases the lock.
+
+        Raises:
+            RuntimeError: if the calling thread does not own the lock.
+        """
+        if self._owner != _get_ident():
+            raise RuntimeError("cannot release un-acquired lock")
+        self._count -= 1
+        if not self._count:
+            self._release_outermost()
+
+    def _release_outermost(self) -> None:
+        hold = self._holder
+        pending = None
+        if hold is not None:
+            self._holder = None
+            pending = self._end(hold)
+        self._owner = None
+        self._lock.release()
+        if pending is not None:
+            detect.emit(self, pending)
+
+    def __enter__(self) -> bool:
+        # The uncontended paths of _acquire(), inlined.
+        me = _get_ident()
+        if self._owner == me:
+            self._count += 1
+            return True
+        if options.enabled:
+            if me not in held and self._lock.acquire(False):
+                self._owner = me
+                self._count = 1
+                frame = _getframe(1)
+                hold: Hold = (
+                    self,
+                    me,
+                    frame,
+                    frame.f_lasti,
+                    0.0
+                    if self._hold_threshold is None and options.hold_threshold is None
+                    else _monotonic(),
+                    "exclusive",
+                )
+                self._holder = hold
+                held[me] = hold
+                if hold[4]:
+                    self._arm_hold(hold)
+                return True
+            return self._acquire(True, -1, _getframe(1))
+        self._lock.acquire()
+        self._owner = me
+        self._count = 1
+        return True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # release(), with the common case of _release_outermost() inlined.
+        if self._owner != _get_ident():
+            raise RuntimeError("cannot release un-acquired lock")
+        self._count -= 1
+        if self._count:
+            return
+        hold = self._holder
+        if hold is not None:
+            if hold[4]:
+                self._release_outermost()
+                return
+            self._holder = None
+            owner = hold[1]
+            if held.get(owner) is hold:
+                held.pop(owner, None)
+            else:
+                remove_hold(hold)
+        self._owner = None
+        self._lock.release()
+
+    # threading.Condition support.
+
+    def _is_owned(self) -> bool:
+        return self._owner == _get_ident()
+
+    def _release_save(self) -> tuple[int, int | None]:
+        state = (self._count, self._owner)
+        self._count = 1
+        self.release()
+        return state
+
+    def _acquire_restore(self, state: tuple[int, int | None]) -> None:
+        self._acquire(True, -1, _getframe(1))
+        self._count = state[0]
+
+    def current_holds(self) -> list[Hold]:
+        hold = self._holder
+        return [] if hold is None else [hold]
+
+    def __repr__(self) -> str:
+        state = f"owner={self._owner} count={self._count}" if self._owner else "unlocked"
+        return f"<lockwatch.threads.RLock {self.name!r} [{state}]>"
+
+
+class _Waiter:
+    __slots__ = ("wake", "hold", "mode", "granted")
+
+    def __init__(self, hold: Hold | None, mode: Mode) -> None:
+        self.wake = _allocate_lock()
+        self.wake.acquire()  # released by whoever grants the lock
+        self.hold = hold
+        self.mode = mode
+        self.granted = False
+
+
+class _ReadView:
+    """``rw.read()``: the shared side of an :class:`RWLock`."""
+
+    __slots__ = ("_rw",)
+
+    def __init__(self, rw: RWLock) -> None:
+        self._rw = rw
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Acquire for reading; arguments as for :meth:`threading.Lock.acquire`."""
+        return self._rw._acquire(blocking, timeout, _getframe(1), "read")
+
+    def release(self) -> None:
+        """Release one read hold."""
+        self._rw._release_read()
+
+    def __enter__(self) -> bool:
+        # The uncontended paths of RWLock._acquire(..., "read"), inlined.
+        rw = self._rw
+        mutex = rw._mutex
+        if not options.enabled:
+            mutex.acquire()
+            if not rw._wlocked and not rw._queue:
+                rw._nreaders += 1
+                mutex.release()
+                return True
+            mutex.release()
+        else:
+            me = _get_ident()
+            if me not in held:
+                mutex.acquire()
+                if not rw._wlocked and not rw._queue:
+                    rw._nreaders += 1
+                    mutex.release()
+                    frame = _getframe(1)
+                    hold: Hold = (
+                        rw,
+                        me,
+                        frame,
+                        frame.f_lasti,
+                        0.0
+                        if rw._hold_threshold is None and options.hold_threshold is None
+                        else _monotonic(),
+                        "read",
+                    )
+                    held[me] = hold
+                    if hold[4]:
+                        rw._arm_hold(hold)
+                    return True
+                mutex.release()
+        return rw._acquire(True, -1, _getframe(1), "read")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # The common cases of RWLock._release_read(), inlined: nothing is
+        # recorded anywhere (lockwatch disabled), or the thread holds exactly
+        # this one untimed read hold.
+        rw = self._rw
+        if held:
+            me = _get_ident()
+            hold = held.get(me)
+            if not (type(hold) is tuple and hold[0] is rw and not hold[4] and hold[5] == "read"):
+                rw._release_read()
+                return
+            del held[me]
+        mutex = rw._mutex
+        mutex.acquire()
+        if rw._nreaders <= 0:
+            mutex.release()
+            raise RuntimeError("RWLock is not read-locked.")
+        rw._nreaders -= 1
+        if rw._queue and not rw._nreaders:
+            rw._grant()
+        mutex.release()
+
+
+class _WriteView:
+    """``rw.write()``: the exclusive side of an :class:`RWLock`."""
+
+    __slots__ = ("_rw",)
+
+    def __init__(self, rw: RWLock) -> None:
+        self._rw = rw
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Acquire for writing; arguments as for :meth:`threading.Lock.acquire`."""
+        return self._rw._acquire(blocking, timeout, _getframe(1), "write")
+
+    def release(self) -> None:
+        """Release the write hold."""
+        self._rw._release_write()
+
+    def __enter__(self) -> bool:
+        return self._rw._acquire(True, -1, _getframe(1), "write")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._rw._release_write()
+
+
+class RWLock(_ThreadLockBase):
+    """A writer-preferring readers-writer lock for threads that reports deadlocks.
+
+    ``with rw.read():`` admits any number of readers, ``with rw.write():`` one
+    writer. Like Go's ``sync.RWMutex``, once a writer waits, new readers queue
+    behind it; waiters are served in arrival order, consecutive readers
+    together. Taking the read side twice in one thread can therefore deadlock
+    against a waiting writer; lockwatch reports that as recursive locking.
+
+    Both sides also offer ``acquire(blocking=True, timeout=-1)`` and ``release()``.
+
+    Args:
+        name: shown in reports.
+        wait_threshold: overrides the global wait threshold (``0``: off).
+        hold_threshold: overrides the global hold threshold (``0``: off).
+        sinks: overrides the global sinks.
+    """
+
+    # Read holds are recorded only in the registry (holds.held), which reports
+    # scan; the lock itself counts them.
+    __slots__ = (
+        "_mutex",
+        "_wlocked",
+        "_writer",
+        "_nreaders",
+        "_queue",
+        "_read_view",
+        "_write_view",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wait_threshold: float | None = None,
+        hold_threshold: float | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        super().__init__(
+            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+        )
+        # Guards the fields below; held only for a few field updates, never
+        # while blocking or reporting.
+        self._mutex = _allocate_lock()
+        self._wlocked = False
+        self._writer: Hold | None = None
+        self._nreaders = 0
+        self._queue: collections.deque[_Waiter] = collections.deque()
+        self._read_view = _ReadView(self)
+        self._write_view = _WriteView(self)
+
+    def read(self) -> _ReadView:
+        """The read side: ``with rw.read(): ...``."""
+        return self._read_view
+
+    def write(self) -> _WriteView:
+        """The write side: ``with rw.write(): ...``."""
+        return self._write_view
+
+    def locked(self) -> bool:
+        """Tell whether a writer or any reader holds the lock."""
+        return self._wlocked or self._nreaders > 0
+
+    @property
+    def readers(self) -> int:
+        """Number of read holds right now."""
+        return self._nreaders
+
+    def _fits(self, mode: Mode) -> bool:
+        """Whether a ``mode`` request could be admitted, ignoring the queue."""
+        if mode == "write":
+            return not self._wlocked and not self._nreaders
+        return not self._wlocked
+
+    def _acquire(self, blocking: bool, timeout: float, frame: FrameType, mode: Mode) -> bool:
+        enabled = options.enabled
+        me = _get_ident()
+        mine = held.get(me) if enabled else None
+        if mine is not None and blocking:
+            attempt: Hold = (self, me, frame, frame.f_lasti, _monotonic(), mode)
+            detect.check_nested(self, attempt, mine)
+        mutex = self._mutex
+        mutex.acquire()
+        if self._queue or not self._fits(mode):
+            if not blocking:
+                mutex.release()
+                _check_timeout(blocking, timeout)
+                return False
+            hold = (self, me, frame, frame.f_lasti, _monotonic(), mode) if enabled else None
+            waiter = _Waiter(hold, mode)
+            self._queue.append(waiter)
+            mutex.release()
+            return self._wait_granted(waiter, timeout)
+        if mode == "write":
+            self._wlocked = True
+        else:
+            self._nreaders += 1
+        if not enabled:
+            mutex.release()
+            return True
+        hold = (self, me, frame, frame.f_lasti, _monotonic() if self._timed() else 0.0, mode)
+        if mode == "write":
+            self._writer = hold  # under the mutex, so that a racing release finds it
+        mutex.release()
+        if mine is None:
+            held[me] = hold
+        else:
+            add_hold(me, hold)
+        if hold[T0]:
+            self._arm_hold(hold)
+        return True
+
+    def _wait_granted(self, waiter: _Waiter, timeout: float) -> bool:
+        if not _wait(self, waiter.wake.acquire, waiter.hold, timeout):
+            with self._mutex:
+                if not waiter.granted:
+                    self._queue.remove(waiter)
+                    self._grant()  # a writer leaving the queue may let readers in
+                    return False
+        hold = waiter.hold  # retimed by _grant()
+        if hold is not None:
+            add_hold(hold[OWNER], hold)
+            if hold[T0]:
+                self._arm_hold(hold)
+        return True
+
+    def _grant(self) -> None:
+        """Admit waiters from the head of the queue while they fit. Needs the mutex."""
+        queue = self._queue
+        while queue:
+            waiter = queue[0]
+            if not self._fits(waiter.mode):
+                return
+            queue.popleft()
+            hold = waiter.hold
+            if hold is not None:
+                lock, owner, frame, lasti, _, mode = hold
+                t0 = _monotonic() if self._timed() else 0.0
+                hold = waiter.hold = (lock, owner, frame, lasti, t0, mode)
+            if waiter.mode == "write":
+                self._wlocked = True
+                self._writer = hold
+            else:
+                self._nreaders += 1
+            waiter.granted = True
+            waiter.wake.release()
+            if waiter.mode == "write":
+                return
+
+    def _release_read(self) -> None:
+        with self._mutex:
+            if self._nreaders <= 0:
+                raise RuntimeError("RWLock is not read-locked.")
+            self._nreaders -= 1
+            remaining = self._nreaders
+            if self._queue and not remaining:
+                self._grant()
+        hold = take_hold(self, _get_ident(), "read", remaining) if held else None
+        if hold is not None and hold[T0]:
+            pending = detect.release_report(self, hold)
+            if pending is not None:
+                detect.emit(self, pending)
+
+    def _release_write(self) -> None:
+        with self._mutex:
+            if not self._wlocked:
+                raise RuntimeError("RWLock is not write-locked.")
+            hold = self._writer
+            self._writer = None
+            self._wlocked = False
+            if self._queue:
+                self._grant()
+        if hold is not None:
+            pending = self._end(hold)
+            if pending is not None:
+                detect.emit(self, pending)
+
+    def current_holds(self) -> list[Hold]:
+        return holds_on(self)
+
+    def __repr__(self) -> str:
+        if self._wlocked:
+            state = "write-locked"
+        elif self._nreaders:
+            state = f"read-locked x{self._nreaders}"
+        else:
+            state = "unlocked"
+        return f"<lockwatch.threads.RWLock {self.name!r} [{state}, waiters:{len(self._queue)}]>"
