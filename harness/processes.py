@@ -1,0 +1,166 @@
+"""Child processes that never outlive the harness.
+
+Every child runs in its own session (so its whole process group can be
+signalled), writes its output to a log file, and is stopped with SIGTERM,
+then SIGKILL after a grace period. Children still alive at interpreter exit
+are stopped by an ``atexit`` hook, which covers crashes inside the harness.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import signal
+import subprocess
+import time
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+__all__ = ["ChildProcess", "ProcessFailed"]
+
+_live: weakref.WeakSet[ChildProcess] = weakref.WeakSet()
+
+
+class ProcessFailed(Exception):
+    """A child did not start, or died; the message names it and the cause."""
+
+
+class ChildProcess:
+    """One child process with its output in ``log_path``.
+
+    Args:
+        name: Short name used in messages ("target", "locust", ...).
+        argv: Command line.
+        log_path: File that receives stdout and stderr.
+        env: Environment (default: inherit).
+        cwd: Working directory (default: inherit).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self.popen: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.popen is None:
+            raise RuntimeError(f"{self.name} was not started")
+        return self.popen.pid
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ProcessFailed(f"{self.name} could not start ({self.argv[0]}): {exc}") from None
+        _live.add(self)
+
+    def returncode(self) -> int | None:
+        """Exit status, or ``None`` while it runs."""
+        return None if self.popen is None else self.popen.poll()
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+    def death_message(self) -> str:
+        """One line on how the child ended, with the end of its log."""
+        code = self.returncode()
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else (
+            f"exited with code {code}")
+        tail = self.log_tail(3)
+        return f"{self.name} {how}" + (f" (log: {tail})" if tail else "")
+
+    def wait_for_line(self, pattern: str, timeout: float) -> re.Match[str]:
+        """Wait until the log has a line matching ``pattern``; return the match.
+
+        Raises:
+            ProcessFailed: if the child exits first or ``timeout`` passes.
+        """
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                text = self.log_path.read_text(errors="replace")
+            except OSError:
+                text = ""
+            for line in text.splitlines():
+                match = regex.search(line)
+                if match:
+                    return match
+            if not self.alive():
+                raise ProcessFailed(f"{self.death_message()} before it was ready")
+            if time.monotonic() > deadline:
+                raise ProcessFailed(
+                    f"{self.name} was not ready within {timeout:g} s (log: {self.log_path})"
+                )
+            time.sleep(0.05)
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the child's whole process group."""
+        if self.popen is not None and self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """Stop the child and its group: SIGTERM, then SIGKILL after ``grace`` s.
+
+        Idempotent. Returns the exit status.
+        """
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait()
+        # The leader is gone; make sure no straggler of its group survives.
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        _live.discard(self)
+        return self.popen.returncode
+
+
+@atexit.register
+def _stop_all() -> None:
+    for child in list(_live):
+        child.stop(grace=2.0)

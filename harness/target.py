@@ -1,0 +1,101 @@
+"""The system under test: the bundled reference server, or any server's URL."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .processes import ChildProcess, ProcessFailed
+
+__all__ = ["PROJECT_ROOT", "ReferenceTarget", "TargetInfo", "fetch_json", "http_base"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_LISTENING = r"listening on ws://(?P<host>[^:/]+):(?P<port>\d+)/ws"
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """Where the target listens. ``host``/``port`` feed Toxiproxy upstreams."""
+
+    url: str
+    host: str
+    port: int
+    mode: str | None  # None for a server that is not ours
+
+
+def http_base(ws_url: str) -> str:
+    """``ws://h:p/ws`` -> ``http://h:p`` (the reference server's HTTP endpoints)."""
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}"
+
+
+def fetch_json(url: str, timeout: float = 2.0) -> Any:
+    """GET ``url`` and decode JSON; raises ``OSError`` or ``ValueError``."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+class ReferenceTarget:
+    """Run ``python -m targets.roomserver`` on a free loopback port.
+
+    Args:
+        mode: ``naive``, ``spawn`` or ``fixed``.
+        run_dir: Where its log and lock-report file go.
+        lock_wait_threshold / lock_hold_threshold / send_timeout: Passed on.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        run_dir: Path,
+        *,
+        lock_wait_threshold: float = 0.1,
+        lock_hold_threshold: float | None = None,
+        send_timeout: float = 10.0,
+        outbox_size: int = 256,
+        startup_timeout: float = 15.0,
+    ) -> None:
+        self.mode = mode
+        self.lock_report_file = run_dir / "target-locks.jsonl"
+        argv = [
+            sys.executable, "-m", "targets.roomserver",
+            "--mode", mode, "--host", "127.0.0.1", "--port", "0",
+            "--lock-wait-threshold", str(lock_wait_threshold),
+            "--lock-report-file", str(self.lock_report_file),
+            "--send-timeout", str(send_timeout),
+            "--outbox-size", str(outbox_size),
+        ]
+        if lock_hold_threshold is not None:
+            argv += ["--lock-hold-threshold", str(lock_hold_threshold)]
+        self.process = ChildProcess("target", argv, run_dir / "target.log", cwd=PROJECT_ROOT)
+        self.startup_timeout = startup_timeout
+        self.info: TargetInfo | None = None
+
+    def start(self) -> TargetInfo:
+        self.process.start()
+        match = self.process.wait_for_line(_LISTENING, self.startup_timeout)
+        host, port = match["host"], int(match["port"])
+        self.info = TargetInfo(f"ws://{host}:{port}/ws", host, port, self.mode)
+        try:
+            urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=5).close()
+        except (OSError, urllib.error.URLError) as exc:
+            self.process.stop()
+            raise ProcessFailed(f"target started but /healthz failed: {exc}") from None
+        return self.info
+
+    def stop(self) -> int | None:
+        return self.process.stop()
+
+    def __enter__(self) -> TargetInfo:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

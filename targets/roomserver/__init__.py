@@ -1,0 +1,4 @@
+"""The bundled reference room server (see docs/protocol.md).
+
+Run it with ``python -m targets.roomserver --mode {naive,spawn,fixed}``.
+"""

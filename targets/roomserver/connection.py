@@ -1,0 +1,151 @@
+"""One client connection: acknowledged delivery, sequence numbers, outbox.
+
+Delivering a message means writing the frame and then waiting for the
+member's ``ack`` (bounded by the send timeout). The reader loop of the
+connection resolves acks as soon as they arrive, even while one of the
+connection's own commands is still running; otherwise every ack wait would
+become a real deadlock, which is not the bug this server models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from .protocol import MessageId, encode
+
+__all__ = ["Connection", "DeliveryFailed"]
+
+logger = logging.getLogger("roomserver")
+
+
+class DeliveryFailed(Exception):
+    """A message could not be delivered: timeout, or the connection closed."""
+
+
+class Connection:
+    """Server-side state of one WebSocket client.
+
+    Args:
+        websocket: The underlying connection.
+        send_timeout: Seconds to wait for each ``ack``.
+        outbox_size: Capacity of the outbox used by the ``fixed`` mode.
+    """
+
+    def __init__(
+        self, websocket: ServerConnection, *, send_timeout: float, outbox_size: int
+    ) -> None:
+        self.websocket = websocket
+        self.send_timeout = send_timeout
+        self.label = f"{websocket.remote_address[0]}:{websocket.remote_address[1]}"
+        #: Rooms this connection is in, mapped to its member name there.
+        self.rooms: dict[str, str] = {}
+        self.closed = False
+        #: Set once the outbox overflowed: the member is being disconnected.
+        self.dropped = False
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(outbox_size)
+        self._seq = 0
+        # Several senders may reuse an id: waiters per id are served in order.
+        self._pending_acks: dict[MessageId, collections.deque[asyncio.Future[None]]] = {}
+        self._writer: asyncio.Task[None] | None = None
+
+    def message_frame(self, room: str, sender: str, message: dict[str, Any]) -> dict[str, Any]:
+        """Build a ``message`` frame for this member, taking the next ``seq``.
+
+        Sequence numbers are assigned when a message is produced, not when it
+        hits the wire, so that receivers can see reordering by a mode.
+        """
+        self._seq += 1
+        return {
+            "type": "message",
+            "room": room,
+            "id": message["id"],
+            "from": sender,
+            "body": message["body"],
+            "sent_at": message["sent_at"],
+            "seq": self._seq,
+        }
+
+    async def deliver(self, frame: dict[str, Any]) -> None:
+        """Send ``frame`` and wait for its ``ack``.
+
+        Raises:
+            DeliveryFailed: on timeout, or when the connection is or becomes
+                closed; in the latter case at once, not after the timeout.
+        """
+        if self.closed:
+            raise DeliveryFailed(f"{self.label} is closed")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._pending_acks.setdefault(frame["id"], collections.deque())
+        waiters.append(waiter)
+        try:
+            await self.websocket.send(encode(frame))
+            await asyncio.wait_for(waiter, self.send_timeout)
+        except TimeoutError:
+            raise DeliveryFailed(
+                f"no ack from {self.label} for id {frame['id']!r} within {self.send_timeout} s"
+            ) from None
+        except ConnectionClosed:
+            raise DeliveryFailed(f"{self.label} closed") from None
+        finally:
+            if waiter.done() and not waiter.cancelled():
+                waiter.exception()  # mark retrieved: the failure was already raised
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._pending_acks.pop(frame["id"], None)
+
+    def acknowledge(self, message_id: MessageId) -> None:
+        """Resolve the oldest delivery waiting for ``message_id``; ignore unknown ids."""
+        waiters = self._pending_acks.get(message_id)
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def enqueue(self, frame: dict[str, Any]) -> bool:
+        """Put ``frame`` into the outbox without waiting; ``False`` if it is full."""
+        if self.closed or self.dropped:
+            return True  # already on its way out; flag an overflow only once
+        try:
+            self.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.dropped = True
+            return False
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain_outbox(), name=f"writer {self.label}")
+        return True
+
+    async def _drain_outbox(self) -> None:
+        # One writer per member keeps its messages in order.
+        while True:
+            frame = await self.outbox.get()
+            try:
+                await self.deliver(frame)
+            except DeliveryFailed as exc:
+                logger.warning("delivery failed: %s", exc)
+                if self.closed:
+                    return
+
+    async def close_slow_consumer(self) -> None:
+        """Disconnect a member whose outbox overflowed (close code 1008)."""
+        reason = f"slow consumer: outbox full ({self.outbox.maxsize} messages)"
+        logger.warning("disconnecting %s: %s", self.label, reason)
+        await self.websocket.close(1008, reason)
+
+    def connection_lost(self) -> None:
+        """Fail every pending delivery at once and stop the outbox writer."""
+        self.closed = True
+        for waiters in self._pending_acks.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(DeliveryFailed(f"{self.label} disconnected"))
+        self._pending_acks.clear()
+        if self._writer is not None:
+            self._writer.cancel()

@@ -1,0 +1,30 @@
+"""Broadcast strategies. Each mode is one module with one ``broadcast`` coroutine.
+
+All modes share ``join`` and ``leave`` (write lock); they differ only in how a
+broadcast reaches the other members of a room:
+
+- ``naive``: sends to each member in turn while holding the read lock (the bug).
+- ``spawn``: starts one task per send under the read lock (the Go article's fix).
+- ``fixed``: snapshots the members, queues into bounded per-member outboxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..connection import Connection
+from ..context import ServerContext
+from ..rooms import Room
+from . import fixed, naive, spawn
+
+__all__ = ["MODES", "BroadcastFn"]
+
+#: ``broadcast(room, sender, sender_name, message, context) -> recipients``
+BroadcastFn = Callable[[Room, Connection, str, dict[str, Any], ServerContext], Awaitable[int]]
+
+MODES: dict[str, BroadcastFn] = {
+    "naive": naive.broadcast,
+    "spawn": spawn.broadcast,
+    "fixed": fixed.broadcast,
+}
