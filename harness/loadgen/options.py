@@ -1,0 +1,31 @@
+"""Custom Locust command-line options (also shown in the web UI's start form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["add_options"]
+
+
+def add_options(parser: Any) -> None:
+    """Register the room options on Locust's argument parser."""
+    parser.add_argument("--room-url", default="ws://127.0.0.1:8765/ws", include_in_web_ui=True,
+                       help="WebSocket URL for fast members (the clean proxy or the server)")
+    parser.add_argument("--slow-urls", default="", include_in_web_ui=True,
+                       help="comma-separated WebSocket URLs, one per slow member "
+                            "(each slow member's own Toxiproxy proxy)")
+    parser.add_argument("--rooms", type=int, default=1, include_in_web_ui=True,
+                       help="number of rooms; member i joins room i mod rooms")
+    parser.add_argument("--broadcast-interval", type=float, default=0.2, include_in_web_ui=True,
+                       help="seconds between a member's broadcasts while in a room")
+    parser.add_argument("--stay", type=float, default=2.0, include_in_web_ui=True,
+                       help="seconds a member stays in a room before leaving")
+    parser.add_argument("--away", type=float, default=0.2, include_in_web_ui=True,
+                       help="seconds a member stays away before rejoining")
+    parser.add_argument("--op-timeout", type=float, default=15.0, include_in_web_ui=False,
+                       help="seconds to wait for a reply before counting the operation failed")
+    parser.add_argument("--samples-file", default="", include_in_web_ui=False,
+                       help="append every sample as a JSON line to this file (for the harness)")
+    parser.add_argument("--lock-reports", default="", include_in_web_ui=True,
+                       help="URL or file of the target's lock reports; each new report shows "
+                            "as a failure of type LOCK")

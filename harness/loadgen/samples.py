@@ -1,0 +1,89 @@
+"""Every measured operation, as JSON lines the harness reads.
+
+Each Locust process batches its samples and sends them with
+``runner.send_message("room_samples", batch)``. On a master, workers' batches
+arrive through Locust's custom messages; on a local runner, ``send_message``
+calls the handler directly, so one code path serves both. Only the master (or
+the local runner) writes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import gevent
+
+__all__ = ["SampleRecorder", "SAMPLE_KINDS"]
+
+#: Request types that are member samples (lock reports use "LOCK").
+SAMPLE_KINDS = ("fast", "slow")
+MESSAGE_TYPE = "room_samples"
+FLUSH_INTERVAL = 0.5
+
+
+class SampleRecorder:
+    """Collect samples from ``events.request`` and ship them to the writer."""
+
+    def __init__(self, environment: Any, path: str) -> None:
+        self.environment = environment
+        self.path = path
+        self._batch: list[dict[str, Any]] = []
+        self._file: Any = None
+        self._flusher: gevent.Greenlet | None = None
+
+    def attach(self) -> None:
+        """Hook into the runner once it exists (call from ``events.init``)."""
+        runner = self.environment.runner
+        if runner is None:
+            return
+        from locust.runners import WorkerRunner
+
+        if not isinstance(runner, WorkerRunner) and self.path:
+            self._file = open(self.path, "a", buffering=1)
+            runner.register_message(MESSAGE_TYPE, self._write_batch)
+        events = self.environment.events
+        events.request.add_listener(self._on_request)
+        events.test_stop.add_listener(lambda **_: self.flush())
+        events.quitting.add_listener(lambda **_: self.close())
+        self._flusher = gevent.spawn(self._flush_forever)
+
+    def _on_request(self, request_type: str, name: str, response_time: float,
+                    exception: BaseException | None = None, **_: Any) -> None:
+        if request_type not in SAMPLE_KINDS:
+            return
+        self._batch.append({
+            "time": time.time(),
+            "op": name,
+            "member_kind": request_type,
+            "latency_ms": round(float(response_time), 3),
+            "ok": exception is None,
+            "error": None if exception is None else str(exception)[:200],
+        })
+
+    def _flush_forever(self) -> None:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL)
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        runner = self.environment.runner
+        if runner is not None:
+            runner.send_message(MESSAGE_TYPE, batch)
+
+    def _write_batch(self, msg: Any, **_: Any) -> None:
+        if self._file is None:
+            return
+        self._file.write("".join(json.dumps(sample) + "\n" for sample in msg.data))
+
+    def close(self) -> None:
+        self.flush()
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+        if self._file is not None:
+            self._file.close()
+            self._file = None

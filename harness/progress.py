@@ -1,0 +1,81 @@
+"""Live progress of a run: new samples as they are written, one status line.
+
+The status line goes to stderr every couple of seconds: phase, time left,
+live join p99 of fast members, and lock reports so far. It is plain lines,
+not a redrawn screen, so CI logs read well too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from .measurements import Sample
+
+__all__ = ["SampleTail", "status_line", "Progress"]
+
+
+class SampleTail:
+    """Read the complete lines appended to a samples file since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self.malformed = 0
+
+    def read_new(self) -> list[Sample]:
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self._offset)
+                chunk = file.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
+        self._offset += end
+        samples: list[Sample] = []
+        for line in chunk[:end].splitlines():
+            if not line.strip():
+                continue
+            try:
+                samples.append(Sample.from_dict(json.loads(line)))
+            except ValueError:
+                self.malformed += 1
+        return samples
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))]
+
+
+def status_line(
+    label: str, phase: str, elapsed_s: float, left_s: float, samples: list[Sample],
+    lock_reports: int,
+) -> str:
+    """One line such as ``[naive] fault  t=9s left 9s  join[fast] p99 812 ms (n=31)  locks 4``."""
+    joins = [s.latency_ms for s in samples if s.op == "join" and s.member_kind == "fast" and s.ok]
+    join_text = f"join[fast] p99 {_percentile(joins, 0.99):.0f} ms (n={len(joins)})" if joins else (
+        "join[fast] p99 - (n=0)")
+    errors = sum(1 for s in samples if not s.ok)
+    return (f"[{label}] {phase:<9} t={elapsed_s:4.0f}s left {max(0.0, left_s):3.0f}s  "
+            f"{join_text}  errors {errors}  lock reports {lock_reports}")
+
+
+class Progress:
+    """Print a status line at most every ``interval`` seconds."""
+
+    def __init__(self, label: str, interval: float = 2.0, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.interval = interval
+        self.stream = stream if stream is not None else sys.stderr
+        self._last = float("-inf")
+
+    def update(self, now: float, phase: str, elapsed_s: float, left_s: float,
+               samples: list[Sample], lock_reports: int) -> None:
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        print(status_line(self.label, phase, elapsed_s, left_s, samples, lock_reports),
+              file=self.stream, flush=True)

@@ -1,0 +1,392 @@
+"""One chaos run: scenario in, verdict and result files out.
+
+Order of events:
+
+1. Start Toxiproxy (or use ``--toxiproxy-url``) and the target (the reference
+   server in the chosen mode, or ``--target-url``).
+2. Create one clean proxy for all fast members and one proxy per slow member:
+   Toxiproxy has no per-connection toxics, so a proxy per member is how one
+   member's link gets slow while the others' do not.
+3. Start Locust headless with the project's locustfile.py.
+4. Once samples flow: warm-up, then the faults go onto every slow proxy
+   (downstream, server to member), then they come off, then cool-down.
+5. Stop Locust with SIGINT (it writes its CSV and HTML report), collect the
+   samples and the lock reports, judge, and write ``results/<run-id>/``.
+
+A component that dies, a Toxiproxy call that hangs, a signal: each becomes an
+ERROR verdict naming the cause. Every child and proxy is removed on the way
+out, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+from .lockreports import LockReportSource, LockReportsUnavailable
+from .locust_process import LocustPlan, locust_process
+from .measurements import Measurements, Sample
+from .processes import ChildProcess, ProcessFailed
+from .progress import Progress, SampleTail
+from .results import format_summary_table, write_junit_xml, write_result_json
+from .scenario import Scenario
+from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo, http_base
+from .toxiproxy import ToxiproxyClient, ToxiproxyError
+from .toxiproxy_server import ToxiproxyServer, ToxiproxyServerError
+from .verdict import Verdict, judge
+
+__all__ = ["RunOptions", "RunOutcome", "Interrupted", "run_scenario"]
+
+#: Locust must produce its first sample within this many seconds of starting.
+FIRST_SAMPLE_TIMEOUT = 30.0
+#: How long Locust may take to write its reports and exit after SIGINT.
+LOCUST_STOP_GRACE = 20.0
+TICK = 0.2
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the run stops and cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class ComponentFailed(Exception):
+    """A component broke mid-run; the message names it and the cause."""
+
+
+@dataclass
+class RunOptions:
+    scenario: Scenario
+    mode: str | None = "naive"           # reference server mode; None with target_url
+    target_url: str | None = None        # any server that speaks docs/protocol.md
+    lock_reports: str | None = None      # URL or file of an external target's lock reports
+    toxiproxy_url: str | None = None     # use a running Toxiproxy instead of starting one
+    results_dir: Path = PROJECT_ROOT / "results"
+    run_id: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class RunOutcome:
+    verdict: Verdict
+    run_dir: Path
+    measurements: Measurements
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+
+def new_run_id(scenario: Scenario, label: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-{label}-{time.time_ns() % 10**6:06d}"
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` while the run lasts."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class ChaosRun:
+    """State of one run; :func:`run_scenario` is the way in."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.scenario = options.scenario
+        self.label = options.mode or "external"
+        self.run_id = options.run_id or new_run_id(self.scenario, self.label)
+        self.run_dir = options.results_dir / self.run_id
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.measurements = Measurements()
+        self.toxiproxy_server: ToxiproxyServer | None = None
+        self.toxiproxy: ToxiproxyClient | None = None
+        self.target: ReferenceTarget | None = None
+        self.target_info: TargetInfo | None = None
+        self.locust: ChildProcess | None = None
+        self.proxies: list[str] = []
+        self.slow_proxies: list[str] = []
+        self.faults_on = False
+        self.lock_source: LockReportSource | None = None
+        self.samples: list[Sample] = []
+        self.tail = SampleTail(self.run_dir / "samples.jsonl")
+        self.progress = Progress(self.label) if options.progress else None
+        self.extra: dict[str, Any] = {"run_id": self.run_id, "versions": {}, "pids": {}}
+        self.started_monotonic = time.monotonic()
+
+    # Set-up.
+
+    def start_toxiproxy(self) -> None:
+        url = self.options.toxiproxy_url
+        if url is None:
+            self.toxiproxy_server = ToxiproxyServer(self.run_dir / "toxiproxy.log").start()
+            self.extra["pids"]["toxiproxy"] = self.toxiproxy_server.pid
+            url = self.toxiproxy_server.url
+        self.toxiproxy = ToxiproxyClient(url, timeout=5.0)
+        self.extra["versions"]["toxiproxy"] = self.toxiproxy.version()
+        self.extra["toxiproxy_url"] = url
+
+    def start_target(self) -> None:
+        if self.options.target_url:
+            url = self.options.target_url
+            parts = urlsplit(url)
+            if parts.scheme not in ("ws", "wss") or not parts.hostname:
+                raise ValueError(f"--target-url {url!r} is not a ws:// URL")
+            self.target_info = TargetInfo(url, parts.hostname, parts.port or 80, None)
+            spec = self.options.lock_reports
+        else:
+            settings = self.scenario.target
+            assert self.options.mode is not None
+            self.target = ReferenceTarget(
+                self.options.mode, self.run_dir,
+                lock_wait_threshold=settings.lock_wait_threshold_s,
+                lock_hold_threshold=settings.lock_hold_threshold_s,
+                send_timeout=settings.send_timeout_s,
+            )
+            self.target_info = self.target.start()
+            self.extra["pids"]["target"] = self.target.process.pid
+            spec = f"{http_base(self.target_info.url)}/debug/locks"
+            self.extra["versions"]["target"] = f"targets.roomserver ({self.options.mode})"
+        self.lock_source = LockReportSource(spec) if spec else None
+        self.extra["target_url"] = self.target_info.url
+        self.extra["lock_reports_source"] = spec
+
+    def create_proxies(self) -> tuple[str, list[str]]:
+        """Create the fast proxy and one per slow member; return their ws URLs."""
+        assert self.toxiproxy is not None and self.target_info is not None
+        info = self.target_info
+        path = urlsplit(info.url).path or "/ws"
+        upstream = f"{info.host}:{info.port}"
+
+        def proxy_url(name: str) -> str:
+            assert self.toxiproxy is not None
+            proxy = self.toxiproxy.create_proxy(name, upstream)
+            self.proxies.append(name)
+            return f"ws://127.0.0.1:{proxy.listen_port}{path}"
+
+        fast_url = proxy_url(f"{self.run_id}-fast")
+        slow_urls = []
+        for index in range(self.scenario.load.slow_members):
+            name = f"{self.run_id}-slow-{index}"
+            slow_urls.append(proxy_url(name))
+            self.slow_proxies.append(name)
+        self.extra["proxies"] = {"fast": fast_url, "slow": slow_urls}
+        return fast_url, slow_urls
+
+    def start_locust(self, fast_url: str, slow_urls: list[str]) -> None:
+        load, timing = self.scenario.load, self.scenario.timing
+        plan = LocustPlan(
+            users=load.members,
+            spawn_rate=load.spawn_rate,
+            # A bound in case the harness vanishes; normally the harness stops it earlier.
+            run_time_s=timing.total_s + FIRST_SAMPLE_TIMEOUT + 10,
+            room_url=fast_url,
+            slow_urls=slow_urls,
+            rooms=load.rooms,
+            broadcast_interval_s=load.broadcast_interval_s,
+            stay_s=load.stay_s,
+            away_s=load.away_s,
+            samples_file=self.tail.path,
+            lock_reports=self.lock_source.spec if self.lock_source else "",
+            csv_prefix=self.run_dir / "locust",
+            html_report=self.run_dir / "locust.html",
+        )
+        self.locust = locust_process(plan, self.run_dir / "locust.log")
+        self.locust.start()
+        self.extra["pids"]["locust"] = self.locust.pid
+
+    # Faults.
+
+    def set_faults(self, on: bool) -> None:
+        assert self.toxiproxy is not None
+        for proxy in self.slow_proxies:
+            for index, fault in enumerate(self.scenario.faults):
+                name = f"{fault.kind}-{index}"
+                if on:
+                    toxic = fault.toxic()
+                    self.toxiproxy.add_toxic(proxy, name, toxic.type, toxic.stream,
+                                             attributes=dict(toxic.attributes))
+                else:
+                    self.toxiproxy.remove_toxic(proxy, name)
+        self.faults_on = on
+
+    # The timeline.
+
+    def check_components(self) -> None:
+        if self.target is not None and not self.target.process.alive():
+            raise ComponentFailed(f"{self.target.process.death_message()} mid-run")
+        if self.toxiproxy_server is not None and not self.toxiproxy_server.alive():
+            raise ComponentFailed(
+                f"toxiproxy-server exited with code {self.toxiproxy_server.returncode()} mid-run"
+            )
+
+    def collect(self) -> None:
+        self.samples.extend(self.tail.read_new())
+
+    def poll_lock_reports(self) -> None:
+        if self.lock_source is None:
+            return
+        with contextlib.suppress(LockReportsUnavailable):
+            reports = self.lock_source.fetch()
+            started = self.measurements.run_started or time.time()
+            # An external target may have reports from before this run.
+            self.measurements.lock_reports = [
+                report for report in reports if float(report.get("time") or started) >= started - 1
+            ]
+
+    def elapsed(self) -> float:
+        return time.time() - self.measurements.run_started
+
+    def drive(self) -> None:
+        assert self.locust is not None
+        timing = self.scenario.timing
+        locust_started = time.monotonic()
+        while not self.samples:
+            self.check_components()
+            if not self.locust.alive():
+                raise ComponentFailed(f"{self.locust.death_message()} before any sample")
+            if time.monotonic() - locust_started > FIRST_SAMPLE_TIMEOUT:
+                raise ComponentFailed(
+                    f"Locust produced no sample within {FIRST_SAMPLE_TIMEOUT:g} s "
+                    f"(log: {self.locust.log_path})"
+                )
+            time.sleep(TICK)
+            self.collect()
+        self.measurements.run_started = time.time()
+        fault_start, fault_end = timing.warmup_s, timing.warmup_s + timing.fault_s
+        end = timing.total_s
+        next_lock_poll = 0.0
+        while (elapsed := self.elapsed()) < end:
+            self.check_components()
+            if not self.locust.alive():
+                raise ComponentFailed(f"{self.locust.death_message()} {elapsed:.1f} s into the run")
+            if self.scenario.faults and not self.faults_on and fault_start <= elapsed < fault_end:
+                self.set_faults(True)
+                self.measurements.fault_started = time.time()
+            elif self.faults_on and elapsed >= fault_end:
+                self.set_faults(False)
+                self.measurements.fault_ended = time.time()
+            self.collect()
+            if time.monotonic() >= next_lock_poll:
+                self.poll_lock_reports()
+                next_lock_poll = time.monotonic() + 1.0
+            if self.progress is not None:
+                phase = ("warm-up" if elapsed < fault_start else
+                         "fault" if elapsed < fault_end else "cool-down")
+                self.progress.update(time.monotonic(), phase, elapsed, end - elapsed,
+                                     self.samples, len(self.measurements.lock_reports))
+            time.sleep(TICK)
+        self.measurements.run_ended = time.time()
+        self.stop_locust()
+
+    def stop_locust(self) -> None:
+        """SIGINT makes Locust write its CSV and HTML report and exit."""
+        if self.locust is None or not self.locust.alive():
+            return
+        self.locust.signal(signal.SIGINT)
+        assert self.locust.popen is not None
+        with contextlib.suppress(Exception):
+            self.locust.popen.wait(LOCUST_STOP_GRACE)
+        self.locust.stop()
+
+    # Tear-down: never raises, whatever state the run is in.
+
+    def teardown(self) -> None:
+        if self.locust is not None:
+            self.locust.stop()
+        if self.toxiproxy is not None:
+            for name in self.proxies:
+                try:
+                    self.toxiproxy.destroy_proxy(name)
+                except ToxiproxyError as exc:
+                    self.measurements.component_errors.append(f"cleanup: {exc}")
+        if self.target is not None:
+            self.target.stop()
+        if self.toxiproxy_server is not None:
+            self.toxiproxy_server.stop()
+
+    def execute(self) -> RunOutcome:
+        failure: str | None = None
+        interrupted: Interrupted | None = None
+        try:
+            with signals_raise():
+                try:
+                    self.start_toxiproxy()
+                    self.start_target()
+                    fast_url, slow_urls = self.create_proxies()
+                    self.start_locust(fast_url, slow_urls)
+                    self.drive()
+                except Interrupted as exc:
+                    interrupted = exc
+                    failure = str(exc)
+                except (ComponentFailed, ProcessFailed, ToxiproxyError,
+                        ToxiproxyServerError) as exc:
+                    failure = str(exc)
+                finally:
+                    if not self.measurements.run_ended:
+                        self.measurements.run_ended = time.time()
+                    if not self.measurements.run_started:
+                        self.measurements.run_started = self.measurements.run_ended
+                    # Reports must be read while the target still answers.
+                    self.poll_lock_reports()
+                    self.teardown_safely()
+        except Interrupted as exc:  # a second signal during clean-up
+            interrupted = interrupted or exc
+            failure = failure or str(exc)
+            self.teardown_safely()
+        self.collect()
+        self.measurements.samples = list(self.samples)
+        if failure is not None:
+            self.measurements.component_errors.insert(0, failure)
+        verdict = judge(self.scenario, self.measurements)
+        self.extra["interrupted_by"] = interrupted.signum if interrupted else None
+        self.write_results(verdict)
+        return RunOutcome(verdict, self.run_dir, self.measurements, self.extra)
+
+    def teardown_safely(self) -> None:
+        # Signals are ignored while children and proxies are removed, so a
+        # second Ctrl-C cannot leave anything behind.
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.teardown()
+        finally:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+
+    def write_results(self, verdict: Verdict) -> None:
+        self.extra["locust_outputs"] = sorted(
+            path.name for path in self.run_dir.glob("locust*") if path.is_file()
+        )
+        write_result_json(self.run_dir, self.scenario, self.label, verdict, self.measurements,
+                          self.extra)
+        write_junit_xml(self.run_dir, f"{self.scenario.name}[{self.label}]", verdict)
+
+
+def run_scenario(options: RunOptions) -> RunOutcome:
+    """Run one scenario end to end and write ``results/<run-id>/``."""
+    return ChaosRun(options).execute()
+
+
+def print_outcome(outcome: RunOutcome) -> None:
+    print(format_summary_table(outcome.verdict))
+    print(outcome.verdict.message)
+    print(f"results: {outcome.run_dir}")

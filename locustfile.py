@@ -1,0 +1,67 @@
+"""Room members for Locust: join, broadcast while receiving, leave, come back.
+
+Run by hand against a server (or let ``python -m harness`` run it for you):
+
+    locust -f locustfile.py --room-url ws://127.0.0.1:8765/ws \
+        --lock-reports http://127.0.0.1:8765/debug/locks
+
+Every member acknowledges each message at once. The first members started
+(one per URL in ``--slow-urls``) connect through their own URLs, normally
+each a Toxiproxy proxy with injected latency; the others use ``--room-url``.
+Lock reports from ``--lock-reports`` show up as ``LOCK`` failures.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+from locust import constant, events, task
+from locust.runners import WorkerRunner
+
+from harness.loadgen.lockfeed import LockFeed
+from harness.loadgen.options import add_options
+from harness.loadgen.samples import SampleRecorder
+from harness.loadgen.user import OperationFailed, RoomUser
+from harness.lockreports import LockReportSource
+
+
+class RoomMember(RoomUser):
+    """The article's member: join, broadcast now and then, leave, rejoin."""
+
+    wait_time = constant(0)  # the cycle paces itself
+
+    @task
+    def cycle(self) -> None:
+        options = self.environment.parsed_options
+        try:
+            if not self.connected and not self.connect():
+                gevent.sleep(1.0)  # the server is unreachable; do not spin
+                return
+            self.join()
+            leave_at = time.monotonic() + options.stay
+            while time.monotonic() < leave_at:
+                self.broadcast()
+                gevent.sleep(options.broadcast_interval)
+            self.leave()
+        except OperationFailed:
+            pass  # already reported; the next cycle reconnects if needed
+        gevent.sleep(options.away)
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    add_options(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is None:
+        return
+    SampleRecorder(environment, options.samples_file).attach()
+    if options.lock_reports and not isinstance(environment.runner, WorkerRunner):
+        feed = LockFeed(environment, LockReportSource(options.lock_reports))
+        environment.events.test_start.add_listener(lambda **_: feed.start())
+        environment.events.quitting.add_listener(lambda **_: feed.stop())

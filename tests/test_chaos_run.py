@@ -1,0 +1,198 @@
+"""End to end: real toxiproxy-server, the real room server, real Locust.
+
+Runs are short (a few seconds of warm-up and fault) but real. Each test runs
+the harness as a separate process, the way CI does, and afterwards checks that
+none of the processes it started is still alive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.target import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+
+SHORT_SCENARIO = """
+name = "short-slow-member"
+description = "The slow-member case, shortened for tests."
+
+[target]
+send_timeout = "10s"
+lock_wait_threshold = "100ms"
+lock_hold_threshold = "250ms"
+
+[load]
+rooms = 1
+members = 8
+slow_members = 1
+spawn_rate = 8
+broadcast_interval = "200ms"
+stay = "1s"
+away = "100ms"
+
+[timing]
+warmup = "3s"
+fault = "{fault}"
+cooldown = "1s"
+
+[[faults]]
+kind = "latency"
+latency = "500ms"
+jitter = "20ms"
+
+[thresholds]
+min_samples = 10
+checks = [
+  "join[fast].p99 < 250ms",
+  "lock_reports == 0",
+  "errors.ratio < 0.05",
+]
+"""
+
+
+def write_scenario(directory: Path, fault: str = "7s") -> Path:
+    path = directory / "short.toml"
+    path.write_text(SHORT_SCENARIO.replace("{fault}", fault))
+    return path
+
+
+def harness(*args: str, results: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args, "--results-dir", str(results), "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def only_result(results: Path) -> dict[str, Any]:
+    [result_file] = results.glob("**/result.json")
+    return json.loads(result_file.read_text())  # type: ignore[no-any-return]
+
+
+def assert_nothing_left(result: dict[str, Any], results: Path) -> None:
+    pids = result["extra"]["pids"]
+    assert pids, "the run recorded no child processes"
+    for name, pid in pids.items():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+            pytest.fail(f"{name} (pid {pid}) is still running")
+    leftovers = subprocess.run(["pgrep", "-f", str(results)], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "", f"processes left: {leftovers.stdout}"
+
+
+def test_naive_fails_with_slow_joins_and_lock_reports(tmp_path: Path) -> None:
+    completed = harness("run", str(write_scenario(tmp_path)), "--mode", "naive", results=tmp_path)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    result = only_result(tmp_path)
+    assert result["verdict"]["status"] == "FAIL"
+    checks = {check["check"]: check for check in result["thresholds"]}
+    join = checks["join[fast].p99 < 250ms"]
+    assert join["status"] == "broken" and join["measured"] > 250
+    assert checks["lock_reports == 0"]["status"] == "broken"
+    assert len(result["lock_reports"]) >= 1
+    assert "join[fast].p99" in result["verdict"]["message"]
+    run_dir = next(tmp_path.glob("**/result.json")).parent
+    for name in ("junit.xml", "locust_stats.csv", "locust.html", "samples.jsonl"):
+        assert (run_dir / name).is_file(), name
+    assert_nothing_left(result, tmp_path)
+
+
+def test_fixed_passes(tmp_path: Path) -> None:
+    completed = harness("run", str(write_scenario(tmp_path)), "--mode", "fixed", results=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = only_result(tmp_path)
+    assert result["verdict"]["status"] == "PASS"
+    assert result["lock_reports"] == []
+    assert "PASS" in completed.stdout
+    assert_nothing_left(result, tmp_path)
+
+
+def _start_harness(tmp_path: Path, mode: str, fault: str = "20s") -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path, fault)),
+         "--mode", mode, "--results-dir", str(tmp_path)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _wait_for_load(tmp_path: Path, deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        samples = list(tmp_path.glob("**/samples.jsonl"))
+        if samples and samples[0].stat().st_size > 0:
+            return
+        time.sleep(0.2)
+    pytest.fail("the run never produced samples")
+
+
+def test_killing_the_target_gives_error(tmp_path: Path) -> None:
+    process = _start_harness(tmp_path, "fixed")
+    _wait_for_load(tmp_path)
+    target_log = next(tmp_path.glob("**/target.log"))
+    found = subprocess.run(["pgrep", "-f", str(target_log.parent / "target-locks.jsonl")],
+                           capture_output=True, text=True)
+    [target_pid] = [int(pid) for pid in found.stdout.split()]
+    os.kill(target_pid, signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    result = only_result(tmp_path)
+    assert result["verdict"]["status"] == "ERROR"
+    assert "target was killed by signal 9" in result["verdict"]["message"]
+    assert_nothing_left(result, tmp_path)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_everything(tmp_path: Path, signum: int, code: int) -> None:
+    process = _start_harness(tmp_path, "naive")
+    _wait_for_load(tmp_path)
+    time.sleep(1.0)
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == code, output
+    result = only_result(tmp_path)
+    assert result["verdict"]["status"] == "ERROR"
+    assert signal.Signals(signum).name in result["verdict"]["message"]
+    assert_nothing_left(result, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("name = 'x'\n[load]\nmembrs = 3\n", "membrs"),
+        ("name = 'x'\n[timing]\nwarmup = 'soon'\n", "warmup"),
+        ("name = 'x'\n[load]\nmembers = 2\nslow_members = 5\n", "slow_members"),
+        ("name = \n", "short.toml"),
+    ],
+)
+def test_bad_scenario_gives_one_line_and_exit_2(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    path = tmp_path / "short.toml"
+    path.write_text(content)
+    completed = harness("run", str(path), results=tmp_path, timeout=30)
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_bad_flags_give_usage_errors(tmp_path: Path) -> None:
+    scenario = str(write_scenario(tmp_path))
+    for args in (["run", scenario, "--mode", "clever"],
+                 ["run", scenario, "--target-url", "http://example"],
+                 ["run", scenario, "--lock-reports", "x.jsonl"],
+                 ["matrix", scenario, "--expect", "naive=MAYBE"]):
+        completed = harness(*args, results=tmp_path, timeout=30)
+        assert completed.returncode == 2, args
+        assert "Traceback" not in completed.stderr
+        assert completed.stderr.strip(), args
