@@ -44,6 +44,7 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 mkdir -p "$bin_dir"
+bin_dir="$(cd "$bin_dir" && pwd)"  # go install needs an absolute GOBIN
 # Build into a temp GOBIN on the same filesystem so the final rename is atomic.
 gobin="$(mktemp -d "${bin_dir}/.install-toxiproxy.XXXXXX")"
 trap 'rm -rf "$gobin"' EXIT

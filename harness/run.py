@@ -21,6 +21,7 @@ out, whatever happened.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import signal
 import time
 from collections.abc import Iterator
@@ -212,6 +213,8 @@ class ChaosRun:
         )
         self.locust = locust_process(plan, self.run_dir / "locust.log")
         self.locust.start()
+        # Package metadata, not an import: importing locust would monkey-patch this process.
+        self.extra["versions"]["locust"] = importlib.metadata.version("locust")
         self.extra["pids"]["locust"] = self.locust.pid
 
     # Faults.
