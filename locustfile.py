@@ -20,34 +20,48 @@ import gevent
 from locust import constant, events, task
 from locust.runners import WorkerRunner
 
+from harness.loadgen.histograms import HistogramRecorder
 from harness.loadgen.lockfeed import LockFeed
 from harness.loadgen.options import add_options
 from harness.loadgen.samples import SampleRecorder
+from harness.loadgen.schedule import CycleSchedule
 from harness.loadgen.user import OperationFailed, RoomUser
 from harness.lockreports import LockReportSource
 
 
 class RoomMember(RoomUser):
-    """The article's member: join, broadcast now and then, leave, rejoin."""
+    """The article's member: join, broadcast now and then, leave, rejoin.
 
-    wait_time = constant(0)  # the cycle paces itself
+    Members keep a fixed schedule (:class:`CycleSchedule`): join, stay,
+    leave, stay away, repeat. Join latency is also recorded from each join's
+    intended start, which corrects it for coordinated omission.
+    """
+
+    wait_time = constant(0)  # the schedule paces the member
+
+    def on_start(self) -> None:
+        super().on_start()
+        options = self.environment.parsed_options
+        self.schedule = CycleSchedule(options.stay, options.away)
 
     @task
     def cycle(self) -> None:
         options = self.environment.parsed_options
+        intended_join = self.schedule.next_join()
         try:
             if not self.connected and not self.connect():
-                gevent.sleep(1.0)  # the server is unreachable; do not spin
+                gevent.sleep(1.0)  # unreachable: retry; the schedule keeps running
                 return
-            self.join()
-            leave_at = time.monotonic() + options.stay
-            while time.monotonic() < leave_at:
+            self.join(intended_join)
+            leave_at = self.schedule.leave_at(intended_join)
+            while (now := time.monotonic()) < leave_at:
                 self.broadcast()
-                gevent.sleep(options.broadcast_interval)
+                gevent.sleep(min(options.broadcast_interval, max(0.0, leave_at - now)))
             self.leave()
         except OperationFailed:
             pass  # already reported; the next cycle reconnects if needed
-        gevent.sleep(options.away)
+        self.schedule.advance()
+        gevent.sleep(self.schedule.wait_s())
 
 
 @events.init_command_line_parser.add_listener
@@ -61,6 +75,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     if options is None:
         return
     SampleRecorder(environment, options.samples_file).attach()
+    HistogramRecorder(environment, options.histograms_file).attach()
     if options.lock_reports and not isinstance(environment.runner, WorkerRunner):
         feed = LockFeed(environment, LockReportSource(options.lock_reports))
         environment.events.test_start.add_listener(lambda **_: feed.start())

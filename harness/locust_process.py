@@ -35,6 +35,7 @@ class LocustPlan:
     stay_s: float
     away_s: float
     samples_file: Path
+    histograms_file: Path
     lock_reports: str
     csv_prefix: Path
     html_report: Path
@@ -53,6 +54,7 @@ class LocustPlan:
             "--stay", f"{self.stay_s:g}",
             "--away", f"{self.away_s:g}",
             "--samples-file", str(self.samples_file),
+            "--histograms-file", str(self.histograms_file),
             "--lock-reports", self.lock_reports,
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",

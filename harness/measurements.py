@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.hdr import HistogramSet, LatencyHistogram
+
 OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
 """Operations a sample can time. ``deliver`` is broadcast-sent to received-by-this-member."""
 
@@ -103,6 +105,9 @@ class Measurements:
         fault_ended: When the faults were switched off, None if they never were.
         component_errors: One line per broken harness component, e.g.
             ``"target exited with code -9 at 12.3s"``. Any entry makes the verdict ERROR.
+        histograms: HdrHistograms merged from every Locust process, keyed
+            ``op/member_kind/raw|corrected``; ``corrected`` join latency runs from each
+            join's intended start (coordinated omission), see harness.loadgen.schedule.
     """
 
     samples: list[Sample] = field(default_factory=list)
@@ -112,6 +117,11 @@ class Measurements:
     fault_started: float | None = None
     fault_ended: float | None = None
     component_errors: list[str] = field(default_factory=list)
+    histograms: HistogramSet = field(default_factory=HistogramSet)
+
+    def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
+        """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""
+        return self.histograms.combined(op, member_kinds, "corrected")
 
     @property
     def duration_s(self) -> float:

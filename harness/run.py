@@ -31,6 +31,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from .hdr import read_histograms
 from .lockreports import LockReportSource, LockReportsUnavailable
 from .locust_process import LocustPlan, locust_process
 from .measurements import Measurements, Sample
@@ -207,6 +208,7 @@ class ChaosRun:
             stay_s=load.stay_s,
             away_s=load.away_s,
             samples_file=self.tail.path,
+            histograms_file=self.run_dir / "histograms.json",
             lock_reports=self.lock_source.spec if self.lock_source else "",
             csv_prefix=self.run_dir / "locust",
             html_report=self.run_dir / "locust.html",
@@ -358,6 +360,10 @@ class ChaosRun:
             self.teardown_safely()
         self.collect()
         self.measurements.samples = list(self.samples)
+        try:
+            self.measurements.histograms = read_histograms(self.run_dir / "histograms.json")
+        except ValueError as exc:
+            self.measurements.component_errors.append(f"latency histograms unreadable: {exc}")
         if failure is not None:
             self.measurements.component_errors.insert(0, failure)
         verdict = judge(self.scenario, self.measurements)

@@ -26,6 +26,8 @@ def add_options(parser: Any) -> None:
                        help="seconds to wait for a reply before counting the operation failed")
     parser.add_argument("--samples-file", default="", include_in_web_ui=False,
                        help="append every sample as a JSON line to this file (for the harness)")
+    parser.add_argument("--histograms-file", default="", include_in_web_ui=False,
+                        help="write merged HdrHistograms (raw and corrected latency) here")
     parser.add_argument("--lock-reports", default="", include_in_web_ui=True,
                        help="URL or file of the target's lock reports; each new report shows "
                             "as a failure of type LOCK")

@@ -66,14 +66,20 @@ class RoomUser(User):
     # Reporting.
 
     def _fire(self, op: str, started: float, error: BaseException | None = None,
-              length: int = 0) -> None:
+              intended_start: float | None = None) -> None:
+        context: dict[str, Any] = {"member": self.slot.name}
+        if intended_start is not None:
+            # perf_counter and monotonic may differ: convert through "now".
+            now_perf, now_mono = time.perf_counter(), time.monotonic()
+            context["corrected_ms"] = max(0.0, (now_mono - intended_start) * 1000,
+                                          (now_perf - started) * 1000)
         self.environment.events.request.fire(
             request_type=self.slot.kind,
             name=op,
             response_time=(time.perf_counter() - started) * 1000,
-            response_length=length,
+            response_length=0,
             exception=error,
-            context={"member": self.slot.name},
+            context=context,
         )
 
     # Connection.
@@ -143,8 +149,12 @@ class RoomUser(User):
 
     # Operations.
 
-    def request(self, op: str, frame: dict[str, Any], expect: str) -> dict[str, Any]:
+    def request(self, op: str, frame: dict[str, Any], expect: str,
+                intended_start: float | None = None) -> dict[str, Any]:
         """Send ``frame``, wait for a reply of type ``expect``, report ``op``.
+
+        With ``intended_start`` (a ``time.monotonic()`` value), the report also
+        carries the latency corrected for coordinated omission.
 
         Raises:
             OperationFailed: error reply, timeout or lost connection (reported).
@@ -169,14 +179,15 @@ class RoomUser(User):
             self.disconnect()
         elif error is None and reply.get("type") != expect:
             error = OperationFailed(f"expected {expect!r}, got {json.dumps(reply)[:120]}")
-        self._fire(op, started, error)
+        self._fire(op, started, error, intended_start)
         if error is not None:
             raise error
         return dict(reply)
 
-    def join(self) -> dict[str, Any]:
+    def join(self, intended_start: float | None = None) -> dict[str, Any]:
         return self.request(
-            "join", {"type": "join", "room": self.slot.room, "member": self.slot.name}, "joined"
+            "join", {"type": "join", "room": self.slot.room, "member": self.slot.name}, "joined",
+            intended_start,
         )
 
     def leave(self) -> dict[str, Any]:

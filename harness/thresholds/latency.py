@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from harness.durations import SECONDS_PER_UNIT
-from harness.measurements import OPS, Measurements
+from harness.hdr import LatencyHistogram
+from harness.measurements import MEMBER_KINDS, OPS, Measurements
 from harness.thresholds.base import Measured, ThresholdKind
 
 MEMBER_SELECTORS: tuple[str, ...] = ("fast", "slow", "all")
@@ -85,7 +86,16 @@ class LatencyMetric:
         return number * SECONDS_PER_UNIT[unit] / SECONDS_PER_UNIT["ms"]
 
     def measure(self, measurements: Measurements, min_samples: int) -> Measured:
-        """The statistic over the latencies of successful samples of this op and member kind."""
+        """The statistic over the latencies of successful samples of this op and member kind.
+
+        Where the run recorded latency corrected for coordinated omission (join
+        latency, from each join's intended start), the statistic is taken from that
+        histogram instead of the raw samples.
+        """
+        kinds = MEMBER_KINDS if self.members == "all" else (self.members,)
+        corrected = measurements.corrected_latency(self.op, kinds)
+        if corrected is not None:
+            return self._measure_histogram(corrected, min_samples)
         latencies_ms = sorted(
             ok_latencies_ms(measurements, self.op, None if self.members == "all" else self.members)
         )
@@ -101,6 +111,18 @@ class LatencyMetric:
         return Measured(
             value=nearest_rank_percentile(latencies_ms, self.percentile), samples=sample_count
         )
+
+    def _measure_histogram(self, histogram: LatencyHistogram, min_samples: int) -> Measured:
+        count = histogram.count
+        if count < max(min_samples, 1):
+            return Measured(
+                value=None,
+                samples=count,
+                reason=f"{self.subject} has {count} samples, needs {max(min_samples, 1)}",
+            )
+        if self.percentile is None:
+            return Measured(value=histogram.mean_ms(), samples=count)
+        return Measured(value=histogram.percentile_ms(float(self.percentile)), samples=count)
 
 
 def ok_latencies_ms(measurements: Measurements, op: str, member_kind: str | None) -> list[float]:

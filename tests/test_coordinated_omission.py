@@ -1,0 +1,103 @@
+"""Coordinated omission: corrected join latency on synthetic samples.
+
+A member follows its real :class:`CycleSchedule` on a simulated clock against
+a simulated server. When the server stalls, the raw latency only counts the
+one join that was stuck, while the corrected latency also counts the joins
+that were due during the stall; when it does not stall, the two agree.
+"""
+
+from __future__ import annotations
+
+from harness.hdr import HistogramSet, LatencyHistogram
+from harness.loadgen.schedule import CycleSchedule
+from harness.measurements import Measurements
+from harness.thresholds import parse_check
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def simulate(stall: tuple[float, float] | None, members: int = 5,
+             duration_s: float = 120.0) -> tuple[LatencyHistogram, LatencyHistogram]:
+    """Members join every 1 s (stay 0.8 s, away 0.2 s); a join takes 2 ms,
+    or, inside ``stall``, until the stall ends."""
+    raw, corrected = LatencyHistogram(), LatencyHistogram()
+    for member in range(members):
+        clock = Clock()
+        clock.now = member * 0.13  # members are not in lockstep
+        schedule = CycleSchedule(stay_s=0.8, away_s=0.2, clock=clock)
+        while clock.now < duration_s:
+            intended = schedule.next_join()
+            clock.now = max(clock.now, intended)
+            sent = clock.now
+            if stall and stall[0] <= sent < stall[1]:
+                clock.now = stall[1] + 0.002
+            else:
+                clock.now += 0.002
+            raw.record_ms((clock.now - sent) * 1000)
+            corrected.record_ms(CycleSchedule.corrected_ms(intended, clock.now))
+            clock.now = max(clock.now, schedule.leave_at(intended))  # stay, then leave
+            schedule.advance()
+            clock.now += schedule.wait_s()
+    return raw, corrected
+
+
+def test_corrected_matches_raw_without_a_stall() -> None:
+    raw, corrected = simulate(stall=None)
+    assert raw.count == corrected.count > 500
+    for percentile in (50, 90, 99, 99.9):
+        assert abs(corrected.percentile_ms(percentile) - raw.percentile_ms(percentile)) < 0.1
+
+
+def test_corrected_exceeds_raw_when_the_server_stalls() -> None:
+    raw, corrected = simulate(stall=(30.0, 40.0))
+    assert raw.count == corrected.count
+    # Only 5 of ~600 raw samples (one per member) saw the stall: p99 misses it.
+    assert raw.percentile_ms(99) < 10
+    # Corrected, every join due during the 10 s stall carries its backlog.
+    assert corrected.percentile_ms(99) > 5000
+    # About 8% of joins were due during the stall: p95 sees them, p90 need not.
+    assert corrected.percentile_ms(95) > 1000 > raw.percentile_ms(95)
+    assert corrected.max_ms() >= raw.max_ms()
+
+
+def test_verdict_uses_corrected_join_percentiles() -> None:
+    raw, corrected = simulate(stall=(30.0, 40.0))
+    histograms = HistogramSet()
+    histograms.histograms[HistogramSet.key("join", "fast", "raw")] = raw
+    histograms.histograms[HistogramSet.key("join", "fast", "corrected")] = corrected
+    measurements = Measurements(histograms=histograms)
+    result = parse_check("join[fast].p99 < 250ms").evaluate(measurements, min_samples=20)
+    assert result.status == "broken"
+    assert result.measured is not None and result.measured > 5000
+
+
+def test_histograms_merge_exactly_across_processes() -> None:
+    """Percentiles of merged histograms are those of all samples, not averages."""
+    first, second = HistogramSet(), HistogramSet()
+    for value in range(1, 101):
+        first.record("join", "fast", "raw", float(value))
+    for value in range(1000, 1100):
+        second.record("join", "fast", "raw", float(value))
+    master = HistogramSet()
+    master.merge_encoded(first.encode())
+    master.merge_encoded(second.encode())
+    merged = master.get("join", "fast", "raw")
+    assert merged is not None and merged.count == 200
+    assert 99 <= merged.percentile_ms(50) <= 101  # the 100th of 200 values is 100 ms
+    assert 1090 <= merged.percentile_ms(99) <= 1100
+
+
+def test_histogram_percentiles_are_nearest_rank_like_raw_samples() -> None:
+    histogram = LatencyHistogram()
+    values = [float(v) for v in range(1, 100)]  # 99 values: p99 is rank 99, the maximum
+    for value in values:
+        histogram.record_ms(value)
+    assert abs(histogram.percentile_ms(99) - 99.0) < 0.1
+    assert abs(histogram.percentile_ms(50) - 50.0) < 0.1
+    assert abs(histogram.percentile_ms(100) - 99.0) < 0.1
