@@ -69,6 +69,10 @@ def test_lock_excludes_and_releases(sink: lockwatch.MemorySink) -> None:
     assert not lock.acquire(timeout=0.01)
     with pytest.raises(ValueError):
         lock.acquire(False, 1)
+    with pytest.raises(ValueError):
+        lock.acquire(timeout=-5)
+    with pytest.raises(ValueError):
+        lockwatch.threads.RWLock("rw").read().acquire(False, 1)
     lock.release()
     with pytest.raises(RuntimeError):
         lock.release()

@@ -38,8 +38,12 @@ _allocate_lock = _thread.allocate_lock
 
 
 def _check_timeout(blocking: bool, timeout: float) -> None:
-    if not blocking and timeout != -1:
-        raise ValueError("can't specify a timeout for a non-blocking call")
+    """Reject what :meth:`threading.Lock.acquire` rejects."""
+    if timeout != -1:
+        if not blocking:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        if timeout < 0:
+            raise ValueError("timeout value must be a non-negative number")
 
 
 def _wait(
@@ -150,6 +154,7 @@ class Lock(_ThreadLockBase):
     def _acquire(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
         if not options.enabled:
             return self._lock.acquire(blocking, timeout)
+        _check_timeout(blocking, timeout)
         me = _get_ident()
         mine = held.get(me)
         if mine is not None and blocking:
@@ -157,7 +162,6 @@ class Lock(_ThreadLockBase):
             detect.check_nested(self, attempt, mine)
         if not self._lock.acquire(False):
             if not blocking:
-                _check_timeout(blocking, timeout)
                 return False
             waiter: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
             if not _wait(self, self._lock.acquire, waiter, timeout):
@@ -279,13 +283,13 @@ class RLock(_ThreadLockBase):
             self._owner = me
             self._count = 1
             return True
+        _check_timeout(blocking, timeout)
         mine = held.get(me)
         if mine is not None and blocking:
             attempt: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
             detect.check_nested(self, attempt, mine)
         if not self._lock.acquire(False):
             if not blocking:
-                _check_timeout(blocking, timeout)
                 return False
             waiter: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
             if not _wait(self, self._lock.acquire, waiter, timeout):
@@ -595,6 +599,7 @@ class RWLock(_ThreadLockBase):
         return not self._wlocked
 
     def _acquire(self, blocking: bool, timeout: float, frame: FrameType, mode: Mode) -> bool:
+        _check_timeout(blocking, timeout)
         enabled = options.enabled
         me = _get_ident()
         mine = held.get(me) if enabled else None
@@ -606,7 +611,6 @@ class RWLock(_ThreadLockBase):
         if self._queue or not self._fits(mode):
             if not blocking:
                 mutex.release()
-                _check_timeout(blocking, timeout)
                 return False
             hold = (self, me, frame, frame.f_lasti, _monotonic(), mode) if enabled else None
             waiter = _Waiter(hold, mode)
