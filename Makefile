@@ -5,15 +5,20 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS_BIN := .tools/bin
+ACTIONLINT_VERSION := 1.7.12
+ACTIONLINT := $(TOOLS_BIN)/actionlint-$(ACTIONLINT_VERSION)
 SCENARIO ?= scenarios/slow-member.toml
 MODE ?= naive
+PORT ?= 8089
 
-.PHONY: help install test lint chaos run ui bench clean
+.PHONY: help install test lint chaos run ui browser bench clean
 
 help:
 	@echo "make chaos    install what is missing, then run the slow-member matrix (the canary)"
 	@echo "make test     lint, type-check and run the whole test suite"
 	@echo "make run      one headless run: make run MODE=naive SCENARIO=$(SCENARIO)"
+	@echo "make ui       Locust's web UI with the Chaos tab on 127.0.0.1:$(PORT) (MODE=, PORT=)"
+	@echo "make bench    run every benchmark once; table + results/bench.json (docs/benchmarks.md)"
 	@echo "make install  create .venv and install Toxiproxy into $(TOOLS_BIN)"
 	@echo "make clean    remove .venv, .tools and results"
 
@@ -25,18 +30,49 @@ $(VENV)/.installed: requirements.txt
 install: $(VENV)/.installed
 	@bash harness/install-toxiproxy.sh $(TOOLS_BIN)
 
-lint: install
+lint: install $(ACTIONLINT)
 	$(PY) -m ruff check .
 	$(PY) -m mypy harness targets locustfile.py
+	$(ACTIONLINT) .github/workflows/*.yml
 
-test: lint
+# actionlint (checks .github/workflows) is built with `go install` at a pinned version into
+# $(TOOLS_BIN), like Toxiproxy; .tools/bin/actionlint links to it for tests and people.
+$(ACTIONLINT):
+	@mkdir -p $(TOOLS_BIN)/.actionlint-build
+	GOBIN=$(abspath $(TOOLS_BIN)/.actionlint-build) CGO_ENABLED=0 \
+		go install github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION)
+	mv -f $(TOOLS_BIN)/.actionlint-build/actionlint $@
+	rmdir $(TOOLS_BIN)/.actionlint-build
+	ln -sf $(notdir $@) $(TOOLS_BIN)/actionlint
+
+test: lint browser
 	$(PY) -m pytest -q
+
+# The web UI's browser test drives Debian's Chromium; install it when missing (CI runs as root).
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+		echo "installing chromium and chromium-driver with apt-get"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver; \
+	fi
 
 chaos: install
 	$(PY) -m harness matrix $(SCENARIO)
 
 run: install
 	$(PY) -m harness run $(SCENARIO) --mode $(MODE)
+
+# Every benchmark once, side by side: a table, and results/bench.json (docs/benchmarks.md).
+bench: install
+	$(PY) -m harness.bench
+
+ui: install
+	$(PY) -m harness ui $(SCENARIO) --mode $(MODE) --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .tools results .pytest_cache .mypy_cache .ruff_cache .hypothesis

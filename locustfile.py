@@ -25,8 +25,10 @@ from harness.loadgen.lockfeed import LockFeed
 from harness.loadgen.options import add_options
 from harness.loadgen.samples import SampleRecorder
 from harness.loadgen.schedule import CycleSchedule
+from harness.loadgen.slots import slot_service
 from harness.loadgen.user import OperationFailed, RoomUser
 from harness.lockreports import LockReportSource
+from harness.webui import install as install_chaos_tab
 
 
 class RoomMember(RoomUser):
@@ -74,9 +76,11 @@ def _on_init(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
+    slot_service(environment)  # slow-member assignment: once, on the master
     SampleRecorder(environment, options.samples_file).attach()
     HistogramRecorder(environment, options.histograms_file).attach()
     if options.lock_reports and not isinstance(environment.runner, WorkerRunner):
         feed = LockFeed(environment, LockReportSource(options.lock_reports))
         environment.events.test_start.add_listener(lambda **_: feed.start())
         environment.events.quitting.add_listener(lambda **_: feed.stop())
+    install_chaos_tab(environment)  # the web UI's Chaos tab; does nothing without a web UI

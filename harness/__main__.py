@@ -1,7 +1,8 @@
-"""Command line of the harness: ``python -m harness {run,matrix} ...``.
+"""Command line of the harness: ``python -m harness {run,matrix,report,trend,ui} ...``.
 
 Exit codes follow the verdict: 0 PASS, 1 FAIL, 2 ERROR (and bad input),
-130 or 143 when stopped by SIGINT or SIGTERM.
+130 or 143 when stopped by SIGINT or SIGTERM. ``report`` exits 0, or 2 on a bad
+folder; ``trend`` exits 1 when the newest fixed run is a regression, else 0.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from .history import HistoryError, trend
+from .report import ReportError, rebuild, write_index
 from .run import RunOptions, new_run_id, print_outcome, run_scenario
 from .scenario import Scenario, ScenarioError, load_scenario
 from .target import PROJECT_ROOT
 from .toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
+from .ui import PortBusy, UiOptions
+from .ui import add_parser as add_ui_parser
+from .ui import serve as serve_ui
 
 MODES = ("naive", "spawn", "fixed")
 DEFAULT_EXPECTATIONS = {"naive": "FAIL", "spawn": "PASS", "fixed": "PASS"}
@@ -37,6 +44,17 @@ def _add_target_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
                         help="where run folders go (default: results/)")
     parser.add_argument("--quiet", action="store_true", help="no live progress lines")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="run Locust distributed: one master plus N local worker processes "
+                             "(default: 0, one process)")
+    parser.add_argument("--expect-workers", type=int, default=0, metavar="N",
+                        help="also wait for N workers started on other machines "
+                             "(locust -f locustfile.py --worker --master-host HOST "
+                             "--master-port PORT); see README")
+    parser.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDRESS",
+                        help="where the Locust master listens for workers (default: 127.0.0.1)")
+    parser.add_argument("--no-early-verdict", action="store_true",
+                        help="ignore the scenario's abort_on_fail checks and run the full length")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(matrix)
     matrix.add_argument("--expect", default="naive=FAIL,spawn=PASS,fixed=PASS",
                         help="expected verdict per mode (default: %(default)s)")
+    matrix.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run the whole matrix N times and report how often each "
+                             "verdict changed (flake check; default: 1)")
+
+    report = commands.add_parser(
+        "report", help="rebuild report.html (and a matrix's index.html) from result.json",
+        description="Rebuild the HTML reports from result.json without running anything. "
+                    "Exit 0, or 2 when the folder or a result.json is unusable.")
+    report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
+                        help="a run folder (holds result.json) or a matrix folder (holds run "
+                             "folders): each report.html and the index.html are rebuilt")
+
+    trend_parser = commands.add_parser(
+        "trend", help="the last runs per mode from history.jsonl, regressions marked",
+        description="Print the last runs of each mode from RESULTS_DIR/history.jsonl. A fixed "
+                    "run whose join[fast] p99 is more than 50%% worse than the median of the "
+                    "10 fixed runs before it is marked REGRESSION. Exit 1 when the newest "
+                    "fixed run is a regression, else 0 (2 when RESULTS_DIR does not exist).")
+    trend_parser.add_argument("--last", type=int, default=10, metavar="N",
+                              help="runs shown per mode (default: 10)")
+    trend_parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
+                              help="where history.jsonl is (default: results/)")
+    add_ui_parser(commands, MODES)
     return parser
 
 
@@ -102,9 +143,24 @@ def _parse_expectations(text: str) -> dict[str, str]:
     return expectations
 
 
+def _check_workers(args: argparse.Namespace) -> None:
+    if args.workers < 0 or args.expect_workers < 0:
+        raise UsageError("--workers and --expect-workers take a count of 0 or more")
+    if args.workers > 32:
+        raise UsageError(f"--workers {args.workers} is more than this harness allows (32); "
+                         "each worker is a process on this machine")
+
+
+def _distribution(args: argparse.Namespace) -> dict[str, object]:
+    return {"workers": args.workers, "remote_workers": args.expect_workers,
+            "master_bind_host": args.master_bind_host,
+            "early_verdict": not args.no_early_verdict}
+
+
 def command_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
+    _check_workers(args)
     if args.lock_reports and not args.target_url:
         raise UsageError("--lock-reports goes with --target-url (the bundled server's reports "
                          "are found automatically)")
@@ -121,43 +177,145 @@ def command_run(args: argparse.Namespace) -> int:
         toxiproxy_url=args.toxiproxy_url,
         results_dir=args.results_dir,
         progress=not args.quiet,
+        **_distribution(args),  # type: ignore[arg-type]
     ))
     print_outcome(outcome)
     return _exit_code(outcome.exit_code, outcome.extra.get("interrupted_by"))
+
+
+def _matrix_pass(args: argparse.Namespace, scenario: Scenario, expectations: dict[str, str],
+                 matrix_dir: Path) -> tuple[list[dict[str, Any]], int | None]:
+    """Run every mode once; return one row per run, and the signal if interrupted."""
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for mode, expected in expectations.items():
+        outcome = run_scenario(RunOptions(
+            scenario=scenario, mode=mode, toxiproxy_url=args.toxiproxy_url,
+            results_dir=matrix_dir, run_id=mode, progress=not args.quiet,
+            history_dir=args.results_dir,
+            **_distribution(args),  # type: ignore[arg-type]
+        ))
+        status = outcome.verdict.status
+        held = status == expected
+        print(f"{mode:<6} {status:<5} expected {expected:<5} {'ok' if held else 'BROKEN':<6} "
+              f"{outcome.verdict.message}", flush=True)
+        rows.append({"mode": mode, "expected": expected, "verdict": status, "held": held,
+                     "message": outcome.verdict.message, "run_dir": str(outcome.run_dir),
+                     "duration_s": round(outcome.measurements.duration_s, 1)})
+        interrupted = outcome.extra.get("interrupted_by")
+        if interrupted:
+            return rows, interrupted
+    elapsed = time.monotonic() - started
+    all_held = all(row["held"] for row in rows)
+    (matrix_dir / "matrix.json").write_text(json.dumps(
+        {"scenario": scenario.name, "runs": rows, "all_held": all_held,
+         "wall_time_s": round(elapsed, 1)}, indent=2) + "\n")
+    try:
+        write_index(matrix_dir)
+    except ReportError as exc:
+        print(f"harness: index.html not written: {exc}", file=sys.stderr)
+    verdict_line = "every expectation holds" if all_held else "an expectation is BROKEN"
+    print(f"matrix: {verdict_line} ({elapsed:.0f} s); results: {matrix_dir}", flush=True)
+    return rows, None
+
+
+def _matrix_exit_code(rows: list[dict[str, Any]]) -> int:
+    if all(row["held"] for row in rows):
+        return 0
+    return 2 if any(row["verdict"] == "ERROR" and not row["held"] for row in rows) else 1
 
 
 def command_matrix(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
     expectations = _parse_expectations(args.expect)
+    _check_workers(args)
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat} must be 1 or more")
     matrix_dir = args.results_dir / new_run_id(scenario, "matrix")
-    started = time.monotonic()
-    rows = []
-    all_held = True
-    any_error = False
-    for mode, expected in expectations.items():
-        outcome = run_scenario(RunOptions(
-            scenario=scenario, mode=mode, toxiproxy_url=args.toxiproxy_url,
-            results_dir=matrix_dir, run_id=mode, progress=not args.quiet,
-        ))
-        status = outcome.verdict.status
-        held = status == expected
-        all_held &= held
-        any_error |= status == "ERROR" and not held
-        print(f"{mode:<6} {status:<5} expected {expected:<5} {'ok' if held else 'BROKEN':<6} "
-              f"{outcome.verdict.message}", flush=True)
-        rows.append({"mode": mode, "expected": expected, "verdict": status, "held": held,
-                     "message": outcome.verdict.message, "run_dir": str(outcome.run_dir)})
-        interrupted = outcome.extra.get("interrupted_by")
+    if args.repeat == 1:
+        rows, interrupted = _matrix_pass(args, scenario, expectations, matrix_dir)
+        return _exit_code(2, interrupted) if interrupted else _matrix_exit_code(rows)
+    passes: list[list[dict[str, Any]]] = []
+    for repeat in range(1, args.repeat + 1):
+        print(f"matrix repeat {repeat}/{args.repeat}", flush=True)
+        rows, interrupted = _matrix_pass(args, scenario, expectations,
+                                         matrix_dir / f"repeat-{repeat:02d}")
+        passes.append(rows)
         if interrupted:
             return _exit_code(2, interrupted)
-    elapsed = time.monotonic() - started
-    (matrix_dir / "matrix.json").write_text(json.dumps(
-        {"scenario": scenario.name, "runs": rows, "all_held": all_held,
-         "wall_time_s": round(elapsed, 1)}, indent=2) + "\n")
-    verdict_line = "every expectation holds" if all_held else "an expectation is BROKEN"
-    print(f"matrix: {verdict_line} ({elapsed:.0f} s); results: {matrix_dir}")
-    return 0 if all_held else (2 if any_error else 1)
+    summary = summarize_repeats(passes)
+    (matrix_dir / "repeat.json").write_text(json.dumps(
+        {"scenario": scenario.name, "repeats": args.repeat, "modes": summary,
+         "passes": passes}, indent=2) + "\n")
+    print(f"{'mode':<6} {'expected':<8} {'verdicts':<28} {'changes':>7} {'broken':>6}")
+    for mode, figures in summary.items():
+        counts = ", ".join(f"{count} {verdict}" for verdict, count in figures["verdicts"].items())
+        print(f"{mode:<6} {figures['expected']:<8} {counts:<28} {figures['changes']:>7} "
+              f"{figures['broken']:>6}")
+    total_changes = sum(figures["changes"] for figures in summary.values())
+    print(f"repeat: {args.repeat} matrices, {total_changes} verdict changes; "
+          f"results: {matrix_dir}")
+    return _matrix_exit_code([row for rows in passes for row in rows])
+
+
+def summarize_repeats(passes: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per mode: how many of each verdict, how often the verdict changed from one
+    repeat to the next, and how often it broke its expectation."""
+    summary: dict[str, dict[str, Any]] = {}
+    for rows in passes:
+        for row in rows:
+            figures = summary.setdefault(row["mode"], {
+                "expected": row["expected"], "verdicts": {}, "changes": 0, "broken": 0,
+                "last": None})
+            figures["verdicts"][row["verdict"]] = figures["verdicts"].get(row["verdict"], 0) + 1
+            if figures["last"] is not None and figures["last"] != row["verdict"]:
+                figures["changes"] += 1
+            figures["last"] = row["verdict"]
+            figures["broken"] += not row["held"]
+    for figures in summary.values():
+        del figures["last"]
+    return summary
+
+
+def command_report(args: argparse.Namespace) -> int:
+    try:
+        written = rebuild(args.results_dir)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def command_trend(args: argparse.Namespace) -> int:
+    if args.last < 1:
+        raise UsageError(f"--last {args.last} must be 1 or more")
+    try:
+        text, code = trend(args.results_dir, args.last)
+    except HistoryError as exc:
+        raise UsageError(str(exc)) from None
+    print(text)
+    return code
+
+
+def command_ui(args: argparse.Namespace) -> int:
+    scenario = _load(args.scenario)
+    _check_toxiproxy(args.toxiproxy_url)
+    if args.lock_reports and not args.target_url:
+        raise UsageError("--lock-reports goes with --target-url (the bundled server's reports "
+                         "are found automatically)")
+    if args.target_url and urlsplit(args.target_url).scheme not in ("ws", "wss"):
+        raise UsageError(f"--target-url {args.target_url!r} must look like "
+                         "ws://127.0.0.1:PORT/ws")
+    try:
+        return serve_ui(UiOptions(RunOptions(
+            scenario=scenario, mode=None if args.target_url else args.mode,
+            target_url=args.target_url, lock_reports=args.lock_reports,
+            toxiproxy_url=args.toxiproxy_url, results_dir=args.results_dir,
+        ), port=args.port))
+    except PortBusy as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _exit_code(code: int, interrupted_by: int | None) -> int:
@@ -167,7 +325,8 @@ def _exit_code(code: int, interrupted_by: int | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"run": command_run, "matrix": command_matrix}
+    handlers = {"run": command_run, "matrix": command_matrix, "report": command_report,
+                "trend": command_trend, "ui": command_ui}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

@@ -9,6 +9,7 @@ looking like a crash.
 from __future__ import annotations
 
 import math
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from .processes import ChildProcess
 from .target import PROJECT_ROOT
 
-__all__ = ["LocustPlan", "locust_process"]
+__all__ = ["LocustPlan", "free_port", "locust_process", "worker_processes"]
 
 LOCUSTFILE = PROJECT_ROOT / "locustfile.py"
 
@@ -41,7 +42,14 @@ class LocustPlan:
     html_report: Path
     headless: bool = True
     web_port: int = 8089
-    workers: int = 0  # 0: one local process; N > 0: master plus N workers
+    workers: int = 0  # local worker processes; 0 with no remote workers: one local process
+    remote_workers: int = 0  # workers started elsewhere that connect to this master
+    master_bind_host: str = "127.0.0.1"
+    master_port: int = 5557
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers + self.remote_workers > 0
 
     def arguments(self) -> list[str]:
         """Locust arguments shared by the local runner and a master."""
@@ -62,6 +70,12 @@ class LocustPlan:
             "--stop-timeout", "0",
             "--loglevel", "WARNING",
         ]
+        if self.distributed:
+            args += [
+                "--master", "--expect-workers", str(self.workers + self.remote_workers),
+                "--master-bind-host", self.master_bind_host,
+                "--master-bind-port", str(self.master_port),
+            ]
         if self.headless:
             args += [
                 "--headless",
@@ -75,7 +89,28 @@ class LocustPlan:
         return args
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the master binds it moments later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def locust_process(plan: LocustPlan, log_path: Path) -> ChildProcess:
-    """A not-yet-started Locust child running ``plan``."""
+    """A not-yet-started Locust child running ``plan`` (the master when distributed)."""
     argv = [sys.executable, "-m", "locust", *plan.arguments()]
     return ChildProcess("locust", argv, log_path, cwd=PROJECT_ROOT)
+
+
+def worker_processes(plan: LocustPlan, log_dir: Path) -> list[ChildProcess]:
+    """Not-yet-started local workers; they get the custom options from the master."""
+    workers = []
+    for index in range(plan.workers):
+        argv = [
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
+            "--master-host", "127.0.0.1", "--master-port", str(plan.master_port),
+            "--loglevel", "WARNING",
+        ]
+        workers.append(ChildProcess(f"locust worker {index}", argv,
+                                    log_dir / f"locust-worker-{index}.log", cwd=PROJECT_ROOT))
+    return workers

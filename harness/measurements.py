@@ -33,6 +33,8 @@ class Sample:
         latency_ms: How long the operation took, in milliseconds (>= 0).
         ok: False when the operation failed (timeout, error reply, dropped connection).
         error: Short description of the failure when ``ok`` is False.
+        corrected_ms: For joins, the latency from the join's intended start on the
+            member's fixed schedule (corrected for coordinated omission); else None.
     """
 
     time: float
@@ -41,6 +43,7 @@ class Sample:
     latency_ms: float
     ok: bool
     error: str | None = None
+    corrected_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The sample as a JSON-ready dict with exactly the dataclass fields."""
@@ -76,7 +79,9 @@ class Sample:
         error = data.get("error")
         if error is not None and not isinstance(error, str):
             raise ValueError(f"error must be a string or null, got {error!r}")
-        return cls(time, op, member_kind, latency_ms, ok, error)
+        corrected = data.get("corrected_ms")
+        corrected_ms = None if corrected is None else _finite_number(corrected, "corrected_ms")
+        return cls(time, op, member_kind, latency_ms, ok, error, corrected_ms)
 
 
 def _finite_number(value: Any, name: str) -> float:
@@ -108,6 +113,8 @@ class Measurements:
         histograms: HdrHistograms merged from every Locust process, keyed
             ``op/member_kind/raw|corrected``; ``corrected`` join latency runs from each
             join's intended start (coordinated omission), see harness.loadgen.schedule.
+        stopped_early: Set when an abort-on-fail check ended the run early, e.g.
+            ``"stopped early: lock_reports = 1 (limit == 0) after 0.8 s of fault"``.
     """
 
     samples: list[Sample] = field(default_factory=list)
@@ -118,6 +125,7 @@ class Measurements:
     fault_ended: float | None = None
     component_errors: list[str] = field(default_factory=list)
     histograms: HistogramSet = field(default_factory=HistogramSet)
+    stopped_early: str | None = None
 
     def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
         """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""

@@ -125,7 +125,50 @@ def build_result(
             "fault_ended": measurements.fault_ended,
         },
         "component_errors": list(measurements.component_errors),
+        "series": build_series(measurements),
         "extra": dict(extra),
+    }
+
+
+def build_series(measurements: Measurements) -> dict[str, Any]:
+    """The compact time series that ``report.html`` draws, so it can be rebuilt from JSON alone.
+
+    Times are seconds since ``run_started`` (negative for the few samples that arrive before
+    load is declared started), rounded to milliseconds; latencies are rounded to microseconds.
+
+    Returns ``{"origin": run_started, "duration_s": ..., "join": [[t_s, latency_ms,
+    member_kind, ok, corrected_ms | None], ...], "lock_reports": [[t_s, kind], ...],
+    "fault_window_s": [start_s, end_s] | None}``: every join sample (failed ones too, with
+    how long the attempt took) and every lock report that carries a numeric ``time``, both
+    in time order. The fault window ends at ``run_ended`` when the faults were never
+    switched off (an interrupted run).
+    """
+    origin = measurements.run_started
+
+    def relative(unix_time: float) -> float:
+        return round(unix_time - origin, 3)
+
+    joins = sorted((
+        (relative(sample.time), round(sample.latency_ms, 3), sample.member_kind, sample.ok,
+         None if sample.corrected_ms is None else round(sample.corrected_ms, 3))
+        for sample in measurements.samples
+        if sample.op == "join"
+    ), key=lambda point: point[0])
+    lock_reports = sorted(
+        (relative(float(report["time"])), str(report.get("kind", "unknown")))
+        for report in measurements.lock_reports
+        if isinstance(report.get("time"), int | float) and not isinstance(report["time"], bool)
+    )
+    fault_window = None
+    if measurements.fault_started is not None:
+        fault_end = measurements.fault_ended or measurements.run_ended
+        fault_window = [relative(measurements.fault_started), relative(fault_end)]
+    return {
+        "origin": origin,
+        "duration_s": round(measurements.duration_s, 3),
+        "join": [list(point) for point in joins],
+        "lock_reports": [list(point) for point in lock_reports],
+        "fault_window_s": fault_window,
     }
 
 
@@ -144,7 +187,8 @@ def write_result_json(
     check: check, subject, operator, limit, measured, unit, status, samples, reason),
     ``measured`` (sample/failure/lock-report counts and :func:`summarize_latencies`),
     ``lock_reports``, ``timings`` (Unix seconds plus ``run_started_utc`` and ``duration_s``),
-    ``component_errors`` and ``extra`` (whatever the caller passed). Non-finite floats become
+    ``component_errors``, ``series`` (:func:`build_series`: what the HTML report draws) and
+    ``extra`` (whatever the caller passed). Non-finite floats become
     ``null`` and non-JSON values their ``str()``, so the file is always strict JSON.
     """
     document = _json_safe(build_result(scenario, mode, verdict, measurements, extra))

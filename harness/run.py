@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,14 +33,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .hdr import read_histograms
+from .history import append_history
 from .lockreports import LockReportSource, LockReportsUnavailable
-from .locust_process import LocustPlan, locust_process
+from .locust_process import LocustPlan, free_port, locust_process, worker_processes
 from .measurements import Measurements, Sample
 from .processes import ChildProcess, ProcessFailed
 from .progress import Progress, SampleTail
+from .report import ReportError, write_report
 from .results import format_summary_table, write_junit_xml, write_result_json
 from .scenario import Scenario
-from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo, http_base
+from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo
 from .toxiproxy import ToxiproxyClient, ToxiproxyError
 from .toxiproxy_server import ToxiproxyServer, ToxiproxyServerError
 from .verdict import Verdict, judge
@@ -73,8 +76,13 @@ class RunOptions:
     lock_reports: str | None = None      # URL or file of an external target's lock reports
     toxiproxy_url: str | None = None     # use a running Toxiproxy instead of starting one
     results_dir: Path = PROJECT_ROOT / "results"
+    history_dir: Path | None = None      # where history.jsonl goes; None: results_dir
     run_id: str | None = None
     progress: bool = True
+    workers: int = 0                     # local Locust worker processes (0: one process)
+    remote_workers: int = 0              # workers on other machines that join the master
+    master_bind_host: str = "127.0.0.1"
+    early_verdict: bool = True           # honour the scenario's abort_on_fail checks
 
 
 @dataclass
@@ -125,10 +133,13 @@ class ChaosRun:
         self.target: ReferenceTarget | None = None
         self.target_info: TargetInfo | None = None
         self.locust: ChildProcess | None = None
+        self.workers: list[ChildProcess] = []
         self.proxies: list[str] = []
         self.slow_proxies: list[str] = []
         self.faults_on = False
         self.lock_source: LockReportSource | None = None
+        self.lock_baseline = 0
+        self.lock_first_seen: list[float] = []
         self.samples: list[Sample] = []
         self.tail = SampleTail(self.run_dir / "samples.jsonl")
         self.progress = Progress(self.label) if options.progress else None
@@ -166,7 +177,9 @@ class ChaosRun:
             )
             self.target_info = self.target.start()
             self.extra["pids"]["target"] = self.target.process.pid
-            spec = f"{http_base(self.target_info.url)}/debug/locks"
+            # The server appends every report to this file; unlike its /debug/locks URL,
+            # the file can still be read after the server died.
+            spec = str(self.target.lock_report_file)
             self.extra["versions"]["target"] = f"targets.roomserver ({self.options.mode})"
         self.lock_source = LockReportSource(spec) if spec else None
         self.extra["target_url"] = self.target_info.url
@@ -194,9 +207,10 @@ class ChaosRun:
         self.extra["proxies"] = {"fast": fast_url, "slow": slow_urls}
         return fast_url, slow_urls
 
-    def start_locust(self, fast_url: str, slow_urls: list[str]) -> None:
+    def locust_plan(self, fast_url: str, slow_urls: list[str]) -> LocustPlan:
+        """What Locust does in this run (``harness ui`` starts it with a web UI instead)."""
         load, timing = self.scenario.load, self.scenario.timing
-        plan = LocustPlan(
+        return LocustPlan(
             users=load.members,
             spawn_rate=load.spawn_rate,
             # A bound in case the harness vanishes; normally the harness stops it earlier.
@@ -212,9 +226,27 @@ class ChaosRun:
             lock_reports=self.lock_source.spec if self.lock_source else "",
             csv_prefix=self.run_dir / "locust",
             html_report=self.run_dir / "locust.html",
+            workers=self.options.workers,
+            remote_workers=self.options.remote_workers,
+            master_bind_host=self.options.master_bind_host,
+            master_port=free_port() if self.options.workers + self.options.remote_workers else 0,
         )
+
+    def start_locust(self, fast_url: str, slow_urls: list[str]) -> None:
+        plan = self.locust_plan(fast_url, slow_urls)
         self.locust = locust_process(plan, self.run_dir / "locust.log")
         self.locust.start()
+        self.extra["locust_master"] = (
+            f"{plan.master_bind_host}:{plan.master_port}" if plan.distributed else None
+        )
+        if plan.remote_workers and self.progress is not None:
+            print(f"waiting for {plan.remote_workers} remote worker(s): locust -f locustfile.py "
+                  f"--worker --master-host HOST --master-port {plan.master_port}",
+                  file=sys.stderr, flush=True)
+        self.workers = worker_processes(plan, self.run_dir)
+        for worker in self.workers:
+            worker.start()
+        self.extra["pids"]["locust_workers"] = [worker.pid for worker in self.workers]
         # Package metadata, not an import: importing locust would monkey-patch this process.
         self.extra["versions"]["locust"] = importlib.metadata.version("locust")
         self.extra["pids"]["locust"] = self.locust.pid
@@ -239,6 +271,9 @@ class ChaosRun:
     def check_components(self) -> None:
         if self.target is not None and not self.target.process.alive():
             raise ComponentFailed(f"{self.target.process.death_message()} mid-run")
+        for worker in self.workers:
+            if not worker.alive():
+                raise ComponentFailed(f"{worker.death_message()} mid-run")
         if self.toxiproxy_server is not None and not self.toxiproxy_server.alive():
             raise ComponentFailed(
                 f"toxiproxy-server exited with code {self.toxiproxy_server.returncode()} mid-run"
@@ -247,16 +282,60 @@ class ChaosRun:
     def collect(self) -> None:
         self.samples.extend(self.tail.read_new())
 
-    def poll_lock_reports(self) -> None:
+    def take_lock_baseline(self) -> None:
+        """Remember how many reports the source already has: an external target's
+        reports from before this run are not this run's. (go-deadlock's text has no
+        timestamps, so counting is the only way that works for every source.)"""
+        if self.lock_source is not None:
+            self.lock_baseline = len(self.lock_source.fetch())
+
+    def poll_lock_reports(self, final: bool = False) -> None:
+        """Read the reports so far. Mid-run a failed read is retried at the next poll;
+        the final read must succeed, or lock_reports == 0 would be a silent PASS."""
         if self.lock_source is None:
             return
-        with contextlib.suppress(LockReportsUnavailable):
+        try:
             reports = self.lock_source.fetch()
-            started = self.measurements.run_started or time.time()
-            # An external target may have reports from before this run.
-            self.measurements.lock_reports = [
-                report for report in reports if float(report.get("time") or started) >= started - 1
-            ]
+        except LockReportsUnavailable as exc:
+            if final:
+                self.measurements.component_errors.append(str(exc))
+            return
+        new_reports = reports[self.lock_baseline:]
+        # go-deadlock's text carries no time: stamp such a report with the moment this
+        # harness first saw it (sources are append-only, so positions are stable).
+        now = time.time()
+        while len(self.lock_first_seen) < len(new_reports):
+            self.lock_first_seen.append(now)
+        for report, first_seen in zip(new_reports, self.lock_first_seen, strict=False):
+            if not report.get("time"):
+                report["time"] = first_seen
+        self.measurements.lock_reports = new_reports
+
+    def broken_abort_check(self, into_fault_s: float) -> bool:
+        """Evaluate the abort-on-fail checks on what is measured so far (like k6's
+        abortOnFail); record and say so when one is broken."""
+        checks = self.scenario.thresholds.abort_on_fail
+        if not (self.options.early_verdict and checks):
+            return False
+        live = Measurements(samples=self.samples, lock_reports=self.measurements.lock_reports)
+        with contextlib.suppress(ValueError):
+            live.histograms = read_histograms(self.run_dir / "histograms.json")
+        for check in checks:
+            result = check.evaluate(live, self.scenario.thresholds.min_samples)
+            if result.status == "broken":
+                self.measurements.stopped_early = (
+                    f"stopped early: {result.describe()} after {into_fault_s:.1f} s of fault"
+                )
+                self.extra["early_verdict"] = {
+                    "check": check.text, "detected_at": time.time(),
+                    "after_fault_s": round(into_fault_s, 2),
+                    "fault_started": self.measurements.fault_started,
+                }
+                if self.progress is not None:
+                    print(f"[{self.label}] {self.measurements.stopped_early}",
+                          file=sys.stderr, flush=True)
+                return True
+        return False
 
     def elapsed(self) -> float:
         return time.time() - self.measurements.run_started
@@ -293,7 +372,10 @@ class ChaosRun:
             self.collect()
             if time.monotonic() >= next_lock_poll:
                 self.poll_lock_reports()
-                next_lock_poll = time.monotonic() + 1.0
+                # Often enough that an early verdict lands soon after the evidence.
+                next_lock_poll = time.monotonic() + 0.25
+                if elapsed >= fault_start and self.broken_abort_check(elapsed - fault_start):
+                    break
             if self.progress is not None:
                 phase = ("warm-up" if elapsed < fault_start else
                          "fault" if elapsed < fault_end else "cool-down")
@@ -301,6 +383,8 @@ class ChaosRun:
                                      self.samples, len(self.measurements.lock_reports))
             time.sleep(TICK)
         self.measurements.run_ended = time.time()
+        if self.faults_on:  # stopped early: the proxies (and their toxics) go at teardown
+            self.measurements.fault_ended = self.measurements.run_ended
         self.stop_locust()
 
     def stop_locust(self) -> None:
@@ -312,12 +396,19 @@ class ChaosRun:
         with contextlib.suppress(Exception):
             self.locust.popen.wait(LOCUST_STOP_GRACE)
         self.locust.stop()
+        for worker in self.workers:  # the master told them to quit; make sure
+            if worker.popen is not None:
+                with contextlib.suppress(Exception):
+                    worker.popen.wait(5)
+            worker.stop()
 
     # Tear-down: never raises, whatever state the run is in.
 
     def teardown(self) -> None:
         if self.locust is not None:
             self.locust.stop()
+        for worker in self.workers:
+            worker.stop()
         if self.toxiproxy is not None:
             for name in self.proxies:
                 try:
@@ -337,6 +428,7 @@ class ChaosRun:
                 try:
                     self.start_toxiproxy()
                     self.start_target()
+                    self.take_lock_baseline()
                     fast_url, slow_urls = self.create_proxies()
                     self.start_locust(fast_url, slow_urls)
                     self.drive()
@@ -344,7 +436,7 @@ class ChaosRun:
                     interrupted = exc
                     failure = str(exc)
                 except (ComponentFailed, ProcessFailed, ToxiproxyError,
-                        ToxiproxyServerError) as exc:
+                        ToxiproxyServerError, LockReportsUnavailable) as exc:
                     failure = str(exc)
                 finally:
                     if not self.measurements.run_ended:
@@ -352,7 +444,7 @@ class ChaosRun:
                     if not self.measurements.run_started:
                         self.measurements.run_started = self.measurements.run_ended
                     # Reports must be read while the target still answers.
-                    self.poll_lock_reports()
+                    self.poll_lock_reports(final=True)
                     self.teardown_safely()
         except Interrupted as exc:  # a second signal during clean-up
             interrupted = interrupted or exc
@@ -385,9 +477,22 @@ class ChaosRun:
         self.extra["locust_outputs"] = sorted(
             path.name for path in self.run_dir.glob("locust*") if path.is_file()
         )
-        write_result_json(self.run_dir, self.scenario, self.label, verdict, self.measurements,
-                          self.extra)
+        result_file = write_result_json(self.run_dir, self.scenario, self.label, verdict,
+                                        self.measurements, self.extra)
         write_junit_xml(self.run_dir, f"{self.scenario.name}[{self.label}]", verdict)
+        # The report and the history line are built from result.json alone; neither may
+        # change the verdict, so a failure is one line on stderr.
+        try:
+            write_report(self.run_dir)
+        except ReportError as exc:
+            print(f"harness: report.html not written: {exc}", file=sys.stderr)
+        except Exception as exc:  # a bug in the report must not cost the run its verdict
+            print(f"harness: report.html not written: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+        try:
+            append_history(self.options.history_dir or self.options.results_dir, result_file)
+        except (OSError, ValueError) as exc:
+            print(f"harness: history line not written: {exc}", file=sys.stderr)
 
 
 def run_scenario(options: RunOptions) -> RunOutcome:

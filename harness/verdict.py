@@ -89,6 +89,8 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
             message += "; also too few samples to judge: " + "; ".join(
                 result.describe() for result in without_data
             )
+        if measurements.stopped_early:
+            message += f" ({measurements.stopped_early})"
         return Verdict("FAIL", message, results)
     if without_data:
         reasons = "; ".join(result.describe() for result in without_data)

@@ -81,10 +81,11 @@ def only_result(results: Path) -> dict[str, Any]:
 def assert_nothing_left(result: dict[str, Any], results: Path) -> None:
     pids = result["extra"]["pids"]
     assert pids, "the run recorded no child processes"
-    for name, pid in pids.items():
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-            pytest.fail(f"{name} (pid {pid}) is still running")
+    for name, recorded in pids.items():
+        for pid in recorded if isinstance(recorded, list) else [recorded]:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+                pytest.fail(f"{name} (pid {pid}) is still running")
     leftovers = subprocess.run(["pgrep", "-f", str(results)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", f"processes left: {leftovers.stdout}"
 
@@ -138,8 +139,9 @@ def test_killing_the_target_gives_error(tmp_path: Path) -> None:
     process = _start_harness(tmp_path, "fixed")
     _wait_for_load(tmp_path)
     target_log = next(tmp_path.glob("**/target.log"))
-    found = subprocess.run(["pgrep", "-f", str(target_log.parent / "target-locks.jsonl")],
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        ["pgrep", "-f", f"targets.roomserver .*{target_log.parent / 'target-locks.jsonl'}"],
+        capture_output=True, text=True)
     [target_pid] = [int(pid) for pid in found.stdout.split()]
     os.kill(target_pid, signal.SIGKILL)
     output, _ = process.communicate(timeout=60)

@@ -67,7 +67,7 @@ def test_slow_member_scenario_loads_with_the_documented_values() -> None:
         "errors.ratio < 0.01",
     ]
     assert scenario.thresholds.min_samples == 20
-    assert scenario.thresholds.abort_on_fail == ()
+    assert [check.text for check in scenario.thresholds.abort_on_fail] == ["lock_reports == 0"]
 
 
 def test_defaults_match_slow_member_except_faults(tmp_path: Path) -> None:
@@ -76,7 +76,9 @@ def test_defaults_match_slow_member_except_faults(tmp_path: Path) -> None:
     assert minimal.target == reference.target
     assert minimal.load == reference.load
     assert minimal.timing == reference.timing
-    assert minimal.thresholds == reference.thresholds
+    assert minimal.thresholds.checks == reference.thresholds.checks
+    assert minimal.thresholds.min_samples == reference.thresholds.min_samples
+    assert minimal.thresholds.abort_on_fail == ()  # early verdicts are opt-in
     assert minimal.faults == ()
     assert minimal.description == ""
 

@@ -47,7 +47,9 @@ class LockFeed:
         self._warned = False
 
     def start(self) -> None:
-        self._greenlet = gevent.spawn(self._poll_forever)
+        """Start polling; a new swarm in the web UI calls this again, so poll once only."""
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._poll_forever)
 
     def stop(self) -> None:
         if self._greenlet is not None:

@@ -31,3 +31,22 @@ def add_options(parser: Any) -> None:
     parser.add_argument("--lock-reports", default="", include_in_web_ui=True,
                        help="URL or file of the target's lock reports; each new report shows "
                             "as a failure of type LOCK")
+    # The web UI's Chaos tab (harness.webui); `python -m harness ui` passes them all.
+    parser.add_argument("--target-url", default="", include_in_web_ui=True,
+                        help="the server under test, ws://127.0.0.1:PORT/ws; when the swarm "
+                             "starts, a new value re-points the proxies to it")
+    parser.add_argument("--slow-members", type=int, default=1, include_in_web_ui=True,
+                        help="members (the first started) that go through their own slow "
+                             "proxy; missing proxies are created when the swarm starts")
+    parser.add_argument("--latency", type=int, default=0, include_in_web_ui=True,
+                        help="ms of latency on every slow member's link from the swarm's start; "
+                             "a new value while running applies at once, 0 clears it")
+    parser.add_argument("--toxiproxy-url", default="", include_in_web_ui=False,
+                        help="Toxiproxy API that holds the slow members' proxies (Chaos tab)")
+    parser.add_argument("--slow-proxies", default="", include_in_web_ui=False,
+                        help="comma-separated Toxiproxy proxy names, one per --slow-urls entry "
+                             "(Chaos tab)")
+    parser.add_argument("--target-mode", default="", include_in_web_ui=False,
+                        help="mode of the bundled reference server, shown in the Chaos tab")
+    parser.add_argument("--scenario", default="", include_in_web_ui=False,
+                        help="scenario file whose thresholds the Chaos tab evaluates live")

@@ -50,7 +50,8 @@ class SampleRecorder:
         self._flusher = gevent.spawn(self._flush_forever)
 
     def _on_request(self, request_type: str, name: str, response_time: float,
-                    exception: BaseException | None = None, **_: Any) -> None:
+                    exception: BaseException | None = None, context: Any = None,
+                    **_: Any) -> None:
         if request_type not in SAMPLE_KINDS:
             return
         self._batch.append({
@@ -60,6 +61,10 @@ class SampleRecorder:
             "latency_ms": round(float(response_time), 3),
             "ok": exception is None,
             "error": None if exception is None else str(exception)[:200],
+            "member": context.get("member") if isinstance(context, dict) else None,
+            "corrected_ms": context.get("corrected_ms") if isinstance(context, dict) else None,
+            # Assigned by the master after init, so read it per sample.
+            "worker": getattr(self.environment.runner, "worker_index", 0),
         })
 
     def _flush_forever(self) -> None:

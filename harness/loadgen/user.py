@@ -16,6 +16,7 @@ set to the operation: ``connect``, ``join``, ``broadcast``, ``leave`` and
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -23,13 +24,13 @@ import gevent
 import websocket
 from gevent.queue import Empty, Queue
 from locust import User
+from locust.exception import StopUser
 
-from .slots import MemberSlot, SlotAllocator
+from .slots import MemberSlot, SlotUnavailable, slot_service
 
 __all__ = ["OperationFailed", "RoomUser"]
 
-_slots = SlotAllocator()
-
+logger = logging.getLogger(__name__)
 
 class OperationFailed(Exception):
     """An operation got an error reply, no reply in time, or lost its connection."""
@@ -53,7 +54,13 @@ class RoomUser(User):
     def on_start(self) -> None:
         options = self.environment.parsed_options
         slow_urls = [url.strip() for url in options.slow_urls.split(",") if url.strip()]
-        self.slot = _slots.allocate(options.room_url, slow_urls, options.rooms)
+        try:
+            self.slot = slot_service(self.environment).claim(
+                options.room_url, slow_urls, options.rooms
+            )
+        except SlotUnavailable as exc:
+            logger.error("%s; this user stops", exc)
+            raise StopUser() from None
         self.op_timeout = float(options.op_timeout)
         self._replies: Queue = Queue()
         self._receiver: gevent.Greenlet | None = None

@@ -31,7 +31,8 @@ Good to know:
   uncontended path skips the clock otherwise.
 * An asyncio hold is reported by a timer in its own event loop, so a loop that
   is blocked (by synchronous code) cannot report its holds until it runs again.
-* ``python -m harness.lockwatch.bench`` measures the uncontended overhead.
+* ``python -m harness.bench --only lockwatch`` (``make bench``) measures the uncontended
+  overhead against asyncio.Lock and threading.Lock; see docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,0 +1,22 @@
+"""Benchmarks of the harness and the reference server: ``python -m harness.bench``.
+
+Every speed claim is a ratio against a ceiling or baseline measured in the same
+run, on the same machine, at the same time:
+
+* ``lockwatch``: uncontended acquire+release of lockwatch's locks against
+  :class:`asyncio.Lock`, :class:`threading.Lock` and :class:`threading.RLock`
+  (:mod:`harness.bench.locks`).
+* ``fanout``: messages per second the reference server (``fixed`` mode)
+  delivers to 50 acknowledging members of one room, against a bare
+  ``websockets.broadcast`` server (:mod:`harness.bench.fanout`).
+* ``loadgen``: broadcast round trips per second one Locust process sustains with
+  :class:`~harness.loadgen.user.RoomUser`, against plain websocket-client loops
+  (:mod:`harness.bench.loadgen`).
+* ``verdict``: wall time of the ``make chaos`` matrix and how soon the naive
+  server's fault shows in the evidence (:mod:`harness.bench.verdict_time`).
+* ``scale``: the most members (100 rooms) the fixed server and one Locust
+  process hold with join p99 under 250 ms (:mod:`harness.bench.scale`).
+
+Benchmarks report; they never fail on speed. Results go to
+``results/bench.json`` (see :mod:`harness.bench.report`).
+"""

@@ -1,0 +1,174 @@
+"""The fan-out load: ``python -m harness.bench.fanout_client --url WS_URL [--no-ack]``.
+
+One asyncio process opens ``--members`` connections to one room. Member 0
+broadcasts as fast as flow control allows; every other member counts the
+``message`` frames it receives and, unless ``--no-ack``, answers each with an
+``ack`` at once, as docs/protocol.md requires. Flow control keeps the slowest
+receiver at most ``--window`` broadcasts behind the sender, well under the
+reference server's outbox (256), so nobody is dropped as a slow consumer.
+
+After ``--warmup`` seconds it counts delivered messages for ``--duration``
+seconds, then prints one JSON object on stdout: ``delivered_per_s``,
+``broadcasts_per_s``, ``client_cpu`` (share of one core this process used in
+the window), ``server_cpu`` (same, for ``--server-pid``), and the problems seen
+(``errors``, ``closed``, ``stalled``). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import psutil
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+__all__ = ["main", "measure"]
+
+ROOM = "bench-fanout"
+STALL_S = 3.0  # no progress for this long ends the run (a member was dropped)
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class _Members:
+    """Receive counters and the event the sender waits on."""
+
+    def __init__(self, count: int) -> None:
+        self.received = [0] * count
+        self.errors: list[str] = []
+        self.closed: list[int | None] = []
+        self.progress = asyncio.Event()
+
+
+async def _join(ws: ClientConnection, name: str) -> None:
+    await ws.send(_dumps({"type": "join", "room": ROOM, "member": name}))
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame.get("type") == "joined":
+            return
+        if frame.get("type") == "error":
+            raise RuntimeError(f"join {name}: {frame}")
+
+
+async def _receive(ws: ClientConnection, index: int, state: _Members, ack: bool) -> None:
+    received = state.received
+    progress = state.progress
+    loads = json.loads
+    try:
+        async for raw in ws:
+            frame = loads(raw)
+            kind = frame.get("type")
+            if kind == "message":
+                received[index] += 1
+                if ack:
+                    await ws.send(_dumps({"type": "ack", "id": frame["id"]}))
+                progress.set()
+            elif kind == "error":
+                state.errors.append(str(frame.get("code")))
+    except ConnectionClosed:
+        pass
+    finally:
+        if ws.close_code not in (None, 1000):
+            state.closed.append(ws.close_code)
+
+
+def _cpu(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+async def measure(url: str, members: int, warmup: float, duration: float, window: int,
+                  ack: bool, server_pid: int | None = None) -> dict[str, Any]:
+    """Run the fan-out load against ``url`` and return the figures (see the module doc)."""
+    state = _Members(members)
+    sockets = await asyncio.wait_for(asyncio.gather(*(
+        connect(url, compression=None, proxy=None, max_size=None, open_timeout=10)
+        for _ in range(members))), 30)
+    readers: list[asyncio.Task[None]] = []
+    stalled = False
+    try:
+        await asyncio.wait_for(asyncio.gather(*(
+            _join(ws, f"member-{index}") for index, ws in enumerate(sockets))), 30)
+        readers = [asyncio.create_task(_receive(ws, index, state, ack))
+                   for index, ws in enumerate(sockets)]
+        sender = sockets[0]
+        others = range(1, members)
+        received = state.received
+        server = psutil.Process(server_pid) if server_pid else None
+        start = time.monotonic()
+        window_start = start + warmup
+        end = window_start + duration
+        sent = 0
+        mark: tuple[float, int, int, float, float] | None = None
+        while (now := time.monotonic()) < end:
+            if mark is None and now >= window_start:
+                mark = (now, sum(received), sent, time.process_time(), _cpu(server))
+            if sent - min(received[i] for i in others) < window:
+                sent += 1
+                await sender.send(_dumps({"type": "broadcast", "room": ROOM, "id": sent,
+                                          "body": "x" * 16, "sent_at": time.time()}))
+                if sent % 8 == 0:
+                    await asyncio.sleep(0)  # let the readers run
+                continue
+            state.progress.clear()
+            try:
+                await asyncio.wait_for(state.progress.wait(), STALL_S)
+            except TimeoutError:
+                stalled = True
+                break
+        now = time.monotonic()
+        if mark is None:
+            mark = (start, 0, 0, 0.0, 0.0)
+        elapsed = max(now - mark[0], 1e-9)
+        delivered = sum(received) - mark[1]
+        return {
+            "members": members,
+            "ack": ack,
+            "window": window,
+            "seconds": round(elapsed, 3),
+            "delivered": delivered,
+            "delivered_per_s": delivered / elapsed,
+            "broadcasts_per_s": (sent - mark[2]) / elapsed,
+            "client_cpu": round((time.process_time() - mark[3]) / elapsed, 3),
+            "server_cpu": round((_cpu(server) - mark[4]) / elapsed, 3) if server else None,
+            "errors": state.errors[:10],
+            "closed": state.closed[:10],
+            "stalled": stalled,
+        }
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.bench.fanout_client",
+                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--duration", type=float, default=4.0)
+    parser.add_argument("--window", type=int, default=32)
+    parser.add_argument("--no-ack", dest="ack", action="store_false")
+    parser.add_argument("--server-pid", type=int)
+    args = parser.parse_args(argv)
+    if args.members < 2:
+        parser.error("--members must be at least 2 (one sender, one receiver)")
+    figures = asyncio.run(measure(args.url, args.members, args.warmup, args.duration,
+                                  args.window, args.ack, args.server_pid))
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Writing report files: ``report.html`` per run, ``index.html`` per matrix, and rebuilds.
+
+Everything is drawn from ``result.json`` (and ``matrix.json`` for the index), never from the
+live run, so ``python -m harness report DIR`` rebuilds exactly what a run wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.report.index_page import INDEX_FILE_NAME, render_index
+from harness.report.model import ReportError, load_run
+from harness.report.run_page import REPORT_FILE_NAME, render_run_page
+from harness.results import RESULT_FILE_NAME
+
+MATRIX_FILE_NAME = "matrix.json"
+#: Column order of the index when ``matrix.json`` does not give one.
+MODE_ORDER = ("naive", "spawn", "fixed")
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Build ``run_dir/report.html`` from ``run_dir/result.json`` and return its path.
+
+    Raises:
+        ReportError: ``result.json`` is missing or malformed, or the page cannot be written.
+    """
+    view = load_run(run_dir)
+    return _write(Path(run_dir) / REPORT_FILE_NAME, render_run_page(view))
+
+
+def write_index(folder: str | Path) -> Path:
+    """Build ``folder/index.html`` over the run folders directly inside ``folder``.
+
+    Raises:
+        ReportError: no run folder inside, a ``result.json`` or ``matrix.json`` is malformed,
+            or the page cannot be written.
+    """
+    folder = Path(folder)
+    matrix = _load_matrix(folder)
+    views = [load_run(run_dir) for run_dir in run_folders(folder, matrix)]
+    if not views:
+        raise ReportError(f"{folder}: no run folder with a {RESULT_FILE_NAME} inside")
+    return _write(folder / INDEX_FILE_NAME, render_index(views, matrix))
+
+
+def rebuild(path: str | Path) -> list[Path]:
+    """Rebuild the reports under ``path`` without running anything; return the files written.
+
+    ``path`` is a run folder (has ``result.json``: its ``report.html`` is rebuilt) or a matrix
+    folder (has ``matrix.json`` or run folders inside: each run's ``report.html`` and the
+    folder's ``index.html`` are rebuilt).
+
+    Raises:
+        ReportError: ``path`` is neither, or a file in it is malformed (one line, names it).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ReportError(f"{path}: no such directory")
+    if not path.is_dir():
+        raise ReportError(f"{path}: not a directory (give a run folder or a matrix folder)")
+    if (path / RESULT_FILE_NAME).exists():
+        return [write_report(path)]
+    matrix = _load_matrix(path)
+    runs = run_folders(path, matrix)
+    if not runs:
+        raise ReportError(f"{path}: neither a run folder (no {RESULT_FILE_NAME}) nor a matrix "
+                          f"folder (no run folders with a {RESULT_FILE_NAME} inside)")
+    written = [write_report(run_dir) for run_dir in runs]
+    written.append(write_index(path))
+    return written
+
+
+def run_folders(folder: Path, matrix: Mapping[str, Any] | None = None) -> list[Path]:
+    """Run folders directly inside ``folder``, in ``matrix.json`` order, else mode order."""
+    found = [child for child in folder.iterdir()
+             if child.is_dir() and (child / RESULT_FILE_NAME).is_file()]
+    listed = [Path(str(row.get("run_dir", ""))).name
+              for row in (matrix or {}).get("runs", []) if isinstance(row, Mapping)]
+
+    def order(run_dir: Path) -> tuple[int, int, str]:
+        name = run_dir.name
+        if name in listed:
+            return (0, listed.index(name), name)
+        if name in MODE_ORDER:
+            return (1, MODE_ORDER.index(name), name)
+        return (2, 0, name)
+
+    return sorted(found, key=order)
+
+
+def _load_matrix(folder: Path) -> dict[str, Any] | None:
+    path = folder / MATRIX_FILE_NAME
+    if not path.exists():
+        return None
+    try:
+        matrix = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path}: cannot be read as JSON: {exc}") from None
+    if not isinstance(matrix, dict) or not isinstance(matrix.get("runs", []), list):
+        raise ReportError(f"{path}: must be a JSON object with a 'runs' array")
+    return matrix
+
+
+def _write(path: Path, text: str) -> Path:
+    """Write ``text`` via a temporary file and a rename, so a reader never sees half a page."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                                 suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot be written: {exc}") from None
+    return path

@@ -1,0 +1,299 @@
+"""``result.json`` read back and checked: the typed view the HTML pages are drawn from.
+
+:func:`load_run` turns a run folder's ``result.json`` into a :class:`RunView`, or raises
+:class:`ReportError` with one line naming the file and what is wrong with it. Only what the
+pages need is required; optional sections (``series``, ``measured.latency_ms_corrected``,
+``extra.versions``) may be missing, e.g. in files written before they existed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from harness.results import RESULT_FILE_NAME
+from harness.thresholds import CheckResult
+
+VERDICT_STATUSES = ("PASS", "FAIL", "ERROR")
+CHECK_STATUSES = ("holding", "broken", "no_data")
+
+LatencyTable = dict[str, dict[str, dict[str, Any]]]
+"""``{op: {member_kind: {"samples", "failed", "p50_ms", "p90_ms", "p99_ms", ...}}}``."""
+
+
+class ReportError(Exception):
+    """A report cannot be built: the message is one line naming the path and the problem."""
+
+
+@dataclass(frozen=True)
+class JoinPoint:
+    """One join: seconds since load started, latency (ms), ``fast``/``slow``, success."""
+
+    t_s: float
+    latency_ms: float
+    member_kind: str
+    ok: bool
+    corrected_ms: float | None = None  # from the join's intended start (coordinated omission)
+
+
+@dataclass(frozen=True)
+class Series:
+    """The time series of a run (``result.json`` ``series``), times relative to load start.
+
+    Attributes:
+        duration_s: Seconds from load start to load stop.
+        joins: Every join, in time order.
+        lock_reports: ``(t_s, kind)`` per lock report, in time order.
+        fault_window_s: ``(start_s, end_s)`` while the faults were on, None if never.
+    """
+
+    duration_s: float
+    joins: tuple[JoinPoint, ...]
+    lock_reports: tuple[tuple[float, str], ...]
+    fault_window_s: tuple[float, float] | None
+
+    @property
+    def end_s(self) -> float:
+        """The last time the run covers: its duration, or a later sample or report."""
+        times = [self.duration_s, *(p.t_s for p in self.joins), *(t for t, _ in self.lock_reports)]
+        return max(times)
+
+    @property
+    def start_s(self) -> float:
+        """The first time the run covers: 0, or an earlier sample (arrived before load start)."""
+        return min([0.0, *(p.t_s for p in self.joins), *(t for t, _ in self.lock_reports)])
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What the report pages show of one run.
+
+    Attributes:
+        run_dir: The run folder (holds ``result.json``).
+        run_id: ``extra.run_id``, or the folder name.
+        mode: Server mode (``naive``, ``spawn``, ``fixed``, ``external``).
+        scenario: ``result.json`` ``scenario`` as written.
+        status: ``PASS``, ``FAIL`` or ``ERROR``.
+        message: The verdict's one-line message.
+        component_errors: Harness components that broke.
+        checks: One result per threshold check, in scenario order.
+        latency: ``measured.latency_ms`` (raw, from every sample).
+        latency_corrected: ``measured.latency_ms_corrected``, None when the file has none.
+        lock_reports: The lock reports as written (lockwatch ``Report.to_dict()`` dicts).
+        started_utc: ``timings.run_started_utc`` ("" when missing).
+        run_started: ``timings.run_started`` (Unix seconds; 0 when missing).
+        duration_s: ``timings.duration_s``.
+        versions: ``extra.versions`` (component name to version text).
+        series: The time series, None when the file predates them.
+    """
+
+    run_dir: Path
+    run_id: str
+    mode: str
+    scenario: Mapping[str, Any]
+    status: str
+    message: str
+    component_errors: tuple[str, ...]
+    checks: tuple[CheckResult, ...]
+    latency: LatencyTable
+    latency_corrected: LatencyTable | None
+    lock_reports: tuple[Mapping[str, Any], ...]
+    started_utc: str
+    run_started: float
+    duration_s: float
+    versions: Mapping[str, str] = field(default_factory=dict)
+    series: Series | None = None
+
+    @property
+    def scenario_name(self) -> str:
+        return str(self.scenario.get("name", "?"))
+
+    def latency_stat(self, op: str, member_kind: str, stat: str, corrected: bool = False
+                     ) -> float | None:
+        """One figure, e.g. ``("join", "fast", "p99_ms")``; None when it was not measured."""
+        table = self.latency_corrected if corrected else self.latency
+        value: Any = ((table or {}).get(op) or {}).get(member_kind, {}).get(stat)
+        return float(value) if _is_number(value) else None
+
+    def check_limit(self, subject: str) -> float | None:
+        """The limit of the first check on ``subject`` (e.g. ``join[fast].p99``), if any."""
+        for check in self.checks:
+            if check.subject == subject:
+                return check.limit
+        return None
+
+
+def load_run(run_dir: str | Path) -> RunView:
+    """Read and check ``run_dir/result.json``.
+
+    Raises:
+        ReportError: the file is missing, unreadable, not JSON, or lacks a field the report
+            needs (the message names the field).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / RESULT_FILE_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: cannot be read: {exc}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON: {exc}") from None
+    try:
+        return _run_view(run_dir, document)
+    except _Malformed as exc:
+        raise ReportError(f"{path}: {exc}") from None
+
+
+class _Malformed(Exception):
+    """A field of ``result.json`` is missing or of the wrong type."""
+
+
+def _run_view(run_dir: Path, document: Any) -> RunView:
+    root = _mapping(document, "the document")
+    verdict = _mapping(root.get("verdict"), "verdict")
+    status = verdict.get("status")
+    if status not in VERDICT_STATUSES:
+        raise _Malformed(f"verdict.status must be one of {', '.join(VERDICT_STATUSES)}, "
+                         f"got {status!r}")
+    scenario = _mapping(root.get("scenario"), "scenario")
+    _string(scenario.get("name"), "scenario.name")
+    measured = _mapping(root.get("measured"), "measured")
+    timings = _mapping(root.get("timings", {}), "timings")
+    extra = _mapping(root.get("extra", {}), "extra")
+    versions = _mapping(extra.get("versions", {}), "extra.versions")
+    corrected = measured.get("latency_ms_corrected")
+    return RunView(
+        run_dir=run_dir,
+        run_id=str(extra.get("run_id") or run_dir.name),
+        mode=_string(root.get("mode"), "mode"),
+        scenario=scenario,
+        status=status,
+        message=_string(verdict.get("message"), "verdict.message"),
+        component_errors=tuple(str(error) for error in _list(
+            root.get("component_errors", []), "component_errors")),
+        checks=tuple(_check(item, f"thresholds[{index}]") for index, item in enumerate(
+            _list(root.get("thresholds"), "thresholds"))),
+        latency=_latency_table(measured.get("latency_ms"), "measured.latency_ms"),
+        latency_corrected=(None if corrected is None else
+                           _latency_table(corrected, "measured.latency_ms_corrected")),
+        lock_reports=tuple(_mapping(item, f"lock_reports[{index}]") for index, item in enumerate(
+            _list(root.get("lock_reports", []), "lock_reports"))),
+        started_utc=str(timings.get("run_started_utc") or ""),
+        run_started=_number(timings.get("run_started", 0.0), "timings.run_started"),
+        duration_s=_number(timings.get("duration_s", 0.0), "timings.duration_s"),
+        versions={str(key): str(value) for key, value in versions.items()},
+        series=None if root.get("series") is None else _series(root["series"]),
+    )
+
+
+def _check(item: Any, where: str) -> CheckResult:
+    data = _mapping(item, where)
+    status = data.get("status")
+    if status not in CHECK_STATUSES:
+        raise _Malformed(f"{where}.status must be one of {', '.join(CHECK_STATUSES)}, "
+                         f"got {status!r}")
+    measured = data.get("measured")
+    samples = data.get("samples", 0)
+    if isinstance(samples, bool) or not isinstance(samples, int):
+        raise _Malformed(f"{where}.samples must be an integer, got {samples!r}")
+    reason = data.get("reason")
+    return CheckResult(
+        check=_string(data.get("check"), f"{where}.check"),
+        subject=_string(data.get("subject"), f"{where}.subject"),
+        operator=_string(data.get("operator"), f"{where}.operator"),
+        limit=_number(data.get("limit"), f"{where}.limit"),
+        measured=None if measured is None else _number(measured, f"{where}.measured"),
+        unit=_string(data.get("unit", ""), f"{where}.unit"),
+        status=status,
+        samples=samples,
+        reason=None if reason is None else str(reason),
+    )
+
+
+def _latency_table(value: Any, where: str) -> LatencyTable:
+    table = _mapping(value, where)
+    for op, kinds in table.items():
+        for kind, statistics in _mapping(kinds, f"{where}.{op}").items():
+            _mapping(statistics, f"{where}.{op}.{kind}")
+    return cast(LatencyTable, table)
+
+
+def _series(value: Any) -> Series:
+    data = _mapping(value, "series")
+    joins = []
+    for index, point in enumerate(_list(data.get("join", []), "series.join")):
+        where = f"series.join[{index}]"
+        if not isinstance(point, list) or len(point) not in (4, 5):
+            raise _Malformed(f"{where} must be [t_s, latency_ms, member_kind, ok, corrected_ms]")
+        t_s, latency_ms, member_kind, ok = point[:4]
+        corrected = point[4] if len(point) == 5 else None
+        joins.append(JoinPoint(_number(t_s, where), _number(latency_ms, where),
+                               _string(member_kind, where), bool(ok),
+                               None if corrected is None else _number(corrected, where)))
+    reports = []
+    for index, point in enumerate(_list(data.get("lock_reports", []), "series.lock_reports")):
+        where = f"series.lock_reports[{index}]"
+        if not isinstance(point, list) or len(point) != 2:
+            raise _Malformed(f"{where} must be [t_s, kind]")
+        reports.append((_number(point[0], where), _string(point[1], where)))
+    window = data.get("fault_window_s")
+    fault_window = None
+    if window is not None:
+        if not isinstance(window, list) or len(window) != 2:
+            raise _Malformed("series.fault_window_s must be [start_s, end_s] or null")
+        fault_window = (_number(window[0], "series.fault_window_s"),
+                        _number(window[1], "series.fault_window_s"))
+    return Series(
+        duration_s=_number(data.get("duration_s", 0.0), "series.duration_s"),
+        joins=tuple(joins),
+        lock_reports=tuple(reports),
+        fault_window_s=fault_window,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _Malformed(f"{where} must be a JSON object, got {_kind(value)}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Malformed(f"{where} must be a JSON array, got {_kind(value)}")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _Malformed(f"{where} must be a string, got {_kind(value)}")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if not _is_number(value):
+        raise _Malformed(f"{where} must be a finite number, got {_kind(value)}")
+    return float(value)
+
+
+def _kind(value: Any) -> str:
+    """A short description of a JSON value for error messages."""
+    if value is None:
+        return "null or nothing"
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    for python_type, name in names.items():
+        if isinstance(value, python_type):
+            return f"{name} ({json.dumps(value)[:40]})" if python_type in (str, bool) else name
+    return f"a number ({value!r})" if isinstance(value, int | float) else type(value).__name__

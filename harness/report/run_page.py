@@ -1,0 +1,238 @@
+"""The HTML page of one run (``report.html``), drawn from a :class:`RunView` alone.
+
+Sections, top to bottom: verdict banner; thresholds (limit against measured value, holding,
+broken or no data); join latency over time (fast and slow members, fault window shaded); lock
+reports over time; latency percentiles raw and corrected for coordinated omission side by
+side; the lock reports grouped by where they happened, each with its stacks in ``<details>``;
+the scenario that ran; component versions; links to the run's other files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from harness.lockwatch.report import Report
+from harness.measurements import MEMBER_KINDS, OPS
+from harness.report import charts
+from harness.report.html import STATUS_CLASSES, badge, esc, number, page, table
+from harness.report.model import RunView
+
+REPORT_FILE_NAME = "report.html"
+#: Lock reports shown one by one with their stacks; the rest are one line each.
+MAX_REPORT_STACKS = 40
+STATISTICS = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
+VERSION_COMPONENTS = ("target", "toxiproxy", "locust")
+#: Files of a run folder the page links to when they exist (relative links, same folder).
+RUN_FILES = ("result.json", "junit.xml", "locust.html", "samples.jsonl", "target.log",
+             "toxiproxy.log", "locust.log")
+
+
+def render_run_page(view: RunView) -> str:
+    """The complete ``report.html`` of one run."""
+    title = f"{view.scenario_name} [{view.mode}]: {view.status}"
+    sections = [
+        f"<h1>roomchaos run report: {esc(view.scenario_name)} [{esc(view.mode)}]</h1>",
+        verdict_banner(view),
+        _section("Thresholds", thresholds_table(view)),
+        _section("Join latency over time", _chart(charts.run_join_chart(view), "join latency")
+                 + '<p class="note">One filled point per join (raw latency, as measured by '
+                 "each member); a hollow point above it is the same join measured from its "
+                 "intended start, where the member was behind schedule (corrected for "
+                 "coordinated omission). The shaded band is the time the fault was on. "
+                 "Percentiles of both are in the latency table below.</p>"),
+        _section("Lock reports over time",
+                 _chart(charts.run_lock_chart(view), "lock reports per second")),
+        _section("Latency: raw and corrected for coordinated omission", latency_table(view)),
+        _section(f"Lock reports ({len(view.lock_reports)})", lock_reports_section(view)),
+        _section("Scenario", scenario_section(view.scenario)),
+        _section("Versions", versions_table(view.versions)),
+        _section("Files of this run", files_section(view)),
+    ]
+    return page(title, "\n".join(sections))
+
+
+def verdict_banner(view: RunView) -> str:
+    """The coloured verdict, its message, and which run this is."""
+    css = STATUS_CLASSES.get(view.status, "error")
+    meta = [f"scenario {view.scenario_name}", f"mode {view.mode}", f"run {view.run_id}"]
+    if view.started_utc:
+        meta.append(f"started {view.started_utc.replace('T', ' ')[:19]} UTC")
+    meta.append(f"{view.duration_s:.1f} s of load")
+    errors = "".join(f"<li>{esc(error)}</li>" for error in view.component_errors)
+    return (
+        f'<div class="banner {css}"><div class="status">{esc(view.status)}</div>'
+        f'<div class="message">{esc(view.message)}</div>'
+        f'<div class="meta">{esc(" · ".join(meta))}</div>'
+        + (f"<ul>{errors}</ul>" if errors else "") + "</div>"
+    )
+
+
+def thresholds_table(view: RunView) -> str:
+    """One row per check: declared limit, measured value, samples, holding/broken/no data."""
+    if not view.checks:
+        return '<p class="note">The scenario declares no checks.</p>'
+    rows = [
+        (
+            f"<code>{esc(check.subject)}</code>",
+            esc(check.limit_text()),
+            number(check.measured, check.unit),
+            esc(check.samples),
+            badge(check.status) + (f' <span class="note">{esc(check.reason)}</span>'
+                                   if check.reason else ""),
+        )
+        for check in view.checks
+    ]
+    return table(("check", "limit", "measured", "samples", "status"), rows,
+                 numeric=frozenset({2, 3}))
+
+
+def latency_table(view: RunView) -> str:
+    """Per operation and member kind: raw percentiles next to the corrected ones (or n/a)."""
+    rows = []
+    for op in OPS:
+        for member_kind in MEMBER_KINDS:
+            raw = view.latency.get(op, {}).get(member_kind)
+            corrected = (view.latency_corrected or {}).get(op, {}).get(member_kind)
+            if raw is None and corrected is None:
+                continue
+            cells = [f"<code>{esc(op)}[{esc(member_kind)}]</code>",
+                     esc(raw.get("samples", "")) if raw else number(None)]
+            for corrected_side in (False, True):
+                cells += [number(view.latency_stat(op, member_kind, stat, corrected_side))
+                          for stat in STATISTICS]
+            rows.append(cells)
+    if not rows:
+        return '<p class="note">No latency was measured.</p>'
+    names = [stat.removesuffix("_ms") for stat in STATISTICS]
+    header = ["operation", "samples", *(f"raw {name} (ms)" for name in names),
+              *(f"corrected {name} (ms)" for name in names)]
+    note = (
+        '<p class="note">Corrected figures count each join from when it was meant to start '
+        "(the member's fixed schedule), so time spent stalled before sending counts too.</p>"
+        if view.latency_corrected is not None else
+        '<p class="note">This result.json has no coordinated-omission corrected figures '
+        "(n/a).</p>"
+    )
+    return table(header, rows, numeric=frozenset(range(1, len(header)))) + note
+
+
+def lock_reports_section(view: RunView) -> str:
+    """Reports grouped by kind, lock and code sites, then every report with its stacks."""
+    if not view.lock_reports:
+        return '<p class="note">No lock reports: no lock was waited for or held too long.</p>'
+    groups: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = {}
+    for report in view.lock_reports:
+        groups.setdefault(_group_key(report), []).append(report)
+    rows = []
+    for (kind, lock, site, holders), reports in sorted(groups.items(),
+                                                       key=lambda item: -len(item[1])):
+        longest = max(reports, key=_duration)
+        rows.append((
+            esc(kind), f"<code>{esc(lock)}</code>", f"<code>{esc(site)}</code>",
+            f"<code>{esc(holders)}</code>" if holders else number(None),
+            esc(len(reports)), number(_duration(longest) * 1000, "ms"),
+            f"<details><summary>longest</summary><pre>{esc(_render(longest))}</pre></details>",
+        ))
+    grouped = table(("kind", "lock", "reported at", "held by", "reports", "longest", "stacks"),
+                    rows, numeric=frozenset({4, 5}))
+    items = []
+    for index, report in enumerate(view.lock_reports):
+        line = esc(_one_line(report, view.run_started))
+        if index < MAX_REPORT_STACKS:
+            items.append(f"<details><summary>{line}</summary>"
+                         f"<pre>{esc(_render(report))}</pre></details>")
+        else:
+            items.append(f"<div>{line}</div>")
+    rest = len(view.lock_reports) - MAX_REPORT_STACKS
+    more = (f'<p class="note">Stacks of the other {rest} reports are in result.json.</p>'
+            if rest > 0 else "")
+    return (grouped + f"<details><summary>Every report, in order "
+            f"({len(view.lock_reports)})</summary>{''.join(items)}{more}</details>")
+
+
+def scenario_section(scenario: Mapping[str, Any]) -> str:
+    """The scenario's description and every setting as ``dotted.key = value`` rows."""
+    rows = [(f"<code>{esc(key)}</code>", f"<code>{esc(value)}</code>")
+            for key, value in _flatten(scenario) if key not in ("name", "description")]
+    description = scenario.get("description")
+    intro = f"<p>{esc(description)}</p>" if description else ""
+    return intro + table(("setting", "value"), rows)
+
+
+def versions_table(versions: Mapping[str, str]) -> str:
+    """Target, Toxiproxy and Locust versions (``not recorded`` when missing), then others."""
+    names = [*VERSION_COMPONENTS, *sorted(set(versions) - set(VERSION_COMPONENTS))]
+    rows = [(esc(name), esc(versions[name]) if name in versions else number(None))
+            for name in names]
+    return table(("component", "version"), rows)
+
+
+def files_section(view: RunView) -> str:
+    """Relative links to the run's other files that exist next to the report."""
+    present = [name for name in RUN_FILES if (view.run_dir / name).is_file()]
+    if not present:
+        return '<p class="note">No other files next to this report.</p>'
+    return "<ul>" + "".join(f'<li><a href="{esc(name)}">{esc(name)}</a></li>'
+                            for name in present) + "</ul>"
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{esc(title)}</h2>\n{body}\n</section>"
+
+
+def _chart(data_uri: str, alt: str) -> str:
+    return f'<img class="chart" alt="{esc(alt)}" src="{data_uri}">'
+
+
+def _duration(report: Mapping[str, Any]) -> float:
+    value = report.get("duration_s")
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _site(party: Any) -> str:
+    return str(party.get("acquire_site", "")) if isinstance(party, Mapping) else ""
+
+
+def _group_key(report: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    holders = report.get("holders")
+    holder_sites = sorted({_site(holder) for holder in holders}) if isinstance(holders,
+                                                                              list) else []
+    return (str(report.get("kind", "?")), str(report.get("lock", "?")),
+            _site(report.get("subject")), ", ".join(site for site in holder_sites if site))
+
+
+def _one_line(report: Mapping[str, Any], run_started: float) -> str:
+    kind, lock, site, holders = _group_key(report)
+    when = report.get("time")
+    parts = []
+    if isinstance(when, int | float) and run_started:
+        parts.append(f"+{when - run_started:.2f} s")
+    parts += [kind, lock]
+    if _duration(report):
+        parts.append(f"{_duration(report) * 1000:.0f} ms")
+    if site:
+        parts.append(f"at {site}")
+    if holders:
+        parts.append(f"held by {holders}")
+    return " · ".join(parts)
+
+
+def _render(report: Mapping[str, Any]) -> str:
+    """go-deadlock-style text of a lockwatch report; pretty JSON for anything else."""
+    try:
+        return Report.from_dict(dict(report)).render()
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return json.dumps(report, indent=2, default=str)
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterable[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
+        for index, item in enumerate(value):
+            yield from _flatten(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, value if isinstance(value, str) else json.dumps(value)

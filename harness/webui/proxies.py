@@ -1,0 +1,312 @@
+"""The slow members' Toxiproxy proxies, as the Chaos tab shows and steers them.
+
+The browser never talks to Toxiproxy: Toxiproxy answers 403 to a ``Mozilla/`` user agent, and
+its API can hang (upstream issues #159, #558). Every call goes through
+:class:`~harness.toxiproxy.ToxiproxyClient`, whose deadline turns a hang into an error message
+in the tab instead of a frozen page.
+
+Latency set from the UI is one ``latency`` toxic named :data:`TOXIC_NAME`, downstream (server to
+member), like the scenario's fault. Setting it again updates it in place (``PATCH``); clearing
+removes every latency toxic of the proxy, whoever added it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.faults import DOWNSTREAM
+from harness.toxiproxy import ToxiproxyApiError, ToxiproxyClient, ToxiproxyError, require_loopback
+
+__all__ = ["ChaosError", "ChaosProxies", "SlowMember", "describe_toxic", "TOXIC_NAME"]
+
+#: Name of the latency toxic the Chaos tab sets.
+TOXIC_NAME = "chaos-latency"
+#: Largest latency or jitter the tab accepts, in ms.
+MAX_MS = 60_000
+
+
+class ChaosError(Exception):
+    """A control request failed; the message is one line for the page."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class SlowMember:
+    """Slow member ``index`` and its own proxy, as last seen in Toxiproxy."""
+
+    index: int
+    proxy: str
+    url: str  # what the member connects to
+    listen: str = ""
+    upstream: str = ""
+    toxics: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "member": f"slow-{self.index}",
+            "proxy": self.proxy,
+            "url": self.url,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "toxics": [dict(toxic, text=describe_toxic(toxic)) for toxic in self.toxics],
+            "toxics_text": "; ".join(describe_toxic(toxic) for toxic in self.toxics) or "none",
+        }
+
+
+def describe_toxic(toxic: dict[str, Any]) -> str:
+    """``latency 500 ms ± 50 ms downstream``, ``bandwidth 64 KB/s upstream``, ..."""
+    kind = str(toxic.get("type", "?"))
+    attributes = toxic.get("attributes") or {}
+    stream = str(toxic.get("stream", ""))
+    if kind == "latency":
+        text = f"latency {attributes.get('latency', 0)} ms"
+        if attributes.get("jitter"):
+            text += f" ± {attributes['jitter']} ms"
+    elif kind == "bandwidth":
+        text = f"bandwidth {attributes.get('rate', '?')} KB/s"
+    else:
+        text = kind + "".join(f" {key}={value}" for key, value in sorted(attributes.items()))
+    toxicity = toxic.get("toxicity", 1)
+    if isinstance(toxicity, int | float) and toxicity < 1:
+        text += f" (toxicity {toxicity:g})"
+    return f"{text} {stream}".strip()
+
+
+def check_latency(latency_ms: Any, jitter_ms: Any) -> tuple[int, int]:
+    """Validate the form's numbers: whole ms, ``0 < latency <= MAX_MS``, ``jitter <= latency``.
+
+    Raises:
+        ChaosError: one line saying what is wrong.
+    """
+    values = []
+    for name, value in (("latency", latency_ms), ("jitter", jitter_ms)):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ChaosError(f"{name} must be a whole number of milliseconds, got {value!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ChaosError(f"{name} must be a whole number of milliseconds, "
+                             f"got {value!r}") from None
+        if number != int(number) or not 0 <= number <= MAX_MS:
+            raise ChaosError(f"{name} must be a whole number of ms from 0 to {MAX_MS}, "
+                             f"got {value!r}")
+        values.append(int(number))
+    latency, jitter = values
+    if latency == 0:
+        raise ChaosError("latency must be above 0 ms; use Clear to remove it")
+    if jitter > latency:
+        raise ChaosError(f"jitter ({jitter} ms) must not exceed latency ({latency} ms)")
+    return latency, jitter
+
+
+class ChaosProxies:
+    """The slow members' proxies on one Toxiproxy.
+
+    Args:
+        client: Client of the Toxiproxy that holds the proxies; ``None`` when there is none (the
+            tab then shows the members but cannot steer them).
+        proxies: Proxy names, one per slow member, in member order.
+        urls: The WebSocket URL each slow member connects to, in the same order.
+        target_url: The server the proxies forward to.
+    """
+
+    def __init__(self, client: ToxiproxyClient | None, proxies: list[str], urls: list[str],
+                 target_url: str) -> None:
+        self.client = client
+        self.members = [SlowMember(index, proxy, url)
+                        for index, (proxy, url) in enumerate(zip(proxies, urls, strict=False))]
+        self.active = len(self.members)
+        self.target_url = target_url
+        self.error: str | None = None if client else "no Toxiproxy given (--toxiproxy-url)"
+        self.created: list[str] = []
+        first = proxies[0] if proxies else ""
+        self.prefix = first.rpartition("slow-")[0] if "slow-" in first else "roomchaos-ui-"
+
+    @property
+    def url(self) -> str:
+        """The Toxiproxy API URL, or ``""``."""
+        return self.client.url if self.client else ""
+
+    def active_members(self) -> list[SlowMember]:
+        """The members the swarm uses (the start form's "slow members")."""
+        return self.members[:self.active]
+
+    # Reading.
+
+    def refresh(self) -> None:
+        """Read every proxy and its toxics in one call; a failure lands in :attr:`error`."""
+        if self.client is None:
+            return
+        try:
+            listing = self.client.list_proxies()
+        except ToxiproxyError as exc:
+            self.error = str(exc)
+            return
+        self.error = None
+        for member in self.members:
+            info = listing.get(member.proxy)
+            if info is None:
+                member.toxics, member.listen, member.upstream = [], "", "(proxy missing)"
+                continue
+            member.listen = str(info.get("listen", ""))
+            member.upstream = str(info.get("upstream", ""))
+            member.toxics = [toxic for toxic in info.get("toxics") or []
+                             if isinstance(toxic, dict)]
+
+    # Steering.
+
+    def _require_client(self) -> ToxiproxyClient:
+        if self.client is None:
+            raise ChaosError("no Toxiproxy to steer (start Locust with --toxiproxy-url)", 409)
+        return self.client
+
+    def _select(self, proxy: str | None) -> list[SlowMember]:
+        """The active member with ``proxy``, or every active member for ``None``."""
+        members = self.active_members()
+        if proxy is None:
+            if not members:
+                raise ChaosError("there are no slow members", 409)
+            return members
+        chosen = [member for member in members if member.proxy == proxy]
+        if not chosen:
+            raise ChaosError(f"{proxy!r} is not the proxy of an active slow member", 404)
+        return chosen
+
+    def set_latency(self, latency_ms: Any, jitter_ms: Any = 0,
+                    proxy: str | None = None) -> list[str]:
+        """Put ``latency ± jitter`` on ``proxy`` (every active slow member's for ``None``).
+
+        Returns the proxies changed.
+
+        Raises:
+            ChaosError: bad numbers, unknown proxy, or Toxiproxy failed (message says which).
+        """
+        latency, jitter = check_latency(latency_ms, jitter_ms)
+        client = self._require_client()
+        attributes = {"latency": latency, "jitter": jitter}
+        changed = []
+        for member in self._select(proxy):
+            try:
+                try:
+                    client.update_toxic(member.proxy, TOXIC_NAME, attributes)
+                except ToxiproxyApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    client.add_toxic(member.proxy, TOXIC_NAME, "latency", DOWNSTREAM,
+                                     attributes=attributes)
+            except ToxiproxyError as exc:
+                self.refresh()
+                raise ChaosError(str(exc), 502) from None
+            changed.append(member.proxy)
+        self.refresh()
+        return changed
+
+    def clear_latency(self, proxy: str | None = None) -> list[str]:
+        """Remove every latency toxic from ``proxy`` (every active slow member's for ``None``).
+
+        Returns the proxies changed.
+
+        Raises:
+            ChaosError: unknown proxy, or Toxiproxy failed or hung (message says which).
+        """
+        client = self._require_client()
+        changed = []
+        for member in self._select(proxy):
+            try:
+                for toxic in client.list_toxics(member.proxy):
+                    if toxic.get("type") == "latency":
+                        try:
+                            client.remove_toxic(member.proxy, str(toxic["name"]))
+                        except ToxiproxyApiError as exc:
+                            if exc.status != 404:
+                                raise
+            except ToxiproxyError as exc:
+                self.refresh()
+                raise ChaosError(str(exc), 502) from None
+            changed.append(member.proxy)
+        self.refresh()
+        return changed
+
+    # Start-form parameters.
+
+    def prepare(self, slow_members: int, target_url: str, room_url: str) -> tuple[str, list[str]]:
+        """Make the proxies fit the start form; return the fast URL and the slow URLs to use.
+
+        ``target_url`` different from the current target re-points every proxy of this run
+        (the fast one at ``room_url`` too) to it, keeping their listen addresses. More slow
+        members than proxies creates the missing proxies.
+
+        Raises:
+            ChaosError: bad values, or Toxiproxy failed.
+        """
+        if slow_members < 0:
+            raise ChaosError(f"slow members must be 0 or more, got {slow_members}")
+        target_url = target_url.strip() or self.target_url
+        if target_url != self.target_url or slow_members > len(self.members):
+            client = self._require_client()
+            upstream, path = _upstream(target_url)
+            try:
+                if target_url != self.target_url:
+                    room_url = self._repoint(client, room_url, upstream, path)
+                    self.target_url = target_url
+                while len(self.members) < slow_members:
+                    index = len(self.members)
+                    name = f"{self.prefix}slow-{index}"
+                    info = client.create_proxy(name, upstream)
+                    self.created.append(name)
+                    self.members.append(SlowMember(
+                        index, name, f"ws://127.0.0.1:{info.listen_port}{path}"))
+            except ToxiproxyError as exc:
+                raise ChaosError(str(exc), 502) from None
+        self.active = slow_members
+        self.refresh()
+        return room_url, [member.url for member in self.active_members()]
+
+    def _repoint(self, client: ToxiproxyClient, room_url: str, upstream: str, path: str) -> str:
+        """Re-create this run's proxies towards ``upstream``; return the new room URL."""
+        listing = client.list_proxies()
+        room_port = urlsplit(room_url).port
+        names = [member.proxy for member in self.members]
+        names += [name for name, info in listing.items()
+                  if room_port and str(info.get("listen", "")).endswith(f":{room_port}")]
+        for name in dict.fromkeys(names):
+            info = listing.get(name)
+            if info is None:
+                continue
+            listen = str(info.get("listen", ""))
+            client.destroy_proxy(name)
+            client.create_proxy(name, upstream, listen=listen)
+        for member in self.members:
+            port = urlsplit(member.url).port
+            member.url = f"ws://127.0.0.1:{port}{path}"
+        return f"ws://127.0.0.1:{room_port}{path}" if room_port else room_url
+
+    def destroy_created(self) -> None:
+        """Remove the proxies this process created (best effort; errors are ignored)."""
+        if self.client is None:
+            return
+        for name in self.created:
+            try:
+                self.client.destroy_proxy(name)
+            except ToxiproxyError:
+                pass
+        self.created = []
+
+
+def _upstream(target_url: str) -> tuple[str, str]:
+    """``ws://127.0.0.1:9000/ws`` -> (``127.0.0.1:9000``, ``/ws``); loopback only."""
+    parts = urlsplit(target_url)
+    if parts.scheme != "ws" or not parts.hostname or parts.port is None:
+        raise ChaosError(f"target URL {target_url!r} must look like ws://127.0.0.1:PORT/ws")
+    upstream = f"{parts.hostname}:{parts.port}"
+    try:
+        require_loopback(upstream, "target URL", allow_port_zero=False)
+    except ValueError as exc:
+        raise ChaosError(str(exc)) from None
+    return upstream, parts.path or "/ws"

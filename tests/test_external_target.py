@@ -1,0 +1,109 @@
+"""Pointing the harness at a server it did not start, and at a running Toxiproxy.
+
+The reference server, started by the test, stands in for "your own server";
+the harness only gets its URL and where its lock reports are. go-deadlock's
+text output is read as it is, so a Go service can be tested unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.target import PROJECT_ROOT, ReferenceTarget, TargetInfo
+from harness.toxiproxy import ToxiproxyClient
+from harness.toxiproxy_server import ToxiproxyServer
+
+from .test_chaos_run import write_scenario
+
+pytestmark = pytest.mark.integration
+
+GO_DEADLOCK_REPORT = """POTENTIAL DEADLOCK:
+Previous place where the lock was grabbed
+goroutine 38 lock 0xc000067810
+main.go:79 main.(*Room).Broadcast { r.membersMx.RLock() } <<<<<
+main.go:60 main.(*Server).handle { room.Broadcast(msg) }
+
+Have been trying to lock it again for more than 100ms
+goroutine 97 lock 0xc000067810
+main.go:107 main.(*Room).Add { r.membersMx.Lock() } <<<<<
+main.go:55 main.(*Server).join { room.Add(m) }
+
+Here is what goroutine 38 doing now
+goroutine 38 [select]:
+main.(*member).Send(...)
+"""
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[TargetInfo]:
+    with ReferenceTarget("fixed", tmp_path / "own-server") as info:
+        yield info
+
+
+def run_against(info: TargetInfo, tmp_path: Path, *extra: str) -> tuple[int, dict[str, object]]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path, fault="4s")),
+         "--target-url", info.url, "--results-dir", str(tmp_path / "results"), "--quiet",
+         *extra],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    [result_file] = (tmp_path / "results").glob("**/result.json")
+    return completed.returncode, json.loads(result_file.read_text())
+
+
+def test_go_deadlock_text_reports_during_the_run_fail_it(
+    own_server: TargetInfo, tmp_path: Path
+) -> None:
+    reports = tmp_path / "go-service.log"
+    reports.write_text("2026/11/28 10:00:00 service started\n")
+
+    def go_service_logs_a_deadlock() -> None:
+        time.sleep(8)  # well into the run
+        with reports.open("a") as log:
+            log.write(GO_DEADLOCK_REPORT)
+
+    writer = threading.Thread(target=go_service_logs_a_deadlock)
+    writer.start()
+    code, result = run_against(own_server, tmp_path, "--lock-reports", str(reports))
+    writer.join()
+    assert code == 1, result["verdict"]
+    [report] = result["lock_reports"]  # type: ignore[misc]
+    assert report["kind"] == "wait" and report["lock"] == "0xc000067810"
+    assert "Broadcast" in report["holders"][0]["acquire_site"]
+
+
+def test_reports_from_before_the_run_do_not_count(own_server: TargetInfo, tmp_path: Path) -> None:
+    reports = tmp_path / "old.log"
+    reports.write_text(GO_DEADLOCK_REPORT)  # yesterday's deadlock, not this run's
+    code, result = run_against(own_server, tmp_path, "--lock-reports", str(reports))
+    assert code == 0, result["verdict"]
+    assert result["lock_reports"] == []
+
+
+def test_unreachable_lock_report_url_is_an_error_not_a_pass(
+    own_server: TargetInfo, tmp_path: Path
+) -> None:
+    code, result = run_against(own_server, tmp_path,
+                               "--lock-reports", "http://127.0.0.1:9/debug/locks")
+    assert code == 2
+    assert "lock reports at http://127.0.0.1:9/debug/locks" in result["verdict"]["message"]  # type: ignore[index]
+
+
+def test_a_running_toxiproxy_is_used_and_left_clean(own_server: TargetInfo, tmp_path: Path) -> None:
+    with ToxiproxyServer(tmp_path / "toxiproxy.log") as toxiproxy:
+        client = ToxiproxyClient(toxiproxy.url)
+        client.create_proxy("someone-elses", f"127.0.0.1:{own_server.port}")
+        code, result = run_against(own_server, tmp_path, "--toxiproxy-url", toxiproxy.url)
+        assert code == 0, result["verdict"]
+        assert result["extra"]["toxiproxy_url"] == toxiproxy.url  # type: ignore[index]
+        assert "toxiproxy" not in result["extra"]["pids"]  # type: ignore[index]
+        # Our proxies are gone; the one we did not create is untouched.
+        assert list(client.list_proxies()) == ["someone-elses"]

@@ -1,0 +1,49 @@
+"""The matrix command: expectations per mode, and --repeat's flake count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.__main__ import summarize_repeats
+
+from .test_chaos_run import harness, write_scenario
+
+
+def row(mode: str, verdict: str, expected: str) -> dict[str, object]:
+    return {"mode": mode, "verdict": verdict, "expected": expected, "held": verdict == expected}
+
+
+def test_summarize_repeats_counts_changes_and_broken_expectations() -> None:
+    passes = [
+        [row("naive", "FAIL", "FAIL"), row("fixed", "PASS", "PASS")],
+        [row("naive", "PASS", "FAIL"), row("fixed", "PASS", "PASS")],
+        [row("naive", "FAIL", "FAIL"), row("fixed", "PASS", "PASS")],
+    ]
+    summary = summarize_repeats(passes)  # type: ignore[arg-type]
+    assert summary["naive"] == {"expected": "FAIL", "verdicts": {"FAIL": 2, "PASS": 1},
+                                "changes": 2, "broken": 1}
+    assert summary["fixed"] == {"expected": "PASS", "verdicts": {"PASS": 3},
+                                "changes": 0, "broken": 0}
+
+
+@pytest.mark.integration
+def test_repeat_runs_the_matrix_n_times_and_reports_changes(tmp_path: Path) -> None:
+    completed = harness("matrix", str(write_scenario(tmp_path, fault="3s")),
+                        "--expect", "fixed=PASS", "--repeat", "2", results=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    [repeat_file] = tmp_path.glob("*/repeat.json")
+    report = json.loads(repeat_file.read_text())
+    assert report["repeats"] == 2
+    assert report["modes"]["fixed"] == {"expected": "PASS", "verdicts": {"PASS": 2},
+                                        "changes": 0, "broken": 0}
+    assert "repeat: 2 matrices, 0 verdict changes" in completed.stdout
+
+
+def test_repeat_must_be_positive(tmp_path: Path) -> None:
+    completed = harness("matrix", str(write_scenario(tmp_path)), "--repeat", "0",
+                        results=tmp_path, timeout=30)
+    assert completed.returncode == 2
+    assert "--repeat 0 must be 1 or more" in completed.stderr

@@ -1,0 +1,595 @@
+"""The web UI's Chaos tab: its parts, then the real thing in headless Chromium.
+
+The first tests check the pieces in this process: latency validation, toxic descriptions, the
+proxies against a real toxiproxy-server, live thresholds, and the Flask routes on a bare Flask
+app (Locust is not imported here: importing it would monkey-patch the whole test session).
+
+The browser tests run ``python -m harness ui`` as a separate process, drive Locust's web UI
+with Selenium in Debian's headless Chromium (installed by ``make browser``, never downloaded),
+and stop the command with SIGINT, checking that nothing it started is left running.
+Screenshots go to ``results/webui/``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import psutil
+import pytest
+
+from harness.target import PROJECT_ROOT
+from harness.thresholds import parse_check
+from harness.toxiproxy import ToxiproxyClient
+from harness.toxiproxy_server import ToxiproxyNotFound, ToxiproxyServer, find_toxiproxy_server
+from harness.webui.live import LiveMeasurements
+from harness.webui.panel import ChaosPanel, PanelSettings, report_item
+from harness.webui.proxies import ChaosError, ChaosProxies, check_latency, describe_toxic
+from harness.webui.routes import TAB_KEY, add_routes
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--window-size=1400,1250")
+ARTIFACTS = PROJECT_ROOT / "results" / "webui"
+
+UI_SCENARIO = """
+name = "ui-short"
+description = "A small room for the web UI test."
+
+[target]
+# Waits: above the scheduling hiccups of a busy 2-core machine, below the 500 ms of latency.
+# Holds are what a stalled machine shows first, and the bug shows as waits: holds are off.
+send_timeout = "10s"
+lock_wait_threshold = "300ms"
+lock_hold_threshold = "5s"
+
+[load]
+rooms = 1
+members = 6
+slow_members = 1
+spawn_rate = 6
+broadcast_interval = "200ms"
+stay = "1s"
+away = "100ms"
+
+[timing]
+warmup = "2s"
+fault = "5s"
+cooldown = "1s"
+
+[[faults]]
+kind = "latency"
+latency = "500ms"
+jitter = "20ms"
+
+[thresholds]
+min_samples = 10
+checks = ["join[fast].p99 < 250ms", "lock_reports == 0", "errors.ratio < 0.05"]
+"""
+
+
+# -- the parts ---------------------------------------------------------------------------------
+
+
+def test_latency_values_are_checked() -> None:
+    assert check_latency("500", 50) == (500, 50)
+    assert check_latency(250.0, "0") == (250, 0)
+    for latency, jitter, words in [(0, 0, "Clear"), ("x", 0, "whole number"), (1.5, 0, "whole"),
+                                   (100, 200, "must not exceed"), (70000, 0, "60000"),
+                                   (-5, 0, "from 0"), (True, 0, "whole number")]:
+        with pytest.raises(ChaosError, match=words):
+            check_latency(latency, jitter)
+
+
+def test_toxics_read_like_the_scenario() -> None:
+    latency = {"type": "latency", "stream": "downstream", "toxicity": 1,
+               "attributes": {"latency": 500, "jitter": 50}}
+    assert describe_toxic(latency) == "latency 500 ms ± 50 ms downstream"
+    assert describe_toxic({"type": "bandwidth", "stream": "upstream",
+                           "attributes": {"rate": 64}}) == "bandwidth 64 KB/s upstream"
+    assert describe_toxic({"type": "timeout", "stream": "downstream", "toxicity": 0.5,
+                           "attributes": {"timeout": 0}}) == (
+        "timeout timeout=0 (toxicity 0.5) downstream")
+
+
+@pytest.fixture
+def toxiproxy(tmp_path: Path) -> Iterator[ToxiproxyClient]:
+    try:
+        find_toxiproxy_server(PROJECT_ROOT)
+    except ToxiproxyNotFound as exc:
+        pytest.skip(str(exc))
+    with ToxiproxyServer(tmp_path / "toxiproxy.log") as server:
+        yield ToxiproxyClient(server.url, timeout=5.0)
+
+
+def _proxies(client: ToxiproxyClient, upstream_port: int = 9) -> ChaosProxies:
+    info = client.create_proxy("t-slow-0", f"127.0.0.1:{upstream_port}")
+    client.create_proxy("t-fast", f"127.0.0.1:{upstream_port}")
+    return ChaosProxies(client, ["t-slow-0"], [f"ws://127.0.0.1:{info.listen_port}/ws"],
+                        f"ws://127.0.0.1:{upstream_port}/ws")
+
+
+@pytest.mark.integration
+def test_proxies_set_update_and_clear_latency(toxiproxy: ToxiproxyClient) -> None:
+    proxies = _proxies(toxiproxy)
+    assert proxies.set_latency(500, 50) == ["t-slow-0"]
+    assert [m.to_dict()["toxics_text"] for m in proxies.members] == [
+        "latency 500 ms ± 50 ms downstream"]
+    proxies.set_latency("200", "0", proxy="t-slow-0")  # updated in place, not a second toxic
+    [toxic] = toxiproxy.list_toxics("t-slow-0")
+    assert toxic["attributes"] == {"latency": 200, "jitter": 0}
+    toxiproxy.add_toxic("t-slow-0", "latency-0", "latency", attributes={"latency": 5})
+    assert proxies.clear_latency() == ["t-slow-0"]  # every latency toxic goes
+    assert toxiproxy.list_toxics("t-slow-0") == []
+    assert proxies.members[0].to_dict()["toxics_text"] == "none"
+    with pytest.raises(ChaosError, match="not the proxy of an active slow member") as caught:
+        proxies.set_latency(100, 0, proxy="t-fast")
+    assert caught.value.status == 404
+
+
+@pytest.mark.integration
+def test_start_form_adds_slow_members_and_repoints_the_target(
+        toxiproxy: ToxiproxyClient) -> None:
+    proxies = _proxies(toxiproxy)
+    fast = toxiproxy.list_proxies()["t-fast"]["listen"].rpartition(":")[2]
+    room_url, slow_urls = proxies.prepare(3, "", f"ws://127.0.0.1:{fast}/ws")
+    assert len(slow_urls) == 3 and room_url == f"ws://127.0.0.1:{fast}/ws"
+    assert proxies.created == ["t-slow-1", "t-slow-2"]
+    room_url, slow_urls = proxies.prepare(1, "ws://127.0.0.1:7/room", room_url)
+    assert room_url == f"ws://127.0.0.1:{fast}/room" and slow_urls[0].endswith("/room")
+    listing = toxiproxy.list_proxies()
+    assert {listing[name]["upstream"] for name in ("t-fast", "t-slow-0", "t-slow-1")} == {
+        "127.0.0.1:7"}
+    assert [m.proxy for m in proxies.active_members()] == ["t-slow-0"]
+    with pytest.raises(ChaosError, match="loopback"):
+        proxies.prepare(1, "ws://10.1.2.3:80/ws", room_url)
+    proxies.destroy_created()
+    assert sorted(toxiproxy.list_proxies()) == ["t-fast", "t-slow-0"]
+
+
+class FakeEvents:
+    """Just enough of Locust's events for the panel: ``add_listener`` and ``fire``."""
+
+    def __init__(self) -> None:
+        self.listeners: dict[str, list[Callable[..., Any]]] = {}
+
+    def __getattr__(self, name: str) -> SimpleNamespace:
+        hooks = self.listeners.setdefault(name, [])
+        return SimpleNamespace(add_listener=hooks.append,
+                               fire=lambda **kwargs: [hook(**kwargs) for hook in hooks])
+
+
+def _report(duration_s: float = 0.6) -> dict[str, Any]:
+    party = {"name": "task-7", "ident": "7", "mode": "shared",
+             "acquire_site": "targets/roomserver/modes/naive.py:23 in broadcast",
+             "acquire_stack": ["naive.py:23 in broadcast"], "current_stack": ["naive.py:30"]}
+    return {"kind": "wait", "lock": "room:room-0.members", "duration_s": duration_s,
+            "time": time.time(), "subject": dict(party, acquire_site="rooms.py:40 in join"),
+            "holders": [party]}
+
+
+def test_live_thresholds_follow_samples_and_lock_reports(tmp_path: Path) -> None:
+    samples_file = tmp_path / "samples.jsonl"
+    checks = [parse_check("join[fast].p99 < 250ms"), parse_check("lock_reports == 0")]
+    live = LiveMeasurements(checks, 5, str(samples_file))
+    events = FakeEvents()
+    live.attach(events)
+    assert {s.label for s in live.thresholds()} == {"not enough data yet"}
+
+    def write(latency_ms: float, count: int) -> None:
+        with open(samples_file, "a") as lines:
+            for _ in range(count):
+                lines.write(json.dumps({"time": time.time(), "op": "join", "member_kind": "fast",
+                                        "latency_ms": latency_ms, "ok": True}) + "\n")
+
+    write(20, 10)
+    live.refresh()
+    assert [s.status for s in live.thresholds()] == ["holding", "holding"]
+    events.request.fire(request_type="LOCK", name="wait", response_time=600,
+                        context={"report": _report()})
+    write(900, 5)
+    live.refresh()
+    statuses = live.thresholds()
+    assert [s.status for s in statuses] == ["broken", "broken"]
+    assert statuses[1].detail == "lock_reports = 1 (limit == 0)"
+    events.test_start.fire()  # a new swarm starts from nothing
+    live.refresh()
+    assert live.samples == [] and live.lock_reports == [] and live.generation == 1
+    assert {s.status for s in live.thresholds()} == {"no_data"}
+
+
+def test_report_items_carry_the_stacks() -> None:
+    item = report_item(0, _report(0.512))
+    assert item["duration_ms"] == 512 and item["kind"] == "wait"
+    assert item["holder_site"].endswith("naive.py:23 in broadcast")
+    assert "POTENTIAL DEADLOCK" in item["text"] and "naive.py:23" in item["text"]
+    assert report_item(1, {"kind": "odd"})["text"]  # unreadable reports still show
+
+
+def _web_ui(panel: ChaosPanel) -> Any:
+    """A bare Flask app standing in for Locust's, with Locust's stats route and names."""
+    from flask import Blueprint, Flask, jsonify
+
+    app = Flask(__name__)
+    locust = Blueprint("locust", __name__)
+
+    @locust.route("/stats/requests")
+    def request_stats() -> Any:
+        return jsonify({"stats": []})
+
+    app.register_blueprint(locust)
+    web_ui = SimpleNamespace(app=app, template_args={},
+                             auth_required_if_enabled=lambda view: view)
+    add_routes(panel, web_ui)
+    return web_ui
+
+
+@pytest.mark.integration
+def test_routes_serve_the_page_the_state_and_the_controls(
+        toxiproxy: ToxiproxyClient, tmp_path: Path) -> None:
+    proxies = _proxies(toxiproxy)
+    scenario = tmp_path / "ui.toml"
+    scenario.write_text(UI_SCENARIO)
+    options = SimpleNamespace(
+        toxiproxy_url=toxiproxy.url, slow_proxies="t-slow-0", slow_urls=proxies.members[0].url,
+        room_url="ws://127.0.0.1:1/ws", target_url="ws://127.0.0.1:9/ws", target_mode="naive",
+        lock_reports="http://127.0.0.1:9/debug/locks", scenario=str(scenario), samples_file="")
+    environment = SimpleNamespace(events=FakeEvents(), parsed_options=options,
+                                  runner=SimpleNamespace(state="running", user_count=6))
+    panel = ChaosPanel(environment, PanelSettings.from_options(options))
+    panel.live.attach(environment.events)
+    web_ui = _web_ui(panel)
+    assert web_ui.template_args["extended_tabs"] == [{"title": "Chaos", "key": TAB_KEY}]
+    client = web_ui.app.test_client()
+
+    page = client.get("/chaos")
+    assert page.status_code == 200 and b"chaos/static/chaos.js" in page.data
+    assert client.get("/chaos/static/chaos.js").status_code == 200
+
+    answer = client.post("/chaos/api/latency", json={"latency_ms": 500, "jitter_ms": 20})
+    assert answer.status_code == 200 and answer.json["changed"] == ["t-slow-0"]
+    refused = client.post("/chaos/api/latency", json={"latency_ms": 500},
+                          headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403
+    assert client.post("/chaos/api/latency", json={"latency_ms": "soon"}).status_code == 400
+    assert client.post("/chaos/api/clear", data="x").status_code == 400
+
+    environment.events.request.fire(request_type="LOCK", name="wait", response_time=600,
+                                    context={"report": _report()})
+    panel.refresh()
+    state = client.get("/chaos/api/state").json
+    assert state["target"] == {"mode": "naive", "url": "ws://127.0.0.1:9/ws",
+                               "lock_reports": "http://127.0.0.1:9/debug/locks"}
+    assert state["slow_members"][0]["toxics_text"] == "latency 500 ms ± 20 ms downstream"
+    assert state["scenario"]["name"] == "ui-short" and state["defaults"]["jitter_ms"] == 20
+    assert state["lock_reports"]["count"] == 1 and len(state["lock_reports"]["items"]) == 1
+    later = client.get("/chaos/api/state?since=1&generation=0").json
+    assert later["lock_reports"]["items"] == []
+
+    rows = client.get("/stats/requests").json["extended_stats"][0]
+    assert rows["key"] == TAB_KEY
+    sections = [row["section"] for row in rows["data"]]
+    assert sections[:3] == ["controls", "target", "swarm"]
+    assert "lock report #1" in sections and sections.count("threshold") == 3
+    assert rows["data"][0]["detail"].endswith("/chaos")
+
+    assert client.post("/chaos/api/clear", json={"proxy": "*"}).json["ok"]
+    assert toxiproxy.list_toxics("t-slow-0") == []
+
+
+# -- the real thing in a browser ---------------------------------------------------------------
+
+
+class UiCommand:
+    """``python -m harness ui`` as a child process, as a person would run it."""
+
+    def __init__(self, tmp_path: Path, mode: str, port: int = 0) -> None:
+        scenario = tmp_path / "ui.toml"
+        scenario.write_text(UI_SCENARIO)
+        self.results = tmp_path / "results"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "harness", "ui", str(scenario), "--mode", mode,
+             "--port", str(port), "--results-dir", str(self.results)],
+            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.url = ""
+        self.descendants: list[psutil.Process] = []
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def wait_for_url(self, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            match = re.search(r"Locust web UI: (http://127\.0\.0\.1:\d+)", line)
+            if match:
+                self.url = match[1]
+                self.descendants = psutil.Process(self.process.pid).children(recursive=True)
+                return self.url
+        pytest.fail(f"harness ui printed no address:\n{''.join(self.output)}")
+
+    def session(self) -> dict[str, Any]:
+        [path] = self.results.glob("*/ui.json")
+        return json.loads(path.read_text())
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        """Send ``signum``; return the exit code once it has exited."""
+        self.process.send_signal(signum)
+        try:
+            return self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"harness ui did not stop within 60 s of {signal.Signals(signum).name}")
+
+    def assert_nothing_left(self) -> None:
+        pids = self.session()["pids"]
+        assert {"toxiproxy", "target", "locust"} <= set(pids)
+        deadline = time.monotonic() + 5
+        alive = [child for child in self.descendants if _running(child)]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = [child for child in alive if _running(child)]
+        assert not alive, f"still running: {[child.cmdline() for child in alive]}"
+        for name, pid in pids.items():
+            assert not psutil.pid_exists(pid) or not _running(psutil.Process(pid)), name
+        leftovers = subprocess.run(["pgrep", "-f", str(self.results)], capture_output=True,
+                                   text=True)
+        assert leftovers.stdout.strip() == "", f"processes left: {leftovers.stdout}"
+        with socket.socket() as probe:  # the web UI's port is closed
+            assert probe.connect_ex(("127.0.0.1", int(self.url.rpartition(":")[2]))) != 0
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def ui_command(tmp_path: Path) -> Iterator[Callable[[str], UiCommand]]:
+    started: list[UiCommand] = []
+
+    def start(mode: str) -> UiCommand:
+        command = UiCommand(tmp_path, mode)
+        started.append(command)
+        return command
+
+    yield start
+    for command in started:
+        command.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Debian Chromium through chromedriver; a fresh profile per test."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail("Chromium is not installed: run `make browser` (apt-get install chromium "
+                    "chromium-driver); tests never download a browser")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: Any, condition: Callable[[Any], Any], timeout: float, what: str) -> Any:
+    """Wait for ``condition``; the page re-renders parts every second, so stale is retried."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.25,
+                             ignored_exceptions=[StaleElementReferenceException]).until(condition)
+    except TimeoutException:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "failure.png"))
+        pytest.fail(f"gave up after {timeout:g} s waiting for {what} "
+                    f"(screenshot: {ARTIFACTS / 'failure.png'})")
+
+
+def _by_css(driver: Any, selector: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def _text(driver: Any, selector: str) -> str:
+    """The text of ``selector``, read again if the page re-rendered it meanwhile."""
+    return str(_wait(driver, lambda d: _by_css(d, selector).text or " ", 5, selector))
+
+
+def _lock_count(driver: Any) -> int:
+    return int(_text(driver, "#lock-count").strip() or 0)
+
+
+def start_swarm_and_open_chaos_tab(driver: Any, url: str, mode: str) -> None:
+    """Start the swarm from Locust's start form; open the Chaos tab in Locust's tab bar."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/")
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form button[type=submit]"),
+          30, "Locust's start form")
+    fields = {field.get_attribute("name"): field.get_attribute("value")
+              for field in driver.find_elements(By.CSS_SELECTOR, "form input")}
+    assert fields["userCount"] == "6" and fields["slowMembers"] == "1"  # from the scenario
+    assert fields["latency"] == "0" and fields["targetUrl"].startswith("ws://127.0.0.1:")
+    _by_css(driver, "form button[type=submit]").click()
+    tab = _wait(driver, lambda d: next((t for t in d.find_elements(By.CSS_SELECTOR, "[role=tab]")
+                                        if t.text.strip().upper() == "CHAOS"), None),
+                30, "the Chaos tab in Locust's tab bar")
+    tab.click()
+    _wait(driver, lambda d: "slow member" in d.find_element(By.TAG_NAME, "body").text
+          and mode in d.find_element(By.TAG_NAME, "body").text, 20,
+          "the Chaos tab's rows (target mode, slow member)")
+    assert "tab=chaos" in driver.current_url
+
+
+def open_chaos_page(driver: Any, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/chaos")
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#members tr[data-proxy]"), 20,
+          "the slow members on the Chaos page")
+    _wait(driver, lambda d: _by_css(d, "#swarm-state").text == "RUNNING", 20, "a running swarm")
+
+
+def set_latency(driver: Any, latency_ms: int, jitter_ms: int) -> None:
+    for selector, value in (("#all-latency", latency_ms), ("#all-jitter", jitter_ms)):
+        field = _by_css(driver, selector)
+        field.clear()
+        field.send_keys(str(value))
+    _by_css(driver, "#set-all").click()
+    _wait(driver, lambda d: "latency set on" in _by_css(d, "#action-message").text, 15,
+          "the latency to be set")
+    _wait(driver, lambda d: f"latency {latency_ms} ms" in _by_css(d, "#members tbody").text, 10,
+          "the toxic to show on the slow member")
+
+
+def clear_latency(driver: Any) -> None:
+    _by_css(driver, "#clear-all").click()
+    _wait(driver, lambda d: "latency cleared on" in _by_css(d, "#action-message").text, 15,
+          "the latency to be cleared")
+    _wait(driver, lambda d: "latency" not in _by_css(d, "#members tbody .toxics").text, 10,
+          "the toxic to be gone")
+
+
+def screenshot(driver: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(path))
+    return path
+
+
+@pytest.mark.integration
+def test_naive_lock_reports_come_with_latency_and_stop_without(
+        ui_command: Callable[[str], UiCommand], browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    command = ui_command("naive")
+    url = command.wait_for_url()
+    start_swarm_and_open_chaos_tab(browser, url, "naive")
+    open_chaos_page(browser, url)
+    assert _text(browser, "#target-mode") == "naive"
+    time.sleep(2)  # past the spawn burst
+    before = _lock_count(browser)
+
+    set_latency(browser, 500, 20)
+    started = time.monotonic()
+    # Several: one could be a scheduling hiccup of a busy machine; the bug makes many.
+    _wait(browser, lambda d: _lock_count(d) >= before + 3, 30, "lock reports within 30 s")
+    print(f"3 lock reports {time.monotonic() - started:.1f} s after setting latency")
+    report = _by_css(browser, "#lock-reports details.report")
+    assert "room:room-0.members" in report.text and "holder at" in report.text
+    report.click()
+    assert "POTENTIAL DEADLOCK" in report.find_element(By.TAG_NAME, "pre").text  # the stacks
+    _wait(browser, lambda d: "broken" in _by_css(
+        d, '#thresholds tr[data-check="lock_reports == 0"]').text, 10, "lock_reports broken")
+    screenshot(browser, "chaos-page-naive-latency.png")
+
+    browser.get(url + "/?tab=failures")  # LockFeed's LOCK failures in Locust's own tab
+    _wait(browser, lambda d: "LOCK" in d.find_element(By.TAG_NAME, "body").text, 20,
+          "LOCK failures in Locust's Failures tab")
+
+    open_chaos_page(browser, url)
+    clear_latency(browser)
+    time.sleep(3)  # reports of waits already under way when the toxic went still arrive
+    settled = _lock_count(browser)
+    time.sleep(10)
+    assert _lock_count(browser) == settled, "new lock reports after the latency was cleared"
+    screenshot(browser, "chaos-page-naive.png")
+    browser.get(url + "/?tab=chaos")
+    _wait(browser, lambda d: "lock report #" in d.find_element(By.TAG_NAME, "body").text, 20,
+          "lock reports in Locust's Chaos tab")
+    screenshot(browser, "chaos-tab-naive.png")
+
+    assert command.stop(signal.SIGINT) == 130, "".join(command.output)
+    command.assert_nothing_left()
+
+
+@pytest.mark.integration
+def test_fixed_shows_no_lock_report(ui_command: Callable[[str], UiCommand],
+                                    browser: Any) -> None:
+    command = ui_command("fixed")
+    url = command.wait_for_url()
+    start_swarm_and_open_chaos_tab(browser, url, "fixed")
+    open_chaos_page(browser, url)
+    set_latency(browser, 500, 20)
+    time.sleep(15)
+    assert _lock_count(browser) == 0
+    assert "holding" in _text(browser, '#thresholds tr[data-check="lock_reports == 0"]')
+    clear_latency(browser)
+    screenshot(browser, "chaos-page-fixed.png")
+    assert command.stop(signal.SIGINT) == 130, "".join(command.output)
+    command.assert_nothing_left()
+
+
+@pytest.mark.integration
+def test_sigterm_stops_everything(ui_command: Callable[[str], UiCommand]) -> None:
+    command = ui_command("naive")
+    url = command.wait_for_url()
+    with socket.create_connection(("127.0.0.1", int(url.rpartition(":")[2])), timeout=5):
+        pass
+    assert command.stop(signal.SIGTERM) == 143, "".join(command.output)
+    command.assert_nothing_left()
+
+
+def test_busy_port_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    scenario = tmp_path / "ui.toml"
+    scenario.write_text(UI_SCENARIO)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        completed = subprocess.run(
+            [sys.executable, "-m", "harness", "ui", str(scenario), "--port", str(port),
+             "--results-dir", str(tmp_path / "results")],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert time.monotonic() - started < 30
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port} is already in use" in lines[0], lines
+    assert "--port 0" in lines[0]
+    assert not (tmp_path / "results").exists()  # nothing was started
