@@ -132,6 +132,9 @@ def test_verdict_tiny(tmp_path: Path) -> None:
     benchmark = only_benchmark(document, "verdict")
     rows = rows_by_case(benchmark)
     assert rows["make chaos matrix wall time"]["value"] > 0
+    assert rows["matrix without early verdicts"]["value"] > 0
+    assert rows["make chaos matrix wall time"]["ratio"] > 0
+    assert rows["make chaos matrix wall time"]["goal"] == "<= 0.5x"
     [naive] = benchmark["details"]["runs"]
     assert naive["mode"] == "naive" and naive["duration_s"] > 0
     assert (tmp_path / "bench-runs").is_dir()

@@ -13,9 +13,9 @@ process, exactly as ``make chaos`` does, and times it. From the naive run's
 * the early verdict, when the run stopped early: the first ``detected_at``
   found in ``result.json`` (the harness's ``abort_on_fail`` support).
 
-These are what a faster verdict could be built on; the matrix wall time is
-what a user waits today. Nothing here has a goal. ``--tiny`` runs only the
-naive mode of a shortened scenario.
+The matrix runs twice, with and without early verdicts (``--no-early-verdict``);
+the goal is that early verdicts make it at least 2 times faster (a ratio of at
+most 0.5). ``--tiny`` runs only the naive mode of a shortened scenario.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ jitter = "20ms"
 [thresholds]
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "lock_reports == 0"]
+abort_on_fail = ["lock_reports == 0"]
 """
 
 
@@ -132,6 +133,21 @@ def detection(result: dict[str, Any], samples: list[Sample]) -> dict[str, float 
     return {key: None if value is None else round(value, 3) for key, value in figures.items()}
 
 
+def _timed_matrix(command: list[str],
+                  results_dir: Path) -> tuple[Path, float, subprocess.CompletedProcess[str]]:
+    """Run one matrix; return its folder, its wall time and the finished process."""
+    before = set(results_dir.glob("*-matrix-*"))
+    started = time.monotonic()
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               timeout=MATRIX_TIMEOUT_S)
+    wall = time.monotonic() - started
+    new = sorted(set(results_dir.glob("*-matrix-*")) - before)
+    if not new or not (new[-1] / "matrix.json").is_file():
+        raise RuntimeError(f"the matrix wrote no matrix.json (exit {completed.returncode}): "
+                           f"{completed.stderr.strip()[-300:]}")
+    return new[-1], wall, completed
+
+
 def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
     """Run the matrix once and measure; ``work_dir`` receives its result folders."""
     results_dir = (work_dir or PROJECT_ROOT / "results") / "bench-runs"
@@ -149,25 +165,25 @@ def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
         "wall time of the slow-member matrix, and seconds from fault start to evidence (naive)",
         params={"command": " ".join(["python", *command[1:]]), "scenario": str(scenario)},
     )
-    before = set(results_dir.glob("*-matrix-*"))
-    started = time.monotonic()
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True,
-                               timeout=MATRIX_TIMEOUT_S)
-    wall = time.monotonic() - started
+    matrix_dir, wall, completed = _timed_matrix(command, results_dir)
     result.details["exit_code"] = completed.returncode
     result.details["output"] = completed.stdout.strip().splitlines()[-4:]
-    new = sorted(set(results_dir.glob("*-matrix-*")) - before)
-    if not new or not (new[-1] / "matrix.json").is_file():
-        raise RuntimeError(f"the matrix wrote no matrix.json (exit {completed.returncode}): "
-                           f"{completed.stderr.strip()[-300:]}")
-    matrix_dir = new[-1]
+    # The same matrix without early verdicts: the baseline of the speed-up goal.
+    baseline_dir, baseline_wall, _ = _timed_matrix([*command, "--no-early-verdict"], results_dir)
+    result.details["baseline_matrix_dir"] = str(baseline_dir)
     matrix = json.loads((matrix_dir / "matrix.json").read_text())
     result.details["matrix_dir"] = str(matrix_dir)
     result.details["runs"] = [{**{key: run.get(key) for key in ("mode", "verdict", "expected",
                                                                 "held")},
                                "duration_s": _duration(matrix_dir / str(run.get("mode")))}
                               for run in matrix.get("runs", [])]
-    result.rows.append(Row("make chaos matrix wall time", wall, "s", rounds=[round(wall, 1)]))
+    result.rows.append(Row("matrix without early verdicts", baseline_wall, "s",
+                           rounds=[round(baseline_wall, 1)]))
+    result.rows.append(Row(
+        "make chaos matrix wall time", wall, "s", rounds=[round(wall, 1)],
+        baseline="same matrix, --no-early-verdict", baseline_value=baseline_wall,
+        ratio=wall / baseline_wall,
+    ).check("<= 0.5x", lambda ratio: ratio <= 0.5))
     if not matrix.get("all_held"):
         result.notes.append("an expectation of the matrix did not hold: "
                             + ", ".join(f"{run['mode']} {run['verdict']}"
