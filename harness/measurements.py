@@ -114,7 +114,7 @@ class Measurements:
             ``op/member_kind/raw|corrected``; ``corrected`` join latency runs from each
             join's intended start (coordinated omission), see harness.loadgen.schedule.
         stopped_early: Set when an abort-on-fail check ended the run early, e.g.
-            ``"stopped early: lock_reports = 1 (limit == 0) after 0.8 s of fault"``.
+            ``"stopped early by 'lock_reports == 0', 0.8 s into the fault"``.
     """
 
     samples: list[Sample] = field(default_factory=list)

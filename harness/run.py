@@ -324,7 +324,7 @@ class ChaosRun:
             result = check.evaluate(live, self.scenario.thresholds.min_samples)
             if result.status == "broken":
                 self.measurements.stopped_early = (
-                    f"stopped early: {result.describe()} after {into_fault_s:.1f} s of fault"
+                    f"stopped early by '{check.text}', {into_fault_s:.1f} s into the fault"
                 )
                 self.extra["early_verdict"] = {
                     "check": check.text, "detected_at": time.time(),
