@@ -10,11 +10,9 @@ foreign listener that grabbed the port between our pick and the bind is never mi
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -24,6 +22,8 @@ from types import TracebackType
 
 import psutil
 import requests
+
+from .processes import ChildProcess, ProcessFailed
 
 TOXIPROXY_VERSION = "2.12.0"
 """The Toxiproxy version the harness is built and tested against."""
@@ -154,7 +154,7 @@ class ToxiproxyServer:
         self.startup_timeout = startup_timeout
         self.retries = retries
         self.stop_timeout = stop_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: ChildProcess | None = None
         self._port: int | None = None
         self._lock = threading.Lock()
 
@@ -186,13 +186,12 @@ class ToxiproxyServer:
                     self._wait_ready(proc, port, log_start)
                 except _PortTaken as exc:
                     failures.append(f"port {port}: {exc}")
-                    _terminate(proc, self.stop_timeout)
+                    proc.stop(self.stop_timeout)
                     continue
                 except BaseException:
-                    _terminate(proc, self.stop_timeout)
+                    proc.stop(self.stop_timeout)
                     raise
-                self._proc, self._port = proc, port
-                atexit.register(self.stop)
+                self._proc, self._port = proc, port  # ChildProcess also stops it at exit
                 return self
             raise ToxiproxyStartError(
                 f"Toxiproxy server {binary} failed to start after {len(failures)} attempts "
@@ -205,11 +204,8 @@ class ToxiproxyServer:
         Safe to call more than once, and before `start`.
         """
         with self._lock:
-            proc = self._proc
-            if proc is None:
-                return
-            atexit.unregister(self.stop)
-            _terminate(proc, self.stop_timeout)
+            if self._proc is not None:
+                self._proc.stop(self.stop_timeout)
 
     def __enter__(self) -> ToxiproxyServer:
         return self.start()
@@ -245,30 +241,27 @@ class ToxiproxyServer:
 
     def returncode(self) -> int | None:
         """Exit status once the process has ended (negative: killed by that signal), else None."""
-        return None if self._proc is None else self._proc.poll()
+        return None if self._proc is None else self._proc.returncode()
 
     def alive(self) -> bool:
         """True while the started process is running."""
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.alive()
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _launch(self, binary: Path, port: int) -> subprocess.Popen[bytes]:
-        env = dict(os.environ, LOG_LEVEL=self.log_level)
-        with open(self.log_path, "ab") as log:
-            try:
-                return subprocess.Popen(
-                    [str(binary), "-host", _HOST, "-port", str(port)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise ToxiproxyStartError(f"cannot run Toxiproxy server {binary}: {exc}") from exc
+    def _launch(self, binary: Path, port: int) -> ChildProcess:
+        """Start the binary in its own session, logging to `log_path` (see ChildProcess)."""
+        child = ChildProcess(
+            "toxiproxy-server", [str(binary), "-host", _HOST, "-port", str(port)], self.log_path,
+            env=dict(os.environ, LOG_LEVEL=self.log_level),
+        )
+        try:
+            child.start()
+        except ProcessFailed as exc:
+            raise ToxiproxyStartError(f"cannot run Toxiproxy server {binary}: {exc}") from None
+        return child
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, log_start: int) -> None:
+    def _wait_ready(self, proc: ChildProcess, port: int, log_start: int) -> None:
         """Return once `proc` listens on `port` and answers ``GET /version``.
 
         `log_start` is the log size before `proc` started; only newer output is scanned.
@@ -280,7 +273,7 @@ class ToxiproxyServer:
         deadline = time.monotonic() + self.startup_timeout
         url = f"http://{_HOST}:{port}/version"
         while True:
-            code = proc.poll()
+            code = proc.returncode()
             if code is not None:
                 raise _PortTaken(f"process exited with status {code}")
             if _PORT_TAKEN_MARKER in self._log_since(log_start):
@@ -306,38 +299,3 @@ class ToxiproxyServer:
                 return log.read(65536).decode("utf-8", "replace")
         except OSError:
             return ""
-
-
-def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """Stop the process group led by `proc`: SIGTERM, SIGKILL after `grace` seconds, reap.
-
-    Afterwards waits briefly for other group members and SIGKILLs any that linger.
-    """
-    if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-    deadline = time.monotonic() + 1.0
-    while _group_exists(proc.pid):
-        if time.monotonic() >= deadline:
-            _signal_group(proc.pid, signal.SIGKILL)
-            break
-        time.sleep(0.02)
-
-
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except OSError:  # ProcessLookupError: empty; PermissionError: not ours any more
-        return False
-    return True
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
