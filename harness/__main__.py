@@ -8,12 +8,13 @@ folder; ``trend`` exits 1 when the newest fixed run is a regression, else 0.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from .history import HistoryError, trend
@@ -33,6 +34,13 @@ VERDICTS = ("PASS", "FAIL", "ERROR")
 
 class UsageError(Exception):
     """Bad flags or input: one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets one line (what is wrong, where to look), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_target_flags(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +66,7 @@ def _add_target_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m harness",
         description="Chaos and load tests for real-time room services: Toxiproxy slows chosen "
                     "members, Locust drives the room, and each run gets a verdict "
@@ -118,16 +126,52 @@ def _load(path: Path) -> Scenario:
         raise UsageError(str(exc)) from None
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_toxiproxy(url: str | None) -> None:
     if url is not None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname or parts.port is None:
             raise UsageError(f"--toxiproxy-url {url!r} must look like http://127.0.0.1:8474")
+        if not _is_loopback(parts.hostname):
+            raise UsageError(f"--toxiproxy-url {url!r} is not a loopback address; fault "
+                             "traffic stays on this machine, so run Toxiproxy on 127.0.0.1")
         return
     try:
         find_toxiproxy_server(PROJECT_ROOT)
     except ToxiproxyNotFound as exc:
         raise UsageError(str(exc)) from None
+
+
+def _check_target(args: argparse.Namespace) -> None:
+    """The one validator of --target-url and --lock-reports, for run and ui."""
+    if args.lock_reports and not args.target_url:
+        raise UsageError("--lock-reports goes with --target-url (the bundled server's reports "
+                         "are found automatically)")
+    if not args.target_url:
+        return
+    parts = urlsplit(args.target_url)
+    if parts.scheme != "ws" or not parts.hostname or parts.port is None:
+        raise UsageError(f"--target-url {args.target_url!r} must look like "
+                         "ws://127.0.0.1:PORT/ws (plain ws: Toxiproxy relays TCP, so a wss "
+                         "server needs its own TLS-terminating front on loopback)")
+    if not _is_loopback(parts.hostname):
+        raise UsageError(f"--target-url {args.target_url!r} is not a loopback address; load and "
+                         "fault traffic go only to this machine (127.0.0.1, localhost, ::1)")
+    source = args.lock_reports
+    if source and not source.startswith(("http://", "https://")) and not Path(source).is_file():
+        raise UsageError(f"--lock-reports {source!r} is not a file; give the file your server "
+                         "writes its lock reports to (create it empty if it has none yet), "
+                         "or a URL")
 
 
 def _parse_expectations(text: str) -> dict[str, str]:
@@ -161,14 +205,7 @@ def command_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
     _check_workers(args)
-    if args.lock_reports and not args.target_url:
-        raise UsageError("--lock-reports goes with --target-url (the bundled server's reports "
-                         "are found automatically)")
-    if args.target_url:
-        parts = urlsplit(args.target_url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise UsageError(f"--target-url {args.target_url!r} must look like "
-                             "ws://127.0.0.1:PORT/ws")
+    _check_target(args)
     outcome = run_scenario(RunOptions(
         scenario=scenario,
         mode=None if args.target_url else args.mode,
@@ -302,12 +339,7 @@ def command_trend(args: argparse.Namespace) -> int:
 def command_ui(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
-    if args.lock_reports and not args.target_url:
-        raise UsageError("--lock-reports goes with --target-url (the bundled server's reports "
-                         "are found automatically)")
-    if args.target_url and urlsplit(args.target_url).scheme not in ("ws", "wss"):
-        raise UsageError(f"--target-url {args.target_url!r} must look like "
-                         "ws://127.0.0.1:PORT/ws")
+    _check_target(args)
     try:
         return serve_ui(UiOptions(RunOptions(
             scenario=scenario, mode=None if args.target_url else args.mode,
@@ -331,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except UsageError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        # Last resort: a harness fault must never exit 1, which means FAIL.
+        print(f"harness: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
 

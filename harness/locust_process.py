@@ -104,11 +104,13 @@ def locust_process(plan: LocustPlan, log_path: Path) -> ChildProcess:
 
 def worker_processes(plan: LocustPlan, log_dir: Path) -> list[ChildProcess]:
     """Not-yet-started local workers; they get the custom options from the master."""
+    wildcard = plan.master_bind_host in ("", "*", "0.0.0.0", "::")
+    connect_host = "127.0.0.1" if wildcard else plan.master_bind_host
     workers = []
     for index in range(plan.workers):
         argv = [
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
-            "--master-host", "127.0.0.1", "--master-port", str(plan.master_port),
+            "--master-host", connect_host, "--master-port", str(plan.master_port),
             "--loglevel", "WARNING",
         ]
         workers.append(ChildProcess(f"locust worker {index}", argv,

@@ -113,6 +113,9 @@ class Measurements:
         histograms: HdrHistograms merged from every Locust process, keyed
             ``op/member_kind/raw|corrected``; ``corrected`` join latency runs from each
             join's intended start (coordinated omission), see harness.loadgen.schedule.
+        lock_reports_available: False when the target has no lock report source (a
+            server given by URL without --lock-reports): lock_reports checks then have no
+            data, rather than holding on nothing.
         stopped_early: Set when an abort-on-fail check ended the run early, e.g.
             ``"stopped early by 'lock_reports == 0', 0.8 s into the fault"``.
     """
@@ -126,6 +129,7 @@ class Measurements:
     component_errors: list[str] = field(default_factory=list)
     histograms: HistogramSet = field(default_factory=HistogramSet)
     stopped_early: str | None = None
+    lock_reports_available: bool = True
 
     def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
         """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""

@@ -3,7 +3,10 @@
 Every child runs in its own session (so its whole process group can be
 signalled), writes its output to a log file, and is stopped with SIGTERM,
 then SIGKILL after a grace period. Children still alive at interpreter exit
-are stopped by an ``atexit`` hook, which covers crashes inside the harness.
+are stopped by an ``atexit`` hook, which covers exceptions inside the harness;
+the run turns SIGINT, SIGTERM and SIGHUP into a clean stop. (Nothing can
+clean up after a SIGKILL of the harness itself; Locust's --run-time bound
+still ends it.)
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class ChildProcess:
                 start_new_session=True,
             )
         except OSError as exc:
+            self._log.close()
+            self._log = None
             raise ProcessFailed(f"{self.name} could not start ({self.argv[0]}): {exc}") from None
         _live.add(self)
 

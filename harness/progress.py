@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .measurements import Sample
+from .thresholds.latency import nearest_rank_percentile
 
 __all__ = ["SampleTail", "status_line", "Progress"]
 
@@ -45,19 +46,15 @@ class SampleTail:
         return samples
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))]
-
-
 def status_line(
     label: str, phase: str, elapsed_s: float, left_s: float, samples: list[Sample],
     lock_reports: int,
 ) -> str:
     """One line such as ``[naive] fault  t=9s left 9s  join[fast] p99 812 ms (n=31)  locks 4``."""
     joins = [s.latency_ms for s in samples if s.op == "join" and s.member_kind == "fast" and s.ok]
-    join_text = f"join[fast] p99 {_percentile(joins, 0.99):.0f} ms (n={len(joins)})" if joins else (
-        "join[fast] p99 - (n=0)")
+    # Raw latency, live: the verdict's join figures are corrected for coordinated omission.
+    p99_text = f"{nearest_rank_percentile(sorted(joins), 99):.0f} ms" if joins else "-"
+    join_text = f"join[fast] raw p99 {p99_text} (n={len(joins)})"
     errors = sum(1 for s in samples if not s.ok)
     return (f"[{label}] {phase:<9} t={elapsed_s:4.0f}s left {max(0.0, left_s):3.0f}s  "
             f"{join_text}  errors {errors}  lock reports {lock_reports}")

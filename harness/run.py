@@ -25,6 +25,7 @@ import importlib.metadata
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ __all__ = ["RunOptions", "RunOutcome", "Interrupted", "run_scenario"]
 
 #: Locust must produce its first sample within this many seconds of starting.
 FIRST_SAMPLE_TIMEOUT = 30.0
+#: With --expect-workers, how long the master waits for them (and their first sample).
+REMOTE_WORKERS_TIMEOUT = 300.0
 #: How long Locust may take to write its reports and exit after SIGINT.
 LOCUST_STOP_GRACE = 20.0
 TICK = 0.2
@@ -108,7 +111,8 @@ def signals_raise() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
-    signums = (signal.SIGINT, signal.SIGTERM)
+    # SIGHUP too: a closed terminal must not leave the children (own sessions) running.
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {signum: signal.signal(signum, handler) for signum in signums}
     try:
         yield
@@ -135,6 +139,9 @@ class ChaosRun:
         self.locust: ChildProcess | None = None
         self.workers: list[ChildProcess] = []
         self.proxies: list[str] = []
+        # Unique even for matrix runs named after their mode, so runs that share a
+        # Toxiproxy never collide, and teardown can sweep by prefix.
+        self.proxy_prefix = f"{self.run_id}-{uuid.uuid4().hex[:6]}-"
         self.slow_proxies: list[str] = []
         self.faults_on = False
         self.lock_source: LockReportSource | None = None
@@ -182,6 +189,7 @@ class ChaosRun:
             spec = str(self.target.lock_report_file)
             self.extra["versions"]["target"] = f"targets.roomserver ({self.options.mode})"
         self.lock_source = LockReportSource(spec) if spec else None
+        self.measurements.lock_reports_available = self.lock_source is not None
         self.extra["target_url"] = self.target_info.url
         self.extra["lock_reports_source"] = spec
 
@@ -198,10 +206,10 @@ class ChaosRun:
             self.proxies.append(name)
             return f"ws://127.0.0.1:{proxy.listen_port}{path}"
 
-        fast_url = proxy_url(f"{self.run_id}-fast")
+        fast_url = proxy_url(f"{self.proxy_prefix}fast")
         slow_urls = []
         for index in range(self.scenario.load.slow_members):
-            name = f"{self.run_id}-slow-{index}"
+            name = f"{self.proxy_prefix}slow-{index}"
             slow_urls.append(proxy_url(name))
             self.slow_proxies.append(name)
         self.extra["proxies"] = {"fast": fast_url, "slow": slow_urls}
@@ -214,7 +222,7 @@ class ChaosRun:
             users=load.members,
             spawn_rate=load.spawn_rate,
             # A bound in case the harness vanishes; normally the harness stops it earlier.
-            run_time_s=timing.total_s + FIRST_SAMPLE_TIMEOUT + 10,
+            run_time_s=timing.total_s + self.first_sample_timeout() + 10,
             room_url=fast_url,
             slow_urls=slow_urls,
             rooms=load.rooms,
@@ -239,7 +247,7 @@ class ChaosRun:
         self.extra["locust_master"] = (
             f"{plan.master_bind_host}:{plan.master_port}" if plan.distributed else None
         )
-        if plan.remote_workers and self.progress is not None:
+        if plan.remote_workers:  # even with --quiet: people must start them
             print(f"waiting for {plan.remote_workers} remote worker(s): locust -f locustfile.py "
                   f"--worker --master-host HOST --master-port {plan.master_port}",
                   file=sys.stderr, flush=True)
@@ -311,6 +319,10 @@ class ChaosRun:
                 report["time"] = first_seen
         self.measurements.lock_reports = new_reports
 
+    def first_sample_timeout(self) -> float:
+        """Remote workers are started by people: give them minutes, not seconds."""
+        return REMOTE_WORKERS_TIMEOUT if self.options.remote_workers else FIRST_SAMPLE_TIMEOUT
+
     def broken_abort_check(self, into_fault_s: float) -> bool:
         """Evaluate the abort-on-fail checks on what is measured so far (like k6's
         abortOnFail); record and say so when one is broken."""
@@ -348,9 +360,9 @@ class ChaosRun:
             self.check_components()
             if not self.locust.alive():
                 raise ComponentFailed(f"{self.locust.death_message()} before any sample")
-            if time.monotonic() - locust_started > FIRST_SAMPLE_TIMEOUT:
+            if time.monotonic() - locust_started > self.first_sample_timeout():
                 raise ComponentFailed(
-                    f"Locust produced no sample within {FIRST_SAMPLE_TIMEOUT:g} s "
+                    f"Locust produced no sample within {self.first_sample_timeout():g} s "
                     f"(log: {self.locust.log_path})"
                 )
             time.sleep(TICK)
@@ -372,8 +384,8 @@ class ChaosRun:
             self.collect()
             if time.monotonic() >= next_lock_poll:
                 self.poll_lock_reports()
-                # Often enough that an early verdict lands soon after the evidence.
-                next_lock_poll = time.monotonic() + 0.25
+                # Every tick: an early verdict lands soon after the evidence.
+                next_lock_poll = time.monotonic() + TICK - 0.01
                 if elapsed >= fault_start and self.broken_abort_check(elapsed - fault_start):
                     break
             if self.progress is not None:
@@ -409,12 +421,16 @@ class ChaosRun:
             self.locust.stop()
         for worker in self.workers:
             worker.stop()
-        if self.toxiproxy is not None:
-            for name in self.proxies:
-                try:
-                    self.toxiproxy.destroy_proxy(name)
-                except ToxiproxyError as exc:
-                    self.measurements.component_errors.append(f"cleanup: {exc}")
+        if self.toxiproxy is not None and self.toxiproxy_server is None:
+            # Someone else's Toxiproxy keeps its proxies: remove all of this run's, by
+            # prefix, so one whose creation timed out goes too. (Our own server's
+            # proxies go with the server.) A failure here is reported, but it does not
+            # change what the run measured.
+            try:
+                self.toxiproxy.destroy_all(prefix=self.proxy_prefix)
+            except ToxiproxyError as exc:
+                self.extra.setdefault("cleanup_errors", []).append(str(exc))
+                print(f"harness: cleanup: {exc}", file=sys.stderr, flush=True)
         if self.target is not None:
             self.target.stop()
         if self.toxiproxy_server is not None:
@@ -466,7 +482,8 @@ class ChaosRun:
     def teardown_safely(self) -> None:
         # Signals are ignored while children and proxies are removed, so a
         # second Ctrl-C cannot leave anything behind.
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, signal.SIG_IGN)
+                    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
             self.teardown()
         finally:
@@ -479,7 +496,9 @@ class ChaosRun:
         )
         result_file = write_result_json(self.run_dir, self.scenario, self.label, verdict,
                                         self.measurements, self.extra)
-        write_junit_xml(self.run_dir, f"{self.scenario.name}[{self.label}]", verdict)
+        write_junit_xml(self.run_dir, f"{self.scenario.name}[{self.label}]", verdict,
+                        started_at=self.measurements.run_started,
+                        duration_s=self.measurements.duration_s)
         # The report and the history line are built from result.json alone; neither may
         # change the verdict, so a failure is one line on stderr.
         try:

@@ -205,13 +205,7 @@ def serve(options: UiOptions, out: TextIO | None = None) -> int:
 
 def _teardown(run: ChaosRun) -> None:
     """Stop every child and remove every proxy of the session, whatever state it is in."""
-    run.teardown_safely()
-    if run.toxiproxy is not None and run.toxiproxy_server is None:
-        # A Toxiproxy we did not start keeps its proxies: remove those Locust created too.
-        try:
-            run.toxiproxy.destroy_all(prefix=f"{run.run_id}-")
-        except ToxiproxyError as exc:
-            print(f"harness: cleanup: {exc}", file=sys.stderr, flush=True)
+    run.teardown_safely()  # also sweeps this session's proxies from a shared Toxiproxy
 
 
 def _write_session(run: ChaosRun, url: str) -> None:

@@ -101,9 +101,21 @@ def test_a_running_toxiproxy_is_used_and_left_clean(own_server: TargetInfo, tmp_
     with ToxiproxyServer(tmp_path / "toxiproxy.log") as toxiproxy:
         client = ToxiproxyClient(toxiproxy.url)
         client.create_proxy("someone-elses", f"127.0.0.1:{own_server.port}")
-        code, result = run_against(own_server, tmp_path, "--toxiproxy-url", toxiproxy.url)
+        reports = tmp_path / "locks.log"
+        reports.write_text("")
+        code, result = run_against(own_server, tmp_path, "--toxiproxy-url", toxiproxy.url,
+                                   "--lock-reports", str(reports))
         assert code == 0, result["verdict"]
         assert result["extra"]["toxiproxy_url"] == toxiproxy.url  # type: ignore[index]
         assert "toxiproxy" not in result["extra"]["pids"]  # type: ignore[index]
         # Our proxies are gone; the one we did not create is untouched.
         assert list(client.list_proxies()) == ["someone-elses"]
+
+
+def test_no_lock_report_source_is_an_error_not_a_pass(
+    own_server: TargetInfo, tmp_path: Path
+) -> None:
+    """Without --lock-reports nothing can be counted: lock_reports == 0 must not hold."""
+    code, result = run_against(own_server, tmp_path)
+    assert code == 2, result["verdict"]
+    assert "no lock report source" in result["verdict"]["message"]  # type: ignore[index]

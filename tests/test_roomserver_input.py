@@ -38,6 +38,8 @@ def _run(coroutine):  # type: ignore[no-untyped-def]
         ('{"type": "broadcast", "room": "r", "id": 1, "body": "x", "sent_at": "now"}',
          "bad_field"),
         ('{"type": "broadcast", "room": "r", "id": true, "body": "x", "sent_at": 1}', "bad_field"),
+        ('{"type": "broadcast", "room": "r", "id": 1, "body": "x", "sent_at": 1' + "0" * 400
+         + "}", "bad_field"),
         ('{"type": "broadcast", "room": "nowhere", "id": 1, "body": "x", "sent_at": 1}',
          "not_in_room"),
         ('{"type": "leave", "room": "nowhere"}', "not_in_room"),

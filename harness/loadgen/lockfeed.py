@@ -49,6 +49,11 @@ class LockFeed:
     def start(self) -> None:
         """Start polling; a new swarm in the web UI calls this again, so poll once only."""
         if self._greenlet is None or self._greenlet.dead:
+            # Reports from before the swarm are not this swarm's (as for the harness).
+            try:
+                self.reports = self.source.fetch()
+            except LockReportsUnavailable:
+                self.reports = []
             self._greenlet = gevent.spawn(self._poll_forever)
 
     def stop(self) -> None:

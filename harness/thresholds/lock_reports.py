@@ -45,6 +45,11 @@ class LockReportCount:
 
     def measure(self, measurements: Measurements, min_samples: int) -> Measured:
         """Count the matching reports, if the run produced enough load to mean anything."""
+        if not measurements.lock_reports_available:
+            # No source was read: "0 reports" would be a PASS that measured nothing.
+            return Measured(value=None, samples=0,
+                            reason=f"{self.subject} has no lock report source "
+                                   "(pass --lock-reports FILE|URL)")
         too_little_load = not_enough_load(measurements, min_samples, self.subject)
         if too_little_load is not None:
             return too_little_load

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import signal
 import sys
+from typing import NoReturn
 
 from harness import lockwatch
 
@@ -25,8 +27,15 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets one line (what is wrong, where to look), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m targets.roomserver",
         description="Reference room server with monitored room locks (see docs/protocol.md).",
     )
@@ -91,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(run(args))
     except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
         print(
             f"roomserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
             "pick another --port, or --port 0 for a free one",

@@ -8,6 +8,7 @@ usable after a protocol error.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,13 @@ def _timestamp(frame: dict[str, Any]) -> float:
     value = frame.get("sent_at")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError("bad_field", "'sent_at' must be a number (wall clock, seconds)")
-    return float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # a JSON integer too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ProtocolError("bad_field", "'sent_at' must be a finite number of seconds")
+    return seconds
 
 
 def parse_frame(raw: str | bytes) -> Command | Ack:
