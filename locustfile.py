@@ -44,11 +44,12 @@ class RoomMember(RoomUser):
     def on_start(self) -> None:
         super().on_start()
         options = self.environment.parsed_options
-        self.schedule = CycleSchedule(options.stay, options.away)
+        self.schedule = CycleSchedule.random_phase(options.stay, options.away)
 
     @task
     def cycle(self) -> None:
         options = self.environment.parsed_options
+        gevent.sleep(self.schedule.wait_s())  # the first cycle starts at the member's phase
         intended_join = self.schedule.next_join()
         try:
             if not self.connected and not self.connect():

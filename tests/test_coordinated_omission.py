@@ -101,3 +101,15 @@ def test_histogram_percentiles_are_nearest_rank_like_raw_samples() -> None:
     assert abs(histogram.percentile_ms(99) - 99.0) < 0.1
     assert abs(histogram.percentile_ms(50) - 50.0) < 0.1
     assert abs(histogram.percentile_ms(100) - 99.0) < 0.1
+
+
+def test_random_phase_spreads_members_over_the_period() -> None:
+    """Members started together must not join in lockstep (it would hide the bug)."""
+    clock = Clock()
+    first_joins = []
+    for _ in range(20):
+        schedule = CycleSchedule.random_phase(stay_s=0.8, away_s=0.2)
+        schedule.clock = clock
+        first_joins.append(schedule.next_join())
+    assert all(0.0 <= join < 1.0 for join in first_joins)
+    assert max(first_joins) - min(first_joins) > 0.3

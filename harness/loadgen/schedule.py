@@ -14,6 +14,7 @@ corrected latency, as the member's users would have felt it.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 
@@ -24,19 +25,29 @@ class CycleSchedule:
     """Intended join times ``start + k * period`` on a monotonic clock."""
 
     def __init__(self, stay_s: float, away_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, phase_s: float = 0.0) -> None:
         if stay_s < 0 or away_s < 0 or stay_s + away_s <= 0:
             raise ValueError("stay and away must be >= 0 and not both 0")
         self.stay_s = stay_s
         self.period_s = stay_s + away_s
         self.clock = clock
+        self.phase_s = phase_s
         self.start: float | None = None
         self.cycles = 0
 
+    @classmethod
+    def random_phase(cls, stay_s: float, away_s: float) -> CycleSchedule:
+        """A schedule whose first join is at a random point of its first period.
+
+        Members started together would otherwise join in lockstep, all while
+        nobody broadcasts, and a lock that joins wait for would never be contended.
+        """
+        return cls(stay_s, away_s, phase_s=random.uniform(0.0, stay_s + away_s))
+
     def next_join(self) -> float:
-        """The intended start of the next join (the first one is now)."""
+        """The intended start of the next join (the first one is ``phase_s`` from now)."""
         if self.start is None:
-            self.start = self.clock()
+            self.start = self.clock() + self.phase_s
         return self.start + self.cycles * self.period_s
 
     def leave_at(self, intended_join: float) -> float:
