@@ -26,7 +26,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import detect, watchdog
-from .holds import T0, Hold, LockBase, add_hold, held, holds_on, remove_hold, take_hold
+from .holds import T0, Hold, LockBase, RWAdmission, add_hold, held, holds_on, remove_hold, take_hold
 from .options import options
 from .report import Mode
 
@@ -485,7 +485,7 @@ class _WriteView:
         return _done or _make_done()
 
 
-class RWLock(_AioLockBase):
+class RWLock(_AioLockBase, RWAdmission):
     """A writer-preferring asyncio readers-writer lock that reports deadlocks.
 
     ``async with rw.read():`` admits any number of readers, ``async with
@@ -533,21 +533,6 @@ class RWLock(_AioLockBase):
     def write(self) -> _WriteView:
         """The write side: ``async with rw.write(): ...``."""
         return self._write_view
-
-    def locked(self) -> bool:
-        """Tell whether a writer or any reader holds the lock."""
-        return self._wlocked or self._nreaders > 0
-
-    @property
-    def readers(self) -> int:
-        """Number of read holds right now."""
-        return self._nreaders
-
-    def _fits(self, mode: Mode) -> bool:
-        """Whether a ``mode`` request could be admitted, ignoring the queue."""
-        if mode == "write":
-            return not self._wlocked and not self._nreaders
-        return not self._wlocked
 
     def _enter(self, frame: FrameType, mode: Mode) -> Any:
         # The views' __aenter__ repeat this body inline; keep them in sync.

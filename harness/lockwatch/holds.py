@@ -201,3 +201,32 @@ def take_hold(lock: LockBase, owner: Owner, mode: Mode, remaining: int) -> Hold 
         remove_hold(candidates[0])
         return candidates[0]
     return None
+
+
+class RWAdmission:
+    """The admission rule and state queries that both read/write locks share.
+
+    Writer-preferring, as Go's ``sync.RWMutex``: a writer fits only when nobody
+    holds the lock; a reader fits when no writer holds it (the queue check, which
+    makes a waiting writer block new readers, is the caller's). Subclasses keep
+    ``_wlocked`` and ``_nreaders`` in their own slots.
+    """
+
+    __slots__ = ()
+    _wlocked: bool
+    _nreaders: int
+
+    def locked(self) -> bool:
+        """Tell whether a writer or any reader holds the lock."""
+        return self._wlocked or self._nreaders > 0
+
+    @property
+    def readers(self) -> int:
+        """Number of read holds right now."""
+        return self._nreaders
+
+    def _fits(self, mode: Mode) -> bool:
+        """Whether a ``mode`` request could be admitted, ignoring the queue."""
+        if mode == "write":
+            return not self._wlocked and not self._nreaders
+        return not self._wlocked

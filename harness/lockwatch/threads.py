@@ -22,7 +22,18 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
 from . import detect, watchdog
-from .holds import OWNER, T0, Hold, LockBase, add_hold, held, holds_on, remove_hold, take_hold
+from .holds import (
+    OWNER,
+    T0,
+    Hold,
+    LockBase,
+    RWAdmission,
+    add_hold,
+    held,
+    holds_on,
+    remove_hold,
+    take_hold,
+)
 from .options import options
 from .report import Mode
 
@@ -524,7 +535,7 @@ class _WriteView:
         self._rw._release_write()
 
 
-class RWLock(_ThreadLockBase):
+class RWLock(_ThreadLockBase, RWAdmission):
     """A writer-preferring readers-writer lock for threads that reports deadlocks.
 
     ``with rw.read():`` admits any number of readers, ``with rw.write():`` one
@@ -582,21 +593,6 @@ class RWLock(_ThreadLockBase):
     def write(self) -> _WriteView:
         """The write side: ``with rw.write(): ...``."""
         return self._write_view
-
-    def locked(self) -> bool:
-        """Tell whether a writer or any reader holds the lock."""
-        return self._wlocked or self._nreaders > 0
-
-    @property
-    def readers(self) -> int:
-        """Number of read holds right now."""
-        return self._nreaders
-
-    def _fits(self, mode: Mode) -> bool:
-        """Whether a ``mode`` request could be admitted, ignoring the queue."""
-        if mode == "write":
-            return not self._wlocked and not self._nreaders
-        return not self._wlocked
 
     def _acquire(self, blocking: bool, timeout: float, frame: FrameType, mode: Mode) -> bool:
         _check_timeout(blocking, timeout)
