@@ -180,6 +180,7 @@ class ChaosRun:
                 self.options.mode, self.run_dir,
                 lock_wait_threshold=settings.lock_wait_threshold_s,
                 lock_hold_threshold=settings.lock_hold_threshold_s,
+                lock_suspend_threshold=settings.lock_suspend_threshold_s,
                 send_timeout=settings.send_timeout_s,
             )
             self.target_info = self.target.start()

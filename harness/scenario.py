@@ -32,7 +32,12 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "faults",
     "thresholds",
 )
-TARGET_KEYS: tuple[str, ...] = ("send_timeout", "lock_wait_threshold", "lock_hold_threshold")
+TARGET_KEYS: tuple[str, ...] = (
+    "send_timeout",
+    "lock_wait_threshold",
+    "lock_hold_threshold",
+    "lock_suspend_threshold",
+)
 LOAD_KEYS: tuple[str, ...] = (
     "rooms",
     "members",
@@ -79,6 +84,8 @@ class TargetSettings:
     send_timeout_s: float = 10.0
     lock_wait_threshold_s: float = 0.1
     lock_hold_threshold_s: float = 0.25
+    #: Report a lock held while its task is suspended on I/O this long; 0 is off.
+    lock_suspend_threshold_s: float = 0.002
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,7 @@ class Scenario:
                 "send_timeout_s": self.target.send_timeout_s,
                 "lock_wait_threshold_s": self.target.lock_wait_threshold_s,
                 "lock_hold_threshold_s": self.target.lock_hold_threshold_s,
+                "lock_suspend_threshold_s": self.target.lock_suspend_threshold_s,
             },
             "load": {
                 "rooms": self.load.rooms,
@@ -422,10 +430,19 @@ class _ScenarioReader:
             seconds[key] = self.read_duration(table, key, default, f"[target] {key}")
             if seconds[key] <= 0:
                 raise self.fail(f'[target] {key} must be > 0; use e.g. {key} = "{default}"')
+        suspend_s = self.read_duration(
+            table, "lock_suspend_threshold", "2ms", "[target] lock_suspend_threshold"
+        )
+        if suspend_s < 0:
+            raise self.fail(
+                '[target] lock_suspend_threshold must be >= 0 (0 is off); use e.g. '
+                'lock_suspend_threshold = "2ms"'
+            )
         return TargetSettings(
             send_timeout_s=seconds["send_timeout"],
             lock_wait_threshold_s=seconds["lock_wait_threshold"],
             lock_hold_threshold_s=seconds["lock_hold_threshold"],
+            lock_suspend_threshold_s=suspend_s,
         )
 
     def read_load(self, table: dict[str, Any]) -> LoadSettings:

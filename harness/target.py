@@ -49,7 +49,8 @@ class ReferenceTarget:
     Args:
         mode: ``naive``, ``spawn`` or ``fixed``.
         run_dir: Where its log and lock-report file go.
-        lock_wait_threshold / lock_hold_threshold / send_timeout: Passed on.
+        lock_wait_threshold / lock_hold_threshold / lock_suspend_threshold / send_timeout:
+            Passed on (a suspend threshold of 0 or None is off).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class ReferenceTarget:
         *,
         lock_wait_threshold: float = 0.1,
         lock_hold_threshold: float | None = None,
+        lock_suspend_threshold: float | None = None,
         send_timeout: float = 10.0,
         outbox_size: int = 256,
         startup_timeout: float = 15.0,
@@ -75,6 +77,8 @@ class ReferenceTarget:
         ]
         if lock_hold_threshold is not None:
             argv += ["--lock-hold-threshold", str(lock_hold_threshold)]
+        if lock_suspend_threshold:
+            argv += ["--lock-suspend-threshold", str(lock_suspend_threshold)]
         self.process = ChildProcess("target", argv, run_dir / "target.log", cwd=PROJECT_ROOT)
         self.startup_timeout = startup_timeout
         self.info: TargetInfo | None = None

@@ -196,7 +196,7 @@ def test_empty_checks_are_allowed(tmp_path: Path) -> None:
             "they would never be active",
         ),
         ('name = "x"\n[[faults]]\nkind = "latency"\n', "missing required key 'latency'"),
-        ('name = "x"\n[[faults]]\nkind = "latency"\nlatency = "0ms"\n', "latency must be > 0"),
+        ('name = "x"\n[[faults]]\nkind = "latency"\nlatency = "-1ms"\n', "'-1ms'"),
         (
             'name = "x"\n[[faults]]\nkind = "latency"\nlatency = "1.5ms"\n',
             "whole number of milliseconds",

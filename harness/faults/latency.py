@@ -4,7 +4,7 @@ Scenario table::
 
     [[faults]]
     kind = "latency"
-    latency = "500ms"   # required, whole milliseconds, > 0
+    latency = "500ms"   # required, whole milliseconds, >= 0 (0: a proxy hop, no delay)
     jitter = "50ms"     # optional, default 0, must not exceed latency
     stream = "downstream"
 """
@@ -61,12 +61,12 @@ def parse(table: Mapping[str, Any]) -> LatencyFault:
     """Validate a ``kind = "latency"`` table.
 
     Raises:
-        ValueError: latency missing or not > 0 whole ms, jitter negative or above latency,
+        ValueError: latency missing or not >= 0 whole ms, jitter negative or above latency,
             or a bad stream.
     """
     latency_ms = read_whole_milliseconds(table, "latency", default=None)
-    if latency_ms <= 0:
-        raise ValueError('latency must be > 0; use e.g. latency = "500ms"')
+    if latency_ms < 0:
+        raise ValueError('latency must be >= 0; use e.g. latency = "500ms"')
     jitter_ms = read_whole_milliseconds(table, "jitter", default="0ms")
     if jitter_ms > latency_ms:
         raise ValueError(

@@ -25,7 +25,7 @@ import time
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import detect, watchdog
+from . import detect, suspend, watchdog
 from .holds import T0, Hold, LockBase, RWAdmission, add_hold, held, holds_on, remove_hold, take_hold
 from .options import options
 from .report import Mode
@@ -94,10 +94,15 @@ class _AioLockBase(LockBase):
         *,
         wait_threshold: float | None = None,
         hold_threshold: float | None = None,
+        suspend_threshold: float | None = None,
         sinks: list[Sink] | None = None,
     ) -> None:
         super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+            name,
+            wait_threshold=wait_threshold,
+            hold_threshold=hold_threshold,
+            suspend_threshold=suspend_threshold,
+            sinks=sinks,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -108,7 +113,13 @@ class _AioLockBase(LockBase):
         except RuntimeError:
             return None
         self._loop = loop
+        self._arm_suspend(loop)
         return _current_tasks.get(loop)
+
+    def _arm_suspend(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the held-across-await sampler of ``loop`` if this lock wants one."""
+        if loop not in suspend.watches and suspend.wanted(self._suspend_threshold):
+            suspend.arm(loop)
 
     def _timed(self) -> bool:
         """Whether new holds need a start time (a hold threshold may apply)."""
@@ -166,6 +177,8 @@ class Lock(_AioLockBase):
         name: shown in reports.
         wait_threshold: overrides the global wait threshold (``0``: off).
         hold_threshold: overrides the global hold threshold (``0``: off).
+        suspend_threshold: overrides the global suspend threshold (``0``: off),
+            see :mod:`harness.lockwatch.suspend`.
         sinks: overrides the global sinks.
     """
 
@@ -177,10 +190,15 @@ class Lock(_AioLockBase):
         *,
         wait_threshold: float | None = None,
         hold_threshold: float | None = None,
+        suspend_threshold: float | None = None,
         sinks: list[Sink] | None = None,
     ) -> None:
         super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+            name,
+            wait_threshold=wait_threshold,
+            hold_threshold=hold_threshold,
+            suspend_threshold=suspend_threshold,
+            sinks=sinks,
         )
         self._locked = False
         self._holder: Hold | None = None
@@ -277,6 +295,7 @@ class Lock(_AioLockBase):
     async def _contended(self, frame: FrameType) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._arm_suspend(loop)
         hold = self._waiter_hold(frame, "exclusive", loop) if options.enabled else None
         if not self._locked and not self._waiters:
             self._locked = True
@@ -501,6 +520,8 @@ class RWLock(_AioLockBase, RWAdmission):
         name: shown in reports.
         wait_threshold: overrides the global wait threshold (``0``: off).
         hold_threshold: overrides the global hold threshold (``0``: off).
+        suspend_threshold: overrides the global suspend threshold (``0``: off),
+            see :mod:`harness.lockwatch.suspend`.
         sinks: overrides the global sinks.
     """
 
@@ -514,10 +535,15 @@ class RWLock(_AioLockBase, RWAdmission):
         *,
         wait_threshold: float | None = None,
         hold_threshold: float | None = None,
+        suspend_threshold: float | None = None,
         sinks: list[Sink] | None = None,
     ) -> None:
         super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+            name,
+            wait_threshold=wait_threshold,
+            hold_threshold=hold_threshold,
+            suspend_threshold=suspend_threshold,
+            sinks=sinks,
         )
         self._wlocked = False
         self._writer: Hold | None = None
@@ -623,6 +649,7 @@ class RWLock(_AioLockBase, RWAdmission):
     async def _contended(self, frame: FrameType, mode: Mode) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._arm_suspend(loop)
         hold = self._waiter_hold(frame, mode, loop) if options.enabled else None
         queue = self._queue
         while queue and queue[0].future.done():

@@ -8,11 +8,12 @@ while a sink runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 
-from .frames import format_snaps, site, snap
+from .frames import coro_chain, format_snaps, is_internal, site, snap
 from .holds import (
     FRAME,
     LASTI,
@@ -28,7 +29,7 @@ from .holds import (
 )
 from .options import options
 from .order import Sighting, history
-from .owners import describe, frames_at_acquire, frames_now
+from .owners import describe, frames_at_acquire, frames_now, short_repr
 from .report import Party, Report
 from .sinks import dispatch
 
@@ -42,6 +43,8 @@ __all__ = [
     "check_nested",
     "register_nested",
     "scan_holds",
+    "suspend_report",
+    "describe_awaited",
 ]
 
 logger = logging.getLogger("harness.lockwatch")
@@ -226,3 +229,37 @@ def scan_holds(accept: Callable[[Hold], bool]) -> float | None:
         elif next_due is None or due < next_due:
             next_due = due
     return next_due
+
+
+def describe_awaited(owner: object, future: object) -> str:
+    """What a suspended task awaits: the innermost awaiting function and the awaited object.
+
+    For example ``wait_for (asyncio/tasks.py:479) awaits <Future pending>``.
+    """
+    frames = coro_chain(owner.get_coro()) if isinstance(owner, asyncio.Task) else []
+    innermost = next((f for f in reversed(frames) if not is_internal(f.f_code)), None)
+    where = "" if innermost is None else f"{site(innermost.f_code, innermost.f_lasti)} awaits "
+    return where + short_repr(future)
+
+
+def suspend_report(hold: Hold, suspended_s: float, future: object) -> Report | None:
+    """Report ``hold``'s owner suspended on ``future`` for ``suspended_s`` while holding."""
+    lock = hold[LOCK]
+
+    def build() -> Report:
+        holds = lock.current_holds()
+        if not any(h is hold for h in holds):
+            holds.append(hold)
+        holders = [party(h) for h in holds]
+        subject = holders[next(i for i, h in enumerate(holds) if h is hold)]
+        return Report(
+            kind="held_across_await",
+            lock=lock.name,
+            duration_s=suspended_s,
+            time=time.time(),
+            subject=subject,
+            holders=holders,
+            awaited=describe_awaited(hold[OWNER], future),
+        )
+
+    return _guarded(build)

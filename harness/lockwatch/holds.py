@@ -83,10 +83,21 @@ class LockBase:
         name: shown in reports. Several locks may share a name.
         wait_threshold: overrides the global wait threshold; ``0`` turns it off.
         hold_threshold: overrides the global hold threshold; ``0`` turns it off.
+        suspend_threshold: overrides the global suspend threshold (asyncio
+            locks only); ``0`` turns it off, e.g. for a lock that is held across
+            I/O on purpose.
         sinks: overrides the global sinks.
     """
 
-    __slots__ = ("name", "_serial", "_wait_threshold", "_hold_threshold", "_sinks", "__weakref__")
+    __slots__ = (
+        "name",
+        "_serial",
+        "_wait_threshold",
+        "_hold_threshold",
+        "_suspend_threshold",
+        "_sinks",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -94,6 +105,7 @@ class LockBase:
         *,
         wait_threshold: float | None = None,
         hold_threshold: float | None = None,
+        suspend_threshold: float | None = None,
         sinks: list[Sink] | None = None,
     ) -> None:
         self.name = str(name)
@@ -104,6 +116,9 @@ class LockBase:
         )
         self._hold_threshold = (
             None if hold_threshold is None else normalize_threshold(hold_threshold) or 0.0
+        )
+        self._suspend_threshold = (
+            None if suspend_threshold is None else normalize_threshold(suspend_threshold) or 0.0
         )
         self._sinks = None if sinks is None else list(sinks)
 
@@ -119,6 +134,13 @@ class LockBase:
         limit = self._hold_threshold
         if limit is None:
             return options.hold_threshold
+        return limit or None
+
+    def suspend_limit(self) -> float | None:
+        """The suspend threshold in effect for this lock, or ``None`` if off."""
+        limit = self._suspend_threshold
+        if limit is None:
+            return options.suspend_threshold
         return limit or None
 
     def report_sinks(self) -> list[Sink]:

@@ -38,6 +38,7 @@ class Options:
         "enabled",
         "wait_threshold",
         "hold_threshold",
+        "suspend_threshold",
         "sinks",
         "order_detection",
         "max_order_pairs",
@@ -46,6 +47,7 @@ class Options:
     enabled: bool
     wait_threshold: float | None
     hold_threshold: float | None
+    suspend_threshold: float | None
     sinks: list[Sink]
     order_detection: bool
     max_order_pairs: int
@@ -60,6 +62,7 @@ class Options:
         self.enabled = True
         self.wait_threshold = DEFAULT_WAIT_THRESHOLD
         self.hold_threshold = None
+        self.suspend_threshold = None
         self.sinks = [LoggingSink()]
         self.order_detection = True
         self.max_order_pairs = DEFAULT_MAX_ORDER_PAIRS
@@ -73,6 +76,7 @@ def configure(
     enabled: bool | None = None,
     wait_threshold: float | None = None,
     hold_threshold: float | None = None,
+    suspend_threshold: float | None = None,
     sinks: list[Sink] | None = None,
     order_detection: bool | None = None,
     max_order_pairs: int | None = None,
@@ -86,6 +90,13 @@ def configure(
             is held (default 30 s). ``0`` or a negative value turns it off.
         hold_threshold: report a holder that has held a lock this long (default
             off). ``0`` or a negative value turns it off again.
+        suspend_threshold: report an asyncio task that holds a monitored lock
+            and stays suspended on something not ready (a socket drain, a
+            future such as an ack, a sleep) this long (default off; see
+            :mod:`harness.lockwatch.suspend`). ``0`` or a negative value turns
+            it off again. Called inside a running event loop, it starts that
+            loop's sampler at once; other loops start theirs when a monitored
+            lock is first used in them.
         sinks: where reports go (default ``[LoggingSink()]``). Replaces the list.
         order_detection: detect lock-order inversions (default ``True``).
         max_order_pairs: bound on remembered lock pairs (default 10 000); the
@@ -99,6 +110,12 @@ def configure(
         options.wait_threshold = normalize_threshold(wait_threshold)
     if hold_threshold is not None:
         options.hold_threshold = normalize_threshold(hold_threshold)
+    if suspend_threshold is not None:
+        options.suspend_threshold = normalize_threshold(suspend_threshold)
+        if options.suspend_threshold is not None:
+            from . import suspend
+
+            suspend.arm_running_loop()
     if sinks is not None:
         options.sinks = list(sinks)
     if order_detection is not None:
@@ -114,8 +131,9 @@ def configure(
 
 def reset() -> None:
     """Restore default options and forget the lock-order history (for tests)."""
-    from . import holds, order
+    from . import holds, order, suspend
 
     options.set_defaults()
+    suspend.forget_all()
     order.history.clear()
     holds.reported_holds.clear()

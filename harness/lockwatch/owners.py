@@ -13,7 +13,10 @@ from types import FrameType
 from .frames import coro_chain, walk_back
 from .holds import Owner
 
-__all__ = ["describe", "frames_now", "frames_at_acquire"]
+__all__ = ["describe", "frames_now", "frames_at_acquire", "short_repr"]
+
+MAX_REPR = 160
+"""Longest description of an awaited object, in characters."""
 
 
 def describe(owner: Owner) -> tuple[str, str]:
@@ -80,3 +83,14 @@ def frames_at_acquire(
     if owner is not None and not isinstance(owner, int):
         stop = _task_root(owner)
     return walk_back(frame, stop)
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` on one line, at most :data:`MAX_REPR` characters, never raising."""
+    try:
+        text = " ".join(repr(value).split())
+    except Exception:
+        text = f"<{type(value).__name__} object>"
+    if len(text) > MAX_REPR:
+        text = text[: MAX_REPR - 4] + " ...>"
+    return text

@@ -33,6 +33,12 @@ _SECTIONS: list[tuple[str, re.Pattern[str]]] = [
         ("holder", r"Previous place where the lock was grabbed(?: \(same (?P<same>\w+)\))?\s*$"),
         ("waiter", rf"Have been trying to lock it again for more than (?P<dur>{DURATION_PATTERN})"),
         ("holding", rf"Have been holding the lock for more than (?P<dur>{DURATION_PATTERN})"),
+        (
+            "suspended",
+            r"Have been holding the lock while suspended for more than "
+            rf"(?P<dur>{DURATION_PATTERN})",
+        ),
+        ("awaiting", r"Awaiting\s*$"),
         ("now", r"Here is what (?P<who>.+) doing now\s*$"),
         ("before", r"happened before\s*$"),
         ("after", r"happen(?:e)?d after\s*$"),
@@ -200,6 +206,8 @@ def _parse_block(lines: list[str]) -> Report | None:
         kind = "recursive"
     elif rest.startswith("Long hold"):
         kind = "hold"
+    elif rest.startswith("Held across await"):
+        kind = "held_across_await"
     else:
         return None
     sections = _split(lines[1:])
@@ -215,8 +223,11 @@ def _single_lock(kind: Kind, sections: list[_Section]) -> Report | None:
     holders: list[_Parsed] = []
     nows: list[_Section] = []
     duration = 0.0
+    awaited: str | None = None
     for section in sections:
-        if section.kind in ("waiter", "holding", "current") and subject is None:
+        if section.kind == "awaiting":
+            awaited = " ".join(line.strip() for line in section.lines) or None
+        elif section.kind in ("waiter", "holding", "suspended", "current") and subject is None:
             subject = _party(section.lines)
             if section.kind != "current":
                 duration = _duration(section.match.group("dur"))
@@ -230,7 +241,8 @@ def _single_lock(kind: Kind, sections: list[_Section]) -> Report | None:
     if subject is None:
         return None
     lock = subject.lock or next((h.lock for h in holders if h.lock), None) or "?"
-    if kind == "hold":
+    holder_first = kind in ("hold", "held_across_await")
+    if holder_first:
         holders.insert(0, subject)
     _infer_write([subject, *holders])
     _attach_now([h.party for h in holders], nows)
@@ -239,8 +251,9 @@ def _single_lock(kind: Kind, sections: list[_Section]) -> Report | None:
         lock=lock,
         duration_s=duration,
         time=0.0,
-        subject=holders[0].party if kind == "hold" else subject.party,
+        subject=holders[0].party if holder_first else subject.party,
         holders=[h.party for h in holders],
+        awaited=awaited,
     )
 
 

@@ -82,6 +82,8 @@ def render_report(report: Report) -> str:
         return _render_hold(report)
     if kind == "recursive":
         return _render_recursive(report)
+    if kind == "held_across_await":
+        return _render_suspended(report)
     return _render_order(report)
 
 
@@ -111,6 +113,24 @@ def _render_hold(report: Report) -> str:
             continue
         text.section("Previous place where the lock was grabbed", _party_lines(holder, report.lock))
         text.now(holder)
+    return text.result()
+
+
+def _render_suspended(report: Report) -> str:
+    text = _Text(f"{HEADER} Held across await:")
+    subject = report.subject
+    text.section(
+        "Have been holding the lock while suspended for more than "
+        f"{format_duration(report.duration_s)}",
+        _party_lines(subject, report.lock),
+    )
+    if report.awaited:
+        text.section("Awaiting", ["  " + _clean(report.awaited)])
+    text.now(subject)
+    for holder in report.holders:
+        if _same(holder, subject):
+            continue
+        text.section("Previous place where the lock was grabbed", _party_lines(holder, report.lock))
     return text.result()
 
 

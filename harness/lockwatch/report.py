@@ -14,7 +14,7 @@ from typing import Any, Literal, cast, get_args
 
 __all__ = ["Kind", "Mode", "Party", "Report", "KINDS", "MODES"]
 
-Kind = Literal["wait", "hold", "order", "recursive"]
+Kind = Literal["wait", "hold", "order", "recursive", "held_across_await"]
 Mode = Literal["read", "write", "exclusive"]
 
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -69,13 +69,17 @@ class Report:
     Attributes:
         kind: ``"wait"`` (a waiter waited too long), ``"hold"`` (a holder held
             too long), ``"order"`` (lock-order inversion) or ``"recursive"``
-            (a task or thread re-acquired a non-reentrant lock it holds).
+            (a task or thread re-acquired a non-reentrant lock it holds) or
+            ``"held_across_await"`` (a task holding the lock stayed suspended on
+            something not ready).
         lock: name of the lock.
-        duration_s: wait or hold duration when the report fired; 0 for order and
-            recursive reports.
+        duration_s: wait or hold duration when the report fired, or for
+            "held_across_await" how long the holder had been seen suspended (a
+            lower bound); 0 for order and recursive reports.
         time: wall-clock ``time.time()`` when the report fired.
-        subject: the waiter (wait), the long holder (hold), or the acquirer
-            (order, recursive).
+        subject: the waiter (wait), the long holder (hold), the suspended holder
+            (held_across_await: ``current_stack`` is its stack at the await
+            point), or the acquirer (order, recursive).
         holders: every current holder of ``lock``, all concurrent readers
             included. For "hold" the subject is one of them.
         other_lock: for "order", the lock the subject already holds.
@@ -84,6 +88,8 @@ class Report:
             holding it.
         other_holders: for "order", the current holders of ``other_lock`` (the
             subject among them). An extension over go-deadlock's fields.
+        awaited: for "held_across_await", what the holder awaits, where that
+            can be told: the innermost awaiting function and the awaited object.
     """
 
     kind: Kind
@@ -95,6 +101,7 @@ class Report:
     other_lock: str | None = None
     earlier: list[Party] = field(default_factory=list)
     other_holders: list[Party] = field(default_factory=list)
+    awaited: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict (one JSONL line per report in :class:`JsonlSink`)."""
@@ -124,6 +131,7 @@ class Report:
             other_lock=None if other_lock is None else str(other_lock),
             earlier=[Party.from_dict(p) for p in d.get("earlier", [])],
             other_holders=[Party.from_dict(p) for p in d.get("other_holders", [])],
+            awaited=None if d.get("awaited") is None else str(d.get("awaited")),
         )
 
     def render(self) -> str:

@@ -23,7 +23,7 @@ MEMBER_COLORS = {"fast": "#1f77b4", "slow": "#ff7f0e"}
 FAILED_COLOR = "#d62728"
 FAULT_COLOR = "#f2c94c"
 LOCK_KIND_COLORS = {"wait": "#d62728", "hold": "#9467bd", "order": "#8c564b",
-                    "recursive": "#e377c2"}
+                    "recursive": "#e377c2", "held_across_await": "#17becf"}
 OTHER_KIND_COLOR = "#7f7f7f"
 JOIN_LIMIT_SUBJECT = "join[fast].p99"
 DPI = 110
@@ -120,7 +120,7 @@ def draw_joins(axes: Axes, series: Series | None, *, limit_ms: float | None = No
 
 
 def draw_lock_reports(axes: Axes, series: Series | None, *, legend: bool = True) -> None:
-    """Lock reports per second, stacked by kind (wait, hold, order, recursive), fault shaded."""
+    """Lock reports per second, stacked by kind (wait, hold, ...), fault shaded."""
     axes.set_ylabel("lock reports per second")
     axes.set_xlabel(TIME_LABEL)
     axes.grid(True, axis="y", alpha=0.3)

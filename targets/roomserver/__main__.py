@@ -17,6 +17,17 @@ from .modes import MODES
 from .server import RoomServer, listening_port
 
 
+def seconds_or_off(text: str) -> float:
+    """A duration in seconds; 0 turns the check off."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 (off) or more seconds")
+    return value
+
+
 def positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -51,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lock-hold-threshold", type=positive_seconds, default=None,
                         metavar="SECONDS",
                         help="report a lock hold longer than this (default: off)")
+    parser.add_argument("--lock-suspend-threshold", type=seconds_or_off, default=0.0,
+                        metavar="SECONDS",
+                        help="report a task that holds a room lock while suspended on I/O "
+                             "(a drain, an ack, a sleep) longer than this; 0 is off "
+                             "(default: 0)")
     parser.add_argument("--lock-report-file", metavar="PATH",
                         help="append lock reports to this JSONL file")
     parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
@@ -77,6 +93,7 @@ async def run(args: argparse.Namespace) -> None:
         enabled=True,
         wait_threshold=args.lock_wait_threshold,
         hold_threshold=args.lock_hold_threshold,
+        suspend_threshold=args.lock_suspend_threshold,
         sinks=sinks,
     )
     context = ServerContext(
