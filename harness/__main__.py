@@ -1,8 +1,9 @@
-"""Command line of the harness: ``python -m harness {run,matrix,report,trend,ui} ...``.
+"""Command line of the harness: ``python -m harness {run,matrix,sweep,report,trend,ui} ...``.
 
 Exit codes follow the verdict: 0 PASS, 1 FAIL, 2 ERROR (and bad input),
 130 or 143 when stopped by SIGINT or SIGTERM. ``report`` exits 0, or 2 on a bad
-folder; ``trend`` exits 1 when the newest fixed run is a regression, else 0.
+folder; ``trend`` exits 1 when the newest fixed run is a regression, else 0. ``sweep``
+exits 0 when it found its floor or ceiling, 1 when there is none in range, 2 on an ERROR run.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from urllib.parse import urlsplit
 
 from .history import HistoryError, trend
 from .report import ReportError, rebuild, write_index
-from .run import RunOptions, new_run_id, print_outcome, run_scenario
+from .run import Interrupted, RunOptions, new_run_id, print_outcome, run_scenario
 from .scenario import Scenario, ScenarioError, load_scenario
+from .sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
+from .sweep.runner import real_runner, run_sweep
+from .sweep.search import DEFAULT_FIND, SweepPlan
 from .target import PROJECT_ROOT
 from .toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
 from .ui import PortBusy, UiOptions
@@ -97,13 +101,40 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the whole matrix N times and report how often each "
                              "verdict changed (flake check; default: 1)")
 
+    sweep = commands.add_parser(
+        "sweep", help="find the smallest latency at which a mode FAILs every time (or the "
+                      "largest at which it still PASSes)",
+        description="Sensitivity sweep: bisect the injected latency between LO and HI, run "
+                    "each point N times, and write sweep.json and sweep.html. naive gets its "
+                    "floor (smallest latency that FAILs N/N), spawn and fixed their ceiling "
+                    "(largest latency that PASSes N/N). Monotonicity is assumed. Only "
+                    "--latency exists today; a stall body-size axis comes with the stall "
+                    "fault. Exit 0 found, 1 none in range, 2 an ERROR run or bad input.")
+    _add_target_flags(sweep)
+    sweep.add_argument("--mode", choices=MODES, default="naive",
+                       help="mode of the bundled reference server (default: naive)")
+    sweep.add_argument("--latency", required=True, metavar="LO..HI",
+                       help="latency range set on every latency fault (jitter 0), e.g. "
+                            "0ms..1s")
+    sweep.add_argument("--repeat", type=int, default=3, metavar="N",
+                       help="runs per point; a point counts when all N agree (default: 3)")
+    sweep.add_argument("--resolution", default="5ms", metavar="DURATION",
+                       help="stop when the bracket is this narrow (default: 5ms)")
+    sweep.add_argument("--max-runs", type=int, metavar="K",
+                       help="start at most K runs (default: what the bisection can need)")
+    sweep.add_argument("--find", choices=("floor", "ceiling"),
+                       help="what to seek (default: floor for naive, ceiling for spawn/fixed)")
+
     report = commands.add_parser(
-        "report", help="rebuild report.html (and a matrix's index.html) from result.json",
+        "report", help="rebuild report.html (and a matrix's index.html or a sweep's "
+                       "sweep.html) from result.json",
         description="Rebuild the HTML reports from result.json without running anything. "
                     "Exit 0, or 2 when the folder or a result.json is unusable.")
     report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
-                        help="a run folder (holds result.json) or a matrix folder (holds run "
-                             "folders): each report.html and the index.html are rebuilt")
+                        help="a run folder (holds result.json), a sweep folder (holds "
+                             "sweep.json: each report.html and sweep.html are rebuilt) or a "
+                             "matrix folder (holds run folders): each report.html and the "
+                             "index.html are rebuilt")
 
     trend_parser = commands.add_parser(
         "trend", help="the last runs per mode from history.jsonl, regressions marked",
@@ -315,6 +346,35 @@ def summarize_repeats(passes: list[list[dict[str, Any]]]) -> dict[str, dict[str,
     return summary
 
 
+def command_sweep(args: argparse.Namespace) -> int:
+    scenario = _load(args.scenario)
+    try:
+        low_ms, high_ms = parse_latency_range(args.latency)
+        resolution_ms = parse_resolution(args.resolution)
+        check_sweepable(scenario)
+    except AxisError as exc:
+        raise UsageError(str(exc)) from None
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat} must be 1 or more")
+    if args.max_runs is not None and args.max_runs < 2 * args.repeat:
+        raise UsageError(f"--max-runs {args.max_runs} must allow both ends of the range: at "
+                         f"least 2 x --repeat = {2 * args.repeat}")
+    _check_toxiproxy(args.toxiproxy_url)
+    _check_workers(args)
+    plan = SweepPlan(scenario, args.mode, args.find or DEFAULT_FIND[args.mode], low_ms,
+                     high_ms, resolution_ms, args.repeat, args.max_runs)
+    folder = args.results_dir / new_run_id(scenario, f"sweep-{args.mode}")
+    template = RunOptions(scenario=scenario, mode=args.mode, toxiproxy_url=args.toxiproxy_url,
+                          results_dir=folder, progress=not args.quiet,
+                          **_distribution(args))  # type: ignore[arg-type]
+    try:
+        result = run_sweep(plan, folder, real_runner(template))
+    except Interrupted as exc:  # a signal after the search, while the page was drawn
+        return _exit_code(2, exc.signum)
+    assert result.answer is not None
+    return result.answer.exit_code
+
+
 def command_report(args: argparse.Namespace) -> int:
     try:
         written = rebuild(args.results_dir)
@@ -357,7 +417,8 @@ def _exit_code(code: int, interrupted_by: int | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"run": command_run, "matrix": command_matrix, "report": command_report,
+    handlers = {"run": command_run, "matrix": command_matrix, "sweep": command_sweep,
+                "report": command_report,
                 "trend": command_trend, "ui": command_ui}
     try:
         return handlers[args.command](args)

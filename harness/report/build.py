@@ -17,6 +17,7 @@ from harness.report.index_page import INDEX_FILE_NAME, render_index
 from harness.report.model import ReportError, load_run
 from harness.report.run_page import REPORT_FILE_NAME, render_run_page
 from harness.results import RESULT_FILE_NAME
+from harness.sweep.document import SWEEP_FILE_NAME, SweepFileError
 
 MATRIX_FILE_NAME = "matrix.json"
 #: Column order of the index when ``matrix.json`` does not give one.
@@ -51,7 +52,8 @@ def write_index(folder: str | Path) -> Path:
 def rebuild(path: str | Path) -> list[Path]:
     """Rebuild the reports under ``path`` without running anything; return the files written.
 
-    ``path`` is a run folder (has ``result.json``: its ``report.html`` is rebuilt) or a matrix
+    ``path`` is a run folder (has ``result.json``: its ``report.html`` is rebuilt), a sweep
+    folder (has ``sweep.json``: each run's ``report.html`` and ``sweep.html``) or a matrix
     folder (has ``matrix.json`` or run folders inside: each run's ``report.html`` and the
     folder's ``index.html`` are rebuilt).
 
@@ -65,6 +67,8 @@ def rebuild(path: str | Path) -> list[Path]:
         raise ReportError(f"{path}: not a directory (give a run folder or a matrix folder)")
     if (path / RESULT_FILE_NAME).exists():
         return [write_report(path)]
+    if (path / SWEEP_FILE_NAME).exists():
+        return _rebuild_sweep(path)
     matrix = _load_matrix(path)
     runs = run_folders(path, matrix)
     if not runs:
@@ -72,6 +76,18 @@ def rebuild(path: str | Path) -> list[Path]:
                           f"folder (no run folders with a {RESULT_FILE_NAME} inside)")
     written = [write_report(run_dir) for run_dir in runs]
     written.append(write_index(path))
+    return written
+
+
+def _rebuild_sweep(folder: Path) -> list[Path]:
+    """A sweep folder: each run's ``report.html``, then ``sweep.html`` from ``sweep.json``."""
+    from harness.report.sweep_page import write_sweep_page  # it imports this module
+
+    written = [write_report(run_dir) for run_dir in run_folders(folder)]
+    try:
+        written.append(write_sweep_page(folder))
+    except SweepFileError as exc:
+        raise ReportError(str(exc)) from None
     return written
 
 
