@@ -138,7 +138,8 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
 
     Returns ``{"origin": run_started, "duration_s": ..., "join": [[t_s, latency_ms,
     member_kind, ok, corrected_ms | None], ...], "lock_reports": [[t_s, kind], ...],
-    "fault_window_s": [start_s, end_s] | None}``: every join sample (failed ones too, with
+    "lock_durations": [[t_s, kind, duration_ms], ...], "fault_window_s": [start_s, end_s] |
+    None}``: every join sample (failed ones too, with
     how long the attempt took) and every lock report that carries a numeric ``time``, both
     in time order. The fault window ends at ``run_ended`` when the faults were never
     switched off (an interrupted run).
@@ -159,6 +160,14 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
         for report in measurements.lock_reports
         if isinstance(report.get("time"), int | float) and not isinstance(report["time"], bool)
     )
+    # How long each wait, hold or suspension had lasted when it was reported: the stall itself.
+    lock_durations = sorted(
+        (relative(float(report["time"])), str(report.get("kind", "unknown")),
+         round(float(report["duration_s"]) * 1000, 3))
+        for report in measurements.lock_reports
+        if _is_time(report.get("time")) and _is_time(report.get("duration_s"))
+        and float(report["duration_s"]) > 0
+    )
     fault_window = None
     if measurements.fault_started is not None:
         fault_end = measurements.fault_ended or measurements.run_ended
@@ -168,8 +177,15 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
         "duration_s": round(measurements.duration_s, 3),
         "join": [list(point) for point in joins],
         "lock_reports": [list(point) for point in lock_reports],
+        "lock_durations": [list(point) for point in lock_durations],
         "fault_window_s": fault_window,
     }
+
+
+def _is_time(value: Any) -> bool:
+    """A finite int or float that is not a bool."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def write_result_json(

@@ -372,7 +372,12 @@ class ChaosRun:
         fault_start, fault_end = timing.warmup_s, timing.warmup_s + timing.fault_s
         end = timing.total_s
         next_lock_poll = 0.0
+        # After an early verdict the run goes on for the evidence window (faults still on),
+        # so the report shows the stall it caught; the detection time stays the breach's.
+        evidence_until: float | None = None
         while (elapsed := self.elapsed()) < end:
+            if evidence_until is not None and elapsed >= evidence_until:
+                break
             self.check_components()
             if not self.locust.alive():
                 raise ComponentFailed(f"{self.locust.death_message()} {elapsed:.1f} s into the run")
@@ -387,12 +392,18 @@ class ChaosRun:
                 self.poll_lock_reports()
                 # Every tick: an early verdict lands soon after the evidence.
                 next_lock_poll = time.monotonic() + TICK - 0.01
-                if elapsed >= fault_start and self.broken_abort_check(elapsed - fault_start):
-                    break
+                if (evidence_until is None and elapsed >= fault_start
+                        and self.broken_abort_check(elapsed - fault_start)):
+                    evidence_until = elapsed + timing.evidence_window_s
+                    self.extra["early_verdict"]["evidence_window_s"] = timing.evidence_window_s
+                    if timing.evidence_window_s <= 0:
+                        break
             if self.progress is not None:
-                phase = ("warm-up" if elapsed < fault_start else
+                phase = ("evidence" if evidence_until is not None else
+                         "warm-up" if elapsed < fault_start else
                          "fault" if elapsed < fault_end else "cool-down")
-                self.progress.update(time.monotonic(), phase, elapsed, end - elapsed,
+                left = (end if evidence_until is None else min(end, evidence_until)) - elapsed
+                self.progress.update(time.monotonic(), phase, elapsed, left,
                                      self.samples, len(self.measurements.lock_reports))
             time.sleep(TICK)
         self.measurements.run_ended = time.time()

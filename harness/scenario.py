@@ -47,7 +47,7 @@ LOAD_KEYS: tuple[str, ...] = (
     "stay",
     "away",
 )
-TIMING_KEYS: tuple[str, ...] = ("warmup", "fault", "cooldown")
+TIMING_KEYS: tuple[str, ...] = ("warmup", "fault", "cooldown", "evidence_window")
 THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail")
 
 DEFAULT_CHECKS: tuple[str, ...] = (
@@ -118,11 +118,16 @@ class LoadSettings:
 
 @dataclass(frozen=True)
 class TimingSettings:
-    """``[timing]``: phases of the run, in seconds: warm-up, fault active, cool-down."""
+    """``[timing]``: phases of the run, in seconds: warm-up, fault active, cool-down.
+
+    ``evidence_window_s``: after an early verdict, how long the run keeps collecting (the
+    fault still on) so that its report shows the impact, not only the first breach.
+    """
 
     warmup_s: float = 4.0
     fault_s: float = 12.0
     cooldown_s: float = 2.0
+    evidence_window_s: float = 3.0
 
     @property
     def fault_starts_at_s(self) -> float:
@@ -211,6 +216,7 @@ class Scenario:
                 "fault_s": self.timing.fault_s,
                 "cooldown_s": self.timing.cooldown_s,
                 "total_s": self.timing.total_s,
+                "evidence_window_s": self.timing.evidence_window_s,
             },
             "faults": [
                 {**fault.to_dict(), "toxic": fault.toxic().to_dict()} for fault in self.faults
@@ -496,6 +502,9 @@ class _ScenarioReader:
             warmup_s=self.read_duration(table, "warmup", "4s", "[timing] warmup"),
             fault_s=self.read_duration(table, "fault", "12s", "[timing] fault"),
             cooldown_s=self.read_duration(table, "cooldown", "2s", "[timing] cooldown"),
+            evidence_window_s=self.read_duration(
+                table, "evidence_window", "3s", "[timing] evidence_window"
+            ),
         )
         if timing.total_s <= 0:
             raise self.fail("[timing] warmup + fault + cooldown is 0s; the run must last > 0s")

@@ -180,7 +180,7 @@ def test_report_is_one_self_contained_file_with_verdict_and_charts(
     assert result["verdict"]["message"].split(";")[0].replace(">", "&gt;") in page.replace(
         "&lt;", "<")
     pngs = embedded_pngs(page)
-    assert len(pngs) == 2  # join latency and lock reports
+    assert len(pngs) == 3  # join latency, lock reports, reported durations
     assert all(png.startswith(PNG_SIGNATURE) and len(png) > 5000 for png in pngs)
 
 
@@ -256,7 +256,7 @@ def test_a_result_without_series_still_gets_a_report(tmp_path: Path, scenario: S
     del result["series"]
     (run_dir / "result.json").write_text(json.dumps(result))
     page = write_report(run_dir).read_text()
-    assert len(embedded_pngs(page)) == 2
+    assert len(embedded_pngs(page)) == 3
     assert ">FAIL<" in page
 
 
@@ -355,7 +355,7 @@ def test_rebuild_from_result_json_alone(tmp_path: Path, scenario: Scenario) -> N
     shutil.copy(run_dir / "result.json", lone / "result.json")
     assert rebuild(lone) == [lone / REPORT_FILE_NAME]
     page = (lone / REPORT_FILE_NAME).read_text()
-    assert ">FAIL<" in page and len(embedded_pngs(page)) == 2
+    assert ">FAIL<" in page and len(embedded_pngs(page)) == 3
     assert_self_contained(page, lone)
 
 
@@ -453,7 +453,7 @@ def test_a_real_run_writes_report_and_history(tmp_path: Path) -> None:
     assert_self_contained(page, run_dir)
     result = json.loads((run_dir / "result.json").read_text())
     assert f">{result['verdict']['status']}<" in page
-    assert len(embedded_pngs(page)) == 2
+    assert len(embedded_pngs(page)) == 3
     assert result["series"]["join"] and result["series"]["fault_window_s"]
     [line] = (results / "history.jsonl").read_text().splitlines()
     entry = json.loads(line)

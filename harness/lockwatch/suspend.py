@@ -13,9 +13,10 @@ monitored lock while a suspend threshold applies gets one sampler, a
 suspended by definition; for each task in the hold registry it reads the future
 the task waits on (``Task._fut_waiter``, set by asyncio while a task awaits a
 pending future, ``None`` while it is ready to run). The same pending future seen
-across samples that lie a threshold apart is a report: fired once per
-suspension and lock, while the task is still suspended, with its stack at the
-await point.
+across samples that lie a threshold apart makes a report, once per suspension
+and lock, with the task's stack at the await point. It is sent when the future
+is done, with the suspension's whole length, or after :data:`STILL_SUSPENDED`
+if the task is still waiting then.
 
 Cost and limits:
 
@@ -24,12 +25,15 @@ Cost and limits:
   otherwise; a tick reads the registry and, per holding task, one attribute.
 * The reported duration is a lower bound: a suspension is timed from the first
   sample that saw it, so it must last about a threshold plus a tick to be seen.
+  A suspension still going after :data:`STILL_SUSPENDED` is reported with its
+  length so far.
 * A bare ``yield`` (``await asyncio.sleep(0)``) is not a suspension on anything
   pending, and is never reported.
 * A server with the bug suspends under its lock on every broadcast, and a report
   formats every holder's stacks. So one place (lock, where it was taken, where its
-  holder awaits) is reported at most once per :data:`REPEAT_INTERVAL`; without
-  that, the detector's own reports would slow down the server it watches.
+  holder awaits) is reported at most once per :data:`REPEAT_INTERVAL` for each
+  class of length (1, 2, 4, 8... times the threshold); without that, the
+  detector's own reports would slow down the server it watches.
 * Threading locks are not covered: the standard library has no cheap hook that
   tells a thread blocked in I/O from one that computes.
 """
@@ -37,14 +41,16 @@ Cost and limits:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 from .frames import coro_chain
-from .holds import FRAME, LASTI, LOCK, Hold, held
+from .holds import FRAME, LASTI, LOCK, Hold, LockBase, held
 from .options import options
+from .report import Report
 
 __all__ = ["SuspendWatch", "watches", "arm", "arm_running_loop", "forget_all"]
 
@@ -57,17 +63,41 @@ MAX_TICK = 0.05
 REPEAT_INTERVAL = 1.0
 """Report one place (lock, acquire site, await site) at most this often (seconds)."""
 
+STILL_SUSPENDED = 1.0
+"""A suspension that has not ended this long after it was first seen is reported anyway."""
+
 _Place = tuple[int, object, int, tuple[tuple[object, int], ...]]
 """Lock serial, acquire code and offset, and the code and offset of each awaiting frame."""
 
 
 @dataclass
 class _Suspension:
-    """One suspension of one task: the future it waits on and when it was first seen."""
+    """One suspension of one task: the future it waits on and when it was first seen.
+
+    Reports are built (stacks taken at the await point) when the suspension passes a
+    threshold, and sent when it ends, so they carry its whole length; or when it has
+    lasted :data:`STILL_SUSPENDED`, so a future that never resolves is reported too.
+    """
 
     future: Any
     since: float
     reported: set[int] = field(default_factory=set)  # id() of holds already reported
+    pending: list[tuple[LockBase, Report]] = field(default_factory=list)
+    place: _Place | None = None  # where it waits; computed when first needed
+
+    def flush(self, now: float) -> None:
+        """Send the pending reports, timed from first sight to ``now``."""
+        from .detect import emit
+
+        pending, self.pending = self.pending, []
+        for lock, report in pending:
+            report.duration_s = now - self.since
+            report.time = time.time()
+            emit(lock, report)
+
+    def ended(self, future: Any) -> None:
+        """Done callback of the awaited future."""
+        self.flush(time.monotonic())
 
 
 class SuspendWatch:
@@ -79,7 +109,7 @@ class SuspendWatch:
         self.loop = loop
         self.handle: asyncio.TimerHandle | None = None
         self.suspended: dict[asyncio.Task[Any], _Suspension] = {}
-        self.last_reported: dict[_Place, float] = {}
+        self.last_reported: dict[tuple[_Place, int], float] = {}
 
     def start(self) -> None:
         """Schedule the first tick."""
@@ -114,7 +144,7 @@ class SuspendWatch:
         Returns the shortest suspend threshold among the holds seen, or ``None``
         when no hold of this loop has one.
         """
-        from .detect import emit, suspend_report
+        from .detect import suspend_report
 
         # Runs up to a thousand times a second on a busy loop: plain reads only.
         shortest: float | None = None
@@ -144,20 +174,40 @@ class SuspendWatch:
             elapsed = now - suspension.since
             for hold, limit in limits:
                 if elapsed >= limit and id(hold) not in suspension.reported:
+                    if self.repeated(suspension, hold, owner, elapsed / limit, now):
+                        continue  # looked at again next tick: it may reach a longer class
                     suspension.reported.add(id(hold))
-                    if self.repeated(hold, owner, now):
-                        continue
                     report = suspend_report(hold, elapsed, future)
                     if report is not None:
-                        emit(hold[LOCK], report)
+                        if not suspension.pending:
+                            suspension.future.add_done_callback(suspension.ended)
+                        suspension.pending.append((hold[LOCK], report))
+            if suspension.pending and elapsed >= STILL_SUSPENDED:
+                suspension.flush(now)
         self.suspended = still
         return shortest
 
-    def repeated(self, hold: Hold, owner: asyncio.Task[Any], now: float) -> bool:
-        """Whether this place was reported less than :data:`REPEAT_INTERVAL` ago."""
-        awaiting = tuple((frame.f_code, frame.f_lasti) for frame in coro_chain(owner.get_coro()))
-        place: _Place = (hold[LOCK]._serial, hold[FRAME].f_code, hold[LASTI], awaiting)
-        last = self.last_reported.get(place)
+    def repeated(
+        self,
+        suspension: _Suspension,
+        hold: Hold,
+        owner: asyncio.Task[Any],
+        times_limit: float,
+        now: float,
+    ) -> bool:
+        """Whether this place and length class was reported less than a repeat interval ago.
+
+        Lengths are classed by powers of two of the threshold, so a slow member's long
+        suspension is still reported in a second that already saw fast members' short ones
+        at the same place.
+        """
+        if suspension.place is None:
+            awaiting = tuple(
+                (frame.f_code, frame.f_lasti) for frame in coro_chain(owner.get_coro())
+            )
+            suspension.place = (hold[LOCK]._serial, hold[FRAME].f_code, hold[LASTI], awaiting)
+        key = (suspension.place, int(math.log2(max(times_limit, 1.0))))
+        last = self.last_reported.get(key)
         if last is not None and now - last < REPEAT_INTERVAL:
             return True
         if len(self.last_reported) > 4096:  # bound the memory of a server with many sites
@@ -165,7 +215,7 @@ class SuspendWatch:
                 key: seen for key, seen in self.last_reported.items()
                 if now - seen < REPEAT_INTERVAL
             }
-        self.last_reported[place] = now
+        self.last_reported[key] = now
         return False
 
 

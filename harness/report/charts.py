@@ -143,6 +143,43 @@ def draw_lock_reports(axes: Axes, series: Series | None, *, legend: bool = True)
         axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
 
 
+def max_lock_duration_ms(series: Series | None) -> float:
+    """The longest wait, hold or suspension reported in a run, in ms (0 without any)."""
+    if series is None:
+        return 0.0
+    return max((duration for _, _, duration in series.lock_durations), default=0.0)
+
+
+def draw_lock_durations(axes: Axes, series: Series | None, *, legend: bool = True) -> None:
+    """How long each reported wait, hold or held-across-await had lasted, over time (log y).
+
+    Where ``lock reports per second`` shows that something was reported, this shows how bad
+    it was: fast joins waiting hundreds of milliseconds behind a broadcast.
+    """
+    axes.set_ylabel("reported duration (ms)")
+    axes.set_xlabel(TIME_LABEL)
+    axes.grid(True, alpha=0.3)
+    if series is None:
+        _no_data(axes, "no time series in result.json")
+        return
+    _shade_fault(axes, series)
+    kinds = [kind for kind in LOCK_KIND_COLORS if any(k == kind for _, k, _ in
+                                                        series.lock_durations)]
+    kinds += sorted({kind for _, kind, _ in series.lock_durations} - set(LOCK_KIND_COLORS))
+    for kind in kinds:
+        points = [(t, d) for t, k, d in series.lock_durations if k == kind]
+        axes.scatter([t for t, _ in points], [d for _, d in points], s=16, linewidths=0,
+                     color=LOCK_KIND_COLORS.get(kind, OTHER_KIND_COLOR), alpha=0.85,
+                     label=f"{kind} ({len(points)})")
+    axes.set_xlim(series.start_s, series.end_s)
+    if series.lock_durations:
+        axes.set_yscale("log")
+    else:
+        _no_data(axes, "no waits, holds or suspensions reported")
+    if legend and series.lock_durations:
+        axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
+
+
 def run_join_chart(view: RunView) -> str:
     """The run page's join latency chart as a PNG data URI."""
     figure = Figure(figsize=(10, 3.6), dpi=DPI, layout="constrained")
@@ -157,35 +194,49 @@ def run_lock_chart(view: RunView) -> str:
     return figure_data_uri(figure)
 
 
+def run_lock_duration_chart(view: RunView) -> str:
+    """The run page's chart of reported wait, hold and suspension durations."""
+    figure = Figure(figsize=(10, 2.8), dpi=DPI, layout="constrained")
+    draw_lock_durations(figure.add_subplot(), view.series)
+    return figure_data_uri(figure)
+
+
 def comparison_figure(views: Sequence[RunView]) -> Figure:
-    """Runs side by side, one column each: join latency on top, lock reports below.
+    """Runs side by side, one column each: join latency, lock reports, reported durations.
 
     Every panel of a row shares the same y-limits (and all panels the same time axis), so a
     naive run's stall and a fixed run's flat line are drawn to the same scale.
     """
     columns = max(len(views), 1)
     width = min(4.2 * columns, MAX_COMPARISON_WIDTH_IN)
-    figure = Figure(figsize=(width, 6.6), dpi=DPI, layout="constrained")
-    grid = figure.subplots(2, columns, squeeze=False, sharex=True, sharey="row")
+    figure = Figure(figsize=(width, 9.4), dpi=DPI, layout="constrained")
+    grid = figure.subplots(3, columns, squeeze=False, sharex=True, sharey="row")
     join_top = max([max_join_latency_ms(view.series) for view in views]
                    + [view.check_limit(JOIN_LIMIT_SUBJECT) or 0.0 for view in views] + [1.0])
     lock_top = max([max_lock_reports_per_second(view.series) for view in views] + [1])
     starts = [view.series.start_s for view in views if view.series is not None] or [0.0]
     ends = [view.series.end_s for view in views if view.series is not None] or [1.0]
     for column, view in enumerate(views):
-        joins, locks = grid[0][column], grid[1][column]
+        joins, locks, durations = grid[0][column], grid[1][column], grid[2][column]
         draw_joins(joins, view.series, limit_ms=view.check_limit(JOIN_LIMIT_SUBJECT),
                    legend=column == 0, counts=False)
         draw_lock_reports(locks, view.series, legend=False)
+        draw_lock_durations(durations, view.series, legend=True)
         joins.set_title(f"{view.mode}: {view.status}", fontweight="bold",
                         color={"PASS": "#1e7b34", "FAIL": "#b42318"}.get(view.status, "#9a6700"))
         if column:
             joins.set_ylabel("")
             locks.set_ylabel("")
+            durations.set_ylabel("")
     for row in grid:
         row[0].set_xlim(min(starts), max(ends))
     grid[0][0].set_ylim(0, join_top * 1.08)
     grid[1][0].set_ylim(0, lock_top * 1.1)
+    duration_top = max([max_lock_duration_ms(view.series) for view in views] + [0.0])
+    if duration_top > 0:
+        for axes in grid[2]:  # one log scale for every run, so they compare
+            axes.set_yscale("log")
+        grid[2][0].set_ylim(0.5, duration_top * 2)
     return figure
 
 

@@ -49,12 +49,15 @@ class Series:
         joins: Every join, in time order.
         lock_reports: ``(t_s, kind)`` per lock report, in time order.
         fault_window_s: ``(start_s, end_s)`` while the faults were on, None if never.
+        lock_durations: ``(t_s, kind, duration_ms)`` per wait, hold or held-across-await
+            report: how long it had lasted when reported (empty in older result files).
     """
 
     duration_s: float
     joins: tuple[JoinPoint, ...]
     lock_reports: tuple[tuple[float, str], ...]
     fault_window_s: tuple[float, float] | None
+    lock_durations: tuple[tuple[float, str, float], ...] = ()
 
     @property
     def end_s(self) -> float:
@@ -244,6 +247,13 @@ def _series(value: Any) -> Series:
         if not isinstance(point, list) or len(point) != 2:
             raise _Malformed(f"{where} must be [t_s, kind]")
         reports.append((_number(point[0], where), _string(point[1], where)))
+    durations = []
+    for index, point in enumerate(_list(data.get("lock_durations", []), "series.lock_durations")):
+        where = f"series.lock_durations[{index}]"
+        if not isinstance(point, list) or len(point) != 3:
+            raise _Malformed(f"{where} must be [t_s, kind, duration_ms]")
+        durations.append((_number(point[0], where), _string(point[1], where),
+                          _number(point[2], where)))
     window = data.get("fault_window_s")
     fault_window = None
     if window is not None:
@@ -256,6 +266,7 @@ def _series(value: Any) -> Series:
         joins=tuple(joins),
         lock_reports=tuple(reports),
         fault_window_s=fault_window,
+        lock_durations=tuple(durations),
     )
 
 

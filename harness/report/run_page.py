@@ -43,7 +43,10 @@ def render_run_page(view: RunView) -> str:
                  "coordinated omission). The shaded band is the time the fault was on. "
                  "Percentiles of both are in the latency table below.</p>"),
         _section("Lock reports over time",
-                 _chart(charts.run_lock_chart(view), "lock reports per second")),
+                 _chart(charts.run_lock_chart(view), "lock reports per second")
+                 + _chart(charts.run_lock_duration_chart(view), "reported lock durations")
+                 + '<p class="note">Below: how long each reported wait, hold or suspension '
+                 "under a lock had lasted when it was reported (log scale).</p>"),
         _section("Latency: raw and corrected for coordinated omission", latency_table(view)),
         _section(f"Lock reports ({len(view.lock_reports)})", lock_reports_section(view)),
         _section("Scenario", scenario_section(view.scenario)),
