@@ -31,8 +31,17 @@ def test_naive_stops_early_with_fail_and_detection_time(tmp_path: Path) -> None:
     assert early["check"] in ("lock_reports == 0", "join[fast].p99 < 250ms")
     assert 0 <= early["after_fault_s"] < 10
     assert "stopped early" in result["verdict"]["message"]
-    # Warm-up 3 s + detection: far shorter than the 19 s the scenario would run.
-    assert result["timings"]["duration_s"] < 3 + 10
+    # Warm-up 3 s + detection + the 3 s evidence window: far shorter than the 19 s the
+    # scenario would run.
+    assert early["evidence_window_s"] == 3
+    duration = result["timings"]["duration_s"]
+    assert 3 + early["after_fault_s"] + 3 - 0.5 <= duration < 3 + 10 + 3
+    # The evidence window kept measuring after the breach, fault still on: joins were
+    # recorded after the detection, and the fault window lasts until the run stopped.
+    series = result["series"]
+    detected_s = early["detected_at"] - series["origin"]
+    assert any(point[0] > detected_s + 1 for point in series["join"])
+    assert series["fault_window_s"][1] >= detected_s + 2.5
     assert_nothing_left(result, tmp_path)
 
 

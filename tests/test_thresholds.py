@@ -324,3 +324,63 @@ def test_read_samples_jsonl_skips_and_counts_malformed_lines(tmp_path: Path) -> 
 def test_measurements_duration() -> None:
     assert Measurements(run_started=10.0, run_ended=12.5).duration_s == 2.5
     assert Measurements(run_started=10.0).duration_s == 0.0
+
+
+# -- relative to the run's own baseline --------------------------------------------------------
+
+
+def timed_joins(start: float, latencies_ms: list[float], corrected: bool = False) -> list[Sample]:
+    return [
+        Sample(time=start + index * 0.1, op="join", member_kind="fast", latency_ms=latency,
+               ok=True, corrected_ms=latency * 2 if corrected else None)
+        for index, latency in enumerate(latencies_ms)
+    ]
+
+
+def test_baseline_is_the_warm_up_before_the_fault() -> None:
+    warmup = timed_joins(100.0, [10.0] * 20)
+    fault = timed_joins(110.0, [100.0] * 20)
+    measurements = Measurements(samples=warmup + fault, fault_started=105.0)
+    result = parse_check("join[fast].p99 < 3x baseline").evaluate(measurements, 20)
+    assert result.status == "broken"
+    assert result.measured == pytest.approx(10.0)  # 100 ms over a 10 ms baseline
+    assert result.unit == "x"
+    assert result.limit_text() == "< 3x baseline"
+    assert "10x baseline (limit < 3x baseline; 100 ms against a warm-up baseline of 10 ms)" in (
+        result.describe())
+    calm = Measurements(samples=warmup + timed_joins(110.0, [12.0] * 20), fault_started=105.0)
+    assert parse_check("join[fast].p99 < 3x baseline").evaluate(calm, 20).status == "holding"
+
+
+def test_baseline_of_joins_uses_their_corrected_latency() -> None:
+    # Corrected join latency is twice the raw one here; whole run and baseline must agree.
+    warmup = timed_joins(100.0, [10.0] * 20, corrected=True)
+    measurements = Measurements(samples=warmup + timed_joins(110.0, [10.0] * 20),
+                                fault_started=105.0)
+    assert measure("join[fast].p99 < 3x baseline", measurements, 20) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("warmup_joins", "fault_started", "reason"),
+    [
+        (5, 105.0, "baseline: join[fast].p99 has 5 samples, needs 20 in the warm-up"),
+        (20, None, "no baseline: the faults never went on"),
+    ],
+)
+def test_without_a_baseline_the_check_has_no_data(
+    warmup_joins: int, fault_started: float | None, reason: str
+) -> None:
+    samples = timed_joins(100.0, [10.0] * warmup_joins) + timed_joins(110.0, [50.0] * 30)
+    measurements = Measurements(samples=samples, fault_started=fault_started)
+    result = parse_check("join[fast].p99 < 3x baseline").evaluate(measurements, 20)
+    assert result.status == "no_data"
+    assert reason in (result.reason or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["lock_reports < 3x baseline", "errors.ratio < 2x baseline", "join.p99 < 3ms x baseline"],
+)
+def test_baseline_needs_a_latency_and_a_plain_factor(text: str) -> None:
+    with pytest.raises(ValueError, match="baseline"):
+        parse_check(text)

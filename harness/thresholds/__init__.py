@@ -6,6 +6,8 @@ Grammar (whitespace around OP and before UNIT is optional)::
     OP      := "<" | "<=" | ">" | ">=" | "==" | "!="
     VALUE   := non-negative decimal number (e.g. 250, 0.01, 1.5, 2e3)
     UNIT    := "us" | "ms" | "s" | "%"     (which ones are allowed depends on SUBJECT)
+             | "x baseline"                (latency subjects: times the warm-up's value,
+                                            see :mod:`harness.thresholds.baseline`)
 
 A check *holds* when ``measured OP limit`` is true. Subjects belong to threshold kinds, each a
 small module registered in :data:`THRESHOLD_KINDS`; to add one, write
@@ -31,6 +33,7 @@ from harness.thresholds.base import (
     format_number,
     subject_head,
 )
+from harness.thresholds.baseline import BaselineRelative
 
 THRESHOLD_KINDS: dict[str, ThresholdKind] = {
     kind.name: kind for kind in (latency.KIND, lock_reports.KIND, errors.KIND)
@@ -54,6 +57,7 @@ _CHECK_PATTERN = re.compile(
     r"(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z%]+)?\s*$"
 )
 _EXAMPLE = "'join[fast].p99 < 250ms'"
+_BASELINE_SUFFIX = re.compile(r"^(?P<head>.*?\d)\s*x\s*baseline\s*$", re.IGNORECASE)
 
 
 def valid_subjects() -> str:
@@ -96,10 +100,15 @@ class CheckResult:
         return "n/a" if self.measured is None else _with_unit(self.measured, self.unit)
 
     def describe(self) -> str:
-        """``"join[fast].p99 = 812 ms (limit < 250 ms)"``, or the no-data reason."""
+        """``"join[fast].p99 = 812 ms (limit < 250 ms)"``, or the no-data reason.
+
+        A baseline-relative check also says what it compared:
+        ``"join[fast].p99 = 4.1x baseline (limit < 3x baseline; 612 ms against ...)"``.
+        """
         if self.measured is None:
             return self.reason or f"{self.subject} has no data"
-        return f"{self.subject} = {self.measured_text()} (limit {self.limit_text()})"
+        detail = f"; {self.reason}" if self.reason else ""
+        return f"{self.subject} = {self.measured_text()} (limit {self.limit_text()}{detail})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field."""
@@ -176,7 +185,8 @@ def parse_check(text: str) -> Check:
     """
     if not isinstance(text, str):
         raise ValueError(f"a check must be a string like {_EXAMPLE}, got {text!r}")
-    match = _CHECK_PATTERN.match(text)
+    relative = _BASELINE_SUFFIX.match(text)
+    match = _CHECK_PATTERN.match(relative["head"] if relative else text)
     if match is None:
         raise ValueError(_grammar_problem(text))
     subject = match["subject"]
@@ -185,6 +195,13 @@ def parse_check(text: str) -> Check:
         raise ValueError(_unknown_subject_problem(text, subject))
     try:
         metric = kind.parse(subject)
+        if relative:
+            if match["unit"] is not None or metric.unit != "ms":
+                raise ValueError(
+                    "'x baseline' takes a plain factor and a latency subject, "
+                    "e.g. 'join[fast].p99 < 3x baseline'"
+                )
+            metric = BaselineRelative(metric)
         limit = metric.limit_from(float(match["number"]), match["unit"])
     except ValueError as problem:
         raise ValueError(f"check '{text.strip()}': {problem}") from None
@@ -201,7 +218,7 @@ def _grammar_problem(text: str) -> str:
         hint = "; limits cannot be negative"
     return (
         f"cannot read check '{stripped}': expected SUBJECT OP VALUE[UNIT] such as {_EXAMPLE}, "
-        f"with OP one of {' '.join(OPERATORS)} and UNIT one of us, ms, s, %{hint}"
+        f"with OP one of {' '.join(OPERATORS)} and UNIT one of us, ms, s, % or 'x baseline'{hint}"
     )
 
 
@@ -217,7 +234,9 @@ def _unknown_subject_problem(text: str, subject: str) -> str:
 
 
 def _with_unit(value: float, unit: str) -> str:
-    """``"250 ms"`` or ``"7"``."""
+    """``"250 ms"``, ``"7"``, or ``"3x baseline"``."""
+    if unit == "x":
+        return f"{format_number(value)}x baseline"
     return f"{format_number(value)} {unit}" if unit else format_number(value)
 
 
