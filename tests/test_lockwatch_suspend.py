@@ -62,7 +62,9 @@ def test_fires_across_an_unresolved_future(sink: lockwatch.MemorySink) -> None:
     assert report.subject.current_stack[-1].endswith("{ await ack  # like a broadcast "
                                                      "waiting for a member's ack }")
     assert report.awaited is not None and "Future pending" in report.awaited
-    assert "<locals>.holder awaits <Future pending" in report.awaited
+    assert report.awaited.startswith(
+        "test_fires_across_an_unresolved_future.<locals>.holder (tests/test_lockwatch_suspend.py:")
+    assert report.awaited.endswith(" awaits <Future pending cb=[Task.task_wakeup()]>")
 
 
 def test_fires_across_a_real_socket_drain(sink: lockwatch.MemorySink) -> None:
@@ -111,7 +113,9 @@ def test_fires_across_a_sleep_and_names_it(sink: lockwatch.MemorySink) -> None:
 
     asyncio.run(main())
     [report] = suspended(sink)
-    assert report.awaited is not None and "in sleep awaits" in report.awaited
+    assert report.awaited is not None
+    assert "main (tests/test_lockwatch_suspend.py:" in report.awaited
+    assert "> sleep (asyncio/tasks.py:" in report.awaited
     # Sent when the sleep ended, with its whole length (less the first sampling tick).
     assert LONG * 0.75 <= report.duration_s <= LONG * 3
 

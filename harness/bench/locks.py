@@ -33,6 +33,8 @@ from .result import BenchResult, Row, best_ratio, median, paired_ratio
 __all__ = ["GOAL_RATIO", "run"]
 
 GOAL_RATIO = 1.5
+DETECTOR_THRESHOLD = 0.002
+"""The held-across-await threshold of the "(await detector)" rows (the scenarios' default)."""
 
 _perf = time.perf_counter
 
@@ -101,13 +103,19 @@ def _one_round(cases: list[_Case], n: int, shift: int) -> dict[str, float]:
 
     async def run_async() -> None:
         empty = await _time_async_empty(n)
-        for enabled in (True, False):
-            lockwatch.configure(enabled=enabled)
+        for enabled, detector in ((True, False), (True, True), (False, False)):
+            # The held-across-await detector samples from a timer: it must add nothing here.
+            lockwatch.configure(enabled=enabled,
+                                suspend_threshold=DETECTOR_THRESHOLD if detector else 0)
             for case in order:
                 if case.flavour != "async" or (not enabled and not case.monitored):
                     continue
+                if detector and not case.monitored:
+                    continue
                 spent = await _time_async(case.make(), n)
-                figures[_label(case, enabled)] = max(spent - empty, 0.0) / n * 1e9
+                label = f"{case.name} (await detector)" if detector else _label(case, enabled)
+                figures[label] = max(spent - empty, 0.0) / n * 1e9
+        lockwatch.configure(suspend_threshold=0)
 
     asyncio.run(run_async())
     empty = _time_sync_empty(n)
@@ -149,8 +157,13 @@ def run(tiny: bool = False) -> BenchResult:
             gc.enable()
         lockwatch.reset()
     for case in cases:
-        for enabled in ((True, False) if case.monitored else (True,)):
-            label = _label(case, enabled)
+        labels = [_label(case, True)]
+        if case.monitored:
+            if case.flavour == "async":
+                labels.append(f"{case.name} (await detector)")
+            labels.append(_label(case, False))
+        for label in labels:
+            enabled = not label.endswith("(off)")
             values = [figures[label] for figures in per_round]
             row = Row(label, median(values), "ns/op", rounds=[round(v, 1) for v in values])
             if case.baseline is not None:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from .frames import coro_chain, format_snaps, is_internal, site, snap
+from .frames import coro_chain, format_snaps, is_internal, line_of, short_file, site, snap
 from .holds import (
     FRAME,
     LASTI,
@@ -232,14 +232,20 @@ def scan_holds(accept: Callable[[Hold], bool]) -> float | None:
 
 
 def describe_awaited(owner: object, future: object) -> str:
-    """What a suspended task awaits: the innermost awaiting function and the awaited object.
+    """What a suspended task awaits: the two innermost awaiting functions and the object.
 
-    For example ``wait_for (asyncio/tasks.py:479) awaits <Future pending>``.
+    For example ``Connection.deliver (targets/roomserver/connection.py:98) > wait_for
+    (asyncio/tasks.py:476) awaits <Future pending cb=[Task.task_wakeup()]>``: where the
+    code awaited, the library call it awaited in, and what that waits on.
     """
     frames = coro_chain(owner.get_coro()) if isinstance(owner, asyncio.Task) else []
-    innermost = next((f for f in reversed(frames) if not is_internal(f.f_code)), None)
-    where = "" if innermost is None else f"{site(innermost.f_code, innermost.f_lasti)} awaits "
-    return where + short_repr(future)
+    inner = [frame for frame in frames if not is_internal(frame.f_code)][-2:]
+    where = " > ".join(
+        f"{frame.f_code.co_qualname} ({short_file(frame.f_code.co_filename)}:"
+        f"{line_of(frame.f_code, frame.f_lasti)})"
+        for frame in inner
+    )
+    return (where + " awaits " if where else "") + short_repr(future)
 
 
 def suspend_report(hold: Hold, suspended_s: float, future: object) -> Report | None:

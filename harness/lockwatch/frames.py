@@ -29,6 +29,7 @@ __all__ = [
     "snap",
     "site",
     "format_snaps",
+    "short_file",
 ]
 
 MAX_FRAMES = 24
@@ -140,6 +141,18 @@ def _short_path(filename: str) -> str:
     if filename.startswith(cwd + os.sep):
         return filename[len(cwd) + 1 :]
     return filename
+
+
+def short_file(filename: str) -> str:
+    """``filename`` relative to the working directory, or its last two parts outside it.
+
+    ``asyncio/tasks.py`` says enough for a library file; a full interpreter path does not.
+    """
+    short = _short_path(filename)
+    if os.path.isabs(short):
+        parts = short.split(os.sep)
+        return os.sep.join(parts[-2:])
+    return short
 
 
 def site(code: CodeType, lasti: int) -> str:
