@@ -517,6 +517,8 @@ class ChaosRun:
             write_report(self.run_dir)
         except ReportError as exc:
             print(f"harness: report.html not written: {exc}", file=sys.stderr)
+        except Interrupted:
+            raise  # a signal (a sweep or matrix handles it), not a bug in the report
         except Exception as exc:  # a bug in the report must not cost the run its verdict
             print(f"harness: report.html not written: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
