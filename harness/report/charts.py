@@ -12,6 +12,7 @@ import base64
 import io
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -83,13 +84,9 @@ def draw_joins(axes: Axes, series: Series | None, *, limit_ms: float | None = No
     when given, is a dashed line. ``counts`` puts the number of joins in the legend labels
     (off where one legend stands for several panels).
     """
-    axes.set_ylabel("join latency (ms)")
-    axes.set_xlabel(TIME_LABEL)
-    axes.grid(True, alpha=0.3)
-    if series is None:
-        _no_data(axes, "no time series in result.json")
+    if not _start_panel(axes, series, "join latency (ms)"):
         return
-    _shade_fault(axes, series)
+    assert series is not None
     for kind in ("fast", "slow"):
         points = [p for p in series.joins if p.member_kind == kind and p.ok]
         axes.scatter([p.t_s for p in points], [p.latency_ms for p in points], s=14,
@@ -121,13 +118,9 @@ def draw_joins(axes: Axes, series: Series | None, *, limit_ms: float | None = No
 
 def draw_lock_reports(axes: Axes, series: Series | None, *, legend: bool = True) -> None:
     """Lock reports per second, stacked by kind (wait, hold, ...), fault shaded."""
-    axes.set_ylabel("lock reports per second")
-    axes.set_xlabel(TIME_LABEL)
-    axes.grid(True, axis="y", alpha=0.3)
-    if series is None:
-        _no_data(axes, "no time series in result.json")
+    if not _start_panel(axes, series, "lock reports per second", grid_axis="y"):
         return
-    _shade_fault(axes, series)
+    assert series is not None
     edges, counts = lock_report_bins(series)
     bottom = [0] * len(edges)
     for kind, column in counts.items():
@@ -156,13 +149,9 @@ def draw_lock_durations(axes: Axes, series: Series | None, *, legend: bool = Tru
     Where ``lock reports per second`` shows that something was reported, this shows how bad
     it was: fast joins waiting hundreds of milliseconds behind a broadcast.
     """
-    axes.set_ylabel("reported duration (ms)")
-    axes.set_xlabel(TIME_LABEL)
-    axes.grid(True, alpha=0.3)
-    if series is None:
-        _no_data(axes, "no time series in result.json")
+    if not _start_panel(axes, series, "reported duration (ms)"):
         return
-    _shade_fault(axes, series)
+    assert series is not None
     kinds = [kind for kind in LOCK_KIND_COLORS if any(k == kind for _, k, _ in
                                                         series.lock_durations)]
     kinds += sorted({kind for _, kind, _ in series.lock_durations} - set(LOCK_KIND_COLORS))
@@ -238,6 +227,19 @@ def comparison_figure(views: Sequence[RunView]) -> Figure:
             axes.set_yscale("log")
         grid[2][0].set_ylim(0.5, duration_top * 2)
     return figure
+
+
+def _start_panel(axes: Axes, series: Series | None, ylabel: str,
+                 grid_axis: Literal["both", "x", "y"] = "both") -> bool:
+    """Label and grid a time panel and shade the fault; False (with a note) without series."""
+    axes.set_ylabel(ylabel)
+    axes.set_xlabel(TIME_LABEL)
+    axes.grid(True, axis=grid_axis, alpha=0.3)
+    if series is None:
+        _no_data(axes, "no time series in result.json")
+        return False
+    _shade_fault(axes, series)
+    return True
 
 
 def _shade_fault(axes: Axes, series: Series) -> None:
