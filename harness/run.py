@@ -43,9 +43,10 @@ from .progress import Progress, SampleTail
 from .report import ReportError, write_report
 from .results import format_summary_table, write_junit_xml, write_result_json
 from .scenario import Scenario
-from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo
+from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
 from .toxiproxy import ToxiproxyClient, ToxiproxyError
 from .toxiproxy_server import ToxiproxyServer, ToxiproxyServerError
+from .urls import parse_target_url
 from .verdict import Verdict, judge
 
 __all__ = ["RunOptions", "RunOutcome", "Interrupted", "run_scenario"]
@@ -167,11 +168,12 @@ class ChaosRun:
 
     def start_target(self) -> None:
         if self.options.target_url:
-            url = self.options.target_url
-            parts = urlsplit(url)
-            if parts.scheme not in ("ws", "wss") or not parts.hostname:
-                raise ValueError(f"--target-url {url!r} is not a ws:// URL")
-            self.target_info = TargetInfo(url, parts.hostname, parts.port or 80, None)
+            checked = parse_target_url(self.options.target_url)  # ValueError: bad input
+            try:
+                probe_target(checked.url)
+            except TargetUnreachable as exc:
+                raise ComponentFailed(str(exc)) from None
+            self.target_info = TargetInfo(checked.url, checked.host, checked.port, None)
             spec = self.options.lock_reports
         else:
             settings = self.scenario.target

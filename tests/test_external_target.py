@@ -21,7 +21,7 @@ from harness.target import PROJECT_ROOT, ReferenceTarget, TargetInfo
 from harness.toxiproxy import ToxiproxyClient
 from harness.toxiproxy_server import ToxiproxyServer
 
-from .test_chaos_run import write_scenario
+from .test_chaos_run import assert_nothing_left, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +119,59 @@ def test_no_lock_report_source_is_an_error_not_a_pass(
     code, result = run_against(own_server, tmp_path)
     assert code == 2, result["verdict"]
     assert "no lock report source" in result["verdict"]["message"]  # type: ignore[index]
+
+
+def test_unreachable_target_is_an_error_naming_the_url_within_seconds(tmp_path: Path) -> None:
+    """Nothing listens on port 1: the run must not start Locust and judge failed joins."""
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path, fault="4s")),
+         "--target-url", "ws://127.0.0.1:1/ws", "--results-dir", str(tmp_path / "results"),
+         "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    [result_file] = (tmp_path / "results").glob("**/result.json")
+    result = json.loads(result_file.read_text())
+    assert result["verdict"]["status"] == "ERROR"
+    assert "target ws://127.0.0.1:1/ws is unreachable" in result["verdict"]["message"]
+    assert "locust" not in result["extra"]["pids"]  # judged before any load started
+    assert elapsed < 20, f"took {elapsed:.1f} s; the 8 s scenario must not have run"
+    assert_nothing_left(result, tmp_path)
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("ws://127.0.0.1:0/ws", "port '0'"),
+    ("", "--target-url is empty"),
+    ("ws://127.0.0.1:99999/ws", "port '99999'"),
+    ("ws://127.0.0.1:abc/ws", "port 'abc'"),
+    ("ws://127.0.0.1:-1/ws", "port '-1'"),
+    ("ws://127.0.0.1/ws", "has no port"),
+    ("wss://127.0.0.1:9000/ws", "plain ws"),
+])
+def test_bad_target_url_is_one_line_naming_the_flag(tmp_path: Path, url: str,
+                                                     expected: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path)),
+         "--target-url", url, "--results-dir", str(tmp_path / "results"), "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    [line] = completed.stderr.strip().splitlines()
+    assert line.startswith("harness: error: --target-url"), line
+    assert expected in line, line
+    assert not (tmp_path / "results").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:x", "",
+                                 "http://127.0.0.1"])
+def test_bad_toxiproxy_url_is_one_line_naming_the_flag(tmp_path: Path, url: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path)),
+         "--toxiproxy-url", url, "--results-dir", str(tmp_path / "results"), "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    [line] = completed.stderr.strip().splitlines()
+    assert line.startswith("harness: error: --toxiproxy-url"), line
