@@ -114,6 +114,10 @@ def build_result(
             "lock_reports": len(measurements.lock_reports),
             "latency_ms": summarize_latencies(measurements),
             "latency_ms_corrected": summarize_corrected_latencies(measurements),
+            "generator_lag": (
+                None if measurements.generator_lag is None else
+                measurements.generator_lag.summary(scenario.thresholds.max_generator_lag_s * 1000)
+            ),
         },
         "lock_reports": list(measurements.lock_reports),
         "timings": {
@@ -169,6 +173,11 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
         "join": [list(point) for point in joins],
         "lock_reports": [list(point) for point in lock_reports],
         "fault_window_s": fault_window,
+        # [t_s, process, worst lag of that window in ms], one per Locust process and second
+        "generator_lag": [
+            [relative(window.t1), window.process, round(window.max_ms, 3)]
+            for window in sorted(measurements.generator_lag.windows, key=lambda w: w.t1)
+        ] if measurements.generator_lag is not None else [],
     }
 
 

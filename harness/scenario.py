@@ -46,7 +46,7 @@ LOAD_KEYS: tuple[str, ...] = (
     "away",
 )
 TIMING_KEYS: tuple[str, ...] = ("warmup", "fault", "cooldown")
-THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail")
+THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail", "max_generator_lag")
 
 DEFAULT_CHECKS: tuple[str, ...] = (
     "join[fast].p99 < 250ms",
@@ -160,11 +160,14 @@ class ThresholdSettings:
         min_samples: A checked metric with fewer samples makes the verdict ERROR.
         checks: Parsed checks, in file order.
         abort_on_fail: The checks (a subset of ``checks``) allowed to end the run early.
+        max_generator_lag_s: When a check is broken while the load generator's own lag p99
+            (see harness.generator_lag) is above this, the verdict is ERROR, not FAIL.
     """
 
     min_samples: int = 20
     checks: tuple[Check, ...] = ()
     abort_on_fail: tuple[Check, ...] = ()
+    max_generator_lag_s: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,7 @@ class Scenario:
                 "min_samples": self.thresholds.min_samples,
                 "checks": [check.text for check in self.thresholds.checks],
                 "abort_on_fail": [check.text for check in self.thresholds.abort_on_fail],
+                "max_generator_lag_s": self.thresholds.max_generator_lag_s,
             },
         }
 
@@ -632,8 +636,14 @@ class _ScenarioReader:
                     "copy it from checks or add it to checks"
                 )
             abort_on_fail.append(listed)
+        max_generator_lag_s = self.read_duration(
+            table, "max_generator_lag", "100ms", "[thresholds] max_generator_lag"
+        )
+        if max_generator_lag_s <= 0:
+            raise self.fail('[thresholds] max_generator_lag must be > 0; use e.g. "100ms"')
         return ThresholdSettings(
-            min_samples=min_samples, checks=tuple(checks), abort_on_fail=tuple(abort_on_fail)
+            min_samples=min_samples, checks=tuple(checks), abort_on_fail=tuple(abort_on_fail),
+            max_generator_lag_s=max_generator_lag_s,
         )
 
     def parse_check(self, check_text: str, label: str) -> Check:

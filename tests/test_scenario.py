@@ -364,3 +364,15 @@ def test_special_files_are_one_line_and_exit_2(tmp_path: Path, special: str) -> 
         [line] = completed.stderr.strip().splitlines()
         assert f"{path}: cannot read file: " in line
         assert "regular file" in line or "directory" in line, line
+
+
+def test_max_generator_lag_is_a_bounded_duration(tmp_path: Path) -> None:
+    assert load_scenario(SLOW_MEMBER).thresholds.max_generator_lag_s == pytest.approx(0.1)
+    lenient = load_scenario(write_scenario(
+        tmp_path, 'name = "x"\n[thresholds]\nmax_generator_lag = "2s"\n'))
+    assert lenient.thresholds.max_generator_lag_s == 2.0
+    assert lenient.to_dict()["thresholds"]["max_generator_lag_s"] == 2.0
+    assert "max_generator_lag must be > 0" in load_error(
+        tmp_path, 'name = "x"\n[thresholds]\nmax_generator_lag = 0\n')
+    assert "more than the allowed 3600s" in load_error(
+        tmp_path, 'name = "x"\n[thresholds]\nmax_generator_lag = "120m"\n')
