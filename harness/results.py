@@ -142,7 +142,8 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
 
     Returns ``{"origin": run_started, "duration_s": ..., "join": [[t_s, latency_ms,
     member_kind, ok, corrected_ms | None], ...], "lock_reports": [[t_s, kind], ...],
-    "fault_window_s": [start_s, end_s] | None}``: every join sample (failed ones too, with
+    "fault_window_s": [start_s, end_s] | None, "generator_lag": [[t_s, process, max_ms],
+    ...]}``: every join sample (failed ones too, with
     how long the attempt took) and every lock report that carries a numeric ``time``, both
     in time order. The fault window ends at ``run_ended`` when the faults were never
     switched off (an interrupted run).
@@ -194,7 +195,8 @@ def write_result_json(
     Keys: ``format_version``, ``scenario`` (:meth:`Scenario.to_dict`), ``mode`` (server mode),
     ``verdict`` (status, exit_code, message, component_errors), ``thresholds`` (one entry per
     check: check, subject, operator, limit, measured, unit, status, samples, reason),
-    ``measured`` (sample/failure/lock-report counts and :func:`summarize_latencies`),
+    ``measured`` (sample/failure/lock-report counts, :func:`summarize_latencies`, and
+    ``generator_lag``: the load generator's own lag, see harness.generator_lag),
     ``lock_reports``, ``timings`` (Unix seconds plus ``run_started_utc`` and ``duration_s``),
     ``component_errors``, ``series`` (:func:`build_series`: what the HTML report draws) and
     ``extra`` (whatever the caller passed). Non-finite floats become
