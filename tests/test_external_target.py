@@ -137,6 +137,7 @@ def test_unreachable_target_is_an_error_naming_the_url_within_seconds(tmp_path: 
     assert result["verdict"]["status"] == "ERROR"
     assert "target ws://127.0.0.1:1/ws is unreachable" in result["verdict"]["message"]
     assert "locust" not in result["extra"]["pids"]  # judged before any load started
+    assert "Warning" not in completed.stderr, completed.stderr  # no chart noise either
     assert elapsed < 20, f"took {elapsed:.1f} s; the 8 s scenario must not have run"
     assert_nothing_left(result, tmp_path)
 
