@@ -8,6 +8,7 @@ text output is read as it is, so a Go service can be tested unchanged.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.target import PROJECT_ROOT, ReferenceTarget, TargetInfo
+from harness.target import (
+    PROJECT_ROOT,
+    ReferenceTarget,
+    TargetInfo,
+    TargetUnreachable,
+    probe_target,
+)
 from harness.toxiproxy import ToxiproxyClient
 from harness.toxiproxy_server import ToxiproxyServer
 
@@ -176,3 +183,26 @@ def test_bad_toxiproxy_url_is_one_line_naming_the_flag(tmp_path: Path, url: str)
     assert completed.returncode == 2, completed.stdout + completed.stderr
     [line] = completed.stderr.strip().splitlines()
     assert line.startswith("harness: error: --toxiproxy-url"), line
+
+
+def test_a_target_that_never_answers_the_handshake_is_refused_within_seconds() -> None:
+    """Accepts TCP (the kernel's backlog) but never speaks: the probe's deadline ends it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"ws://127.0.0.1:{silent.getsockname()[1]}/ws"
+        started = time.monotonic()
+        with pytest.raises(TargetUnreachable, match=f"target {url} is unreachable"):
+            probe_target(url, timeout=1.0)
+        assert time.monotonic() - started < 10
+
+
+def test_a_server_that_is_not_websocket_is_refused(tmp_path: Path) -> None:
+    with ToxiproxyServer(tmp_path / "toxiproxy.log") as toxiproxy:  # plain HTTP, 404 on /ws
+        url = toxiproxy.url.replace("http://", "ws://") + "/ws"
+        with pytest.raises(TargetUnreachable, match=r"refused the WebSocket handshake \(HTTP 4"):
+            probe_target(url)
+
+
+def test_the_reference_server_passes_the_probe(own_server: TargetInfo) -> None:
+    probe_target(own_server.url)
