@@ -91,6 +91,8 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
     if overloaded is not None:
         message = (f"ERROR: {overloaded}; not blamed on the target: "
                    + "; ".join(result.describe() for result in broken))
+        if measurements.stopped_early:
+            message += f" ({measurements.stopped_early})"
         return Verdict("ERROR", message, results, (overloaded,))
     if broken:
         message = "FAIL: " + "; ".join(result.describe() for result in broken)
