@@ -21,6 +21,7 @@ from locust import constant, events, task
 from locust.runners import WorkerRunner
 
 from harness.loadgen.histograms import HistogramRecorder
+from harness.loadgen.lag import LagMonitor
 from harness.loadgen.lockfeed import LockFeed
 from harness.loadgen.options import add_options
 from harness.loadgen.samples import SampleRecorder
@@ -83,6 +84,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     slot_service(environment)  # slow-member assignment: once, on the master
     SampleRecorder(environment, options.samples_file).attach()
     HistogramRecorder(environment, options.histograms_file).attach()
+    LagMonitor(environment, options.lag_file).attach()  # the generator's own health
     if options.lock_reports and not isinstance(environment.runner, WorkerRunner):
         feed = LockFeed(environment, LockReportSource(options.lock_reports))
         environment.events.test_start.add_listener(lambda **_: feed.start())

@@ -9,14 +9,12 @@ exits 0 when it found its floor or ceiling, 1 when there is none in range, 2 on 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from .history import HistoryError, trend
 from .report import ReportError, rebuild, write_index
@@ -30,6 +28,7 @@ from .toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
 from .ui import PortBusy, UiOptions
 from .ui import add_parser as add_ui_parser
 from .ui import serve as serve_ui
+from .urls import parse_target_url, parse_toxiproxy_url
 
 MODES = ("naive", "spawn", "fixed")
 DEFAULT_EXPECTATIONS = {"naive": "FAIL", "spawn": "PASS", "fixed": "PASS"}
@@ -157,25 +156,12 @@ def _load(path: Path) -> Scenario:
         raise UsageError(str(exc)) from None
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_toxiproxy(url: str | None) -> None:
     if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname or parts.port is None:
-            raise UsageError(f"--toxiproxy-url {url!r} must look like http://127.0.0.1:8474")
-        if not _is_loopback(parts.hostname):
-            raise UsageError(f"--toxiproxy-url {url!r} is not a loopback address; fault "
-                             "traffic stays on this machine, so run Toxiproxy on 127.0.0.1")
+        try:
+            parse_toxiproxy_url(url)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         return
     try:
         find_toxiproxy_server(PROJECT_ROOT)
@@ -184,21 +170,20 @@ def _check_toxiproxy(url: str | None) -> None:
 
 
 def _check_target(args: argparse.Namespace) -> None:
-    """The one validator of --target-url and --lock-reports, for run and ui."""
-    if args.lock_reports and not args.target_url:
+    """--target-url and --lock-reports, for run and ui (the URL rules are in harness.urls)."""
+    if args.lock_reports is not None and args.target_url is None:
         raise UsageError("--lock-reports goes with --target-url (the bundled server's reports "
                          "are found automatically)")
-    if not args.target_url:
+    if args.target_url is None:
         return
-    parts = urlsplit(args.target_url)
-    if parts.scheme != "ws" or not parts.hostname or parts.port is None:
-        raise UsageError(f"--target-url {args.target_url!r} must look like "
-                         "ws://127.0.0.1:PORT/ws (plain ws: Toxiproxy relays TCP, so a wss "
-                         "server needs its own TLS-terminating front on loopback)")
-    if not _is_loopback(parts.hostname):
-        raise UsageError(f"--target-url {args.target_url!r} is not a loopback address; load and "
-                         "fault traffic go only to this machine (127.0.0.1, localhost, ::1)")
+    try:
+        parse_target_url(args.target_url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     source = args.lock_reports
+    if source is not None and not source.strip():
+        raise UsageError("--lock-reports is empty; give the file or URL of your server's lock "
+                         "reports, or leave the flag out")
     if source and not source.startswith(("http://", "https://")) and not Path(source).is_file():
         raise UsageError(f"--lock-reports {source!r} is not a file; give the file your server "
                          "writes its lock reports to (create it empty if it has none yet), "

@@ -33,6 +33,13 @@ class LatencyHistogram:
         value_us = min(max(int(round(latency_ms * 1000)), _LOWEST_US), _HIGHEST_US)
         self._histogram.record_value(value_us)
 
+    def record_corrected_ms(self, latency_ms: float, interval_ms: float) -> None:
+        """Record ``latency_ms`` and, for a value longer than ``interval_ms``, the values a
+        sampler ticking every ``interval_ms`` would have seen meanwhile (value - interval,
+        value - 2 * interval, ...): HdrHistogram's correction for coordinated omission."""
+        value_us = min(max(int(round(latency_ms * 1000)), _LOWEST_US), _HIGHEST_US)
+        self._histogram.record_corrected_value(value_us, max(1, int(round(interval_ms * 1000))))
+
     @property
     def count(self) -> int:
         return int(self._histogram.get_total_count())

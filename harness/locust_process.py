@@ -46,6 +46,7 @@ class LocustPlan:
     remote_workers: int = 0  # workers started elsewhere that connect to this master
     master_bind_host: str = "127.0.0.1"
     master_port: int = 5557
+    lag_file: Path | None = None  # where the master writes the processes' lag windows
 
     @property
     def distributed(self) -> bool:
@@ -64,6 +65,7 @@ class LocustPlan:
             "--samples-file", str(self.samples_file),
             "--histograms-file", str(self.histograms_file),
             "--lock-reports", self.lock_reports,
+            "--lag-file", str(self.lag_file or ""),
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",
             "--exit-code-on-error", "0",

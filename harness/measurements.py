@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.generator_lag import GeneratorLag
 from harness.hdr import HistogramSet, LatencyHistogram
 
 OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
@@ -118,6 +119,8 @@ class Measurements:
             data, rather than holding on nothing.
         stopped_early: Set when an abort-on-fail check ended the run early, e.g.
             ``"stopped early by 'lock_reports == 0', 0.8 s into the fault"``.
+        generator_lag: How late the Locust processes' own event loops were during the run
+            (harness.generator_lag); None when it was not measured.
     """
 
     samples: list[Sample] = field(default_factory=list)
@@ -130,6 +133,7 @@ class Measurements:
     histograms: HistogramSet = field(default_factory=HistogramSet)
     stopped_early: str | None = None
     lock_reports_available: bool = True
+    generator_lag: GeneratorLag | None = None
 
     def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
         """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""

@@ -114,6 +114,10 @@ def build_result(
             "lock_reports": len(measurements.lock_reports),
             "latency_ms": summarize_latencies(measurements),
             "latency_ms_corrected": summarize_corrected_latencies(measurements),
+            "generator_lag": (
+                None if measurements.generator_lag is None else
+                measurements.generator_lag.summary(scenario.thresholds.max_generator_lag_s * 1000)
+            ),
         },
         "lock_reports": list(measurements.lock_reports),
         "timings": {
@@ -139,7 +143,8 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
     Returns ``{"origin": run_started, "duration_s": ..., "join": [[t_s, latency_ms,
     member_kind, ok, corrected_ms | None], ...], "lock_reports": [[t_s, kind], ...],
     "lock_durations": [[t_s, kind, duration_ms], ...], "fault_window_s": [start_s, end_s] |
-    None}``: every join sample (failed ones too, with
+    None, "generator_lag": [[t_s, process, max_ms], ...]}``: every join sample (failed ones
+    too, with
     how long the attempt took) and every lock report that carries a numeric ``time``, both
     in time order. The fault window ends at ``run_ended`` when the faults were never
     switched off (an interrupted run).
@@ -179,6 +184,11 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
         "lock_reports": [list(point) for point in lock_reports],
         "lock_durations": [list(point) for point in lock_durations],
         "fault_window_s": fault_window,
+        # [t_s, process, worst lag of that window in ms], one per Locust process and second
+        "generator_lag": [
+            [relative(window.t1), window.process, round(window.max_ms, 3)]
+            for window in sorted(measurements.generator_lag.windows, key=lambda w: w.t1)
+        ] if measurements.generator_lag is not None else [],
     }
 
 
@@ -201,7 +211,8 @@ def write_result_json(
     Keys: ``format_version``, ``scenario`` (:meth:`Scenario.to_dict`), ``mode`` (server mode),
     ``verdict`` (status, exit_code, message, component_errors), ``thresholds`` (one entry per
     check: check, subject, operator, limit, measured, unit, status, samples, reason),
-    ``measured`` (sample/failure/lock-report counts and :func:`summarize_latencies`),
+    ``measured`` (sample/failure/lock-report counts, :func:`summarize_latencies`, and
+    ``generator_lag``: the load generator's own lag, see harness.generator_lag),
     ``lock_reports``, ``timings`` (Unix seconds plus ``run_started_utc`` and ``duration_s``),
     ``component_errors``, ``series`` (:func:`build_series`: what the HTML report draws) and
     ``extra`` (whatever the caller passed). Non-finite floats become

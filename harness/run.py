@@ -33,6 +33,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from .generator_lag import LAG_FILE_NAME, read_lag_file
 from .hdr import read_histograms
 from .history import append_history
 from .lockreports import LockReportSource, LockReportsUnavailable
@@ -43,9 +44,10 @@ from .progress import Progress, SampleTail
 from .report import ReportError, write_report
 from .results import format_summary_table, write_junit_xml, write_result_json
 from .scenario import Scenario
-from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo
+from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
 from .toxiproxy import ToxiproxyClient, ToxiproxyError
 from .toxiproxy_server import ToxiproxyServer, ToxiproxyServerError
+from .urls import parse_target_url
 from .verdict import Verdict, judge
 
 __all__ = ["RunOptions", "RunOutcome", "Interrupted", "run_scenario"]
@@ -149,7 +151,9 @@ class ChaosRun:
         self.lock_first_seen: list[float] = []
         self.samples: list[Sample] = []
         self.tail = SampleTail(self.run_dir / "samples.jsonl")
-        self.progress = Progress(self.label) if options.progress else None
+        self.lag_file = self.run_dir / LAG_FILE_NAME
+        self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
+                         if options.progress else None)
         self.extra: dict[str, Any] = {"run_id": self.run_id, "versions": {}, "pids": {}}
         self.started_monotonic = time.monotonic()
 
@@ -167,11 +171,12 @@ class ChaosRun:
 
     def start_target(self) -> None:
         if self.options.target_url:
-            url = self.options.target_url
-            parts = urlsplit(url)
-            if parts.scheme not in ("ws", "wss") or not parts.hostname:
-                raise ValueError(f"--target-url {url!r} is not a ws:// URL")
-            self.target_info = TargetInfo(url, parts.hostname, parts.port or 80, None)
+            checked = parse_target_url(self.options.target_url)  # ValueError: bad input
+            try:
+                probe_target(checked.url)
+            except TargetUnreachable as exc:
+                raise ComponentFailed(str(exc)) from None
+            self.target_info = TargetInfo(checked.url, checked.host, checked.port, None)
             spec = self.options.lock_reports
         else:
             settings = self.scenario.target
@@ -239,6 +244,7 @@ class ChaosRun:
             remote_workers=self.options.remote_workers,
             master_bind_host=self.options.master_bind_host,
             master_port=free_port() if self.options.workers + self.options.remote_workers else 0,
+            lag_file=self.lag_file,
         )
 
     def start_locust(self, fast_url: str, slow_urls: list[str]) -> None:
@@ -484,12 +490,33 @@ class ChaosRun:
             self.measurements.histograms = read_histograms(self.run_dir / "histograms.json")
         except ValueError as exc:
             self.measurements.component_errors.append(f"latency histograms unreadable: {exc}")
+        self.read_generator_lag()
         if failure is not None:
             self.measurements.component_errors.insert(0, failure)
         verdict = judge(self.scenario, self.measurements)
         self.extra["interrupted_by"] = interrupted.signum if interrupted else None
         self.write_results(verdict)
         return RunOutcome(verdict, self.run_dir, self.measurements, self.extra)
+
+    def read_generator_lag(self) -> None:
+        """The Locust processes' own lag during the load phase (see harness.generator_lag)."""
+        try:
+            lag = read_lag_file(self.lag_file)
+            if lag is not None:
+                lag = lag.within(self.measurements.run_started, self.measurements.run_ended)
+                lag.per_process()  # decodes every window: a bad one is an error here
+        except ValueError as exc:
+            self.measurements.component_errors.append(f"generator lag unreadable: {exc}")
+            return
+        self.measurements.generator_lag = lag
+
+    def recent_generator_lag(self) -> float | None:
+        """For the progress line: the worst lag of the last 10 s, None when not measured."""
+        try:
+            lag = read_lag_file(self.lag_file)
+        except ValueError:
+            return None
+        return lag.recent_max_ms(time.time()) if lag is not None else None
 
     def teardown_safely(self) -> None:
         # Signals are ignored while children and proxies are removed, so a

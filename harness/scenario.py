@@ -10,7 +10,10 @@ Run ``python -m harness.scenario FILE...`` to validate files from the command li
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 import re
+import stat
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -48,7 +51,7 @@ LOAD_KEYS: tuple[str, ...] = (
     "away",
 )
 TIMING_KEYS: tuple[str, ...] = ("warmup", "fault", "cooldown", "evidence_window")
-THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail")
+THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail", "max_generator_lag")
 
 DEFAULT_CHECKS: tuple[str, ...] = (
     "join[fast].p99 < 250ms",
@@ -59,6 +62,22 @@ DEFAULT_CHECKS: tuple[str, ...] = (
 """Checks used when ``[thresholds]`` has no ``checks`` key."""
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+MAX_SCENARIO_BYTES = 1024 * 1024
+"""A scenario is a few kilobytes; anything over this is refused before it is parsed."""
+
+MAX_MEMBERS = 10_000
+"""Locust users in one run: far more than one generator process holds (docs/benchmarks.md)."""
+MAX_SLOW_MEMBERS = 1_000
+"""Each slow member gets a Toxiproxy proxy (a listening port) of its own."""
+SPAWN_RATE_RANGE = (0.1, 10_000.0)
+"""Users started per second: at least one every 10 s, at most MAX_MEMBERS in a second."""
+MAX_MIN_SAMPLES = 1_000_000
+"""A run of the reference scenario records a few thousand samples; a million is a long soak."""
+MAX_TIMING_S = 24 * 3600.0
+"""Each phase of a run (warm-up, fault, cool-down) lasts at most a day."""
+MAX_SETTING_S = 3600.0
+"""[target] and [load] durations (timeouts, intervals, stays) are at most an hour."""
 
 
 class ScenarioError(Exception):
@@ -153,11 +172,14 @@ class ThresholdSettings:
         min_samples: A checked metric with fewer samples makes the verdict ERROR.
         checks: Parsed checks, in file order.
         abort_on_fail: The checks (a subset of ``checks``) allowed to end the run early.
+        max_generator_lag_s: When a check is broken while the load generator's own lag p99
+            (see harness.generator_lag) is above this, the verdict is ERROR, not FAIL.
     """
 
     min_samples: int = 20
     checks: tuple[Check, ...] = ()
     abort_on_fail: tuple[Check, ...] = ()
+    max_generator_lag_s: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -225,6 +247,7 @@ class Scenario:
                 "min_samples": self.thresholds.min_samples,
                 "checks": [check.text for check in self.thresholds.checks],
                 "abort_on_fail": [check.text for check in self.thresholds.abort_on_fail],
+                "max_generator_lag_s": self.thresholds.max_generator_lag_s,
             },
         }
 
@@ -236,7 +259,7 @@ def load_scenario(path: str | Path) -> Scenario:
         ScenarioError: the file cannot be read, is not valid TOML, or breaks the schema.
     """
     try:
-        source_text = Path(path).read_bytes().decode("utf-8")
+        source_text = _read_regular_file(path).decode("utf-8")
     except OSError as problem:
         raise ScenarioError(path, f"cannot read file: {problem.strerror or problem}") from None
     except UnicodeDecodeError as problem:
@@ -248,6 +271,36 @@ def load_scenario(path: str | Path) -> Scenario:
     except tomllib.TOMLDecodeError as problem:
         raise ScenarioError(path, _describe_toml_error(str(problem), source_text)) from None
     return _ScenarioReader(path).read(document)
+
+
+def _read_regular_file(path: str | Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_SCENARIO_BYTES`.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO cannot hang the
+    harness and a device such as ``/dev/zero`` cannot fill its memory.
+
+    Raises:
+        OSError: unreadable, not a regular file, or too large (``strerror`` says which).
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            raise OSError(errno.EISDIR, "it is a directory; give a scenario .toml file")
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket); give a "
+                                        "scenario .toml file")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(descriptor, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_SCENARIO_BYTES:
+                raise OSError(errno.EFBIG, f"larger than {MAX_SCENARIO_BYTES // 1024} KiB; a "
+                                           "scenario is a few kilobytes of TOML")
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
 
 
 def _describe_toml_error(message: str, source_text: str) -> str:
@@ -379,13 +432,25 @@ class _ScenarioReader:
             )
         return float(value)
 
-    def read_duration(self, table: Mapping[str, Any], key: str, default: str, label: str) -> float:
-        """A duration in seconds, ``default`` (duration text) when absent."""
+    def read_duration(self, table: Mapping[str, Any], key: str, default: str, label: str,
+                      maximum_s: float = MAX_SETTING_S) -> float:
+        """A duration in seconds, ``default`` (duration text) when absent, at most ``maximum_s``."""
         value = table.get(key, default)
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as problem:
             raise self.fail(f"{label}: {problem}") from None
+        if seconds > maximum_s:
+            raise self.fail(
+                f"{label} is {seconds:g}s, more than the allowed {maximum_s:g}s; "
+                f'use e.g. {key} = "{default}"'
+            )
+        return seconds
+
+    def check_range(self, label: str, value: float, low: float, high: float, hint: str) -> None:
+        """Raise unless ``low <= value <= high`` (NaN is never in range)."""
+        if not low <= value <= high:
+            raise self.fail(f"{label} must be {low:g}..{high:g}, got {value:g}; {hint}")
 
     def read_string_list(
         self, table: Mapping[str, Any], key: str, default: Sequence[str], label: str
@@ -465,6 +530,11 @@ class _ScenarioReader:
         away_s = self.read_duration(table, "away", "200ms", "[load] away")
         if members < 1:
             raise self.fail(f"[load] members must be >= 1, got {members}")
+        if members > MAX_MEMBERS:
+            raise self.fail(
+                f"[load] members must be at most {MAX_MEMBERS}, got {members}; one run's members "
+                "all run on this machine, so use e.g. members = 12"
+            )
         if rooms < 1:
             raise self.fail(f"[load] rooms must be >= 1, got {rooms}")
         if rooms > members:
@@ -481,6 +551,15 @@ class _ScenarioReader:
             )
         if spawn_rate <= 0:
             raise self.fail(f"[load] spawn_rate must be > 0 users per second, got {spawn_rate:g}")
+        if slow_members > MAX_SLOW_MEMBERS:
+            raise self.fail(
+                f"[load] slow_members must be at most {MAX_SLOW_MEMBERS} (each gets a Toxiproxy "
+                f"proxy of its own), got {slow_members}"
+            )
+        self.check_range(
+            "[load] spawn_rate (users per second)", spawn_rate, *SPAWN_RATE_RANGE,
+            "use e.g. spawn_rate = 12 (0.1 starts one member every 10 s)",
+        )
         if broadcast_interval_s <= 0:
             raise self.fail('[load] broadcast_interval must be > 0; use e.g. "200ms"')
         if stay_s <= 0:
@@ -499,11 +578,13 @@ class _ScenarioReader:
         """``[timing]``; the run must last longer than zero seconds."""
         self.reject_unknown_keys(table, TIMING_KEYS, "in [timing]")
         timing = TimingSettings(
-            warmup_s=self.read_duration(table, "warmup", "4s", "[timing] warmup"),
-            fault_s=self.read_duration(table, "fault", "12s", "[timing] fault"),
-            cooldown_s=self.read_duration(table, "cooldown", "2s", "[timing] cooldown"),
+            warmup_s=self.read_duration(table, "warmup", "4s", "[timing] warmup", MAX_TIMING_S),
+            fault_s=self.read_duration(table, "fault", "12s", "[timing] fault", MAX_TIMING_S),
+            cooldown_s=self.read_duration(
+                table, "cooldown", "2s", "[timing] cooldown", MAX_TIMING_S
+            ),
             evidence_window_s=self.read_duration(
-                table, "evidence_window", "3s", "[timing] evidence_window"
+                table, "evidence_window", "3s", "[timing] evidence_window", MAX_TIMING_S
             ),
         )
         if timing.total_s <= 0:
@@ -547,6 +628,12 @@ class _ScenarioReader:
         min_samples = self.read_integer(table, "min_samples", 20, "[thresholds] min_samples")
         if min_samples < 1:
             raise self.fail(f"[thresholds] min_samples must be >= 1, got {min_samples}")
+        if min_samples > MAX_MIN_SAMPLES:
+            raise self.fail(
+                f"[thresholds] min_samples must be at most {MAX_MIN_SAMPLES}, got {min_samples}; "
+                "no run records that many, so every check would lack data; use e.g. "
+                "min_samples = 20"
+            )
         self.checks_are_default = "checks" not in table
         check_texts = self.read_string_list(table, "checks", DEFAULT_CHECKS, "[thresholds] checks")
         checks: list[Check] = []
@@ -575,8 +662,14 @@ class _ScenarioReader:
                     "copy it from checks or add it to checks"
                 )
             abort_on_fail.append(listed)
+        max_generator_lag_s = self.read_duration(
+            table, "max_generator_lag", "100ms", "[thresholds] max_generator_lag"
+        )
+        if max_generator_lag_s <= 0:
+            raise self.fail('[thresholds] max_generator_lag must be > 0; use e.g. "100ms"')
         return ThresholdSettings(
-            min_samples=min_samples, checks=tuple(checks), abort_on_fail=tuple(abort_on_fail)
+            min_samples=min_samples, checks=tuple(checks), abort_on_fail=tuple(abort_on_fail),
+            max_generator_lag_s=max_generator_lag_s,
         )
 
     def parse_check(self, check_text: str, label: str) -> Check:

@@ -13,7 +13,11 @@ from urllib.parse import urlsplit
 
 from .processes import ChildProcess, ProcessFailed
 
-__all__ = ["PROJECT_ROOT", "ReferenceTarget", "TargetInfo", "fetch_json", "http_base"]
+__all__ = ["PROJECT_ROOT", "ReferenceTarget", "TargetInfo", "TargetUnreachable", "fetch_json",
+           "http_base", "probe_target"]
+
+#: How long the WebSocket handshake with a --target-url may take before the run gives up.
+PROBE_TIMEOUT = 3.0
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +45,40 @@ def fetch_json(url: str, timeout: float = 2.0) -> Any:
     """GET ``url`` and decode JSON; raises ``OSError`` or ``ValueError``."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
+
+
+class TargetUnreachable(Exception):
+    """A target given by URL did not complete a WebSocket handshake; the message names it."""
+
+
+def probe_target(url: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Open one WebSocket to ``url`` and close it again, all within ``timeout`` seconds.
+
+    Called before Locust starts, so a target that is not there is an ERROR naming the URL
+    within seconds, not a run of failed joins judged as FAIL.
+
+    Raises:
+        TargetUnreachable: refused, timed out, or the server did not answer the handshake
+            with 101 (e.g. a plain HTTP server, or a wrong path).
+    """
+    import websocket  # websocket-client; does not monkey-patch anything
+
+    try:
+        connection = websocket.create_connection(url, timeout=timeout)
+    except websocket.WebSocketBadStatusException as exc:
+        raise TargetUnreachable(
+            f"target {url} refused the WebSocket handshake (HTTP {exc.status_code}); "
+            "check the path and that it speaks docs/protocol.md") from None
+    except (OSError, websocket.WebSocketException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise TargetUnreachable(
+            f"target {url} is unreachable: {' '.join((reason or type(exc).__name__).split())}"
+            f" (no WebSocket handshake within {timeout:g} s); start it, or fix --target-url"
+        ) from None
+    try:
+        connection.close(timeout=1)
+    except (OSError, websocket.WebSocketException):
+        pass
 
 
 class ReferenceTarget:

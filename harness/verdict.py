@@ -4,6 +4,10 @@ Rules, in order:
 
 1. ERROR when any harness component broke (``Measurements.component_errors``): the
    measurements cannot be trusted, whatever they say.
+1b. ERROR "load generator overloaded" when a check is broken while the load generator's own
+   lag p99 (``Measurements.generator_lag``, worst Locust process) is above the scenario's
+   ``max_generator_lag``: the machine stalled, so the broken check cannot be blamed on the
+   target. Without a broken check, lag changes nothing (the run still shows it).
 2. FAIL when any check is broken: the system under test demonstrably violated a threshold. A
    broken check outranks checks without data, because a server that stalls completely (the
    failure this harness hunts) also starves some metrics of samples.
@@ -83,6 +87,13 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
         return Verdict("ERROR", "ERROR: " + "; ".join(component_errors), results, component_errors)
     broken = [result for result in results if result.status == "broken"]
     without_data = [result for result in results if result.status == "no_data"]
+    overloaded = generator_overloaded(scenario, measurements) if broken else None
+    if overloaded is not None:
+        message = (f"ERROR: {overloaded}; not blamed on the target: "
+                   + "; ".join(result.describe() for result in broken))
+        if measurements.stopped_early:
+            message += f" ({measurements.stopped_early})"
+        return Verdict("ERROR", message, results, (overloaded,))
     if broken:
         message = "FAIL: " + "; ".join(result.describe() for result in broken)
         if without_data:
@@ -98,6 +109,18 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
     if not results:
         return Verdict("PASS", "PASS: no checks configured", results)
     return Verdict("PASS", f"PASS: all {len(results)} checks hold", results)
+
+
+def generator_overloaded(scenario: Scenario, measurements: Measurements) -> str | None:
+    """``"load generator overloaded (lag p99 N ms ...)"`` when the worst Locust process's lag
+    p99 is above ``[thresholds] max_generator_lag``; None when it is not, or not measured."""
+    lag = measurements.generator_lag
+    worst = lag.worst() if lag is not None else None
+    limit_ms = scenario.thresholds.max_generator_lag_s * 1000
+    if worst is None or worst.p99_ms <= limit_ms:
+        return None
+    return (f"load generator overloaded (lag p99 {worst.p99_ms:.0f} ms in Locust process "
+            f"{worst.process}, limit {limit_ms:g} ms)")
 
 
 def _one_line(text: str) -> str:

@@ -205,3 +205,69 @@ def test_bad_flags_give_usage_errors(tmp_path: Path) -> None:
         assert completed.returncode == 2, args
         assert "Traceback" not in completed.stderr
         assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
+
+
+def _locust_pid(results: Path) -> int:
+    """The Locust process of the one run writing under ``results`` (a local runner)."""
+    found = subprocess.run(["pgrep", "-f", "--", f"-m locust -f .*--samples-file {results}"],
+                           capture_output=True, text=True)
+    [pid] = [int(pid) for pid in found.stdout.split()]
+    return pid
+
+
+def test_a_starved_load_generator_is_an_error_not_a_fail(tmp_path: Path) -> None:
+    """Freeze Locust for 2.5 s during a fixed run: the joins it was timing look slow, so
+    join[fast].p99 breaks, but the generator's own lag shows the machine was at fault."""
+    process = _start_harness(tmp_path, "fixed", fault="6s")
+    _wait_for_load(tmp_path)
+    time.sleep(4.0)  # into the fault (warm-up is 3 s)
+    locust = _locust_pid(tmp_path)
+    os.kill(locust, signal.SIGSTOP)
+    try:
+        time.sleep(2.5)
+    finally:
+        os.kill(locust, signal.SIGCONT)
+    output, _ = process.communicate(timeout=90)
+    assert process.returncode == 2, output
+    result = only_result(tmp_path)
+    message = result["verdict"]["message"]
+    assert message.startswith("ERROR: load generator overloaded (lag p99 "), message
+    assert "not blamed on the target: join[fast].p99" in message
+    lag = result["measured"]["generator_lag"]
+    assert lag["over_limit"] and lag["p99_ms"] > 1000 and lag["max_ms"] > 2000, lag
+    assert any(max_ms > 2000 for _, _, max_ms in result["series"]["generator_lag"])
+    assert "generator lag" in output  # the progress line shows it
+    assert_nothing_left(result, tmp_path)
+
+
+def test_a_starved_worker_is_named_in_the_error(tmp_path: Path) -> None:
+    """Distributed: each worker probes its own lag; freezing one shows up as that worker."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path, "6s")),
+         "--mode", "fixed", "--workers", "2", "--results-dir", str(tmp_path), "--quiet"],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    _wait_for_load(tmp_path)
+    time.sleep(4.0)
+    found = subprocess.run(["pgrep", "-P", str(process.pid), "-f", "--", "--worker"],
+                           capture_output=True, text=True)
+    workers = sorted(int(pid) for pid in found.stdout.split())
+    assert len(workers) == 2, found.stdout
+    os.kill(workers[0], signal.SIGSTOP)
+    try:
+        time.sleep(2.0)
+    finally:
+        os.kill(workers[0], signal.SIGCONT)
+    output, _ = process.communicate(timeout=90)
+    assert process.returncode == 2, output
+    result = only_result(tmp_path)
+    message = result["verdict"]["message"]
+    assert message.startswith("ERROR: load generator overloaded (lag p99 "), message
+    lag = result["measured"]["generator_lag"]
+    assert set(lag["processes"]) == {"master", "worker-0", "worker-1"}
+    frozen = lag["worst_process"]
+    assert frozen.startswith("worker-") and f"in Locust process {frozen}," in message
+    assert lag["processes"][frozen]["max_ms"] > 1500
+    for name, figures in lag["processes"].items():  # only the frozen worker lagged
+        assert name == frozen or figures["p99_ms"] < 1000, (name, figures)
+    assert_nothing_left(result, tmp_path)

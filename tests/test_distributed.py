@@ -46,3 +46,10 @@ def test_two_workers_match_one_process(tmp_path: Path, mode: str) -> None:
              for samples in (single_samples, distributed_samples)]
     assert abs(joins[0] - joins[1]) <= 0.3 * max(joins), joins
     assert len(distributed["extra"]["pids"]["locust_workers"]) == 2
+    # Every Locust process measured its own lag, and the master wrote all of them.
+    assert set(single["measured"]["generator_lag"]["processes"]) == {"local"}
+    assert set(distributed["measured"]["generator_lag"]["processes"]) == {
+        "master", "worker-0", "worker-1"}
+    run_dir = next((tmp_path / f"{mode}-2").glob("**/result.json")).parent
+    worker_log = (run_dir / "locust-worker-0.log").read_text()
+    assert "Unknown message type" not in worker_log, worker_log[-500:]

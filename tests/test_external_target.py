@@ -8,6 +8,7 @@ text output is read as it is, so a Go service can be tested unchanged.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -17,11 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.target import PROJECT_ROOT, ReferenceTarget, TargetInfo
+from harness.target import (
+    PROJECT_ROOT,
+    ReferenceTarget,
+    TargetInfo,
+    TargetUnreachable,
+    probe_target,
+)
 from harness.toxiproxy import ToxiproxyClient
 from harness.toxiproxy_server import ToxiproxyServer
 
-from .test_chaos_run import write_scenario
+from .test_chaos_run import assert_nothing_left, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +126,83 @@ def test_no_lock_report_source_is_an_error_not_a_pass(
     code, result = run_against(own_server, tmp_path)
     assert code == 2, result["verdict"]
     assert "no lock report source" in result["verdict"]["message"]  # type: ignore[index]
+
+
+def test_unreachable_target_is_an_error_naming_the_url_within_seconds(tmp_path: Path) -> None:
+    """Nothing listens on port 1: the run must not start Locust and judge failed joins."""
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path, fault="4s")),
+         "--target-url", "ws://127.0.0.1:1/ws", "--results-dir", str(tmp_path / "results"),
+         "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    [result_file] = (tmp_path / "results").glob("**/result.json")
+    result = json.loads(result_file.read_text())
+    assert result["verdict"]["status"] == "ERROR"
+    assert "target ws://127.0.0.1:1/ws is unreachable" in result["verdict"]["message"]
+    assert "locust" not in result["extra"]["pids"]  # judged before any load started
+    assert "Warning" not in completed.stderr, completed.stderr  # no chart noise either
+    assert elapsed < 20, f"took {elapsed:.1f} s; the 8 s scenario must not have run"
+    assert_nothing_left(result, tmp_path)
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("ws://127.0.0.1:0/ws", "port '0'"),
+    ("", "--target-url is empty"),
+    ("ws://127.0.0.1:99999/ws", "port '99999'"),
+    ("ws://127.0.0.1:abc/ws", "port 'abc'"),
+    ("ws://127.0.0.1:-1/ws", "port '-1'"),
+    ("ws://127.0.0.1/ws", "has no port"),
+    ("wss://127.0.0.1:9000/ws", "plain ws"),
+])
+def test_bad_target_url_is_one_line_naming_the_flag(tmp_path: Path, url: str,
+                                                     expected: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path)),
+         "--target-url", url, "--results-dir", str(tmp_path / "results"), "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    [line] = completed.stderr.strip().splitlines()
+    assert line.startswith("harness: error: --target-url"), line
+    assert expected in line, line
+    assert not (tmp_path / "results").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:x", "",
+                                 "http://127.0.0.1"])
+def test_bad_toxiproxy_url_is_one_line_naming_the_flag(tmp_path: Path, url: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path)),
+         "--toxiproxy-url", url, "--results-dir", str(tmp_path / "results"), "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    [line] = completed.stderr.strip().splitlines()
+    assert line.startswith("harness: error: --toxiproxy-url"), line
+
+
+def test_a_target_that_never_answers_the_handshake_is_refused_within_seconds() -> None:
+    """Accepts TCP (the kernel's backlog) but never speaks: the probe's deadline ends it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"ws://127.0.0.1:{silent.getsockname()[1]}/ws"
+        started = time.monotonic()
+        with pytest.raises(TargetUnreachable, match=f"target {url} is unreachable"):
+            probe_target(url, timeout=1.0)
+        assert time.monotonic() - started < 10
+
+
+def test_a_server_that_is_not_websocket_is_refused(tmp_path: Path) -> None:
+    with ToxiproxyServer(tmp_path / "toxiproxy.log") as toxiproxy:  # plain HTTP, 404 on /ws
+        url = toxiproxy.url.replace("http://", "ws://") + "/ws"
+        with pytest.raises(TargetUnreachable, match=r"refused the WebSocket handshake \(HTTP 4"):
+            probe_target(url)
+
+
+def test_the_reference_server_passes_the_probe(own_server: TargetInfo) -> None:
+    probe_target(own_server.url)

@@ -22,6 +22,8 @@ import pytest
 import xmlschema
 
 from harness.__main__ import main
+from harness.generator_lag import GeneratorLag, LagWindow
+from harness.hdr import LatencyHistogram
 from harness.lockwatch.report import Party, Report
 from harness.measurements import Measurements, Sample
 from harness.report import (
@@ -453,7 +455,9 @@ def test_a_real_run_writes_report_and_history(tmp_path: Path) -> None:
     assert_self_contained(page, run_dir)
     result = json.loads((run_dir / "result.json").read_text())
     assert f">{result['verdict']['status']}<" in page
-    assert len(embedded_pngs(page)) == 3
+    assert len(embedded_pngs(page)) == 4  # join latency, lock reports, durations, generator lag
+    assert result["measured"]["generator_lag"]["processes"]["local"]["count"] > 100
+    assert "<h2>Load generator lag</h2>" in page
     assert result["series"]["join"] and result["series"]["fault_window_s"]
     [line] = (results / "history.jsonl").read_text().splitlines()
     entry = json.loads(line)
@@ -463,3 +467,44 @@ def test_a_real_run_writes_report_and_history(tmp_path: Path) -> None:
     assert schemas
     for schema in schemas:  # the real run's junit.xml, as CI's test reporter reads it
         assert list(xmlschema.XMLSchema(str(schema)).iter_errors(str(run_dir / "junit.xml"))) == []
+
+
+def test_generator_lag_is_shown_with_its_limit(tmp_path: Path, scenario: Scenario) -> None:
+    """The lag of each Locust process: a figure in the banner, a chart and a table."""
+    measured = measurements(stalls=True)
+    windows = []
+    for second in range(18):
+        histogram = LatencyHistogram()
+        stall = 2000.0 if second == 9 else 0.4
+        for _ in range(95):
+            histogram.record_corrected_ms(0.4, 10)
+        histogram.record_corrected_ms(stall, 10)
+        windows.append(LagWindow("local", START + second, START + second + 1, stall,
+                                 histogram.encode(), cpu_warning=second == 9))
+    measured.generator_lag = GeneratorLag(tuple(windows))
+    verdict = judge(scenario, measured)
+    assert verdict.status == "ERROR" and "load generator overloaded" in verdict.message
+    run_dir = tmp_path / "starved"
+    run_dir.mkdir()
+    write_result_json(run_dir, scenario, "fixed", verdict, measured, {"run_id": "starved"})
+    result = json.loads((run_dir / "result.json").read_text())
+    lag = result["measured"]["generator_lag"]
+    assert lag["over_limit"] and lag["limit_ms"] == 100 and lag["cpu_warning"]
+    assert len(result["series"]["generator_lag"]) == 18
+    assert result["series"]["generator_lag"][9] == [10.0, "local", 2000.0]
+    page = write_report(run_dir).read_text()
+    assert_self_contained(page, run_dir)
+    assert f"generator lag p99 {lag['p99_ms']:.0f} ms" in page
+    section = page.split("<h2>Load generator lag</h2>")[1].split("</section>")[0]
+    assert 'alt="load generator lag"' in section
+    assert f">{format_number(lag['p99_ms'])} ms<" in section and ">yes<" in section
+    assert "Over the limit" in section
+    assert len(embedded_pngs(page)) == 4  # join latency, lock reports, reported durations, generator lag
+    view = load_run(run_dir)
+    assert view.series is not None and view.series.generator_lag[9] == (10.0, "local", 2000.0)
+
+
+def test_a_result_without_generator_lag_has_no_lag_section(tmp_path: Path, scenario: Scenario
+                                                           ) -> None:
+    page = write_report(write_run(tmp_path / "old", scenario, "naive", stalls=True)).read_text()
+    assert "Load generator lag" not in page and "generator lag p99" not in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -303,3 +304,75 @@ def test_readme_documents_every_key() -> None:
 
 def test_scenario_type_is_exported() -> None:
     assert isinstance(load_scenario(SLOW_MEMBER), Scenario)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('name = "x"\n[load]\nmembers = 1000000000000000000000000000000\n',
+         "[load] members must be at most 10000, got 1000000000000000000000000000000"),
+        ('name = "x"\n[timing]\nwarmup = "1e300s"\n',
+         "[timing] warmup is 1e+300s, more than the allowed 86400s"),
+        ('name = "x"\n[load]\nspawn_rate = 1e-300\n',
+         "[load] spawn_rate (users per second) must be 0.1..10000, got 1e-300"),
+        ('name = "x"\n[load]\nspawn_rate = nan\n', "must be 0.1..10000, got nan"),
+        ('name = "x"\n[load]\nspawn_rate = inf\n', "must be 0.1..10000, got inf"),
+        ('name = "x"\n[target]\nsend_timeout = "1e300s"\n',
+         "[target] send_timeout is 1e+300s, more than the allowed 3600s"),
+        ('name = "x"\n[thresholds]\nmin_samples = 100000000000000000000\n',
+         "[thresholds] min_samples must be at most 1000000, got 100000000000000000000"),
+        ('name = "x"\n[load]\nstay = "2000h"\n', "[load] stay: invalid duration"),
+        ('name = "x"\n[load]\nstay = "61m"\n', "[load] stay is 3660s, more than the allowed"),
+        ('name = "x"\n[load]\nmembers = 2000\nslow_members = 1001\n',
+         "slow_members must be at most 1000"),
+    ],
+)
+def test_impossible_numbers_are_one_line_errors(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in load_error(tmp_path, text)
+
+
+def test_bounds_allow_the_extremes(tmp_path: Path) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, (
+        'name = "x"\n[load]\nmembers = 10000\nspawn_rate = 0.1\nstay = "60m"\n'
+        '[timing]\nwarmup = "1440m"\n[thresholds]\nmin_samples = 1000000\n')))
+    assert scenario.load.members == 10_000
+    assert scenario.timing.warmup_s == 86_400
+
+
+def test_scenario_size_is_capped(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    path.write_text('name = "x"\n' + "# padding\n" * 200_000)
+    with pytest.raises(ScenarioError, match=r"huge\.toml: cannot read file: larger than 1024 KiB"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "directory"])
+def test_special_files_are_one_line_and_exit_2(tmp_path: Path, special: str) -> None:
+    """/dev/zero used to fill memory (MemoryError), a FIFO to hang forever."""
+    if special == "fifo":
+        path = str(tmp_path / "scenario.fifo")
+        os.mkfifo(path)
+    elif special == "directory":
+        path = str(tmp_path)
+    else:
+        path = special
+    for argv in (["-m", "harness", "run", path, "--quiet", "--results-dir", str(tmp_path)],
+                 ["-m", "harness.scenario", path]):
+        completed = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
+                                   cwd=REPO_ROOT, timeout=30, check=False)
+        assert completed.returncode == 2, completed.stderr
+        [line] = completed.stderr.strip().splitlines()
+        assert f"{path}: cannot read file: " in line
+        assert "regular file" in line or "directory" in line, line
+
+
+def test_max_generator_lag_is_a_bounded_duration(tmp_path: Path) -> None:
+    assert load_scenario(SLOW_MEMBER).thresholds.max_generator_lag_s == pytest.approx(0.1)
+    lenient = load_scenario(write_scenario(
+        tmp_path, 'name = "x"\n[thresholds]\nmax_generator_lag = "2s"\n'))
+    assert lenient.thresholds.max_generator_lag_s == 2.0
+    assert lenient.to_dict()["thresholds"]["max_generator_lag_s"] == 2.0
+    assert "max_generator_lag must be > 0" in load_error(
+        tmp_path, 'name = "x"\n[thresholds]\nmax_generator_lag = 0\n')
+    assert "more than the allowed 3600s" in load_error(
+        tmp_path, 'name = "x"\n[thresholds]\nmax_generator_lag = "120m"\n')

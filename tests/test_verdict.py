@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.generator_lag import GeneratorLag, LagWindow
+from harness.hdr import LatencyHistogram
 from harness.measurements import Measurements, Sample
 from harness.scenario import Scenario, load_scenario
 from harness.verdict import Verdict, evaluate_checks, judge
@@ -129,3 +131,58 @@ def test_evaluate_checks_matches_judge(scenario: Scenario) -> None:
     measurements = healthy_run()
     live = evaluate_checks(scenario.thresholds.checks, measurements, 20)
     assert live == judge(scenario, measurements).check_results
+
+
+def lag_windows(process: str, stall_ms: float, seconds: int = 10) -> GeneratorLag:
+    """``seconds`` one-second windows of a 10 ms probe waking 0.5 ms late, and one stall."""
+    windows = []
+    for second in range(seconds):
+        histogram = LatencyHistogram()
+        for _ in range(95):
+            histogram.record_corrected_ms(0.5, 10)
+        worst = 0.5
+        if second == seconds // 2 and stall_ms:
+            histogram.record_corrected_ms(stall_ms, 10)
+            worst = stall_ms
+        windows.append(LagWindow(process, 1000.0 + second, 1001.0 + second, worst,
+                                 histogram.encode()))
+    return GeneratorLag(tuple(windows))
+
+
+def test_broken_check_with_an_overloaded_generator_is_an_error(scenario: Scenario) -> None:
+    measurements = healthy_run()
+    measurements.samples += samples("join", "fast", 812.0, 10)
+    measurements.generator_lag = GeneratorLag(
+        lag_windows("worker-0", 0).windows + lag_windows("worker-1", 2000).windows)
+    verdict = judge(scenario, measurements)
+    assert verdict.status == "ERROR" and verdict.exit_code == 2
+    assert verdict.message.startswith(
+        "ERROR: load generator overloaded (lag p99 1"), verdict.message
+    assert "in Locust process worker-1, limit 100 ms); not blamed on the target: " \
+           "join[fast].p99 = 812 ms (limit < 250 ms)" in verdict.message
+    assert verdict.component_errors[0].startswith("load generator overloaded")
+
+
+def test_lag_changes_nothing_without_a_broken_check(scenario: Scenario) -> None:
+    measurements = healthy_run()
+    measurements.generator_lag = lag_windows("local", 2000)
+    assert judge(scenario, measurements).status == "PASS"
+
+
+def test_a_short_hiccup_under_the_limit_keeps_the_fail(scenario: Scenario) -> None:
+    measurements = healthy_run()
+    measurements.lock_reports.append({"kind": "wait", "lock": "rooms"})
+    measurements.generator_lag = lag_windows("local", 60)
+    lag = measurements.generator_lag.worst()
+    assert lag is not None and lag.p99_ms < 100 and lag.max_ms >= 60
+    assert judge(scenario, measurements).status == "FAIL"
+
+
+def test_the_lag_limit_comes_from_the_scenario(tmp_path: Path) -> None:
+    path = tmp_path / "lenient.toml"
+    path.write_text('name = "lenient"\n[thresholds]\nmax_generator_lag = "5s"\n')
+    measurements = healthy_run()
+    measurements.samples += samples("join", "fast", 812.0, 10)
+    measurements.generator_lag = lag_windows("local", 2000)
+    assert judge(load_scenario(path), measurements).status == "FAIL"
+    assert judge(load_scenario(SLOW_MEMBER), measurements).status == "ERROR"

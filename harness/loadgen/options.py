@@ -28,6 +28,9 @@ def add_options(parser: Any) -> None:
                        help="append every sample as a JSON line to this file (for the harness)")
     parser.add_argument("--histograms-file", default="", include_in_web_ui=False,
                         help="write merged HdrHistograms (raw and corrected latency) here")
+    parser.add_argument("--lag-file", default="", include_in_web_ui=False,
+                        help="append the Locust processes' event-loop lag windows (JSON lines) "
+                             "to this file (for the harness)")
     parser.add_argument("--lock-reports", default="", include_in_web_ui=True,
                        help="URL or file of the target's lock reports; each new report shows "
                             "as a failure of type LOCK")

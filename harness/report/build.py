@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,13 @@ def write_report(run_dir: str | Path) -> Path:
         ReportError: ``result.json`` is missing or malformed, or the page cannot be written.
     """
     view = load_run(run_dir)
-    return _write(Path(run_dir) / REPORT_FILE_NAME, render_run_page(view))
+    with warnings.catch_warnings():
+        # A run that ended before load started (e.g. an unreachable target) has empty
+        # charts; matplotlib's notes about that are noise next to the verdict's one line.
+        warnings.filterwarnings("ignore", "Attempting to set identical low and high")
+        warnings.filterwarnings("ignore", "No artists with labels found")
+        page = render_run_page(view)
+    return _write(Path(run_dir) / REPORT_FILE_NAME, page)
 
 
 def write_index(folder: str | Path) -> Path:

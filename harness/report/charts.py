@@ -251,3 +251,39 @@ def _shade_fault(axes: Axes, series: Series) -> None:
 def _no_data(axes: Axes, text: str) -> None:
     axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center",
               color="#666666")
+
+
+LAG_COLORS = ("#2ca02c", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2", "#8c564b")
+
+
+def draw_generator_lag(axes: Axes, series: Series, *, limit_ms: float | None = None) -> None:
+    """The load generator's own lag: the worst wake-up delay per second, one line per Locust
+    process, with the fault window shaded and the ``max_generator_lag`` limit dashed."""
+    axes.set_ylabel("generator lag (ms)")
+    axes.set_xlabel(TIME_LABEL)
+    axes.grid(True, alpha=0.3)
+    _shade_fault(axes, series)
+    processes = sorted({process for _, process, _ in series.generator_lag})
+    for index, process in enumerate(processes):
+        points = [(t_s, max_ms) for t_s, name, max_ms in series.generator_lag if name == process]
+        # Each point is the worst lag of the window that ends there: a step back to the
+        # previous window's end, so a 2 s freeze is drawn over the time it lasted.
+        axes.plot([t for t, _ in points], [m for _, m in points], drawstyle="steps-pre",
+                  linewidth=1.2, color=LAG_COLORS[index % len(LAG_COLORS)],
+                  label=f"{process} (worst per second)")
+    if limit_ms is not None:
+        axes.axhline(limit_ms, color="#333333", linestyle="--", linewidth=1,
+                     label=f"max_generator_lag ({limit_ms:g} ms, judged on p99)")
+    axes.set_xlim(series.start_s, max(series.end_s, series.start_s + 1))
+    axes.set_ylim(bottom=0)
+    axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
+
+
+def run_lag_chart(view: RunView) -> str:
+    """The run page's generator lag chart as a PNG data URI (only drawn when measured)."""
+    assert view.series is not None
+    figure = Figure(figsize=(10, 2.4), dpi=DPI, layout="constrained")
+    limit = (view.generator_lag or {}).get("limit_ms")
+    draw_generator_lag(figure.add_subplot(), view.series,
+                       limit_ms=float(limit) if isinstance(limit, int | float) else None)
+    return figure_data_uri(figure)

@@ -51,6 +51,8 @@ class Series:
         fault_window_s: ``(start_s, end_s)`` while the faults were on, None if never.
         lock_durations: ``(t_s, kind, duration_ms)`` per wait, hold or held-across-await
             report: how long it had lasted when reported (empty in older result files).
+        generator_lag: ``(t_s, process, max_ms)`` per Locust process and second: the worst
+            lag of its event loop in that window (empty when not measured).
     """
 
     duration_s: float
@@ -58,6 +60,7 @@ class Series:
     lock_reports: tuple[tuple[float, str], ...]
     fault_window_s: tuple[float, float] | None
     lock_durations: tuple[tuple[float, str, float], ...] = ()
+    generator_lag: tuple[tuple[float, str, float], ...] = ()
 
     @property
     def end_s(self) -> float:
@@ -92,6 +95,8 @@ class RunView:
         duration_s: ``timings.duration_s``.
         versions: ``extra.versions`` (component name to version text).
         series: The time series, None when the file predates them.
+        generator_lag: ``measured.generator_lag`` (the load generator's own lag: ``p99_ms``,
+            ``max_ms``, ``limit_ms``, ``processes``...), None when not measured.
     """
 
     run_dir: Path
@@ -110,6 +115,7 @@ class RunView:
     duration_s: float
     versions: Mapping[str, str] = field(default_factory=dict)
     series: Series | None = None
+    generator_lag: Mapping[str, Any] | None = None
 
     @property
     def scenario_name(self) -> str:
@@ -194,6 +200,8 @@ def _run_view(run_dir: Path, document: Any) -> RunView:
         duration_s=_number(timings.get("duration_s", 0.0), "timings.duration_s"),
         versions={str(key): str(value) for key, value in versions.items()},
         series=None if root.get("series") is None else _series(root["series"]),
+        generator_lag=(None if measured.get("generator_lag") is None else
+                       _mapping(measured["generator_lag"], "measured.generator_lag")),
     )
 
 
@@ -261,12 +269,20 @@ def _series(value: Any) -> Series:
             raise _Malformed("series.fault_window_s must be [start_s, end_s] or null")
         fault_window = (_number(window[0], "series.fault_window_s"),
                         _number(window[1], "series.fault_window_s"))
+    lag = []
+    for index, point in enumerate(_list(data.get("generator_lag", []), "series.generator_lag")):
+        where = f"series.generator_lag[{index}]"
+        if not isinstance(point, list) or len(point) != 3:
+            raise _Malformed(f"{where} must be [t_s, process, max_ms]")
+        lag.append((_number(point[0], where), _string(point[1], where),
+                    _number(point[2], where)))
     return Series(
         duration_s=_number(data.get("duration_s", 0.0), "series.duration_s"),
         joins=tuple(joins),
         lock_reports=tuple(reports),
         fault_window_s=fault_window,
         lock_durations=tuple(durations),
+        generator_lag=tuple(lag),
     )
 
 

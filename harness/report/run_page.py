@@ -2,9 +2,10 @@
 
 Sections, top to bottom: verdict banner; thresholds (limit against measured value, holding,
 broken or no data); join latency over time (fast and slow members, fault window shaded); lock
-reports over time; latency percentiles raw and corrected for coordinated omission side by
-side; the lock reports grouped by where they happened, each with its stacks in ``<details>``;
-the scenario that ran; component versions; links to the run's other files.
+reports over time; the load generator's own lag (when measured); latency percentiles raw and
+corrected for coordinated omission side by side; the lock reports grouped by where they
+happened, each with its stacks in ``<details>``; the scenario that ran; component versions;
+links to the run's other files.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def render_run_page(view: RunView) -> str:
                  + _chart(charts.run_lock_duration_chart(view), "reported lock durations")
                  + '<p class="note">Below: how long each reported wait, hold or suspension '
                  "under a lock had lasted when it was reported (log scale).</p>"),
+        *generator_lag_section(view),
         _section("Latency: raw and corrected for coordinated omission", latency_table(view)),
         _section(f"Lock reports ({len(view.lock_reports)})", lock_reports_section(view)),
         _section("Scenario", scenario_section(view.scenario)),
@@ -63,6 +65,9 @@ def verdict_banner(view: RunView) -> str:
     if view.started_utc:
         meta.append(f"started {view.started_utc.replace('T', ' ')[:19]} UTC")
     meta.append(f"{view.duration_s:.1f} s of load")
+    lag_p99 = _figure((view.generator_lag or {}).get("p99_ms"))
+    if lag_p99 is not None:
+        meta.append(f"generator lag p99 {lag_p99:.0f} ms")
     errors = "".join(f"<li>{esc(error)}</li>" for error in view.component_errors)
     return (
         f'<div class="banner {css}"><div class="status">{esc(view.status)}</div>'
@@ -70,6 +75,36 @@ def verdict_banner(view: RunView) -> str:
         f'<div class="meta">{esc(" · ".join(meta))}</div>'
         + (f"<ul>{errors}</ul>" if errors else "") + "</div>"
     )
+
+
+def generator_lag_section(view: RunView) -> list[str]:
+    """The load generator's own lag: chart and per-process figures; nothing when unmeasured."""
+    lag = view.generator_lag
+    if lag is None:
+        return []
+    chart = ""
+    if view.series is not None and view.series.generator_lag:
+        chart = _chart(charts.run_lag_chart(view), "load generator lag")
+    processes = lag.get("processes")
+    rows = [
+        (esc(name), number(_figure(figures.get("p50_ms")), "ms"),
+         number(_figure(figures.get("p99_ms")), "ms"), number(_figure(figures.get("max_ms")), "ms"),
+         "yes" if figures.get("cpu_warning") else "no")
+        for name, figures in (processes.items() if isinstance(processes, Mapping) else ())
+        if isinstance(figures, Mapping)
+    ]
+    figures_table = table(("Locust process", "lag p50", "lag p99", "lag max",
+                           "Locust CPU warning"), rows, numeric=frozenset({1, 2, 3}))
+    limit = lag.get("limit_ms")
+    verdict_note = (
+        "Over the limit, so a broken check was not blamed on the target (ERROR)."
+        if lag.get("over_limit") else "Within the limit: the generator kept time."
+    )
+    note = (f'<p class="note">How late a 10 ms sleep woke up in each Locust process, a stall '
+            f"counted as every tick it swallowed. The verdict compares the worst process's p99 "
+            f"({number(_figure(lag.get('p99_ms')), 'ms')}) with max_generator_lag "
+            f"({number(_figure(limit), 'ms')}). {esc(verdict_note)}</p>")
+    return [_section("Load generator lag", chart + figures_table + note)]
 
 
 def thresholds_table(view: RunView) -> str:
@@ -179,6 +214,13 @@ def files_section(view: RunView) -> str:
         return '<p class="note">No other files next to this report.</p>'
     return "<ul>" + "".join(f'<li><a href="{esc(name)}">{esc(name)}</a></li>'
                             for name in present) + "</ul>"
+
+
+def _figure(value: Any) -> float | None:
+    """A number from result.json, or None for anything else (missing, null, text)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _section(title: str, body: str) -> str:

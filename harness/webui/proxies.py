@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.faults import DOWNSTREAM
-from harness.toxiproxy import ToxiproxyApiError, ToxiproxyClient, ToxiproxyError, require_loopback
+from harness.toxiproxy import ToxiproxyApiError, ToxiproxyClient, ToxiproxyError
+from harness.urls import parse_target_url
 
 __all__ = ["ChaosError", "ChaosProxies", "SlowMember", "describe_toxic", "TOXIC_NAME"]
 
@@ -301,12 +302,9 @@ class ChaosProxies:
 
 def _upstream(target_url: str) -> tuple[str, str]:
     """``ws://127.0.0.1:9000/ws`` -> (``127.0.0.1:9000``, ``/ws``); loopback only."""
-    parts = urlsplit(target_url)
-    if parts.scheme != "ws" or not parts.hostname or parts.port is None:
-        raise ChaosError(f"target URL {target_url!r} must look like ws://127.0.0.1:PORT/ws")
-    upstream = f"{parts.hostname}:{parts.port}"
     try:
-        require_loopback(upstream, "target URL", allow_port_zero=False)
+        checked = parse_target_url(target_url, "target URL")
     except ValueError as exc:
         raise ChaosError(str(exc)) from None
-    return upstream, parts.path or "/ws"
+    host = f"[{checked.host}]" if ":" in checked.host else checked.host
+    return f"{host}:{checked.port}", urlsplit(checked.url).path or "/ws"

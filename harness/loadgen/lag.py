@@ -1,0 +1,129 @@
+"""How late the load generator itself is: a lag probe in every Locust process.
+
+A FAIL must mean that the target failed, not the machine. When the generator
+process is starved of CPU (a shared, noisy runner), every latency it measures
+grows although the target is fine. So a greenlet in every Locust process
+(local runner, master and each worker) sleeps 10 ms in a loop and records how
+much later than that it woke up, like jHiccup. A long stall counts as all the
+ticks it swallowed (HdrHistogram's correction for coordinated omission), so a
+2 s freeze weighs as 2 s of lag, not as one late tick.
+
+Once a second each process sends its window (the lag histogram, its maximum,
+Locust's CPU figure and whether Locust warned about CPU) with
+``runner.send_message("room_lag", ...)``; the master (or the local runner,
+where ``send_message`` calls the handler directly) appends one JSON line per
+window to ``--lag-file``. The harness reads that file for the verdict
+(see :mod:`harness.generator_lag`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import gevent
+
+from ..hdr import LatencyHistogram
+
+__all__ = ["LagMonitor", "MESSAGE_TYPE", "TICK_S"]
+
+MESSAGE_TYPE = "room_lag"
+#: The probe sleeps this long; lateness beyond it is lag.
+TICK_S = 0.01
+#: Each process ships one window this often.
+SHIP_INTERVAL = 1.0
+
+
+class LagMonitor:
+    """Measure this process's event-loop lag and ship it to the writer of ``path``."""
+
+    def __init__(self, environment: Any, path: str) -> None:
+        self.environment = environment
+        self.path = path
+        self._file: Any = None
+        self._greenlet: gevent.Greenlet | None = None
+        self._cpu_warning = False
+        self._new_window()
+
+    def _new_window(self) -> None:
+        self._histogram = LatencyHistogram()
+        self._max_ms = 0.0
+        self._started = time.time()
+        self._started_monotonic = time.monotonic()
+
+    def attach(self) -> None:
+        """Start probing once the runner exists (call from ``events.init``)."""
+        runner = self.environment.runner
+        if runner is None:
+            return
+        from locust.runners import WorkerRunner
+
+        if not isinstance(runner, WorkerRunner) and self.path:
+            self._file = open(self.path, "a", buffering=1)
+            runner.register_message(MESSAGE_TYPE, self._write_window)
+        events = self.environment.events
+        events.cpu_warning.add_listener(self._on_cpu_warning)
+        events.quitting.add_listener(lambda **_: self.close())
+        self._greenlet = gevent.spawn(self._probe_forever)
+
+    def _on_cpu_warning(self, **_: Any) -> None:
+        self._cpu_warning = True
+
+    def _probe_forever(self) -> None:
+        while True:
+            before = time.monotonic()
+            gevent.sleep(TICK_S)
+            late_ms = max(0.0, (time.monotonic() - before - TICK_S) * 1000)
+            self._histogram.record_corrected_ms(late_ms, TICK_S * 1000)
+            self._max_ms = max(self._max_ms, late_ms)
+            if time.monotonic() - self._started_monotonic >= SHIP_INTERVAL:
+                self.ship()
+
+    def process_name(self) -> str:
+        """``local``, ``master`` or ``worker-N`` (the index the master assigned)."""
+        from locust.runners import MasterRunner, WorkerRunner
+
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            return f"worker-{getattr(runner, 'worker_index', 0)}"
+        return "master" if isinstance(runner, MasterRunner) else "local"
+
+    def ship(self) -> None:
+        """Send the current window (if it holds a tick) and start the next."""
+        runner = self.environment.runner
+        if runner is None or self._histogram.count == 0:
+            return
+        window = {
+            "process": self.process_name(),
+            "t0": round(self._started, 3),
+            "t1": round(time.time(), 3),
+            "max_ms": round(self._max_ms, 3),
+            "count": self._histogram.count,
+            "histogram": self._histogram.encode(),
+            "cpu_percent": float(getattr(runner, "current_cpu_usage", 0.0) or 0.0),
+            "cpu_warning": self._cpu_warning,
+        }
+        self._new_window()
+        if self._file is not None:
+            # The writer itself (a master's send_message would go to its workers).
+            self._write(window)
+        else:
+            runner.send_message(MESSAGE_TYPE, window)
+
+    def _write_window(self, msg: Any, **_: Any) -> None:
+        if isinstance(msg.data, dict):
+            self._write(msg.data)
+
+    def _write(self, window: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(window) + "\n")
+
+    def close(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+        self.ship()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
