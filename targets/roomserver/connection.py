@@ -12,20 +12,28 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Any
+from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from .protocol import MessageId, encode
+from .protocol import EncodedMessage, MessageId, message_text
 
-__all__ = ["Connection", "DeliveryFailed"]
+__all__ = ["Connection", "DeliveryFailed", "OutgoingMessage"]
 
 logger = logging.getLogger("roomserver")
 
 
 class DeliveryFailed(Exception):
     """A message could not be delivered: timeout, or the connection closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A ``message`` frame for one member: its id (for the ack) and its text."""
+
+    id: MessageId
+    text: str
 
 
 class Connection:
@@ -48,30 +56,22 @@ class Connection:
         self.closed = False
         #: Set once the outbox overflowed: the member is being disconnected.
         self.dropped = False
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(outbox_size)
+        self.outbox: asyncio.Queue[OutgoingMessage] = asyncio.Queue(outbox_size)
         self._seq = 0
         # Several senders may reuse an id: waiters per id are served in order.
         self._pending_acks: dict[MessageId, collections.deque[asyncio.Future[None]]] = {}
         self._writer: asyncio.Task[None] | None = None
 
-    def message_frame(self, room: str, sender: str, message: dict[str, Any]) -> dict[str, Any]:
-        """Build a ``message`` frame for this member, taking the next ``seq``.
+    def message_frame(self, message: EncodedMessage) -> OutgoingMessage:
+        """Build this member's ``message`` frame, taking the next ``seq``.
 
         Sequence numbers are assigned when a message is produced, not when it
         hits the wire, so that receivers can see reordering by a mode.
         """
         self._seq += 1
-        return {
-            "type": "message",
-            "room": room,
-            "id": message["id"],
-            "from": sender,
-            "body": message["body"],
-            "sent_at": message["sent_at"],
-            "seq": self._seq,
-        }
+        return OutgoingMessage(message.id, message_text(message, self._seq))
 
-    async def deliver(self, frame: dict[str, Any]) -> None:
+    async def deliver(self, frame: OutgoingMessage) -> None:
         """Send ``frame`` and wait for its ``ack``.
 
         Raises:
@@ -81,14 +81,14 @@ class Connection:
         if self.closed:
             raise DeliveryFailed(f"{self.label} is closed")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters = self._pending_acks.setdefault(frame["id"], collections.deque())
+        waiters = self._pending_acks.setdefault(frame.id, collections.deque())
         waiters.append(waiter)
         try:
-            await self.websocket.send(encode(frame))
+            await self.websocket.send(frame.text)
             await asyncio.wait_for(waiter, self.send_timeout)
         except TimeoutError:
             raise DeliveryFailed(
-                f"no ack from {self.label} for id {frame['id']!r} within {self.send_timeout} s"
+                f"no ack from {self.label} for id {frame.id!r} within {self.send_timeout} s"
             ) from None
         except ConnectionClosed:
             raise DeliveryFailed(f"{self.label} closed") from None
@@ -97,8 +97,8 @@ class Connection:
                 waiter.exception()  # mark retrieved: the failure was already raised
             if waiter in waiters:
                 waiters.remove(waiter)
-            if not waiters:
-                self._pending_acks.pop(frame["id"], None)
+            if not waiters and self._pending_acks.get(frame.id) is waiters:
+                del self._pending_acks[frame.id]
 
     def acknowledge(self, message_id: MessageId) -> None:
         """Resolve the oldest delivery waiting for ``message_id``; ignore unknown ids."""
@@ -109,7 +109,7 @@ class Connection:
                 waiter.set_result(None)
                 return
 
-    def enqueue(self, frame: dict[str, Any]) -> bool:
+    def enqueue(self, frame: OutgoingMessage) -> bool:
         """Put ``frame`` into the outbox without waiting; ``False`` if it is full."""
         if self.closed or self.dropped:
             return True  # already on its way out; flag an overflow only once

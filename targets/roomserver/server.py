@@ -32,6 +32,7 @@ from .protocol import (
     Leave,
     ProtocolError,
     encode,
+    encode_message,
     error_frame,
     parse_frame,
 )
@@ -221,7 +222,7 @@ class RoomServer:
         if sender_name is None or room is None:
             raise ProtocolError("not_in_room", f"not in room {command.room!r}; join it first")
         self.context.metrics.broadcasts += 1
-        message = {"id": command.id, "body": command.body, "sent_at": command.sent_at}
+        message = encode_message(command.room, sender_name, command)
         return await self._broadcast(room, connection, sender_name, message, self.context)
 
 

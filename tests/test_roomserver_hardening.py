@@ -1,0 +1,244 @@
+"""The reference server under hostile or broken clients (one test per known failure).
+
+Each test starts the real server and talks to it over real WebSockets or raw
+sockets on 127.0.0.1. Only ``test_unexpected_error_in_a_command_is_answered_and_logged``
+runs the server in-process, with a mode that fails on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.target import ReferenceTarget, TargetInfo, http_base
+
+from .roomclient import RoomClient
+
+pytestmark = pytest.mark.integration
+
+
+def _metric(url: str, name: str) -> float | None:
+    """The value of an unlabelled metric on the server's ``/metrics``, or ``None``."""
+    with urllib.request.urlopen(f"{http_base(url)}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    match = re.search(rf"^roomserver_{name} (\S+)$", text, re.MULTILINE)
+    return None if match is None else float(match[1])
+
+
+def _wait_for_metric(url: str, name: str, value: float, timeout: float) -> float | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = _metric(url, name)
+        if seen == value or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def target(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ReferenceTarget]:
+    """A server of its own; ``@pytest.mark.parametrize("target", [(mode, timeout)], indirect)``."""
+    mode, send_timeout = request.param
+    server = ReferenceTarget(mode, tmp_path, send_timeout=send_timeout)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _url(target: ReferenceTarget) -> str:
+    assert target.info is not None
+    return target.info.url
+
+
+def _nested(depth: int, leaf: str = "1") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+def _broadcast(room: str, body: str, sent_at: str = "1", message_id: str = "1") -> str:
+    """A broadcast frame with ``body``, ``sent_at`` and ``message_id`` as raw JSON text."""
+    return ('{"type":"broadcast","room":' + json.dumps(room) + ',"id":' + message_id
+            + ',"body":' + body + ',"sent_at":' + sent_at + "}")
+
+
+# 1. Deep nesting is bad_json, never a 1011 close.
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[" * 1000 + "]" * 1000,
+        '{"a":' * 1000 + "1" + "}" * 1000,
+        '{"type":"join","room":"r","member":"m","x":' + _nested(990) + "}",
+        "[" * 50_000,  # not even closed
+    ],
+    ids=["array-1000", "object-1000", "join-with-deep-extra", "unclosed-50000"],
+)
+def test_deep_nesting_is_bad_json_not_a_close(naive_server: TargetInfo, frame: str) -> None:
+    async def scenario() -> None:
+        client = await RoomClient.open(naive_server.url)
+        reply = await client.request(frame, timeout=5)
+        assert reply["type"] == "error" and reply["code"] == "bad_json", reply
+        assert "deep" in reply["detail"], reply
+        await client.join("usable", f"deep-{time.monotonic_ns()}")
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_nesting_up_to_the_limit_is_relayed(naive_server: TargetInfo) -> None:
+    """The frame object is level 1, so a body may nest 99 levels."""
+
+    async def scenario() -> None:
+        sender = await RoomClient.open(naive_server.url)
+        receiver = await RoomClient.open(naive_server.url)
+        room = f"depth-{time.monotonic_ns()}"
+        await sender.join(room, "sender")
+        await receiver.join(room, "receiver")
+        frame = _broadcast(room, _nested(99))
+        reply = await sender.request(frame, timeout=5)
+        assert reply["type"] == "broadcasted", reply
+        assert receiver.messages[0]["body"] == json.loads(_nested(99))
+        reply = await sender.request(frame.replace(_nested(99), _nested(100)), timeout=5)
+        assert reply["type"] == "error" and reply["code"] == "bad_json", reply
+        await sender.close()
+        await receiver.close()
+
+    asyncio.run(scenario())
+
+
+# 2. No input silences a connection.
+
+def test_deeply_nested_body_does_not_silence_the_connection(naive_server: TargetInfo) -> None:
+    """A body nested 978 levels used to parse, fail to re-encode and kill the worker."""
+
+    async def scenario() -> None:
+        sender = await RoomClient.open(naive_server.url)
+        receiver = await RoomClient.open(naive_server.url)
+        room = f"silence-{time.monotonic_ns()}"
+        await sender.join(room, "sender")
+        await receiver.join(room, "receiver")
+        frame = _broadcast(room, _nested(978))
+        reply = await sender.request(frame, timeout=5)
+        assert reply["type"] == "error" and reply["code"] == "bad_json", reply
+        # The connection still answers commands.
+        reply = await sender.request({"type": "broadcast", "room": room, "id": 2, "body": "x",
+                                      "sent_at": 1}, timeout=5)
+        assert reply["type"] == "broadcasted" and reply["recipients"] == 1, reply
+        await sender.leave(room)
+        await sender.close()
+        await receiver.close()
+
+    asyncio.run(scenario())
+
+
+# 3. NaN and Infinity are not JSON.
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1E999"])
+@pytest.mark.parametrize("where", ["body", "nested-body", "sent_at"])
+def test_non_finite_numbers_are_bad_field(
+    naive_server: TargetInfo, number: str, where: str
+) -> None:
+    async def scenario() -> None:
+        sender = await RoomClient.open(naive_server.url)
+        receiver = await RoomClient.open(naive_server.url)
+        room = f"nan-{time.monotonic_ns()}"
+        await sender.join(room, "sender")
+        await receiver.join(room, "receiver")
+        body = {"body": number, "nested-body": '{"a":[1,' + number + "]}"}.get(where, '"x"')
+        frame = _broadcast(room, body, sent_at=number if where == "sent_at" else "1")
+        reply = await sender.request(frame, timeout=5)
+        assert reply["type"] == "error" and reply["code"] == "bad_field", reply
+        await asyncio.sleep(0.1)
+        assert receiver.raw_messages == []
+        await sender.close()
+        await receiver.close()
+
+    asyncio.run(scenario())
+
+
+# 4. sent_at passes unchanged; what the server sends.
+
+@pytest.mark.parametrize(
+    "sent_at",
+    ["1764582000", "12345678901234567890", "1764582000.250", "1.7645820E9", "-0", "0.0000001",
+     "1764582000.1234567890123456789"],
+)
+def test_sent_at_is_passed_on_exactly_as_it_came(naive_server: TargetInfo, sent_at: str) -> None:
+    async def scenario() -> None:
+        sender = await RoomClient.open(naive_server.url)
+        receiver = await RoomClient.open(naive_server.url)
+        room = f"sent-at-{time.monotonic_ns()}"
+        await sender.join(room, "sender")
+        await receiver.join(room, "receiver")
+        frame = _broadcast(room, '"x"', sent_at=sent_at)
+        reply = await sender.request(frame, timeout=5)
+        assert reply["type"] == "broadcasted", reply
+        [raw] = receiver.raw_messages
+        assert isinstance(raw, str)
+        assert f'"sent_at":{sent_at},' in raw, raw
+        await sender.close()
+        await receiver.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reply_type"),
+    [("utf-8", "joined"), ("utf-16", "error"), ("utf-16-le", "error"), ("utf-32", "error"),
+     ("utf-8-sig", "error")],
+)
+def test_binary_frames_must_be_utf8(
+    naive_server: TargetInfo, encoding: str, reply_type: str
+) -> None:
+    async def scenario() -> None:
+        client = await RoomClient.open(naive_server.url)
+        frame = json.dumps({"type": "join", "room": "bin", "member": f"é-{time.monotonic_ns()}"})
+        reply = await client.request(frame.encode(encoding), timeout=5)
+        assert reply["type"] == reply_type, reply
+        if reply_type == "error":
+            assert reply["code"] == "bad_json", reply
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def _fill(overhead: int, kind: str) -> str:
+    """A body that brings a frame of ``overhead`` bytes without it to just under 64 KiB."""
+    room = 64 * 1024 - overhead
+    if kind == "two-byte-characters":  # each one becomes \\u00e9, 6 bytes
+        return '"' + "é" * ((room - 2) // 2) + '"'
+    return "[" + ",".join(["1e15"] * ((room - 1) // 5)) + "]"  # each becomes 18 bytes
+
+
+@pytest.mark.parametrize("kind", ["two-byte-characters", "numbers-that-grow"])
+def test_server_frames_grow_past_64_kib_but_stay_within_256_kib(
+    naive_server: TargetInfo, kind: str
+) -> None:
+    """docs/protocol.md: the server's frames can be up to 4 x 64 KiB (non-ASCII is escaped)."""
+
+    async def scenario() -> None:
+        sender = await RoomClient.open(naive_server.url)
+        receiver = await RoomClient.open(naive_server.url)
+        room = str(time.monotonic_ns()).ljust(128, "r")
+        await sender.join(room, "\U0001f600" * 128)  # 12 bytes each in the message frame
+        await receiver.join(room, "receiver")
+        message_id = json.dumps("i" * 50)
+        frame = _broadcast(room, _fill(len(_broadcast(room, "", message_id=message_id)), kind),
+                           message_id=message_id)
+        assert 64 * 1024 - 10 < len(frame.encode()) <= 64 * 1024
+        reply = await sender.request(frame, timeout=10)
+        assert reply["type"] == "broadcasted", reply
+        [raw] = receiver.raw_messages
+        assert isinstance(raw, str) and raw.isascii()
+        assert 3 * 64 * 1024 <= len(raw) <= 256 * 1024, len(raw)
+        await sender.close()
+        await receiver.close()
+
+    asyncio.run(scenario())
