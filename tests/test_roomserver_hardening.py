@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness import lockwatch
 from harness.target import ReferenceTarget, TargetInfo, http_base
+from targets.roomserver.context import ServerContext
+from targets.roomserver.modes import MODES
+from targets.roomserver.server import RoomServer, listening_port
 
 from .roomclient import RoomClient
 
@@ -136,6 +142,39 @@ def test_deeply_nested_body_does_not_silence_the_connection(naive_server: Target
         await receiver.close()
 
     asyncio.run(scenario())
+
+
+def test_unexpected_error_in_a_command_is_answered_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever fails inside a command, the worker lives on: an error frame, one log record."""
+
+    async def broken(*args: Any) -> int:
+        raise RuntimeError("the mode broke on purpose")
+
+    monkeypatch.setitem(MODES, "broken", broken)
+
+    async def scenario() -> None:
+        context = ServerContext(mode="broken", send_timeout=2.0, outbox_size=8)
+        room_server = RoomServer(context, lockwatch.MemorySink())
+        async with room_server.serve("127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{listening_port(server)}/ws"
+            client = await RoomClient.open(url)
+            await client.join("room", "alice")
+            reply = await client.request({"type": "broadcast", "room": "room", "id": 1,
+                                          "body": "x", "sent_at": 1}, timeout=5)
+            assert reply["type"] == "error" and reply["code"] == "internal_error", reply
+            assert reply["detail"]
+            await client.leave("room")  # the worker still runs commands
+            await client.close()
+
+    with caplog.at_level(logging.ERROR, logger="roomserver"):
+        asyncio.run(scenario())
+    errors = [record for record in caplog.records
+              if record.name == "roomserver" and record.levelno >= logging.ERROR]
+    assert len(errors) == 1, [record.getMessage() for record in errors]
+    assert errors[0].exc_info is not None
+    assert "broke on purpose" in caplog.text
 
 
 # 3. NaN and Infinity are not JSON.

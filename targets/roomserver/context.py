@@ -21,6 +21,7 @@ class ServerMetrics:
     delivery_failures: int = 0
     slow_consumer_disconnects: int = 0
     protocol_errors: int = 0
+    internal_errors: int = 0
 
 
 @dataclass

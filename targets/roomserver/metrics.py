@@ -42,6 +42,9 @@ def render_metrics(
            {"": ctx.metrics.slow_consumer_disconnects})
     metric("protocol_errors_total", "counter", "Frames answered with an error frame.",
            {"": ctx.metrics.protocol_errors})
+    metric("internal_errors_total", "counter",
+           "Commands that failed unexpectedly (answered with internal_error, logged).",
+           {"": ctx.metrics.internal_errors})
     kinds = Counter(report.kind for report in lock_reports)
     metric("lock_reports_total", "counter", "Lock reports by kind (wait, hold, order, recursive).",
            {f'{{kind="{kind}"}}': kinds.get(kind, 0)

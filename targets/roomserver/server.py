@@ -156,6 +156,15 @@ class RoomServer:
             except ProtocolError as exc:
                 self.context.metrics.protocol_errors += 1
                 reply = error_frame(exc.code, exc.detail)
+            except Exception:
+                # Never let one command end the worker: the connection would go silent.
+                self.context.metrics.internal_errors += 1
+                logger.exception("%s from %s failed", type(command).__name__, connection.label)
+                reply = error_frame(
+                    "internal_error",
+                    f"the server failed to run this {type(command).__name__.lower()} "
+                    "command; it is logged, and the connection stays usable",
+                )
             try:
                 await websocket.send(reply)
             except ConnectionClosed:
