@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from harness import lockwatch
 from harness.target import ReferenceTarget, TargetInfo, http_base
@@ -281,3 +282,34 @@ def test_server_frames_grow_past_64_kib_but_stay_within_256_kib(
         await receiver.close()
 
     asyncio.run(scenario())
+
+
+# 5. Failed deliveries are counted in every mode.
+
+@pytest.mark.parametrize("target", [("fixed", 1.0), ("spawn", 1.0), ("naive", 1.0)],
+                         indirect=True, ids=["fixed", "spawn", "naive"])
+def test_failed_deliveries_are_counted(target: ReferenceTarget) -> None:
+    url = _url(target)
+
+    async def scenario() -> None:
+        sender = await RoomClient.open(url)
+        await sender.join("acks", "sender")
+        async with connect(url) as silent:  # reads everything, acks nothing
+            await silent.send(json.dumps({"type": "join", "room": "acks", "member": "silent"}))
+            await silent.recv()
+            for index in range(5):
+                reply = await sender.request({"type": "broadcast", "room": "acks", "id": index,
+                                              "body": "x", "sent_at": time.time()})
+                assert reply["type"] == "broadcasted", reply
+            seen = await asyncio.to_thread(
+                _wait_for_metric, url, "delivery_failures_total", 5, 20.0)
+            assert seen == 5, f"delivery_failures_total is {seen}, expected 5"
+            received = 0
+            while received < 5:  # they did arrive: only the acks were missing
+                frame = json.loads(await asyncio.wait_for(silent.recv(), 5))
+                received += frame["type"] == "message"
+        await sender.close()
+
+    asyncio.run(scenario())
+    log = target.process.log_path.read_text()
+    assert log.count("delivery failed") == 5, log

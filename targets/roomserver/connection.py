@@ -13,11 +13,15 @@ import asyncio
 import collections
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from .protocol import EncodedMessage, MessageId, message_text
+
+if TYPE_CHECKING:
+    from .context import ServerMetrics
 
 __all__ = ["Connection", "DeliveryFailed", "OutgoingMessage"]
 
@@ -43,13 +47,20 @@ class Connection:
         websocket: The underlying connection.
         send_timeout: Seconds to wait for each ``ack``.
         outbox_size: Capacity of the outbox used by the ``fixed`` mode.
+        metrics: Where the outbox writer counts failed deliveries.
     """
 
     def __init__(
-        self, websocket: ServerConnection, *, send_timeout: float, outbox_size: int
+        self,
+        websocket: ServerConnection,
+        *,
+        send_timeout: float,
+        outbox_size: int,
+        metrics: ServerMetrics,
     ) -> None:
         self.websocket = websocket
         self.send_timeout = send_timeout
+        self.metrics = metrics
         self.label = f"{websocket.remote_address[0]}:{websocket.remote_address[1]}"
         #: Rooms this connection is in, mapped to its member name there.
         self.rooms: dict[str, str] = {}
@@ -129,6 +140,7 @@ class Connection:
             try:
                 await self.deliver(frame)
             except DeliveryFailed as exc:
+                self.metrics.delivery_failures += 1
                 logger.warning("delivery failed: %s", exc)
                 if self.closed:
                     return

@@ -113,7 +113,8 @@ class RoomServer:
     async def _handle(self, websocket: ServerConnection) -> None:
         ctx = self.context
         connection = Connection(
-            websocket, send_timeout=ctx.send_timeout, outbox_size=ctx.outbox_size
+            websocket, send_timeout=ctx.send_timeout, outbox_size=ctx.outbox_size,
+            metrics=ctx.metrics,
         )
         self._connections.add(connection)
         ctx.metrics.connections += 1
