@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
+import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket  # websocket-client: a blocking client that reads only when told to
 from websockets.asyncio.client import connect
 
 from harness import lockwatch
@@ -313,3 +316,56 @@ def test_failed_deliveries_are_counted(target: ReferenceTarget) -> None:
     asyncio.run(scenario())
     log = target.process.log_path.read_text()
     assert log.count("delivery failed") == 5, log
+
+
+# 6. The send timeout bounds the write too.
+
+@pytest.mark.parametrize("target", [("naive", 0.2)], indirect=True)
+def test_send_timeout_bounds_the_write_to_a_member_that_never_reads(
+    target: ReferenceTarget,
+) -> None:
+    url = _url(target)
+    # This member joins, then never reads again: the server's writes to it block.
+    stuck = websocket.create_connection(
+        url, timeout=5, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+    stuck.send(json.dumps({"type": "join", "room": "stall", "member": "stuck"}))
+    assert json.loads(stuck.recv())["type"] == "joined"
+
+    async def broadcaster(index: int, stop_at: float) -> list[float]:
+        client = await RoomClient.open(url)
+        await client.join("stall", f"sender-{index}")
+        took: list[float] = []
+        sequence = 0
+        while time.monotonic() < stop_at:
+            sequence += 1
+            body = os.urandom(30_000).hex()  # 60 KB, fresh: compression cannot shrink it
+            started = time.monotonic()
+            try:
+                reply = await client.request(
+                    {"type": "broadcast", "room": "stall", "id": f"{index}-{sequence}",
+                     "body": body, "sent_at": time.time()}, timeout=10)
+            except TimeoutError:
+                raise AssertionError(
+                    f"a broadcast was not answered within 10 s (after {sequence - 1} answered); "
+                    "the write to the stuck member is not bounded by the send timeout") from None
+            took.append(time.monotonic() - started)
+            assert reply["type"] == "broadcasted", reply
+        await client.close()
+        return took
+
+    async def scenario() -> list[float]:
+        stop_at = time.monotonic() + 15
+        results = await asyncio.gather(*(broadcaster(index, stop_at) for index in range(3)))
+        return [seconds for took in results for seconds in took]
+
+    try:
+        took = asyncio.run(scenario())
+    finally:
+        stuck.close(timeout=1)
+    # Enough went to the stuck member to fill every buffer on the way: without a bound on
+    # the write, a broadcast blocked for good after about 15 of them (1 MB).
+    assert len(took) >= 50, f"only {len(took)} broadcasts"
+    # Each broadcast waits for the stuck member at most about the send timeout.
+    assert max(took) < 3.0, f"slowest broadcast {max(took):.1f} s (send timeout 0.2 s)"
+    failures = _metric(url, "delivery_failures_total")
+    assert failures is not None and failures >= 1

@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lock-report-file", metavar="PATH",
                         help="append lock reports to this JSONL file")
     parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                        help="how long a send waits for the member's ack (default: 10)")
+                        help="how long one delivery, write and ack together, may take "
+                             "(default: 10)")
     parser.add_argument("--outbox-size", type=int, default=256, metavar="N",
                         help="per-member outbox capacity in fixed mode (default: 256)")
     parser.add_argument("--log-level", default="WARNING",

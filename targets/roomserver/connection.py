@@ -1,9 +1,9 @@
 """One client connection: acknowledged delivery, sequence numbers, outbox.
 
 Delivering a message means writing the frame and then waiting for the
-member's ``ack`` (bounded by the send timeout). The reader loop of the
-connection resolves acks as soon as they arrive, even while one of the
-connection's own commands is still running; otherwise every ack wait would
+member's ``ack``, the two together bounded by the send timeout. The reader
+loop of the connection resolves acks as soon as they arrive, even while one of
+the connection's own commands is still running; otherwise every ack wait would
 become a real deadlock, which is not the bug this server models.
 """
 
@@ -45,7 +45,7 @@ class Connection:
 
     Args:
         websocket: The underlying connection.
-        send_timeout: Seconds to wait for each ``ack``.
+        send_timeout: Seconds one delivery (write and ack together) may take.
         outbox_size: Capacity of the outbox used by the ``fixed`` mode.
         metrics: Where the outbox writer counts failed deliveries.
     """
@@ -83,7 +83,11 @@ class Connection:
         return OutgoingMessage(message.id, message_text(message, self._seq))
 
     async def deliver(self, frame: OutgoingMessage) -> None:
-        """Send ``frame`` and wait for its ``ack``.
+        """Write ``frame`` and wait for its ``ack``, within the send timeout in all.
+
+        A write that cannot finish in time (the member does not read) fails
+        the delivery like a missing ack. The frame may still reach the member
+        later; its ack is then ignored.
 
         Raises:
             DeliveryFailed: on timeout, or when the connection is or becomes
@@ -94,12 +98,16 @@ class Connection:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters = self._pending_acks.setdefault(frame.id, collections.deque())
         waiters.append(waiter)
+        written = False
         try:
-            await self.websocket.send(frame.text)
-            await asyncio.wait_for(waiter, self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):
+                await self.websocket.send(frame.text)
+                written = True
+                await waiter
         except TimeoutError:
+            what = "no ack from" if written else "could not write to"
             raise DeliveryFailed(
-                f"no ack from {self.label} for id {frame.id!r} within {self.send_timeout} s"
+                f"{what} {self.label} for id {frame.id!r} within {self.send_timeout} s"
             ) from None
         except ConnectionClosed:
             raise DeliveryFailed(f"{self.label} closed") from None

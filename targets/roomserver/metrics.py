@@ -35,7 +35,8 @@ def render_metrics(
     metric("outbox_depth", "gauge", "Messages waiting in per-member outboxes (fixed mode).",
            {'{stat="sum"}': sum(depths), '{stat="max"}': max(depths, default=0)})
     metric("broadcasts_total", "counter", "Broadcast commands run.", {"": ctx.metrics.broadcasts})
-    metric("delivery_failures_total", "counter", "Sends that timed out or hit a closed peer.",
+    metric("delivery_failures_total", "counter",
+           "Deliveries that failed: write or ack over the send timeout, or a closed peer.",
            {"": ctx.metrics.delivery_failures})
     metric("slow_consumer_disconnects_total", "counter",
            "Members disconnected because their outbox was full.",
