@@ -13,12 +13,14 @@ import logging
 import os
 import re
 import socket
+import struct
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import websocket  # websocket-client: a blocking client that reads only when told to
 from websockets.asyncio.client import connect
@@ -369,3 +371,41 @@ def test_send_timeout_bounds_the_write_to_a_member_that_never_reads(
     assert max(took) < 3.0, f"slowest broadcast {max(took):.1f} s (send timeout 0.2 s)"
     failures = _metric(url, "delivery_failures_total")
     assert failures is not None and failures >= 1
+
+
+# 7. A client that does not read cannot grow the server's memory.
+
+def _ping_frame(payload: bytes) -> bytes:
+    # Client frames are masked; a zero mask keeps the payload as it is.
+    return struct.pack("!BB", 0x89, 0x80 | len(payload)) + b"\0\0\0\0" + payload
+
+
+def test_ping_flood_without_reading_is_closed_and_memory_stays_bounded(tmp_path: Path) -> None:
+    target = ReferenceTarget("naive", tmp_path)
+    with target as info:
+        server = psutil.Process(target.process.pid)
+        baseline = server.memory_info().rss
+        flooder = websocket.create_connection(
+            info.url, timeout=2, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        batch = _ping_frame(b"p" * 125) * 2000
+        peak = baseline
+        stopped_by: str | None = None
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < 15:
+                try:
+                    flooder.sock.sendall(batch)
+                except OSError as exc:  # the server stopped reading, or closed
+                    stopped_by = type(exc).__name__
+                    break
+                peak = max(peak, server.memory_info().rss)
+        finally:
+            flooder.sock.close()
+        grown_mib = (peak - baseline) / 2**20
+        assert stopped_by is not None, (
+            f"15 s of pings were all read; server RSS grew {grown_mib:.0f} MiB")
+        closed = _wait_for_metric(info.url, "output_limit_disconnects_total", 1, 15.0)
+        assert closed == 1, f"output_limit_disconnects_total is {closed}"
+        assert grown_mib < 64, f"server RSS grew {grown_mib:.0f} MiB under a ping flood"
+        with urllib.request.urlopen(f"{http_base(info.url)}/healthz", timeout=5) as response:
+            assert response.status == 200

@@ -67,6 +67,8 @@ class Connection:
         self.closed = False
         #: Set once the outbox overflowed: the member is being disconnected.
         self.dropped = False
+        #: Set once its unsent output passed the limit: it is being disconnected.
+        self.over_limit = False
         self.outbox: asyncio.Queue[OutgoingMessage] = asyncio.Queue(outbox_size)
         self._seq = 0
         # Several senders may reuse an id: waiters per id are served in order.
@@ -158,6 +160,23 @@ class Connection:
         reason = f"slow consumer: outbox full ({self.outbox.maxsize} messages)"
         logger.warning("disconnecting %s: %s", self.label, reason)
         await self.websocket.close(1008, reason)
+
+    def unsent_bytes(self) -> int:
+        """Bytes written to this connection that the kernel has not taken yet."""
+        return self.websocket.transport.get_write_buffer_size()
+
+    async def close_over_limit(self, limit: int) -> None:
+        """Disconnect a member whose unsent output passed ``limit`` bytes (close code 1008).
+
+        Reading stops first: whatever the member sends (pings, commands) would
+        only add output it does not read. The close frame waits behind the
+        unsent output; after the close timeout the connection is cut.
+        """
+        unsent = self.unsent_bytes()
+        logger.warning("disconnecting %s: output buffer over limit (%d bytes unsent, limit %d)",
+                       self.label, unsent, limit)
+        self.websocket.transport.pause_reading()
+        await self.websocket.close(1008, "output buffer over limit")
 
     def connection_lost(self) -> None:
         """Fail every pending delivery at once and stop the outbox writer."""

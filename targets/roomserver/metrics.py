@@ -41,6 +41,9 @@ def render_metrics(
     metric("slow_consumer_disconnects_total", "counter",
            "Members disconnected because their outbox was full.",
            {"": ctx.metrics.slow_consumer_disconnects})
+    metric("output_limit_disconnects_total", "counter",
+           "Connections closed (1008) because their unsent output passed the limit.",
+           {"": ctx.metrics.output_limit_disconnects})
     metric("protocol_errors_total", "counter", "Frames answered with an error frame.",
            {"": ctx.metrics.protocol_errors})
     metric("internal_errors_total", "counter",

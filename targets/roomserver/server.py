@@ -2,17 +2,20 @@
 
 Each connection has a reader loop and a command worker. The reader parses
 frames, resolves acks at once and queues commands; the worker runs the
-connection's commands one after another, in arrival order.
+connection's commands one after another, in arrival order. A command that
+fails unexpectedly is answered with an ``internal_error`` frame and logged
+with its traceback; the worker goes on. One watcher bounds every connection's
+unsent output (:mod:`.outputlimit`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -24,6 +27,7 @@ from harness import lockwatch
 from .connection import Connection
 from .context import ServerContext
 from .modes import MODES
+from .outputlimit import DEFAULT_MAX_UNSENT, watch_unsent_output
 from .protocol import (
     Ack,
     Broadcast,
@@ -56,25 +60,44 @@ class RoomServer:
     Args:
         context: Settings and shared state; ``context.mode`` picks the mode.
         lock_reports: Where ``/debug/locks`` reads lock reports from.
+        max_unsent: Bytes of unsent output after which a connection is closed
+            with code 1008.
     """
 
-    def __init__(self, context: ServerContext, lock_reports: lockwatch.MemorySink) -> None:
+    def __init__(
+        self,
+        context: ServerContext,
+        lock_reports: lockwatch.MemorySink,
+        *,
+        max_unsent: int = DEFAULT_MAX_UNSENT,
+    ) -> None:
         if context.mode not in MODES:
             raise ValueError(f"unknown mode {context.mode!r}; choose one of {', '.join(MODES)}")
         self.context = context
         self.lock_reports = lock_reports
+        self.max_unsent = max_unsent
         self._broadcast = MODES[context.mode]
         self._connections: set[Connection] = set()
 
-    def serve(self, host: str, port: int) -> Any:
-        """Return the ``websockets`` server; use it as an async context manager."""
-        return serve(
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str, port: int) -> AsyncIterator[Server]:
+        """Listen on ``host:port`` while the context is open; yields the ``websockets`` server."""
+        async with serve(
             self._handle,
             host,
             port,
             process_request=self._process_request,
             max_size=MAX_FRAME_BYTES,
-        )
+        ) as server:
+            watcher = asyncio.create_task(
+                watch_unsent_output(self._connections, self.max_unsent, self.context),
+                name="unsent output watcher",
+            )
+            try:
+                yield server
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
 
     # HTTP on the same port.
 
