@@ -8,6 +8,7 @@ runs the server in-process, with a mode that fails on purpose.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import os
@@ -409,3 +410,32 @@ def test_ping_flood_without_reading_is_closed_and_memory_stays_bounded(tmp_path:
         assert grown_mib < 64, f"server RSS grew {grown_mib:.0f} MiB under a ping flood"
         with urllib.request.urlopen(f"{http_base(info.url)}/healthz", timeout=5) as response:
             assert response.status == 200
+
+
+# 8. The HTTP endpoints answer GET only.
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "PUT", "HEAD"])
+@pytest.mark.parametrize("path", ["/healthz", "/metrics", "/debug/locks"])
+def test_http_endpoints_refuse_other_methods_with_405(
+    naive_server: TargetInfo, path: str, method: str
+) -> None:
+    connection = http.client.HTTPConnection(naive_server.host, naive_server.port, timeout=5)
+    try:
+        connection.request(method, path, headers={"Content-Length": "0"})
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert response.status == 405, (method, path, response.status)
+    assert response.getheader("Allow") == "GET"
+
+
+@pytest.mark.parametrize("headers", ["Content-Length: 5", "Transfer-Encoding: chunked"])
+def test_http_request_with_a_body_gets_no_answer(naive_server: TargetInfo, headers: str) -> None:
+    """websockets 17.4 reads no request bodies: it closes the connection before our code runs."""
+    with socket.create_connection((naive_server.host, naive_server.port), timeout=5) as sock:
+        sock.sendall(f"POST /healthz HTTP/1.1\r\nHost: x\r\n{headers}\r\n\r\nhello".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer == b"", answer

@@ -53,6 +53,9 @@ MAX_PENDING_COMMANDS = 256
 
 WEBSOCKET_PATH = "/ws"
 
+#: Methods the HTTP endpoints answer; others get 405.
+HTTP_METHODS = ("GET",)
+
 
 class RoomServer:
     """Serve the room protocol in one mode.
@@ -113,6 +116,12 @@ class RoomServer:
         route = routes.get(path)
         if route is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"no such path: {path}\n")
+        if request.method not in HTTP_METHODS:
+            response = connection.respond(
+                http.HTTPStatus.METHOD_NOT_ALLOWED, f"{path} answers GET only\n"
+            )
+            response.headers["Allow"] = ", ".join(HTTP_METHODS)
+            return response
         content_type, body = route()
         return Response(
             http.HTTPStatus.OK,
