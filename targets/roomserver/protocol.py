@@ -217,9 +217,10 @@ def parse_frame(raw: str | bytes) -> Command | Ack:
     if kind == "leave":
         return Leave(_name(frame, "room"))
     if kind == "broadcast":
+        room, message_id = _name(frame, "room"), _message_id(frame)
         if "body" not in frame:
             raise ProtocolError("bad_field", "'body' is missing")
-        return Broadcast(_name(frame, "room"), _message_id(frame), frame["body"], _timestamp(frame))
+        return Broadcast(room, message_id, frame["body"], _timestamp(frame))
     if "type" not in frame:
         raise ProtocolError("unknown_type", "'type' is missing")
     raise ProtocolError(
