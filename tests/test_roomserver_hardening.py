@@ -388,6 +388,8 @@ def test_ping_flood_without_reading_is_closed_and_memory_stays_bounded(tmp_path:
         baseline = server.memory_info().rss
         flooder = websocket.create_connection(
             info.url, timeout=2, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        sock = flooder.sock
+        assert sock is not None
         batch = _ping_frame(b"p" * 125) * 2000
         peak = baseline
         stopped_by: str | None = None
@@ -395,13 +397,13 @@ def test_ping_flood_without_reading_is_closed_and_memory_stays_bounded(tmp_path:
         try:
             while time.monotonic() - started < 15:
                 try:
-                    flooder.sock.sendall(batch)
+                    sock.sendall(batch)
                 except OSError as exc:  # the server stopped reading, or closed
                     stopped_by = type(exc).__name__
                     break
                 peak = max(peak, server.memory_info().rss)
         finally:
-            flooder.sock.close()
+            sock.close()
         grown_mib = (peak - baseline) / 2**20
         assert stopped_by is not None, (
             f"15 s of pings were all read; server RSS grew {grown_mib:.0f} MiB")
