@@ -103,6 +103,9 @@ class Connection:
         written = False
         try:
             async with asyncio.timeout(self.send_timeout):
+                # A send() cancelled while it waits in drain() has already queued the whole
+                # frame in the transport, so the connection stays usable; what piles up
+                # there is bounded by the unsent output limit (outputlimit.py).
                 await self.websocket.send(frame.text)
                 written = True
                 await waiter
