@@ -22,6 +22,8 @@ class RoomClient:
         self.ack_delay = ack_delay
         self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.messages: list[dict[str, Any]] = []
+        #: The text of each ``message`` frame as it came off the wire.
+        self.raw_messages: list[str | bytes] = []
         self.close_code: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._receiver = asyncio.create_task(self._receive())
@@ -43,6 +45,7 @@ class RoomClient:
                 frame = json.loads(raw)
                 if frame["type"] == "message":
                     self.messages.append(frame)
+                    self.raw_messages.append(raw)
                     if self.ack_delay:
                         task = asyncio.create_task(self._ack_later(frame["id"]))
                         self._tasks.add(task)
@@ -56,10 +59,13 @@ class RoomClient:
         finally:
             self.close_code = self.websocket.close_code
 
-    async def send(self, frame: dict[str, Any] | str) -> None:
-        await self.websocket.send(frame if isinstance(frame, str) else json.dumps(frame))
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        """Send a dict as JSON text; a ``str`` as a text frame, ``bytes`` as a binary frame."""
+        await self.websocket.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
 
-    async def request(self, frame: dict[str, Any] | str, timeout: float = 30.0) -> dict[str, Any]:
+    async def request(
+        self, frame: dict[str, Any] | str | bytes, timeout: float = 30.0
+    ) -> dict[str, Any]:
         await self.send(frame)
         return await asyncio.wait_for(self.replies.get(), timeout)
 

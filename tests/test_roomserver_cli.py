@@ -47,7 +47,8 @@ def test_signal_shuts_down_cleanly(tmp_path: Path, signum: int) -> None:
 
 
 @pytest.mark.parametrize("args", [["--mode", "clever"], ["--port", "70000"],
-                                  ["--send-timeout", "-1"], ["--outbox-size", "0"]])
+                                  ["--send-timeout", "-1"], ["--outbox-size", "0"],
+                                  ["--max-unsent", "0"], ["--max-unsent", "4MiB"]])
 def test_bad_flags_are_usage_errors(args: list[str]) -> None:
     completed = subprocess.run(server(*args), cwd=PROJECT_ROOT, capture_output=True, text=True,
                                timeout=20)
@@ -60,5 +61,5 @@ def test_help_lists_the_flags() -> None:
     completed = subprocess.run(server("--help"), cwd=PROJECT_ROOT, capture_output=True,
                                text=True, timeout=20)
     for flag in ("--mode", "--lock-wait-threshold", "--lock-hold-threshold",
-                 "--lock-report-file", "--send-timeout"):
+                 "--lock-report-file", "--send-timeout", "--max-unsent"):
         assert flag in completed.stdout

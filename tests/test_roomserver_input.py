@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import urllib.request
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +18,10 @@ from harness.target import TargetInfo, fetch_json, http_base
 from .roomclient import RoomClient
 
 pytestmark = pytest.mark.integration
+
+#: Every error code in docs/protocol.md.
+ERROR_CODES = {"bad_json", "unknown_type", "bad_field", "too_long", "already_joined",
+               "member_taken", "not_in_room", "busy", "internal_error"}
 
 
 def _run(coroutine):  # type: ignore[no-untyped-def]
@@ -157,34 +162,59 @@ def test_http_endpoints(naive_server: TargetInfo) -> None:
         assert f"\n{name}" in f"\n{text}", name
 
 
+# NaN, Infinity (json.dumps writes both), integers of any size and deep nesting are in on
+# purpose: the server must answer them with an error frame, never relay or choke on them.
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda children: st.lists(children, max_size=3)
     | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=8,
 )
+nested = st.builds(lambda depth, opener, closer: opener * depth + closer * depth,
+                   st.integers(0, 2000), st.sampled_from(["[", '{"a":']),
+                   st.sampled_from(["]", "}"]))
 frames = st.one_of(
     st.text(max_size=200),
     st.binary(max_size=200),
     json_values.map(json.dumps),
+    nested,
     st.fixed_dictionaries(
         {"type": st.sampled_from(["join", "leave", "broadcast", "ack", "message", ""])},
         optional={"room": json_values | st.text(max_size=140), "member": json_values,
                   "id": json_values, "body": json_values, "sent_at": json_values},
     ).map(json.dumps),
+    st.builds(lambda body: '{"type":"broadcast","room":"r","id":1,"sent_at":1,"body":'
+              + body + "}", nested.filter(lambda text: text.count("[") == text.count("]"))),
 )
+
+
+def _strict(raw: str | bytes) -> Any:
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"the server sent {token}, which is not JSON")
+
+    return json.loads(raw, parse_constant=refuse)
 
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(frames, min_size=1, max_size=8))
 def test_random_frames_never_break_the_server(naive_server: TargetInfo, batch: list[str]) -> None:
+    """After any frames, the same connection still answers, in strict JSON; so do others."""
+
     async def scenario() -> None:
+        room = f"fuzz-{time.monotonic_ns()}"
         async with connect(naive_server.url) as websocket:
             for frame in batch:
                 await websocket.send(frame)
+            await websocket.send(json.dumps({"type": "join", "room": room, "member": "m"}))
+            while True:
+                reply = _strict(await asyncio.wait_for(websocket.recv(), 5))
+                assert reply["type"] in ("error", "joined", "left", "broadcasted"), reply
+                if reply["type"] == "error":
+                    assert reply["code"] in ERROR_CODES and reply["detail"], reply
+                if reply == {"type": "joined", "room": room, "member": "m", "members": 1}:
+                    break
         client = await RoomClient.open(naive_server.url)
-        room = f"fuzz-{time.monotonic_ns()}"
         latency = await client.join(room, "checker")
         assert latency < 5
         await client.close()

@@ -14,6 +14,7 @@ from harness import lockwatch
 
 from .context import ServerContext
 from .modes import MODES
+from .outputlimit import DEFAULT_MAX_UNSENT
 from .server import RoomServer, listening_port
 
 
@@ -70,9 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lock-report-file", metavar="PATH",
                         help="append lock reports to this JSONL file")
     parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                        help="how long a send waits for the member's ack (default: 10)")
+                        help="how long one delivery, write and ack together, may take "
+                             "(default: 10)")
     parser.add_argument("--outbox-size", type=int, default=256, metavar="N",
                         help="per-member outbox capacity in fixed mode (default: 256)")
+    parser.add_argument("--max-unsent", type=int, default=DEFAULT_MAX_UNSENT, metavar="BYTES",
+                        help="close a connection (1008) whose unsent output passes this many "
+                             f"bytes (default: {DEFAULT_MAX_UNSENT}, 4 MiB)")
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default: WARNING)")
@@ -81,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--port {args.port} is out of range; use 0..65535 (0 picks a free port)")
     if args.outbox_size < 1:
         parser.error(f"--outbox-size {args.outbox_size} must be at least 1")
+    if args.max_unsent < 1:
+        parser.error(f"--max-unsent {args.max_unsent} must be at least 1 byte")
     return args
 
 
@@ -99,7 +106,7 @@ async def run(args: argparse.Namespace) -> None:
     context = ServerContext(
         mode=args.mode, send_timeout=args.send_timeout, outbox_size=args.outbox_size
     )
-    room_server = RoomServer(context, memory)
+    room_server = RoomServer(context, memory, max_unsent=args.max_unsent)
     async with room_server.serve(args.host, args.port) as server:
         port = listening_port(server)
         print(f"roomserver ({args.mode}) listening on ws://{args.host}:{port}/ws", flush=True)

@@ -1,9 +1,9 @@
 """One client connection: acknowledged delivery, sequence numbers, outbox.
 
 Delivering a message means writing the frame and then waiting for the
-member's ``ack`` (bounded by the send timeout). The reader loop of the
-connection resolves acks as soon as they arrive, even while one of the
-connection's own commands is still running; otherwise every ack wait would
+member's ``ack``, the two together bounded by the send timeout. The reader
+loop of the connection resolves acks as soon as they arrive, even while one of
+the connection's own commands is still running; otherwise every ack wait would
 become a real deadlock, which is not the bug this server models.
 """
 
@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from .protocol import MessageId, encode
+from .protocol import EncodedMessage, MessageId, message_text
 
-__all__ = ["Connection", "DeliveryFailed"]
+if TYPE_CHECKING:
+    from .context import ServerMetrics
+
+__all__ = ["Connection", "DeliveryFailed", "OutgoingMessage"]
 
 logger = logging.getLogger("roomserver")
 
@@ -28,51 +32,64 @@ class DeliveryFailed(Exception):
     """A message could not be delivered: timeout, or the connection closed."""
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A ``message`` frame for one member: its id (for the ack) and its text."""
+
+    id: MessageId
+    text: str
+
+
 class Connection:
     """Server-side state of one WebSocket client.
 
     Args:
         websocket: The underlying connection.
-        send_timeout: Seconds to wait for each ``ack``.
+        send_timeout: Seconds one delivery (write and ack together) may take.
         outbox_size: Capacity of the outbox used by the ``fixed`` mode.
+        metrics: Where the outbox writer counts failed deliveries.
     """
 
     def __init__(
-        self, websocket: ServerConnection, *, send_timeout: float, outbox_size: int
+        self,
+        websocket: ServerConnection,
+        *,
+        send_timeout: float,
+        outbox_size: int,
+        metrics: ServerMetrics,
     ) -> None:
         self.websocket = websocket
         self.send_timeout = send_timeout
+        self.metrics = metrics
         self.label = f"{websocket.remote_address[0]}:{websocket.remote_address[1]}"
         #: Rooms this connection is in, mapped to its member name there.
         self.rooms: dict[str, str] = {}
         self.closed = False
         #: Set once the outbox overflowed: the member is being disconnected.
         self.dropped = False
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(outbox_size)
+        #: Set once its unsent output passed the limit: it is being disconnected.
+        self.over_limit = False
+        self.outbox: asyncio.Queue[OutgoingMessage] = asyncio.Queue(outbox_size)
         self._seq = 0
         # Several senders may reuse an id: waiters per id are served in order.
         self._pending_acks: dict[MessageId, collections.deque[asyncio.Future[None]]] = {}
         self._writer: asyncio.Task[None] | None = None
 
-    def message_frame(self, room: str, sender: str, message: dict[str, Any]) -> dict[str, Any]:
-        """Build a ``message`` frame for this member, taking the next ``seq``.
+    def message_frame(self, message: EncodedMessage) -> OutgoingMessage:
+        """Build this member's ``message`` frame, taking the next ``seq``.
 
         Sequence numbers are assigned when a message is produced, not when it
         hits the wire, so that receivers can see reordering by a mode.
         """
         self._seq += 1
-        return {
-            "type": "message",
-            "room": room,
-            "id": message["id"],
-            "from": sender,
-            "body": message["body"],
-            "sent_at": message["sent_at"],
-            "seq": self._seq,
-        }
+        return OutgoingMessage(message.id, message_text(message, self._seq))
 
-    async def deliver(self, frame: dict[str, Any]) -> None:
-        """Send ``frame`` and wait for its ``ack``.
+    async def deliver(self, frame: OutgoingMessage) -> None:
+        """Write ``frame`` and wait for its ``ack``, within the send timeout in all.
+
+        A write that cannot finish in time (the member does not read) fails
+        the delivery like a missing ack. The frame may still reach the member
+        later; its ack is then ignored.
 
         Raises:
             DeliveryFailed: on timeout, or when the connection is or becomes
@@ -81,14 +98,21 @@ class Connection:
         if self.closed:
             raise DeliveryFailed(f"{self.label} is closed")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters = self._pending_acks.setdefault(frame["id"], collections.deque())
+        waiters = self._pending_acks.setdefault(frame.id, collections.deque())
         waiters.append(waiter)
+        written = False
         try:
-            await self.websocket.send(encode(frame))
-            await asyncio.wait_for(waiter, self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):
+                # A send() cancelled while it waits in drain() has already queued the whole
+                # frame in the transport, so the connection stays usable; what piles up
+                # there is bounded by the unsent output limit (outputlimit.py).
+                await self.websocket.send(frame.text)
+                written = True
+                await waiter
         except TimeoutError:
+            what = "no ack from" if written else "could not write to"
             raise DeliveryFailed(
-                f"no ack from {self.label} for id {frame['id']!r} within {self.send_timeout} s"
+                f"{what} {self.label} for id {frame.id!r} within {self.send_timeout} s"
             ) from None
         except ConnectionClosed:
             raise DeliveryFailed(f"{self.label} closed") from None
@@ -97,8 +121,8 @@ class Connection:
                 waiter.exception()  # mark retrieved: the failure was already raised
             if waiter in waiters:
                 waiters.remove(waiter)
-            if not waiters:
-                self._pending_acks.pop(frame["id"], None)
+            if not waiters and self._pending_acks.get(frame.id) is waiters:
+                del self._pending_acks[frame.id]
 
     def acknowledge(self, message_id: MessageId) -> None:
         """Resolve the oldest delivery waiting for ``message_id``; ignore unknown ids."""
@@ -109,7 +133,7 @@ class Connection:
                 waiter.set_result(None)
                 return
 
-    def enqueue(self, frame: dict[str, Any]) -> bool:
+    def enqueue(self, frame: OutgoingMessage) -> bool:
         """Put ``frame`` into the outbox without waiting; ``False`` if it is full."""
         if self.closed or self.dropped:
             return True  # already on its way out; flag an overflow only once
@@ -129,6 +153,7 @@ class Connection:
             try:
                 await self.deliver(frame)
             except DeliveryFailed as exc:
+                self.metrics.delivery_failures += 1
                 logger.warning("delivery failed: %s", exc)
                 if self.closed:
                     return
@@ -138,6 +163,23 @@ class Connection:
         reason = f"slow consumer: outbox full ({self.outbox.maxsize} messages)"
         logger.warning("disconnecting %s: %s", self.label, reason)
         await self.websocket.close(1008, reason)
+
+    def unsent_bytes(self) -> int:
+        """Bytes written to this connection that the kernel has not taken yet."""
+        return self.websocket.transport.get_write_buffer_size()
+
+    async def close_over_limit(self, limit: int) -> None:
+        """Disconnect a member whose unsent output passed ``limit`` bytes (close code 1008).
+
+        Reading stops first: whatever the member sends (pings, commands) would
+        only add output it does not read. The close frame waits behind the
+        unsent output; after the close timeout the connection is cut.
+        """
+        unsent = self.unsent_bytes()
+        logger.warning("disconnecting %s: output buffer over limit (%d bytes unsent, limit %d)",
+                       self.label, unsent, limit)
+        self.websocket.transport.pause_reading()
+        await self.websocket.close(1008, "output buffer over limit")
 
     def connection_lost(self) -> None:
         """Fail every pending delivery at once and stop the outbox writer."""

@@ -20,7 +20,9 @@ class ServerMetrics:
     broadcasts: int = 0
     delivery_failures: int = 0
     slow_consumer_disconnects: int = 0
+    output_limit_disconnects: int = 0
     protocol_errors: int = 0
+    internal_errors: int = 0
 
 
 @dataclass

@@ -35,13 +35,20 @@ def render_metrics(
     metric("outbox_depth", "gauge", "Messages waiting in per-member outboxes (fixed mode).",
            {'{stat="sum"}': sum(depths), '{stat="max"}': max(depths, default=0)})
     metric("broadcasts_total", "counter", "Broadcast commands run.", {"": ctx.metrics.broadcasts})
-    metric("delivery_failures_total", "counter", "Sends that timed out or hit a closed peer.",
+    metric("delivery_failures_total", "counter",
+           "Deliveries that failed: write or ack over the send timeout, or a closed peer.",
            {"": ctx.metrics.delivery_failures})
     metric("slow_consumer_disconnects_total", "counter",
            "Members disconnected because their outbox was full.",
            {"": ctx.metrics.slow_consumer_disconnects})
+    metric("output_limit_disconnects_total", "counter",
+           "Connections closed (1008) because their unsent output passed the limit.",
+           {"": ctx.metrics.output_limit_disconnects})
     metric("protocol_errors_total", "counter", "Frames answered with an error frame.",
            {"": ctx.metrics.protocol_errors})
+    metric("internal_errors_total", "counter",
+           "Commands that failed unexpectedly (answered with internal_error, logged).",
+           {"": ctx.metrics.internal_errors})
     kinds = Counter(report.kind for report in lock_reports)
     metric("lock_reports_total", "counter", "Lock reports by kind (wait, hold, order, recursive).",
            {f'{{kind="{kind}"}}': kinds.get(kind, 0)

@@ -2,17 +2,20 @@
 
 Each connection has a reader loop and a command worker. The reader parses
 frames, resolves acks at once and queues commands; the worker runs the
-connection's commands one after another, in arrival order.
+connection's commands one after another, in arrival order. A command that
+fails unexpectedly is answered with an ``internal_error`` frame and logged
+with its traceback; the worker goes on. One watcher bounds every connection's
+unsent output (:mod:`.outputlimit`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -24,6 +27,7 @@ from harness import lockwatch
 from .connection import Connection
 from .context import ServerContext
 from .modes import MODES
+from .outputlimit import DEFAULT_MAX_UNSENT, watch_unsent_output
 from .protocol import (
     Ack,
     Broadcast,
@@ -32,6 +36,7 @@ from .protocol import (
     Leave,
     ProtocolError,
     encode,
+    encode_message,
     error_frame,
     parse_frame,
 )
@@ -48,6 +53,9 @@ MAX_PENDING_COMMANDS = 256
 
 WEBSOCKET_PATH = "/ws"
 
+#: Methods the HTTP endpoints answer; others get 405.
+HTTP_METHODS = ("GET",)
+
 
 class RoomServer:
     """Serve the room protocol in one mode.
@@ -55,25 +63,44 @@ class RoomServer:
     Args:
         context: Settings and shared state; ``context.mode`` picks the mode.
         lock_reports: Where ``/debug/locks`` reads lock reports from.
+        max_unsent: Bytes of unsent output after which a connection is closed
+            with code 1008.
     """
 
-    def __init__(self, context: ServerContext, lock_reports: lockwatch.MemorySink) -> None:
+    def __init__(
+        self,
+        context: ServerContext,
+        lock_reports: lockwatch.MemorySink,
+        *,
+        max_unsent: int = DEFAULT_MAX_UNSENT,
+    ) -> None:
         if context.mode not in MODES:
             raise ValueError(f"unknown mode {context.mode!r}; choose one of {', '.join(MODES)}")
         self.context = context
         self.lock_reports = lock_reports
+        self.max_unsent = max_unsent
         self._broadcast = MODES[context.mode]
         self._connections: set[Connection] = set()
 
-    def serve(self, host: str, port: int) -> Any:
-        """Return the ``websockets`` server; use it as an async context manager."""
-        return serve(
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str, port: int) -> AsyncIterator[Server]:
+        """Listen on ``host:port`` while the context is open; yields the ``websockets`` server."""
+        async with serve(
             self._handle,
             host,
             port,
             process_request=self._process_request,
             max_size=MAX_FRAME_BYTES,
-        )
+        ) as server:
+            watcher = asyncio.create_task(
+                watch_unsent_output(self._connections, self.max_unsent, self.context),
+                name="unsent output watcher",
+            )
+            try:
+                yield server
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
 
     # HTTP on the same port.
 
@@ -89,6 +116,12 @@ class RoomServer:
         route = routes.get(path)
         if route is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"no such path: {path}\n")
+        if request.method not in HTTP_METHODS:
+            response = connection.respond(
+                http.HTTPStatus.METHOD_NOT_ALLOWED, f"{path} answers GET only\n"
+            )
+            response.headers["Allow"] = ", ".join(HTTP_METHODS)
+            return response
         content_type, body = route()
         return Response(
             http.HTTPStatus.OK,
@@ -112,7 +145,8 @@ class RoomServer:
     async def _handle(self, websocket: ServerConnection) -> None:
         ctx = self.context
         connection = Connection(
-            websocket, send_timeout=ctx.send_timeout, outbox_size=ctx.outbox_size
+            websocket, send_timeout=ctx.send_timeout, outbox_size=ctx.outbox_size,
+            metrics=ctx.metrics,
         )
         self._connections.add(connection)
         ctx.metrics.connections += 1
@@ -155,6 +189,15 @@ class RoomServer:
             except ProtocolError as exc:
                 self.context.metrics.protocol_errors += 1
                 reply = error_frame(exc.code, exc.detail)
+            except Exception:
+                # Never let one command end the worker: the connection would go silent.
+                self.context.metrics.internal_errors += 1
+                logger.exception("%s from %s failed", type(command).__name__, connection.label)
+                reply = error_frame(
+                    "internal_error",
+                    f"the server failed to run this {type(command).__name__.lower()} "
+                    "command; it is logged, and the connection stays usable",
+                )
             try:
                 await websocket.send(reply)
             except ConnectionClosed:
@@ -221,7 +264,7 @@ class RoomServer:
         if sender_name is None or room is None:
             raise ProtocolError("not_in_room", f"not in room {command.room!r}; join it first")
         self.context.metrics.broadcasts += 1
-        message = {"id": command.id, "body": command.body, "sent_at": command.sent_at}
+        message = encode_message(command.room, sender_name, command)
         return await self._broadcast(room, connection, sender_name, message, self.context)
 
 

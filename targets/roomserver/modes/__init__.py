@@ -11,17 +11,18 @@ broadcast reaches the other members of a room:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from ..connection import Connection
 from ..context import ServerContext
+from ..protocol import EncodedMessage
 from ..rooms import Room
 from . import fixed, naive, spawn
 
 __all__ = ["MODES", "BroadcastFn"]
 
-#: ``broadcast(room, sender, sender_name, message, context) -> recipients``
-BroadcastFn = Callable[[Room, Connection, str, dict[str, Any], ServerContext], Awaitable[int]]
+#: ``broadcast(room, sender, sender_name, message, context) -> recipients``; ``message`` is
+#: encoded once (``sender_name`` is already in it), ``Connection.message_frame`` adds ``seq``.
+BroadcastFn = Callable[[Room, Connection, str, EncodedMessage, ServerContext], Awaitable[int]]
 
 MODES: dict[str, BroadcastFn] = {
     "naive": naive.broadcast,

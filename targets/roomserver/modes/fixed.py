@@ -9,20 +9,19 @@ happens under a lock.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..connection import Connection
 from ..context import ServerContext
+from ..protocol import EncodedMessage
 from ..rooms import Room
 
 
 async def broadcast(
-    room: Room, sender: Connection, sender_name: str, message: dict[str, Any], ctx: ServerContext
+    room: Room, sender: Connection, sender_name: str, message: EncodedMessage, ctx: ServerContext
 ) -> int:
     async with room.lock.read():
         recipients = [member for member in room.members.values() if member is not sender]
     for member in recipients:
-        if not member.enqueue(member.message_frame(room.name, sender_name, message)):
+        if not member.enqueue(member.message_frame(message)):
             ctx.metrics.slow_consumer_disconnects += 1
             # Closing is network I/O: do it in the background, outside any lock.
             ctx.spawn(member.close_slow_consumer(), name=f"close slow {member.label}")

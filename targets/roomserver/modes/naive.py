@@ -8,23 +8,23 @@ waits; because the lock prefers writers, every later broadcast waits too.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from ..connection import Connection, DeliveryFailed
 from ..context import ServerContext
+from ..protocol import EncodedMessage
 from ..rooms import Room
 
 logger = logging.getLogger("roomserver")
 
 
 async def broadcast(
-    room: Room, sender: Connection, sender_name: str, message: dict[str, Any], ctx: ServerContext
+    room: Room, sender: Connection, sender_name: str, message: EncodedMessage, ctx: ServerContext
 ) -> int:
     async with room.lock.read():
         recipients = [member for member in room.members.values() if member is not sender]
         for member in recipients:
             try:
-                await member.deliver(member.message_frame(room.name, sender_name, message))
+                await member.deliver(member.message_frame(message))
             except DeliveryFailed as exc:
                 ctx.metrics.delivery_failures += 1
                 logger.warning("delivery failed: %s", exc)

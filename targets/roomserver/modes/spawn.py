@@ -8,16 +8,16 @@ that the harness can show.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from ..connection import Connection, DeliveryFailed
+from ..connection import Connection, DeliveryFailed, OutgoingMessage
 from ..context import ServerContext
+from ..protocol import EncodedMessage
 from ..rooms import Room
 
 logger = logging.getLogger("roomserver")
 
 
-async def _send(member: Connection, frame: dict[str, Any], ctx: ServerContext) -> None:
+async def _send(member: Connection, frame: OutgoingMessage, ctx: ServerContext) -> None:
     try:
         await member.deliver(frame)
     except DeliveryFailed as exc:
@@ -26,11 +26,11 @@ async def _send(member: Connection, frame: dict[str, Any], ctx: ServerContext) -
 
 
 async def broadcast(
-    room: Room, sender: Connection, sender_name: str, message: dict[str, Any], ctx: ServerContext
+    room: Room, sender: Connection, sender_name: str, message: EncodedMessage, ctx: ServerContext
 ) -> int:
     async with room.lock.read():
         recipients = [member for member in room.members.values() if member is not sender]
         for member in recipients:
-            frame = member.message_frame(room.name, sender_name, message)
+            frame = member.message_frame(message)
             ctx.spawn(_send(member, frame, ctx), name=f"send {room.name} to {member.label}")
         return len(recipients)
