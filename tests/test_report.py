@@ -499,7 +499,7 @@ def test_generator_lag_is_shown_with_its_limit(tmp_path: Path, scenario: Scenari
     assert 'alt="load generator lag"' in section
     assert f">{format_number(lag['p99_ms'])} ms<" in section and ">yes<" in section
     assert "Over the limit" in section
-    assert len(embedded_pngs(page)) == 4  # join latency, lock reports, reported durations, generator lag
+    assert len(embedded_pngs(page)) == 4  # joins, lock reports, durations, lag
     view = load_run(run_dir)
     assert view.series is not None and view.series.generator_lag[9] == (10.0, "local", 2000.0)
 
