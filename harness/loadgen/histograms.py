@@ -16,6 +16,7 @@ from typing import Any
 import gevent
 
 from ..hdr import HistogramSet, write_histograms
+from .collector import register_collector
 from .samples import SAMPLE_KINDS
 
 __all__ = ["HistogramRecorder"]
@@ -36,10 +37,7 @@ class HistogramRecorder:
         runner = self.environment.runner
         if runner is None:
             return
-        from locust.runners import WorkerRunner
-
-        if not isinstance(runner, WorkerRunner):
-            runner.register_message(MESSAGE_TYPE, self._merge)
+        register_collector(runner, MESSAGE_TYPE, self._merge)
         events = self.environment.events
         events.request.add_listener(self._on_request)
         events.test_stop.add_listener(lambda **_: self.ship())

@@ -25,6 +25,7 @@ from typing import Any
 import gevent
 
 from ..hdr import LatencyHistogram
+from .collector import register_collector
 
 __all__ = ["LagMonitor", "MESSAGE_TYPE", "TICK_S"]
 
@@ -57,11 +58,8 @@ class LagMonitor:
         runner = self.environment.runner
         if runner is None:
             return
-        from locust.runners import WorkerRunner
-
-        if not isinstance(runner, WorkerRunner) and self.path:
-            self._file = open(self.path, "a", buffering=1)
-            runner.register_message(MESSAGE_TYPE, self._write_window)
+        if self.path:
+            self._file = register_collector(runner, MESSAGE_TYPE, self._write_window, self.path)
         events = self.environment.events
         events.cpu_warning.add_listener(self._on_cpu_warning)
         events.quitting.add_listener(lambda **_: self.close())

@@ -15,6 +15,8 @@ from typing import Any
 
 import gevent
 
+from .collector import register_collector
+
 __all__ = ["SampleRecorder", "SAMPLE_KINDS"]
 
 #: Request types that are member samples (lock reports use "LOCK").
@@ -38,11 +40,8 @@ class SampleRecorder:
         runner = self.environment.runner
         if runner is None:
             return
-        from locust.runners import WorkerRunner
-
-        if not isinstance(runner, WorkerRunner) and self.path:
-            self._file = open(self.path, "a", buffering=1)
-            runner.register_message(MESSAGE_TYPE, self._write_batch)
+        if self.path:
+            self._file = register_collector(runner, MESSAGE_TYPE, self._write_batch, self.path)
         events = self.environment.events
         events.request.add_listener(self._on_request)
         events.test_stop.add_listener(lambda **_: self.flush())
