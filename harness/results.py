@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import socket
-import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
@@ -20,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.files import write_text_atomically
 from harness.measurements import MEMBER_KINDS, OPS, Measurements
 from harness.scenario import Scenario
 from harness.thresholds.latency import nearest_rank_percentile
@@ -220,7 +219,7 @@ def write_result_json(
     """
     document = _json_safe(build_result(scenario, mode, verdict, measurements, extra))
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-    return _write_atomically(Path(run_dir) / RESULT_FILE_NAME, text)
+    return write_text_atomically(Path(run_dir) / RESULT_FILE_NAME, text)
 
 
 def write_junit_xml(
@@ -307,7 +306,7 @@ def write_junit_xml(
     )
     ElementTree.indent(suites)
     text = ElementTree.tostring(suites, encoding="unicode", xml_declaration=False)
-    return _write_atomically(
+    return write_text_atomically(
         Path(run_dir) / JUNIT_FILE_NAME, '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
     )
 
@@ -377,17 +376,3 @@ def _utc_text(unix_time: float) -> str:
     return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _write_atomically(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file + rename, so readers never see half."""
-    descriptor, temporary_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as temporary_file:
-            temporary_file.write(text)
-        os.chmod(temporary_name, 0o644)  # mkstemp creates 0600; reports are meant to be shared
-        os.replace(temporary_name, path)
-    except BaseException:
-        Path(temporary_name).unlink(missing_ok=True)
-        raise
-    return path

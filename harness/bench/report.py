@@ -12,12 +12,13 @@ import json
 import os
 import platform
 import socket
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from harness.files import write_text_atomically
 
 from .result import BenchResult, Row
 
@@ -69,15 +70,7 @@ def write_document(path: Path, document: dict[str, Any]) -> Path:
     """Write ``document`` as JSON to ``path`` atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, text)
 
 
 def _number(value: float | None, unit: str) -> str:

@@ -7,16 +7,16 @@ live run, so ``python -m harness report DIR`` rebuilds exactly what a run wrote.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.report.html import write_page
 from harness.report.index_page import INDEX_FILE_NAME, render_index
 from harness.report.model import ReportError, load_run
 from harness.report.run_page import REPORT_FILE_NAME, render_run_page
+from harness.report.sweep_page import write_sweep_page
 from harness.results import RESULT_FILE_NAME
 from harness.sweep.document import SWEEP_FILE_NAME, SweepFileError
 
@@ -38,7 +38,7 @@ def write_report(run_dir: str | Path) -> Path:
         warnings.filterwarnings("ignore", "Attempting to set identical low and high")
         warnings.filterwarnings("ignore", "No artists with labels found")
         page = render_run_page(view)
-    return _write(Path(run_dir) / REPORT_FILE_NAME, page)
+    return write_page(Path(run_dir) / REPORT_FILE_NAME, page)
 
 
 def write_index(folder: str | Path) -> Path:
@@ -53,7 +53,7 @@ def write_index(folder: str | Path) -> Path:
     views = [load_run(run_dir) for run_dir in run_folders(folder, matrix)]
     if not views:
         raise ReportError(f"{folder}: no run folder with a {RESULT_FILE_NAME} inside")
-    return _write(folder / INDEX_FILE_NAME, render_index(views, matrix))
+    return write_page(folder / INDEX_FILE_NAME, render_index(views, matrix))
 
 
 def rebuild(path: str | Path) -> list[Path]:
@@ -88,7 +88,6 @@ def rebuild(path: str | Path) -> list[Path]:
 
 def _rebuild_sweep(folder: Path) -> list[Path]:
     """A sweep folder: each run's ``report.html``, then ``sweep.html`` from ``sweep.json``."""
-    from harness.report.sweep_page import write_sweep_page  # it imports this module
 
     written = [write_report(run_dir) for run_dir in run_folders(folder)]
     try:
@@ -128,20 +127,3 @@ def _load_matrix(folder: Path) -> dict[str, Any] | None:
         raise ReportError(f"{path}: must be a JSON object with a 'runs' array")
     return matrix
 
-
-def _write(path: Path, text: str) -> Path:
-    """Write ``text`` via a temporary file and a rename, so a reader never sees half a page."""
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                                 suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                file.write(text)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot be written: {exc}") from None
-    return path

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
+from harness.files import write_text_atomically
+from harness.report.model import ReportError
 from harness.thresholds.base import format_number
 
 STATUS_CLASSES = {"PASS": "pass", "FAIL": "fail", "ERROR": "error"}
@@ -88,3 +91,15 @@ def page(title: str, body: str) -> str:
         f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
         f"<body>\n{body}\n</body>\n</html>\n"
     )
+
+
+def write_page(path: Path, text: str) -> Path:
+    """Write a page atomically (a reader never sees half of it).
+
+    Raises:
+        ReportError: it cannot be written.
+    """
+    try:
+        return write_text_atomically(path, text)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot be written: {exc}") from None

@@ -15,9 +15,8 @@ from pathlib import Path
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from harness.report.build import _write
 from harness.report.charts import DPI, figure_data_uri
-from harness.report.html import badge, esc, number, page, table
+from harness.report.html import badge, esc, number, page, table, write_page
 from harness.report.run_page import REPORT_FILE_NAME
 from harness.sweep.axis import format_ms
 from harness.sweep.document import SweepView, load_sweep
@@ -39,7 +38,7 @@ def write_sweep_page(folder: str | Path) -> Path:
         ReportError: the page cannot be written.
     """
     view = load_sweep(folder)
-    return _write(Path(folder) / SWEEP_PAGE_FILE_NAME, render_sweep_page(view))
+    return write_page(Path(folder) / SWEEP_PAGE_FILE_NAME, render_sweep_page(view))
 
 
 def render_sweep_page(view: SweepView) -> str:

@@ -26,14 +26,13 @@ case).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.files import write_text_atomically
 from harness.sweep.axis import format_ms
 from harness.sweep.points import OUTCOMES, Point, RunRecord
 
@@ -87,16 +86,7 @@ def write_sweep_json(folder: Path, document: Mapping[str, Any]) -> Path:
     """Write ``folder/sweep.json`` atomically (a reader never sees half a file)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / SWEEP_FILE_NAME
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{SWEEP_FILE_NAME}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(json.dumps(document, indent=2) + "\n")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, json.dumps(document, indent=2) + "\n")
 
 
 def load_sweep(folder: str | Path) -> SweepView:

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from .protocol import EncodedMessage, MessageId, message_text
 
 if TYPE_CHECKING:
-    from .context import ServerMetrics
+    from .counters import ServerMetrics
 
 __all__ = ["Connection", "DeliveryFailed", "OutgoingMessage"]
 

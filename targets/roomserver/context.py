@@ -1,4 +1,4 @@
-"""State shared by the whole server: settings, counters, background tasks."""
+"""State shared by the whole server: settings, counters, rooms, background tasks."""
 
 from __future__ import annotations
 
@@ -7,22 +7,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from .counters import ServerMetrics
 from .rooms import Rooms
 
 __all__ = ["ServerContext", "ServerMetrics"]
-
-
-@dataclass
-class ServerMetrics:
-    """Counters exported on ``/metrics``."""
-
-    connections: int = 0
-    broadcasts: int = 0
-    delivery_failures: int = 0
-    slow_consumer_disconnects: int = 0
-    output_limit_disconnects: int = 0
-    protocol_errors: int = 0
-    internal_errors: int = 0
 
 
 @dataclass
