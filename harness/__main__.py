@@ -23,15 +23,13 @@ from .scenario import Scenario, ScenarioError, load_scenario
 from .sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
 from .sweep.runner import real_runner, run_sweep
 from .sweep.search import DEFAULT_FIND, SweepPlan
-from .target import PROJECT_ROOT
+from .target import EXPECTED_VERDICTS, MODES, PROJECT_ROOT
 from .toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
 from .ui import PortBusy, UiOptions
 from .ui import add_parser as add_ui_parser
 from .ui import serve as serve_ui
 from .urls import parse_target_url, parse_toxiproxy_url
 
-MODES = ("naive", "spawn", "fixed")
-DEFAULT_EXPECTATIONS = {"naive": "FAIL", "spawn": "PASS", "fixed": "PASS"}
 VERDICTS = ("PASS", "FAIL", "ERROR")
 
 
@@ -94,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the scenario in every mode and check each verdict against its "
                     "expectation. Exit 0 only when every expectation holds.")
     _add_target_flags(matrix)
-    matrix.add_argument("--expect", default="naive=FAIL,spawn=PASS,fixed=PASS",
+    matrix.add_argument("--expect",
+                        default=",".join(f"{m}={v}" for m, v in EXPECTED_VERDICTS.items()),
                         help="expected verdict per mode (default: %(default)s)")
     matrix.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run the whole matrix N times and report how often each "

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.target import MODES
+
 HISTORY_FILE_NAME = "history.jsonl"
 REGRESSION_MODE = "fixed"
 #: A run regresses when its figure exceeds this factor times the baseline median.
@@ -30,7 +32,7 @@ REGRESSION_FACTOR = 1.5
 BASELINE_RUNS = 10
 #: Fewer comparable earlier runs than this: no baseline, no verdict on regression.
 MIN_BASELINE_RUNS = 3
-MODE_ORDER = ("naive", "spawn", "fixed")
+MODE_ORDER = MODES
 
 
 class HistoryError(Exception):

@@ -100,12 +100,7 @@ def build_result(
         "format_version": RESULT_FORMAT_VERSION,
         "scenario": scenario.to_dict(),
         "mode": mode,
-        "verdict": {
-            "status": verdict.status,
-            "exit_code": verdict.exit_code,
-            "message": verdict.message,
-            "component_errors": list(verdict.component_errors),
-        },
+        "verdict": verdict.to_dict(),
         "thresholds": [result.to_dict() for result in verdict.check_results],
         "measured": {
             "samples": len(measurements.samples),

@@ -176,7 +176,7 @@ class ChaosRun:
                 probe_target(checked.url)
             except TargetUnreachable as exc:
                 raise ComponentFailed(str(exc)) from None
-            self.target_info = TargetInfo(checked.url, checked.host, checked.port, None)
+            self.target_info = TargetInfo(checked.url, checked.host, checked.port)
             spec = self.options.lock_reports
         else:
             settings = self.scenario.target

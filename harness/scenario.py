@@ -149,16 +149,6 @@ class TimingSettings:
     evidence_window_s: float = 3.0
 
     @property
-    def fault_starts_at_s(self) -> float:
-        """Seconds after the run starts when the faults are switched on."""
-        return self.warmup_s
-
-    @property
-    def fault_ends_at_s(self) -> float:
-        """Seconds after the run starts when the faults are switched off."""
-        return self.warmup_s + self.fault_s
-
-    @property
     def total_s(self) -> float:
         """Length of the whole run."""
         return self.warmup_s + self.fault_s + self.cooldown_s

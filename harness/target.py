@@ -13,8 +13,15 @@ from urllib.parse import urlsplit
 
 from .processes import ChildProcess, ProcessFailed
 
-__all__ = ["PROJECT_ROOT", "ReferenceTarget", "TargetInfo", "TargetUnreachable", "fetch_json",
-           "http_base", "probe_target"]
+__all__ = ["PROJECT_ROOT", "MODES", "EXPECTED_VERDICTS", "ReferenceTarget", "TargetInfo",
+           "TargetUnreachable", "fetch_json", "http_base", "probe_target"]
+
+MODES: tuple[str, ...] = ("naive", "spawn", "fixed")
+"""The bundled reference server's modes, in the order runs, matrices and reports list them
+(``targets.roomserver.modes.MODES`` has the same names; a test keeps the two in step)."""
+
+EXPECTED_VERDICTS: dict[str, str] = {"naive": "FAIL", "spawn": "PASS", "fixed": "PASS"}
+"""What the slow-member canary must give in each mode: naive has the bug."""
 
 #: How long the WebSocket handshake with a --target-url may take before the run gives up.
 PROBE_TIMEOUT = 3.0
@@ -31,7 +38,6 @@ class TargetInfo:
     url: str
     host: str
     port: int
-    mode: str | None  # None for a server that is not ours
 
 
 def http_base(ws_url: str) -> str:
@@ -125,7 +131,7 @@ class ReferenceTarget:
         self.process.start()
         match = self.process.wait_for_line(_LISTENING, self.startup_timeout)
         host, port = match["host"], int(match["port"])
-        self.info = TargetInfo(f"ws://{host}:{port}/ws", host, port, self.mode)
+        self.info = TargetInfo(f"ws://{host}:{port}/ws", host, port)
         try:
             urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=5).close()
         except (OSError, urllib.error.URLError) as exc:

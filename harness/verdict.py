@@ -53,20 +53,16 @@ class Verdict:
         """0 for PASS, 1 for FAIL, 2 for ERROR."""
         return EXIT_CODES[self.status]
 
-    @classmethod
-    def error(cls, cause: str) -> Verdict:
-        """An ERROR verdict for a run that could not be measured at all (e.g. setup failed)."""
-        cause = _one_line(cause)
-        return cls(status="ERROR", message=f"ERROR: {cause}", component_errors=(cause,))
-
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: status, exit code, message, component errors, check results."""
+        """``result.json``'s ``verdict``: status, exit code, message, component errors.
+
+        The check results have a section of their own there (``thresholds``).
+        """
         return {
             "status": self.status,
             "exit_code": self.exit_code,
             "message": self.message,
             "component_errors": list(self.component_errors),
-            "check_results": [result.to_dict() for result in self.check_results],
         }
 
 

@@ -27,6 +27,11 @@ SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 START = 1_795_000_000.0
 
 
+def error_verdict(cause: str) -> Verdict:
+    """What the harness judges when a run never started: ERROR naming the cause."""
+    return Verdict(status="ERROR", message=f"ERROR: {cause}", component_errors=(cause,))
+
+
 def test_there_is_a_schema() -> None:
     assert SCHEMAS, "tests/data/junit/ holds no JUnit XSD"
 
@@ -77,7 +82,7 @@ VERDICTS = {
     "fail": lambda s: judge(s, naive_fail()),
     "pass": lambda s: judge(s, fixed_pass()),
     "error": lambda s: judge(s, component_error()),
-    "never-started": lambda s: Verdict.error("toxiproxy-server exited with code 1 at start"),
+    "never-started": lambda s: error_verdict("toxiproxy-server exited with code 1 at start"),
 }
 
 

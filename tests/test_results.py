@@ -18,6 +18,11 @@ from harness.verdict import Verdict, judge
 SLOW_MEMBER = Path(__file__).resolve().parent.parent / "scenarios" / "slow-member.toml"
 
 
+def error_verdict(cause: str) -> Verdict:
+    """What the harness judges when a run never started: ERROR naming the cause."""
+    return Verdict(status="ERROR", message=f"ERROR: {cause}", component_errors=(cause,))
+
+
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
     return load_scenario(SLOW_MEMBER)
@@ -146,7 +151,7 @@ def test_junit_reports_component_errors_as_an_extra_error_case(
 
 
 def test_junit_for_a_run_that_never_started(tmp_path: Path) -> None:
-    verdict = Verdict.error("toxiproxy-server not found\x00")
+    verdict = error_verdict("toxiproxy-server not found\x00")
     suite = ElementTree.parse(write_junit_xml(tmp_path, "run", verdict)).getroot()[0]
     assert suite.attrib["tests"] == "1"
     assert suite.attrib["errors"] == "1"

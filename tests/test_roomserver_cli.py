@@ -63,3 +63,12 @@ def test_help_lists_the_flags() -> None:
     for flag in ("--mode", "--lock-wait-threshold", "--lock-hold-threshold",
                  "--lock-report-file", "--send-timeout", "--max-unsent"):
         assert flag in completed.stdout
+
+
+def test_the_harness_knows_every_mode_of_the_reference_server() -> None:
+    """harness.target.MODES is the one list the harness uses; it must match the server's."""
+    from harness.target import EXPECTED_VERDICTS, MODES
+    from targets.roomserver.modes import MODES as SERVER_MODES
+
+    assert sorted(MODES) == sorted(SERVER_MODES)
+    assert list(EXPECTED_VERDICTS) == list(MODES)

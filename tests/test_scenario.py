@@ -55,8 +55,7 @@ def test_slow_member_scenario_loads_with_the_documented_values() -> None:
     assert scenario.load.fast_members == 11
     assert scenario.timing == TimingSettings(4.0, 12.0, 2.0)
     assert scenario.total_duration == pytest.approx(18.0)
-    assert scenario.timing.fault_starts_at_s == 4.0
-    assert scenario.timing.fault_ends_at_s == 16.0
+    assert (scenario.timing.warmup_s, scenario.timing.fault_s) == (4.0, 12.0)
     assert scenario.source_path == SLOW_MEMBER
     assert [fault.toxic() for fault in scenario.faults] == [
         ToxicSpec("latency", "downstream", {"latency": 500, "jitter": 50})

@@ -10,7 +10,7 @@ from harness.generator_lag import GeneratorLag, LagWindow
 from harness.hdr import LatencyHistogram
 from harness.measurements import Measurements, Sample
 from harness.scenario import Scenario, load_scenario
-from harness.verdict import Verdict, evaluate_checks, judge
+from harness.verdict import evaluate_checks, judge
 
 SLOW_MEMBER = Path(__file__).resolve().parent.parent / "scenarios" / "slow-member.toml"
 
@@ -119,12 +119,13 @@ def test_messages_are_one_line(scenario: Scenario) -> None:
     assert "\n" not in judge(scenario, measurements).message
 
 
-def test_error_constructor_for_runs_that_never_started() -> None:
-    verdict = Verdict.error("toxiproxy-server not found")
+def test_a_run_that_never_started_is_an_error(scenario: Scenario) -> None:
+    verdict = judge(scenario, Measurements(component_errors=["toxiproxy-server not found"]))
     assert (verdict.status, verdict.exit_code) == ("ERROR", 2)
     assert verdict.message == "ERROR: toxiproxy-server not found"
-    assert verdict.check_results == ()
-    assert verdict.to_dict()["exit_code"] == 2
+    assert verdict.to_dict() == {"status": "ERROR", "exit_code": 2,
+                                 "message": "ERROR: toxiproxy-server not found",
+                                 "component_errors": ["toxiproxy-server not found"]}
 
 
 def test_evaluate_checks_matches_judge(scenario: Scenario) -> None:

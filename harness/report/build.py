@@ -19,10 +19,11 @@ from harness.report.run_page import REPORT_FILE_NAME, render_run_page
 from harness.report.sweep_page import write_sweep_page
 from harness.results import RESULT_FILE_NAME
 from harness.sweep.document import SWEEP_FILE_NAME, SweepFileError
+from harness.target import MODES
 
 MATRIX_FILE_NAME = "matrix.json"
 #: Column order of the index when ``matrix.json`` does not give one.
-MODE_ORDER = ("naive", "spawn", "fixed")
+MODE_ORDER = MODES
 
 
 def write_report(run_dir: str | Path) -> Path:

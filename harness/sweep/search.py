@@ -32,13 +32,16 @@ from harness.run import Interrupted
 from harness.scenario import Scenario
 from harness.sweep.axis import format_ms, grid_size, grid_value, scenario_at_latency
 from harness.sweep.points import Point, RunRecord
+from harness.target import EXPECTED_VERDICTS
 
 Find = Literal["floor", "ceiling"]
 AnswerStatus = Literal["found", "none_in_range", "inconclusive", "interrupted"]
 #: Which verdict a point must have N/N for the property sought to hold there.
 TARGET_VERDICT: dict[str, str] = {"floor": "FAIL", "ceiling": "PASS"}
 #: Default direction per mode, from its expectation in the slow-member matrix.
-DEFAULT_FIND: dict[str, Find] = {"naive": "floor", "spawn": "ceiling", "fixed": "ceiling"}
+DEFAULT_FIND: dict[str, Find] = {
+    mode: "floor" if verdict == "FAIL" else "ceiling" for mode, verdict in EXPECTED_VERDICTS.items()
+}
 
 RunOnce = Callable[[Scenario, str], RunRecord]
 """Runs the scenario (already set to the point's latency) once as run folder ``name``.
