@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 
 from .history import HistoryError, trend
 from .report import ReportError, rebuild, write_index
-from .run import Interrupted, RunOptions, new_run_id, print_outcome, run_scenario
+from .rig import Interrupted, RigOptions, new_run_id
+from .run import RunOptions, print_outcome, run_scenario
 from .scenario import Scenario, ScenarioError, load_scenario
 from .sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
 from .sweep.runner import real_runner, run_sweep
@@ -385,11 +386,11 @@ def command_ui(args: argparse.Namespace) -> int:
     _check_toxiproxy(args.toxiproxy_url)
     _check_target(args)
     try:
-        return serve_ui(UiOptions(RunOptions(
+        return serve_ui(UiOptions(RigOptions(
             scenario=scenario, mode=None if args.target_url else args.mode,
             target_url=args.target_url, lock_reports=args.lock_reports,
-            toxiproxy_url=args.toxiproxy_url, results_dir=args.results_dir,
-        ), port=args.port))
+            toxiproxy_url=args.toxiproxy_url,
+        ), results_dir=args.results_dir, port=args.port))
     except PortBusy as exc:
         raise UsageError(str(exc)) from None
 

@@ -9,18 +9,20 @@ service that uses go-deadlock can be tested as it is.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .errors import ComponentError
 from .lockwatch import parse_reports
 from .lockwatch.render import HEADER
 
-__all__ = ["LockReportSource", "LockReportsUnavailable"]
+__all__ = ["LockReportSource", "LockReportTracker", "LockReportsUnavailable"]
 
 
-class LockReportsUnavailable(Exception):
+class LockReportsUnavailable(ComponentError):
     """The source could not be read; the message says which and why."""
 
 
@@ -83,3 +85,65 @@ class LockReportSource:
         self._parsed_bytes += end
         # A last line without its newline yet counts if it is a whole report (as before).
         return self._parsed + [report.to_dict() for report in parse_reports(rest)]
+
+
+class LockReportTracker:
+    """The lock reports of one run: those its source gained since the run started.
+
+    An external target's source may hold reports from before this run, so the tracker
+    counts from a baseline taken at the start (go-deadlock's text has no timestamps, so
+    counting is the only way that works for every source). A report without a time is
+    stamped with the moment the tracker first saw it; sources are append-only, so
+    positions are stable.
+
+    Args:
+        source: Where the reports are; None when the target has none (then
+            :attr:`available` is False, and ``lock_reports`` checks have no data).
+    """
+
+    def __init__(self, source: LockReportSource | None) -> None:
+        self.source = source
+        self.baseline = 0
+        self.reports: list[dict[str, Any]] = []
+        self._first_seen: list[float] = []
+
+    @property
+    def available(self) -> bool:
+        """Whether there is a source to read at all."""
+        return self.source is not None
+
+    def take_baseline(self) -> None:
+        """Remember how many reports the source holds now; only later ones are this run's.
+
+        Raises:
+            LockReportsUnavailable: the source cannot be read.
+        """
+        if self.source is not None:
+            self.baseline = len(self.source.fetch())
+
+    def poll(self, final: bool = False) -> list[dict[str, Any]]:
+        """Read the reports so far and return this run's.
+
+        Mid-run a failed read keeps what was read before (the next poll tries again);
+        the final read must succeed, or ``lock_reports == 0`` would be a silent PASS.
+
+        Raises:
+            LockReportsUnavailable: only with ``final``, when the source cannot be read.
+        """
+        if self.source is None:
+            return self.reports
+        try:
+            reports = self.source.fetch()
+        except LockReportsUnavailable:
+            if final:
+                raise
+            return self.reports
+        new_reports = reports[self.baseline:]
+        now = time.time()
+        while len(self._first_seen) < len(new_reports):
+            self._first_seen.append(now)
+        for report, first_seen in zip(new_reports, self._first_seen, strict=False):
+            if not report.get("time"):
+                report["time"] = first_seen
+        self.reports = new_reports
+        return self.reports

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.generator_lag import GeneratorLag
-from harness.hdr import HistogramSet, LatencyHistogram
+from harness.hdr import HistogramSet, LatencyHistogram, read_histograms
 
 OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
 """Operations a sample can time. ``deliver`` is broadcast-sent to received-by-this-member."""
@@ -143,6 +144,56 @@ class Measurements:
     def duration_s(self) -> float:
         """Seconds between ``run_started`` and ``run_ended`` (never negative)."""
         return max(0.0, self.run_ended - self.run_started)
+
+
+def live_measurements(
+    samples: list[Sample],
+    lock_reports: list[dict[str, Any]],
+    *,
+    lock_reports_available: bool,
+    histograms_file: Path | None,
+    run_started: float,
+    fault_started: float | None = None,
+    histograms_required: bool = False,
+) -> Measurements:
+    """What is measured so far, built the same way wherever a judgement is made.
+
+    The final verdict, the early verdict, the progress line and the web UI's Chaos tab
+    all judge what this returns, so they cannot disagree on the same samples: join latency
+    corrected for coordinated omission from the histograms the Locust master writes, lock
+    reports only where there is a source (else ``lock_reports`` checks have no data), and
+    the fault's start as the end of the baseline.
+
+    Args:
+        samples: Every sample so far (the list is copied).
+        lock_reports: This run's lock reports so far (copied).
+        lock_reports_available: False when the target has no lock-report source.
+        histograms_file: The master's histograms file. None: the corrected histograms are
+            built from the samples' own ``corrected_ms`` (the Chaos tab, whose samples start
+            over when a swarm starts or Locust's stats are reset, while the file does not).
+        run_started: When load started.
+        fault_started: When the faults went on, None while they have not.
+        histograms_required: The final read: an unreadable file becomes a component error
+            (a verdict on raw figures where corrected ones were promised would mislead);
+            live, a half-written file is simply read again later.
+    """
+    measurements = Measurements(
+        samples=list(samples), lock_reports=list(lock_reports), run_started=run_started,
+        run_ended=time.time(), fault_started=fault_started,
+        lock_reports_available=lock_reports_available,
+    )
+    if histograms_file is None:
+        for sample in samples:
+            if sample.ok and sample.corrected_ms is not None:
+                measurements.histograms.record(sample.op, sample.member_kind, "corrected",
+                                               sample.corrected_ms)
+        return measurements
+    try:
+        measurements.histograms = read_histograms(histograms_file)
+    except ValueError as exc:
+        if histograms_required:
+            measurements.component_errors.append(f"latency histograms unreadable: {exc}")
+    return measurements
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from .errors import ComponentError
+
 __all__ = ["ChildProcess", "ProcessFailed"]
 
 _live: weakref.WeakSet[ChildProcess] = weakref.WeakSet()
 
 
-class ProcessFailed(Exception):
+class ProcessFailed(ComponentError):
     """A child did not start, or died; the message names it and the cause."""
 
 

@@ -1,7 +1,7 @@
 """Live progress of a run: new samples as they are written, one status line.
 
-The status line goes to stderr every couple of seconds: phase, time left,
-live join p99 of fast members, and lock reports so far. It is plain lines,
+The status line goes to stderr every couple of seconds: phase, time left, and
+each of the scenario's checks as the verdict would judge it now. It is plain lines,
 not a redrawn screen, so CI logs read well too.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .measurements import Sample
-from .thresholds.latency import nearest_rank_percentile
+from .measurements import Measurements, Sample
+from .scenario import ThresholdSettings
+from .thresholds import CheckResult
+from .verdict import evaluate_checks
 
 __all__ = ["SampleTail", "status_line", "Progress"]
 
@@ -48,18 +50,23 @@ class SampleTail:
 
 
 def status_line(
-    label: str, phase: str, elapsed_s: float, left_s: float, samples: list[Sample],
-    lock_reports: int, lag_ms: float | None = None,
+    label: str, phase: str, elapsed_s: float, left_s: float, results: Sequence[CheckResult],
+    lag_ms: float | None = None,
 ) -> str:
-    """One line such as ``[naive] fault  t=9s left 9s  join[fast] p99 812 ms (n=31)  locks 4``."""
-    joins = [s.latency_ms for s in samples if s.op == "join" and s.member_kind == "fast" and s.ok]
-    # Raw latency, live: the verdict's join figures are corrected for coordinated omission.
-    p99_text = f"{nearest_rank_percentile(sorted(joins), 99):.0f} ms" if joins else "-"
-    join_text = f"join[fast] raw p99 {p99_text} (n={len(joins)})"
-    errors = sum(1 for s in samples if not s.ok)
+    """One line such as ``[naive] fault  t=9s left 9s  join[fast].p99 812 ms BROKEN ...``.
+
+    Each check's subject and value as the verdict would measure them right now (from
+    :func:`~harness.measurements.live_measurements`): latency corrected for coordinated
+    omission, ``n/a`` while a check has too little data, ``BROKEN`` once it is broken.
+    """
+    figures = "  ".join(
+        f"{result.subject} {result.measured_text()}"
+        + (" BROKEN" if result.status == "broken" else "")
+        for result in results
+    )
     lag_text = "" if lag_ms is None else f"  generator lag {lag_ms:.0f} ms"
     return (f"[{label}] {phase:<9} t={elapsed_s:4.0f}s left {max(0.0, left_s):3.0f}s  "
-            f"{join_text}  errors {errors}  lock reports {lock_reports}{lag_text}")
+            f"{figures}{lag_text}")
 
 
 class Progress:
@@ -74,10 +81,12 @@ class Progress:
         self._last = float("-inf")
 
     def update(self, now: float, phase: str, elapsed_s: float, left_s: float,
-               samples: list[Sample], lock_reports: int) -> None:
+               measure: Callable[[], Measurements], thresholds: ThresholdSettings) -> None:
+        """Print the line if ``interval`` has passed; only then is ``measure`` called."""
         if now - self._last < self.interval:
             return
         self._last = now
+        results = evaluate_checks(thresholds.checks, measure(), thresholds.min_samples)
         lag_ms = self.lag_ms() if self.lag_ms is not None else None
-        print(status_line(self.label, phase, elapsed_s, left_s, samples, lock_reports, lag_ms),
+        print(status_line(self.label, phase, elapsed_s, left_s, results, lag_ms),
               file=self.stream, flush=True)

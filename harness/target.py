@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import ComponentError
 from .processes import ChildProcess, ProcessFailed
 
 __all__ = ["PROJECT_ROOT", "MODES", "EXPECTED_VERDICTS", "ReferenceTarget", "TargetInfo",
@@ -53,7 +54,7 @@ def fetch_json(url: str, timeout: float = 2.0) -> Any:
         return json.loads(response.read())
 
 
-class TargetUnreachable(Exception):
+class TargetUnreachable(ComponentError):
     """A target given by URL did not complete a WebSocket handshake; the message names it."""
 
 

@@ -36,6 +36,8 @@ from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from .errors import ComponentError
+
 __all__ = [
     "ProxyInfo",
     "ToxiproxyApiError",
@@ -53,7 +55,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _STREAMS = ("downstream", "upstream")
 
 
-class ToxiproxyError(RuntimeError):
+class ToxiproxyError(ComponentError):
     """A Toxiproxy API call failed; the message is one line naming the operation and URL."""
 
 
@@ -202,7 +204,7 @@ class ToxiproxyClient:
     """Client for one Toxiproxy server at `url` (``http://HOST:PORT``).
 
     Every method finishes within `timeout` seconds or raises `ToxiproxyError` (a subclass of
-    `RuntimeError`) with a one-line message naming the operation and the URL:
+    `ComponentError`) with a one-line message naming the operation and the URL:
     `ToxiproxyTimeout` when the API hangs, `ToxiproxyUnavailable` when nothing answers,
     `ToxiproxyApiError` when it answers with an error status. Invalid arguments raise ValueError.
     Instances are safe to use from several threads, and several instances may target different

@@ -23,6 +23,7 @@ from types import TracebackType
 import psutil
 import requests
 
+from .errors import ComponentError
 from .processes import ChildProcess, ProcessFailed
 
 TOXIPROXY_VERSION = "2.12.0"
@@ -40,7 +41,7 @@ INSTALL_HINT = (
 """One-line how-to-install message carried by `ToxiproxyNotFound`."""
 
 
-class ToxiproxyServerError(RuntimeError):
+class ToxiproxyServerError(ComponentError):
     """Base class for problems finding or running the Toxiproxy server binary."""
 
 

@@ -1,11 +1,10 @@
 """``python -m harness ui``: Locust's web UI with the Chaos tab, on a live target.
 
-It sets up exactly what a headless run sets up, with the same code
-(:class:`~harness.run.ChaosRun`): Toxiproxy, the target, one clean proxy for the fast members and
-one proxy per slow member. Then it starts Locust with its web UI on 127.0.0.1 instead of
-headless, prints the address and waits. The person starts the swarm in the browser and steers
-the slow members' latency in the Chaos tab (:mod:`harness.webui`); there is no timeline and no
-verdict.
+It sets up exactly what a headless run sets up, with the same code (:class:`~harness.rig.Rig`):
+Toxiproxy, the target, one clean proxy for the fast members and one proxy per slow member.
+Then it starts Locust with its web UI on 127.0.0.1 instead of headless, prints the address and
+waits. The person starts the swarm in the browser and steers the slow members' latency in the
+Chaos tab (:mod:`harness.webui`); there is no timeline and no verdict.
 
 Ctrl-C (SIGINT) or SIGTERM stops Locust, removes the proxies, stops the target and Toxiproxy,
 and exits with 130 or 143. A component that dies on its own ends the session with exit code 2
@@ -29,11 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .processes import ChildProcess, ProcessFailed
-from .run import ChaosRun, ComponentFailed, Interrupted, RunOptions, new_run_id, signals_raise
+from .errors import ComponentError
+from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
 from .target import PROJECT_ROOT
-from .toxiproxy import ToxiproxyError
-from .toxiproxy_server import ToxiproxyServerError
 
 __all__ = ["DEFAULT_PORT", "PortBusy", "UiOptions", "add_parser", "check_port", "serve"]
 
@@ -41,6 +38,8 @@ HOST = "127.0.0.1"
 DEFAULT_PORT = 8089
 #: Locust must answer on its web port within this many seconds of starting.
 UI_READY_TIMEOUT = 45.0
+#: Locust's own bound on a session (it runs until Ctrl-C, but never forever).
+SESSION_RUN_TIME_S = 24 * 3600.0
 TICK = 0.5
 
 
@@ -50,10 +49,12 @@ class PortBusy(Exception):
 
 @dataclass
 class UiOptions:
-    """What ``harness ui`` runs: the run's set-up, and where the web UI listens."""
+    """What ``harness ui`` runs: the same rig as a run, a folder for its logs, the web port."""
 
-    run: RunOptions
+    rig: RigOptions
+    results_dir: Path = PROJECT_ROOT / "results"
     port: int = DEFAULT_PORT
+    run_id: str | None = None
 
 
 def add_parser(commands: Any, modes: Sequence[str]) -> argparse.ArgumentParser:
@@ -103,42 +104,38 @@ def check_port(port: int) -> int:
         return int(probe.getsockname()[1])
 
 
-def locust_arguments(run: ChaosRun) -> list[str]:
+def locust_arguments(rig: Rig) -> list[str]:
     """The Chaos tab's options for Locust (see :mod:`harness.loadgen.options`)."""
-    assert run.target_info is not None and run.toxiproxy is not None
+    assert rig.target_info is not None and rig.toxiproxy is not None
     return [
-        "--host", run.target_info.url,  # Locust's start form asks for a host otherwise
-        "--toxiproxy-url", run.toxiproxy.url,
-        "--slow-proxies", ",".join(run.slow_proxies),
-        "--target-url", run.target_info.url,
-        "--target-mode", run.options.mode or "",
-        "--scenario", str(Path(run.scenario.source_path).resolve()),
-        "--slow-members", str(len(run.slow_proxies)),
+        "--host", rig.target_info.url,  # Locust's start form asks for a host otherwise
+        "--toxiproxy-url", rig.toxiproxy.url,
+        "--slow-proxies", ",".join(rig.slow_proxies),
+        "--target-url", rig.target_info.url,
+        "--target-mode", rig.options.mode or "",
+        "--scenario", str(Path(rig.scenario.source_path).resolve()),
+        "--slow-members", str(len(rig.slow_proxies)),
         "--latency", "0",
     ]
 
 
-def start_locust_ui(run: ChaosRun, port: int, fast_url: str, slow_urls: list[str]) -> None:
+def start_locust_ui(rig: Rig, port: int, fast_url: str, slow_urls: list[str]) -> None:
     """Start Locust with its web UI on ``127.0.0.1:port``, set up like a headless run's."""
-    plan = dataclasses.replace(run.locust_plan(fast_url, slow_urls), headless=False,
-                               web_port=port, workers=0, remote_workers=0)
-    argv = [sys.executable, "-m", "locust", *plan.arguments(), *locust_arguments(run)]
-    run.locust = ChildProcess("locust", argv, run.run_dir / "locust.log", cwd=PROJECT_ROOT)
-    run.locust.start()
-    run.extra["pids"]["locust"] = run.locust.pid
+    plan = dataclasses.replace(rig.locust_plan(fast_url, slow_urls, SESSION_RUN_TIME_S),
+                               headless=False, web_port=port, workers=0, remote_workers=0)
+    rig.start_locust(plan, locust_arguments(rig))
 
 
-def wait_for_ui(run: ChaosRun, url: str, timeout: float = UI_READY_TIMEOUT) -> None:
+def wait_for_ui(rig: Rig, url: str, timeout: float = UI_READY_TIMEOUT) -> None:
     """Return once Locust's web UI answers at ``url``.
 
     Raises:
         ComponentFailed: Locust exited first, or did not answer within ``timeout``.
     """
-    assert run.locust is not None
+    assert rig.locust is not None
     deadline = time.monotonic() + timeout
     while True:
-        if not run.locust.alive():
-            raise ComponentFailed(f"{run.locust.death_message()} before its web UI answered")
+        rig.check_components("before its web UI answered")
         try:
             with urllib.request.urlopen(url, timeout=2.0) as response:
                 if response.status == 200:
@@ -147,15 +144,8 @@ def wait_for_ui(run: ChaosRun, url: str, timeout: float = UI_READY_TIMEOUT) -> N
             pass
         if time.monotonic() > deadline:
             raise ComponentFailed(f"Locust's web UI did not answer at {url} within {timeout:g} s "
-                                  f"(log: {run.locust.log_path})")
+                                  f"(log: {rig.locust.log_path})")
         time.sleep(0.2)
-
-
-def check_alive(run: ChaosRun) -> None:
-    """Raise :class:`ComponentFailed` naming the first child that has died."""
-    run.check_components()
-    if run.locust is not None and not run.locust.alive():
-        raise ComponentFailed(f"{run.locust.death_message()}")
 
 
 def serve(options: UiOptions, out: TextIO | None = None) -> int:
@@ -166,64 +156,56 @@ def serve(options: UiOptions, out: TextIO | None = None) -> int:
     """
     out = out if out is not None else sys.stdout
     port = check_port(options.port)
-    label = f"ui-{options.run.mode or 'external'}"
-    run_options = dataclasses.replace(options.run, progress=False,
-                                      run_id=options.run.run_id
-                                      or new_run_id(options.run.scenario, label))
-    run = ChaosRun(run_options)
+    run_id = options.run_id or new_run_id(options.rig.scenario,
+                                          f"ui-{options.rig.mode or 'external'}")
+    run_dir = options.results_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rig = Rig(options.rig, run_dir, run_id)
     code = 0
     try:
-        with signals_raise():
+        with signals_raise(), rig:
             try:
-                run.start_toxiproxy()
-                run.start_target()
-                fast_url, slow_urls = run.create_proxies()
-                start_locust_ui(run, port, fast_url, slow_urls)
+                rig.start_toxiproxy()
+                rig.start_target()
+                fast_url, slow_urls = rig.create_proxies()
+                start_locust_ui(rig, port, fast_url, slow_urls)
                 url = f"http://{HOST}:{port}"
-                wait_for_ui(run, url + "/")
-                _write_session(run, url)
-                _announce(run, url, out)
+                wait_for_ui(rig, url + "/")
+                _write_session(rig, run_id, url)
+                _announce(rig, url, out)
                 while True:
-                    check_alive(run)
+                    rig.check_components("during the session")
                     time.sleep(TICK)
             except Interrupted as exc:
                 code = 128 + exc.signum
                 print(f"roomchaos ui: {exc}; stopping everything", file=out, flush=True)
-            except (ComponentFailed, ProcessFailed, ToxiproxyError, ToxiproxyServerError,
-                    ValueError) as exc:
+            except (ComponentError, ValueError) as exc:
                 code = 2
                 print(f"harness: error: {' '.join(str(exc).split())}", file=sys.stderr,
                       flush=True)
-            finally:
-                _teardown(run)
     except Interrupted as exc:  # a signal between two steps of the clean-up
         code = code or 128 + exc.signum
-        _teardown(run)
-    print(f"roomchaos ui: stopped; logs in {run.run_dir}", file=out, flush=True)
+        rig.teardown()
+    print(f"roomchaos ui: stopped; logs in {run_dir}", file=out, flush=True)
     return code
 
 
-def _teardown(run: ChaosRun) -> None:
-    """Stop every child and remove every proxy of the session, whatever state it is in."""
-    run.teardown_safely()  # also sweeps this session's proxies from a shared Toxiproxy
-
-
-def _write_session(run: ChaosRun, url: str) -> None:
+def _write_session(rig: Rig, run_id: str, url: str) -> None:
     """``ui.json`` in the session folder: addresses and child PIDs, for scripts and tests."""
     session = {"url": url, "chaos_page": f"{url}/chaos", "chaos_tab": f"{url}/?tab=chaos",
-               "run_id": run.run_id, **run.extra}
-    (run.run_dir / "ui.json").write_text(json.dumps(session, indent=2) + "\n")
+               "run_id": run_id, **rig.info}
+    (rig.run_dir / "ui.json").write_text(json.dumps(session, indent=2) + "\n")
 
 
-def _announce(run: ChaosRun, url: str, out: TextIO) -> None:
-    assert run.target_info is not None
-    mode = run.options.mode or "external"
+def _announce(rig: Rig, url: str, out: TextIO) -> None:
+    assert rig.target_info is not None
+    mode = rig.options.mode or "external"
     lines = [
-        f"roomchaos ui: {mode} target at {run.target_info.url}, "
-        f"{len(run.slow_proxies)} slow member(s) behind their own proxies",
+        f"roomchaos ui: {mode} target at {rig.target_info.url}, "
+        f"{len(rig.slow_proxies)} slow member(s) behind their own proxies",
         f"Locust web UI: {url}  (start the swarm there)",
         f"Chaos tab:     {url}/?tab=chaos  (controls and stacks: {url}/chaos)",
-        f"logs:          {run.run_dir}",
+        f"logs:          {rig.run_dir}",
         "Ctrl-C stops everything.",
     ]
     print("\n".join(lines), file=out, flush=True)

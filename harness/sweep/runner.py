@@ -17,7 +17,8 @@ from typing import Any
 
 from harness.report import ReportError
 from harness.report.sweep_page import write_sweep_page
-from harness.run import RunOptions, run_scenario, signals_raise
+from harness.rig import signals_raise
+from harness.run import RunOptions, run_scenario
 from harness.scenario import Scenario
 from harness.sweep.axis import format_ms
 from harness.sweep.document import (

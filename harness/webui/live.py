@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.loadgen.samples import SAMPLE_KINDS
-from harness.measurements import Measurements, Sample
+from harness.measurements import Measurements, Sample, live_measurements
 from harness.progress import SampleTail
 from harness.thresholds import Check, CheckResult
 from harness.verdict import evaluate_checks
@@ -62,12 +62,15 @@ class LiveMeasurements:
         min_samples: The scenario's ``min_samples``.
         samples_file: The file the master's SampleRecorder appends to; ``None`` to take samples
             from ``events.request`` instead (right on a local runner only).
+        lock_reports_available: False when the target has no lock-report source: then
+            ``lock_reports`` checks have no data, as in a run, instead of holding on nothing.
     """
 
     def __init__(self, checks: Sequence[Check], min_samples: int,
-                 samples_file: str | None) -> None:
+                 samples_file: str | None, lock_reports_available: bool = True) -> None:
         self.checks = tuple(checks)
         self.min_samples = min_samples
+        self.lock_reports_available = lock_reports_available
         self.samples: list[Sample] = []
         self.lock_reports: list[dict[str, Any]] = []
         #: Changes whenever the lists restart from empty, so pollers know to start over.
@@ -92,10 +95,12 @@ class LiveMeasurements:
                 self.lock_reports.append(report)
         elif self._tail is None and request_type in SAMPLE_KINDS:
             try:
+                corrected = (context or {}).get("corrected_ms")
                 self.samples.append(Sample.from_dict({
                     "time": time.time(), "op": name, "member_kind": request_type,
                     "latency_ms": max(0.0, float(response_time)), "ok": exception is None,
                     "error": None if exception is None else str(exception)[:200],
+                    "corrected_ms": corrected,
                 }))
             except (TypeError, ValueError):
                 pass  # not a room operation
@@ -117,10 +122,10 @@ class LiveMeasurements:
             self.samples.extend(self._tail.read_new())
 
     def measurements(self) -> Measurements:
-        """A snapshot for the thresholds (the lists are copied)."""
-        now = time.time()
-        return Measurements(samples=list(self.samples), lock_reports=list(self.lock_reports),
-                            run_started=self.started, run_ended=now)
+        """A snapshot for the thresholds, built as a run builds its own (the lists are copied)."""
+        return live_measurements(self.samples, self.lock_reports,
+                                 lock_reports_available=self.lock_reports_available,
+                                 histograms_file=None, run_started=self.started)
 
     def thresholds(self) -> list[ThresholdStatus]:
         """Every check evaluated on what was seen so far."""

@@ -106,7 +106,8 @@ class ChaosPanel:
         self.scenario_error: str | None = None
         self.default_latency = (DEFAULT_LATENCY_MS, DEFAULT_JITTER_MS)  # the page's inputs
         checks, min_samples = self._load_checks()
-        self.live = LiveMeasurements(checks, min_samples, settings.samples_file or None)
+        self.live = LiveMeasurements(checks, min_samples, settings.samples_file or None,
+                                     lock_reports_available=bool(settings.lock_reports))
         client = (ToxiproxyClient(settings.toxiproxy_url, timeout=TOXIPROXY_TIMEOUT)
                   if settings.toxiproxy_url else None)
         urls = settings.slow_urls or [""] * len(settings.slow_proxies)

@@ -1,0 +1,331 @@
+"""The rig: every component a run or a web UI session needs, started, watched and removed.
+
+A rig owns Toxiproxy (started here, or one the user runs), the target (the reference
+server in a mode, or the user's server at ``--target-url``), one clean proxy for the fast
+members and one proxy per slow member (Toxiproxy has no per-connection toxics, so a proxy
+per member is how one member's link gets slow while the others' do not), its lock-report
+source, and Locust (master and local workers). It knows nothing of timelines, faults or
+verdicts: :mod:`harness.run` drives a timeline on it, :mod:`harness.ui` a web UI session.
+
+Use it as a context manager: leaving the block removes every child and proxy, whatever
+happened, with signals ignored meanwhile, so a second Ctrl-C cannot leave anything behind.
+Any component failure raises a :class:`~harness.errors.ComponentError` naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ComponentError
+from .generator_lag import LAG_FILE_NAME
+from .lockreports import LockReportSource
+from .locust_process import LocustPlan, free_port, locust_process, worker_processes
+from .processes import ChildProcess
+from .scenario import Scenario
+from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
+from .toxiproxy import ToxiproxyClient, ToxiproxyError
+from .toxiproxy_server import ToxiproxyServer
+from .urls import parse_target_url
+
+__all__ = ["ComponentFailed", "Interrupted", "Rig", "RigOptions", "new_run_id", "signals_raise"]
+
+#: How long Locust may take to write its reports and exit after SIGINT.
+LOCUST_STOP_GRACE = 20.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(Exception):
+    """SIGINT, SIGTERM or SIGHUP arrived; whatever runs stops and cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class ComponentFailed(ComponentError):
+    """A component died or misbehaved mid-run; the message names it and the cause."""
+
+
+def new_run_id(scenario: Scenario, label: str) -> str:
+    """A run folder's name: time, scenario, label (the mode, ``matrix``...), a nonce."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-{label}-{time.time_ns() % 10**6:06d}"
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`Interrupted` inside the block.
+
+    SIGHUP too: a closed terminal must not leave the children (own sessions) running.
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Ignore the stop signals inside the block (for clean-up that must finish)."""
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@dataclass
+class RigOptions:
+    """Which components to run.
+
+    Attributes:
+        scenario: Its ``[target]`` settings, ``[load]`` and slow-member count shape the rig.
+        mode: The reference server's mode; None with ``target_url``.
+        target_url: Any server that speaks docs/protocol.md, instead of the reference one.
+        lock_reports: With ``target_url``: the URL or file of its lock reports.
+        toxiproxy_url: A running Toxiproxy to use instead of starting one.
+        workers: Local Locust worker processes (0: one process).
+        remote_workers: Workers on other machines that join the master.
+        master_bind_host: Where the Locust master listens for workers.
+    """
+
+    scenario: Scenario
+    mode: str | None = "naive"
+    target_url: str | None = None
+    lock_reports: str | None = None
+    toxiproxy_url: str | None = None
+    workers: int = 0
+    remote_workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+
+
+class Rig:
+    """The components of one run or session, their health, and their removal.
+
+    Args:
+        options: Which components.
+        run_dir: Where logs and component files go; it must exist.
+        run_id: Names this rig's proxies (with a random suffix, so rigs sharing a
+            Toxiproxy never collide and teardown can sweep by prefix).
+
+    Attributes:
+        info: What the run records about its components: ``versions``, ``pids``,
+            ``toxiproxy_url``, ``target_url``, ``lock_reports_source``, ``proxies`` and
+            ``locust_master``.
+    """
+
+    def __init__(self, options: RigOptions, run_dir: Path, run_id: str) -> None:
+        self.options = options
+        self.scenario = options.scenario
+        self.run_dir = run_dir
+        self.toxiproxy_server: ToxiproxyServer | None = None
+        self.toxiproxy: ToxiproxyClient | None = None
+        self.target: ReferenceTarget | None = None
+        self.target_info: TargetInfo | None = None
+        self.lock_source: LockReportSource | None = None
+        self.locust: ChildProcess | None = None
+        self.workers: list[ChildProcess] = []
+        self.proxy_prefix = f"{run_id}-{uuid.uuid4().hex[:6]}-"
+        self.slow_proxies: list[str] = []
+        self.info: dict[str, Any] = {"versions": {}, "pids": {}}
+        self.cleanup_errors: list[str] = []
+
+    # Start-up, in this order.
+
+    def start_toxiproxy(self) -> None:
+        """Start ``toxiproxy-server`` on a free loopback port, or connect to the user's."""
+        url = self.options.toxiproxy_url
+        if url is None:
+            self.toxiproxy_server = ToxiproxyServer(self.run_dir / "toxiproxy.log").start()
+            self.info["pids"]["toxiproxy"] = self.toxiproxy_server.pid
+            url = self.toxiproxy_server.url
+        self.toxiproxy = ToxiproxyClient(url, timeout=5.0)
+        self.info["versions"]["toxiproxy"] = self.toxiproxy.version()
+        self.info["toxiproxy_url"] = url
+
+    def start_target(self) -> None:
+        """Start the reference server, or check that the user's answers a WebSocket handshake.
+
+        Raises:
+            ValueError: a bad ``--target-url`` (bad input, not a component failure).
+        """
+        if self.options.target_url:
+            checked = parse_target_url(self.options.target_url)
+            try:
+                probe_target(checked.url)
+            except TargetUnreachable as exc:
+                raise ComponentFailed(str(exc)) from None
+            self.target_info = TargetInfo(checked.url, checked.host, checked.port)
+            spec = self.options.lock_reports
+        else:
+            settings = self.scenario.target
+            assert self.options.mode is not None
+            self.target = ReferenceTarget(
+                self.options.mode, self.run_dir,
+                lock_wait_threshold=settings.lock_wait_threshold_s,
+                lock_hold_threshold=settings.lock_hold_threshold_s,
+                lock_suspend_threshold=settings.lock_suspend_threshold_s,
+                send_timeout=settings.send_timeout_s,
+            )
+            self.target_info = self.target.start()
+            self.info["pids"]["target"] = self.target.process.pid
+            # The server appends every report to this file; unlike its /debug/locks URL,
+            # the file can still be read after the server died.
+            spec = str(self.target.lock_report_file)
+            self.info["versions"]["target"] = f"targets.roomserver ({self.options.mode})"
+        self.lock_source = LockReportSource(spec) if spec else None
+        self.info["target_url"] = self.target_info.url
+        self.info["lock_reports_source"] = spec
+
+    def create_proxies(self) -> tuple[str, list[str]]:
+        """Create the fast members' proxy and one per slow member; return their ws URLs."""
+        assert self.toxiproxy is not None and self.target_info is not None
+        toxiproxy, info = self.toxiproxy, self.target_info
+        path = urlsplit(info.url).path or "/ws"
+        upstream = f"{info.host}:{info.port}"
+
+        def proxy_url(name: str) -> str:
+            proxy = toxiproxy.create_proxy(name, upstream)
+            return f"ws://127.0.0.1:{proxy.listen_port}{path}"
+
+        fast_url = proxy_url(f"{self.proxy_prefix}fast")
+        slow_urls = []
+        for index in range(self.scenario.load.slow_members):
+            name = f"{self.proxy_prefix}slow-{index}"
+            slow_urls.append(proxy_url(name))
+            self.slow_proxies.append(name)
+        self.info["proxies"] = {"fast": fast_url, "slow": slow_urls}
+        return fast_url, slow_urls
+
+    def locust_plan(self, fast_url: str, slow_urls: list[str], run_time_s: float) -> LocustPlan:
+        """What Locust runs on this rig: the scenario's load, its files in the run folder.
+
+        ``run_time_s`` bounds Locust in case the harness vanishes; normally the harness
+        stops it earlier.
+        """
+        load = self.scenario.load
+        distributed = self.options.workers + self.options.remote_workers
+        return LocustPlan(
+            users=load.members,
+            spawn_rate=load.spawn_rate,
+            run_time_s=run_time_s,
+            room_url=fast_url,
+            slow_urls=slow_urls,
+            rooms=load.rooms,
+            broadcast_interval_s=load.broadcast_interval_s,
+            stay_s=load.stay_s,
+            away_s=load.away_s,
+            samples_file=self.run_dir / "samples.jsonl",
+            histograms_file=self.run_dir / "histograms.json",
+            lock_reports=self.lock_source.spec if self.lock_source else "",
+            csv_prefix=self.run_dir / "locust",
+            html_report=self.run_dir / "locust.html",
+            workers=self.options.workers,
+            remote_workers=self.options.remote_workers,
+            master_bind_host=self.options.master_bind_host,
+            master_port=free_port() if distributed else 0,
+            lag_file=self.run_dir / LAG_FILE_NAME,
+        )
+
+    def start_locust(self, plan: LocustPlan, extra_arguments: Sequence[str] = ()) -> None:
+        """Start Locust (and its local workers) as ``plan`` says."""
+        if extra_arguments:
+            argv = [sys.executable, "-m", "locust", *plan.arguments(), *extra_arguments]
+            self.locust = ChildProcess("locust", argv, self.run_dir / "locust.log",
+                                       cwd=PROJECT_ROOT)
+        else:
+            self.locust = locust_process(plan, self.run_dir / "locust.log")
+        self.locust.start()
+        self.info["locust_master"] = (
+            f"{plan.master_bind_host}:{plan.master_port}" if plan.distributed else None
+        )
+        if plan.remote_workers:  # even with --quiet: people must start them
+            print(f"waiting for {plan.remote_workers} remote worker(s): locust -f locustfile.py "
+                  f"--worker --master-host HOST --master-port {plan.master_port}",
+                  file=sys.stderr, flush=True)
+        self.workers = worker_processes(plan, self.run_dir)
+        for worker in self.workers:
+            worker.start()
+        self.info["pids"]["locust_workers"] = [worker.pid for worker in self.workers]
+        # Package metadata, not an import: importing locust would monkey-patch this process.
+        self.info["versions"]["locust"] = importlib.metadata.version("locust")
+        self.info["pids"]["locust"] = self.locust.pid
+
+    # Health.
+
+    def check_components(self, when: str = "mid-run") -> None:
+        """Raise :class:`ComponentFailed` naming the first component that has died."""
+        if self.target is not None and not self.target.process.alive():
+            raise ComponentFailed(f"{self.target.process.death_message()} {when}")
+        for worker in self.workers:
+            if not worker.alive():
+                raise ComponentFailed(f"{worker.death_message()} {when}")
+        if self.toxiproxy_server is not None and not self.toxiproxy_server.alive():
+            raise ComponentFailed(
+                f"toxiproxy-server exited with code {self.toxiproxy_server.returncode()} {when}"
+            )
+        if self.locust is not None and not self.locust.alive():
+            raise ComponentFailed(f"{self.locust.death_message()} {when}")
+
+    # Stopping.
+
+    def stop_locust(self) -> None:
+        """SIGINT makes Locust write its CSV and HTML report and exit; then the workers go."""
+        if self.locust is None or not self.locust.alive():
+            return
+        self.locust.signal(signal.SIGINT)
+        assert self.locust.popen is not None
+        with contextlib.suppress(Exception):
+            self.locust.popen.wait(LOCUST_STOP_GRACE)
+        self.locust.stop()
+        for worker in self.workers:  # the master told them to quit; make sure
+            if worker.popen is not None:
+                with contextlib.suppress(Exception):
+                    worker.popen.wait(5)
+            worker.stop()
+
+    def teardown(self) -> None:
+        """Remove every child and proxy; never raises, signals are ignored meanwhile."""
+        with signals_ignored():
+            if self.locust is not None:
+                self.locust.stop()
+            for worker in self.workers:
+                worker.stop()
+            if self.toxiproxy is not None and self.toxiproxy_server is None:
+                # Someone else's Toxiproxy keeps its proxies: remove all of this rig's, by
+                # prefix, so one whose creation timed out goes too. (Our own server's
+                # proxies go with the server.) A failure here is reported, but it does not
+                # change what the run measured.
+                try:
+                    self.toxiproxy.destroy_all(prefix=self.proxy_prefix)
+                except ToxiproxyError as exc:
+                    self.cleanup_errors.append(str(exc))
+                    print(f"harness: cleanup: {exc}", file=sys.stderr, flush=True)
+            if self.target is not None:
+                self.target.stop()
+            if self.toxiproxy_server is not None:
+                self.toxiproxy_server.stop()
+
+    def __enter__(self) -> Rig:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.teardown()
