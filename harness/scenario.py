@@ -422,10 +422,13 @@ class _ScenarioReader:
             )
         return float(value)
 
-    def read_duration(self, table: Mapping[str, Any], key: str, default: str, label: str,
+    def read_duration(self, table: Mapping[str, Any], key: str, default_s: float, label: str,
                       maximum_s: float = MAX_SETTING_S) -> float:
-        """A duration in seconds, ``default`` (duration text) when absent, at most ``maximum_s``."""
-        value = table.get(key, default)
+        """A duration in seconds, ``default_s`` when absent, at most ``maximum_s``.
+
+        Defaults come from the settings dataclasses' own fields: one source for each.
+        """
+        value = table.get(key, default_s)
         try:
             seconds = parse_duration(value)
         except ValueError as problem:
@@ -433,7 +436,7 @@ class _ScenarioReader:
         if seconds > maximum_s:
             raise self.fail(
                 f"{label} is {seconds:g}s, more than the allowed {maximum_s:g}s; "
-                f'use e.g. {key} = "{default}"'
+                f'use e.g. {key} = "{format_duration(default_s)}"'
             )
         return seconds
 
@@ -482,22 +485,24 @@ class _ScenarioReader:
         """``[target]``; every duration must be > 0."""
         self.reject_unknown_keys(table, TARGET_KEYS, "in [target]")
         defaults = {
-            "send_timeout": "10s",
-            "lock_wait_threshold": "100ms",
-            "lock_hold_threshold": "250ms",
+            "send_timeout": TargetSettings.send_timeout_s,
+            "lock_wait_threshold": TargetSettings.lock_wait_threshold_s,
+            "lock_hold_threshold": TargetSettings.lock_hold_threshold_s,
         }
         seconds: dict[str, float] = {}
         for key, default in defaults.items():
             seconds[key] = self.read_duration(table, key, default, f"[target] {key}")
             if seconds[key] <= 0:
-                raise self.fail(f'[target] {key} must be > 0; use e.g. {key} = "{default}"')
+                raise self.fail(f"[target] {key} must be > 0; use e.g. "
+                                f'{key} = "{format_duration(default)}"')
+        default_suspend = TargetSettings.lock_suspend_threshold_s
         suspend_s = self.read_duration(
-            table, "lock_suspend_threshold", "2ms", "[target] lock_suspend_threshold"
+            table, "lock_suspend_threshold", default_suspend, "[target] lock_suspend_threshold"
         )
         if suspend_s < 0:
             raise self.fail(
-                '[target] lock_suspend_threshold must be >= 0 (0 is off); use e.g. '
-                'lock_suspend_threshold = "2ms"'
+                "[target] lock_suspend_threshold must be >= 0 (0 is off); use e.g. "
+                f'lock_suspend_threshold = "{format_duration(default_suspend)}"'
             )
         return TargetSettings(
             send_timeout_s=seconds["send_timeout"],
@@ -509,15 +514,18 @@ class _ScenarioReader:
     def read_load(self, table: dict[str, Any]) -> LoadSettings:
         """``[load]``; counts must be possible together (see the checks below)."""
         self.reject_unknown_keys(table, LOAD_KEYS, "in [load]")
-        rooms = self.read_integer(table, "rooms", 1, "[load] rooms")
-        members = self.read_integer(table, "members", 12, "[load] members")
-        slow_members = self.read_integer(table, "slow_members", 1, "[load] slow_members")
-        spawn_rate = self.read_number(table, "spawn_rate", 12, "[load] spawn_rate")
+        default = LoadSettings()
+        rooms = self.read_integer(table, "rooms", default.rooms, "[load] rooms")
+        members = self.read_integer(table, "members", default.members, "[load] members")
+        slow_members = self.read_integer(table, "slow_members", default.slow_members,
+                                         "[load] slow_members")
+        spawn_rate = self.read_number(table, "spawn_rate", default.spawn_rate,
+                                      "[load] spawn_rate")
         broadcast_interval_s = self.read_duration(
-            table, "broadcast_interval", "200ms", "[load] broadcast_interval"
+            table, "broadcast_interval", default.broadcast_interval_s, "[load] broadcast_interval"
         )
-        stay_s = self.read_duration(table, "stay", "2s", "[load] stay")
-        away_s = self.read_duration(table, "away", "200ms", "[load] away")
+        stay_s = self.read_duration(table, "stay", default.stay_s, "[load] stay")
+        away_s = self.read_duration(table, "away", default.away_s, "[load] away")
         if members < 1:
             raise self.fail(f"[load] members must be >= 1, got {members}")
         if members > MAX_MEMBERS:
@@ -567,15 +575,16 @@ class _ScenarioReader:
     def read_timing(self, table: dict[str, Any]) -> TimingSettings:
         """``[timing]``; the run must last longer than zero seconds."""
         self.reject_unknown_keys(table, TIMING_KEYS, "in [timing]")
+        default = TimingSettings()
+
+        def phase(key: str, default_s: float) -> float:
+            return self.read_duration(table, key, default_s, f"[timing] {key}", MAX_TIMING_S)
+
         timing = TimingSettings(
-            warmup_s=self.read_duration(table, "warmup", "4s", "[timing] warmup", MAX_TIMING_S),
-            fault_s=self.read_duration(table, "fault", "12s", "[timing] fault", MAX_TIMING_S),
-            cooldown_s=self.read_duration(
-                table, "cooldown", "2s", "[timing] cooldown", MAX_TIMING_S
-            ),
-            evidence_window_s=self.read_duration(
-                table, "evidence_window", "3s", "[timing] evidence_window", MAX_TIMING_S
-            ),
+            warmup_s=phase("warmup", default.warmup_s),
+            fault_s=phase("fault", default.fault_s),
+            cooldown_s=phase("cooldown", default.cooldown_s),
+            evidence_window_s=phase("evidence_window", default.evidence_window_s),
         )
         if timing.total_s <= 0:
             raise self.fail("[timing] warmup + fault + cooldown is 0s; the run must last > 0s")
@@ -615,7 +624,8 @@ class _ScenarioReader:
     def read_thresholds(self, table: dict[str, Any]) -> ThresholdSettings:
         """``[thresholds]``: parse every check; abort_on_fail must name listed checks."""
         self.reject_unknown_keys(table, THRESHOLD_KEYS, "in [thresholds]")
-        min_samples = self.read_integer(table, "min_samples", 20, "[thresholds] min_samples")
+        min_samples = self.read_integer(table, "min_samples", ThresholdSettings.min_samples,
+                                        "[thresholds] min_samples")
         if min_samples < 1:
             raise self.fail(f"[thresholds] min_samples must be >= 1, got {min_samples}")
         if min_samples > MAX_MIN_SAMPLES:
@@ -653,7 +663,8 @@ class _ScenarioReader:
                 )
             abort_on_fail.append(listed)
         max_generator_lag_s = self.read_duration(
-            table, "max_generator_lag", "100ms", "[thresholds] max_generator_lag"
+            table, "max_generator_lag", ThresholdSettings.max_generator_lag_s,
+            "[thresholds] max_generator_lag"
         )
         if max_generator_lag_s <= 0:
             raise self.fail('[thresholds] max_generator_lag must be > 0; use e.g. "100ms"')

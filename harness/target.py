@@ -94,20 +94,20 @@ class ReferenceTarget:
     Args:
         mode: ``naive``, ``spawn`` or ``fixed``.
         run_dir: Where its log and lock-report file go.
-        lock_wait_threshold / lock_hold_threshold / lock_suspend_threshold / send_timeout:
-            Passed on (a suspend threshold of 0 or None is off).
+        lock_wait_threshold / lock_hold_threshold / lock_suspend_threshold / send_timeout /
+            outbox_size: Passed on as the server's flags; None leaves the server's own
+            default (``python -m targets.roomserver --help``), the one source of each.
     """
-
     def __init__(
         self,
         mode: str,
         run_dir: Path,
         *,
-        lock_wait_threshold: float = 0.1,
+        lock_wait_threshold: float | None = None,
         lock_hold_threshold: float | None = None,
         lock_suspend_threshold: float | None = None,
-        send_timeout: float = 10.0,
-        outbox_size: int = 256,
+        send_timeout: float | None = None,
+        outbox_size: int | None = None,
         startup_timeout: float = 15.0,
     ) -> None:
         self.mode = mode
@@ -115,15 +115,17 @@ class ReferenceTarget:
         argv = [
             sys.executable, "-m", "targets.roomserver",
             "--mode", mode, "--host", "127.0.0.1", "--port", "0",
-            "--lock-wait-threshold", str(lock_wait_threshold),
             "--lock-report-file", str(self.lock_report_file),
-            "--send-timeout", str(send_timeout),
-            "--outbox-size", str(outbox_size),
         ]
-        if lock_hold_threshold is not None:
-            argv += ["--lock-hold-threshold", str(lock_hold_threshold)]
-        if lock_suspend_threshold:
-            argv += ["--lock-suspend-threshold", str(lock_suspend_threshold)]
+        flags: dict[str, float | int | None] = {
+            "--lock-wait-threshold": lock_wait_threshold,
+            "--lock-hold-threshold": lock_hold_threshold,
+            "--lock-suspend-threshold": lock_suspend_threshold,
+            "--send-timeout": send_timeout,
+            "--outbox-size": outbox_size,
+        }
+        argv += [part for flag, value in flags.items() if value is not None
+                 for part in (flag, str(value))]
         self.process = ChildProcess("target", argv, run_dir / "target.log", cwd=PROJECT_ROOT)
         self.startup_timeout = startup_timeout
         self.info: TargetInfo | None = None

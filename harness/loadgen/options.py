@@ -4,23 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.scenario import LoadSettings
+
 __all__ = ["add_options"]
 
 
 def add_options(parser: Any) -> None:
-    """Register the room options on Locust's argument parser."""
+    """Register the room options on Locust's argument parser.
+
+    The load's defaults are the scenario's (:class:`~harness.scenario.LoadSettings`), so a
+    hand-started ``locust -f locustfile.py`` behaves like a run of the default scenario.
+    """
+    load = LoadSettings()
     parser.add_argument("--room-url", default="ws://127.0.0.1:8765/ws", include_in_web_ui=True,
                        help="WebSocket URL for fast members (the clean proxy or the server)")
     parser.add_argument("--slow-urls", default="", include_in_web_ui=True,
                        help="comma-separated WebSocket URLs, one per slow member "
                             "(each slow member's own Toxiproxy proxy)")
-    parser.add_argument("--rooms", type=int, default=1, include_in_web_ui=True,
+    parser.add_argument("--rooms", type=int, default=load.rooms, include_in_web_ui=True,
                        help="number of rooms; member i joins room i mod rooms")
-    parser.add_argument("--broadcast-interval", type=float, default=0.2, include_in_web_ui=True,
+    parser.add_argument("--broadcast-interval", type=float, default=load.broadcast_interval_s,
+                        include_in_web_ui=True,
                        help="seconds between a member's broadcasts while in a room")
-    parser.add_argument("--stay", type=float, default=2.0, include_in_web_ui=True,
+    parser.add_argument("--stay", type=float, default=load.stay_s, include_in_web_ui=True,
                        help="seconds a member stays in a room before leaving")
-    parser.add_argument("--away", type=float, default=0.2, include_in_web_ui=True,
+    parser.add_argument("--away", type=float, default=load.away_s, include_in_web_ui=True,
                        help="seconds a member stays away before rejoining")
     parser.add_argument("--op-timeout", type=float, default=15.0, include_in_web_ui=False,
                        help="seconds to wait for a reply before counting the operation failed")
@@ -38,7 +46,8 @@ def add_options(parser: Any) -> None:
     parser.add_argument("--target-url", default="", include_in_web_ui=True,
                         help="the server under test, ws://127.0.0.1:PORT/ws; when the swarm "
                              "starts, a new value re-points the proxies to it")
-    parser.add_argument("--slow-members", type=int, default=1, include_in_web_ui=True,
+    parser.add_argument("--slow-members", type=int, default=load.slow_members,
+                        include_in_web_ui=True,
                         help="members (the first started) that go through their own slow "
                              "proxy; missing proxies are created when the swarm starts")
     parser.add_argument("--latency", type=int, default=0, include_in_web_ui=True,

@@ -23,7 +23,7 @@ import gevent
 
 from harness.loadgen.lockfeed import summarize
 from harness.lockwatch.report import Report
-from harness.scenario import DEFAULT_CHECKS, ScenarioError, load_scenario
+from harness.scenario import DEFAULT_CHECKS, ScenarioError, ThresholdSettings, load_scenario
 from harness.thresholds import Check, parse_check
 from harness.toxiproxy import ToxiproxyClient
 
@@ -133,7 +133,7 @@ class ChaosPanel:
                         break
                 return list(scenario.thresholds.checks), scenario.thresholds.min_samples
         self.scenario_name = "default checks"
-        return [parse_check(text) for text in DEFAULT_CHECKS], 20
+        return [parse_check(text) for text in DEFAULT_CHECKS], ThresholdSettings.min_samples
 
     # Life cycle.
 
