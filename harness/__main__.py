@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .history import HistoryError, trend
-from .report import ReportError, rebuild, write_index
+from .pages import PageError, rebuild, write_index
 from .rig import Interrupted, RigOptions, new_run_id
 from .run import RunOptions, print_outcome, run_scenario
 from .scenario import Scenario, ScenarioError, load_scenario
@@ -265,7 +265,7 @@ def _matrix_pass(args: argparse.Namespace, scenario: Scenario, expectations: dic
          "wall_time_s": round(elapsed, 1)}, indent=2) + "\n")
     try:
         write_index(matrix_dir)
-    except ReportError as exc:
+    except PageError as exc:
         print(f"harness: index.html not written: {exc}", file=sys.stderr)
     verdict_line = "every expectation holds" if all_held else "an expectation is BROKEN"
     print(f"matrix: {verdict_line} ({elapsed:.0f} s); results: {matrix_dir}", flush=True)
@@ -363,7 +363,7 @@ def command_sweep(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     try:
         written = rebuild(args.results_dir)
-    except ReportError as exc:
+    except PageError as exc:
         raise UsageError(str(exc)) from None
     for path in written:
         print(f"wrote {path}")

@@ -31,8 +31,8 @@ from .generator_lag import LAG_FILE_NAME, read_lag_file
 from .history import append_history
 from .lockreports import LockReportsUnavailable, LockReportTracker
 from .measurements import Measurements, Sample, live_measurements
+from .pages import PageError, write_run_page
 from .progress import Progress, SampleTail
-from .report import ReportError, write_report
 from .results import format_summary_table, write_junit_xml, write_result_json
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
 from .target import PROJECT_ROOT
@@ -313,8 +313,8 @@ class ChaosRun:
         # The report and the history line are built from result.json alone; neither may
         # change the verdict, so a failure is one line on stderr.
         try:
-            write_report(self.run_dir)
-        except ReportError as exc:
+            write_run_page(self.run_dir)
+        except PageError as exc:
             print(f"harness: report.html not written: {exc}", file=sys.stderr)
         except Interrupted:
             raise  # a signal (a sweep or matrix handles it), not a bug in the report

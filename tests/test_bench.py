@@ -23,9 +23,9 @@ import pytest
 
 from harness.bench.__main__ import BENCHMARKS
 from harness.bench.__main__ import main as bench_main
-from harness.bench.report import format_table
 from harness.bench.result import BenchResult, Row, median, ratio
 from harness.bench.scale import expected_joins, judge_window
+from harness.bench.table import format_table
 from harness.bench.verdict_time import detection
 from harness.measurements import Sample
 from harness.target import PROJECT_ROOT

@@ -1,4 +1,4 @@
-"""Tests for harness.report: report.html, index.html, the rebuild command, and result series.
+"""Tests for harness.pages: report.html, index.html, the rebuild command, and result series.
 
 Runs are built from realistic measurements (a naive run whose joins stall while the fault is
 on and whose lockwatch reports name ``broadcast`` as the holder; spawn and fixed runs that
@@ -26,16 +26,16 @@ from harness.generator_lag import GeneratorLag, LagWindow
 from harness.hdr import LatencyHistogram
 from harness.lockwatch.report import Party, Report
 from harness.measurements import Measurements, Sample
-from harness.report import (
+from harness.pages import (
     INDEX_FILE_NAME,
     REPORT_FILE_NAME,
-    ReportError,
+    PageError,
     load_run,
     rebuild,
     write_index,
-    write_report,
+    write_run_page,
 )
-from harness.report.charts import comparison_figure, lock_report_bins
+from harness.pages.charts import comparison_figure, lock_report_bins
 from harness.results import build_series, write_junit_xml, write_result_json
 from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT
@@ -172,7 +172,7 @@ def test_report_is_one_self_contained_file_with_verdict_and_charts(
     tmp_path: Path, scenario: Scenario
 ) -> None:
     run_dir = write_run(tmp_path / "naive", scenario, "naive", stalls=True)
-    path = write_report(run_dir)
+    path = write_run_page(run_dir)
     assert path == run_dir / REPORT_FILE_NAME
     page = path.read_text(encoding="utf-8")
     assert_self_contained(page, run_dir)
@@ -190,7 +190,7 @@ def test_thresholds_table_shows_limit_measured_and_status(
     tmp_path: Path, scenario: Scenario
 ) -> None:
     run_dir = write_run(tmp_path / "naive", scenario, "naive", stalls=True)
-    page = write_report(run_dir).read_text()
+    page = write_run_page(run_dir).read_text()
     thresholds = json.loads((run_dir / "result.json").read_text())["thresholds"]
     table = page.split("<h2>Thresholds</h2>")[1].split("</table>")[0]
     rows = table.split("<tr>")[2:]
@@ -208,7 +208,7 @@ def test_thresholds_table_shows_limit_measured_and_status(
 
 def test_lock_reports_are_collapsible_with_their_stacks(tmp_path: Path, scenario: Scenario
                                                          ) -> None:
-    page = write_report(write_run(tmp_path / "naive", scenario, "naive", stalls=True)
+    page = write_run_page(write_run(tmp_path / "naive", scenario, "naive", stalls=True)
                         ).read_text()
     section = page.split("<h2>Lock reports (20)</h2>")[1].split("<h2>")[0]
     assert section.count("<details>") == 1 + 1 + 20  # group's longest, the list, each report
@@ -219,7 +219,7 @@ def test_lock_reports_are_collapsible_with_their_stacks(tmp_path: Path, scenario
 
 
 def test_scenario_and_versions_are_shown(tmp_path: Path, scenario: Scenario) -> None:
-    page = write_report(write_run(tmp_path / "fixed", scenario, "fixed", stalls=False)
+    page = write_run_page(write_run(tmp_path / "fixed", scenario, "fixed", stalls=False)
                         ).read_text()
     assert ">PASS<" in page and 'class="banner pass"' in page
     assert "targets.roomserver (fixed)" in page and "2.12.0" in page and "2.47.0" in page
@@ -229,7 +229,7 @@ def test_scenario_and_versions_are_shown(tmp_path: Path, scenario: Scenario) -> 
 
 def test_raw_and_corrected_latency_side_by_side(tmp_path: Path, scenario: Scenario) -> None:
     run_dir = write_run(tmp_path / "naive", scenario, "naive", stalls=True)
-    page = write_report(run_dir).read_text()
+    page = write_run_page(run_dir).read_text()
     measured = json.loads((run_dir / "result.json").read_text())["measured"]
     raw = measured["latency_ms"]["join"]["fast"]["p99_ms"]
     corrected = measured["latency_ms_corrected"]["join"]["fast"]["p99_ms"]
@@ -245,7 +245,7 @@ def test_missing_corrected_figures_show_as_n_a(tmp_path: Path, scenario: Scenari
     result = json.loads((run_dir / "result.json").read_text())
     del result["measured"]["latency_ms_corrected"]
     (run_dir / "result.json").write_text(json.dumps(result))
-    page = write_report(run_dir).read_text()
+    page = write_run_page(run_dir).read_text()
     row = page.split("<code>join[fast]</code>")[1].split("</tr>")[0]
     assert row.count('<span class="na">n/a</span>') == 4
     assert "no coordinated-omission corrected figures" in page
@@ -257,7 +257,7 @@ def test_a_result_without_series_still_gets_a_report(tmp_path: Path, scenario: S
     result = json.loads((run_dir / "result.json").read_text())
     del result["series"]
     (run_dir / "result.json").write_text(json.dumps(result))
-    page = write_report(run_dir).read_text()
+    page = write_run_page(run_dir).read_text()
     assert len(embedded_pngs(page)) == 3
     assert ">FAIL<" in page
 
@@ -317,7 +317,7 @@ def test_index_puts_runs_side_by_side_and_links_each_report(tmp_path: Path,
                                                             scenario: Scenario) -> None:
     folder = write_matrix(tmp_path / "matrix", scenario)
     for mode in ("naive", "spawn", "fixed"):
-        write_report(folder / mode)
+        write_run_page(folder / mode)
     page = write_index(folder).read_text()
     assert_self_contained(page, folder)
     assert [url for _, _, url in parse(page).urls if not url.startswith("data:")] == [
@@ -406,9 +406,9 @@ def test_malformed_threshold_names_the_field(tmp_path: Path, scenario: Scenario)
     result = json.loads((run_dir / "result.json").read_text())
     result["thresholds"][1]["limit"] = "fast"
     (run_dir / "result.json").write_text(json.dumps(result))
-    with pytest.raises(ReportError, match=r"result\.json: thresholds\[1\]\.limit must be a "
+    with pytest.raises(PageError, match=r"result\.json: thresholds\[1\]\.limit must be a "
                                           r"finite number"):
-        write_report(run_dir)
+        write_run_page(run_dir)
 
 
 # A real run.
@@ -492,7 +492,7 @@ def test_generator_lag_is_shown_with_its_limit(tmp_path: Path, scenario: Scenari
     assert lag["over_limit"] and lag["limit_ms"] == 100 and lag["cpu_warning"]
     assert len(result["series"]["generator_lag"]) == 18
     assert result["series"]["generator_lag"][9] == [10.0, "local", 2000.0]
-    page = write_report(run_dir).read_text()
+    page = write_run_page(run_dir).read_text()
     assert_self_contained(page, run_dir)
     assert f"generator lag p99 {lag['p99_ms']:.0f} ms" in page
     section = page.split("<h2>Load generator lag</h2>")[1].split("</section>")[0]
@@ -506,5 +506,5 @@ def test_generator_lag_is_shown_with_its_limit(tmp_path: Path, scenario: Scenari
 
 def test_a_result_without_generator_lag_has_no_lag_section(tmp_path: Path, scenario: Scenario
                                                            ) -> None:
-    page = write_report(write_run(tmp_path / "old", scenario, "naive", stalls=True)).read_text()
+    page = write_run_page(write_run(tmp_path / "old", scenario, "naive", stalls=True)).read_text()
     assert "Load generator lag" not in page and "generator lag p99" not in page

@@ -19,8 +19,8 @@ import pytest
 from harness.__main__ import main
 from harness.faults.bandwidth import BandwidthFault
 from harness.faults.latency import LatencyFault
-from harness.report import rebuild
-from harness.report.sweep_page import SWEEP_PAGE_FILE_NAME
+from harness.pages import rebuild
+from harness.pages.sweep_page import SWEEP_PAGE_FILE_NAME
 from harness.scenario import Scenario, load_scenario
 from harness.sweep.axis import (
     AxisError,

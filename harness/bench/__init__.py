@@ -18,5 +18,5 @@ run, on the same machine, at the same time:
   process hold with join p99 under 250 ms (:mod:`harness.bench.scale`).
 
 Benchmarks report; they never fail on speed. Results go to
-``results/bench.json`` (see :mod:`harness.bench.report`).
+``results/bench.json`` (see :mod:`harness.bench.table`).
 """

@@ -17,8 +17,8 @@ from pathlib import Path
 from harness.target import PROJECT_ROOT
 
 from . import fanout, loadgen, locks, scale, verdict_time
-from .report import build_document, format_table, machine, now, write_document
 from .result import BenchResult
+from .table import build_document, format_table, machine, now, write_document
 
 Runner = Callable[[bool, Path], BenchResult]
 

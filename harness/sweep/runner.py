@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.report import ReportError
-from harness.report.sweep_page import write_sweep_page
+from harness.pages import PageError
+from harness.pages.sweep_page import write_sweep_page
 from harness.rig import signals_raise
 from harness.run import RunOptions, run_scenario
 from harness.scenario import Scenario
@@ -126,7 +126,7 @@ def run_sweep(plan: SweepPlan, folder: Path, run_once: RunOnce) -> SweepResult:
     write_sweep_json(folder, sweep_document(result, started_utc))
     try:
         write_sweep_page(folder)
-    except (ReportError, SweepFileError) as exc:
+    except (PageError, SweepFileError) as exc:
         print(f"{SWEEP_HTML_NOT_WRITTEN}: {exc}", file=sys.stderr)
     print(format_table(load_sweep(folder)), flush=True)
     print(f"sweep: {result.runs_total} runs in {result.wall_time_s:.0f} s; results: {folder}",

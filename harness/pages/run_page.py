@@ -16,9 +16,9 @@ from typing import Any
 
 from harness.lockwatch.report import Report
 from harness.measurements import MEMBER_KINDS, OPS
-from harness.report import charts
-from harness.report.html import STATUS_CLASSES, badge, esc, number, page, table
-from harness.report.model import RunView
+from harness.pages import charts
+from harness.pages.html import STATUS_CLASSES, badge, esc, number, page, table
+from harness.pages.model import RunView
 
 REPORT_FILE_NAME = "report.html"
 #: Lock reports shown one by one with their stacks; the rest are one line each.

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.report.html import write_page
-from harness.report.index_page import INDEX_FILE_NAME, render_index
-from harness.report.model import ReportError, load_run
-from harness.report.run_page import REPORT_FILE_NAME, render_run_page
-from harness.report.sweep_page import write_sweep_page
+from harness.pages.html import write_page
+from harness.pages.index_page import INDEX_FILE_NAME, render_index
+from harness.pages.model import PageError, load_run
+from harness.pages.run_page import REPORT_FILE_NAME, render_run_page
+from harness.pages.sweep_page import write_sweep_page
 from harness.results import RESULT_FILE_NAME
 from harness.sweep.document import SWEEP_FILE_NAME, SweepFileError
 from harness.target import MODES
@@ -26,11 +26,11 @@ MATRIX_FILE_NAME = "matrix.json"
 MODE_ORDER = MODES
 
 
-def write_report(run_dir: str | Path) -> Path:
+def write_run_page(run_dir: str | Path) -> Path:
     """Build ``run_dir/report.html`` from ``run_dir/result.json`` and return its path.
 
     Raises:
-        ReportError: ``result.json`` is missing or malformed, or the page cannot be written.
+        PageError: ``result.json`` is missing or malformed, or the page cannot be written.
     """
     view = load_run(run_dir)
     with warnings.catch_warnings():
@@ -46,14 +46,14 @@ def write_index(folder: str | Path) -> Path:
     """Build ``folder/index.html`` over the run folders directly inside ``folder``.
 
     Raises:
-        ReportError: no run folder inside, a ``result.json`` or ``matrix.json`` is malformed,
+        PageError: no run folder inside, a ``result.json`` or ``matrix.json`` is malformed,
             or the page cannot be written.
     """
     folder = Path(folder)
     matrix = _load_matrix(folder)
     views = [load_run(run_dir) for run_dir in run_folders(folder, matrix)]
     if not views:
-        raise ReportError(f"{folder}: no run folder with a {RESULT_FILE_NAME} inside")
+        raise PageError(f"{folder}: no run folder with a {RESULT_FILE_NAME} inside")
     return write_page(folder / INDEX_FILE_NAME, render_index(views, matrix))
 
 
@@ -66,23 +66,23 @@ def rebuild(path: str | Path) -> list[Path]:
     folder's ``index.html`` are rebuilt).
 
     Raises:
-        ReportError: ``path`` is neither, or a file in it is malformed (one line, names it).
+        PageError: ``path`` is neither, or a file in it is malformed (one line, names it).
     """
     path = Path(path)
     if not path.exists():
-        raise ReportError(f"{path}: no such directory")
+        raise PageError(f"{path}: no such directory")
     if not path.is_dir():
-        raise ReportError(f"{path}: not a directory (give a run folder or a matrix folder)")
+        raise PageError(f"{path}: not a directory (give a run folder or a matrix folder)")
     if (path / RESULT_FILE_NAME).exists():
-        return [write_report(path)]
+        return [write_run_page(path)]
     if (path / SWEEP_FILE_NAME).exists():
         return _rebuild_sweep(path)
     matrix = _load_matrix(path)
     runs = run_folders(path, matrix)
     if not runs:
-        raise ReportError(f"{path}: neither a run folder (no {RESULT_FILE_NAME}) nor a matrix "
+        raise PageError(f"{path}: neither a run folder (no {RESULT_FILE_NAME}) nor a matrix "
                           f"folder (no run folders with a {RESULT_FILE_NAME} inside)")
-    written = [write_report(run_dir) for run_dir in runs]
+    written = [write_run_page(run_dir) for run_dir in runs]
     written.append(write_index(path))
     return written
 
@@ -90,11 +90,11 @@ def rebuild(path: str | Path) -> list[Path]:
 def _rebuild_sweep(folder: Path) -> list[Path]:
     """A sweep folder: each run's ``report.html``, then ``sweep.html`` from ``sweep.json``."""
 
-    written = [write_report(run_dir) for run_dir in run_folders(folder)]
+    written = [write_run_page(run_dir) for run_dir in run_folders(folder)]
     try:
         written.append(write_sweep_page(folder))
     except SweepFileError as exc:
-        raise ReportError(str(exc)) from None
+        raise PageError(str(exc)) from None
     return written
 
 
@@ -123,8 +123,8 @@ def _load_matrix(folder: Path) -> dict[str, Any] | None:
     try:
         matrix = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path}: cannot be read as JSON: {exc}") from None
+        raise PageError(f"{path}: cannot be read as JSON: {exc}") from None
     if not isinstance(matrix, dict) or not isinstance(matrix.get("runs", []), list):
-        raise ReportError(f"{path}: must be a JSON object with a 'runs' array")
+        raise PageError(f"{path}: must be a JSON object with a 'runs' array")
     return matrix
 

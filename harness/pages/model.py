@@ -1,7 +1,7 @@
 """``result.json`` read back and checked: the typed view the HTML pages are drawn from.
 
 :func:`load_run` turns a run folder's ``result.json`` into a :class:`RunView`, or raises
-:class:`ReportError` with one line naming the file and what is wrong with it. Only what the
+:class:`PageError` with one line naming the file and what is wrong with it. Only what the
 pages need is required; optional sections (``series``, ``measured.latency_ms_corrected``,
 ``extra.versions``) may be missing, e.g. in files written before they existed.
 """
@@ -25,7 +25,7 @@ LatencyTable = dict[str, dict[str, dict[str, Any]]]
 """``{op: {member_kind: {"samples", "failed", "p50_ms", "p90_ms", "p99_ms", ...}}}``."""
 
 
-class ReportError(Exception):
+class PageError(Exception):
     """A report cannot be built: the message is one line naming the path and the problem."""
 
 
@@ -140,7 +140,7 @@ def load_run(run_dir: str | Path) -> RunView:
     """Read and check ``run_dir/result.json``.
 
     Raises:
-        ReportError: the file is missing, unreadable, not JSON, or lacks a field the report
+        PageError: the file is missing, unreadable, not JSON, or lacks a field the report
             needs (the message names the field).
     """
     run_dir = Path(run_dir)
@@ -148,17 +148,17 @@ def load_run(run_dir: str | Path) -> RunView:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ReportError(f"{path}: no such file") from None
+        raise PageError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: cannot be read: {exc}") from None
+        raise PageError(f"{path}: cannot be read: {exc}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: not valid JSON: {exc}") from None
+        raise PageError(f"{path}: not valid JSON: {exc}") from None
     try:
         return _run_view(run_dir, document)
     except _Malformed as exc:
-        raise ReportError(f"{path}: {exc}") from None
+        raise PageError(f"{path}: {exc}") from None
 
 
 class _Malformed(Exception):

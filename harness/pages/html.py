@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from harness.files import write_text_atomically
-from harness.report.model import ReportError
+from harness.pages.model import PageError
 from harness.thresholds.base import format_number
 
 STATUS_CLASSES = {"PASS": "pass", "FAIL": "fail", "ERROR": "error"}
@@ -97,9 +97,9 @@ def write_page(path: Path, text: str) -> Path:
     """Write a page atomically (a reader never sees half of it).
 
     Raises:
-        ReportError: it cannot be written.
+        PageError: it cannot be written.
     """
     try:
         return write_text_atomically(path, text)
     except OSError as exc:
-        raise ReportError(f"{path}: cannot be written: {exc}") from None
+        raise PageError(f"{path}: cannot be written: {exc}") from None

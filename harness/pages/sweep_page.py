@@ -15,9 +15,9 @@ from pathlib import Path
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from harness.report.charts import DPI, figure_data_uri
-from harness.report.html import badge, esc, number, page, table, write_page
-from harness.report.run_page import REPORT_FILE_NAME
+from harness.pages.charts import DPI, figure_data_uri
+from harness.pages.html import badge, esc, number, page, table, write_page
+from harness.pages.run_page import REPORT_FILE_NAME
 from harness.sweep.axis import format_ms
 from harness.sweep.document import SweepView, load_sweep
 from harness.sweep.points import Point
@@ -35,7 +35,7 @@ def write_sweep_page(folder: str | Path) -> Path:
 
     Raises:
         SweepFileError: ``sweep.json`` is missing or malformed.
-        ReportError: the page cannot be written.
+        PageError: the page cannot be written.
     """
     view = load_sweep(folder)
     return write_page(Path(folder) / SWEEP_PAGE_FILE_NAME, render_sweep_page(view))

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.report.model import RunView, Series
+from harness.pages.model import RunView, Series
 
 MEMBER_COLORS = {"fast": "#1f77b4", "slow": "#ff7f0e"}
 FAILED_COLOR = "#d62728"

@@ -2,7 +2,7 @@
 
 A table gives each run's verdict (and expectation, when ``matrix.json`` has one), its key
 figures and a relative link to its ``report.html``; below it, one chart puts every run in a
-column with shared y-limits per row (see :func:`harness.report.charts.comparison_figure`).
+column with shared y-limits per row (see :func:`harness.pages.charts.comparison_figure`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.report import charts
-from harness.report.html import badge, esc, number, page, table
-from harness.report.model import RunView
-from harness.report.run_page import REPORT_FILE_NAME
+from harness.pages import charts
+from harness.pages.html import badge, esc, number, page, table
+from harness.pages.model import RunView
+from harness.pages.run_page import REPORT_FILE_NAME
 
 INDEX_FILE_NAME = "index.html"
 
