@@ -1,4 +1,4 @@
-"""Shared fixtures: a real reference server process per test or module."""
+"""Shared fixtures: the slow-member scenario, a real reference server per module."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.target import ReferenceTarget, TargetInfo
+from harness.scenario import Scenario, load_scenario
+from harness.target import PROJECT_ROOT, ReferenceTarget, TargetInfo
+
+SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    """scenarios/slow-member.toml, as `make chaos` runs it."""
+    return load_scenario(SLOW_MEMBER)
 
 
 @pytest.fixture(scope="module")

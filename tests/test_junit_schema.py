@@ -18,18 +18,13 @@ import xmlschema
 
 from harness.measurements import Measurements, Sample
 from harness.results import write_junit_xml
-from harness.scenario import Scenario, load_scenario
-from harness.target import PROJECT_ROOT
-from harness.verdict import Verdict, judge
+from harness.scenario import Scenario
+from harness.verdict import judge
+
+from .verdicts import error_verdict
 
 SCHEMAS = sorted((Path(__file__).parent / "data" / "junit").glob("*.xsd"))
-SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 START = 1_795_000_000.0
-
-
-def error_verdict(cause: str) -> Verdict:
-    """What the harness judges when a run never started: ERROR naming the cause."""
-    return Verdict(status="ERROR", message=f"ERROR: {cause}", component_errors=(cause,))
 
 
 def test_there_is_a_schema() -> None:
@@ -39,11 +34,6 @@ def test_there_is_a_schema() -> None:
 @pytest.fixture(scope="module", params=SCHEMAS, ids=[path.name for path in SCHEMAS])
 def schema(request: pytest.FixtureRequest) -> xmlschema.XMLSchema:
     return xmlschema.XMLSchema(str(request.param))
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return load_scenario(SLOW_MEMBER)
 
 
 def samples(op: str, member_kind: str, latency_ms: float, count: int, ok: bool = True

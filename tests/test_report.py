@@ -37,22 +37,16 @@ from harness.pages import (
 )
 from harness.pages.charts import comparison_figure, lock_report_bins
 from harness.results import build_series, write_junit_xml, write_result_json
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario
 from harness.target import PROJECT_ROOT
 from harness.thresholds.base import format_number
 from harness.verdict import judge
 
-SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 START = 1_795_000_000.0
 FAULT = (4.0, 16.0)
 DURATION = 18.0
 VERSIONS = {"target": "targets.roomserver (naive)", "toxiproxy": "2.12.0", "locust": "2.47.0"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return load_scenario(SLOW_MEMBER)
 
 
 def lock_report(t_s: float, duration_s: float) -> dict[str, Any]:

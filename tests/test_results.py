@@ -12,20 +12,10 @@ import pytest
 
 from harness.measurements import Measurements, Sample
 from harness.results import format_summary_table, write_junit_xml, write_result_json
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario
 from harness.verdict import Verdict, judge
 
-SLOW_MEMBER = Path(__file__).resolve().parent.parent / "scenarios" / "slow-member.toml"
-
-
-def error_verdict(cause: str) -> Verdict:
-    """What the harness judges when a run never started: ERROR naming the cause."""
-    return Verdict(status="ERROR", message=f"ERROR: {cause}", component_errors=(cause,))
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return load_scenario(SLOW_MEMBER)
+from .verdicts import error_verdict
 
 
 def samples(

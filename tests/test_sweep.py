@@ -21,7 +21,7 @@ from harness.faults.bandwidth import BandwidthFault
 from harness.faults.latency import LatencyFault
 from harness.pages import rebuild
 from harness.pages.sweep_page import SWEEP_PAGE_FILE_NAME
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario
 from harness.sweep.axis import (
     AxisError,
     parse_latency_range,
@@ -37,11 +37,6 @@ from harness.target import PROJECT_ROOT
 from .test_chaos_run import assert_nothing_left
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return load_scenario(SLOW_MEMBER)
 
 
 class FakeRunner:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from harness.generator_lag import GeneratorLag, LagWindow
 from harness.hdr import LatencyHistogram
 from harness.measurements import Measurements, Sample
@@ -13,11 +11,6 @@ from harness.scenario import Scenario, load_scenario
 from harness.verdict import evaluate_checks, judge
 
 SLOW_MEMBER = Path(__file__).resolve().parent.parent / "scenarios" / "slow-member.toml"
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return load_scenario(SLOW_MEMBER)
 
 
 def samples(
