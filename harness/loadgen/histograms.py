@@ -32,6 +32,7 @@ class HistogramRecorder:
         self.merged = HistogramSet()
         self._delta = HistogramSet()
         self._shipper: gevent.Greenlet | None = None
+        self._recording = True
 
     def attach(self) -> None:
         runner = self.environment.runner
@@ -40,14 +41,27 @@ class HistogramRecorder:
         register_collector(runner, MESSAGE_TYPE, self._merge)
         events = self.environment.events
         events.request.add_listener(self._on_request)
-        events.test_stop.add_listener(lambda **_: self.ship())
+        events.test_start.add_listener(lambda **_: self._record(True))
+        events.test_stop.add_listener(lambda **_: self._record(False))
         events.quitting.add_listener(lambda **_: self.close())
         self._shipper = gevent.spawn(self._ship_forever)
+
+    def _record(self, on: bool) -> None:
+        """Record between a test's start and stop only.
+
+        After ``test_stop``, Locust kills the users and writes its HTML and CSV reports,
+        which can hold its event loop for a third of a second: an operation still in
+        flight then completes late, and in a p99 over a hundred joins one such join
+        decides a verdict. The samples file ends at the same point, so both agree.
+        """
+        if not on:
+            self.ship()
+        self._recording = on
 
     def _on_request(self, request_type: str, name: str, response_time: float,
                     exception: BaseException | None = None, context: Any = None,
                     **_: Any) -> None:
-        if request_type not in SAMPLE_KINDS or exception is not None:
+        if request_type not in SAMPLE_KINDS or exception is not None or not self._recording:
             return
         self._delta.record(name, request_type, "raw", response_time)
         corrected = context.get("corrected_ms") if isinstance(context, dict) else None

@@ -34,6 +34,7 @@ class SampleRecorder:
         self._batch: list[dict[str, Any]] = []
         self._file: Any = None
         self._flusher: gevent.Greenlet | None = None
+        self._recording = True
 
     def attach(self) -> None:
         """Hook into the runner once it exists (call from ``events.init``)."""
@@ -44,14 +45,21 @@ class SampleRecorder:
             self._file = register_collector(runner, MESSAGE_TYPE, self._write_batch, self.path)
         events = self.environment.events
         events.request.add_listener(self._on_request)
-        events.test_stop.add_listener(lambda **_: self.flush())
+        events.test_start.add_listener(lambda **_: self._record(True))
+        events.test_stop.add_listener(lambda **_: self._record(False))
         events.quitting.add_listener(lambda **_: self.close())
         self._flusher = gevent.spawn(self._flush_forever)
+
+    def _record(self, on: bool) -> None:
+        """Record between a test's start and stop only (see HistogramRecorder._record)."""
+        if not on:
+            self.flush()
+        self._recording = on
 
     def _on_request(self, request_type: str, name: str, response_time: float,
                     exception: BaseException | None = None, context: Any = None,
                     **_: Any) -> None:
-        if request_type not in SAMPLE_KINDS:
+        if request_type not in SAMPLE_KINDS or not self._recording:
             return
         self._batch.append({
             "time": time.time(),
