@@ -10,14 +10,20 @@ from harness.faults import bandwidth, latency
 from harness.faults.base import (
     COMMON_KEYS,
     DOWNSTREAM,
+    MEMBER,
+    PROXY,
     STREAMS,
     UPSTREAM,
     Fault,
     FaultKind,
+    Param,
     ToxicSpec,
 )
 
-FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (latency.KIND, bandwidth.KIND)}
+FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
+    latency.KIND,
+    bandwidth.KIND,
+)}
 """Every known fault kind, by the ``kind`` value that selects it in a scenario."""
 
 __all__ = [
@@ -28,5 +34,8 @@ __all__ = [
     "UPSTREAM",
     "Fault",
     "FaultKind",
+    "MEMBER",
+    "PROXY",
+    "Param",
     "ToxicSpec",
 ]
