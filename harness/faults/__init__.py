@@ -6,7 +6,7 @@ To add a fault kind: write ``harness/faults/<name>.py`` exposing ``KIND = FaultK
 
 from __future__ import annotations
 
-from harness.faults import bandwidth, latency
+from harness.faults import bandwidth, latency, slicer
 from harness.faults.base import (
     COMMON_KEYS,
     DOWNSTREAM,
@@ -23,6 +23,7 @@ from harness.faults.base import (
 FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
     latency.KIND,
     bandwidth.KIND,
+    slicer.KIND,
 )}
 """Every known fault kind, by the ``kind`` value that selects it in a scenario."""
 
