@@ -1,7 +1,17 @@
 """Fault kinds a scenario can inject, each a small module registered in :data:`FAULT_KINDS`.
 
-To add a fault kind: write ``harness/faults/<name>.py`` exposing ``KIND = FaultKind(...)`` (see
-:mod:`harness.faults.base` and :mod:`harness.faults.latency`), then add it to the tuple below.
+To add a fault kind, one file plus one line:
+
+1. write ``harness/faults/<name>.py`` exposing ``KIND = FaultKind(...)`` (see
+   :mod:`harness.faults.base` for the interface and :mod:`harness.faults.slicer` for a whole
+   example): the toxic it applies, where (``PROXY``), its ``[[faults]]`` keys and ``parse``, and
+   the ``params`` a UI edits with ``build``;
+2. import the module and add its line ``<name>.KIND,`` to :data:`FAULT_KINDS` below.
+
+Nothing else changes: scenarios accept ``kind = "<name>"``, runs put its toxic on every slow
+member's proxy for the fault phase, and the web UI's Chaos page gets Set/Clear controls for it
+(they are built from :meth:`FaultKind.to_dict`, served at ``GET /chaos/faults``). Document its
+keys in ``scenarios/README.md``.
 """
 
 from __future__ import annotations

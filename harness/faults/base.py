@@ -192,16 +192,16 @@ class FaultKind:
                                       for param in self.params)])
 
     def to_dict(self, defaults: Mapping[str, int] | None = None) -> dict[str, Any]:
-        """The kind as JSON for a UI; ``defaults`` (by param name) override the params'."""
-        return {
-            "kind": self.name,
-            "summary": self.summary,
-            "toxic_type": self.toxic_type,
-            "where": self.where,
-            "params": [dict(param.to_dict(), default=(defaults or {}).get(param.name,
-                                                                         param.default))
-                       for param in self.params],
-        }
+        """The kind as JSON for a UI; ``defaults`` (by param name) override the params' own
+        where they are within the param's bounds (a scenario's ``latency = "0ms"`` is not)."""
+        params = []
+        for param in self.params:
+            default = (defaults or {}).get(param.name, param.default)
+            if not param.minimum <= default <= param.maximum:
+                default = param.default
+            params.append(dict(param.to_dict(), default=default))
+        return {"kind": self.name, "summary": self.summary, "toxic_type": self.toxic_type,
+                "where": self.where, "params": params}
 
 
 def read_stream(table: Mapping[str, Any]) -> str:
