@@ -271,3 +271,57 @@ def test_a_starved_worker_is_named_in_the_error(tmp_path: Path) -> None:
     for name, figures in lag["processes"].items():  # only the frozen worker lagged
         assert name == frozen or figures["p99_ms"] < 1000, (name, figures)
     assert_nothing_left(result, tmp_path)
+
+
+SLICER_FAULT = """[[faults]]
+kind = "slicer"
+average_size = 16
+size_variation = 4
+delay = "200us"
+"""
+
+
+def test_a_slicer_fault_goes_on_the_slow_proxy_for_the_fault_phase(tmp_path: Path) -> None:
+    """A fault kind added as one file: its toxic is on the slow member's proxy, and only there,
+    while the fault lasts; Toxiproxy is watched through its API during the run."""
+    from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
+    from harness.toxiproxy_server import ToxiproxyServer
+
+    scenario = write_scenario(tmp_path, fault="5s")
+    text = scenario.read_text()
+    start = text.index("[[faults]]")
+    scenario.write_text(text[:start] + SLICER_FAULT + text[text.index("[thresholds]"):])
+    seen: dict[str, list[dict[str, Any]]] = {}
+    with ToxiproxyServer(tmp_path / "toxiproxy.log") as server:
+        client = ToxiproxyClient(server.url, timeout=5.0)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", str(scenario), "--mode", "fixed",
+             "--toxiproxy-url", server.url, "--results-dir", str(tmp_path / "results"),
+             "--quiet"],
+            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        while process.poll() is None:
+            try:
+                for name, info in client.list_proxies().items():
+                    seen.setdefault(name, []).extend(info.get("toxics") or [])
+            except ToxiproxyError:
+                pass
+            time.sleep(0.2)
+        output = process.stdout.read() if process.stdout else ""
+        assert client.list_proxies() == {}, "the run left proxies behind"
+    assert process.returncode in (0, 1), output  # a verdict, not an error
+    # Proxies are named <run prefix>fast and <run prefix>slow-<index>.
+    slow = {name: toxics for name, toxics in seen.items() if not name.endswith("-fast")}
+    assert len(slow) == 1, seen
+    [slow_toxics] = slow.values()
+    assert slow_toxics, f"no toxic seen on the slow proxy: {seen}"
+    assert {toxic["type"] for toxic in slow_toxics} == {"slicer"}
+    assert slow_toxics[0]["stream"] == "downstream"
+    assert slow_toxics[0]["attributes"] == {"average_size": 16, "size_variation": 4,
+                                            "delay": 200}
+    assert all(not toxics for name, toxics in seen.items() if name.endswith("-fast")), seen
+    result = only_result(tmp_path / "results")
+    [fault] = result["scenario"]["faults"]
+    assert fault["toxic"] == {"type": "slicer", "stream": "downstream", "attributes": {
+        "average_size": 16, "size_variation": 4, "delay": 200}}
+    assert result["timings"]["fault_started"] and result["timings"]["fault_ended"]
+    assert_nothing_left(result, tmp_path / "results")

@@ -118,7 +118,25 @@ def test_bandwidth_fault_and_upstream_stream(tmp_path: Path) -> None:
         )
     )
     assert scenario.faults[0].toxic() == ToxicSpec("bandwidth", "upstream", {"rate": 64})
-    assert set(FAULT_KINDS) == {"latency", "bandwidth"}
+    assert set(FAULT_KINDS) == {"latency", "bandwidth", "slicer"}
+
+
+def test_slicer_fault(tmp_path: Path) -> None:
+    scenario = load_scenario(
+        write_scenario(
+            tmp_path,
+            'name = "sl"\n[[faults]]\nkind = "slicer"\naverage_size = 64\nsize_variation = 16\n'
+            'delay = "10ms"\n',
+        )
+    )
+    assert scenario.faults[0].toxic() == ToxicSpec(
+        "slicer", "downstream", {"average_size": 64, "size_variation": 16, "delay": 10_000})
+    assert scenario.to_dict()["faults"][0]["delay_us"] == 10_000
+    minimal = load_scenario(
+        write_scenario(tmp_path, 'name = "sl"\n[[faults]]\nkind = "slicer"\naverage_size = 8\n')
+    )
+    assert minimal.faults[0].toxic().attributes == {
+        "average_size": 8, "size_variation": 0, "delay": 0}
 
 
 def test_abort_on_fail_matches_checks_by_meaning_not_spelling(tmp_path: Path) -> None:
@@ -211,6 +229,21 @@ def test_empty_checks_are_allowed(tmp_path: Path) -> None:
         ),
         ('name = "x"\n[[faults]]\nkind = "bandwidth"\nrate = "0KB/s"\n', "rate must be > 0 KB/s"),
         ('name = "x"\n[[faults]]\nkind = "bandwidth"\nrate = 64\n', 'like "64KB/s"'),
+        ('name = "x"\n[[faults]]\nkind = "slicer"\n', "missing required key 'average_size'"),
+        ('name = "x"\n[[faults]]\nkind = "slicer"\naverage_size = 0\n', "from 1 to 1048576"),
+        ('name = "x"\n[[faults]]\nkind = "slicer"\naverage_size = "64"\n', "whole number of"),
+        (
+            'name = "x"\n[[faults]]\nkind = "slicer"\naverage_size = 8\nsize_variation = 8\n',
+            "size_variation (8 bytes) must be >= 0 and below average_size (8 bytes)",
+        ),
+        (
+            'name = "x"\n[[faults]]\nkind = "slicer"\naverage_size = 8\ndelay = "1.5us"\n',
+            "whole number of microseconds",
+        ),
+        (
+            'name = "x"\n[[faults]]\nkind = "slicer"\naverage_size = 8\ndelay = "11s"\n',
+            "delay must be from 0 to 10s",
+        ),
         # thresholds
         (
             'name = "x"\n[thresholds]\nchecks = ["jion[fast].p99 < 250ms"]\n',

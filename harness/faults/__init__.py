@@ -1,23 +1,40 @@
 """Fault kinds a scenario can inject, each a small module registered in :data:`FAULT_KINDS`.
 
-To add a fault kind: write ``harness/faults/<name>.py`` exposing ``KIND = FaultKind(...)`` (see
-:mod:`harness.faults.base` and :mod:`harness.faults.latency`), then add it to the tuple below.
+To add a fault kind, one file plus one line:
+
+1. write ``harness/faults/<name>.py`` exposing ``KIND = FaultKind(...)`` (see
+   :mod:`harness.faults.base` for the interface and :mod:`harness.faults.slicer` for a whole
+   example): the toxic it applies, where (``PROXY``), its ``[[faults]]`` keys and ``parse``, and
+   the ``params`` a UI edits with ``build``;
+2. import the module and add its line ``<name>.KIND,`` to :data:`FAULT_KINDS` below.
+
+Nothing else changes: scenarios accept ``kind = "<name>"``, runs put its toxic on every slow
+member's proxy for the fault phase, and the web UI's Chaos page gets Set/Clear controls for it
+(they are built from :meth:`FaultKind.to_dict`, served at ``GET /chaos/faults``). Document its
+keys in ``scenarios/README.md``.
 """
 
 from __future__ import annotations
 
-from harness.faults import bandwidth, latency
+from harness.faults import bandwidth, latency, slicer
 from harness.faults.base import (
     COMMON_KEYS,
     DOWNSTREAM,
+    MEMBER,
+    PROXY,
     STREAMS,
     UPSTREAM,
     Fault,
     FaultKind,
+    Param,
     ToxicSpec,
 )
 
-FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (latency.KIND, bandwidth.KIND)}
+FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
+    latency.KIND,
+    bandwidth.KIND,
+    slicer.KIND,
+)}
 """Every known fault kind, by the ``kind`` value that selects it in a scenario."""
 
 __all__ = [
@@ -28,5 +45,8 @@ __all__ = [
     "UPSTREAM",
     "Fault",
     "FaultKind",
+    "MEMBER",
+    "PROXY",
+    "Param",
     "ToxicSpec",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.faults.base import DOWNSTREAM, FaultKind, ToxicSpec, read_stream
+from harness.faults.base import DOWNSTREAM, FaultKind, Param, ToxicSpec, read_stream
 
 NAME = "bandwidth"
 
@@ -63,13 +63,27 @@ def parse(table: Mapping[str, Any]) -> BandwidthFault:
         raise ValueError(
             f'rate must be a string of whole kilobytes per second like "64KB/s", got {raw_rate!r}'
         )
-    rate_kb_per_s = int(match["number"])
+    return build({"rate": int(match["number"])}, read_stream(table))
+
+
+def build(values: Mapping[str, int], stream: str) -> BandwidthFault:
+    """The fault from a whole ``rate`` in KB/s.
+
+    Raises:
+        ValueError: rate not > 0.
+    """
+    rate_kb_per_s = values["rate"]
     if rate_kb_per_s <= 0:
         raise ValueError(
             "rate must be > 0 KB/s (Toxiproxy treats 0 as unlimited, i.e. no fault); "
             'use e.g. rate = "64KB/s"'
         )
-    return BandwidthFault(rate_kb_per_s=rate_kb_per_s, stream=read_stream(table))
+    return BandwidthFault(rate_kb_per_s=rate_kb_per_s, stream=stream)
+
+
+def describe(attributes: Mapping[str, Any]) -> str:
+    """``bandwidth 64 KB/s``."""
+    return f"bandwidth {attributes.get('rate', '?')} KB/s"
 
 
 KIND = FaultKind(
@@ -77,4 +91,8 @@ KIND = FaultKind(
     keys=("rate",),
     parse=parse,
     summary="cap throughput at `rate` KB/s (Toxiproxy bandwidth toxic)",
+    toxic_type="bandwidth",
+    params=(Param("rate", "rate", "KB/s", default=64, minimum=1, maximum=10_000_000),),
+    build=build,
+    describe=describe,
 )

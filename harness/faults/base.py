@@ -1,8 +1,22 @@
 """The interface every fault kind implements, and helpers they share.
 
-A fault kind is one module that exposes a :class:`FaultKind`: its ``name`` (the ``kind`` value in
-a ``[[faults]]`` table), the extra ``keys`` it accepts, and a ``parse`` function turning the
-table into a :class:`Fault`. A fault knows how to describe itself as a Toxiproxy toxic.
+A fault kind is one module that exposes a :class:`FaultKind`. It says:
+
+* **what** it applies: a Toxiproxy toxic of type :attr:`FaultKind.toxic_type`, built by
+  :meth:`Fault.toxic` from a parsed fault;
+* **where**: :attr:`FaultKind.where`, :data:`PROXY` for a toxic on each slow member's own proxy
+  (the only place the run and the Chaos tab apply faults today) or :data:`MEMBER` for a fault
+  the member itself acts out;
+* **how to lift it**: a proxy fault is lifted by removing its toxic by name (Toxiproxy then
+  flushes what the toxic held back); the Chaos tab's Clear removes every toxic of the kind's
+  :attr:`~FaultKind.toxic_type`;
+* **how the UI edits it**: :attr:`FaultKind.params` lists the editable numbers (name, label,
+  unit, bounds, default) as :class:`Param`; :meth:`FaultKind.edit` turns edited values into a
+  fault, and :meth:`FaultKind.values_of` reads them back from a toxic on a proxy. A param's name
+  is the toxic attribute it sets, in Toxiproxy's own unit.
+
+A scenario's ``[[faults]]`` table is read by :attr:`FaultKind.parse` (with the scenario's units,
+e.g. ``"500ms"``); the UI's values by :meth:`FaultKind.edit` (plain whole numbers).
 """
 
 from __future__ import annotations
@@ -23,6 +37,12 @@ STREAMS: tuple[str, ...] = (DOWNSTREAM, UPSTREAM)
 
 COMMON_KEYS: tuple[str, ...] = ("kind", "stream")
 """Keys every ``[[faults]]`` table may have, whatever its kind."""
+
+PROXY = "proxy"
+"""Where a fault goes: a toxic on each slow member's own Toxiproxy proxy."""
+
+MEMBER = "member"
+"""Where a fault goes: the slow member itself (e.g. it stops reading)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +65,7 @@ class ToxicSpec:
 
 
 class Fault(Protocol):
-    """A parsed, validated fault from one ``[[faults]]`` table."""
+    """A parsed, validated fault from one ``[[faults]]`` table or from the UI's controls."""
 
     @property
     def kind(self) -> str:
@@ -62,22 +82,126 @@ class Fault(Protocol):
 
 
 @dataclass(frozen=True)
+class Param:
+    """One number of a fault that a UI can edit: a whole number in Toxiproxy's unit.
+
+    Attributes:
+        name: The toxic attribute it sets (``"latency"``, ``"rate"``, ...), also the key of the
+            value in the UI's requests.
+        label: Short text for the control.
+        unit: Unit shown next to the control (``"ms"``, ``"KB/s"``, ``"bytes"``, ``"µs"``).
+        default: Value the control starts with.
+        minimum: Smallest value accepted.
+        maximum: Largest value accepted.
+    """
+
+    name: str
+    label: str
+    unit: str
+    default: int
+    minimum: int
+    maximum: int
+
+    def read(self, value: Any) -> int:
+        """``value`` (a number or its text, as a form sends it) as a whole number in bounds.
+
+        Raises:
+            ValueError: one line naming the param, its unit and bounds.
+        """
+        wanted = f"{self.name} must be a whole number of {self.unit} from {self.minimum} to " \
+                 f"{self.maximum}, got {value!r}"
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(wanted)
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(wanted) from None
+        if not self.minimum <= number <= self.maximum or number != int(number):  # NaN too
+            raise ValueError(wanted)
+        return int(number)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The param as JSON for a UI."""
+        return {"name": self.name, "label": self.label, "unit": self.unit,
+                "default": self.default, "min": self.minimum, "max": self.maximum}
+
+
+@dataclass(frozen=True)
 class FaultKind:
     """One registered fault kind.
 
     Attributes:
         name: Value of ``kind`` in the scenario that selects this fault kind.
-        keys: Keys the kind accepts besides :data:`COMMON_KEYS`.
+        keys: Keys the kind accepts in a ``[[faults]]`` table besides :data:`COMMON_KEYS`.
         parse: Validates a whole ``[[faults]]`` table (unknown keys are already rejected) and
             returns the fault; raises ValueError with a one-line message naming the bad key,
             what is wrong and how to fix it.
-        summary: One line describing the fault, for documentation.
+        summary: One line describing the fault, for documentation and the UI.
+        toxic_type: The Toxiproxy toxic type the fault applies.
+        params: The values a UI edits, each a toxic attribute in Toxiproxy's unit.
+        build: Makes the fault from checked param values (by name) and a stream; raises
+            ValueError (one line) when the values do not fit together.
+        where: :data:`PROXY` or :data:`MEMBER`.
+        describe: Short text of the toxic's attributes (``"latency 500 ms ± 50 ms"``); by
+            default the kind's name followed by each param's value and unit.
     """
 
     name: str
     keys: tuple[str, ...]
     parse: Callable[[Mapping[str, Any]], Fault]
     summary: str
+    toxic_type: str
+    params: tuple[Param, ...]
+    build: Callable[[Mapping[str, int], str], Fault]
+    where: str = PROXY
+    describe: Callable[[Mapping[str, Any]], str] | None = None
+
+    def edit(self, values: Mapping[str, Any], stream: str = DOWNSTREAM) -> Fault:
+        """The fault a UI asks for: every param checked against its bounds, then built.
+
+        A missing param takes its default; an unknown one is refused.
+
+        Raises:
+            ValueError: one line saying which value is wrong.
+        """
+        known = {param.name for param in self.params}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{self.name} has no parameter {unknown[0]!r}; "
+                             f"it takes {', '.join(sorted(known)) or 'none'}")
+        if stream not in STREAMS:
+            raise ValueError(f'stream must be "downstream" or "upstream", got {stream!r}')
+        checked = {param.name: param.read(values.get(param.name, param.default))
+                   for param in self.params}
+        return self.build(checked, stream)
+
+    def values_of(self, attributes: Mapping[str, Any]) -> dict[str, int]:
+        """The param values of a toxic of this kind (as Toxiproxy lists it): the way back."""
+        values = {}
+        for param in self.params:
+            value = attributes.get(param.name, param.default)
+            values[param.name] = int(value) if isinstance(value, int | float) else param.default
+        return values
+
+    def text(self, attributes: Mapping[str, Any]) -> str:
+        """The toxic's attributes as short text, e.g. ``"bandwidth 64 KB/s"``."""
+        if self.describe is not None:
+            return self.describe(attributes)
+        values = self.values_of(attributes)
+        return " ".join([self.name, *(f"{param.name} {values[param.name]} {param.unit}"
+                                      for param in self.params)])
+
+    def to_dict(self, defaults: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """The kind as JSON for a UI; ``defaults`` (by param name) override the params' own
+        where they are within the param's bounds (a scenario's ``latency = "0ms"`` is not)."""
+        params = []
+        for param in self.params:
+            default = (defaults or {}).get(param.name, param.default)
+            if not param.minimum <= default <= param.maximum:
+                default = param.default
+            params.append(dict(param.to_dict(), default=default))
+        return {"kind": self.name, "summary": self.summary, "toxic_type": self.toxic_type,
+                "where": self.where, "params": params}
 
 
 def read_stream(table: Mapping[str, Any]) -> str:
@@ -95,17 +219,20 @@ def read_stream(table: Mapping[str, Any]) -> str:
     return str(stream)
 
 
-def read_whole_milliseconds(table: Mapping[str, Any], key: str, default: str | None) -> int:
-    """The duration under ``key`` as a whole number of milliseconds (Toxiproxy's unit).
+def read_whole_duration(table: Mapping[str, Any], key: str, default: str | None,
+                        unit: str = "ms") -> int:
+    """The duration under ``key`` as a whole number of ``unit`` (``"ms"`` or ``"us"``).
 
     Args:
         table: The ``[[faults]]`` table.
         key: Key to read.
         default: Duration text used when ``key`` is absent; None makes the key required.
+        unit: The unit Toxiproxy takes for this attribute.
 
     Raises:
-        ValueError: the key is missing, is not a duration, or is not whole milliseconds.
+        ValueError: the key is missing, is not a duration, or is not a whole number of ``unit``.
     """
+    per_second = {"ms": 1000, "us": 1_000_000}[unit]
     if key not in table:
         if default is None:
             raise ValueError(f'missing required key {key!r}; add e.g. {key} = "500ms"')
@@ -116,9 +243,19 @@ def read_whole_milliseconds(table: Mapping[str, Any], key: str, default: str | N
         seconds = parse_duration(raw)
     except ValueError as problem:
         raise ValueError(f"{key}: {problem}") from None
-    milliseconds = seconds * 1000
-    if abs(milliseconds - round(milliseconds)) > 1e-6:
+    amount = seconds * per_second
+    if abs(amount - round(amount)) > 1e-6:
+        words = {"ms": "milliseconds", "us": "microseconds"}[unit]
         raise ValueError(
-            f"{key} must be a whole number of milliseconds (Toxiproxy works in ms), got {raw!r}"
+            f"{key} must be a whole number of {words} (Toxiproxy works in {unit}), got {raw!r}"
         )
-    return round(milliseconds)
+    return round(amount)
+
+
+def read_whole_milliseconds(table: Mapping[str, Any], key: str, default: str | None) -> int:
+    """The duration under ``key`` as a whole number of milliseconds (Toxiproxy's unit).
+
+    Raises:
+        ValueError: the key is missing, is not a duration, or is not whole milliseconds.
+    """
+    return read_whole_duration(table, key, default, "ms")

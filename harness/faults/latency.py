@@ -18,6 +18,7 @@ from typing import Any
 from harness.faults.base import (
     DOWNSTREAM,
     FaultKind,
+    Param,
     ToxicSpec,
     read_stream,
     read_whole_milliseconds,
@@ -68,12 +69,30 @@ def parse(table: Mapping[str, Any]) -> LatencyFault:
     if latency_ms < 0:
         raise ValueError('latency must be >= 0; use e.g. latency = "500ms"')
     jitter_ms = read_whole_milliseconds(table, "jitter", default="0ms")
+    return build({"latency": latency_ms, "jitter": jitter_ms}, read_stream(table))
+
+
+def build(values: Mapping[str, int], stream: str) -> LatencyFault:
+    """The fault from whole ms ``latency`` and ``jitter``.
+
+    Raises:
+        ValueError: jitter above latency.
+    """
+    latency_ms, jitter_ms = values["latency"], values["jitter"]
     if jitter_ms > latency_ms:
         raise ValueError(
             f"jitter ({jitter_ms} ms) must not exceed latency ({latency_ms} ms); "
             "lower jitter or raise latency"
         )
-    return LatencyFault(latency_ms=latency_ms, jitter_ms=jitter_ms, stream=read_stream(table))
+    return LatencyFault(latency_ms=latency_ms, jitter_ms=jitter_ms, stream=stream)
+
+
+def describe(attributes: Mapping[str, Any]) -> str:
+    """``latency 500 ms ± 50 ms`` (no ``±`` part without jitter)."""
+    text = f"latency {attributes.get('latency', 0)} ms"
+    if attributes.get("jitter"):
+        text += f" ± {attributes['jitter']} ms"
+    return text
 
 
 KIND = FaultKind(
@@ -81,4 +100,11 @@ KIND = FaultKind(
     keys=("latency", "jitter"),
     parse=parse,
     summary="delay data by `latency` +/- `jitter` (Toxiproxy latency toxic)",
+    toxic_type="latency",
+    params=(
+        Param("latency", "latency", "ms", default=500, minimum=1, maximum=60_000),
+        Param("jitter", "jitter", "ms", default=50, minimum=0, maximum=60_000),
+    ),
+    build=build,
+    describe=describe,
 )

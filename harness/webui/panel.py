@@ -21,6 +21,7 @@ from typing import Any
 
 import gevent
 
+from harness.faults import FAULT_KINDS
 from harness.loadgen.lockfeed import summarize
 from harness.lockwatch.report import Report
 from harness.scenario import DEFAULT_CHECKS, ScenarioError, ThresholdSettings, load_scenario
@@ -39,7 +40,6 @@ REFRESH_INTERVAL = 1.0
 TOXIPROXY_TIMEOUT = 3.0
 #: Lock reports shown in Locust's own (read-only) Chaos tab; the Chaos page shows them all.
 TAB_REPORTS = 10
-DEFAULT_LATENCY_MS, DEFAULT_JITTER_MS = 500, 50
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ class ChaosPanel:
         self.error: str | None = None  # last start-form problem, shown on the page
         self.scenario_name = ""
         self.scenario_error: str | None = None
-        self.default_latency = (DEFAULT_LATENCY_MS, DEFAULT_JITTER_MS)  # the page's inputs
+        # The controls' starting values, by fault kind: the scenario's fault of that kind.
+        self.fault_defaults: dict[str, dict[str, int]] = {}
         checks, min_samples = self._load_checks()
         self.live = LiveMeasurements(checks, min_samples, settings.samples_file or None,
                                      lock_reports_available=bool(settings.lock_reports))
@@ -118,7 +119,7 @@ class ChaosPanel:
         self._greenlet: gevent.Greenlet | None = None
 
     def _load_checks(self) -> tuple[list[Check], int]:
-        """The scenario's checks (the defaults without one); its latency fault, if any."""
+        """The scenario's checks (the defaults without one); its faults' values, if any."""
         if self.settings.scenario:
             try:
                 scenario = load_scenario(Path(self.settings.scenario))
@@ -127,10 +128,9 @@ class ChaosPanel:
             else:
                 self.scenario_name = scenario.name
                 for fault in scenario.faults:
-                    latency = getattr(fault, "latency_ms", None)
-                    if latency:
-                        self.default_latency = (int(latency), int(getattr(fault, "jitter_ms", 0)))
-                        break
+                    kind = FAULT_KINDS[fault.kind]
+                    self.fault_defaults.setdefault(
+                        kind.name, kind.values_of(fault.toxic().attributes))
                 return list(scenario.thresholds.checks), scenario.thresholds.min_samples
         self.scenario_name = "default checks"
         return [parse_check(text) for text in DEFAULT_CHECKS], ThresholdSettings.min_samples
@@ -243,13 +243,11 @@ class ChaosPanel:
         if generation != self.live.generation:
             since = 0
         since = max(0, min(since, len(reports)))
-        latency, jitter = self.default_latency
         return {
             "swarm": self.swarm(),
             "target": self.target(),
             "toxiproxy": {"url": self.proxies.url, "error": self.proxies.error},
             "error": self.error,
-            "defaults": {"latency_ms": latency, "jitter_ms": jitter},
             "slow_members": [member.to_dict() for member in self.proxies.active_members()],
             "can_steer": self.proxies.client is not None and bool(self.proxies.members),
             "scenario": {"name": self.scenario_name, "error": self.scenario_error,
@@ -263,11 +261,16 @@ class ChaosPanel:
             },
         }
 
+    def fault_controls(self) -> list[dict[str, Any]]:
+        """Every registered fault kind as the page builds its controls: params with bounds,
+        starting from the scenario's values where it has a fault of that kind."""
+        return [kind.to_dict(self.fault_defaults.get(kind.name)) for kind in FAULT_KINDS.values()]
+
     def tab_rows(self, controls_url: str) -> list[dict[str, str]]:
         """Rows of Locust's own Chaos tab (a read-only table)."""
         target, swarm = self.target(), self.swarm()
         rows = [
-            _row("controls", "set or clear latency; lock-report stacks", "", controls_url),
+            _row("controls", "set or clear faults; lock-report stacks", "", controls_url),
             _row("target", target["mode"], target["url"],
                  f"lock reports: {target['lock_reports']}"),
             _row("swarm", swarm["state"], f"{swarm['users']} users",

@@ -5,27 +5,31 @@ its API can hang (upstream issues #159, #558). Every call goes through
 :class:`~harness.toxiproxy.ToxiproxyClient`, whose deadline turns a hang into an error message
 in the tab instead of a frozen page.
 
-Latency set from the UI is one ``latency`` toxic named :data:`TOXIC_NAME`, downstream (server to
-member), like the scenario's fault. Setting it again updates it in place (``PATCH``); clearing
-removes every latency toxic of the proxy, whoever added it.
+Nothing here knows a fault kind by name: every registered kind (:data:`harness.faults.FAULT_KINDS`)
+is steered the same way. A fault set from the UI is one toxic named ``chaos-<kind>``
+(:func:`toxic_name`), downstream (server to member), like the scenario's faults. Setting it
+again updates it in place (``PATCH``); clearing a kind removes every toxic of the kind's type
+from the proxy, whoever added it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.faults import DOWNSTREAM
+from harness.faults import DOWNSTREAM, FAULT_KINDS, PROXY, FaultKind
 from harness.toxiproxy import ToxiproxyApiError, ToxiproxyClient, ToxiproxyError
 from harness.urls import parse_target_url
 
-__all__ = ["ChaosError", "ChaosProxies", "SlowMember", "describe_toxic", "TOXIC_NAME"]
+__all__ = ["ChaosError", "ChaosProxies", "SlowMember", "describe_toxic", "fault_kind",
+           "toxic_name"]
 
-#: Name of the latency toxic the Chaos tab sets.
-TOXIC_NAME = "chaos-latency"
-#: Largest latency or jitter the tab accepts, in ms.
-MAX_MS = 60_000
+
+def toxic_name(kind: FaultKind) -> str:
+    """Name of the toxic the Chaos tab sets for ``kind``: ``chaos-latency``, ..."""
+    return f"chaos-{kind.name}"
 
 
 class ChaosError(Exception):
@@ -61,16 +65,16 @@ class SlowMember:
 
 
 def describe_toxic(toxic: dict[str, Any]) -> str:
-    """``latency 500 ms ± 50 ms downstream``, ``bandwidth 64 KB/s upstream``, ..."""
+    """``latency 500 ms ± 50 ms downstream``, ``bandwidth 64 KB/s upstream``, ...
+
+    A toxic of a registered kind reads as its kind describes it; any other lists its attributes.
+    """
     kind = str(toxic.get("type", "?"))
     attributes = toxic.get("attributes") or {}
     stream = str(toxic.get("stream", ""))
-    if kind == "latency":
-        text = f"latency {attributes.get('latency', 0)} ms"
-        if attributes.get("jitter"):
-            text += f" ± {attributes['jitter']} ms"
-    elif kind == "bandwidth":
-        text = f"bandwidth {attributes.get('rate', '?')} KB/s"
+    known = next((fault for fault in FAULT_KINDS.values() if fault.toxic_type == kind), None)
+    if known is not None:
+        text = known.text(attributes)
     else:
         text = kind + "".join(f" {key}={value}" for key, value in sorted(attributes.items()))
     toxicity = toxic.get("toxicity", 1)
@@ -79,31 +83,18 @@ def describe_toxic(toxic: dict[str, Any]) -> str:
     return f"{text} {stream}".strip()
 
 
-def check_latency(latency_ms: Any, jitter_ms: Any) -> tuple[int, int]:
-    """Validate the form's numbers: whole ms, ``0 < latency <= MAX_MS``, ``jitter <= latency``.
+def fault_kind(name: Any) -> FaultKind:
+    """The registered fault kind ``name`` that the tab can put on a proxy.
 
     Raises:
-        ChaosError: one line saying what is wrong.
+        ChaosError: unknown kind, or one that does not go on a proxy.
     """
-    values = []
-    for name, value in (("latency", latency_ms), ("jitter", jitter_ms)):
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ChaosError(f"{name} must be a whole number of milliseconds, got {value!r}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise ChaosError(f"{name} must be a whole number of milliseconds, "
-                             f"got {value!r}") from None
-        if number != int(number) or not 0 <= number <= MAX_MS:
-            raise ChaosError(f"{name} must be a whole number of ms from 0 to {MAX_MS}, "
-                             f"got {value!r}")
-        values.append(int(number))
-    latency, jitter = values
-    if latency == 0:
-        raise ChaosError("latency must be above 0 ms; use Clear to remove it")
-    if jitter > latency:
-        raise ChaosError(f"jitter ({jitter} ms) must not exceed latency ({latency} ms)")
-    return latency, jitter
+    kind = FAULT_KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise ChaosError(f"unknown fault kind {name!r}; known: {', '.join(FAULT_KINDS)}")
+    if kind.where != PROXY:
+        raise ChaosError(f"fault kind {kind.name!r} does not go on a proxy")
+    return kind
 
 
 class ChaosProxies:
@@ -179,28 +170,36 @@ class ChaosProxies:
             raise ChaosError(f"{proxy!r} is not the proxy of an active slow member", 404)
         return chosen
 
-    def set_latency(self, latency_ms: Any, jitter_ms: Any = 0,
-                    proxy: str | None = None) -> list[str]:
-        """Put ``latency ± jitter`` on ``proxy`` (every active slow member's for ``None``).
+    def set_fault(self, kind_name: Any, values: Mapping[str, Any],
+                  proxy: str | None = None) -> list[str]:
+        """Put fault ``kind_name`` with param ``values`` on ``proxy`` (every active slow
+        member's for ``None``); the kind checks the values.
 
         Returns the proxies changed.
 
         Raises:
-            ChaosError: bad numbers, unknown proxy, or Toxiproxy failed (message says which).
+            ChaosError: unknown kind, bad values, unknown proxy, or Toxiproxy failed (message
+                says which).
         """
-        latency, jitter = check_latency(latency_ms, jitter_ms)
+        kind = fault_kind(kind_name)
+        if not isinstance(values, Mapping):
+            raise ChaosError(f"params must be an object of {kind.name}'s values, got {values!r}")
+        try:
+            toxic = kind.edit(values, DOWNSTREAM).toxic()
+        except ValueError as exc:
+            raise ChaosError(str(exc)) from None
         client = self._require_client()
-        attributes = {"latency": latency, "jitter": jitter}
+        name = toxic_name(kind)
         changed = []
         for member in self._select(proxy):
             try:
                 try:
-                    client.update_toxic(member.proxy, TOXIC_NAME, attributes)
+                    client.update_toxic(member.proxy, name, dict(toxic.attributes))
                 except ToxiproxyApiError as exc:
                     if exc.status != 404:
                         raise
-                    client.add_toxic(member.proxy, TOXIC_NAME, "latency", DOWNSTREAM,
-                                     attributes=attributes)
+                    client.add_toxic(member.proxy, name, toxic.type, toxic.stream,
+                                     attributes=dict(toxic.attributes))
             except ToxiproxyError as exc:
                 self.refresh()
                 raise ChaosError(str(exc), 502) from None
@@ -208,20 +207,22 @@ class ChaosProxies:
         self.refresh()
         return changed
 
-    def clear_latency(self, proxy: str | None = None) -> list[str]:
-        """Remove every latency toxic from ``proxy`` (every active slow member's for ``None``).
+    def clear_fault(self, kind_name: Any, proxy: str | None = None) -> list[str]:
+        """Remove every toxic of fault kind ``kind_name`` from ``proxy`` (every active slow
+        member's for ``None``).
 
         Returns the proxies changed.
 
         Raises:
-            ChaosError: unknown proxy, or Toxiproxy failed or hung (message says which).
+            ChaosError: unknown kind or proxy, or Toxiproxy failed or hung (message says which).
         """
+        kind = fault_kind(kind_name)
         client = self._require_client()
         changed = []
         for member in self._select(proxy):
             try:
                 for toxic in client.list_toxics(member.proxy):
-                    if toxic.get("type") == "latency":
+                    if toxic.get("type") == kind.toxic_type:
                         try:
                             client.remove_toxic(member.proxy, str(toxic["name"]))
                         except ToxiproxyApiError as exc:
@@ -233,6 +234,15 @@ class ChaosProxies:
             changed.append(member.proxy)
         self.refresh()
         return changed
+
+    def set_latency(self, latency_ms: Any, jitter_ms: Any = 0,
+                    proxy: str | None = None) -> list[str]:
+        """:meth:`set_fault` for ``latency`` (the start form's field)."""
+        return self.set_fault("latency", {"latency": latency_ms, "jitter": jitter_ms}, proxy)
+
+    def clear_latency(self, proxy: str | None = None) -> list[str]:
+        """:meth:`clear_fault` for ``latency`` (the start form's field)."""
+        return self.clear_fault("latency", proxy)
 
     # Start-form parameters.
 

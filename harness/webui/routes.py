@@ -1,8 +1,12 @@
 """Flask routes of the Chaos tab, added to Locust's web UI app.
 
 ``GET /chaos`` is the Chaos page (controls and lock-report stacks), ``GET /chaos/api/state`` its
-live state, ``POST /chaos/api/latency`` and ``POST /chaos/api/clear`` steer the slow members'
-links. Every route is guarded by ``web_ui.auth_required_if_enabled``, so ``--web-login`` covers
+live state. ``GET /chaos/faults`` describes every registered fault kind (its params, units,
+bounds and starting values), from which the page builds its Set/Clear controls; ``POST
+/chaos/api/fault`` (``{kind, params, proxy}``) and ``POST /chaos/api/clear`` (``{kind, proxy}``)
+steer the slow members' links, each fault kind checking its own values.
+
+Every route is guarded by ``web_ui.auth_required_if_enabled``, so ``--web-login`` covers
 it like Locust's own. POSTs coming from another origin are refused: Locust's app answers CORS
 requests from anywhere, and these routes change the system under test.
 
@@ -54,20 +58,25 @@ def add_routes(panel: ChaosPanel, web_ui: Any, base_path: str = "") -> None:
         generation = request.args.get("generation", default=None, type=int)
         return jsonify(panel.snapshot(since, generation))
 
-    @blueprint.route("/chaos/api/latency", methods=["POST"])
+    @blueprint.route("/chaos/faults")
     @guard
-    def chaos_latency() -> tuple[Response, int]:
-        def act(body: dict[str, Any]) -> list[str]:
-            return panel.proxies.set_latency(body.get("latency_ms"), body.get("jitter_ms", 0),
-                                             _proxy(body))
+    def chaos_faults() -> Response:
+        return jsonify({"kinds": panel.fault_controls()})
 
-        return _control(act, "latency set on")
+    @blueprint.route("/chaos/api/fault", methods=["POST"])
+    @guard
+    def chaos_fault() -> tuple[Response, int]:
+        def act(body: dict[str, Any]) -> list[str]:
+            return panel.proxies.set_fault(body.get("kind"), body.get("params") or {},
+                                           _proxy(body))
+
+        return _control(act, "set on")
 
     @blueprint.route("/chaos/api/clear", methods=["POST"])
     @guard
     def chaos_clear() -> tuple[Response, int]:
-        return _control(lambda body: panel.proxies.clear_latency(_proxy(body)),
-                        "latency cleared on")
+        return _control(lambda body: panel.proxies.clear_fault(body.get("kind"), _proxy(body)),
+                        "cleared on")
 
     web_ui.app.register_blueprint(blueprint)
 
@@ -109,7 +118,10 @@ def _proxy(body: dict[str, Any]) -> str | None:
 
 
 def _control(action: Any, verb: str) -> tuple[Response, int]:
-    """Run a control ``action`` on the JSON body; answer ``{ok, changed, message | error}``."""
+    """Run a control ``action`` on the JSON body; answer ``{ok, changed, message | error}``.
+
+    The message is ``"<kind> <verb> <proxies>"``, e.g. ``latency set on roomchaos-slow-0``.
+    """
     origin = request.headers.get("Origin")
     if origin and urlsplit(origin).netloc != request.host:
         return jsonify({"ok": False, "error": f"refused: request from origin {origin}"}), 403
@@ -121,4 +133,4 @@ def _control(action: Any, verb: str) -> tuple[Response, int]:
     except ChaosError as exc:
         return jsonify({"ok": False, "error": str(exc)}), exc.status
     return jsonify({"ok": True, "changed": changed,
-                    "message": f"{verb} {', '.join(changed)}"}), 200
+                    "message": f"{body.get('kind')} {verb} {', '.join(changed)}"}), 200

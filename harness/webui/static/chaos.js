@@ -1,5 +1,6 @@
-// The Chaos page: polls chaos/api/state and steers latency through chaos/api/{latency,clear}.
-// Every text from the server goes in with textContent, never as HTML.
+// The Chaos page: polls chaos/api/state and steers faults through chaos/api/{fault,clear}.
+// Its controls are built from chaos/faults, one line per registered fault kind: nothing here
+// knows a kind by name. Every text from the server goes in with textContent, never as HTML.
 "use strict";
 
 (function () {
@@ -7,7 +8,7 @@
   const $ = (selector) => document.querySelector(selector);
   let generation = null;
   let reportsSeen = 0;
-  let defaultsSet = false;
+  let faultKinds = []; // from chaos/faults: [{kind, summary, params: [{name, unit, ...}]}]
   const maxReportsShown = 500; // the newest; the count says how many there are
 
   function el(tag, attributes, ...children) {
@@ -47,30 +48,35 @@
     }
   }
 
-  function setLatency(proxy, latencyInput, jitterInput) {
-    control("latency", {
-      proxy: proxy,
-      latency_ms: latencyInput.value,
-      jitter_ms: jitterInput.value || 0,
-    });
-  }
-
-  function memberRow(member, defaults) {
-    const latency = el("input", { type: "number", min: 1, step: 1, className: "latency",
-      value: defaults.latency_ms });
-    const jitter = el("input", { type: "number", min: 0, step: 1, className: "jitter",
-      value: defaults.jitter_ms });
+  // One line of controls for fault kind `kind` on `proxy` ("*": every slow member):
+  // an input per param, Set and Clear.
+  function faultControls(kind, proxy) {
+    const inputs = kind.params.map((param) => el("input", {
+      type: "number", name: param.name, min: param.min, max: param.max, step: 1,
+      value: param.default, title: `${param.label} (${param.unit})`,
+    }));
+    const fields = kind.params.flatMap((param, index) => [
+      el("label", {}, param.label), inputs[index], el("label", {}, param.unit)]);
     const set = el("button", { type: "button", className: "set" }, "Set");
     const clear = el("button", { type: "button", className: "clear" }, "Clear");
-    set.addEventListener("click", () => setLatency(member.proxy, latency, jitter));
-    clear.addEventListener("click", () => control("clear", { proxy: member.proxy }));
+    set.addEventListener("click", () => {
+      const params = {};
+      for (const input of inputs) params[input.name] = input.value;
+      control("fault", { kind: kind.kind, proxy: proxy, params: params });
+    });
+    clear.addEventListener("click", () => control("clear", { kind: kind.kind, proxy: proxy }));
+    return el("div", { className: "fault", "data-kind": kind.kind, title: kind.summary },
+      el("span", { className: "kind-name" }, kind.kind), ...fields, set, clear);
+  }
+
+  function memberRow(member) {
     return el("tr", { "data-proxy": member.proxy },
       el("td", {}, member.member),
       el("td", { className: "mono" }, member.proxy),
       el("td", { className: "mono link" }),
       el("td", { className: "toxics" }),
-      el("td", {}, latency), el("td", {}, jitter),
-      el("td", { className: "actions" }, set, " ", clear));
+      el("td", { className: "controls" },
+        ...faultKinds.map((kind) => faultControls(kind, member.proxy))));
   }
 
   function renderMembers(state) {
@@ -82,7 +88,7 @@
     for (const member of state.slow_members) {
       let row = body.querySelector(`tr[data-proxy="${CSS.escape(member.proxy)}"]`);
       if (!row) {
-        row = memberRow(member, state.defaults);
+        row = memberRow(member);
         body.append(row);
       }
       row.querySelector(".link").textContent =
@@ -90,7 +96,7 @@
       row.querySelector(".toxics").textContent = member.toxics_text;
     }
     if (!state.slow_members.length) {
-      body.replaceChildren(el("tr", {}, el("td", { colSpan: 7, className: "muted" },
+      body.replaceChildren(el("tr", {}, el("td", { colSpan: 5, className: "muted" },
         "no slow members")));
     }
     document.querySelectorAll("#members-section button, #members-section input")
@@ -141,11 +147,6 @@
     const problems = [state.error, state.toxiproxy.error, state.scenario.error].filter(Boolean);
     $("#problem").hidden = !problems.length;
     $("#problem").textContent = problems.join("; ");
-    if (!defaultsSet) {
-      $("#all-latency").value = state.defaults.latency_ms;
-      $("#all-jitter").value = state.defaults.jitter_ms;
-      defaultsSet = true;
-    }
     renderMembers(state);
     renderThresholds(state);
     renderReports(state.lock_reports);
@@ -167,9 +168,16 @@
     }
   }
 
-  $("#set-all").addEventListener("click", () =>
-    setLatency("*", $("#all-latency"), $("#all-jitter")));
-  $("#clear-all").addEventListener("click", () => control("clear", { proxy: "*" }));
-  poll();
-  setInterval(poll, refreshMs);
+  async function start() {
+    try {
+      const response = await fetch("chaos/faults");
+      faultKinds = (await response.json()).kinds;
+    } catch (error) {
+      say("could not load the fault kinds: " + error, true);
+    }
+    $("#all-controls").replaceChildren(...faultKinds.map((kind) => faultControls(kind, "*")));
+    poll();
+    setInterval(poll, refreshMs);
+  }
+  start();
 })();
