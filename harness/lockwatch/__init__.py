@@ -38,9 +38,10 @@ Good to know:
 from __future__ import annotations
 
 from . import aio, threads
-from .options import configure, reset
+from .config import configure, reset
 from .parse import parse_reports
-from .report import Kind, Mode, Party, Report
+from .render import render_report
+from .report import Kind, Mode, Party, Report, set_renderer
 from .sinks import CallbackSink, JsonlSink, LoggingSink, MemorySink, Sink
 
 __all__ = [
@@ -59,3 +60,5 @@ __all__ = [
     "MemorySink",
     "parse_reports",
 ]
+
+set_renderer(render_report)
