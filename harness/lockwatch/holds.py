@@ -42,6 +42,7 @@ __all__ = [
     "all_holds",
     "holds_on",
     "take_hold",
+    "retimed",
 ]
 
 Owner = Union["asyncio.Task[Any]", int, None]
@@ -225,30 +226,6 @@ def take_hold(lock: LockBase, owner: Owner, mode: Mode, remaining: int) -> Hold 
     return None
 
 
-class RWAdmission:
-    """The admission rule and state queries that both read/write locks share.
-
-    Writer-preferring, as Go's ``sync.RWMutex``: a writer fits only when nobody
-    holds the lock; a reader fits when no writer holds it (the queue check, which
-    makes a waiting writer block new readers, is the caller's). Subclasses keep
-    ``_wlocked`` and ``_nreaders`` in their own slots.
-    """
-
-    __slots__ = ()
-    _wlocked: bool
-    _nreaders: int
-
-    def locked(self) -> bool:
-        """Tell whether a writer or any reader holds the lock."""
-        return self._wlocked or self._nreaders > 0
-
-    @property
-    def readers(self) -> int:
-        """Number of read holds right now."""
-        return self._nreaders
-
-    def _fits(self, mode: Mode) -> bool:
-        """Whether a ``mode`` request could be admitted, ignoring the queue."""
-        if mode == "write":
-            return not self._wlocked and not self._nreaders
-        return not self._wlocked
+def retimed(hold: Hold, t0: float) -> Hold:
+    """A copy of ``hold`` that started at ``t0`` (``0.0``: untimed)."""
+    return (hold[LOCK], hold[OWNER], hold[FRAME], hold[LASTI], t0, hold[MODE])
