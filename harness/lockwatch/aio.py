@@ -614,10 +614,4 @@ class RWLock(_AioLockBase, RWAdmission):
         return holds_on(self)
 
     def __repr__(self) -> str:
-        if self._wlocked:
-            state = "write-locked"
-        elif self._nreaders:
-            state = f"read-locked x{self._nreaders}"
-        else:
-            state = "unlocked"
-        return f"<lockwatch.aio.RWLock {self.name!r} [{state}, waiters:{len(self._queue)}]>"
+        return f"<lockwatch.aio.RWLock {self.name!r} [{self._state()}]>"

@@ -157,6 +157,16 @@ class RWAdmission:
         """Number of read holds right now."""
         return self._nreaders
 
+    def _state(self) -> str:
+        """The state for ``repr()``: who holds the lock, how many wait."""
+        if self._wlocked:
+            state = "write-locked"
+        elif self._nreaders:
+            state = f"read-locked x{self._nreaders}"
+        else:
+            state = "unlocked"
+        return f"{state}, waiters:{len(self._queue)}"
+
     def _fits(self, mode: Mode) -> bool:
         """Whether a ``mode`` request could be admitted, ignoring the queue."""
         if mode == "write":

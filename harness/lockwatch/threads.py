@@ -647,10 +647,4 @@ class RWLock(_ThreadLockBase, RWAdmission):
         return holds_on(self)
 
     def __repr__(self) -> str:
-        if self._wlocked:
-            state = "write-locked"
-        elif self._nreaders:
-            state = f"read-locked x{self._nreaders}"
-        else:
-            state = "unlocked"
-        return f"<lockwatch.threads.RWLock {self.name!r} [{state}, waiters:{len(self._queue)}]>"
+        return f"<lockwatch.threads.RWLock {self.name!r} [{self._state()}]>"
