@@ -224,23 +224,19 @@ class Lock(_AioLockBase):
             if task is None:
                 task = self._bind()
             frame = _getframe(1)
-            hold: Hold = (
-                self,
-                task,
-                frame,
-                frame.f_lasti,
+            t0 = (  # read the clock only if a hold threshold may apply
                 0.0
                 if self._hold_threshold is None and options.hold_threshold is None
-                else _monotonic(),
-                "exclusive",
+                else _monotonic()
             )
+            hold: Hold = (self, task, frame, frame.f_lasti, t0, "exclusive")
             mine = held.get(task)
             if mine is None:
                 held[task] = hold
             else:
                 detect.register_nested(self, hold, mine)
             self._holder = hold
-            if hold[T0]:
+            if t0:
                 self._arm_hold(hold)
         return _done or _make_done()
 
@@ -354,22 +350,18 @@ class _ReadView:
             if task is None:
                 task = rw._bind()
             frame = _getframe(1)
-            hold: Hold = (
-                rw,
-                task,
-                frame,
-                frame.f_lasti,
+            t0 = (  # read the clock only if a hold threshold may apply
                 0.0
                 if rw._hold_threshold is None and options.hold_threshold is None
-                else _monotonic(),
-                "read",
+                else _monotonic()
             )
+            hold: Hold = (rw, task, frame, frame.f_lasti, t0, "read")
             mine = held.get(task)
             if mine is None:
                 held[task] = hold
             else:
                 detect.register_nested(rw, hold, mine)
-            if hold[T0]:
+            if t0:
                 rw._arm_hold(hold)
         return _done or _make_done()
 
@@ -430,23 +422,19 @@ class _WriteView:
             if task is None:
                 task = rw._bind()
             frame = _getframe(1)
-            hold: Hold = (
-                rw,
-                task,
-                frame,
-                frame.f_lasti,
+            t0 = (  # read the clock only if a hold threshold may apply
                 0.0
                 if rw._hold_threshold is None and options.hold_threshold is None
-                else _monotonic(),
-                "write",
+                else _monotonic()
             )
+            hold: Hold = (rw, task, frame, frame.f_lasti, t0, "write")
             rw._writer = hold
             mine = held.get(task)
             if mine is None:
                 held[task] = hold
             else:
                 detect.register_nested(rw, hold, mine)
-            if hold[T0]:
+            if t0:
                 rw._arm_hold(hold)
         return _done or _make_done()
 

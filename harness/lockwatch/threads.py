@@ -187,19 +187,15 @@ class Lock(_PlainLockBase):
             me = _get_ident()
             if me not in held and self._lock.acquire(False):
                 frame = _getframe(1)
-                hold: Hold = (
-                    self,
-                    me,
-                    frame,
-                    frame.f_lasti,
+                t0 = (  # read the clock only if a hold threshold may apply
                     0.0
                     if self._hold_threshold is None and options.hold_threshold is None
-                    else _monotonic(),
-                    "exclusive",
+                    else _monotonic()
                 )
+                hold: Hold = (self, me, frame, frame.f_lasti, t0, "exclusive")
                 self._holder = hold
                 held[me] = hold
-                if hold[T0]:
+                if t0:
                     self._arm_hold(hold)
                 return True
             return self._acquire(True, -1, _getframe(1))
@@ -308,19 +304,15 @@ class RLock(_PlainLockBase):
                 self._owner = me
                 self._count = 1
                 frame = _getframe(1)
-                hold: Hold = (
-                    self,
-                    me,
-                    frame,
-                    frame.f_lasti,
+                t0 = (  # read the clock only if a hold threshold may apply
                     0.0
                     if self._hold_threshold is None and options.hold_threshold is None
-                    else _monotonic(),
-                    "exclusive",
+                    else _monotonic()
                 )
+                hold: Hold = (self, me, frame, frame.f_lasti, t0, "exclusive")
                 self._holder = hold
                 held[me] = hold
-                if hold[T0]:
+                if t0:
                     self._arm_hold(hold)
                 return True
             return self._acquire(True, -1, _getframe(1))
@@ -429,18 +421,14 @@ class _ReadView:
                     rw._nreaders += 1
                     mutex.release()
                     frame = _getframe(1)
-                    hold: Hold = (
-                        rw,
-                        me,
-                        frame,
-                        frame.f_lasti,
+                    t0 = (  # read the clock only if a hold threshold may apply
                         0.0
                         if rw._hold_threshold is None and options.hold_threshold is None
-                        else _monotonic(),
-                        "read",
+                        else _monotonic()
                     )
+                    hold: Hold = (rw, me, frame, frame.f_lasti, t0, "read")
                     held[me] = hold
-                    if hold[T0]:
+                    if t0:
                         rw._arm_hold(hold)
                     return True
                 mutex.release()
