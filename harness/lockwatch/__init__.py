@@ -37,11 +37,10 @@ Good to know:
 
 from __future__ import annotations
 
-from . import aio, threads
+from . import aio, render, report, threads
 from .config import configure, reset
 from .parse import parse_reports
-from .render import render_report
-from .report import Kind, Mode, Party, Report, set_renderer
+from .report import Kind, Mode, Party, Report
 from .sinks import CallbackSink, JsonlSink, LoggingSink, MemorySink, Sink
 
 __all__ = [
@@ -61,4 +60,5 @@ __all__ = [
     "parse_reports",
 ]
 
-set_renderer(render_report)
+# report.py cannot import render.py, which builds on it: install the renderer here.
+report.set_renderer(render.render_report)
