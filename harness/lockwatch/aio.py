@@ -129,11 +129,16 @@ class _AioLockBase(MonitoredLock):
         task = _current_tasks.get(self._loop)
         if task is None:
             task = self._bind()
-        hold = self._hold(task, frame, mode)
+        t0 = _monotonic() if self._timed() else 0.0
+        hold: Hold = (self, task, frame, frame.f_lasti, t0, mode)
         mine = held.get(task)
-        if mine is not None:
-            detect.check_nested(self, hold, mine)
-        return self._record(hold)
+        if mine is None:
+            held[task] = hold
+        else:
+            detect.register_nested(self, hold, mine)
+        if t0:
+            self._arm_hold(hold)
+        return hold
 
     def _waiter_hold(self, frame: FrameType, mode: Mode, loop: asyncio.AbstractEventLoop) -> Hold:
         """Hold of a new waiter, checked for recursion and lock-order inversion first."""

@@ -53,10 +53,6 @@ class MonitoredLock(LockBase):
         """Make sure the hold watchdog looks at the timed ``hold`` when it is due."""
         raise NotImplementedError
 
-    def _hold(self, owner: Owner, frame: FrameType, mode: Mode) -> Hold:
-        """The hold ``owner`` takes now at ``frame``, untimed unless a hold threshold may apply."""
-        return (self, owner, frame, frame.f_lasti, _monotonic() if self._timed() else 0.0, mode)
-
     def _asking(self, owner: Owner, frame: FrameType, mode: Mode) -> Hold:
         """The hold of ``owner`` asking for this lock at ``frame``, timed from now.
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from . import detect, watchdog
 from .core import MonitoredLock, RWAdmission, Waiter
-from .holds import LOCK, MODE, OWNER, T0, Hold, held, holds_on, remove_hold
+from .holds import LOCK, MODE, OWNER, T0, Hold, add_hold, held, holds_on, remove_hold
 from .options import options
 from .report import Mode
 
@@ -123,7 +123,16 @@ class _PlainLockBase(_ThreadLockBase):
                 return None
             if not _wait(self, self._lock.acquire, self._asking(me, frame, "exclusive"), timeout):
                 return None
-        return self._record(self._hold(me, frame, "exclusive"))
+            mine = held.get(me)
+        t0 = _monotonic() if self._timed() else 0.0
+        hold: Hold = (self, me, frame, frame.f_lasti, t0, "exclusive")
+        if mine is None:
+            held[me] = hold
+        else:
+            add_hold(me, hold)
+        if t0:
+            self._arm_hold(hold)
+        return hold
 
     def _unlock(self) -> None:
         """Forget the holder and release the lock; report a hold held too long."""
@@ -575,11 +584,18 @@ class RWLock(_ThreadLockBase, RWAdmission):
         if not enabled:
             mutex.release()
             return True
-        hold = self._hold(me, frame, mode)
+        # The uncontended path of the write side (and of acquire()): inlined.
+        t0 = _monotonic() if self._timed() else 0.0
+        hold: Hold = (self, me, frame, frame.f_lasti, t0, mode)
         if mode == "write":
             self._writer = hold  # under the mutex, so that a racing release finds it
         mutex.release()
-        self._record(hold)
+        if mine is None:
+            held[me] = hold
+        else:
+            add_hold(me, hold)
+        if t0:
+            self._arm_hold(hold)
         return True
 
     def _wait_granted(self, waiter: _Waiter, timeout: float) -> bool:
