@@ -216,9 +216,12 @@ class Lock(_PlainLockBase):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # The common case of release(), inlined.
+        # The common cases of release(), inlined.
         hold = self._holder
-        if hold is None or hold[T0]:
+        if hold is None:  # taken while lockwatch was off
+            self._lock.release()
+            return
+        if hold[T0]:
             self.release()
             return
         self._holder = None
