@@ -1,10 +1,19 @@
 """Who holds which monitored lock: the hold record and the global registry.
 
-A hold is a plain tuple, because building one is on every acquire and a tuple is
-several times cheaper than an instance (see :data:`Hold`). The registry
-:data:`held` maps each owner (an :class:`asyncio.Task`, a thread id, or ``None``
-for code running outside any task) to its hold, or to a list of holds when it
-holds several locks. Only an owner holding something has an entry, so checking
+A hold is a plain tuple (see :data:`Hold`), built as a literal on every acquire
+and read only through the index names :data:`LOCK`, :data:`OWNER`, :data:`FRAME`,
+:data:`LASTI`, :data:`T0` and :data:`MODE`, never by number: the cheapest kind of
+named access. Measured with ``timeit`` on this project's VM (Python 3.11, 2 cores,
+busy, best of 7, two runs): building a hold as a tuple literal took 98-157 ns, as
+a ``typing.NamedTuple`` made with ``tuple.__new__(Hold, (...))`` 468-562 ns and
+with its constructor 487-853 ns; the extra 370 ns or more per acquire is over twice
+a whole ``threading.Lock`` cycle. Reading two fields took 23-37 ns as ``hold[4],
+hold[1]``, 26-46 ns as ``hold[T0], hold[OWNER]`` (one specialised global load
+each) and 47-71 ns as NamedTuple attributes.
+
+The registry :data:`held` maps each owner (an :class:`asyncio.Task`, a thread
+id, or ``None`` for code running outside any task) to its hold, or to a list of
+holds when it holds several locks. Only an owner holding something has an entry, so checking
 "does this owner already hold a lock?" is one dict lookup.
 
 The registry is a plain dict and is never guarded by a lock: each entry is
