@@ -631,3 +631,28 @@ def test_raising_sink_does_not_break_locking(
     assert kinds(sink) == ["wait"]  # the next sink still got it
     assert "sink is broken" in caplog.text
     assert not lock.locked()
+
+
+def test_repr_tells_the_state(sink: lockwatch.MemorySink) -> None:
+    lock = lockwatch.aio.Lock("plain")
+    rw = lockwatch.aio.RWLock("rw")
+
+    async def waiter() -> None:
+        async with rw.read():
+            pass
+
+    async def main() -> None:
+        assert repr(lock) == "<lockwatch.aio.Lock 'plain' [unlocked, waiters:0]>"
+        async with lock:
+            assert repr(lock) == "<lockwatch.aio.Lock 'plain' [locked, waiters:0]>"
+        assert repr(rw) == "<lockwatch.aio.RWLock 'rw' [unlocked, waiters:0]>"
+        async with rw.read(), rw.read():  # reported as recursive, which does not matter here
+            assert repr(rw) == "<lockwatch.aio.RWLock 'rw' [read-locked x2, waiters:0]>"
+        async with rw.write():
+            task = asyncio.create_task(waiter())
+            await asyncio.sleep(0)
+            assert repr(rw) == "<lockwatch.aio.RWLock 'rw' [write-locked, waiters:1]>"
+        await task
+
+    asyncio.run(main())
+    assert holds.held == {}

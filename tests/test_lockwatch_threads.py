@@ -474,3 +474,22 @@ def test_raising_sink_does_not_break_locking(
     assert not lock.locked()
     with lock:
         pass
+
+
+def test_repr_tells_the_state(sink: lockwatch.MemorySink) -> None:
+    lock = lockwatch.threads.Lock("plain")
+    assert repr(lock) == "<lockwatch.threads.Lock 'plain' [unlocked]>"
+    with lock:
+        assert repr(lock) == "<lockwatch.threads.Lock 'plain' [locked]>"
+    rlock = lockwatch.threads.RLock("re")
+    assert repr(rlock) == "<lockwatch.threads.RLock 're' [unlocked]>"
+    with rlock, rlock:
+        owner = threading.get_ident()
+        assert repr(rlock) == f"<lockwatch.threads.RLock 're' [owner={owner} count=2]>"
+    rw = lockwatch.threads.RWLock("rw")
+    assert repr(rw) == "<lockwatch.threads.RWLock 'rw' [unlocked, waiters:0]>"
+    with rw.read(), rw.read():  # reported as recursive, which does not matter here
+        assert repr(rw) == "<lockwatch.threads.RWLock 'rw' [read-locked x2, waiters:0]>"
+    with rw.write():
+        assert repr(rw) == "<lockwatch.threads.RWLock 'rw' [write-locked, waiters:0]>"
+    assert holds.held == {}

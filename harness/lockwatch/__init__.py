@@ -37,8 +37,8 @@ Good to know:
 
 from __future__ import annotations
 
-from . import aio, threads
-from .options import configure, reset
+from . import aio, render, report, threads
+from .config import configure, reset
 from .parse import parse_reports
 from .report import Kind, Mode, Party, Report
 from .sinks import CallbackSink, JsonlSink, LoggingSink, MemorySink, Sink
@@ -59,3 +59,6 @@ __all__ = [
     "MemorySink",
     "parse_reports",
 ]
+
+# report.py cannot import render.py, which builds on it: install the renderer here.
+report.set_renderer(render.render_report)

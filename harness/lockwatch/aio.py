@@ -10,7 +10,8 @@ report fires.
 
 Wait detection lives on the contended path: a waiter arms a ``loop.call_later``
 timer and reports once, while still waiting, if it waits longer than the wait
-threshold while somebody holds the lock.
+threshold while somebody holds the lock. The bookkeeping off the fast path is
+shared with the threading locks, in :mod:`.core`.
 
 Like :class:`asyncio.Lock`, these locks are not thread-safe: use each one from
 one event loop.
@@ -26,7 +27,8 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import detect, suspend, watchdog
-from .holds import T0, Hold, LockBase, RWAdmission, add_hold, held, holds_on, remove_hold, take_hold
+from .core import MonitoredLock, RWAdmission, Waiter
+from .holds import LOCK, OWNER, T0, Hold, held, holds_on, remove_hold
 from .options import options
 from .report import Mode
 
@@ -73,38 +75,28 @@ def _make_done() -> asyncio.Future[None]:
     return future
 
 
-class _Waiter:
-    __slots__ = ("future", "hold", "mode", "timer")
+class _Waiter(Waiter):
+    """A task waiting on a future; its wait timer, while one is armed."""
+
+    __slots__ = ("future", "timer")
 
     def __init__(self, future: asyncio.Future[None], hold: Hold | None, mode: Mode) -> None:
+        super().__init__(hold, mode)
         self.future = future
-        self.hold = hold
-        self.mode = mode
         self.timer: asyncio.TimerHandle | None = None
 
+    def gone(self) -> bool:
+        return self.future.done()  # cancelled while waiting
 
-class _AioLockBase(LockBase):
-    """Loop binding, hold timing and wait detection shared by both locks."""
+    def wake(self) -> None:
+        self.future.set_result(None)
+
+
+class _AioLockBase(MonitoredLock):
+    """Loop binding, the hold watchdog and wait timers, shared by both locks."""
 
     __slots__ = ("_loop",)
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        suspend_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name,
-            wait_threshold=wait_threshold,
-            hold_threshold=hold_threshold,
-            suspend_threshold=suspend_threshold,
-            sinks=sinks,
-        )
-        self._loop: asyncio.AbstractEventLoop | None = None
+    _loop: asyncio.AbstractEventLoop | None  # the loop it was last used in
 
     def _bind(self) -> asyncio.Task[Any] | None:
         """Find the current task the slow way and remember the running loop."""
@@ -121,10 +113,6 @@ class _AioLockBase(LockBase):
         if loop not in suspend.watches and suspend.wanted(self._suspend_threshold):
             suspend.arm(loop)
 
-    def _timed(self) -> bool:
-        """Whether new holds need a start time (a hold threshold may apply)."""
-        return self._hold_threshold is not None or options.hold_threshold is not None
-
     def _arm_hold(self, hold: Hold) -> None:
         limit = self.hold_limit()
         if limit is not None and self._loop is not None:
@@ -133,19 +121,29 @@ class _AioLockBase(LockBase):
             if watch is None or due < watch.due:
                 watchdog.arm_loop(self._loop, due)
 
-    def _granted(self, waiter_hold: Hold) -> Hold:
-        """Record the hold of a waiter that has just got the lock."""
-        lock, owner, frame, lasti, _, mode = waiter_hold
-        hold: Hold = (lock, owner, frame, lasti, _monotonic() if self._timed() else 0.0, mode)
-        add_hold(owner, hold)
-        if hold[T0]:
+    def _take(self, frame: FrameType, mode: Mode) -> Hold:
+        """Record a hold that the current task takes now, without waiting.
+
+        The uncontended path of ``acquire()``; ``async with`` inlines it.
+        """
+        task = _current_tasks.get(self._loop)
+        if task is None:
+            task = self._bind()
+        t0 = _monotonic() if self._timed() else 0.0
+        hold: Hold = (self, task, frame, frame.f_lasti, t0, mode)
+        mine = held.get(task)
+        if mine is None:
+            held[task] = hold
+        else:
+            detect.register_nested(self, hold, mine)
+        if t0:
             self._arm_hold(hold)
         return hold
 
     def _waiter_hold(self, frame: FrameType, mode: Mode, loop: asyncio.AbstractEventLoop) -> Hold:
         """Hold of a new waiter, checked for recursion and lock-order inversion first."""
         task = _current_tasks.get(loop)
-        hold: Hold = (self, task, frame, frame.f_lasti, _monotonic(), mode)
+        hold = self._asking(task, frame, mode)
         mine = held.get(task)
         if mine is not None:
             detect.check_nested(self, hold, mine)
@@ -160,11 +158,8 @@ class _AioLockBase(LockBase):
         waiter.timer = None
         if waiter.future.done() or waiter.hold is None:
             return
-        report = detect.wait_report(self, waiter.hold)
-        if report is None:  # nobody holds it right now: look again later
+        if not self._report_wait(waiter.hold):  # nobody holds it right now: look again later
             waiter.timer = loop.call_later(limit, self._wait_expired, loop, waiter, limit)
-        else:
-            detect.emit(self, report)
 
 
 class Lock(_AioLockBase):
@@ -200,6 +195,7 @@ class Lock(_AioLockBase):
             suspend_threshold=suspend_threshold,
             sinks=sinks,
         )
+        self._loop = None
         self._locked = False
         self._holder: Hold | None = None
         self._waiters: collections.deque[_Waiter] = collections.deque()
@@ -214,32 +210,12 @@ class Lock(_AioLockBase):
         return True
 
     def _enter(self, frame: FrameType) -> Any:
-        # __aenter__ repeats this body inline; keep the two in sync.
+        # __aenter__ inlines this body, with _take(); keep the two in sync.
         if self._locked or self._waiters:
             return self._contended(frame)
         self._locked = True
         if options.enabled:
-            task = _current_tasks.get(self._loop)
-            if task is None:
-                task = self._bind()
-            hold: Hold = (
-                self,
-                task,
-                frame,
-                frame.f_lasti,
-                0.0
-                if self._hold_threshold is None and options.hold_threshold is None
-                else _monotonic(),
-                "exclusive",
-            )
-            mine = held.get(task)
-            if mine is None:
-                held[task] = hold
-            else:
-                detect.register_nested(self, hold, mine)
-            self._holder = hold
-            if hold[T0]:
-                self._arm_hold(hold)
+            self._holder = self._take(frame, "exclusive")
         return _done or _make_done()
 
     def __aenter__(self) -> Any:
@@ -253,23 +229,19 @@ class Lock(_AioLockBase):
             if task is None:
                 task = self._bind()
             frame = _getframe(1)
-            hold: Hold = (
-                self,
-                task,
-                frame,
-                frame.f_lasti,
+            t0 = (  # read the clock only if a hold threshold may apply
                 0.0
                 if self._hold_threshold is None and options.hold_threshold is None
-                else _monotonic(),
-                "exclusive",
+                else _monotonic()
             )
+            hold: Hold = (self, task, frame, frame.f_lasti, t0, "exclusive")
             mine = held.get(task)
             if mine is None:
                 held[task] = hold
             else:
                 detect.register_nested(self, hold, mine)
             self._holder = hold
-            if hold[4]:
+            if t0:
                 self._arm_hold(hold)
         return _done or _make_done()
 
@@ -280,11 +252,11 @@ class Lock(_AioLockBase):
         tb: TracebackType | None,
     ) -> asyncio.Future[None]:
         hold = self._holder
-        if hold is None or hold[4] or self._waiters:
+        if hold is None or hold[T0] or self._waiters:
             self.release()
         else:  # the common case of release(), inlined
             self._holder = None
-            owner = hold[1]
+            owner = hold[OWNER]
             if held.get(owner) is hold:
                 del held[owner]
             else:
@@ -299,8 +271,7 @@ class Lock(_AioLockBase):
         hold = self._waiter_hold(frame, "exclusive", loop) if options.enabled else None
         if not self._locked and not self._waiters:
             self._locked = True
-            if hold is not None:
-                self._holder = self._granted(hold)
+            self._holder = None if hold is None else self._granted(hold)
             return
         waiter = _Waiter(loop.create_future(), hold, "exclusive")
         self._waiters.append(waiter)
@@ -332,17 +303,15 @@ class Lock(_AioLockBase):
         pending = None
         if hold is not None:
             self._holder = None
-            remove_hold(hold)
-            if hold[T0]:
-                pending = detect.release_report(self, hold)
+            pending = self._end(hold)
         waiters = self._waiters
         while waiters:
             waiter = waiters.popleft()
-            if waiter.future.done():  # cancelled while waiting
+            if waiter.gone():
                 continue
             if waiter.hold is not None:
                 self._holder = self._granted(waiter.hold)
-            waiter.future.set_result(None)
+            waiter.wake()
             break
         else:
             self._locked = False
@@ -386,22 +355,18 @@ class _ReadView:
             if task is None:
                 task = rw._bind()
             frame = _getframe(1)
-            hold: Hold = (
-                rw,
-                task,
-                frame,
-                frame.f_lasti,
+            t0 = (  # read the clock only if a hold threshold may apply
                 0.0
                 if rw._hold_threshold is None and options.hold_threshold is None
-                else _monotonic(),
-                "read",
+                else _monotonic()
             )
+            hold: Hold = (rw, task, frame, frame.f_lasti, t0, "read")
             mine = held.get(task)
             if mine is None:
                 held[task] = hold
             else:
                 detect.register_nested(rw, hold, mine)
-            if hold[4]:
+            if t0:
                 rw._arm_hold(hold)
         return _done or _make_done()
 
@@ -424,7 +389,7 @@ class _ReadView:
                 return _done or _make_done()
             task = _current_tasks.get(rw._loop)
             hold = held.get(task)
-            if type(hold) is tuple and hold[0] is rw and not hold[4]:
+            if type(hold) is tuple and hold[LOCK] is rw and not hold[T0]:
                 del held[task]
                 rw._nreaders -= 1
                 if rw._queue and not rw._nreaders:
@@ -462,23 +427,19 @@ class _WriteView:
             if task is None:
                 task = rw._bind()
             frame = _getframe(1)
-            hold: Hold = (
-                rw,
-                task,
-                frame,
-                frame.f_lasti,
+            t0 = (  # read the clock only if a hold threshold may apply
                 0.0
                 if rw._hold_threshold is None and options.hold_threshold is None
-                else _monotonic(),
-                "write",
+                else _monotonic()
             )
+            hold: Hold = (rw, task, frame, frame.f_lasti, t0, "write")
             rw._writer = hold
             mine = held.get(task)
             if mine is None:
                 held[task] = hold
             else:
                 detect.register_nested(rw, hold, mine)
-            if hold[4]:
+            if t0:
                 rw._arm_hold(hold)
         return _done or _make_done()
 
@@ -491,12 +452,12 @@ class _WriteView:
         # The common case of RWLock._release_write(), inlined.
         rw = self._rw
         hold = rw._writer
-        if hold is None or hold[4] or rw._queue:
+        if hold is None or hold[T0] or rw._queue:
             rw._release_write()
         else:
             rw._writer = None
             rw._wlocked = False
-            owner = hold[1]
+            owner = hold[OWNER]
             if held.get(owner) is hold:
                 del held[owner]
             else:
@@ -545,10 +506,11 @@ class RWLock(_AioLockBase, RWAdmission):
             suspend_threshold=suspend_threshold,
             sinks=sinks,
         )
+        self._loop = None
         self._wlocked = False
         self._writer: Hold | None = None
         self._nreaders = 0
-        self._queue: collections.deque[_Waiter] = collections.deque()
+        self._queue: collections.deque[Waiter] = collections.deque()
         self._read_view = _ReadView(self)
         self._write_view = _WriteView(self)
 
@@ -561,7 +523,7 @@ class RWLock(_AioLockBase, RWAdmission):
         return self._write_view
 
     def _enter(self, frame: FrameType, mode: Mode) -> Any:
-        # The views' __aenter__ repeat this body inline; keep them in sync.
+        # The views' __aenter__ inline this body, with _take(); keep them in sync.
         if self._queue or not self._fits(mode):
             return self._contended(frame, mode)
         if mode == "write":
@@ -569,36 +531,16 @@ class RWLock(_AioLockBase, RWAdmission):
         else:
             self._nreaders += 1
         if options.enabled:
-            task = _current_tasks.get(self._loop)
-            if task is None:
-                task = self._bind()
-            hold: Hold = (
-                self,
-                task,
-                frame,
-                frame.f_lasti,
-                _monotonic() if self._timed() else 0.0,
-                mode,
-            )
+            hold = self._take(frame, mode)
             if mode == "write":
                 self._writer = hold
-            mine = held.get(task)
-            if mine is None:
-                held[task] = hold
-            else:
-                detect.register_nested(self, hold, mine)
-            if hold[T0]:
-                self._arm_hold(hold)
         return _done or _make_done()
 
     def _release_read(self) -> None:
         if self._nreaders <= 0:
             raise RuntimeError("RWLock is not read-locked.")
         self._nreaders -= 1
-        hold = take_hold(self, _current_tasks.get(self._loop), "read", self._nreaders)
-        pending = None
-        if hold is not None and hold[T0]:
-            pending = detect.release_report(self, hold)
+        pending = self._end_read(_current_tasks.get(self._loop), self._nreaders)
         if self._queue and not self._nreaders:
             self._grant()
         if pending is not None:
@@ -610,41 +552,22 @@ class RWLock(_AioLockBase, RWAdmission):
         hold = self._writer
         self._writer = None
         self._wlocked = False
-        pending = None
-        if hold is not None:
-            remove_hold(hold)
-            if hold[T0]:
-                pending = detect.release_report(self, hold)
+        pending = None if hold is None else self._end(hold)
         if self._queue:
             self._grant()
         if pending is not None:
             detect.emit(self, pending)
 
-    def _admit(self, hold: Hold | None, mode: Mode) -> None:
+    def _admit(self, hold: Hold | None, mode: Mode) -> Hold | None:
+        # One loop runs every task of this lock: record the hold right away.
+        if hold is not None:
+            hold = self._granted(hold)
         if mode == "write":
             self._wlocked = True
-            if hold is not None:
-                self._writer = self._granted(hold)
+            self._writer = hold
         else:
             self._nreaders += 1
-            if hold is not None:
-                self._granted(hold)
-
-    def _grant(self) -> None:
-        """Admit waiters from the head of the queue while they fit."""
-        queue = self._queue
-        while queue:
-            waiter = queue[0]
-            if waiter.future.done():  # cancelled while waiting
-                queue.popleft()
-                continue
-            if not self._fits(waiter.mode):
-                return
-            queue.popleft()
-            self._admit(waiter.hold, waiter.mode)
-            waiter.future.set_result(None)
-            if waiter.mode == "write":
-                return
+        return hold
 
     async def _contended(self, frame: FrameType, mode: Mode) -> None:
         loop = asyncio.get_running_loop()
@@ -652,7 +575,7 @@ class RWLock(_AioLockBase, RWAdmission):
         self._arm_suspend(loop)
         hold = self._waiter_hold(frame, mode, loop) if options.enabled else None
         queue = self._queue
-        while queue and queue[0].future.done():
+        while queue and queue[0].gone():
             queue.popleft()
         if not queue and self._fits(mode):
             self._admit(hold, mode)
@@ -684,10 +607,4 @@ class RWLock(_AioLockBase, RWAdmission):
         return holds_on(self)
 
     def __repr__(self) -> str:
-        if self._wlocked:
-            state = "write-locked"
-        elif self._nreaders:
-            state = f"read-locked x{self._nreaders}"
-        else:
-            state = "unlocked"
-        return f"<lockwatch.aio.RWLock {self.name!r} [{state}, waiters:{len(self._queue)}]>"
+        return f"<lockwatch.aio.RWLock {self.name!r} [{self._state()}]>"

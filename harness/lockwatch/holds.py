@@ -1,10 +1,19 @@
 """Who holds which monitored lock: the hold record and the global registry.
 
-A hold is a plain tuple, because building one is on every acquire and a tuple is
-several times cheaper than an instance (see :data:`Hold`). The registry
-:data:`held` maps each owner (an :class:`asyncio.Task`, a thread id, or ``None``
-for code running outside any task) to its hold, or to a list of holds when it
-holds several locks. Only an owner holding something has an entry, so checking
+A hold is a plain tuple (see :data:`Hold`), built as a literal on every acquire
+and read only through the index names :data:`LOCK`, :data:`OWNER`, :data:`FRAME`,
+:data:`LASTI`, :data:`T0` and :data:`MODE`, never by number: the cheapest kind of
+named access. Measured with ``timeit`` on this project's VM (Python 3.11, 2 cores,
+busy, best of 7, two runs): building a hold as a tuple literal took 98-157 ns, as
+a ``typing.NamedTuple`` made with ``tuple.__new__(Hold, (...))`` 468-562 ns and
+with its constructor 487-853 ns; the extra 370 ns or more per acquire is over twice
+a whole ``threading.Lock`` cycle. Reading two fields took 23-37 ns as ``hold[4],
+hold[1]``, 26-46 ns as ``hold[T0], hold[OWNER]`` (one specialised global load
+each) and 47-71 ns as NamedTuple attributes.
+
+The registry :data:`held` maps each owner (an :class:`asyncio.Task`, a thread
+id, or ``None`` for code running outside any task) to its hold, or to a list of
+holds when it holds several locks. Only an owner holding something has an entry, so checking
 "does this owner already hold a lock?" is one dict lookup.
 
 The registry is a plain dict and is never guarded by a lock: each entry is
@@ -42,6 +51,7 @@ __all__ = [
     "all_holds",
     "holds_on",
     "take_hold",
+    "retimed",
 ]
 
 Owner = Union["asyncio.Task[Any]", int, None]
@@ -225,30 +235,6 @@ def take_hold(lock: LockBase, owner: Owner, mode: Mode, remaining: int) -> Hold 
     return None
 
 
-class RWAdmission:
-    """The admission rule and state queries that both read/write locks share.
-
-    Writer-preferring, as Go's ``sync.RWMutex``: a writer fits only when nobody
-    holds the lock; a reader fits when no writer holds it (the queue check, which
-    makes a waiting writer block new readers, is the caller's). Subclasses keep
-    ``_wlocked`` and ``_nreaders`` in their own slots.
-    """
-
-    __slots__ = ()
-    _wlocked: bool
-    _nreaders: int
-
-    def locked(self) -> bool:
-        """Tell whether a writer or any reader holds the lock."""
-        return self._wlocked or self._nreaders > 0
-
-    @property
-    def readers(self) -> int:
-        """Number of read holds right now."""
-        return self._nreaders
-
-    def _fits(self, mode: Mode) -> bool:
-        """Whether a ``mode`` request could be admitted, ignoring the queue."""
-        if mode == "write":
-            return not self._wlocked and not self._nreaders
-        return not self._wlocked
+def retimed(hold: Hold, t0: float) -> Hold:
+    """A copy of ``hold`` that started at ``t0`` (``0.0``: untimed)."""
+    return (hold[LOCK], hold[OWNER], hold[FRAME], hold[LASTI], t0, hold[MODE])

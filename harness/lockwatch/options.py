@@ -1,8 +1,10 @@
 """Global options, like go-deadlock's ``Opts``.
 
 One module-level :data:`options` object holds the settings every monitored lock
-reads at acquire time. :func:`configure` changes them; :func:`reset` restores the
-defaults and forgets the lock-order history (for tests).
+reads at acquire time. It is plain data at the bottom of the package: every
+other module may read it, and it imports none of them but :mod:`.sinks` (for the
+default sink). :func:`~harness.lockwatch.configure` and
+:func:`~harness.lockwatch.reset`, in :mod:`.config`, change it.
 
 Thresholds are in seconds. ``None`` or a value ``<= 0`` turns a check off.
 """
@@ -10,12 +12,10 @@ Thresholds are in seconds. ``None`` or a value ``<= 0`` turns a check off.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .sinks import Sink
+from .sinks import LoggingSink, Sink
 
-__all__ = ["Options", "options", "configure", "reset", "normalize_threshold"]
+__all__ = ["Options", "options", "normalize_threshold"]
 
 DEFAULT_WAIT_THRESHOLD = 30.0
 DEFAULT_MAX_ORDER_PAIRS = 10_000
@@ -32,7 +32,7 @@ def normalize_threshold(value: float | None) -> float | None:
 
 
 class Options:
-    """Current global settings. Read them; change them with :func:`configure`."""
+    """Current global settings. Read them; change them with :func:`~harness.lockwatch.configure`."""
 
     __slots__ = (
         "enabled",
@@ -57,8 +57,6 @@ class Options:
 
     def set_defaults(self) -> None:
         """Restore every setting to its default value."""
-        from .sinks import LoggingSink
-
         self.enabled = True
         self.wait_threshold = DEFAULT_WAIT_THRESHOLD
         self.hold_threshold = None
@@ -69,71 +67,3 @@ class Options:
 
 
 options = Options()
-
-
-def configure(
-    *,
-    enabled: bool | None = None,
-    wait_threshold: float | None = None,
-    hold_threshold: float | None = None,
-    suspend_threshold: float | None = None,
-    sinks: list[Sink] | None = None,
-    order_detection: bool | None = None,
-    max_order_pairs: int | None = None,
-) -> None:
-    """Change global options. An argument left at ``None`` keeps its current value.
-
-    Args:
-        enabled: ``False`` makes every monitored lock a plain lock: no
-            bookkeeping and no reports. Locks held across the switch stay correct.
-        wait_threshold: report a waiter that has waited this long while the lock
-            is held (default 30 s). ``0`` or a negative value turns it off.
-        hold_threshold: report a holder that has held a lock this long (default
-            off). ``0`` or a negative value turns it off again.
-        suspend_threshold: report an asyncio task that holds a monitored lock
-            and stays suspended on something not ready (a socket drain, a
-            future such as an ack, a sleep) this long (default off; see
-            :mod:`harness.lockwatch.suspend`). ``0`` or a negative value turns
-            it off again. Called inside a running event loop, it starts that
-            loop's sampler at once; other loops start theirs when a monitored
-            lock is first used in them.
-        sinks: where reports go (default ``[LoggingSink()]``). Replaces the list.
-        order_detection: detect lock-order inversions (default ``True``).
-        max_order_pairs: bound on remembered lock pairs (default 10 000); the
-            oldest pairs are forgotten first.
-
-    Locks created with their own threshold or sinks keep them.
-    """
-    if enabled is not None:
-        options.enabled = bool(enabled)
-    if wait_threshold is not None:
-        options.wait_threshold = normalize_threshold(wait_threshold)
-    if hold_threshold is not None:
-        options.hold_threshold = normalize_threshold(hold_threshold)
-    if suspend_threshold is not None:
-        options.suspend_threshold = normalize_threshold(suspend_threshold)
-        if options.suspend_threshold is not None:
-            from . import suspend
-
-            suspend.arm_running_loop()
-    if sinks is not None:
-        options.sinks = list(sinks)
-    if order_detection is not None:
-        options.order_detection = bool(order_detection)
-    if max_order_pairs is not None:
-        if max_order_pairs < 1:
-            raise ValueError("max_order_pairs must be at least 1")
-        options.max_order_pairs = int(max_order_pairs)
-        from . import order
-
-        order.history.trim(options.max_order_pairs)
-
-
-def reset() -> None:
-    """Restore default options and forget the lock-order history (for tests)."""
-    from . import holds, order, suspend
-
-    options.set_defaults()
-    suspend.forget_all()
-    order.history.clear()
-    holds.reported_holds.clear()

@@ -4,15 +4,22 @@ Reports hold only strings and numbers: stacks are formatted when a report fires,
 so a report never keeps frames (or their locals) alive. :meth:`Report.to_dict`
 and :meth:`Report.from_dict` give a JSON-safe form; :meth:`Report.render` gives
 go-deadlock-style text that :func:`~harness.lockwatch.parse_reports` reads back.
+
+The text format lives in :mod:`.render`, which builds on this module. So that
+this module need not import it back, :meth:`Report.render` calls the renderer
+installed with :func:`set_renderer`; importing :mod:`harness.lockwatch` (which
+any import of one of its modules does first) installs
+:func:`~harness.lockwatch.render.render_report`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
-__all__ = ["Kind", "Mode", "Party", "Report", "KINDS", "MODES"]
+__all__ = ["Kind", "Mode", "Party", "Report", "KINDS", "MODES", "set_renderer"]
 
 Kind = Literal["wait", "hold", "order", "recursive", "held_across_await"]
 Mode = Literal["read", "write", "exclusive"]
@@ -136,6 +143,17 @@ class Report:
 
     def render(self) -> str:
         """Return go-deadlock-style text; see :mod:`harness.lockwatch.render`."""
-        from .render import render_report
+        return _renderer(self)
 
-        return render_report(self)
+
+def _no_renderer(report: Report) -> str:
+    raise RuntimeError("no report renderer installed: import harness.lockwatch")
+
+
+_renderer: Callable[[Report], str] = _no_renderer
+
+
+def set_renderer(renderer: Callable[[Report], str]) -> None:
+    """Make :meth:`Report.render` return ``renderer(report)``."""
+    global _renderer
+    _renderer = renderer

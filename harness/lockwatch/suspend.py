@@ -41,12 +41,14 @@ Cost and limits:
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from .detect import emit, suspend_report
 from .frames import coro_chain
 from .holds import FRAME, LASTI, LOCK, Hold, LockBase, held
 from .options import options
@@ -87,8 +89,6 @@ class _Suspension:
 
     def flush(self, now: float) -> None:
         """Send the pending reports, timed from first sight to ``now``."""
-        from .detect import emit
-
         pending, self.pending = self.pending, []
         for lock, report in pending:
             report.duration_s = now - self.since
@@ -130,8 +130,6 @@ class SuspendWatch:
         try:
             shortest = self.sample(time.monotonic())
         except Exception:  # a bug here must never break the loop
-            import logging
-
             logging.getLogger("harness.lockwatch").exception("lockwatch: suspend sampler failed")
             shortest = None
         delay = MAX_TICK if shortest is None else min(max(shortest / 4, MIN_TICK), MAX_TICK)
@@ -144,8 +142,6 @@ class SuspendWatch:
         Returns the shortest suspend threshold among the holds seen, or ``None``
         when no hold of this loop has one.
         """
-        from .detect import suspend_report
-
         # Runs up to a thousand times a second on a busy loop: plain reads only.
         shortest: float | None = None
         still: dict[asyncio.Task[Any], _Suspension] = {}

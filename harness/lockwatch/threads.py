@@ -7,7 +7,8 @@ when a report fires.
 
 Wait detection lives on the contended path: the waiter blocks with a timeout
 equal to the wait threshold, reports once if that expires while somebody holds
-the lock, and goes on waiting. No internal lock is held while blocking.
+the lock, and goes on waiting. No internal lock is held while blocking. The
+bookkeeping off the fast path is shared with the asyncio locks, in :mod:`.core`.
 """
 
 from __future__ import annotations
@@ -22,18 +23,8 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
 from . import detect, watchdog
-from .holds import (
-    OWNER,
-    T0,
-    Hold,
-    LockBase,
-    RWAdmission,
-    add_hold,
-    held,
-    holds_on,
-    remove_hold,
-    take_hold,
-)
+from .core import MonitoredLock, RWAdmission, Waiter
+from .holds import LOCK, MODE, OWNER, T0, Hold, add_hold, held, holds_on, remove_hold
 from .options import options
 from .report import Mode
 
@@ -58,7 +49,7 @@ def _check_timeout(blocking: bool, timeout: float) -> None:
 
 
 def _wait(
-    lock: LockBase,
+    lock: MonitoredLock,
     attempt: Callable[[bool, float], bool],
     waiter: Hold | None,
     timeout: float,
@@ -84,59 +75,23 @@ def _wait(
         if deadline is not None and now >= deadline:
             return False
         if now >= check:
-            report = detect.wait_report(lock, waiter)
-            if report is None:  # nobody holds it right now: look again later
-                check = now + limit
-            else:
-                check = None
-                detect.emit(lock, report)
+            # Reported once; if nobody holds it right now, look again later.
+            check = None if lock._report_wait(waiter) else now + limit
 
 
-class _ThreadLockBase(LockBase):
-    """Hold timing shared by the threading locks."""
+class _ThreadLockBase(MonitoredLock):
+    """The hold watchdog of the threading locks."""
 
     __slots__ = ()
-
-    def _timed(self) -> bool:
-        """Whether new holds need a start time (a hold threshold may apply)."""
-        return self._hold_threshold is not None or options.hold_threshold is not None
 
     def _arm_hold(self, hold: Hold) -> None:
         limit = self.hold_limit()
         if limit is not None:
             watchdog.arm_threads(hold[T0] + limit)
 
-    def _record(self, me: int, frame: FrameType, lasti: int, mode: Mode, mine: object) -> Hold:
-        """Record a new hold of thread ``me``; ``mine`` is what it held before."""
-        hold: Hold = (self, me, frame, lasti, _monotonic() if self._timed() else 0.0, mode)
-        if mine is None:
-            held[me] = hold
-        else:
-            add_hold(me, hold)
-        if hold[T0]:
-            self._arm_hold(hold)
-        return hold
 
-    def _end(self, hold: Hold) -> detect.Report | None:
-        """Forget ``hold``; return a "hold" report if it was held too long."""
-        remove_hold(hold)
-        if hold[T0]:
-            return detect.release_report(self, hold)
-        return None
-
-
-class Lock(_ThreadLockBase):
-    """A non-reentrant lock, like :class:`threading.Lock`, that reports deadlocks.
-
-    ``with lock:``, ``acquire(blocking=True, timeout=-1)``, ``release()`` and
-    ``locked()`` behave as with :class:`threading.Lock`; any thread may release.
-
-    Args:
-        name: shown in reports.
-        wait_threshold: overrides the global wait threshold (``0``: off).
-        hold_threshold: overrides the global hold threshold (``0``: off).
-        sinks: overrides the global sinks.
-    """
+class _PlainLockBase(_ThreadLockBase):
+    """The monitored acquire of :class:`Lock` and :class:`RLock`, around a ``_thread`` lock."""
 
     __slots__ = ("_lock", "_holder")
 
@@ -154,6 +109,62 @@ class Lock(_ThreadLockBase):
         self._lock = _allocate_lock()
         self._holder: Hold | None = None
 
+    def _take(self, blocking: bool, timeout: float, frame: FrameType, me: int) -> Hold | None:
+        """Acquire for thread ``me``, with monitoring on; return its recorded hold.
+
+        Returns ``None`` if the lock was not acquired (not blocking, or timed out).
+        """
+        _check_timeout(blocking, timeout)
+        mine = held.get(me)
+        if mine is not None and blocking:
+            detect.check_nested(self, self._asking(me, frame, "exclusive"), mine)
+        if not self._lock.acquire(False):
+            if not blocking:
+                return None
+            if not _wait(self, self._lock.acquire, self._asking(me, frame, "exclusive"), timeout):
+                return None
+            mine = held.get(me)
+        t0 = _monotonic() if self._timed() else 0.0
+        hold: Hold = (self, me, frame, frame.f_lasti, t0, "exclusive")
+        if mine is None:
+            held[me] = hold
+        else:
+            add_hold(me, hold)
+        if t0:
+            self._arm_hold(hold)
+        return hold
+
+    def _unlock(self) -> None:
+        """Forget the holder and release the lock; report a hold held too long."""
+        hold = self._holder
+        pending = None
+        if hold is not None:
+            self._holder = None
+            pending = self._end(hold)
+        self._lock.release()
+        if pending is not None:
+            detect.emit(self, pending)
+
+    def current_holds(self) -> list[Hold]:
+        hold = self._holder
+        return [] if hold is None else [hold]
+
+
+class Lock(_PlainLockBase):
+    """A non-reentrant lock, like :class:`threading.Lock`, that reports deadlocks.
+
+    ``with lock:``, ``acquire(blocking=True, timeout=-1)``, ``release()`` and
+    ``locked()`` behave as with :class:`threading.Lock`; any thread may release.
+
+    Args:
+        name: shown in reports.
+        wait_threshold: overrides the global wait threshold (``0``: off).
+        hold_threshold: overrides the global hold threshold (``0``: off).
+        sinks: overrides the global sinks.
+    """
+
+    __slots__ = ()
+
     def locked(self) -> bool:
         """Tell whether the lock is held."""
         return self._lock.locked()
@@ -165,20 +176,10 @@ class Lock(_ThreadLockBase):
     def _acquire(self, blocking: bool, timeout: float, frame: FrameType) -> bool:
         if not options.enabled:
             return self._lock.acquire(blocking, timeout)
-        _check_timeout(blocking, timeout)
-        me = _get_ident()
-        mine = held.get(me)
-        if mine is not None and blocking:
-            attempt: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
-            detect.check_nested(self, attempt, mine)
-        if not self._lock.acquire(False):
-            if not blocking:
-                return False
-            waiter: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
-            if not _wait(self, self._lock.acquire, waiter, timeout):
-                return False
-            mine = held.get(me)
-        self._holder = self._record(me, frame, frame.f_lasti, "exclusive", mine)
+        hold = self._take(blocking, timeout, frame, _get_ident())
+        if hold is None:
+            return False
+        self._holder = hold
         return True
 
     def release(self) -> None:
@@ -187,14 +188,7 @@ class Lock(_ThreadLockBase):
         Raises:
             RuntimeError: if the lock is not held.
         """
-        hold = self._holder
-        pending = None
-        if hold is not None:
-            self._holder = None
-            pending = self._end(hold)
-        self._lock.release()
-        if pending is not None:
-            detect.emit(self, pending)
+        self._unlock()
 
     def __enter__(self) -> bool:
         # The uncontended path of _acquire(), inlined.
@@ -202,19 +196,15 @@ class Lock(_ThreadLockBase):
             me = _get_ident()
             if me not in held and self._lock.acquire(False):
                 frame = _getframe(1)
-                hold: Hold = (
-                    self,
-                    me,
-                    frame,
-                    frame.f_lasti,
+                t0 = (  # read the clock only if a hold threshold may apply
                     0.0
                     if self._hold_threshold is None and options.hold_threshold is None
-                    else _monotonic(),
-                    "exclusive",
+                    else _monotonic()
                 )
+                hold: Hold = (self, me, frame, frame.f_lasti, t0, "exclusive")
                 self._holder = hold
                 held[me] = hold
-                if hold[4]:
+                if t0:
                     self._arm_hold(hold)
                 return True
             return self._acquire(True, -1, _getframe(1))
@@ -226,29 +216,28 @@ class Lock(_ThreadLockBase):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # The common case of release(), inlined.
+        # The common cases of release(), inlined.
         hold = self._holder
-        if hold is None or hold[4]:
+        if hold is None:  # taken while lockwatch was off
+            self._lock.release()
+            return
+        if hold[T0]:
             self.release()
             return
         self._holder = None
-        owner = hold[1]
+        owner = hold[OWNER]
         if held.get(owner) is hold:
             held.pop(owner, None)
         else:
             remove_hold(hold)
         self._lock.release()
 
-    def current_holds(self) -> list[Hold]:
-        hold = self._holder
-        return [] if hold is None else [hold]
-
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
         return f"<lockwatch.threads.Lock {self.name!r} [{state}]>"
 
 
-class RLock(_ThreadLockBase):
+class RLock(_PlainLockBase):
     """A reentrant lock, like :class:`threading.RLock`, that reports deadlocks.
 
     Re-acquiring by the owning thread is fine and never reported; only the
@@ -261,7 +250,7 @@ class RLock(_ThreadLockBase):
         sinks: overrides the global sinks.
     """
 
-    __slots__ = ("_lock", "_owner", "_count", "_holder")
+    __slots__ = ("_owner", "_count")
 
     def __init__(
         self,
@@ -274,10 +263,8 @@ class RLock(_ThreadLockBase):
         super().__init__(
             name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
         )
-        self._lock = _allocate_lock()
         self._owner: int | None = None
         self._count = 0
-        self._holder: Hold | None = None
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Acquire the lock; see :meth:`threading.RLock.acquire`."""
@@ -294,21 +281,12 @@ class RLock(_ThreadLockBase):
             self._owner = me
             self._count = 1
             return True
-        _check_timeout(blocking, timeout)
-        mine = held.get(me)
-        if mine is not None and blocking:
-            attempt: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
-            detect.check_nested(self, attempt, mine)
-        if not self._lock.acquire(False):
-            if not blocking:
-                return False
-            waiter: Hold = (self, me, frame, frame.f_lasti, _monotonic(), "exclusive")
-            if not _wait(self, self._lock.acquire, waiter, timeout):
-                return False
-            mine = held.get(me)
+        hold = self._take(blocking, timeout, frame, me)
+        if hold is None:
+            return False
         self._owner = me
         self._count = 1
-        self._holder = self._record(me, frame, frame.f_lasti, "exclusive", mine)
+        self._holder = hold
         return True
 
     def release(self) -> None:
@@ -324,15 +302,8 @@ class RLock(_ThreadLockBase):
             self._release_outermost()
 
     def _release_outermost(self) -> None:
-        hold = self._holder
-        pending = None
-        if hold is not None:
-            self._holder = None
-            pending = self._end(hold)
-        self._owner = None
-        self._lock.release()
-        if pending is not None:
-            detect.emit(self, pending)
+        self._owner = None  # before another thread can take the lock
+        self._unlock()
 
     def __enter__(self) -> bool:
         # The uncontended paths of _acquire(), inlined.
@@ -345,19 +316,15 @@ class RLock(_ThreadLockBase):
                 self._owner = me
                 self._count = 1
                 frame = _getframe(1)
-                hold: Hold = (
-                    self,
-                    me,
-                    frame,
-                    frame.f_lasti,
+                t0 = (  # read the clock only if a hold threshold may apply
                     0.0
                     if self._hold_threshold is None and options.hold_threshold is None
-                    else _monotonic(),
-                    "exclusive",
+                    else _monotonic()
                 )
+                hold: Hold = (self, me, frame, frame.f_lasti, t0, "exclusive")
                 self._holder = hold
                 held[me] = hold
-                if hold[4]:
+                if t0:
                     self._arm_hold(hold)
                 return True
             return self._acquire(True, -1, _getframe(1))
@@ -380,11 +347,11 @@ class RLock(_ThreadLockBase):
             return
         hold = self._holder
         if hold is not None:
-            if hold[4]:
+            if hold[T0]:
                 self._release_outermost()
                 return
             self._holder = None
-            owner = hold[1]
+            owner = hold[OWNER]
             if held.get(owner) is hold:
                 held.pop(owner, None)
             else:
@@ -407,24 +374,28 @@ class RLock(_ThreadLockBase):
         self._acquire(True, -1, _getframe(1))
         self._count = state[0]
 
-    def current_holds(self) -> list[Hold]:
-        hold = self._holder
-        return [] if hold is None else [hold]
-
     def __repr__(self) -> str:
         state = f"owner={self._owner} count={self._count}" if self._owner else "unlocked"
         return f"<lockwatch.threads.RLock {self.name!r} [{state}]>"
 
 
-class _Waiter:
-    __slots__ = ("wake", "hold", "mode", "granted")
+class _Waiter(Waiter):
+    """A thread blocked on a lock of its own, which whoever grants it releases."""
+
+    __slots__ = ("blocker", "granted")
 
     def __init__(self, hold: Hold | None, mode: Mode) -> None:
-        self.wake = _allocate_lock()
-        self.wake.acquire()  # released by whoever grants the lock
-        self.hold = hold
-        self.mode = mode
+        super().__init__(hold, mode)
+        self.blocker = _allocate_lock()
+        self.blocker.acquire()  # released by whoever grants the lock
         self.granted = False
+
+    def gone(self) -> bool:
+        return False  # a waiter that gives up leaves the queue itself, under the mutex
+
+    def wake(self) -> None:
+        self.granted = True
+        self.blocker.release()
 
 
 class _ReadView:
@@ -462,18 +433,14 @@ class _ReadView:
                     rw._nreaders += 1
                     mutex.release()
                     frame = _getframe(1)
-                    hold: Hold = (
-                        rw,
-                        me,
-                        frame,
-                        frame.f_lasti,
+                    t0 = (  # read the clock only if a hold threshold may apply
                         0.0
                         if rw._hold_threshold is None and options.hold_threshold is None
-                        else _monotonic(),
-                        "read",
+                        else _monotonic()
                     )
+                    hold: Hold = (rw, me, frame, frame.f_lasti, t0, "read")
                     held[me] = hold
-                    if hold[4]:
+                    if t0:
                         rw._arm_hold(hold)
                     return True
                 mutex.release()
@@ -492,7 +459,9 @@ class _ReadView:
         if held:
             me = _get_ident()
             hold = held.get(me)
-            if not (type(hold) is tuple and hold[0] is rw and not hold[4] and hold[5] == "read"):
+            if not (
+                type(hold) is tuple and hold[LOCK] is rw and not hold[T0] and hold[MODE] == "read"
+            ):
                 rw._release_read()
                 return
             del held[me]
@@ -582,7 +551,7 @@ class RWLock(_ThreadLockBase, RWAdmission):
         self._wlocked = False
         self._writer: Hold | None = None
         self._nreaders = 0
-        self._queue: collections.deque[_Waiter] = collections.deque()
+        self._queue: collections.deque[Waiter] = collections.deque()
         self._read_view = _ReadView(self)
         self._write_view = _WriteView(self)
 
@@ -600,16 +569,14 @@ class RWLock(_ThreadLockBase, RWAdmission):
         me = _get_ident()
         mine = held.get(me) if enabled else None
         if mine is not None and blocking:
-            attempt: Hold = (self, me, frame, frame.f_lasti, _monotonic(), mode)
-            detect.check_nested(self, attempt, mine)
+            detect.check_nested(self, self._asking(me, frame, mode), mine)
         mutex = self._mutex
         mutex.acquire()
         if self._queue or not self._fits(mode):
             if not blocking:
                 mutex.release()
                 return False
-            hold = (self, me, frame, frame.f_lasti, _monotonic(), mode) if enabled else None
-            waiter = _Waiter(hold, mode)
+            waiter = _Waiter(self._asking(me, frame, mode) if enabled else None, mode)
             self._queue.append(waiter)
             mutex.release()
             return self._wait_granted(waiter, timeout)
@@ -620,7 +587,9 @@ class RWLock(_ThreadLockBase, RWAdmission):
         if not enabled:
             mutex.release()
             return True
-        hold = (self, me, frame, frame.f_lasti, _monotonic() if self._timed() else 0.0, mode)
+        # The uncontended path of the write side (and of acquire()): inlined.
+        t0 = _monotonic() if self._timed() else 0.0
+        hold: Hold = (self, me, frame, frame.f_lasti, t0, mode)
         if mode == "write":
             self._writer = hold  # under the mutex, so that a racing release finds it
         mutex.release()
@@ -628,46 +597,32 @@ class RWLock(_ThreadLockBase, RWAdmission):
             held[me] = hold
         else:
             add_hold(me, hold)
-        if hold[T0]:
+        if t0:
             self._arm_hold(hold)
         return True
 
     def _wait_granted(self, waiter: _Waiter, timeout: float) -> bool:
-        if not _wait(self, waiter.wake.acquire, waiter.hold, timeout):
+        if not _wait(self, waiter.blocker.acquire, waiter.hold, timeout):
             with self._mutex:
                 if not waiter.granted:
                     self._queue.remove(waiter)
                     self._grant()  # a writer leaving the queue may let readers in
                     return False
-        hold = waiter.hold  # retimed by _grant()
-        if hold is not None:
-            add_hold(hold[OWNER], hold)
-            if hold[T0]:
-                self._arm_hold(hold)
+        if waiter.hold is not None:  # retimed by _admit()
+            self._record(waiter.hold)
         return True
 
-    def _grant(self) -> None:
-        """Admit waiters from the head of the queue while they fit. Needs the mutex."""
-        queue = self._queue
-        while queue:
-            waiter = queue[0]
-            if not self._fits(waiter.mode):
-                return
-            queue.popleft()
-            hold = waiter.hold
-            if hold is not None:
-                lock, owner, frame, lasti, _, mode = hold
-                t0 = _monotonic() if self._timed() else 0.0
-                hold = waiter.hold = (lock, owner, frame, lasti, t0, mode)
-            if waiter.mode == "write":
-                self._wlocked = True
-                self._writer = hold
-            else:
-                self._nreaders += 1
-            waiter.granted = True
-            waiter.wake.release()
-            if waiter.mode == "write":
-                return
+    def _admit(self, hold: Hold | None, mode: Mode) -> Hold | None:
+        # Runs under the mutex (_grant() needs it). The woken thread records the
+        # hold itself: each registry entry is changed only by its own owner.
+        if hold is not None:
+            hold = self._retimed(hold)
+        if mode == "write":
+            self._wlocked = True
+            self._writer = hold
+        else:
+            self._nreaders += 1
+        return hold
 
     def _release_read(self) -> None:
         with self._mutex:
@@ -677,11 +632,9 @@ class RWLock(_ThreadLockBase, RWAdmission):
             remaining = self._nreaders
             if self._queue and not remaining:
                 self._grant()
-        hold = take_hold(self, _get_ident(), "read", remaining) if held else None
-        if hold is not None and hold[T0]:
-            pending = detect.release_report(self, hold)
-            if pending is not None:
-                detect.emit(self, pending)
+        pending = self._end_read(_get_ident(), remaining)
+        if pending is not None:
+            detect.emit(self, pending)
 
     def _release_write(self) -> None:
         with self._mutex:
@@ -701,10 +654,4 @@ class RWLock(_ThreadLockBase, RWAdmission):
         return holds_on(self)
 
     def __repr__(self) -> str:
-        if self._wlocked:
-            state = "write-locked"
-        elif self._nreaders:
-            state = f"read-locked x{self._nreaders}"
-        else:
-            state = "unlocked"
-        return f"<lockwatch.threads.RWLock {self.name!r} [{state}, waiters:{len(self._queue)}]>"
+        return f"<lockwatch.threads.RWLock {self.name!r} [{self._state()}]>"
