@@ -35,8 +35,7 @@ async def _drive(url: str) -> None:
     while time.monotonic() < end:
         sequence += 1
         for index, client in enumerate(clients):
-            await client.send({"type": "broadcast", "room": ROOM, "id": f"{index}-{sequence}",
-                               "body": "hello", "sent_at": time.time()})
+            await client.broadcast(ROOM, f"{index}-{sequence}", "hello")
         await asyncio.sleep(BROADCAST_INTERVAL)
     for client in clients:
         await client.close()

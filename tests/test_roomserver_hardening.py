@@ -27,12 +27,13 @@ import websocket  # websocket-client: a blocking client that reads only when tol
 from websockets.asyncio.client import connect
 
 from harness import lockwatch
+from harness.protocols import Delivered, Joined
 from harness.target import ReferenceTarget, TargetInfo, http_base
 from targets.roomserver.context import ServerContext
 from targets.roomserver.modes import MODES
 from targets.roomserver.server import RoomServer, listening_port
 
-from .roomclient import RoomClient
+from .roomclient import PROTOCOL, RoomClient
 
 pytestmark = pytest.mark.integration
 
@@ -141,8 +142,7 @@ def test_deeply_nested_body_does_not_silence_the_connection(naive_server: Target
         reply = await sender.request(frame, timeout=5)
         assert reply["type"] == "error" and reply["code"] == "bad_json", reply
         # The connection still answers commands.
-        reply = await sender.request({"type": "broadcast", "room": room, "id": 2, "body": "x",
-                                      "sent_at": 1}, timeout=5)
+        reply = await sender.request(PROTOCOL.broadcast_frame(room, 2, "x", 1), timeout=5)
         assert reply["type"] == "broadcasted" and reply["recipients"] == 1, reply
         await sender.leave(room)
         await sender.close()
@@ -168,8 +168,7 @@ def test_unexpected_error_in_a_command_is_answered_and_logged(
             url = f"ws://127.0.0.1:{listening_port(server)}/ws"
             client = await RoomClient.open(url)
             await client.join("room", "alice")
-            reply = await client.request({"type": "broadcast", "room": "room", "id": 1,
-                                          "body": "x", "sent_at": 1}, timeout=5)
+            reply = await client.request(PROTOCOL.broadcast_frame("room", 1, "x", 1), timeout=5)
             assert reply["type"] == "error" and reply["code"] == "internal_error", reply
             assert reply["detail"]
             await client.leave("room")  # the worker still runs commands
@@ -301,19 +300,19 @@ def test_failed_deliveries_are_counted(target: ReferenceTarget) -> None:
         sender = await RoomClient.open(url)
         await sender.join("acks", "sender")
         async with connect(url) as silent:  # reads everything, acks nothing
-            await silent.send(json.dumps({"type": "join", "room": "acks", "member": "silent"}))
+            await silent.send(PROTOCOL.join_frame("acks", "silent"))
             await silent.recv()
             for index in range(5):
-                reply = await sender.request({"type": "broadcast", "room": "acks", "id": index,
-                                              "body": "x", "sent_at": time.time()})
+                reply = await sender.request(
+                    PROTOCOL.broadcast_frame("acks", index, "x", time.time()))
                 assert reply["type"] == "broadcasted", reply
             seen = await asyncio.to_thread(
                 _wait_for_metric, url, "delivery_failures_total", 5, 20.0)
             assert seen == 5, f"delivery_failures_total is {seen}, expected 5"
             received = 0
             while received < 5:  # they did arrive: only the acks were missing
-                frame = json.loads(await asyncio.wait_for(silent.recv(), 5))
-                received += frame["type"] == "message"
+                event = PROTOCOL.classify(await asyncio.wait_for(silent.recv(), 5))
+                received += isinstance(event, Delivered)
         await sender.close()
 
     asyncio.run(scenario())
@@ -331,8 +330,8 @@ def test_send_timeout_bounds_the_write_to_a_member_that_never_reads(
     # This member joins, then never reads again: the server's writes to it block.
     stuck = websocket.create_connection(
         url, timeout=5, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
-    stuck.send(json.dumps({"type": "join", "room": "stall", "member": "stuck"}))
-    assert json.loads(stuck.recv())["type"] == "joined"
+    stuck.send(PROTOCOL.join_frame("stall", "stuck"))
+    assert isinstance(PROTOCOL.classify(stuck.recv()), Joined)
 
     async def broadcaster(index: int, stop_at: float) -> list[float]:
         client = await RoomClient.open(url)
@@ -344,9 +343,8 @@ def test_send_timeout_bounds_the_write_to_a_member_that_never_reads(
             body = os.urandom(30_000).hex()  # 60 KB, fresh: compression cannot shrink it
             started = time.monotonic()
             try:
-                reply = await client.request(
-                    {"type": "broadcast", "room": "stall", "id": f"{index}-{sequence}",
-                     "body": body, "sent_at": time.time()}, timeout=10)
+                reply = await client.request(PROTOCOL.broadcast_frame(
+                    "stall", f"{index}-{sequence}", body, time.time()), timeout=10)
             except TimeoutError:
                 raise AssertionError(
                     f"a broadcast was not answered within 10 s (after {sequence - 1} answered); "

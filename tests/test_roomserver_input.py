@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 
 from harness.target import TargetInfo, fetch_json, http_base
 
-from .roomclient import RoomClient
+from .roomclient import PROTOCOL, RoomClient
 
 pytestmark = pytest.mark.integration
 
@@ -78,9 +78,9 @@ def test_duplicate_member_and_double_join_are_refused(naive_server: TargetInfo) 
         first = await RoomClient.open(naive_server.url)
         second = await RoomClient.open(naive_server.url)
         await first.join("dup", "alice")
-        reply = await second.request({"type": "join", "room": "dup", "member": "alice"})
+        reply = await second.request(PROTOCOL.join_frame("dup", "alice"))
         assert reply["code"] == "member_taken"
-        reply = await first.request({"type": "join", "room": "dup", "member": "bob"})
+        reply = await first.request(PROTOCOL.join_frame("dup", "bob"))
         assert reply["code"] == "already_joined"
         await first.close()
         await second.close()
@@ -106,9 +106,7 @@ def test_unknown_ack_is_ignored_and_broadcast_reaches_others(naive_server: Targe
         await sender.join("acks", "sender")
         await receiver.join("acks", "receiver")
         await sender.send({"type": "ack", "id": "never-sent"})
-        reply = await sender.request(
-            {"type": "broadcast", "room": "acks", "id": "m1", "body": {"k": 1}, "sent_at": 12.5}
-        )
+        reply = await sender.request(PROTOCOL.broadcast_frame("acks", "m1", {"k": 1}, 12.5))
         assert reply == {"type": "broadcasted", "room": "acks", "id": "m1", "recipients": 1}
         [message] = receiver.messages
         assert message == {"type": "message", "room": "acks", "id": "m1", "from": "sender",
@@ -130,10 +128,9 @@ def test_abrupt_disconnect_mid_broadcast_fails_pending_sends_at_once(
         # This member never acks: it only reads, then its TCP connection is cut.
         silent = await connect(naive_server.url)
         await sender.join("abrupt", "sender")
-        await silent.send(json.dumps({"type": "join", "room": "abrupt", "member": "silent"}))
+        await silent.send(PROTOCOL.join_frame("abrupt", "silent"))
         await silent.recv()  # joined
-        await sender.send({"type": "broadcast", "room": "abrupt", "id": "b1", "body": "x",
-                           "sent_at": time.time()})
+        await sender.broadcast("abrupt", "b1")
         await silent.recv()  # the message is out; the server now waits for the ack
         started = time.monotonic()
         silent.transport.abort()  # no close frame

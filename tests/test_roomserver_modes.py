@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -33,8 +32,7 @@ async def _broadcast_loop(client: RoomClient, name: str, stop: asyncio.Event) ->
     sequence = 0
     while not stop.is_set():
         sequence += 1
-        await client.send({"type": "broadcast", "room": ROOM, "id": f"{name}-{sequence}",
-                           "body": "hello", "sent_at": time.time()})
+        await client.broadcast(ROOM, f"{name}-{sequence}", "hello")
         await asyncio.sleep(BROADCAST_INTERVAL)
 
 

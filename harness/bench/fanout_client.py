@@ -6,12 +6,13 @@ broadcasts as fast as flow control allows; every other member counts the
 ``ack`` at once, as docs/protocol.md requires. Flow control keeps the slowest
 receiver at most ``--window`` broadcasts behind the sender, well under the
 reference server's outbox (256), so nobody is dropped as a slow consumer.
+Frames are built and read by :data:`harness.protocols.ROOMCHAOS`.
 
 After ``--warmup`` seconds it counts delivered messages for ``--duration``
 seconds, then prints one JSON object on stdout: ``delivered_per_s``,
 ``broadcasts_per_s``, ``client_cpu`` (share of one core this process used in
 the window), ``server_cpu`` (same, for ``--server-pid``), and the problems seen
-(``errors``, ``closed``, ``stalled``). Every wait is bounded.
+(``errors``: error codes and unreadable frames; ``closed``; ``stalled``). Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from harness.protocols import ROOMCHAOS, Delivered, ErrorReply, Joined, Unparseable
+
 __all__ = ["main", "measure"]
 
 ROOM = "bench-fanout"
 STALL_S = 3.0  # no progress for this long ends the run (a member was dropped)
-
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class _Members:
@@ -46,30 +47,31 @@ class _Members:
 
 
 async def _join(ws: ClientConnection, name: str) -> None:
-    await ws.send(_dumps({"type": "join", "room": ROOM, "member": name}))
+    await ws.send(ROOMCHAOS.join_frame(ROOM, name))
     while True:
-        frame = json.loads(await ws.recv())
-        if frame.get("type") == "joined":
+        event = ROOMCHAOS.classify(await ws.recv())
+        if isinstance(event, Joined):
             return
-        if frame.get("type") == "error":
-            raise RuntimeError(f"join {name}: {frame}")
+        if isinstance(event, ErrorReply | Unparseable):
+            raise RuntimeError(f"join {name}: {event}")
 
 
 async def _receive(ws: ClientConnection, index: int, state: _Members, ack: bool) -> None:
     received = state.received
     progress = state.progress
-    loads = json.loads
+    classify, ack_frame = ROOMCHAOS.classify, ROOMCHAOS.ack_frame
     try:
         async for raw in ws:
-            frame = loads(raw)
-            kind = frame.get("type")
-            if kind == "message":
+            event = classify(raw)
+            if type(event) is Delivered:
                 received[index] += 1
                 if ack:
-                    await ws.send(_dumps({"type": "ack", "id": frame["id"]}))
+                    await ws.send(ack_frame(event))
                 progress.set()
-            elif kind == "error":
-                state.errors.append(str(frame.get("code")))
+            elif type(event) is ErrorReply:
+                state.errors.append(str(event.code))
+            elif type(event) is Unparseable:
+                state.errors.append(f"unparseable: {event.reason}")
     except ConnectionClosed:
         pass
     finally:
@@ -109,14 +111,14 @@ async def measure(url: str, members: int, warmup: float, duration: float, window
         window_start = start + warmup
         end = window_start + duration
         sent = 0
+        broadcast_frame = ROOMCHAOS.broadcast_frame
         mark: tuple[float, int, int, float, float] | None = None
         while (now := time.monotonic()) < end:
             if mark is None and now >= window_start:
                 mark = (now, sum(received), sent, time.process_time(), _cpu(server))
             if sent - min(received[i] for i in others) < window:
                 sent += 1
-                await sender.send(_dumps({"type": "broadcast", "room": ROOM, "id": sent,
-                                          "body": "x" * 16, "sent_at": time.time()}))
+                await sender.send(broadcast_frame(ROOM, sent, "x" * 16, time.time()))
                 if sent % 8 == 0:
                     await asyncio.sleep(0)  # let the readers run
                 continue

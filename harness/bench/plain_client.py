@@ -4,7 +4,8 @@
 like Locust's users, against the same server with the same frames as
 ``BenchMember``: send ``broadcast``, receive the ``message`` and answer its
 ``ack``, receive ``broadcasted``, repeat. No Locust, no events, no receive
-greenlet, no reply queue: the least work a Python client can do per message.
+greenlet, no reply queue: the least work a Python client can do per message
+(frames built and read by :data:`harness.protocols.ROOMCHAOS`, as Locust's are).
 It runs for ``--seconds`` and exits; the benchmark counts on the server side.
 """
 
@@ -15,12 +16,13 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
 import websocket  # noqa: E402
+
+from harness.protocols import ROOMCHAOS, Delivered  # noqa: E402
 
 __all__ = ["main"]
 
@@ -28,18 +30,18 @@ __all__ = ["main"]
 def _member(url: str, index: int, stop_at: float) -> None:
     ws = websocket.create_connection(url, timeout=15)
     room, name = f"room-{index}", f"plain-{index}"
+    protocol = ROOMCHAOS
     try:
-        ws.send(json.dumps({"type": "join", "room": room, "member": name}))
+        ws.send(protocol.join_frame(room, name))
         ws.recv()
         sequence = 0
         while time.monotonic() < stop_at:
             sequence += 1
-            ws.send(json.dumps({"type": "broadcast", "room": room, "id": f"{name}-{sequence}",
-                                "body": "hello", "sent_at": time.time()}))
-            frame = json.loads(ws.recv())
-            if frame.get("type") == "message":
-                ws.send(json.dumps({"type": "ack", "id": frame["id"]}))
-                frame = json.loads(ws.recv())
+            ws.send(protocol.broadcast_frame(room, f"{name}-{sequence}", "hello", time.time()))
+            event = protocol.classify(ws.recv())
+            if type(event) is Delivered:
+                ws.send(protocol.ack_frame(event))
+                protocol.classify(ws.recv())
     finally:
         ws.close(timeout=1)
 

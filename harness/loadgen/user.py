@@ -1,11 +1,13 @@
 """A Locust user that speaks the room protocol over a plain WebSocket.
 
 Locust has no plain WebSocket user, so this one is built on
-``websocket-client`` under gevent. A receive greenlet reads every frame: it
-acknowledges each ``message`` at once (and records its delivery time) and
-hands every other frame to the operation waiting for a reply. Keeping that
-greenlet alive also answers the server's pings, which ``websocket-client``
-does only inside ``recv``.
+``websocket-client`` under gevent. Frames are built and read by the user's
+:attr:`RoomUser.protocol` (Sans-I/O, :mod:`harness.protocols`); this module
+only moves them and reports. A receive greenlet classifies every frame: it
+acknowledges each delivered message at once (and records its delivery time)
+and hands every other event to the operation waiting for a reply. Keeping
+that greenlet alive also answers the server's pings, which
+``websocket-client`` does only inside ``recv``.
 
 Each operation is reported through ``events.request.fire`` with
 ``request_type`` set to the member kind (``fast`` or ``slow``) and ``name``
@@ -18,13 +20,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import gevent
 import websocket
 from gevent.queue import Empty, Queue
 from locust import User
 from locust.exception import StopUser
+
+from harness.protocols import (
+    ROOMCHAOS,
+    Broadcasted,
+    ClientProtocol,
+    Delivered,
+    Event,
+    Joined,
+    Left,
+    Unparseable,
+)
 
 from .slots import MemberSlot, SlotUnavailable, slot_service
 
@@ -48,6 +61,8 @@ class RoomUser(User):
 
     abstract = True
 
+    #: The wire protocol: builds the frames, classifies what arrives.
+    protocol: ClassVar[ClientProtocol] = ROOMCHAOS
     slot: MemberSlot
     ws: websocket.WebSocket | None = None
 
@@ -123,28 +138,31 @@ class RoomUser(User):
             self._receiver = None
 
     def _receive(self, ws: websocket.WebSocket) -> None:
+        classify = self.protocol.classify
         try:
             while True:
                 raw = ws.recv()
                 if not raw:
                     raise websocket.WebSocketConnectionClosedException("closed by server")
-                frame = json.loads(raw)
-                if frame.get("type") == "message":
-                    self._on_message(ws, frame)
+                event = classify(raw)
+                if type(event) is Delivered:
+                    self._on_message(ws, event)
                 else:
-                    self._replies.put(frame)
+                    self._replies.put(event)
         except (OSError, ValueError, websocket.WebSocketException) as exc:
             status = getattr(ws, "status", None)
             self._replies.put(_Closed(f"connection closed ({type(exc).__name__}: {exc})"
                                       + (f", status {status}" if status else "")))
 
-    def _on_message(self, ws: websocket.WebSocket, frame: dict[str, Any]) -> None:
-        try:
-            ws.send(json.dumps({"type": "ack", "id": frame["id"]}))
-        except (OSError, websocket.WebSocketException):
-            return
-        sent_at = frame.get("sent_at")
-        if isinstance(sent_at, int | float):
+    def _on_message(self, ws: websocket.WebSocket, message: Delivered) -> None:
+        ack = self.protocol.ack_frame(message)
+        if ack is not None:
+            try:
+                ws.send(ack)
+            except (OSError, websocket.WebSocketException):
+                return
+        sent_at = message.sent_at
+        if sent_at is not None:
             self.environment.events.request.fire(
                 request_type=self.slot.kind,
                 name="deliver",
@@ -156,53 +174,58 @@ class RoomUser(User):
 
     # Operations.
 
-    def request(self, op: str, frame: dict[str, Any], expect: str,
-                intended_start: float | None = None) -> dict[str, Any]:
-        """Send ``frame``, wait for a reply of type ``expect``, report ``op``.
+    def request(self, op: str, frame: str | None, expect: type[Event],
+                intended_start: float | None = None) -> Event:
+        """Send ``frame``, wait for an event of type ``expect``, report ``op``.
 
         With ``intended_start`` (a ``time.monotonic()`` value), the report also
         carries the latency corrected for coordinated omission.
 
         Raises:
-            OperationFailed: error reply, timeout or lost connection (reported).
+            OperationFailed: error reply, timeout, unreadable reply or lost
+                connection (reported).
         """
         started = time.perf_counter()
         error: OperationFailed | None = None
-        reply: Any = None
+        reply: Event | _Closed | None = None
         if self.ws is None:
             error = OperationFailed("not connected")
+        elif frame is None:
+            error = OperationFailed(f"{self.protocol.name}: no frame for {op!r}")
         else:
             try:
-                self.ws.send(json.dumps(frame))
+                self.ws.send(frame)
                 reply = self._replies.get(timeout=self.op_timeout)
             except Empty:
-                error = OperationFailed(f"no {expect!r} reply within {self.op_timeout:g} s")
+                error = OperationFailed(f"no {expect.kind!r} reply within {self.op_timeout:g} s")
             except (OSError, websocket.WebSocketException) as exc:
                 error = OperationFailed(f"send failed: {exc}")
         if isinstance(reply, _Closed):
             error = OperationFailed(reply.reason)
+        elif isinstance(reply, Unparseable):
+            error = OperationFailed(f"unreadable reply ({reply.reason}): {reply.raw[:120]!r}")
         if error is not None:
             # A late reply would answer the next request: start over on a new connection.
             self.disconnect()
-        elif error is None and reply.get("type") != expect:
-            error = OperationFailed(f"expected {expect!r}, got {json.dumps(reply)[:120]}")
+        elif type(reply) is not expect:
+            assert isinstance(reply, Event)
+            got = json.dumps(reply.frame)[:120]
+            error = OperationFailed(f"expected {expect.kind!r}, got {got}")
         self._fire(op, started, error, intended_start)
         if error is not None:
             raise error
-        return dict(reply)
+        assert isinstance(reply, Event)
+        return reply
 
-    def join(self, intended_start: float | None = None) -> dict[str, Any]:
-        return self.request(
-            "join", {"type": "join", "room": self.slot.room, "member": self.slot.name}, "joined",
-            intended_start,
-        )
+    def join(self, intended_start: float | None = None) -> Event:
+        return self.request("join", self.protocol.join_frame(self.slot.room, self.slot.name),
+                            Joined, intended_start)
 
-    def leave(self) -> dict[str, Any]:
-        return self.request("leave", {"type": "leave", "room": self.slot.room}, "left")
+    def leave(self) -> Event:
+        return self.request("leave", self.protocol.leave_frame(self.slot.room), Left)
 
-    def broadcast(self, body: str = "hello") -> dict[str, Any]:
+    def broadcast(self, body: str = "hello") -> Event:
         self._sequence += 1
-        frame = {"type": "broadcast", "room": self.slot.room,
-                 "id": f"{self.slot.name}-{self._sequence}", "body": body,
-                 "sent_at": time.time()}
-        return self.request("broadcast", frame, "broadcasted")
+        frame = self.protocol.broadcast_frame(self.slot.room, f"{self.slot.name}-{self._sequence}",
+                                              body, time.time())
+        return self.request("broadcast", frame, Broadcasted)

@@ -1,0 +1,192 @@
+"""What a member of a room does on the wire, without the wire: the client protocol interface.
+
+A :class:`ClientProtocol` builds the frames a member sends and classifies the
+frames it receives into :class:`Event` objects. It does no I/O, knows no
+sockets, no Locust and no event loop, in the manner of websockets' Sans-I/O
+``protocol.py``: the transports (the Locust user, the benchmark clients, the
+tests' client) send what it builds and hand it what they receive.
+
+The interface answers, for one wire protocol:
+
+- how a member joins: :meth:`ClientProtocol.connect_url` (where it connects)
+  and :meth:`ClientProtocol.join_frame` (what it sends, if anything);
+- which incoming frame confirms the join: :class:`Joined`;
+- how a member broadcasts: :meth:`ClientProtocol.broadcast_frame`, confirmed
+  by :class:`Broadcasted`;
+- how to recognise a delivered message, with its sender, id and send
+  timestamp where the protocol carries them: :class:`Delivered`;
+- whether and how to acknowledge it: :meth:`ClientProtocol.ack_frame`;
+- how to leave: :meth:`ClientProtocol.leave_frame` (a frame, or ``None`` for
+  closing the connection), confirmed by :class:`Left`;
+- what an error frame is: :class:`ErrorReply`.
+
+:meth:`ClientProtocol.classify` never raises: a frame it cannot read comes back
+as :class:`Unparseable`, a readable frame of a kind the interface has no event
+for as :class:`Other`, each with a reason. A member's receive loop therefore
+never dies of a bad frame; what to do about one is the transport's decision.
+
+Events are small slotted dataclasses built once per frame with no validation
+beyond the type checks :meth:`~ClientProtocol.classify` makes; the Locust user
+classifies thousands of frames per second. Treat them as read-only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = [
+    "Broadcasted",
+    "ClientProtocol",
+    "Delivered",
+    "ErrorReply",
+    "Event",
+    "Joined",
+    "Left",
+    "MessageId",
+    "Other",
+    "Unparseable",
+]
+
+#: A message id as the sender chose it.
+MessageId = str | int
+
+
+class Event:
+    """One classified incoming frame.
+
+    ``kind`` names the event for messages and logs; ``frame`` is the frame as
+    parsed (``None`` for :class:`Unparseable`), for whoever needs more than
+    the event's fields.
+    """
+
+    __slots__ = ()
+    kind: ClassVar[str]
+    frame: Any
+
+
+@dataclass(slots=True)
+class Joined(Event):
+    """The join of ``member`` to ``room`` is confirmed; ``members`` counts the room, if told."""
+
+    kind: ClassVar[str] = "joined"
+    room: str | None
+    member: str | None
+    members: int | None
+    frame: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class Left(Event):
+    """Leaving ``room`` is confirmed."""
+
+    kind: ClassVar[str] = "left"
+    room: str | None
+    frame: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class Broadcasted(Event):
+    """The broadcast ``id`` to ``room`` was handed off to ``recipients`` members, if told."""
+
+    kind: ClassVar[str] = "broadcasted"
+    room: str | None
+    id: MessageId | None
+    recipients: int | None
+    frame: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class Delivered(Event):
+    """A message from another member.
+
+    ``sent_at`` is the sender's wall clock (seconds, as :func:`time.time`) as a
+    float, ``None`` when the frame does not carry a usable one; ``seq`` is the
+    receiver's sequence number, ``None`` when not carried. ``id`` is what
+    :meth:`ClientProtocol.ack_frame` acknowledges.
+    """
+
+    kind: ClassVar[str] = "delivered"
+    room: str | None
+    sender: str | None
+    id: MessageId
+    sent_at: float | None
+    seq: int | None
+    body: Any = None
+    frame: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class ErrorReply(Event):
+    """The server refused a command: ``code`` (machine-readable) and ``detail`` (for people)."""
+
+    kind: ClassVar[str] = "error"
+    code: str | None
+    detail: str | None
+    frame: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class Other(Event):
+    """A well-formed frame the interface has no event for (``reason`` says what it is)."""
+
+    kind: ClassVar[str] = "other"
+    reason: str
+    frame: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class Unparseable(Event):
+    """A frame the protocol cannot read; ``reason`` says why, ``raw`` is what arrived."""
+
+    kind: ClassVar[str] = "unparseable"
+    reason: str
+    raw: str | bytes = ""
+    frame: Any = field(default=None, repr=False)
+
+
+class ClientProtocol(ABC):
+    """One wire protocol, seen from a member: frames out, events in. No I/O.
+
+    Frames are returned as ``str`` (sent as text frames). An instance may keep
+    per-connection state, so give each connection its own unless the
+    implementation says it is stateless.
+    """
+
+    #: The name the registry (:data:`harness.protocols.PROTOCOLS`) knows it by.
+    name: ClassVar[str]
+
+    def connect_url(self, url: str, room: str, member: str) -> str:
+        """The URL a member of ``room`` named ``member`` connects to; by default ``url``.
+
+        A protocol that joins by connecting returns the room's URL here and
+        ``None`` from :meth:`join_frame`.
+        """
+        return url
+
+    @abstractmethod
+    def join_frame(self, room: str, member: str) -> str | None:
+        """The frame that joins ``room`` as ``member``; ``None`` if connecting joins."""
+
+    @abstractmethod
+    def leave_frame(self, room: str) -> str | None:
+        """The frame that leaves ``room``; ``None`` if leaving means closing the connection."""
+
+    @abstractmethod
+    def broadcast_frame(self, room: str, message_id: MessageId, body: Any,
+                        sent_at: float) -> str:
+        """The frame that sends ``body`` to everyone else in ``room``.
+
+        ``message_id`` is unique per sender; ``sent_at`` is the sender's wall
+        clock in seconds (:func:`time.time`), carried to the receivers where
+        the protocol allows, so they can measure delivery time.
+        """
+
+    @abstractmethod
+    def ack_frame(self, message: Delivered) -> str | None:
+        """The receipt to send for ``message``; ``None`` if the protocol has none."""
+
+    @abstractmethod
+    def classify(self, raw: str | bytes) -> Event:
+        """The event one incoming frame stands for. Never raises."""

@@ -1,0 +1,116 @@
+"""The room protocol of docs/protocol.md ("roomchaos"), seen from a member.
+
+Frames are built compact (no spaces), exactly as the document writes them:
+``{"type":"join","room":R,"member":M}``, ``{"type":"leave","room":R}``,
+``{"type":"broadcast","room":R,"id":ID,"body":B,"sent_at":T}`` and
+``{"type":"ack","id":ID}``. Non-ASCII characters are escaped, and values that
+are not JSON (``NaN``, infinities) raise :class:`ValueError` rather than
+being sent.
+
+``sent_at`` goes out as Python writes a float (the shortest text that reads
+back the same), and the server passes that text on verbatim, so the
+:class:`~harness.protocols.base.Delivered` of a message carries exactly the
+float the sender put in. Other number texts (``1764582000``, ``1.5E9``) are
+read as floats too.
+
+Reading is lenient where the member does not depend on a field: a reply
+without ``members`` or ``recipients`` still confirms, with ``None`` there. A
+``message`` is only :class:`~harness.protocols.base.Delivered` with an id the
+member can acknowledge (a string or an integer); its ``sent_at`` is ``None``
+unless it is a JSON number a float can hold.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from .base import (
+    Broadcasted,
+    ClientProtocol,
+    Delivered,
+    ErrorReply,
+    Event,
+    Joined,
+    Left,
+    MessageId,
+    Other,
+    Unparseable,
+)
+
+__all__ = ["RoomChaos"]
+
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_loads = json.loads
+
+
+def _text(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
+def _integer(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _seconds(value: Any) -> float | None:
+    """A JSON number as a float; ``None`` for anything else (booleans included)."""
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:  # more digits than a double holds
+            return None
+    return None
+
+
+class RoomChaos(ClientProtocol):
+    """docs/protocol.md, client side. Stateless: one instance can serve every connection."""
+
+    name: ClassVar[str] = "roomchaos"
+
+    def join_frame(self, room: str, member: str) -> str:
+        return '{"type":"join","room":' + _encode(room) + ',"member":' + _encode(member) + "}"
+
+    def leave_frame(self, room: str) -> str:
+        return '{"type":"leave","room":' + _encode(room) + "}"
+
+    def broadcast_frame(self, room: str, message_id: MessageId, body: Any,
+                        sent_at: float) -> str:
+        return ('{"type":"broadcast","room":' + _encode(room) + ',"id":' + _encode(message_id)
+                + ',"body":' + _encode(body) + ',"sent_at":' + _encode(sent_at) + "}")
+
+    def ack_frame(self, message: Delivered) -> str:
+        return '{"type":"ack","id":' + _encode(message.id) + "}"
+
+    def classify(self, raw: str | bytes) -> Event:
+        try:
+            frame = _loads(raw)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            return Unparseable(f"not JSON: {type(exc).__name__}: {exc}", raw)
+        if type(frame) is not dict:
+            return Unparseable(f"not a JSON object but {type(frame).__name__}", raw)
+        kind = frame.get("type")
+        if kind == "message":
+            message_id = frame.get("id")
+            if type(message_id) is not str and type(message_id) is not int:
+                return Unparseable(f"message without a string or integer id: {message_id!r}",
+                                   raw)
+            return Delivered(_text(frame.get("room")), _text(frame.get("from")), message_id,
+                             _seconds(frame.get("sent_at")), _integer(frame.get("seq")),
+                             frame.get("body"), frame)
+        if kind == "broadcasted":
+            message_id = frame.get("id")
+            return Broadcasted(_text(frame.get("room")),
+                               message_id if type(message_id) in (str, int) else None,
+                               _integer(frame.get("recipients")), frame)
+        if kind == "joined":
+            return Joined(_text(frame.get("room")), _text(frame.get("member")),
+                          _integer(frame.get("members")), frame)
+        if kind == "left":
+            return Left(_text(frame.get("room")), frame)
+        if kind == "error":
+            return ErrorReply(_text(frame.get("code")), _text(frame.get("detail")), frame)
+        if type(kind) is not str:
+            return Unparseable(f"no string type: {kind!r}", raw)
+        return Other(f"unknown type {kind!r}", frame)
