@@ -436,8 +436,9 @@ class UiCommand:
             time.sleep(0.1)
             alive = [child for child in alive if _running(child)]
         assert not alive, f"still running: {[child.cmdline() for child in alive]}"
-        for name, pid in pids.items():
-            assert not psutil.pid_exists(pid) or not _running(psutil.Process(pid)), name
+        for name, recorded in pids.items():
+            for pid in recorded if isinstance(recorded, list) else [recorded]:  # workers: a list
+                assert not psutil.pid_exists(pid) or not _running(psutil.Process(pid)), name
         leftovers = subprocess.run(["pgrep", "-f", str(self.results)], capture_output=True,
                                    text=True)
         assert leftovers.stdout.strip() == "", f"processes left: {leftovers.stdout}"
