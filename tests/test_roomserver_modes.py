@@ -105,5 +105,7 @@ def test_naive_mode_stalls_joins_and_reports_the_broadcast(tmp_path: Path) -> No
 def test_fixed_modes_keep_joins_fast_with_no_reports(mode: str, tmp_path: Path) -> None:
     join_latencies, reports = _run(mode, tmp_path)
     p99_ms = _p99(join_latencies) * 1000
-    assert p99_ms < 100, f"{mode} join p99 {p99_ms:.0f} ms, expected < 100 ms"
+    # Typically 20-55 ms; 200 ms leaves room for a noisy machine and still sits far below
+    # naive's median (>= 250 ms, the slow member's ack delay).
+    assert p99_ms < 200, f"{mode} join p99 {p99_ms:.0f} ms, expected < 200 ms"
     assert reports == [], f"{mode} produced lock reports: {reports}"
