@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,9 +99,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def locust_process(plan: LocustPlan, log_path: Path) -> ChildProcess:
-    """A not-yet-started Locust child running ``plan`` (the master when distributed)."""
-    argv = [sys.executable, "-m", "locust", *plan.arguments()]
+def locust_process(plan: LocustPlan, log_path: Path,
+                   extra_arguments: Sequence[str] = ()) -> ChildProcess:
+    """A not-yet-started Locust child running ``plan`` (the master when distributed).
+
+    ``extra_arguments`` go after the plan's own (the web UI's Chaos tab options).
+    """
+    argv = [sys.executable, "-m", "locust", *plan.arguments(), *extra_arguments]
     return ChildProcess("locust", argv, log_path, cwd=PROJECT_ROOT)
 
 

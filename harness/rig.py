@@ -33,7 +33,7 @@ from .lockreports import LockReportSource
 from .locust_process import LocustPlan, free_port, locust_process, worker_processes
 from .processes import ChildProcess
 from .scenario import Scenario
-from .target import PROJECT_ROOT, ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
+from .target import ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
 from .toxiproxy import ToxiproxyClient, ToxiproxyError
 from .toxiproxy_server import ToxiproxyServer
 from .urls import parse_target_url
@@ -246,12 +246,7 @@ class Rig:
 
     def start_locust(self, plan: LocustPlan, extra_arguments: Sequence[str] = ()) -> None:
         """Start Locust (and its local workers) as ``plan`` says."""
-        if extra_arguments:
-            argv = [sys.executable, "-m", "locust", *plan.arguments(), *extra_arguments]
-            self.locust = ChildProcess("locust", argv, self.run_dir / "locust.log",
-                                       cwd=PROJECT_ROOT)
-        else:
-            self.locust = locust_process(plan, self.run_dir / "locust.log")
+        self.locust = locust_process(plan, self.run_dir / "locust.log", extra_arguments)
         self.locust.start()
         self.info["locust_master"] = (
             f"{plan.master_bind_host}:{plan.master_port}" if plan.distributed else None
