@@ -24,10 +24,13 @@ MEMBERS = 8
 BROADCAST_INTERVAL = 0.05
 RUN_SECONDS = 4.0
 SUSPEND_THRESHOLD = 0.001
+ACK_DELAY = 0.003
 
 
 async def _drive(url: str) -> None:
-    clients = [await RoomClient.open(url) for _ in range(MEMBERS)]
+    # A member's own processing before its ack (3 ms): without it, on an idle loopback an
+    # ack can come back faster than the detector samples, and a run may see none.
+    clients = [await RoomClient.open(url, ack_delay=ACK_DELAY) for _ in range(MEMBERS)]
     for index, client in enumerate(clients):
         await client.join(ROOM, f"member-{index}")
     end = time.monotonic() + RUN_SECONDS
