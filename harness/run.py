@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .delivery_order import ORDER_FILE_NAME, OrderTail
 from .errors import ComponentError
 from .generator_lag import LAG_FILE_NAME, read_lag_file
 from .history import append_history
@@ -91,6 +92,7 @@ class ChaosRun:
         self.faults_on = False
         self.samples: list[Sample] = []
         self.tail = SampleTail(self.run_dir / "samples.jsonl")
+        self.order = OrderTail(self.run_dir / ORDER_FILE_NAME)
         self.lag_file = self.run_dir / LAG_FILE_NAME
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
@@ -147,6 +149,7 @@ class ChaosRun:
 
     def collect(self) -> None:
         self.samples.extend(self.tail.read_new())
+        self.order.read_new()
 
     def poll_lock_reports(self) -> None:
         self.measurements.lock_reports = self.locks.poll()
@@ -159,7 +162,7 @@ class ChaosRun:
             histograms_file=self.run_dir / "histograms.json",
             run_started=self.measurements.run_started,
             fault_started=self.measurements.fault_started,
-            sampled=self.sampled(),
+            sampled=self.sampled(), delivery_order=self.order.counts,
         )
 
     def broken_abort_check(self, into_fault_s: float) -> bool:
@@ -292,10 +295,12 @@ class ChaosRun:
             histograms_file=self.run_dir / "histograms.json",
             run_started=measurements.run_started, fault_started=measurements.fault_started,
             histograms_required=True, sampled=self.sampled(),
+            delivery_order=self.order.counts,
         )
         measurements.samples = final.samples
         measurements.histograms = final.histograms
         measurements.sampled = final.sampled
+        measurements.delivery_order = final.delivery_order
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()
         if failure is not None:

@@ -13,6 +13,8 @@ Each operation is reported through ``events.request.fire`` with
 ``request_type`` set to the member kind (``fast`` or ``slow``) and ``name``
 set to the operation: ``connect``, ``join``, ``broadcast``, ``leave`` and
 ``deliver`` (from the sender's ``sent_at`` to receipt, per receiver).
+Each connection also counts messages received out of order or lost
+(:mod:`harness.loadgen.order`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from harness.protocols import (
     Unparseable,
 )
 
+from .order import DeliveryOrder, order_recorder
 from .slots import MemberSlot, SlotUnavailable, slot_service
 
 __all__ = ["OperationFailed", "RoomUser"]
@@ -67,6 +70,7 @@ class RoomUser(User):
     ws: websocket.WebSocket | None = None
 
     def on_start(self) -> None:
+        self._order = DeliveryOrder()
         options = self.environment.parsed_options
         slow_urls = [url.strip() for url in options.slow_urls.split(",") if url.strip()]
         try:
@@ -76,10 +80,12 @@ class RoomUser(User):
         except SlotUnavailable as exc:
             logger.error("%s; this user stops", exc)
             raise StopUser() from None
+        order_recorder(self.environment).track(self._order, self.slot.kind)
         self.op_timeout = float(options.op_timeout)
         self._replies: Queue = Queue()
         self._receiver: gevent.Greenlet | None = None
         self._message_count = 0
+        #: Broadcasts the server confirmed: the counter that ends each message id.
         self._sequence = 0
 
     def on_stop(self) -> None:
@@ -127,6 +133,7 @@ class RoomUser(User):
         return True
 
     def disconnect(self) -> None:
+        self._order.close()
         ws, self.ws = self.ws, None
         if ws is not None:
             try:
@@ -155,6 +162,7 @@ class RoomUser(User):
                                       + (f", status {status}" if status else "")))
 
     def _on_message(self, ws: websocket.WebSocket, message: Delivered) -> None:
+        self._order.observe(message)
         ack = self.protocol.ack_frame(message)
         if ack is not None:
             try:
@@ -218,14 +226,19 @@ class RoomUser(User):
         return reply
 
     def join(self, intended_start: float | None = None) -> Event:
-        return self.request("join", self.protocol.join_frame(self.slot.room, self.slot.name),
-                            Joined, intended_start)
+        reply = self.request("join", self.protocol.join_frame(self.slot.room, self.slot.name),
+                             Joined, intended_start)
+        self._order.joined()
+        return reply
 
     def leave(self) -> Event:
         return self.request("leave", self.protocol.leave_frame(self.slot.room), Left)
 
     def broadcast(self, body: str = "hello") -> Event:
+        """Broadcast; the id ends with the count of confirmed broadcasts plus one, so a
+        refused one is sent again with the same number (see harness.loadgen.order)."""
+        frame = self.protocol.broadcast_frame(
+            self.slot.room, f"{self.slot.name}-{self._sequence + 1}", body, time.time())
+        reply = self.request("broadcast", frame, Broadcasted)
         self._sequence += 1
-        frame = self.protocol.broadcast_frame(self.slot.room, f"{self.slot.name}-{self._sequence}",
-                                              body, time.time())
-        return self.request("broadcast", frame, Broadcasted)
+        return reply
