@@ -137,8 +137,9 @@ def test_rss_without_a_pid_is_no_data_naming_why(tmp_path: Path) -> None:
         result.describe())
 
 
-def _scenario(tmp_path: Path, checks: list[str]) -> Path:
+def _scenario(tmp_path: Path, checks: list[str], delivery: str = "ack") -> Path:
     text = SHORT_SCENARIO.replace("{fault}", "2s").replace('warmup = "3s"', 'warmup = "2s"')
+    text = text.replace("[target]\n", f'[target]\ndelivery = "{delivery}"\n')
     head, _, _ = text.partition("checks = [")
     path = tmp_path / "sampled.toml"
     path.write_text(head + "checks = [" + ", ".join(f"'{check}'" for check in checks) + "]\n")
@@ -148,13 +149,16 @@ def _scenario(tmp_path: Path, checks: list[str]) -> Path:
 def test_a_run_judges_metric_rss_and_threads_checks_and_keeps_the_series(tmp_path: Path) -> None:
     checks = ["metric[roomserver_broadcasts_total].growth > 0",
               'metric[roomserver_outbox_depth{stat="max"}].max < 256',
-              "rss.growth < 200MB", "threads.max < 50"]
+              "rss.growth < 200MB", "threads.max < 50",
+              # [target] delivery reached the server: it says so on /metrics.
+              'metric[roomserver_info{delivery="write"}].min == 1']
     results = tmp_path / "results"
-    completed = harness("run", str(_scenario(tmp_path, checks)), "--mode", "fixed",
-                        results=results)
+    completed = harness("run", str(_scenario(tmp_path, checks, delivery="write")),
+                        "--mode", "fixed", results=results)
     result = only_result(results)
     assert completed.returncode == 0, (completed.stdout, completed.stderr)
-    assert [check["status"] for check in result["thresholds"]] == ["holding"] * 4
+    assert [check["status"] for check in result["thresholds"]] == ["holding"] * 5
+    assert result["extra"]["versions"]["target"] == "targets.roomserver (fixed, write delivery)"
     sampled = result["series"]["sampled"]["points"]
     duration = result["series"]["duration_s"]
     for name in ("metric[roomserver_broadcasts_total]",
