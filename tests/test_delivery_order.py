@@ -87,6 +87,13 @@ def test_sender_counters_are_judged_within_one_membership() -> None:
     assert counts_of(order) == {"received": 8, "reordered": 1, "lost": 1}
 
 
+def test_the_sender_counter_ends_the_message_id() -> None:
+    assert delivered(None, "fast-3-17").counter == 17
+    assert Delivered("lobby", "a", 42, None, None).counter == 42
+    assert delivered(None, "hello").counter is None
+    assert delivered(None, "x-").counter is None
+
+
 def test_messages_without_a_number_are_not_counted() -> None:
     order = DeliveryOrder()
     order.observe(delivered(None, "no-number-here"))

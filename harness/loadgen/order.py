@@ -133,7 +133,8 @@ class DeliveryOrder:
 
 class OrderRecorder(JsonLinesShipper):
     """Every :data:`FLUSH_INTERVAL`, take the counts of this process's receivers (expiring
-    their old gaps), sum them per member kind and ship them to the collector."""
+    their old gaps), sum them per member kind and ship them to the collector. Workers learn
+    the path from the master's options, which arrive before their first user starts."""
 
     def __init__(self, environment: Any, path: str) -> None:
         super().__init__(environment, path, MESSAGE_TYPE, FLUSH_INTERVAL)
@@ -149,6 +150,8 @@ class OrderRecorder(JsonLinesShipper):
         for receiver, kind in list(self._receivers.items()):
             receiver.expire()
             sums.setdefault(kind, Counter()).update(receiver.take())
+        if not self.path:  # no order.jsonl anywhere (the benchmark's members): nothing to ship
+            return []
         now = time.time()
         return [{"time": now, "member_kind": kind, **{name: counts[name] for name in ORDER_COUNTS}}
                 for kind, counts in sums.items() if any(counts.values())]
