@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .errors import ComponentError
 from .processes import ChildProcess, ProcessFailed
+from .tls import TlsOptions
 
 __all__ = ["PROJECT_ROOT", "MODES", "EXPECTED_VERDICTS", "ReferenceTarget", "TargetInfo",
            "TargetUnreachable", "fetch_json", "http_base", "probe_target"]
@@ -58,8 +60,10 @@ class TargetUnreachable(ComponentError):
     """A target given by URL did not complete a WebSocket handshake; the message names it."""
 
 
-def probe_target(url: str, timeout: float = PROBE_TIMEOUT) -> None:
+def probe_target(url: str, timeout: float = PROBE_TIMEOUT, tls: TlsOptions | None = None) -> None:
     """Open one WebSocket to ``url`` and close it again, all within ``timeout`` seconds.
+
+    A ``wss://`` URL is verified as ``tls`` says (``--ca-file``, ``--insecure``).
 
     Called before Locust starts, so a target that is not there is an ERROR naming the URL
     within seconds, not a run of failed joins judged as FAIL.
@@ -71,11 +75,16 @@ def probe_target(url: str, timeout: float = PROBE_TIMEOUT) -> None:
     import websocket  # websocket-client; does not monkey-patch anything
 
     try:
-        connection = websocket.create_connection(url, timeout=timeout)
+        connection = websocket.create_connection(
+            url, timeout=timeout, **(tls or TlsOptions()).connect_options(url))
     except websocket.WebSocketBadStatusException as exc:
         raise TargetUnreachable(
             f"target {url} refused the WebSocket handshake (HTTP {exc.status_code}); "
             "check the path and that it speaks docs/protocol.md") from None
+    except ssl.SSLError as exc:
+        raise TargetUnreachable(
+            f"target {url}: TLS failed: {' '.join(str(exc).split())}; give the CA that signed "
+            "its certificate with --ca-file, or skip verification with --insecure") from None
     except (OSError, websocket.WebSocketException) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise TargetUnreachable(

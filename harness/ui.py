@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from .errors import ComponentError
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
 from .target import PROJECT_ROOT
+from .target_options import add_allow_host_flag, add_target_flags
 
 __all__ = ["DEFAULT_PORT", "PortBusy", "UiOptions", "add_parser", "check_port", "serve"]
 
@@ -72,10 +73,8 @@ def add_parser(commands: Any, modes: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"web UI port on 127.0.0.1 (default: {DEFAULT_PORT}; 0 picks a "
                              "free one)")
-    parser.add_argument("--target-url", metavar="WS_URL",
-                        help="your own server (ws://127.0.0.1:PORT/ws) instead of the bundled one")
-    parser.add_argument("--lock-reports", metavar="FILE|URL",
-                        help="with --target-url: where its lock reports are")
+    add_target_flags(parser)
+    add_allow_host_flag(parser)
     parser.add_argument("--toxiproxy-url", metavar="URL",
                         help="use this running Toxiproxy instead of starting one")
     parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
@@ -111,7 +110,6 @@ def locust_arguments(rig: Rig) -> list[str]:
         "--host", rig.target_info.url,  # Locust's start form asks for a host otherwise
         "--toxiproxy-url", rig.toxiproxy.url,
         "--slow-proxies", ",".join(rig.slow_proxies),
-        "--target-url", rig.target_info.url,
         "--target-mode", rig.options.mode or "",
         "--scenario", str(Path(rig.scenario.source_path).resolve()),
         "--slow-members", str(len(rig.slow_proxies)),
