@@ -26,9 +26,10 @@ from .sweep.runner import real_runner, run_sweep
 from .sweep.search import DEFAULT_FIND, SweepPlan
 from .target import EXPECTED_VERDICTS, MODES, PROJECT_ROOT
 from .target_options import (
-    add_allow_host_flag,
+    add_host_flags,
     add_target_flags,
-    check_master_bind_host,
+    allowed_hosts_flag,
+    check_listen_hosts,
     target_rig_options,
 )
 from .toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
@@ -70,7 +71,7 @@ def _add_target_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDRESS",
                         help="where the Locust master listens for workers (default: 127.0.0.1; "
                              "another address must also be named with --allow-host)")
-    add_allow_host_flag(parser)
+    add_host_flags(parser)
     parser.add_argument("--no-early-verdict", action="store_true",
                         help="ignore the scenario's abort_on_fail checks and run the full length")
 
@@ -208,14 +209,15 @@ def _check_workers(args: argparse.Namespace) -> None:
         raise UsageError(f"--workers {args.workers} is more than this harness allows (32); "
                          "each worker is a process on this machine")
     try:
-        check_master_bind_host(args)
+        check_listen_hosts(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
 def _distribution(args: argparse.Namespace) -> dict[str, object]:
     return {"workers": args.workers, "remote_workers": args.expect_workers,
-            "master_bind_host": args.master_bind_host,
+            "master_bind_host": args.master_bind_host, "proxy_host": args.proxy_host,
+            "allowed_hosts": allowed_hosts_flag(args),
             "early_verdict": not args.no_early_verdict}
 
 
@@ -386,8 +388,13 @@ def command_ui(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
     try:
+        check_listen_hosts(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         return serve_ui(UiOptions(RigOptions(
             scenario=scenario, **_target(args, scenario), toxiproxy_url=args.toxiproxy_url,
+            proxy_host=args.proxy_host, allowed_hosts=allowed_hosts_flag(args),
         ), results_dir=args.results_dir, port=args.port))
     except PortBusy as exc:
         raise UsageError(str(exc)) from None

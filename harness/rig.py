@@ -107,6 +107,7 @@ class RigOptions:
             reports (``{port}`` is filled in for a launched target).
         tls: What members and the probe trust for a ``wss://`` target.
         allowed_hosts: Hosts other than loopback the user named (``--allow-host``).
+        proxy_host: Where the proxies listen and the members connect (``--proxy-host``).
         toxiproxy_url: A running Toxiproxy to use instead of starting one.
         workers: Local Locust worker processes (0: one process).
         remote_workers: Workers on other machines that join the master.
@@ -120,6 +121,7 @@ class RigOptions:
     lock_reports: str | None = None
     tls: TlsOptions = TlsOptions()
     allowed_hosts: tuple[str, ...] = ()
+    proxy_host: str = "127.0.0.1"
     toxiproxy_url: str | None = None
     workers: int = 0
     remote_workers: int = 0
@@ -227,12 +229,15 @@ class Rig:
         target = urlsplit(info.url)
         path = target.path or "/ws"
         upstream = f"{info.host}:{info.port}"
+        host = self.options.proxy_host
+        url_host = f"[{host}]" if ":" in host else host
 
         def proxy_url(name: str) -> str:
             # wss stays wss: the TLS session passes through the proxy untouched, and the
             # members keep the target's name for SNI and verification (harness.tls).
-            proxy = toxiproxy.create_proxy(name, upstream)
-            return f"{target.scheme}://127.0.0.1:{proxy.listen_port}{path}"
+            proxy = toxiproxy.create_proxy(name, upstream, f"{url_host}:0",
+                                           self.options.allowed_hosts)
+            return f"{target.scheme}://{url_host}:{proxy.listen_port}{path}"
 
         fast_url = proxy_url(f"{self.proxy_prefix}fast")
         slow_urls = []

@@ -22,8 +22,8 @@ from .scenario import Scenario
 from .tls import TlsOptions, check_ca_file
 from .urls import check_host, parse_target_url
 
-__all__ = ["add_allow_host_flag", "add_target_flags", "allowed_hosts_flag",
-           "check_master_bind_host", "target_rig_options"]
+__all__ = ["add_host_flags", "add_target_flags", "allowed_hosts_flag", "check_listen_hosts",
+           "target_rig_options"]
 
 
 OWN_SERVER_FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -71,12 +71,17 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, **settings)
 
 
-def add_allow_host_flag(parser: argparse.ArgumentParser) -> None:
-    """Add ``--allow-host`` (``run``, ``matrix``, ``sweep``, ``ui``)."""
+def add_host_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-host`` and ``--proxy-host`` (``run``, ``matrix``, ``sweep``, ``ui``)."""
     parser.add_argument("--allow-host", action="append", default=[], metavar="HOST",
-                        help="allow this host other than loopback for the target URL or "
-                             "--master-bind-host (repeat for more; 0.0.0.0 for all "
-                             "interfaces); without it only 127.0.0.0/8, localhost and ::1")
+                        help="allow this host other than loopback for the target URL, "
+                             "--proxy-host or --master-bind-host (repeat for more; 0.0.0.0 "
+                             "for all interfaces); without it only 127.0.0.0/8, localhost "
+                             "and ::1")
+    parser.add_argument("--proxy-host", default="127.0.0.1", metavar="ADDRESS",
+                        help="where the Toxiproxy proxies listen and the members connect "
+                             "(default: 127.0.0.1; another address must also be named with "
+                             "--allow-host, e.g. for workers on other machines)")
 
 
 class _Choice:
@@ -100,7 +105,7 @@ def target_rig_options(args: argparse.Namespace, scenario: Scenario) -> dict[str
     """The :class:`~harness.rig.RigOptions` fields for the target, from flags and scenario.
 
     Returns ``mode`` (None for an own server), ``target_url``, ``launch``,
-    ``lock_reports``, ``tls`` and ``allowed_hosts``.
+    ``lock_reports`` and ``tls``; the URLs are checked against ``--allow-host``.
 
     Raises:
         ValueError: one line naming the flag or scenario key that is wrong, and the fix.
@@ -146,8 +151,7 @@ def target_rig_options(args: argparse.Namespace, scenario: Scenario) -> dict[str
             raise ValueError(f"{names['ca_file']} and {names['insecure']} contradict each "
                              "other: --insecure verifies nothing; keep one")
     return {"mode": None if launch or url else args.mode, "target_url": url, "launch": launch,
-            "lock_reports": lock_reports, "tls": TlsOptions(ca_file, insecure),
-            "allowed_hosts": allowed_hosts}
+            "lock_reports": lock_reports, "tls": TlsOptions(ca_file, insecure)}
 
 
 def _check_lock_reports(source: str | None, name: str, own_server: object,
@@ -181,11 +185,15 @@ def allowed_hosts_flag(args: argparse.Namespace) -> tuple[str, ...]:
     return allowed_hosts
 
 
-def check_master_bind_host(args: argparse.Namespace) -> None:
-    """``--master-bind-host`` is loopback, or named with ``--allow-host`` (0.0.0.0: all).
+def check_listen_hosts(args: argparse.Namespace) -> None:
+    """``--proxy-host`` and ``--master-bind-host`` are loopback or named with ``--allow-host``.
 
     Raises:
-        ValueError: one line saying how to allow it.
+        ValueError: one line saying how to allow the address.
     """
-    check_host(args.master_bind_host or "0.0.0.0", "--master-bind-host",
-               allowed_hosts_flag(args))
+    allowed_hosts = allowed_hosts_flag(args)
+    if args.proxy_host in ("", "*", "0.0.0.0", "::"):
+        raise ValueError(f"--proxy-host {args.proxy_host!r} is a wildcard; members connect to "
+                         "this address, so give one they can reach, e.g. 127.0.0.1")
+    check_host(args.proxy_host, "--proxy-host", allowed_hosts)
+    check_host(args.master_bind_host or "0.0.0.0", "--master-bind-host", allowed_hosts)

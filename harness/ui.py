@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from .errors import ComponentError
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
 from .target import PROJECT_ROOT
-from .target_options import add_allow_host_flag, add_target_flags
+from .target_options import add_host_flags, add_target_flags
 
 __all__ = ["DEFAULT_PORT", "PortBusy", "UiOptions", "add_parser", "check_port", "serve"]
 
@@ -74,7 +74,7 @@ def add_parser(commands: Any, modes: Sequence[str]) -> argparse.ArgumentParser:
                         help=f"web UI port on 127.0.0.1 (default: {DEFAULT_PORT}; 0 picks a "
                              "free one)")
     add_target_flags(parser)
-    add_allow_host_flag(parser)
+    add_host_flags(parser)
     parser.add_argument("--toxiproxy-url", metavar="URL",
                         help="use this running Toxiproxy instead of starting one")
     parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",

@@ -134,12 +134,17 @@ def test_a_readiness_url_is_awaited(tmp_path: Path) -> None:
 def test_bad_launch_flags_are_one_line_before_anything_starts(
     tmp_path: Path, args: list[str], expected: str
 ) -> None:
-    completed = harness("run", str(scenario_with(tmp_path)), *args, results=tmp_path / "r",
-                        timeout=30)
+    assert_refused(scenario_with(tmp_path), args, expected)
+
+
+def assert_refused(scenario: Path, args: list[str], expected: str) -> None:
+    """``run SCENARIO ARGS`` exits 2 with one line holding ``expected``, starting nothing."""
+    results = scenario.parent / "refused"
+    completed = harness("run", str(scenario), *args, results=results, timeout=30)
     assert completed.returncode == 2, completed.stdout + completed.stderr
     [line] = completed.stderr.strip().splitlines()
     assert expected in line, line
-    assert not (tmp_path / "r").exists()
+    assert not results.exists()
 
 
 def test_a_bad_scenario_command_names_the_file_and_key(tmp_path: Path) -> None:
