@@ -24,7 +24,7 @@ from .scenario import Scenario, ScenarioError, load_scenario
 from .sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
 from .sweep.runner import real_runner, run_sweep
 from .sweep.search import DEFAULT_FIND, SweepPlan
-from .target import EXPECTED_VERDICTS, MODES, PROJECT_ROOT
+from .target import DEFAULT_RESULTS_DIR, EXPECTED_VERDICTS, MODES, PROJECT_ROOT
 from .target_options import (
     add_host_flags,
     add_target_flags,
@@ -58,7 +58,7 @@ def _add_target_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--toxiproxy-url", metavar="URL",
                         help="use this running Toxiproxy (http://127.0.0.1:8474) instead of "
                              "starting one")
-    parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help="where run folders go (default: results/)")
     parser.add_argument("--quiet", action="store_true", help="no live progress lines")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
@@ -78,7 +78,8 @@ def _add_target_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m harness",
+        # The console script of `pip install .` is roomchaos; in a checkout, python -m harness.
+        prog="roomchaos" if Path(sys.argv[0]).name == "roomchaos" else "python -m harness",
         description="Chaos and load tests for real-time room services: Toxiproxy slows chosen "
                     "members, Locust drives the room, and each run gets a verdict "
                     "(exit 0 PASS, 1 FAIL, 2 ERROR).",
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "fixed run is a regression, else 0 (2 when RESULTS_DIR does not exist).")
     trend_parser.add_argument("--last", type=int, default=10, metavar="N",
                               help="runs shown per mode (default: 10)")
-    trend_parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
+    trend_parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                               help="where history.jsonl is (default: results/)")
     add_ui_parser(commands, MODES)
     return parser

@@ -16,8 +16,8 @@ from .errors import ComponentError
 from .processes import ChildProcess, ProcessFailed
 from .tls import TlsOptions
 
-__all__ = ["PROJECT_ROOT", "MODES", "EXPECTED_VERDICTS", "ReferenceTarget", "TargetInfo",
-           "TargetUnreachable", "fetch_json", "http_base", "probe_target"]
+__all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "MODES", "EXPECTED_VERDICTS", "ReferenceTarget",
+           "TargetInfo", "TargetUnreachable", "fetch_json", "http_base", "probe_target"]
 
 MODES: tuple[str, ...] = ("naive", "spawn", "fixed")
 """The bundled reference server's modes, in the order runs, matrices and reports list them
@@ -30,6 +30,12 @@ EXPECTED_VERDICTS: dict[str, str] = {"naive": "FAIL", "spawn": "PASS", "fixed": 
 PROBE_TIMEOUT = 3.0
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout, or the site-packages folder of an installed harness (``pip install .``)."""
+
+DEFAULT_RESULTS_DIR = (PROJECT_ROOT / "results" if (PROJECT_ROOT / "pyproject.toml").is_file()
+                       else Path("results"))
+"""Where run folders go: ``results/`` in the checkout; an installed harness writes to
+``results/`` in the current directory, never into site-packages."""
 
 _LISTENING = r"listening on ws://(?P<host>[^:/]+):(?P<port>\d+)/ws"
 

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from .errors import ComponentError
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
-from .target import PROJECT_ROOT
+from .target import DEFAULT_RESULTS_DIR
 from .target_options import add_host_flags, add_target_flags
 
 __all__ = ["DEFAULT_PORT", "PortBusy", "UiOptions", "add_parser", "check_port", "serve"]
@@ -53,7 +53,7 @@ class UiOptions:
     """What ``harness ui`` runs: the same rig as a run, a folder for its logs, the web port."""
 
     rig: RigOptions
-    results_dir: Path = PROJECT_ROOT / "results"
+    results_dir: Path = DEFAULT_RESULTS_DIR
     port: int = DEFAULT_PORT
     run_id: str | None = None
 
@@ -77,7 +77,7 @@ def add_parser(commands: Any, modes: Sequence[str]) -> argparse.ArgumentParser:
     add_host_flags(parser)
     parser.add_argument("--toxiproxy-url", metavar="URL",
                         help="use this running Toxiproxy instead of starting one")
-    parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help="where the session's folder of logs goes (default: results/)")
     return parser
 
