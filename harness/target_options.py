@@ -196,4 +196,5 @@ def check_listen_hosts(args: argparse.Namespace) -> None:
         raise ValueError(f"--proxy-host {args.proxy_host!r} is a wildcard; members connect to "
                          "this address, so give one they can reach, e.g. 127.0.0.1")
     check_host(args.proxy_host, "--proxy-host", allowed_hosts)
-    check_host(args.master_bind_host or "0.0.0.0", "--master-bind-host", allowed_hosts)
+    master = getattr(args, "master_bind_host", "127.0.0.1")  # ui has no workers
+    check_host(master or "0.0.0.0", "--master-bind-host", allowed_hosts)

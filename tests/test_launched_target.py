@@ -7,7 +7,10 @@ afterwards: on a normal end, on a crash mid-run, and when its port never opens.
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +20,7 @@ import psutil
 import pytest
 
 from harness.launched import DEFAULT_READY_TIMEOUT, LaunchPlan, parse_command
+from harness.target import PROJECT_ROOT
 
 from .test_chaos_run import SHORT_SCENARIO, harness, only_result
 
@@ -38,10 +42,14 @@ def run_dir(results: Path) -> Path:
 
 def launched_pids(result: dict[str, Any], results: Path) -> list[int]:
     """The launched command's pid (from result.json) and its grandchild's (from its log)."""
-    pid = result["extra"]["pids"]["target"]
-    log = (run_dir(results) / "target.log").read_text()
+    return [result["extra"]["pids"]["target"], grandchild_pid(run_dir(results))]
+
+
+def grandchild_pid(folder: Path) -> int:
+    """The pid tests/launched_server.py wrote to ``target.log`` in ``folder``."""
+    log = (folder / "target.log").read_text()
     [grandchild] = re.findall(r"^grandchild (\d+)$", log, re.MULTILINE)
-    return [pid, int(grandchild)]
+    return int(grandchild)
 
 
 def assert_gone(pids: list[int], timeout: float = 10.0) -> None:
@@ -101,6 +109,28 @@ def test_a_port_that_never_opens_is_an_error_within_the_timeout(tmp_path: Path) 
     assert elapsed < 3 + 25, elapsed
     assert "locust" not in result["extra"]["pids"]  # nothing started after the target
     assert_gone(launched_pids(result, tmp_path))
+
+
+def test_ui_launches_the_command_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "harness", "ui", str(scenario_with(tmp_path)), "--port", "0",
+         "--target-cmd", f"{SERVER} -- --mode fixed --port {{port}}",
+         "--results-dir", str(tmp_path)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not (sessions := list(tmp_path.glob("*/ui.json"))):
+            assert ui.poll() is None and time.monotonic() < deadline, ui.communicate()[0]
+            time.sleep(0.2)
+        session = json.loads(sessions[0].read_text())
+        pid = session["pids"]["target"]
+        assert psutil.Process(pid).cmdline()[1:3] == ["-m", "tests.launched_server"]
+        assert session["target_url"].startswith("ws://127.0.0.1:")
+    finally:
+        ui.send_signal(signal.SIGINT)
+        output = ui.communicate(timeout=60)[0]
+    assert ui.returncode == 130, output
+    assert_gone([pid, grandchild_pid(sessions[0].parent)])
 
 
 def test_a_readiness_url_is_awaited(tmp_path: Path) -> None:
