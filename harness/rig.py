@@ -2,11 +2,11 @@
 
 A rig owns Toxiproxy (started here, or one the user runs), the target (the reference
 server in a mode, the user's server launched from ``--target-cmd``, or the user's server
-at ``--target-url``), one clean proxy for the fast
-members and one proxy per slow member (Toxiproxy has no per-connection toxics, so a proxy
-per member is how one member's link gets slow while the others' do not), its lock-report
-source, and Locust (master and local workers). It knows nothing of timelines, faults or
-verdicts: :mod:`harness.run` drives a timeline on it, :mod:`harness.ui` a web UI session.
+at ``--target-url``), one clean proxy for the fast members and one proxy per slow member
+(Toxiproxy has no per-connection toxics, so a proxy per member is how one member's link
+gets slow while the others' do not), its lock-report source, and Locust (master and local
+workers). It knows nothing of timelines, faults or verdicts: :mod:`harness.run` drives a
+timeline on it, :mod:`harness.ui` a web UI session.
 
 Use it as a context manager: leaving the block removes every child and proxy, whatever
 happened, with signals ignored meanwhile, so a second Ctrl-C cannot leave anything behind.
