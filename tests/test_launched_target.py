@@ -111,6 +111,27 @@ def test_a_port_that_never_opens_is_an_error_within_the_timeout(tmp_path: Path) 
     assert_gone(launched_pids(result, tmp_path))
 
 
+def test_ctrl_c_while_waiting_for_the_port_stops_the_command(tmp_path: Path) -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(scenario_with(tmp_path)), "--quiet",
+         "--target-cmd", f"{SERVER} --never-listen -- --port {{port}}",
+         "--target-ready-timeout", "120s", "--results-dir", str(tmp_path)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "never listens" not in "".join(
+                log.read_text() for log in tmp_path.glob("*/target.log")):
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0]
+            time.sleep(0.2)
+    finally:
+        run.send_signal(signal.SIGINT)
+        output = run.communicate(timeout=60)[0]
+    assert run.returncode == 130, output
+    result = only_result(tmp_path)
+    assert "interrupted by SIGINT" in result["verdict"]["message"]
+    assert_gone(launched_pids(result, tmp_path))
+
+
 def test_ui_launches_the_command_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
     ui = subprocess.Popen(
         [sys.executable, "-m", "harness", "ui", str(scenario_with(tmp_path)), "--port", "0",
