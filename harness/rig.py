@@ -208,7 +208,8 @@ class Rig:
             # the file can still be read after the server died.
             spec = str(self.target.lock_report_file)
             self.info["versions"]["target"] = f"targets.roomserver ({options.mode})"
-        self.lock_source = LockReportSource(spec) if spec else None
+        self.lock_source = (LockReportSource(spec, context=options.tls.ssl_context())
+                            if spec else None)
         assert self.target_info is not None
         self.info["target_url"] = self.target_info.url
         self.info["lock_reports_source"] = spec

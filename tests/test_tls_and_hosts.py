@@ -96,11 +96,11 @@ def tls_target(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory
 def test_a_wss_target_runs_through_proxies_keeping_its_name(
     ca: trustme.CA, tls_target: tuple[TlsFront, TargetInfo], tmp_path: Path
 ) -> None:
-    front, info = tls_target
+    front, _ = tls_target
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     url = f"wss://localhost:{front.port}/ws"
-    locks = f"http://127.0.0.1:{info.port}/debug/locks"  # plain HTTP, behind the front
+    locks = f"https://localhost:{front.port}/debug/locks"  # verified with the same CA
     seen_before = len(front.server_names)
     scenario = write_scenario(tmp_path, fault="3s")
     completed = harness("run", str(scenario), "--target-url", url,
@@ -118,6 +118,7 @@ def test_a_wss_target_runs_through_proxies_keeping_its_name(
     assert len(names) > members, names  # the probe and every member's connections
     assert set(names) == {"localhost"}
     assert set(front.host_headers[seen_before:]) == {f"localhost:{front.port}"}
+    assert result["extra"]["lock_reports_source"] == locks
     assert_nothing_left(result, tmp_path)
 
 
