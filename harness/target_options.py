@@ -134,8 +134,8 @@ def target_rig_options(args: argparse.Namespace, scenario: Scenario) -> dict[str
         launch = LaunchPlan.checked(command, url, ready, ready_timeout, allowed_hosts, names)
         url = None
     else:
-        for key in ("ready", "ready_timeout"):
-            if (ready, ready_timeout)[key == "ready_timeout"] is not None:
+        for key, value in (("ready", ready), ("ready_timeout", ready_timeout)):
+            if value is not None:
                 raise ValueError(f"{names[key]} goes with {FLAG_NAMES['cmd']} (or [target] cmd):"
                                  " it says when a server the harness starts is ready")
         if url is not None:
