@@ -39,7 +39,7 @@ from .results import format_summary_table, write_junit_xml, write_result_json
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
 from .sampled import SampledSeries
 from .sampler import SERIES_FILE_NAME, SeriesSampler
-from .target import PROJECT_ROOT
+from .target import DEFAULT_RESULTS_DIR
 from .thresholds import sampled_series
 from .verdict import Verdict, evaluate_checks, judge
 
@@ -57,7 +57,7 @@ TICK = 0.2
 class RunOptions(RigOptions):
     """A run: its rig (:class:`~harness.rig.RigOptions`), where results go, how it reports."""
 
-    results_dir: Path = PROJECT_ROOT / "results"
+    results_dir: Path = DEFAULT_RESULTS_DIR
     history_dir: Path | None = None      # where history.jsonl goes; None: results_dir
     run_id: str | None = None
     progress: bool = True

@@ -40,6 +40,7 @@ from harness.protocols import (
     Left,
     Unparseable,
 )
+from harness.tls import TlsOptions
 
 from .order import DeliveryOrder, order_recorder
 from .slots import MemberSlot, SlotUnavailable, slot_service
@@ -82,6 +83,9 @@ class RoomUser(User):
             raise StopUser() from None
         order_recorder(self.environment).track(self._order, self.slot.kind)
         self.op_timeout = float(options.op_timeout)
+        # A wss target seen through a proxy: keep its name for SNI, verification and Host.
+        self.tls = TlsOptions(options.ca_file or None, bool(options.insecure))
+        self.target_url: str | None = options.target_url or None
         self._replies: Queue = Queue()
         self._receiver: gevent.Greenlet | None = None
         self._message_count = 0
@@ -121,7 +125,9 @@ class RoomUser(User):
         self.disconnect()
         started = time.perf_counter()
         try:
-            ws = websocket.create_connection(self.slot.url, timeout=self.op_timeout)
+            ws = websocket.create_connection(
+                self.slot.url, timeout=self.op_timeout,
+                **self.tls.connect_options(self.slot.url, self.target_url))
             ws.settimeout(None)  # the receive greenlet blocks in recv
         except (OSError, websocket.WebSocketException) as exc:
             self._fire("connect", started, OperationFailed(f"connect {self.slot.url}: {exc}"))
