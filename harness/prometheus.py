@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -111,14 +112,15 @@ class MetricSelector:
         return sum(values)
 
 
-def scrape(url: str, timeout: float = 2.0) -> list[Series]:
-    """GET ``url`` and parse it.
+def scrape(url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None
+           ) -> list[Series]:
+    """GET ``url`` and parse it; ``context`` verifies an ``https://`` URL.
 
     Raises:
         ScrapeFailed: on a connection error, a timeout or a status other than 200.
     """
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             if response.status != 200:
                 raise ScrapeFailed(f"{url} answered {response.status}")
             body = response.read(MAX_EXPOSITION_BYTES)
