@@ -9,10 +9,10 @@ so a bare name adds up all its series.
 
 from __future__ import annotations
 
+import http.client
 import math
 import re
 import ssl
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
@@ -124,6 +124,6 @@ def scrape(url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None
             if response.status != 200:
                 raise ScrapeFailed(f"{url} answered {response.status}")
             body = response.read(MAX_EXPOSITION_BYTES)
-    except (OSError, urllib.error.URLError) as exc:
-        raise ScrapeFailed(f"{url}: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+        raise ScrapeFailed(f"{url}: {type(exc).__name__}: {exc}") from None
     return parse_exposition(body.decode("utf-8", "replace"))
