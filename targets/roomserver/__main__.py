@@ -56,10 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="broadcast strategy: naive (the bug), spawn (one task per send), "
                              "fixed (bounded per-member outboxes) (default: naive)")
     parser.add_argument("--delivery", choices=DELIVERIES, default="ack",
-                        help="ack: each send writes the frame and waits for the member's ack; "
-                             "write: each send is websockets' own send(), which waits only "
-                             "while the socket's buffers are full, and no ack is awaited "
-                             "(default: ack)")
+                        help="ack: write each frame, then wait for the member's ack; write: "
+                             "websockets' own send() alone, which waits only while the "
+                             "socket's buffers are full (default: ack)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765,
                         help="port to bind; 0 picks a free one (default: 8765)")
