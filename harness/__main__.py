@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -94,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "expectation. Exit 0 only when every expectation holds.")
     _add_target_flags(matrix)
     matrix.add_argument("--expect",
-                        default=",".join(f"{m}={v}" for m, v in EXPECTED_VERDICTS.items()),
-                        help="expected verdict per mode (default: %(default)s)")
+                        help="expected verdict per mode (default: the scenario's bundled "
+                             "server's, e.g. "
+                             f"{','.join(f'{m}={v}' for m, v in EXPECTED_VERDICTS.items())})")
     matrix.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run the whole matrix N times and report how often each "
                              "verdict changed (flake check; default: 1)")
@@ -203,6 +204,16 @@ def _parse_expectations(text: str) -> dict[str, str]:
     return expectations
 
 
+def _check_modes(scenario: Scenario, modes: Iterable[str]) -> None:
+    """Each mode must be one of the scenario's bundled server's."""
+    server = scenario.target.bundled
+    for mode in modes:
+        if mode not in server.modes:
+            raise UsageError(f"mode {mode!r} is not one of the {server.name} server's "
+                             f"({'/'.join(server.modes)}); {scenario.source_path} sets "
+                             f"[target] server = {server.name!r}")
+
+
 def _check_workers(args: argparse.Namespace) -> None:
     if args.workers < 0 or args.expect_workers < 0:
         raise UsageError("--workers and --expect-workers take a count of 0 or more")
@@ -222,6 +233,8 @@ def command_run(args: argparse.Namespace) -> int:
     _check_toxiproxy(args.toxiproxy_url)
     _check_workers(args)
     _check_target(args)
+    if args.target_url is None:
+        _check_modes(scenario, [args.mode])
     outcome = run_scenario(RunOptions(
         scenario=scenario,
         mode=None if args.target_url else args.mode,
@@ -281,7 +294,9 @@ def _matrix_exit_code(rows: list[dict[str, Any]]) -> int:
 def command_matrix(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
-    expectations = _parse_expectations(args.expect)
+    expectations = (_parse_expectations(args.expect) if args.expect is not None
+                    else dict(scenario.target.bundled.expected_verdicts))
+    _check_modes(scenario, expectations)
     _check_workers(args)
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be 1 or more")

@@ -48,6 +48,7 @@ class LocustPlan:
     master_bind_host: str = "127.0.0.1"
     master_port: int = 5557
     lag_file: Path | None = None  # where the master writes the processes' lag windows
+    protocol: str = ""  # the scenario's [protocol] table as JSON; "" is roomchaos
 
     @property
     def distributed(self) -> bool:
@@ -67,6 +68,7 @@ class LocustPlan:
             "--histograms-file", str(self.histograms_file),
             "--lock-reports", self.lock_reports,
             "--lag-file", str(self.lag_file or ""),
+            "--protocol", self.protocol,
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",
             "--exit-code-on-error", "0",

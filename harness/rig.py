@@ -32,6 +32,7 @@ from .generator_lag import LAG_FILE_NAME
 from .lockreports import LockReportSource
 from .locust_process import LocustPlan, free_port, locust_process, worker_processes
 from .processes import ChildProcess
+from .protocols import build_protocol
 from .scenario import Scenario
 from .target import ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
 from .toxiproxy import ToxiproxyClient, ToxiproxyError
@@ -168,8 +169,9 @@ class Rig:
         """
         if self.options.target_url:
             checked = parse_target_url(self.options.target_url)
+            protocol = build_protocol(self.scenario.protocol.to_json())
             try:
-                probe_target(checked.url)
+                probe_target(protocol.connect_url(checked.url, "harness-probe", "harness-probe"))
             except TargetUnreachable as exc:
                 raise ComponentFailed(str(exc)) from None
             self.target_info = TargetInfo(checked.url, checked.host, checked.port)
@@ -183,13 +185,14 @@ class Rig:
                 lock_hold_threshold=settings.lock_hold_threshold_s,
                 lock_suspend_threshold=settings.lock_suspend_threshold_s,
                 send_timeout=settings.send_timeout_s,
+                server=settings.server,
             )
             self.target_info = self.target.start()
             self.info["pids"]["target"] = self.target.process.pid
             # The server appends every report to this file; unlike its /debug/locks URL,
             # the file can still be read after the server died.
             spec = str(self.target.lock_report_file)
-            self.info["versions"]["target"] = f"targets.roomserver ({self.options.mode})"
+            self.info["versions"]["target"] = f"{self.target.server.module} ({self.options.mode})"
         self.lock_source = LockReportSource(spec) if spec else None
         self.info["target_url"] = self.target_info.url
         self.info["lock_reports_source"] = spec
@@ -198,7 +201,8 @@ class Rig:
         """Create the fast members' proxy and one per slow member; return their ws URLs."""
         assert self.toxiproxy is not None and self.target_info is not None
         toxiproxy, info = self.toxiproxy, self.target_info
-        path = urlsplit(info.url).path or "/ws"
+        parts = urlsplit(info.url)
+        path = (parts.path or "/ws") + (f"?{parts.query}" if parts.query else "")
         upstream = f"{info.host}:{info.port}"
 
         def proxy_url(name: str) -> str:
@@ -242,6 +246,7 @@ class Rig:
             master_bind_host=self.options.master_bind_host,
             master_port=free_port() if distributed else 0,
             lag_file=self.run_dir / LAG_FILE_NAME,
+            protocol=self.scenario.protocol.to_json(),
         )
 
     def start_locust(self, plan: LocustPlan, extra_arguments: Sequence[str] = ()) -> None:
