@@ -9,6 +9,7 @@ Bad descriptions are refused with one line and exit code 2.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,6 +209,22 @@ def test_unknown_kind_and_user_classes(tmp_path: Path) -> None:
         assert problem in str(caught.value), str(caught.value)
     path = _scenario(tmp_path, '[protocol]\nkind = "harness.protocols.roomchaos:RoomChaos"\n')
     assert load_scenario(path).protocol.kind == "harness.protocols.roomchaos:RoomChaos"
+
+
+def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:
+    docs = (PROJECT_ROOT / "docs" / "protocols.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", docs, re.S)
+    assert len(blocks) >= 3
+    for number, block in enumerate(blocks):
+        text = block if block.startswith("name =") else SCENARIO.replace(
+            "{checks}", GOOD_CHECKS) + block
+        path = tmp_path / f"example-{number}.toml"
+        path.write_text(text)
+        if "mycompany" in block:
+            with pytest.raises(ScenarioError, match="cannot import 'mycompany.roomproto'"):
+                load_scenario(path)
+        else:
+            assert load_scenario(path).protocol.kind == "json"
 
 
 # Real runs against real servers.
