@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mode of the bundled reference server (default: naive)")
     run.add_argument("--target-url", metavar="WS_URL",
                      help="test your own server (ws://127.0.0.1:PORT/ws) instead of the bundled "
-                          "one; it must speak docs/protocol.md")
+                          "one; it must speak the scenario's [protocol] (docs/protocols.md)")
     run.add_argument("--lock-reports", metavar="FILE|URL",
                      help="with --target-url: where its lock reports are (lockwatch JSONL, "
                           "go-deadlock text, or a URL answering a JSON array)")

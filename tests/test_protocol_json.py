@@ -292,3 +292,16 @@ def test_unreadable_frame_is_an_error_sample_and_the_member_reads_on(tmp_path: P
         later = [s for s in samples if s["member"] == member and s["ok"]
                  and s["op"] in ("join", "deliver") and s["time"] > first_bad]
         assert later, f"{member} did nothing after its unreadable frame"
+
+
+@pytest.mark.integration
+def test_a_users_own_class_runs_in_locust(tmp_path: Path) -> None:
+    """``kind = "module:Class"``: the harness and Locust both import and use it."""
+    protocol = '[protocol]\nkind = "tests.userprotocol:ChatOverUrl"\n'
+    with connect_server() as url:
+        code, result, samples = _run(_scenario(tmp_path, protocol), url + "/anything",
+                                     tmp_path / "results")
+    assert code == 0, result["verdict"]
+    counts = _counts(samples)
+    # roomchaos could not join this server; the class did, and timed deliveries by its ids.
+    assert counts.get("join", 0) >= 8 and counts.get("deliver", 0) >= 20, counts

@@ -239,6 +239,14 @@ def urlopen_status(url: str) -> int:
         return exc.code
 
 
+def test_the_harness_knows_the_servers_own_modes() -> None:
+    from targets.socketio_room.modes import MODES as SERVER_MODES
+
+    server = BUNDLED_SERVERS["socketio"]
+    assert sorted(server.modes) == sorted(SERVER_MODES)
+    assert server.module == "targets.socketio_room" and server.protocol == SocketIO.name
+
+
 def test_a_mode_the_server_does_not_have_is_refused(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(SCENARIO), "--mode", "spawn",
