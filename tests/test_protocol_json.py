@@ -229,34 +229,34 @@ def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:
 
 # Real runs against real servers.
 
-def _run(scenario: Path, target_url: str, results: Path) -> tuple[int, dict[str, Any], list[Any]]:
+def _passing_run(tmp_path: Path, protocol: str, target_url: str,
+                 checks: str = GOOD_CHECKS) -> tuple[dict[str, Any], list[Any], dict[str, int]]:
+    """A real run of the test scenario with ``protocol`` against ``target_url``; it must PASS.
+
+    Returns result.json, every sample, and the count of successful samples per operation.
+    """
+    results = tmp_path / "results"
     completed = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(scenario), "--target-url", target_url,
-         "--results-dir", str(results), "--quiet"],
+        [sys.executable, "-m", "harness", "run", str(_scenario(tmp_path, protocol, checks)),
+         "--target-url", target_url, "--results-dir", str(results), "--quiet"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     [result_file] = results.glob("**/result.json")
     result = json.loads(result_file.read_text())
     samples = [json.loads(line) for line in (result_file.parent / "samples.jsonl").open()]
     assert "Traceback" not in (result_file.parent / "locust.log").read_text()
     assert_nothing_left(result, results)
-    return completed.returncode, result, samples
-
-
-def _counts(samples: list[Any]) -> dict[str, int]:
+    assert completed.returncode == 0, result["verdict"]
     counts: dict[str, int] = {}
     for sample in samples:
         if sample["ok"]:
             counts[sample["op"]] = counts.get(sample["op"], 0) + 1
-    return counts
+    return result, samples, counts
 
 
 @pytest.mark.integration
 def test_join_by_connect_server_passes(tmp_path: Path) -> None:
     with connect_server() as url:
-        code, result, samples = _run(_scenario(tmp_path, CONNECT_PROTOCOL), url + "/chat",
-                                     tmp_path / "results")
-    assert code == 0, result["verdict"]
-    counts = _counts(samples)
+        _, samples, counts = _passing_run(tmp_path, CONNECT_PROTOCOL, url + "/chat")
     assert counts.get("join", 0) >= 8 and counts.get("leave", 0) >= 4, counts
     assert counts.get("connect", 0) == 0  # connecting is the join
     # The server carries no send time: each delivery is timed from the sender's own record.
@@ -267,10 +267,7 @@ def test_join_by_connect_server_passes(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_join_by_frame_server_passes(tmp_path: Path) -> None:
     with frame_server() as url:
-        code, result, samples = _run(_scenario(tmp_path, FRAME_PROTOCOL), url,
-                                     tmp_path / "results")
-    assert code == 0, result["verdict"]
-    counts = _counts(samples)
+        result, _, counts = _passing_run(tmp_path, FRAME_PROTOCOL, url)
     assert counts.get("connect", 0) >= 4 and counts.get("join", 0) >= 8, counts
     assert counts.get("leave", 0) >= 4 and counts.get("deliver", 0) >= 20, counts
     assert result["scenario"]["protocol"]["kind"] == "json"
@@ -279,10 +276,8 @@ def test_join_by_frame_server_passes(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_unreadable_frame_is_an_error_sample_and_the_member_reads_on(tmp_path: Path) -> None:
     with frame_server(garbage=True) as url:
-        code, result, samples = _run(
-            _scenario(tmp_path, FRAME_PROTOCOL, '["deliver[fast].p99 < 250ms"]'), url,
-            tmp_path / "results")
-    assert code == 0, result["verdict"]
+        _, samples, _ = _passing_run(tmp_path, FRAME_PROTOCOL, url,
+                                     '["deliver[fast].p99 < 250ms"]')
     unreadable = [sample for sample in samples if sample["op"] == "frame"]
     assert len(unreadable) >= 8  # one per join
     assert all(not sample["ok"] and "not JSON" in sample["error"]
@@ -299,9 +294,6 @@ def test_a_users_own_class_runs_in_locust(tmp_path: Path) -> None:
     """``kind = "module:Class"``: the harness and Locust both import and use it."""
     protocol = '[protocol]\nkind = "tests.userprotocol:ChatOverUrl"\n'
     with connect_server() as url:
-        code, result, samples = _run(_scenario(tmp_path, protocol), url + "/anything",
-                                     tmp_path / "results")
-    assert code == 0, result["verdict"]
-    counts = _counts(samples)
+        _, _, counts = _passing_run(tmp_path, protocol, url + "/anything")
     # roomchaos could not join this server; the class did, and timed deliveries by its ids.
     assert counts.get("join", 0) >= 8 and counts.get("deliver", 0) >= 20, counts
