@@ -29,6 +29,7 @@ connecting reports its connection as ``join`` and its closing as ``leave``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -163,15 +164,22 @@ class RoomUser(User):
         return error
 
     def disconnect(self) -> None:
+        """Close the connection at once: a close frame, then the socket.
+
+        Not websocket-client's ``close()``: it waits for the server's close frame inside a
+        bare ``except:``, which swallows the ``GreenletExit`` Locust stops a user with; a
+        user stopped there ran on, and Locust never exited (seen with protocols that leave
+        by closing, which close in every cycle).
+        """
         ws, self.ws = self.ws, None
-        if ws is not None:
-            try:
-                ws.close(timeout=1)
-            except (OSError, websocket.WebSocketException):
-                pass
         if self._receiver is not None:
             self._receiver.kill(block=False)
             self._receiver = None
+        if ws is not None:
+            if ws.connected:
+                with contextlib.suppress(OSError, websocket.WebSocketException):
+                    ws.send_close()
+            ws.shutdown()
 
     def _receive(self, ws: websocket.WebSocket) -> None:
         classify = self.protocol.classify
