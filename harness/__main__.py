@@ -361,6 +361,7 @@ def command_sweep(args: argparse.Namespace) -> int:
                          f"least 2 x --repeat = {2 * args.repeat}")
     _check_toxiproxy(args.toxiproxy_url)
     _check_workers(args)
+    _check_modes(scenario, [args.mode])
     plan = SweepPlan(scenario, args.mode, args.find or DEFAULT_FIND[args.mode], low_ms,
                      high_ms, resolution_ms, args.repeat, args.max_runs)
     folder = args.results_dir / new_run_id(scenario, f"sweep-{args.mode}")
@@ -400,6 +401,8 @@ def command_ui(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
     _check_target(args)
+    if args.target_url is None:
+        _check_modes(scenario, [args.mode])
     try:
         return serve_ui(UiOptions(RigOptions(
             scenario=scenario, mode=None if args.target_url else args.mode,
