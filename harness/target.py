@@ -110,7 +110,7 @@ def probe_target(url: str, timeout: float = PROBE_TIMEOUT) -> None:
     except websocket.WebSocketBadStatusException as exc:
         raise TargetUnreachable(
             f"target {url} refused the WebSocket handshake (HTTP {exc.status_code}); "
-            "check the path and that it speaks docs/protocol.md") from None
+            "check the path, and the scenario's [protocol] (docs/protocols.md)") from None
     except (OSError, websocket.WebSocketException) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise TargetUnreachable(
