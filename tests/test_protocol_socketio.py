@@ -247,6 +247,25 @@ def test_the_harness_knows_the_servers_own_modes() -> None:
     assert server.module == "targets.socketio_room" and server.protocol == SocketIO.name
 
 
+def test_an_unknown_server_is_refused_in_one_line(tmp_path: Path) -> None:
+    from harness.scenario import ScenarioError, load_scenario
+
+    path = tmp_path / "typo.toml"
+    path.write_text(SCENARIO.read_text().replace('server = "socketio"', 'server = "sockeio"'))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == (
+        f"{path}: [target] server 'sockeio' is not a bundled server; did you mean 'socketio'? "
+        "(bundled: roomserver, socketio)")
+    scenario = load_scenario(SCENARIO)
+    assert scenario.to_dict()["target"]["server"] == "socketio"
+    assert scenario.to_dict()["protocol"] == {"kind": "socketio"}
+    # Without a [protocol] table, members speak the bundled server's protocol.
+    path.write_text(SCENARIO.read_text().replace("[protocol]", "").replace(
+        'kind = "socketio"', ""))
+    assert load_scenario(path).protocol.kind == "socketio"
+
+
 def test_a_mode_the_server_does_not_have_is_refused(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(SCENARIO), "--mode", "spawn",
