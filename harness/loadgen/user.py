@@ -189,15 +189,14 @@ class RoomUser(User):
                 if not raw:
                     raise websocket.WebSocketConnectionClosedException("closed by server")
                 event = classify(raw)
-                kind = type(event)
-                if kind is Delivered:
-                    self._on_message(ws, event)  # type: ignore[arg-type]
-                elif kind is Answer:
-                    if event.reply is not None:  # type: ignore[attr-defined]
-                        ws.send(event.reply)  # type: ignore[attr-defined]
-                elif kind is Unparseable:
-                    self._on_unreadable(event)  # type: ignore[arg-type]
-                elif kind is not Other:
+                if type(event) is Delivered:
+                    self._on_message(ws, event)
+                elif type(event) is Answer:
+                    if event.reply is not None:
+                        ws.send(event.reply)
+                elif type(event) is Unparseable:
+                    self._on_unreadable(event)
+                elif type(event) is not Other:
                     self._replies.put(event)
         except (OSError, ValueError, websocket.WebSocketException) as exc:
             status = getattr(ws, "status", None)
