@@ -59,15 +59,13 @@ class _Exposition(http.server.BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def exposition_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    """Serve :class:`_Exposition` on loopback until the block ends (shutdown waits for it)."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+        finally:
+            server.shutdown()
 
 
 def sample_for(seconds: float, tmp_path: Path, *, url: str | None = None,

@@ -30,6 +30,9 @@ def add_options(parser: Any) -> None:
                        help="seconds a member stays in a room before leaving")
     parser.add_argument("--away", type=float, default=load.away_s, include_in_web_ui=True,
                        help="seconds a member stays away before rejoining")
+    parser.add_argument("--protocol", default="", include_in_web_ui=False,
+                        help="the wire protocol as JSON, the scenario's [protocol] table "
+                             '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/protocol.md)')
     parser.add_argument("--op-timeout", type=float, default=15.0, include_in_web_ui=False,
                        help="seconds to wait for a reply before counting the operation failed")
     parser.add_argument("--samples-file", default="", include_in_web_ui=False,
