@@ -80,9 +80,22 @@ def _wait(
 
 
 class _ThreadLockBase(MonitoredLock):
-    """The hold watchdog of the threading locks."""
+    """The constructor and the hold watchdog of the threading locks."""
 
     __slots__ = ()
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wait_threshold: float | None = None,
+        hold_threshold: float | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        # No suspend threshold: a thread that holds a lock has no awaits to watch.
+        super().__init__(
+            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+        )
 
     def _arm_hold(self, hold: Hold) -> None:
         limit = self.hold_limit()
@@ -95,17 +108,8 @@ class _PlainLockBase(_ThreadLockBase):
 
     __slots__ = ("_lock", "_holder")
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
-        )
+    def _init_state(self) -> None:
+        super()._init_state()
         self._lock = _allocate_lock()
         self._holder: Hold | None = None
 
@@ -252,17 +256,8 @@ class RLock(_PlainLockBase):
 
     __slots__ = ("_owner", "_count")
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
-        )
+    def _init_state(self) -> None:
+        super()._init_state()
         self._owner: int | None = None
         self._count = 0
 
@@ -534,17 +529,8 @@ class RWLock(_ThreadLockBase, RWAdmission):
         "_write_view",
     )
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
-        )
+    def _init_state(self) -> None:
+        super()._init_state()
         # Guards the fields below; held only for a few field updates, never
         # while blocking or reporting.
         self._mutex = _allocate_lock()
