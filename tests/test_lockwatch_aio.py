@@ -16,21 +16,16 @@ import pytest
 from harness import lockwatch
 from harness.lockwatch import holds, order
 
+from .lockwatch_sink import kinds, memory_sink
+
 THRESHOLD = 0.05
 LONG = 0.3
 
 
 @pytest.fixture
 def sink() -> Iterator[lockwatch.MemorySink]:
-    lockwatch.reset()
-    memory = lockwatch.MemorySink()
-    lockwatch.configure(sinks=[memory], wait_threshold=THRESHOLD)
-    yield memory
-    lockwatch.reset()
-
-
-def kinds(sink: lockwatch.MemorySink) -> list[str]:
-    return [report.kind for report in sink.reports]
+    with memory_sink(wait_threshold=THRESHOLD) as memory:
+        yield memory
 
 
 # Plain lock behaviour.

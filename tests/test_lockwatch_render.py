@@ -19,6 +19,8 @@ from harness import lockwatch
 from harness.lockwatch import Party, Report, parse_reports
 from harness.lockwatch.gotime import format_duration, parse_duration
 
+from .lockwatch_sink import memory_sink
+
 # From /work/shared/field-notes.md: go-deadlock's output for the article's Room.
 GO_ROOM_SAMPLE = """\
 POTENTIAL DEADLOCK:
@@ -95,11 +97,8 @@ main.go:10 main.main { mu.RLock() } <<<<<
 
 @pytest.fixture
 def sink() -> Iterator[lockwatch.MemorySink]:
-    lockwatch.reset()
-    memory = lockwatch.MemorySink()
-    lockwatch.configure(sinks=[memory], wait_threshold=0.05)
-    yield memory
-    lockwatch.reset()
+    with memory_sink(wait_threshold=0.05) as memory:
+        yield memory
 
 
 def party(name: str, site: str, mode: str = "exclusive", kw: str = "task") -> Party:
