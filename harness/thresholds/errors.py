@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harness.measurements import Measurements
 from harness.thresholds.base import Measured, ThresholdKind, not_enough_load, require_no_unit
@@ -34,10 +35,8 @@ class ErrorMetric:
         """``errors.ratio`` or ``errors.count``."""
         return f"{HEAD}.{self.statistic}"
 
-    @property
-    def unit(self) -> str:
-        """Ratios and counts have no unit."""
-        return ""
+    unit: ClassVar[str] = ""
+    """Ratios and counts have no unit."""
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """Counts take no unit; ratios take none (0..1) or ``%`` (converted to a fraction)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harness.measurements import Measurements
 from harness.thresholds.base import Measured, ThresholdKind, not_enough_load, require_no_unit
@@ -33,10 +34,8 @@ class LockReportCount:
         """``lock_reports`` or ``lock_reports[KIND]``."""
         return HEAD if self.report_kind is None else f"{HEAD}[{self.report_kind}]"
 
-    @property
-    def unit(self) -> str:
-        """Counts have no unit."""
-        return ""
+    unit: ClassVar[str] = ""
+    """Counts have no unit."""
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """The limit as written; a unit is an error."""
