@@ -13,48 +13,30 @@ import json
 import time
 from typing import Any
 
-import gevent
-
 from .collector import register_collector
+from .recorder import RequestRecorder
 
 __all__ = ["SampleRecorder", "SAMPLE_KINDS"]
 
 #: Request types that are member samples (lock reports use "LOCK").
 SAMPLE_KINDS = ("fast", "slow")
 MESSAGE_TYPE = "room_samples"
-FLUSH_INTERVAL = 0.5
 
 
-class SampleRecorder:
+class SampleRecorder(RequestRecorder):
     """Collect samples from ``events.request`` and ship them to the writer."""
 
+    interval = 0.5  # Samples go to the writer twice a second.
+
     def __init__(self, environment: Any, path: str) -> None:
-        self.environment = environment
+        super().__init__(environment)
         self.path = path
         self._batch: list[dict[str, Any]] = []
         self._file: Any = None
-        self._flusher: gevent.Greenlet | None = None
-        self._recording = True
 
-    def attach(self) -> None:
-        """Hook into the runner once it exists (call from ``events.init``)."""
-        runner = self.environment.runner
-        if runner is None:
-            return
+    def _collect_on(self, runner: Any) -> None:
         if self.path:
             self._file = register_collector(runner, MESSAGE_TYPE, self._write_batch, self.path)
-        events = self.environment.events
-        events.request.add_listener(self._on_request)
-        events.test_start.add_listener(lambda **_: self._record(True))
-        events.test_stop.add_listener(lambda **_: self._record(False))
-        events.quitting.add_listener(lambda **_: self.close())
-        self._flusher = gevent.spawn(self._flush_forever)
-
-    def _record(self, on: bool) -> None:
-        """Record between a test's start and stop only (see HistogramRecorder._record)."""
-        if not on:
-            self.flush()
-        self._recording = on
 
     def _on_request(self, request_type: str, name: str, response_time: float,
                     exception: BaseException | None = None, context: Any = None,
@@ -74,12 +56,7 @@ class SampleRecorder:
             "worker": getattr(self.environment.runner, "worker_index", 0),
         })
 
-    def _flush_forever(self) -> None:
-        while True:
-            gevent.sleep(FLUSH_INTERVAL)
-            self.flush()
-
-    def flush(self) -> None:
+    def ship(self) -> None:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
@@ -93,9 +70,7 @@ class SampleRecorder:
         self._file.write("".join(json.dumps(sample) + "\n" for sample in msg.data))
 
     def close(self) -> None:
-        self.flush()
-        if self._flusher is not None:
-            self._flusher.kill(block=False)
+        super().close()
         if self._file is not None:
             self._file.close()
             self._file = None
