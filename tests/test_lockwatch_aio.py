@@ -402,16 +402,13 @@ def test_order_inversion_reported_once(sink: lockwatch.MemorySink) -> None:
 
 def test_order_detection_can_be_turned_off(sink: lockwatch.MemorySink) -> None:
     lockwatch.configure(order_detection=False)
-    a = lockwatch.aio.Lock("A")
-    b = lockwatch.aio.Lock("B")
+    a, b = lockwatch.aio.Lock("A"), lockwatch.aio.Lock("B")
 
     async def main() -> None:
-        async with a:
-            async with b:
-                pass
-        async with b:
-            async with a:
-                pass
+        async with a, b:
+            pass
+        async with b, a:
+            pass
 
     asyncio.run(main())
     assert sink.reports == []

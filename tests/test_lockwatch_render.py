@@ -309,14 +309,20 @@ def test_parse_round_trip_property(
 # Parse: go-deadlock output.
 
 
-def test_parse_go_deadlock_room_sample() -> None:
-    [report] = parse_reports(GO_ROOM_SAMPLE)
+def parse_wait(text: str, lock: str, duration_s: float, subject_site: str) -> Report:
+    """The one report in ``text``: a wait on ``lock`` this long, by a subject asking there."""
+    [report] = parse_reports(text)
     assert report.kind == "wait"
-    assert report.lock == "0xc000067810"
-    assert report.duration_s == pytest.approx(0.1)
+    assert report.lock == lock
+    assert report.duration_s == pytest.approx(duration_s)
+    assert report.subject.acquire_site == subject_site
+    return report
+
+
+def test_parse_go_deadlock_room_sample() -> None:
+    report = parse_wait(GO_ROOM_SAMPLE, "0xc000067810", 0.1, "main.go:107 main.(*Room).Add")
     assert report.subject.name == "97"
     assert report.subject.ident == "goroutine 97"
-    assert report.subject.acquire_site == "main.go:107 main.(*Room).Add"
     assert report.subject.mode == "write"
     [holder] = report.holders
     assert holder.ident == "goroutine 38"
@@ -327,11 +333,8 @@ def test_parse_go_deadlock_room_sample() -> None:
 
 
 def test_parse_go_deadlock_readme_wait_sample() -> None:
-    [report] = parse_reports(GO_WAIT_SAMPLE)
-    assert report.kind == "wait"
-    assert report.lock == "0xc820160440"
-    assert report.duration_s == pytest.approx(0.04)
-    assert report.subject.acquire_site == "inmem.go:785 bttest.(*table).mutableRow"
+    report = parse_wait(GO_WAIT_SAMPLE, "0xc820160440", 0.04,
+                        "inmem.go:785 bttest.(*table).mutableRow")
     assert report.subject.acquire_stack == [  # innermost last, like Python
         "inmem_test.go:111 bttest.TestConcurrentMutationsReadModifyAndGC.func3"
         " { s.MutateRow(ctx, req) }",
