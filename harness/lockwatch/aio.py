@@ -26,9 +26,9 @@ import time
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
-from . import detect, suspend, watchdog
+from . import detect, holds, suspend, watchdog
 from .core import MonitoredLock, RWAdmission, Waiter
-from .holds import LOCK, OWNER, T0, Hold, held, holds_on, remove_hold
+from .holds import LOCK, OWNER, T0, Hold, holds_on, remove_hold
 from .options import options
 from .report import Mode
 
@@ -37,6 +37,12 @@ __all__ = ["Lock", "RWLock"]
 _getframe = sys._getframe
 _monotonic = time.monotonic
 _loop_watches = watchdog.loop_watches
+
+# The registry, bound by assignment rather than imported by name: CPython 3.11 compiles a
+# method call on a name bound by an import (``held.get(task)``) as for a module, an
+# attribute load and a plain call, which costs 50-60 ns more per call here than the method
+# call it compiles for any other name (docs/benchmarks.md, section 1).
+held = holds.held
 
 
 class _CurrentTasks:

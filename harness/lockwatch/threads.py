@@ -22,9 +22,9 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
-from . import detect, watchdog
+from . import detect, holds, watchdog
 from .core import MonitoredLock, RWAdmission, Waiter
-from .holds import LOCK, MODE, OWNER, T0, Hold, add_hold, held, holds_on, remove_hold
+from .holds import LOCK, MODE, OWNER, T0, Hold, add_hold, holds_on, remove_hold
 from .options import options
 from .report import Mode
 
@@ -37,6 +37,12 @@ _getframe = sys._getframe
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
 _allocate_lock = _thread.allocate_lock
+
+# The registry, bound by assignment rather than imported by name: CPython 3.11 compiles a
+# method call on a name bound by an import (``held.get(me)``) as for a module, an
+# attribute load and a plain call, which costs more per call here than the method call it
+# compiles for any other name (see aio.py).
+held = holds.held
 
 
 def _check_timeout(blocking: bool, timeout: float) -> None:
