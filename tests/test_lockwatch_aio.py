@@ -16,7 +16,7 @@ import pytest
 from harness import lockwatch
 from harness.lockwatch import holds, order
 
-from .lockwatch_sink import kinds, memory_sink
+from .lockwatch_sink import kinds, memory_sink, readers_block_a_writer
 
 THRESHOLD = 0.05
 LONG = 0.3
@@ -164,23 +164,7 @@ def test_no_wait_report_below_threshold(sink: lockwatch.MemorySink) -> None:
 def test_rwlock_wait_lists_every_concurrent_reader(sink: lockwatch.MemorySink) -> None:
     """The broadcast-holds-the-read-lock case that go-deadlock misses (its #47)."""
     members = lockwatch.aio.RWLock("room:lobby")
-
-    async def broadcast() -> None:
-        async with members.read():
-            await asyncio.sleep(LONG)
-
-    async def join() -> None:
-        async with members.write():
-            pass
-
-    async def main() -> None:
-        readers = [asyncio.create_task(broadcast(), name=f"broadcast-{i}") for i in range(4)]
-        await asyncio.sleep(0.01)
-        assert members.readers == 4
-        writer = asyncio.create_task(join(), name="join")
-        await asyncio.gather(*readers, writer)
-
-    asyncio.run(main())
+    asyncio.run(readers_block_a_writer(members, 4, LONG))
     assert kinds(sink) == ["wait"]
     report = sink.reports[0]
     assert report.subject.name == "join"
@@ -189,10 +173,8 @@ def test_rwlock_wait_lists_every_concurrent_reader(sink: lockwatch.MemorySink) -
     assert {p.mode for p in report.holders} == {"read"}
     assert len({p.ident for p in report.holders}) == 4
     for party in report.holders:
-        assert "in test_rwlock_wait_lists_every_concurrent_reader.<locals>.broadcast" in (
-            party.acquire_site
-        )
-        assert any("asyncio.sleep(LONG)" in line for line in party.current_stack)
+        assert "in readers_block_a_writer.<locals>.broadcast" in party.acquire_site
+        assert any("asyncio.sleep(hold_s)" in line for line in party.current_stack)
 
 
 def test_writer_preference_blocks_new_readers(sink: lockwatch.MemorySink) -> None:

@@ -19,7 +19,7 @@ from harness import lockwatch
 from harness.lockwatch import Party, Report, parse_reports
 from harness.lockwatch.gotime import format_duration, parse_duration
 
-from .lockwatch_sink import memory_sink
+from .lockwatch_sink import memory_sink, readers_block_a_writer
 
 # From /work/shared/field-notes.md: go-deadlock's output for the article's Room.
 GO_ROOM_SAMPLE = """\
@@ -135,18 +135,8 @@ def live_reports(sink: lockwatch.MemorySink) -> list[Report]:
     rw = lockwatch.aio.RWLock("room:lobby")
     a, b = lockwatch.aio.Lock("A"), lockwatch.aio.Lock("B")
 
-    async def broadcast() -> None:
-        async with rw.read():
-            await asyncio.sleep(0.2)
-
-    async def join() -> None:
-        async with rw.write():
-            pass
-
     async def main() -> None:
-        readers = [asyncio.create_task(broadcast(), name=f"broadcast-{i}") for i in range(2)]
-        await asyncio.sleep(0.01)
-        await asyncio.gather(*readers, asyncio.create_task(join(), name="join"))
+        await readers_block_a_writer(rw, 2, 0.2)
         async with a, b:
             pass
         async with b, a:
