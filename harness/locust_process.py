@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .processes import ChildProcess
 from .target import PROJECT_ROOT
+from .tls import TlsOptions
 
 __all__ = ["LocustPlan", "free_port", "locust_process", "worker_processes"]
 
@@ -48,6 +49,8 @@ class LocustPlan:
     master_bind_host: str = "127.0.0.1"
     master_port: int = 5557
     lag_file: Path | None = None  # where the master writes the processes' lag windows
+    target_url: str = ""  # the target's own URL: members keep its host for TLS and Host
+    tls: TlsOptions = TlsOptions()
 
     @property
     def distributed(self) -> bool:
@@ -67,6 +70,8 @@ class LocustPlan:
             "--histograms-file", str(self.histograms_file),
             "--lock-reports", self.lock_reports,
             "--lag-file", str(self.lag_file or ""),
+            "--target-url", self.target_url,
+            *self.tls.arguments(),
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",
             "--exit-code-on-error", "0",

@@ -35,7 +35,7 @@ from .pages import PageError, write_run_page
 from .progress import Progress, SampleTail
 from .results import format_summary_table, write_junit_xml, write_result_json
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
-from .target import PROJECT_ROOT
+from .target import DEFAULT_RESULTS_DIR
 from .verdict import Verdict, evaluate_checks, judge
 
 __all__ = ["ComponentFailed", "Interrupted", "RunOptions", "RunOutcome", "new_run_id",
@@ -52,7 +52,7 @@ TICK = 0.2
 class RunOptions(RigOptions):
     """A run: its rig (:class:`~harness.rig.RigOptions`), where results go, how it reports."""
 
-    results_dir: Path = PROJECT_ROOT / "results"
+    results_dir: Path = DEFAULT_RESULTS_DIR
     history_dir: Path | None = None      # where history.jsonl goes; None: results_dir
     run_id: str | None = None
     progress: bool = True

@@ -40,7 +40,17 @@ TARGET_KEYS: tuple[str, ...] = (
     "lock_wait_threshold",
     "lock_hold_threshold",
     "lock_suspend_threshold",
+    "cmd",
+    "url",
+    "ready",
+    "ready_timeout",
+    "lock_reports",
+    "ca_file",
+    "insecure",
 )
+TARGET_TEXT_KEYS: tuple[str, ...] = ("cmd", "url", "ready", "lock_reports", "ca_file")
+"""``[target]`` keys naming the user's own server (checked with the flags they stand for,
+by :mod:`harness.target_options`, before anything starts)."""
 LOAD_KEYS: tuple[str, ...] = (
     "rooms",
     "members",
@@ -98,13 +108,27 @@ class ScenarioError(Exception):
 
 @dataclass(frozen=True)
 class TargetSettings:
-    """``[target]``: settings passed to the room server under test (all in seconds)."""
+    """``[target]``: the room server under test (durations in seconds).
+
+    The first four are passed to the bundled reference server. The others name the user's
+    own server, like the ``run``/``ui`` flags of the same names (a flag wins over its key):
+    ``cmd`` (``--target-cmd``), ``url`` (``--target-url``), ``ready`` (``--target-ready``),
+    ``ready_timeout_s`` (``--target-ready-timeout``), ``lock_reports``, ``ca_file`` and
+    ``insecure``; None (False) when absent.
+    """
 
     send_timeout_s: float = 10.0
     lock_wait_threshold_s: float = 0.1
     lock_hold_threshold_s: float = 0.25
     #: Report a lock held while its task is suspended on I/O this long; 0 is off.
     lock_suspend_threshold_s: float = 0.002
+    cmd: str | None = None
+    url: str | None = None
+    ready: str | None = None
+    ready_timeout_s: float | None = None
+    lock_reports: str | None = None
+    ca_file: str | None = None
+    insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,6 +236,12 @@ class Scenario:
                 "lock_wait_threshold_s": self.target.lock_wait_threshold_s,
                 "lock_hold_threshold_s": self.target.lock_hold_threshold_s,
                 "lock_suspend_threshold_s": self.target.lock_suspend_threshold_s,
+                **{key: value for key, value in (
+                    ("cmd", self.target.cmd), ("url", self.target.url),
+                    ("ready", self.target.ready), ("ready_timeout_s", self.target.ready_timeout_s),
+                    ("lock_reports", self.target.lock_reports),
+                    ("ca_file", self.target.ca_file)) if value is not None},
+                **({"insecure": True} if self.target.insecure else {}),
             },
             "load": {
                 "rooms": self.load.rooms,
@@ -504,11 +534,23 @@ class _ScenarioReader:
                 "[target] lock_suspend_threshold must be >= 0 (0 is off); use e.g. "
                 f'lock_suspend_threshold = "{format_duration(default_suspend)}"'
             )
+        texts = {key: self.read_string(table, key, "", f"[target] {key}")
+                 for key in TARGET_TEXT_KEYS if key in table}
+        ready_timeout_s = (self.read_duration(table, "ready_timeout", 0.0,
+                                              "[target] ready_timeout")
+                           if "ready_timeout" in table else None)
+        insecure = table.get("insecure", False)
+        if not isinstance(insecure, bool):
+            raise self.fail(f"[target] insecure must be true or false, got "
+                            f"{_toml_type(insecure)} {insecure!r}")
         return TargetSettings(
             send_timeout_s=seconds["send_timeout"],
             lock_wait_threshold_s=seconds["lock_wait_threshold"],
             lock_hold_threshold_s=seconds["lock_hold_threshold"],
             lock_suspend_threshold_s=suspend_s,
+            ready_timeout_s=ready_timeout_s,
+            insecure=insecure,
+            **texts,
         )
 
     def read_load(self, table: dict[str, Any]) -> LoadSettings:

@@ -16,14 +16,18 @@ def add_options(parser: Any) -> None:
     hand-started ``locust -f locustfile.py`` behaves like a run of the default scenario.
     """
     for flag, default, in_web_ui, text in _options(LoadSettings()):
-        typed = {} if isinstance(default, str) else {"type": type(default)}
+        kind: dict[str, Any] = {}
+        if isinstance(default, bool):  # a switch, off unless given
+            kind = {"action": "store_true"}
+        elif not isinstance(default, str):
+            kind = {"type": type(default)}
         parser.add_argument(flag, default=default, include_in_web_ui=in_web_ui, help=text,
-                            **typed)
+                            **kind)
 
 
-def _options(load: LoadSettings) -> list[tuple[str, str | int | float, bool, str]]:
-    """Each option: its flag, its default (its type, unless a string), whether Locust's web UI
-    shows it in the start form, and its help."""
+def _options(load: LoadSettings) -> list[tuple[str, str | int | float | bool, bool, str]]:
+    """Each option: its flag, its default (which says its type; ``False``: a switch), whether
+    Locust's web UI shows it in the start form, and its help."""
     return [
         ("--room-url", "ws://127.0.0.1:8765/ws", True,
          "WebSocket URL for fast members (the clean proxy or the server)"),
@@ -47,10 +51,15 @@ def _options(load: LoadSettings) -> list[tuple[str, str | int | float, bool, str
         ("--lock-reports", "", True,
          "URL or file of the target's lock reports; each new report shows "
          "as a failure of type LOCK"),
+        ("--ca-file", "", False,
+         "with a wss:// target: PEM file of the CA that signed its "
+         "certificate (default: the system's CAs)"),
+        ("--insecure", False, False, "with a wss:// target: do not verify its certificate"),
         # The web UI's Chaos tab (harness.webui); `python -m harness ui` passes them all.
         ("--target-url", "", True,
-         "the server under test, ws://127.0.0.1:PORT/ws; when the swarm "
-         "starts, a new value re-points the proxies to it"),
+         "the server under test, ws://127.0.0.1:PORT/ws; members that dial "
+         "a proxy keep its host for TLS (SNI, verification) and the Host "
+         "header; in the web UI, a new value re-points the proxies to it"),
         ("--slow-members", load.slow_members, True,
          "members (the first started) that go through their own slow "
          "proxy; missing proxies are created when the swarm starts"),

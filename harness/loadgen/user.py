@@ -38,6 +38,7 @@ from harness.protocols import (
     Left,
     Unparseable,
 )
+from harness.tls import TlsOptions
 
 from .slots import MemberSlot, SlotUnavailable, slot_service
 
@@ -77,6 +78,9 @@ class RoomUser(User):
             logger.error("%s; this user stops", exc)
             raise StopUser() from None
         self.op_timeout = float(options.op_timeout)
+        # A wss target seen through a proxy: keep its name for SNI, verification and Host.
+        self.tls = TlsOptions(options.ca_file or None, bool(options.insecure))
+        self.target_url: str | None = options.target_url or None
         self._replies: Queue = Queue()
         self._receiver: gevent.Greenlet | None = None
         self._message_count = 0
@@ -115,7 +119,9 @@ class RoomUser(User):
         self.disconnect()
         started = time.perf_counter()
         try:
-            ws = websocket.create_connection(self.slot.url, timeout=self.op_timeout)
+            ws = websocket.create_connection(
+                self.slot.url, timeout=self.op_timeout,
+                **self.tls.connect_options(self.slot.url, self.target_url))
             ws.settimeout(None)  # the receive greenlet blocks in recv
         except (OSError, websocket.WebSocketException) as exc:
             self._fire("connect", started, OperationFailed(f"connect {self.slot.url}: {exc}"))
