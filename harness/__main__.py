@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "expectation. Exit 0 only when every expectation holds.")
     _add_target_flags(matrix)
     matrix.add_argument("--expect",
-                        default=",".join(f"{m}={v}" for m, v in EXPECTED_VERDICTS.items()),
-                        help="expected verdict per mode (default: %(default)s)")
+                        help="expected verdict per mode (default: the scenario's bundled "
+                             "server's, e.g. "
+                             f"{','.join(f'{m}={v}' for m, v in EXPECTED_VERDICTS.items())})")
     matrix.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run the whole matrix N times and report how often each "
                              "verdict changed (flake check; default: 1)")
@@ -177,9 +178,12 @@ def _check_toxiproxy(url: str | None) -> None:
 def _target(args: argparse.Namespace, scenario: Scenario) -> dict[str, Any]:
     """The target's RigOptions for run and ui (the rules are in harness.target_options)."""
     try:
-        return target_rig_options(args, scenario)
+        options = target_rig_options(args, scenario)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if options["mode"] is not None:
+        _check_modes(scenario, [options["mode"]])
+    return options
 
 
 def _bundled_only(scenario: Scenario, command: str) -> None:
@@ -201,6 +205,16 @@ def _parse_expectations(text: str) -> dict[str, str]:
     if not expectations:
         raise UsageError("--expect names no mode; e.g. --expect naive=FAIL,fixed=PASS")
     return expectations
+
+
+def _check_modes(scenario: Scenario, modes: Iterable[str]) -> None:
+    """Each mode must be one of the scenario's bundled server's."""
+    server = scenario.target.bundled
+    for mode in modes:
+        if mode not in server.modes:
+            raise UsageError(f"mode {mode!r} is not one of the {server.name} server's "
+                             f"({'/'.join(server.modes)}); {scenario.source_path} sets "
+                             f"[target] server = {server.name!r}")
 
 
 def _check_workers(args: argparse.Namespace) -> None:
@@ -284,7 +298,9 @@ def command_matrix(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _bundled_only(scenario, "matrix")
     _check_toxiproxy(args.toxiproxy_url)
-    expectations = _parse_expectations(args.expect)
+    expectations = (_parse_expectations(args.expect) if args.expect is not None
+                    else dict(scenario.target.bundled.expected_verdicts))
+    _check_modes(scenario, expectations)
     _check_workers(args)
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be 1 or more")
@@ -350,6 +366,7 @@ def command_sweep(args: argparse.Namespace) -> int:
                          f"least 2 x --repeat = {2 * args.repeat}")
     _check_toxiproxy(args.toxiproxy_url)
     _check_workers(args)
+    _check_modes(scenario, [args.mode])
     plan = SweepPlan(scenario, args.mode, args.find or DEFAULT_FIND[args.mode], low_ms,
                      high_ms, resolution_ms, args.repeat, args.max_runs)
     folder = args.results_dir / new_run_id(scenario, f"sweep-{args.mode}")

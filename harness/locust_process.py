@@ -51,6 +51,7 @@ class LocustPlan:
     lag_file: Path | None = None  # where the master writes the processes' lag windows
     target_url: str = ""  # the target's own URL: members keep its host for TLS and Host
     tls: TlsOptions = TlsOptions()
+    protocol: str = ""  # the scenario's [protocol] table as JSON; "" is roomchaos
 
     @property
     def distributed(self) -> bool:
@@ -72,6 +73,7 @@ class LocustPlan:
             "--lag-file", str(self.lag_file or ""),
             "--target-url", self.target_url,
             *self.tls.arguments(),
+            "--protocol", self.protocol,
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",
             "--exit-code-on-error", "0",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import json
 import os
 import re
 import stat
@@ -23,6 +24,8 @@ from typing import Any
 
 from harness.durations import format_duration, parse_duration
 from harness.faults import COMMON_KEYS, FAULT_KINDS, Fault
+from harness.protocols import build_protocol
+from harness.target import BUNDLED_SERVERS, BundledServer
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
 
@@ -30,12 +33,14 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name",
     "description",
     "target",
+    "protocol",
     "load",
     "timing",
     "faults",
     "thresholds",
 )
 TARGET_KEYS: tuple[str, ...] = (
+    "server",
     "send_timeout",
     "lock_wait_threshold",
     "lock_hold_threshold",
@@ -129,6 +134,32 @@ class TargetSettings:
     lock_reports: str | None = None
     ca_file: str | None = None
     insecure: bool = False
+    #: The bundled server a run starts (a name in harness.target.BUNDLED_SERVERS).
+    server: str = "roomserver"
+
+    @property
+    def bundled(self) -> BundledServer:
+        """The bundled server: its module, modes and expected verdicts."""
+        return BUNDLED_SERVERS[self.server]
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """``[protocol]``: the wire protocol the members speak (see harness.protocols).
+
+    ``description`` is the table as written, ``kind`` included (the bundled server's
+    protocol when the file names none); it was checked by building the protocol.
+    """
+
+    description: tuple[tuple[str, Any], ...] = (("kind", "roomchaos"),)
+
+    @property
+    def kind(self) -> str:
+        return str(dict(self.description)["kind"])
+
+    def to_json(self) -> str:
+        """The description as JSON, as Locust's ``--protocol`` takes it."""
+        return json.dumps(dict(self.description), separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -204,6 +235,7 @@ class Scenario:
         name: Short identifier (letters, digits, ``.``, ``_``, ``-``), used in result names.
         description: One-line human description.
         target: Room-server settings.
+        protocol: The members' wire protocol.
         load: Members and their behaviour.
         timing: Warm-up, fault and cool-down phases.
         faults: Faults applied to every slow member's proxy while the fault phase lasts.
@@ -219,6 +251,7 @@ class Scenario:
     faults: tuple[Fault, ...]
     thresholds: ThresholdSettings
     source_path: Path
+    protocol: ProtocolSettings = ProtocolSettings()
 
     @property
     def total_duration(self) -> float:
@@ -242,7 +275,9 @@ class Scenario:
                     ("lock_reports", self.target.lock_reports),
                     ("ca_file", self.target.ca_file)) if value is not None},
                 **({"insecure": True} if self.target.insecure else {}),
+                "server": self.target.server,
             },
+            "protocol": dict(self.protocol.description),
             "load": {
                 "rooms": self.load.rooms,
                 "members": self.load.members,
@@ -379,6 +414,7 @@ class _ScenarioReader:
         name = self.read_name(document)
         description = self.read_string(document, "description", "", "description")
         target = self.read_target(self.section(document, "target"))
+        protocol = self.read_protocol(self.section(document, "protocol"), target)
         load = self.read_load(self.section(document, "load"))
         timing = self.read_timing(self.section(document, "timing"))
         faults = self.read_faults(document.get("faults", []))
@@ -393,6 +429,7 @@ class _ScenarioReader:
             faults=faults,
             thresholds=thresholds,
             source_path=Path(self.path),
+            protocol=protocol,
         )
 
     # -- generic readers -------------------------------------------------------------------
@@ -543,7 +580,15 @@ class _ScenarioReader:
         if not isinstance(insecure, bool):
             raise self.fail(f"[target] insecure must be true or false, got "
                             f"{_toml_type(insecure)} {insecure!r}")
+        server = self.read_string(table, "server", TargetSettings.server, "[target] server")
+        if server not in BUNDLED_SERVERS:
+            raise self.fail(
+                f"[target] server {server!r} is not a bundled server; "
+                f"{_did_you_mean(server, list(BUNDLED_SERVERS))}"
+                f"(bundled: {', '.join(BUNDLED_SERVERS)})"
+            )
         return TargetSettings(
+            server=server,
             send_timeout_s=seconds["send_timeout"],
             lock_wait_threshold_s=seconds["lock_wait_threshold"],
             lock_hold_threshold_s=seconds["lock_hold_threshold"],
@@ -552,6 +597,17 @@ class _ScenarioReader:
             insecure=insecure,
             **texts,
         )
+
+    def read_protocol(self, table: dict[str, Any], target: TargetSettings) -> ProtocolSettings:
+        """``[protocol]``: built once here, so that a bad description stops the run now."""
+        description = {"kind": target.bundled.protocol, **table}
+        try:
+            build_protocol(description)
+        except ValueError as problem:
+            message = str(problem)
+            raise self.fail(message if message.startswith("[protocol]")
+                            else f"[protocol] {message}") from None
+        return ProtocolSettings(tuple(description.items()))
 
     def read_load(self, table: dict[str, Any]) -> LoadSettings:
         """``[load]``; counts must be possible together (see the checks below)."""

@@ -39,6 +39,9 @@ def _options(load: LoadSettings) -> list[tuple[str, str | int | float | bool, bo
          "seconds between a member's broadcasts while in a room"),
         ("--stay", load.stay_s, True, "seconds a member stays in a room before leaving"),
         ("--away", load.away_s, True, "seconds a member stays away before rejoining"),
+        ("--protocol", "", False,
+         "the wire protocol as JSON, the scenario's [protocol] table "
+         '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/protocol.md)'),
         ("--op-timeout", 15.0, False,
          "seconds to wait for a reply before counting the operation failed"),
         ("--samples-file", "", False,
