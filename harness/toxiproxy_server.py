@@ -18,7 +18,6 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 
 import psutil
 import requests
@@ -211,12 +210,7 @@ class ToxiproxyServer:
     def __enter__(self) -> ToxiproxyServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # -- state ---------------------------------------------------------------------------------

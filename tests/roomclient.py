@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -115,3 +117,22 @@ class RoomClient:
         self._receiver.cancel()
         for task in list(self._tasks):
             task.cancel()
+
+
+@asynccontextmanager
+async def sender_and_receiver(
+    url: str, room: str, sender_name: str = "sender"
+) -> AsyncIterator[tuple[RoomClient, RoomClient]]:
+    """Two members of ``room`` at ``url``: ``sender_name`` joins first, then ``receiver``.
+
+    Both connections are closed on the way out.
+    """
+    sender = await RoomClient.open(url)
+    receiver = await RoomClient.open(url)
+    try:
+        await sender.join(room, sender_name)
+        await receiver.join(room, "receiver")
+        yield sender, receiver
+    finally:
+        await sender.close()
+        await receiver.close()

@@ -88,14 +88,22 @@ def rows_by_case(benchmark: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["case"]: row for row in benchmark["rows"]}
 
 
+def bench_tiny(
+    name: str, tmp_path: Path
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], str]:
+    """Run benchmark ``name`` tiny and check its JSON; its entry, its rows by case, stdout."""
+    document, stdout = run_bench(name, tmp_path)
+    benchmark = only_benchmark(document, name)
+    return benchmark, rows_by_case(benchmark), stdout
+
+
 def test_every_benchmark_has_a_test() -> None:
     tested = {"lockwatch", "fanout", "loadgen", "verdict", "scale"}
     assert set(BENCHMARKS) == tested
 
 
 def test_lockwatch_tiny(tmp_path: Path) -> None:
-    document, stdout = run_bench("lockwatch", tmp_path)
-    rows = rows_by_case(only_benchmark(document, "lockwatch"))
+    _, rows, stdout = bench_tiny("lockwatch", tmp_path)
     for plain in ("asyncio.Lock", "threading.Lock", "threading.RLock"):
         assert rows[plain]["value"] > 0 and rows[plain]["ratio"] is None
     for monitored in ("aio.Lock", "aio.RWLock read", "aio.RWLock write", "threads.Lock",
@@ -108,9 +116,7 @@ def test_lockwatch_tiny(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_fanout_tiny(tmp_path: Path) -> None:
-    document, _ = run_bench("fanout", tmp_path)
-    benchmark = only_benchmark(document, "fanout")
-    rows = rows_by_case(benchmark)
+    benchmark, rows, _ = bench_tiny("fanout", tmp_path)
     assert rows["fixed (acked)"]["value"] > 0
     assert rows["fixed (acked)"]["baseline_value"] == rows["broadcast ceiling"]["value"]
     for run in benchmark["details"]["runs"]["fixed"] + benchmark["details"]["runs"]["ceiling"]:
@@ -119,8 +125,7 @@ def test_fanout_tiny(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_loadgen_tiny(tmp_path: Path) -> None:
-    document, _ = run_bench("loadgen", tmp_path)
-    rows = rows_by_case(only_benchmark(document, "loadgen"))
+    _, rows, _ = bench_tiny("loadgen", tmp_path)
     subject = rows["Locust RoomUser"]
     assert subject["value"] > 0 and subject["ratio"] > 0 and subject["goal"] == ">= 0.7x"
     assert rows["plain loops (ceiling)"]["value"] > 0
@@ -128,9 +133,7 @@ def test_loadgen_tiny(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_verdict_tiny(tmp_path: Path) -> None:
-    document, _ = run_bench("verdict", tmp_path)
-    benchmark = only_benchmark(document, "verdict")
-    rows = rows_by_case(benchmark)
+    benchmark, rows, _ = bench_tiny("verdict", tmp_path)
     assert rows["make chaos matrix wall time"]["value"] > 0
     assert rows["matrix without early verdicts"]["value"] > 0
     assert rows["make chaos matrix wall time"]["ratio"] > 0
@@ -142,8 +145,7 @@ def test_verdict_tiny(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_scale_tiny(tmp_path: Path) -> None:
-    document, _ = run_bench("scale", tmp_path)
-    benchmark = only_benchmark(document, "scale")
+    benchmark, _, _ = bench_tiny("scale", tmp_path)
     steps = benchmark["details"]["steps"]
     assert steps and steps[0]["members"] == 10
     for step in steps:

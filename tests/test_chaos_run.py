@@ -18,39 +18,17 @@ from typing import Any
 
 import pytest
 
+from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
-SHORT_SCENARIO = """
-name = "short-slow-member"
-description = "The slow-member case, shortened for tests."
-
-[target]
+SHORT_TARGET = """
 send_timeout = "10s"
 lock_wait_threshold = "100ms"
 lock_hold_threshold = "250ms"
-
-[load]
-rooms = 1
-members = 8
-slow_members = 1
-spawn_rate = 8
-broadcast_interval = "200ms"
-stay = "1s"
-away = "100ms"
-
-[timing]
-warmup = "3s"
-fault = "{fault}"
-cooldown = "1s"
-
-[[faults]]
-kind = "latency"
-latency = "500ms"
-jitter = "20ms"
-
-[thresholds]
+"""
+SHORT_THRESHOLDS = """
 min_samples = 10
 checks = [
   "join[fast].p99 < 250ms",
@@ -62,7 +40,9 @@ checks = [
 
 def write_scenario(directory: Path, fault: str = "7s") -> Path:
     path = directory / "short.toml"
-    path.write_text(SHORT_SCENARIO.replace("{fault}", fault))
+    path.write_text(short_slow_member(
+        "short-slow-member", description="The slow-member case, shortened for tests.",
+        target=SHORT_TARGET, thresholds=SHORT_THRESHOLDS, members=8, warmup="3s", fault=fault))
     return path
 
 

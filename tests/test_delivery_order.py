@@ -27,10 +27,11 @@ from harness.delivery_order import DeliveryOrderCounts
 from harness.loadgen.order import LOSS_GRACE, DeliveryOrder
 from harness.measurements import Measurements
 from harness.protocols import ROOMCHAOS, Delivered
+from harness.short_scenario import short_slow_member
 from harness.thresholds import parse_check
 
 from .roomclient import RoomClient
-from .test_chaos_run import SHORT_SCENARIO, assert_nothing_left, harness, only_result
+from .test_chaos_run import assert_nothing_left, harness, only_result
 
 
 def delivered(seq: int | None, message_id: str = "m", sender: str = "a") -> Delivered:
@@ -225,12 +226,12 @@ def test_real_frames_from_a_server_that_drops_and_swaps_messages() -> None:
 
 
 def _scenario(tmp_path: Path) -> Path:
-    text = SHORT_SCENARIO.replace("{fault}", "2s").replace('warmup = "3s"', 'warmup = "2s"')
-    head, _, _ = text.partition("checks = [")
     path = tmp_path / "order.toml"
     # This test is about order, not the machine: a loaded one must not turn FAIL into ERROR.
-    path.write_text(head + 'max_generator_lag = "10s"\n'
-                    'checks = ["deliver.lost == 0", "deliver.reordered == 0"]\n')
+    path.write_text(short_slow_member(
+        "order", target='send_timeout = "10s"', members=8, fault="2s",
+        thresholds='min_samples = 10\nmax_generator_lag = "10s"\n'
+                   'checks = ["deliver.lost == 0", "deliver.reordered == 0"]'))
     return path
 
 

@@ -161,14 +161,7 @@ def test_unreachable_target_is_an_error_naming_the_url_within_seconds(tmp_path: 
 ])
 def test_bad_target_url_is_one_line_naming_the_flag(tmp_path: Path, url: str,
                                                      expected: str) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path)),
-         "--target-url", url, "--results-dir", str(tmp_path / "results"), "--quiet"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
-    )
-    assert completed.returncode == 2, completed.stdout + completed.stderr
-    [line] = completed.stderr.strip().splitlines()
-    assert line.startswith("harness: error: --target-url"), line
+    line = refusal(tmp_path, "--target-url", url)
     assert expected in line, line
     assert not (tmp_path / "results").exists()  # refused before anything started
 
@@ -176,14 +169,20 @@ def test_bad_target_url_is_one_line_naming_the_flag(tmp_path: Path, url: str,
 @pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:x", "",
                                  "http://127.0.0.1"])
 def test_bad_toxiproxy_url_is_one_line_naming_the_flag(tmp_path: Path, url: str) -> None:
+    refusal(tmp_path, "--toxiproxy-url", url)
+
+
+def refusal(tmp_path: Path, flag: str, url: str) -> str:
+    """``harness run`` with ``flag url``: exit code 2 and one line naming ``flag``, returned."""
     completed = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path)),
-         "--toxiproxy-url", url, "--results-dir", str(tmp_path / "results"), "--quiet"],
+         flag, url, "--results-dir", str(tmp_path / "results"), "--quiet"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
     )
     assert completed.returncode == 2, completed.stdout + completed.stderr
     [line] = completed.stderr.strip().splitlines()
-    assert line.startswith("harness: error: --toxiproxy-url"), line
+    assert line.startswith(f"harness: error: {flag}"), line
+    return line
 
 
 def test_a_target_that_never_answers_the_handshake_is_refused_within_seconds() -> None:

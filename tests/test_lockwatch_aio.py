@@ -16,21 +16,14 @@ import pytest
 from harness import lockwatch
 from harness.lockwatch import holds, order
 
-THRESHOLD = 0.05
-LONG = 0.3
+from . import lockwatch_sink
+from .lockwatch_sink import LONG, THRESHOLD, kinds, memory_sink
 
 
 @pytest.fixture
 def sink() -> Iterator[lockwatch.MemorySink]:
-    lockwatch.reset()
-    memory = lockwatch.MemorySink()
-    lockwatch.configure(sinks=[memory], wait_threshold=THRESHOLD)
-    yield memory
-    lockwatch.reset()
-
-
-def kinds(sink: lockwatch.MemorySink) -> list[str]:
-    return [report.kind for report in sink.reports]
+    with memory_sink(wait_threshold=THRESHOLD) as memory:
+        yield memory
 
 
 # Plain lock behaviour.
@@ -134,16 +127,10 @@ def test_wait_report_fires_while_still_waiting(sink: lockwatch.MemorySink) -> No
 
     asyncio.run(main())
     assert seen_while_waiting == ["wait"]
-    assert kinds(sink) == ["wait"]  # once per wait
-    report = sink.reports[0]
-    assert report.lock == "room:lobby"
-    assert THRESHOLD <= report.duration_s < LONG
-    assert report.subject.name == "joiner"
+    report = lockwatch_sink.only_report(sink, "wait", "room:lobby")
+    lockwatch_sink.check_party(report.subject, "joiner", "task 0x",
+                               "in test_wait_report_fires_while_still_waiting.<locals>.joiner")
     assert report.subject.mode == "exclusive"
-    assert report.subject.ident.startswith("task 0x")
-    assert "in test_wait_report_fires_while_still_waiting.<locals>.joiner" in (
-        report.subject.acquire_site
-    )
     [held_by] = report.holders
     assert held_by.name == "holder"
     assert "in test_wait_report_fires_while_still_waiting.<locals>.holder" in (held_by.acquire_site)
@@ -169,23 +156,7 @@ def test_no_wait_report_below_threshold(sink: lockwatch.MemorySink) -> None:
 def test_rwlock_wait_lists_every_concurrent_reader(sink: lockwatch.MemorySink) -> None:
     """The broadcast-holds-the-read-lock case that go-deadlock misses (its #47)."""
     members = lockwatch.aio.RWLock("room:lobby")
-
-    async def broadcast() -> None:
-        async with members.read():
-            await asyncio.sleep(LONG)
-
-    async def join() -> None:
-        async with members.write():
-            pass
-
-    async def main() -> None:
-        readers = [asyncio.create_task(broadcast(), name=f"broadcast-{i}") for i in range(4)]
-        await asyncio.sleep(0.01)
-        assert members.readers == 4
-        writer = asyncio.create_task(join(), name="join")
-        await asyncio.gather(*readers, writer)
-
-    asyncio.run(main())
+    asyncio.run(lockwatch_sink.readers_block_a_writer(members, 4, LONG))
     assert kinds(sink) == ["wait"]
     report = sink.reports[0]
     assert report.subject.name == "join"
@@ -194,10 +165,8 @@ def test_rwlock_wait_lists_every_concurrent_reader(sink: lockwatch.MemorySink) -
     assert {p.mode for p in report.holders} == {"read"}
     assert len({p.ident for p in report.holders}) == 4
     for party in report.holders:
-        assert "in test_rwlock_wait_lists_every_concurrent_reader.<locals>.broadcast" in (
-            party.acquire_site
-        )
-        assert any("asyncio.sleep(LONG)" in line for line in party.current_stack)
+        assert "in readers_block_a_writer.<locals>.broadcast" in party.acquire_site
+        assert any("asyncio.sleep(hold_s)" in line for line in party.current_stack)
 
 
 def test_writer_preference_blocks_new_readers(sink: lockwatch.MemorySink) -> None:
@@ -307,10 +276,7 @@ def test_hold_report_fires_while_held(sink: lockwatch.MemorySink) -> None:
 
     asyncio.run(main())
     assert seen_while_held == ["hold"]
-    assert kinds(sink) == ["hold"]  # once per hold, not again at release
-    report = sink.reports[0]
-    assert report.lock == "slow"
-    assert THRESHOLD <= report.duration_s < LONG
+    report = lockwatch_sink.only_report(sink, "hold", "slow")
     assert "in test_hold_report_fires_while_held.<locals>.main" in report.subject.acquire_site
     assert [p.ident for p in report.holders] == [report.subject.ident]
     assert any("await asyncio.sleep(LONG)" in line for line in report.subject.current_stack)
@@ -407,16 +373,13 @@ def test_order_inversion_reported_once(sink: lockwatch.MemorySink) -> None:
 
 def test_order_detection_can_be_turned_off(sink: lockwatch.MemorySink) -> None:
     lockwatch.configure(order_detection=False)
-    a = lockwatch.aio.Lock("A")
-    b = lockwatch.aio.Lock("B")
+    a, b = lockwatch.aio.Lock("A"), lockwatch.aio.Lock("B")
 
     async def main() -> None:
-        async with a:
-            async with b:
-                pass
-        async with b:
-            async with a:
-                pass
+        async with a, b:
+            pass
+        async with b, a:
+            pass
 
     asyncio.run(main())
     assert sink.reports == []
@@ -519,10 +482,7 @@ def test_recursive_write_reported(sink: lockwatch.MemorySink) -> None:
 
 
 def test_per_lock_thresholds_override_global(sink: lockwatch.MemorySink) -> None:
-    lockwatch.configure(wait_threshold=30)
-    sensitive = lockwatch.aio.Lock("sensitive", wait_threshold=THRESHOLD)
-    lockwatch.configure(wait_threshold=THRESHOLD)
-    quiet = lockwatch.aio.Lock("quiet", wait_threshold=0)
+    sensitive, quiet = lockwatch_sink.sensitive_and_quiet(lockwatch.aio.Lock)
 
     async def contend(lock: lockwatch.aio.Lock) -> None:
         async def holder() -> None:
@@ -555,10 +515,7 @@ def test_per_lock_sinks_override_global(sink: lockwatch.MemorySink) -> None:
 
 
 def test_disabled_mode_reports_nothing_and_still_locks(sink: lockwatch.MemorySink) -> None:
-    lockwatch.configure(enabled=False, hold_threshold=THRESHOLD)
-    lock = lockwatch.aio.Lock("off")
-    a, b = lockwatch.aio.Lock("A"), lockwatch.aio.Lock("B")
-    rw = lockwatch.aio.RWLock("rw")
+    lock, a, b, rw = lockwatch_sink.locks_while_off(lockwatch.aio)
     inside = 0
     most = 0
 
@@ -609,10 +566,7 @@ def test_switching_enabled_while_held_stays_consistent(sink: lockwatch.MemorySin
 def test_raising_sink_does_not_break_locking(
     sink: lockwatch.MemorySink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def explode(report: lockwatch.Report) -> None:
-        raise ValueError("sink is broken")
-
-    lockwatch.configure(sinks=[lockwatch.CallbackSink(explode), sink])
+    lockwatch.configure(sinks=[lockwatch.CallbackSink(lockwatch_sink.broken_sink), sink])
     lock = lockwatch.aio.Lock("fragile")
 
     async def holder() -> None:

@@ -19,6 +19,8 @@ from harness import lockwatch
 from harness.lockwatch import Party, Report, parse_reports
 from harness.lockwatch.gotime import format_duration, parse_duration
 
+from .lockwatch_sink import memory_sink, readers_block_a_writer
+
 # From /work/shared/field-notes.md: go-deadlock's output for the article's Room.
 GO_ROOM_SAMPLE = """\
 POTENTIAL DEADLOCK:
@@ -95,11 +97,8 @@ main.go:10 main.main { mu.RLock() } <<<<<
 
 @pytest.fixture
 def sink() -> Iterator[lockwatch.MemorySink]:
-    lockwatch.reset()
-    memory = lockwatch.MemorySink()
-    lockwatch.configure(sinks=[memory], wait_threshold=0.05)
-    yield memory
-    lockwatch.reset()
+    with memory_sink(wait_threshold=0.05) as memory:
+        yield memory
 
 
 def party(name: str, site: str, mode: str = "exclusive", kw: str = "task") -> Party:
@@ -136,18 +135,8 @@ def live_reports(sink: lockwatch.MemorySink) -> list[Report]:
     rw = lockwatch.aio.RWLock("room:lobby")
     a, b = lockwatch.aio.Lock("A"), lockwatch.aio.Lock("B")
 
-    async def broadcast() -> None:
-        async with rw.read():
-            await asyncio.sleep(0.2)
-
-    async def join() -> None:
-        async with rw.write():
-            pass
-
     async def main() -> None:
-        readers = [asyncio.create_task(broadcast(), name=f"broadcast-{i}") for i in range(2)]
-        await asyncio.sleep(0.01)
-        await asyncio.gather(*readers, asyncio.create_task(join(), name="join"))
+        await readers_block_a_writer(rw, 2, 0.2)
         async with a, b:
             pass
         async with b, a:
@@ -310,14 +299,20 @@ def test_parse_round_trip_property(
 # Parse: go-deadlock output.
 
 
-def test_parse_go_deadlock_room_sample() -> None:
-    [report] = parse_reports(GO_ROOM_SAMPLE)
+def parse_wait(text: str, lock: str, duration_s: float, subject_site: str) -> Report:
+    """The one report in ``text``: a wait on ``lock`` this long, by a subject asking there."""
+    [report] = parse_reports(text)
     assert report.kind == "wait"
-    assert report.lock == "0xc000067810"
-    assert report.duration_s == pytest.approx(0.1)
+    assert report.lock == lock
+    assert report.duration_s == pytest.approx(duration_s)
+    assert report.subject.acquire_site == subject_site
+    return report
+
+
+def test_parse_go_deadlock_room_sample() -> None:
+    report = parse_wait(GO_ROOM_SAMPLE, "0xc000067810", 0.1, "main.go:107 main.(*Room).Add")
     assert report.subject.name == "97"
     assert report.subject.ident == "goroutine 97"
-    assert report.subject.acquire_site == "main.go:107 main.(*Room).Add"
     assert report.subject.mode == "write"
     [holder] = report.holders
     assert holder.ident == "goroutine 38"
@@ -328,11 +323,8 @@ def test_parse_go_deadlock_room_sample() -> None:
 
 
 def test_parse_go_deadlock_readme_wait_sample() -> None:
-    [report] = parse_reports(GO_WAIT_SAMPLE)
-    assert report.kind == "wait"
-    assert report.lock == "0xc820160440"
-    assert report.duration_s == pytest.approx(0.04)
-    assert report.subject.acquire_site == "inmem.go:785 bttest.(*table).mutableRow"
+    report = parse_wait(GO_WAIT_SAMPLE, "0xc820160440", 0.04,
+                        "inmem.go:785 bttest.(*table).mutableRow")
     assert report.subject.acquire_stack == [  # innermost last, like Python
         "inmem_test.go:111 bttest.TestConcurrentMutationsReadModifyAndGC.func3"
         " { s.MutateRow(ctx, req) }",

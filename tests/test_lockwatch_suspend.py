@@ -17,17 +17,16 @@ import pytest
 from harness import lockwatch
 from harness.lockwatch import Report, parse_reports, suspend
 
+from .lockwatch_sink import memory_sink
+
 THRESHOLD = 0.05
 LONG = 0.4
 
 
 @pytest.fixture
 def sink() -> Iterator[lockwatch.MemorySink]:
-    lockwatch.reset()
-    memory = lockwatch.MemorySink()
-    lockwatch.configure(sinks=[memory], wait_threshold=10.0, suspend_threshold=THRESHOLD)
-    yield memory
-    lockwatch.reset()
+    with memory_sink(wait_threshold=10.0, suspend_threshold=THRESHOLD) as memory:
+        yield memory
 
 
 def suspended(sink: lockwatch.MemorySink) -> list[Report]:

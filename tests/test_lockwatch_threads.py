@@ -17,21 +17,14 @@ import pytest
 from harness import lockwatch
 from harness.lockwatch import holds
 
-THRESHOLD = 0.05
-LONG = 0.3
+from . import lockwatch_sink
+from .lockwatch_sink import LONG, THRESHOLD, kinds, memory_sink
 
 
 @pytest.fixture
 def sink() -> Iterator[lockwatch.MemorySink]:
-    lockwatch.reset()
-    memory = lockwatch.MemorySink()
-    lockwatch.configure(sinks=[memory], wait_threshold=THRESHOLD)
-    yield memory
-    lockwatch.reset()
-
-
-def kinds(sink: lockwatch.MemorySink) -> list[str]:
-    return [report.kind for report in sink.reports]
+    with memory_sink(wait_threshold=THRESHOLD) as memory:
+        yield memory
 
 
 def start(target: Callable[[], object], name: str) -> threading.Thread:
@@ -149,15 +142,9 @@ def test_wait_report_fires_while_still_waiting(sink: lockwatch.MemorySink) -> No
     assert kinds(sink) == ["wait"]  # fired while still waiting
     release.set()
     join(first, second)
-    assert kinds(sink) == ["wait"]  # once per wait
-    report = sink.reports[0]
-    assert report.lock == "room:lobby"
-    assert THRESHOLD <= report.duration_s < LONG
-    assert report.subject.name == "joiner"
-    assert report.subject.ident.startswith("thread ")
-    assert "in test_wait_report_fires_while_still_waiting.<locals>.joiner" in (
-        report.subject.acquire_site
-    )
+    report = lockwatch_sink.only_report(sink, "wait", "room:lobby")
+    lockwatch_sink.check_party(report.subject, "joiner", "thread ",
+                               "in test_wait_report_fires_while_still_waiting.<locals>.joiner")
     [held_by] = report.holders
     assert held_by.name == "holder"
     assert held_by.acquire_stack[-1].endswith("{ with lock: }")
@@ -301,10 +288,7 @@ def test_hold_report_fires_while_held(sink: lockwatch.MemorySink) -> None:
         time.sleep(LONG)
         seen_while_held = kinds(sink)
     assert seen_while_held == ["hold"]
-    assert kinds(sink) == ["hold"]  # once per hold, not again at release
-    report = sink.reports[0]
-    assert report.lock == "slow"
-    assert THRESHOLD <= report.duration_s < LONG
+    report = lockwatch_sink.only_report(sink, "hold", "slow")
     assert "in test_hold_report_fires_while_held" in report.subject.acquire_site
     assert any("time.sleep(LONG)" in line for line in report.subject.current_stack)
 
@@ -420,10 +404,7 @@ def test_recursive_write_reported(sink: lockwatch.MemorySink) -> None:
 
 
 def test_per_lock_thresholds_override_global(sink: lockwatch.MemorySink) -> None:
-    lockwatch.configure(wait_threshold=30)
-    sensitive = lockwatch.threads.Lock("sensitive", wait_threshold=THRESHOLD)
-    lockwatch.configure(wait_threshold=THRESHOLD)
-    quiet = lockwatch.threads.Lock("quiet", wait_threshold=0)
+    sensitive, quiet = lockwatch_sink.sensitive_and_quiet(lockwatch.threads.Lock)
     for lock in (sensitive, quiet):
         with lock:
             join(start(lambda: lock.acquire(timeout=LONG / 2), "waiter"))  # noqa: B023
@@ -431,10 +412,7 @@ def test_per_lock_thresholds_override_global(sink: lockwatch.MemorySink) -> None
 
 
 def test_disabled_mode_reports_nothing_and_still_locks(sink: lockwatch.MemorySink) -> None:
-    lockwatch.configure(enabled=False, hold_threshold=THRESHOLD)
-    lock = lockwatch.threads.Lock("off")
-    a, b = lockwatch.threads.Lock("A"), lockwatch.threads.Lock("B")
-    rw = lockwatch.threads.RWLock("rw")
+    lock, a, b, rw = lockwatch_sink.locks_while_off(lockwatch.threads)
     counter = 0
 
     def worker() -> None:
@@ -461,10 +439,8 @@ def test_disabled_mode_reports_nothing_and_still_locks(sink: lockwatch.MemorySin
 def test_raising_sink_does_not_break_locking(
     sink: lockwatch.MemorySink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def explode(report: lockwatch.Report) -> None:
-        raise ValueError("sink is broken")
-
-    lockwatch.configure(sinks=[lockwatch.CallbackSink(explode), sink], hold_threshold=THRESHOLD)
+    lockwatch.configure(sinks=[lockwatch.CallbackSink(lockwatch_sink.broken_sink), sink],
+                        hold_threshold=THRESHOLD)
     lock = lockwatch.threads.Lock("fragile")
     with caplog.at_level(logging.ERROR, logger="harness.lockwatch"):
         with lock:

@@ -38,6 +38,7 @@ from harness.pages import (
 from harness.pages.charts import comparison_figure, lock_report_bins
 from harness.results import build_series, write_junit_xml, write_result_json
 from harness.scenario import Scenario
+from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from harness.thresholds.base import format_number
 from harness.verdict import judge
@@ -408,28 +409,15 @@ def test_malformed_threshold_names_the_field(tmp_path: Path, scenario: Scenario)
 # A real run.
 
 
-SHORT_SCENARIO = """
-name = "short-report"
-[target]
-lock_wait_threshold = "100ms"
-[load]
-members = 6
-slow_members = 1
-spawn_rate = 6
-broadcast_interval = "200ms"
-stay = "1s"
-away = "100ms"
-[timing]
-warmup = "2s"
-fault = "3s"
-cooldown = "1s"
-[[faults]]
-kind = "latency"
-latency = "500ms"
-[thresholds]
+SHORT_SCENARIO = short_slow_member(
+    "short-report",
+    target='lock_wait_threshold = "100ms"',
+    jitter=None,
+    thresholds="""
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "lock_reports == 0"]
-"""
+""",
+)
 
 
 @pytest.mark.integration

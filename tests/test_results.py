@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.measurements import Measurements, Sample
+from harness.measurements import Measurements
 from harness.results import format_summary_table, write_junit_xml, write_result_json
 from harness.scenario import Scenario
 from harness.verdict import Verdict, judge
 
-from .verdicts import error_verdict
-
-
-def samples(
-    op: str, member_kind: str, latency_ms: float, count: int, ok: bool = True
-) -> list[Sample]:
-    return [Sample(1000.0 + i, op, member_kind, latency_ms, ok) for i in range(count)]
+from .verdicts import error_verdict, samples
 
 
 def mixed_run() -> Measurements:

@@ -33,7 +33,7 @@ from targets.roomserver.context import ServerContext
 from targets.roomserver.modes import MODES
 from targets.roomserver.server import RoomServer, listening_port
 
-from .roomclient import PROTOCOL, RoomClient
+from .roomclient import PROTOCOL, RoomClient, sender_and_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -106,50 +106,34 @@ def test_deep_nesting_is_bad_json_not_a_close(naive_server: TargetInfo, frame: s
     asyncio.run(scenario())
 
 
-def test_nesting_up_to_the_limit_is_relayed(naive_server: TargetInfo) -> None:
-    """The frame object is level 1, so a body may nest 99 levels."""
+@pytest.mark.parametrize("depth", [99, 100, 978])
+def test_bodies_nested_up_to_the_limit_are_relayed_deeper_ones_refused(
+    naive_server: TargetInfo, depth: int
+) -> None:
+    """The frame object is level 1, so a body may nest 99 levels; one more is bad_json.
+
+    A refused body leaves the connection answering commands (see 2. below): a body
+    nested 978 levels used to parse, fail to re-encode and kill the worker.
+    """
 
     async def scenario() -> None:
-        sender = await RoomClient.open(naive_server.url)
-        receiver = await RoomClient.open(naive_server.url)
-        room = f"depth-{time.monotonic_ns()}"
-        await sender.join(room, "sender")
-        await receiver.join(room, "receiver")
-        frame = _broadcast(room, _nested(99))
-        reply = await sender.request(frame, timeout=5)
-        assert reply["type"] == "broadcasted", reply
-        assert receiver.messages[0]["body"] == json.loads(_nested(99))
-        reply = await sender.request(frame.replace(_nested(99), _nested(100)), timeout=5)
-        assert reply["type"] == "error" and reply["code"] == "bad_json", reply
-        await sender.close()
-        await receiver.close()
+        room = f"depth-{depth}-{time.monotonic_ns()}"
+        async with sender_and_receiver(naive_server.url, room) as (sender, receiver):
+            reply = await sender.request(_broadcast(room, _nested(depth)), timeout=5)
+            if depth <= 99:
+                assert reply["type"] == "broadcasted", reply
+                assert receiver.messages[0]["body"] == json.loads(_nested(depth))
+                return
+            assert reply["type"] == "error" and reply["code"] == "bad_json", reply
+            # The connection still answers commands.
+            reply = await sender.request(PROTOCOL.broadcast_frame(room, 2, "x", 1), timeout=5)
+            assert reply["type"] == "broadcasted" and reply["recipients"] == 1, reply
+            await sender.leave(room)
 
     asyncio.run(scenario())
 
 
-# 2. No input silences a connection.
-
-def test_deeply_nested_body_does_not_silence_the_connection(naive_server: TargetInfo) -> None:
-    """A body nested 978 levels used to parse, fail to re-encode and kill the worker."""
-
-    async def scenario() -> None:
-        sender = await RoomClient.open(naive_server.url)
-        receiver = await RoomClient.open(naive_server.url)
-        room = f"silence-{time.monotonic_ns()}"
-        await sender.join(room, "sender")
-        await receiver.join(room, "receiver")
-        frame = _broadcast(room, _nested(978))
-        reply = await sender.request(frame, timeout=5)
-        assert reply["type"] == "error" and reply["code"] == "bad_json", reply
-        # The connection still answers commands.
-        reply = await sender.request(PROTOCOL.broadcast_frame(room, 2, "x", 1), timeout=5)
-        assert reply["type"] == "broadcasted" and reply["recipients"] == 1, reply
-        await sender.leave(room)
-        await sender.close()
-        await receiver.close()
-
-    asyncio.run(scenario())
-
+# 2. No input silences a connection (a refused body does not either: see above).
 
 def test_unexpected_error_in_a_command_is_answered_and_logged(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -191,19 +175,14 @@ def test_non_finite_numbers_are_bad_field(
     naive_server: TargetInfo, number: str, where: str
 ) -> None:
     async def scenario() -> None:
-        sender = await RoomClient.open(naive_server.url)
-        receiver = await RoomClient.open(naive_server.url)
         room = f"nan-{time.monotonic_ns()}"
-        await sender.join(room, "sender")
-        await receiver.join(room, "receiver")
-        body = {"body": number, "nested-body": '{"a":[1,' + number + "]}"}.get(where, '"x"')
-        frame = _broadcast(room, body, sent_at=number if where == "sent_at" else "1")
-        reply = await sender.request(frame, timeout=5)
-        assert reply["type"] == "error" and reply["code"] == "bad_field", reply
-        await asyncio.sleep(0.1)
-        assert receiver.raw_messages == []
-        await sender.close()
-        await receiver.close()
+        async with sender_and_receiver(naive_server.url, room) as (sender, receiver):
+            body = {"body": number, "nested-body": '{"a":[1,' + number + "]}"}.get(where, '"x"')
+            frame = _broadcast(room, body, sent_at=number if where == "sent_at" else "1")
+            reply = await sender.request(frame, timeout=5)
+            assert reply["type"] == "error" and reply["code"] == "bad_field", reply
+            await asyncio.sleep(0.1)
+            assert receiver.raw_messages == []
 
     asyncio.run(scenario())
 
@@ -217,19 +196,14 @@ def test_non_finite_numbers_are_bad_field(
 )
 def test_sent_at_is_passed_on_exactly_as_it_came(naive_server: TargetInfo, sent_at: str) -> None:
     async def scenario() -> None:
-        sender = await RoomClient.open(naive_server.url)
-        receiver = await RoomClient.open(naive_server.url)
         room = f"sent-at-{time.monotonic_ns()}"
-        await sender.join(room, "sender")
-        await receiver.join(room, "receiver")
-        frame = _broadcast(room, '"x"', sent_at=sent_at)
-        reply = await sender.request(frame, timeout=5)
-        assert reply["type"] == "broadcasted", reply
-        [raw] = receiver.raw_messages
-        assert isinstance(raw, str)
-        assert f'"sent_at":{sent_at},' in raw, raw
-        await sender.close()
-        await receiver.close()
+        async with sender_and_receiver(naive_server.url, room) as (sender, receiver):
+            frame = _broadcast(room, '"x"', sent_at=sent_at)
+            reply = await sender.request(frame, timeout=5)
+            assert reply["type"] == "broadcasted", reply
+            [raw] = receiver.raw_messages
+            assert isinstance(raw, str)
+            assert f'"sent_at":{sent_at},' in raw, raw
 
     asyncio.run(scenario())
 
@@ -269,22 +243,18 @@ def test_server_frames_grow_past_64_kib_but_stay_within_256_kib(
     """docs/protocol.md: the server's frames can be up to 4 x 64 KiB (non-ASCII is escaped)."""
 
     async def scenario() -> None:
-        sender = await RoomClient.open(naive_server.url)
-        receiver = await RoomClient.open(naive_server.url)
         room = str(time.monotonic_ns()).ljust(128, "r")
-        await sender.join(room, "\U0001f600" * 128)  # 12 bytes each in the message frame
-        await receiver.join(room, "receiver")
-        message_id = json.dumps("i" * 50)
-        frame = _broadcast(room, _fill(len(_broadcast(room, "", message_id=message_id)), kind),
-                           message_id=message_id)
-        assert 64 * 1024 - 10 < len(frame.encode()) <= 64 * 1024
-        reply = await sender.request(frame, timeout=10)
-        assert reply["type"] == "broadcasted", reply
-        [raw] = receiver.raw_messages
-        assert isinstance(raw, str) and raw.isascii()
-        assert 3 * 64 * 1024 <= len(raw) <= 256 * 1024, len(raw)
-        await sender.close()
-        await receiver.close()
+        sender_name = "\U0001f600" * 128  # 12 bytes each in the message frame
+        async with sender_and_receiver(naive_server.url, room, sender_name) as (sender, receiver):
+            message_id = json.dumps("i" * 50)
+            frame = _broadcast(room, _fill(len(_broadcast(room, "", message_id=message_id)), kind),
+                               message_id=message_id)
+            assert 64 * 1024 - 10 < len(frame.encode()) <= 64 * 1024
+            reply = await sender.request(frame, timeout=10)
+            assert reply["type"] == "broadcasted", reply
+            [raw] = receiver.raw_messages
+            assert isinstance(raw, str) and raw.isascii()
+            assert 3 * 64 * 1024 <= len(raw) <= 256 * 1024, len(raw)
 
     asyncio.run(scenario())
 

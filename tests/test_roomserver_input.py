@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 
 from harness.target import TargetInfo, fetch_json, http_base
 
-from .roomclient import PROTOCOL, RoomClient
+from .roomclient import PROTOCOL, RoomClient, sender_and_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -101,18 +101,13 @@ def test_frame_over_64_kib_closes_with_1009(naive_server: TargetInfo) -> None:
 
 def test_unknown_ack_is_ignored_and_broadcast_reaches_others(naive_server: TargetInfo) -> None:
     async def scenario() -> None:
-        sender = await RoomClient.open(naive_server.url)
-        receiver = await RoomClient.open(naive_server.url)
-        await sender.join("acks", "sender")
-        await receiver.join("acks", "receiver")
-        await sender.send({"type": "ack", "id": "never-sent"})
-        reply = await sender.request(PROTOCOL.broadcast_frame("acks", "m1", {"k": 1}, 12.5))
-        assert reply == {"type": "broadcasted", "room": "acks", "id": "m1", "recipients": 1}
-        [message] = receiver.messages
-        assert message == {"type": "message", "room": "acks", "id": "m1", "from": "sender",
-                           "body": {"k": 1}, "sent_at": 12.5, "seq": 1}
-        await sender.close()
-        await receiver.close()
+        async with sender_and_receiver(naive_server.url, "acks") as (sender, receiver):
+            await sender.send({"type": "ack", "id": "never-sent"})
+            reply = await sender.request(PROTOCOL.broadcast_frame("acks", "m1", {"k": 1}, 12.5))
+            assert reply == {"type": "broadcasted", "room": "acks", "id": "m1", "recipients": 1}
+            [message] = receiver.messages
+            assert message == {"type": "message", "room": "acks", "id": "m1", "from": "sender",
+                               "body": {"k": 1}, "sent_at": 12.5, "seq": 1}
 
     _run(scenario())
 

@@ -26,11 +26,12 @@ import pytest
 from harness.measurements import Measurements
 from harness.prometheus import MetricSelector
 from harness.sampler import SeriesSampler
+from harness.short_scenario import short_slow_member
 from harness.target import ReferenceTarget
 from harness.thresholds import CheckResult, parse_check
 from harness.verdict import evaluate_checks
 
-from .test_chaos_run import SHORT_SCENARIO, assert_nothing_left, harness, only_result
+from .test_chaos_run import assert_nothing_left, harness, only_result
 
 pytestmark = pytest.mark.integration
 
@@ -139,11 +140,11 @@ def test_rss_without_a_pid_is_no_data_naming_why(tmp_path: Path) -> None:
 
 
 def _scenario(tmp_path: Path, checks: list[str], delivery: str = "ack") -> Path:
-    text = SHORT_SCENARIO.replace("{fault}", "2s").replace('warmup = "3s"', 'warmup = "2s"')
-    text = text.replace("[target]\n", f'[target]\ndelivery = "{delivery}"\n')
-    head, _, _ = text.partition("checks = [")
     path = tmp_path / "sampled.toml"
-    path.write_text(head + "checks = [" + ", ".join(f"'{check}'" for check in checks) + "]\n")
+    path.write_text(short_slow_member(
+        "sampled", target=f'delivery = "{delivery}"', members=8, fault="2s",
+        thresholds="min_samples = 10\nchecks = ["
+                   + ", ".join(f"'{check}'" for check in checks) + "]"))
     return path
 
 

@@ -6,17 +6,18 @@ from pathlib import Path
 
 from harness.generator_lag import GeneratorLag, LagWindow
 from harness.hdr import LatencyHistogram
-from harness.measurements import Measurements, Sample
+from harness.measurements import Measurements
 from harness.scenario import Scenario, load_scenario
-from harness.verdict import evaluate_checks, judge
+from harness.verdict import Verdict, evaluate_checks, judge
+
+from .verdicts import samples
 
 SLOW_MEMBER = Path(__file__).resolve().parent.parent / "scenarios" / "slow-member.toml"
 
 
-def samples(
-    op: str, member_kind: str, latency_ms: float, count: int, ok: bool = True
-) -> list[Sample]:
-    return [Sample(1000.0 + i, op, member_kind, latency_ms, ok) for i in range(count)]
+def assert_judged(verdict: Verdict, status: str, exit_code: int, message: str) -> None:
+    """``verdict`` has this status, exit code and one-line message."""
+    assert (verdict.status, verdict.exit_code, verdict.message) == (status, exit_code, message)
 
 
 def healthy_run() -> Measurements:
@@ -33,9 +34,7 @@ def healthy_run() -> Measurements:
 
 def test_pass_when_every_check_holds(scenario: Scenario) -> None:
     verdict = judge(scenario, healthy_run())
-    assert verdict.status == "PASS"
-    assert verdict.exit_code == 0
-    assert verdict.message == "PASS: all 4 checks hold"
+    assert_judged(verdict, "PASS", 0, "PASS: all 4 checks hold")
     assert [result.status for result in verdict.check_results] == ["holding"] * 4
 
 
@@ -44,10 +43,9 @@ def test_fail_names_each_broken_check_and_its_value(scenario: Scenario) -> None:
     measurements.samples += samples("join", "fast", 812.0, 10)
     measurements.lock_reports += [{"kind": "wait", "lock": "rooms"}] * 7
     verdict = judge(scenario, measurements)
-    assert verdict.status == "FAIL"
-    assert verdict.exit_code == 1
-    assert verdict.message == (
-        "FAIL: join[fast].p99 = 812 ms (limit < 250 ms); lock_reports = 7 (limit == 0)"
+    assert_judged(
+        verdict, "FAIL", 1,
+        "FAIL: join[fast].p99 = 812 ms (limit < 250 ms); lock_reports = 7 (limit == 0)",
     )
 
 
@@ -55,9 +53,7 @@ def test_error_when_a_component_broke_even_if_checks_hold(scenario: Scenario) ->
     measurements = healthy_run()
     measurements.component_errors.append("target exited with code -9 at 12.3s")
     verdict = judge(scenario, measurements)
-    assert verdict.status == "ERROR"
-    assert verdict.exit_code == 2
-    assert verdict.message == "ERROR: target exited with code -9 at 12.3s"
+    assert_judged(verdict, "ERROR", 2, "ERROR: target exited with code -9 at 12.3s")
     assert verdict.component_errors == ("target exited with code -9 at 12.3s",)
 
 
@@ -75,10 +71,9 @@ def test_error_when_too_few_samples(scenario: Scenario) -> None:
     measurements.samples = [s for s in measurements.samples if s.op != "join"]
     measurements.samples += samples("join", "fast", 20.0, 3)
     verdict = judge(scenario, measurements)
-    assert verdict.status == "ERROR"
-    assert verdict.exit_code == 2
-    assert verdict.message == (
-        "ERROR: too few samples to judge: join[fast].p99 has 3 samples, needs 20"
+    assert_judged(
+        verdict, "ERROR", 2,
+        "ERROR: too few samples to judge: join[fast].p99 has 3 samples, needs 20",
     )
 
 

@@ -31,6 +31,7 @@ import psutil
 import pytest
 
 from harness.faults import FAULT_KINDS
+from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from harness.thresholds import parse_check
 from harness.toxiproxy import ToxiproxyClient
@@ -47,11 +48,10 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync", "--window-size=1400,1250")
 ARTIFACTS = PROJECT_ROOT / "results" / "webui"
 
-UI_SCENARIO = """
-name = "ui-short"
-description = "A small room for the web UI test."
-
-[target]
+UI_SCENARIO = short_slow_member(
+    "ui-short",
+    description="A small room for the web UI test.",
+    target="""
 # Waits: above the scheduling hiccups of a busy 2-core machine, below the 500 ms of latency.
 # Holds are what a stalled machine shows first, and the bug shows as waits: holds are off.
 send_timeout = "10s"
@@ -60,30 +60,13 @@ lock_hold_threshold = "5s"
 # This test shows reports following the latency set in the tab; the held-across-await
 # detector reports naive's bug at any latency, so it is off here.
 lock_suspend_threshold = "0s"
-
-[load]
-rooms = 1
-members = 6
-slow_members = 1
-spawn_rate = 6
-broadcast_interval = "200ms"
-stay = "1s"
-away = "100ms"
-
-[timing]
-warmup = "2s"
-fault = "5s"
-cooldown = "1s"
-
-[[faults]]
-kind = "latency"
-latency = "500ms"
-jitter = "20ms"
-
-[thresholds]
+""",
+    fault="5s",
+    thresholds="""
 min_samples = 10
 checks = ["join[fast].p99 < 250ms", "lock_reports == 0", "errors.ratio < 0.05"]
-"""
+""",
+)
 
 
 # -- the parts ---------------------------------------------------------------------------------

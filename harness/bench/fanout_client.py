@@ -17,7 +17,6 @@ the window), ``server_cpu`` (same, for ``--server-pid``), and the problems seen
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -29,6 +28,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from harness.protocols import ROOMCHAOS, Delivered, ErrorReply, Joined, Unparseable
+
+from .cli import child_parser
 
 __all__ = ["main", "measure"]
 
@@ -154,8 +155,7 @@ async def measure(url: str, members: int, warmup: float, duration: float, window
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench.fanout_client",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = child_parser("harness.bench.fanout_client", __doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--warmup", type=float, default=1.0)

@@ -15,13 +15,13 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
 import websocket  # noqa: E402
 
+from harness.bench.cli import child_parser  # noqa: E402
 from harness.protocols import ROOMCHAOS, Delivered  # noqa: E402
 
 __all__ = ["main"]
@@ -47,8 +47,7 @@ def _member(url: str, index: int, stop_at: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench.plain_client",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = child_parser("harness.bench.plain_client", __doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)

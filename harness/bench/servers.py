@@ -18,7 +18,6 @@ stop on SIGINT or SIGTERM.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import http
 import json
@@ -32,6 +31,8 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from .cli import child_parser
 
 __all__ = ["KINDS", "main"]
 
@@ -54,11 +55,21 @@ def _message(room: str, frame: dict[str, Any], sender: str, seq: int) -> str:
                    "body": frame.get("body"), "sent_at": frame.get("sent_at"), "seq": seq})
 
 
-def _broadcast_handler(counters: _Counters) -> Callable[[ServerConnection],
-                                                         Coroutine[Any, Any, None]]:
-    members: dict[ServerConnection, str] = {}
+Handler = Callable[[ServerConnection], Coroutine[Any, Any, None]]
 
-    async def handle(ws: ServerConnection) -> None:
+
+class _Room:
+    """The frame loop both kinds share; a kind says what a broadcast does and what joins see.
+
+    Acks and broadcasts are counted here; ``names`` holds each joined member's name.
+    """
+
+    def __init__(self, counters: _Counters) -> None:
+        self.counters = counters
+        self.names: dict[ServerConnection, str] = {}
+
+    async def handle(self, ws: ServerConnection) -> None:
+        counters = self.counters
         seq = 0
         try:
             async for raw in ws:
@@ -69,54 +80,68 @@ def _broadcast_handler(counters: _Counters) -> Callable[[ServerConnection],
                 elif kind == "broadcast":
                     counters.broadcasts += 1
                     seq += 1
-                    others = [member for member in members if member is not ws]
-                    # One encoding for everybody: the point of websockets.broadcast.
-                    broadcast(others, _message(frame["room"], frame, members.get(ws, "?"), seq))
-                    counters.delivered += len(others)
+                    recipients = await self.deliver(ws, frame, seq)
+                    counters.delivered += recipients
                     await ws.send(_dumps({"type": "broadcasted", "room": frame["room"],
-                                          "id": frame.get("id"), "recipients": len(others)}))
+                                          "id": frame.get("id"), "recipients": recipients}))
                 elif kind == "join":
-                    members[ws] = frame["member"]
+                    self.names[ws] = frame["member"]
                     await ws.send(_dumps({"type": "joined", "room": frame["room"],
-                                          "member": frame["member"], "members": len(members)}))
+                                          "member": frame["member"], "members": self.size()}))
                 elif kind == "leave":
-                    members.pop(ws, None)
+                    self.left(ws)
                     await ws.send(_dumps({"type": "left", "room": frame["room"]}))
         except ConnectionClosed:
             pass
         finally:
-            members.pop(ws, None)
+            self.names.pop(ws, None)
 
-    return handle
+    async def deliver(self, ws: ServerConnection, frame: dict[str, Any], seq: int) -> int:
+        """Send the ``message`` frames of ``ws``'s broadcast; return how many were written."""
+        raise NotImplementedError
+
+    def size(self) -> int:
+        """The member count a ``joined`` frame reports."""
+        raise NotImplementedError
+
+    def left(self, ws: ServerConnection) -> None:
+        """``ws`` sent ``leave``: it is out of the room."""
+        self.names.pop(ws, None)
 
 
-def _echo_handler(counters: _Counters) -> Callable[[ServerConnection], Coroutine[Any, Any, None]]:
-    async def handle(ws: ServerConnection) -> None:
-        seq = 0
-        member = "?"
-        try:
-            async for raw in ws:
-                frame = json.loads(raw)
-                kind = frame.get("type")
-                if kind == "ack":
-                    counters.acks += 1
-                elif kind == "broadcast":
-                    counters.broadcasts += 1
-                    seq += 1
-                    await ws.send(_message(frame["room"], frame, member, seq))
-                    counters.delivered += 1
-                    await ws.send(_dumps({"type": "broadcasted", "room": frame["room"],
-                                          "id": frame.get("id"), "recipients": 1}))
-                elif kind == "join":
-                    member = frame["member"]
-                    await ws.send(_dumps({"type": "joined", "room": frame["room"],
-                                          "member": member, "members": 1}))
-                elif kind == "leave":
-                    await ws.send(_dumps({"type": "left", "room": frame["room"]}))
-        except ConnectionClosed:
-            pass
+class _BroadcastRoom(_Room):
+    """Every connection in one room; one encoding for everybody, written without waiting."""
 
-    return handle
+    async def deliver(self, ws: ServerConnection, frame: dict[str, Any], seq: int) -> int:
+        others = [member for member in self.names if member is not ws]
+        # One encoding for everybody: the point of websockets.broadcast.
+        broadcast(others, _message(frame["room"], frame, self.names.get(ws, "?"), seq))
+        return len(others)
+
+    def size(self) -> int:
+        return len(self.names)
+
+
+class _EchoRoom(_Room):
+    """Each connection its own room: a broadcast comes back to its sender."""
+
+    async def deliver(self, ws: ServerConnection, frame: dict[str, Any], seq: int) -> int:
+        await ws.send(_message(frame["room"], frame, self.names.get(ws, "?"), seq))
+        return 1
+
+    def size(self) -> int:
+        return 1
+
+    def left(self, ws: ServerConnection) -> None:
+        """Nothing to leave; the name stays the sender of later echoes, as before a leave."""
+
+
+def _broadcast_handler(counters: _Counters) -> Handler:
+    return _BroadcastRoom(counters).handle
+
+
+def _echo_handler(counters: _Counters) -> Handler:
+    return _EchoRoom(counters).handle
 
 
 KINDS = {"broadcast": _broadcast_handler, "echo": _echo_handler}
@@ -148,8 +173,7 @@ async def _serve(kind: str, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench.servers",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = child_parser("harness.bench.servers", __doc__)
     parser.add_argument("--kind", choices=sorted(KINDS), required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

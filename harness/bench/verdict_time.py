@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.measurements import Sample, read_samples_jsonl
+from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
 from .result import BenchResult, Row
@@ -38,39 +39,21 @@ __all__ = ["detection", "run"]
 SCENARIO = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 MATRIX_TIMEOUT_S = 600.0
 
-TINY_SCENARIO = """
-name = "bench-tiny-slow-member"
-description = "The slow-member case, cut short for the benchmark's self-test."
-
-[target]
+TINY_SCENARIO = short_slow_member(
+    "bench-tiny-slow-member",
+    description="The slow-member case, cut short for the benchmark's self-test.",
+    target="""
 send_timeout = "10s"
 lock_wait_threshold = "100ms"
 lock_hold_threshold = "250ms"
-
-[load]
-rooms = 1
-members = 6
-slow_members = 1
-spawn_rate = 6
-broadcast_interval = "200ms"
-stay = "1s"
-away = "100ms"
-
-[timing]
-warmup = "2s"
-fault = "3s"
-cooldown = "500ms"
-
-[[faults]]
-kind = "latency"
-latency = "500ms"
-jitter = "20ms"
-
-[thresholds]
+""",
+    cooldown="500ms",
+    thresholds="""
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "lock_reports == 0"]
 abort_on_fail = ["lock_reports == 0"]
-"""
+""",
+)
 
 
 def _find(document: Any, key: str, depth: int = 3) -> Any:

@@ -15,59 +15,66 @@ def add_options(parser: Any) -> None:
     The load's defaults are the scenario's (:class:`~harness.scenario.LoadSettings`), so a
     hand-started ``locust -f locustfile.py`` behaves like a run of the default scenario.
     """
-    load = LoadSettings()
-    parser.add_argument("--room-url", default="ws://127.0.0.1:8765/ws", include_in_web_ui=True,
-                       help="WebSocket URL for fast members (the clean proxy or the server)")
-    parser.add_argument("--slow-urls", default="", include_in_web_ui=True,
-                       help="comma-separated WebSocket URLs, one per slow member "
-                            "(each slow member's own Toxiproxy proxy)")
-    parser.add_argument("--rooms", type=int, default=load.rooms, include_in_web_ui=True,
-                       help="number of rooms; member i joins room i mod rooms")
-    parser.add_argument("--broadcast-interval", type=float, default=load.broadcast_interval_s,
-                        include_in_web_ui=True,
-                       help="seconds between a member's broadcasts while in a room")
-    parser.add_argument("--stay", type=float, default=load.stay_s, include_in_web_ui=True,
-                       help="seconds a member stays in a room before leaving")
-    parser.add_argument("--away", type=float, default=load.away_s, include_in_web_ui=True,
-                       help="seconds a member stays away before rejoining")
-    parser.add_argument("--protocol", default="", include_in_web_ui=False,
-                        help="the wire protocol as JSON, the scenario's [protocol] table "
-                             '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/protocol.md)')
-    parser.add_argument("--op-timeout", type=float, default=15.0, include_in_web_ui=False,
-                       help="seconds to wait for a reply before counting the operation failed")
-    parser.add_argument("--samples-file", default="", include_in_web_ui=False,
-                       help="append every sample as a JSON line to this file (for the harness)")
-    parser.add_argument("--histograms-file", default="", include_in_web_ui=False,
-                        help="write merged HdrHistograms (raw and corrected latency) here")
-    parser.add_argument("--lag-file", default="", include_in_web_ui=False,
-                        help="append the Locust processes' event-loop lag windows (JSON lines) "
-                             "to this file (for the harness)")
-    parser.add_argument("--lock-reports", default="", include_in_web_ui=True,
-                       help="URL or file of the target's lock reports; each new report shows "
-                            "as a failure of type LOCK")
-    parser.add_argument("--ca-file", default="", include_in_web_ui=False,
-                        help="with a wss:// target: PEM file of the CA that signed its "
-                             "certificate (default: the system's CAs)")
-    parser.add_argument("--insecure", action="store_true", include_in_web_ui=False,
-                        help="with a wss:// target: do not verify its certificate")
-    # The web UI's Chaos tab (harness.webui); `python -m harness ui` passes them all.
-    parser.add_argument("--target-url", default="", include_in_web_ui=True,
-                        help="the server under test, ws://127.0.0.1:PORT/ws; members that dial "
-                             "a proxy keep its host for TLS (SNI, verification) and the Host "
-                             "header; in the web UI, a new value re-points the proxies to it")
-    parser.add_argument("--slow-members", type=int, default=load.slow_members,
-                        include_in_web_ui=True,
-                        help="members (the first started) that go through their own slow "
-                             "proxy; missing proxies are created when the swarm starts")
-    parser.add_argument("--latency", type=int, default=0, include_in_web_ui=True,
-                        help="ms of latency on every slow member's link from the swarm's start; "
-                             "a new value while running applies at once, 0 clears it")
-    parser.add_argument("--toxiproxy-url", default="", include_in_web_ui=False,
-                        help="Toxiproxy API that holds the slow members' proxies (Chaos tab)")
-    parser.add_argument("--slow-proxies", default="", include_in_web_ui=False,
-                        help="comma-separated Toxiproxy proxy names, one per --slow-urls entry "
-                             "(Chaos tab)")
-    parser.add_argument("--target-mode", default="", include_in_web_ui=False,
-                        help="mode of the bundled reference server, shown in the Chaos tab")
-    parser.add_argument("--scenario", default="", include_in_web_ui=False,
-                        help="scenario file whose thresholds the Chaos tab evaluates live")
+    for flag, default, in_web_ui, text in _options(LoadSettings()):
+        kind: dict[str, Any] = {}
+        if isinstance(default, bool):  # a switch, off unless given
+            kind = {"action": "store_true"}
+        elif not isinstance(default, str):
+            kind = {"type": type(default)}
+        parser.add_argument(flag, default=default, include_in_web_ui=in_web_ui, help=text,
+                            **kind)
+
+
+def _options(load: LoadSettings) -> list[tuple[str, str | int | float | bool, bool, str]]:
+    """Each option: its flag, its default (which says its type; ``False``: a switch), whether
+    Locust's web UI shows it in the start form, and its help."""
+    return [
+        ("--room-url", "ws://127.0.0.1:8765/ws", True,
+         "WebSocket URL for fast members (the clean proxy or the server)"),
+        ("--slow-urls", "", True,
+         "comma-separated WebSocket URLs, one per slow member "
+         "(each slow member's own Toxiproxy proxy)"),
+        ("--rooms", load.rooms, True, "number of rooms; member i joins room i mod rooms"),
+        ("--broadcast-interval", load.broadcast_interval_s, True,
+         "seconds between a member's broadcasts while in a room"),
+        ("--stay", load.stay_s, True, "seconds a member stays in a room before leaving"),
+        ("--away", load.away_s, True, "seconds a member stays away before rejoining"),
+        ("--protocol", "", False,
+         "the wire protocol as JSON, the scenario's [protocol] table "
+         '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/protocol.md)'),
+        ("--op-timeout", 15.0, False,
+         "seconds to wait for a reply before counting the operation failed"),
+        ("--samples-file", "", False,
+         "append every sample as a JSON line to this file (for the harness)"),
+        ("--histograms-file", "", False,
+         "write merged HdrHistograms (raw and corrected latency) here"),
+        ("--lag-file", "", False,
+         "append the Locust processes' event-loop lag windows (JSON lines) "
+         "to this file (for the harness)"),
+        ("--lock-reports", "", True,
+         "URL or file of the target's lock reports; each new report shows "
+         "as a failure of type LOCK"),
+        ("--ca-file", "", False,
+         "with a wss:// target: PEM file of the CA that signed its "
+         "certificate (default: the system's CAs)"),
+        ("--insecure", False, False, "with a wss:// target: do not verify its certificate"),
+        # The web UI's Chaos tab (harness.webui); `python -m harness ui` passes them all.
+        ("--target-url", "", True,
+         "the server under test, ws://127.0.0.1:PORT/ws; members that dial "
+         "a proxy keep its host for TLS (SNI, verification) and the Host "
+         "header; in the web UI, a new value re-points the proxies to it"),
+        ("--slow-members", load.slow_members, True,
+         "members (the first started) that go through their own slow "
+         "proxy; missing proxies are created when the swarm starts"),
+        ("--latency", 0, True,
+         "ms of latency on every slow member's link from the swarm's start; "
+         "a new value while running applies at once, 0 clears it"),
+        ("--toxiproxy-url", "", False,
+         "Toxiproxy API that holds the slow members' proxies (Chaos tab)"),
+        ("--slow-proxies", "", False,
+         "comma-separated Toxiproxy proxy names, one per --slow-urls entry (Chaos tab)"),
+        ("--target-mode", "", False,
+         "mode of the bundled reference server, shown in the Chaos tab"),
+        ("--scenario", "", False,
+         "scenario file whose thresholds the Chaos tab evaluates live"),
+    ]

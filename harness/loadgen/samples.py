@@ -9,48 +9,41 @@ the local runner) writes the file.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from .collector import JsonLinesShipper
+from .collector import register_collector
+from .recorder import RequestRecorder
 
 __all__ = ["SampleRecorder", "SAMPLE_KINDS"]
 
 #: Request types that are member samples (lock reports use "LOCK").
 SAMPLE_KINDS = ("fast", "slow")
 MESSAGE_TYPE = "room_samples"
-FLUSH_INTERVAL = 0.5
 
 
-class SampleRecorder(JsonLinesShipper):
+class SampleRecorder(RequestRecorder):
     """Collect samples from ``events.request`` and ship them to the writer."""
 
+    interval = 0.5  # Samples go to the writer twice a second.
+
     def __init__(self, environment: Any, path: str) -> None:
-        super().__init__(environment, path, MESSAGE_TYPE, FLUSH_INTERVAL)
-        self._recording = True
+        super().__init__(environment)
+        self.path = path
+        self._batch: list[dict[str, Any]] = []
+        self._file: Any = None
 
-    def attach(self) -> bool:
-        """Hook into the runner once it exists (call from ``events.init``)."""
-        if not super().attach():
-            return False
-        events = self.environment.events
-        events.request.add_listener(self._on_request)
-        events.test_start.add_listener(lambda **_: self._record(True))
-        events.test_stop.add_listener(lambda **_: self._record(False))
-        return True
-
-    def _record(self, on: bool) -> None:
-        """Record between a test's start and stop only (see HistogramRecorder._record)."""
-        if not on:
-            self.flush()
-        self._recording = on
+    def _collect_on(self, runner: Any) -> None:
+        if self.path:
+            self._file = register_collector(runner, MESSAGE_TYPE, self._write_batch, self.path)
 
     def _on_request(self, request_type: str, name: str, response_time: float,
                     exception: BaseException | None = None, context: Any = None,
                     **_: Any) -> None:
         if request_type not in SAMPLE_KINDS or not self._recording:
             return
-        self.queue({
+        self._batch.append({
             "time": time.time(),
             "op": name,
             "member_kind": request_type,
@@ -62,3 +55,22 @@ class SampleRecorder(JsonLinesShipper):
             # Assigned by the master after init, so read it per sample.
             "worker": getattr(self.environment.runner, "worker_index", 0),
         })
+
+    def ship(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        runner = self.environment.runner
+        if runner is not None:
+            runner.send_message(MESSAGE_TYPE, batch)
+
+    def _write_batch(self, msg: Any, **_: Any) -> None:
+        if self._file is None:
+            return
+        self._file.write("".join(json.dumps(sample) + "\n" for sample in msg.data))
+
+    def close(self) -> None:
+        super().close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None

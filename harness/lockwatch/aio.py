@@ -24,22 +24,25 @@ import collections
 import sys
 import time
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from . import detect, suspend, watchdog
+from . import detect, holds, suspend, watchdog
 from .core import MonitoredLock, RWAdmission, Waiter
-from .holds import LOCK, OWNER, T0, Hold, held, holds_on, remove_hold
+from .holds import LOCK, OWNER, T0, Hold, holds_on, remove_hold
 from .options import options
 from .report import Mode
-
-if TYPE_CHECKING:
-    from .sinks import Sink
 
 __all__ = ["Lock", "RWLock"]
 
 _getframe = sys._getframe
 _monotonic = time.monotonic
 _loop_watches = watchdog.loop_watches
+
+# The registry, bound by assignment rather than imported by name: CPython 3.11 compiles a
+# method call on a name bound by an import (``held.get(task)``) as for a module, an
+# attribute load and a plain call, which costs 50-60 ns more per call here than the method
+# call it compiles for any other name (docs/benchmarks.md, section 1).
+held = holds.held
 
 
 class _CurrentTasks:
@@ -97,6 +100,9 @@ class _AioLockBase(MonitoredLock):
 
     __slots__ = ("_loop",)
     _loop: asyncio.AbstractEventLoop | None  # the loop it was last used in
+
+    def _init_state(self) -> None:
+        self._loop = None
 
     def _bind(self) -> asyncio.Task[Any] | None:
         """Find the current task the slow way and remember the running loop."""
@@ -179,23 +185,8 @@ class Lock(_AioLockBase):
 
     __slots__ = ("_locked", "_holder", "_waiters")
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        suspend_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name,
-            wait_threshold=wait_threshold,
-            hold_threshold=hold_threshold,
-            suspend_threshold=suspend_threshold,
-            sinks=sinks,
-        )
-        self._loop = None
+    def _init_state(self) -> None:
+        super()._init_state()
         self._locked = False
         self._holder: Hold | None = None
         self._waiters: collections.deque[_Waiter] = collections.deque()
@@ -490,23 +481,8 @@ class RWLock(_AioLockBase, RWAdmission):
     # scan; the lock itself counts them.
     __slots__ = ("_wlocked", "_writer", "_nreaders", "_queue", "_read_view", "_write_view")
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        suspend_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name,
-            wait_threshold=wait_threshold,
-            hold_threshold=hold_threshold,
-            suspend_threshold=suspend_threshold,
-            sinks=sinks,
-        )
-        self._loop = None
+    def _init_state(self) -> None:
+        super()._init_state()
         self._wlocked = False
         self._writer: Hold | None = None
         self._nreaders = 0

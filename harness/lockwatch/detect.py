@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from .frames import coro_chain, format_snaps, is_internal, line_of, short_file, site, snap
 from .holds import (
@@ -30,7 +31,7 @@ from .holds import (
 from .options import options
 from .order import Sighting, history
 from .owners import describe, frames_at_acquire, frames_now, short_repr
-from .report import Party, Report
+from .report import Kind, Party, Report
 from .sinks import dispatch
 
 __all__ = [
@@ -137,28 +138,31 @@ def release_report(lock: LockBase, hold: Hold) -> Report | None:
     return report
 
 
-def _recursive_report(lock: LockBase, acquiring: Hold) -> Report:
+def _acquiring_report(kind: Kind, lock: LockBase, acquiring: Hold, **details: Any) -> Report:
+    """A report on an owner asking for ``lock`` (``details``: the report's other fields)."""
     return Report(
-        kind="recursive",
+        kind=kind,
         lock=lock.name,
         duration_s=0.0,
         time=time.time(),
         subject=party(acquiring),
         holders=[party(h) for h in lock.current_holds()],
+        **details,
     )
+
+
+def _recursive_report(lock: LockBase, acquiring: Hold) -> Report:
+    return _acquiring_report("recursive", lock, acquiring)
 
 
 def _order_report(
     lock: LockBase, acquiring: Hold, holding: Hold, earlier: tuple[Sighting, Sighting]
 ) -> Report:
     other = holding[LOCK]
-    return Report(
-        kind="order",
-        lock=lock.name,
-        duration_s=0.0,
-        time=time.time(),
-        subject=party(acquiring),
-        holders=[party(h) for h in lock.current_holds()],
+    return _acquiring_report(
+        "order",
+        lock,
+        acquiring,
         other_lock=other.name,
         earlier=[earlier[0].party(), earlier[1].party()],
         other_holders=[party(h) for h in other.current_holds()],

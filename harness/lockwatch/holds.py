@@ -131,6 +131,10 @@ class LockBase:
             None if suspend_threshold is None else normalize_threshold(suspend_threshold) or 0.0
         )
         self._sinks = None if sinks is None else list(sinks)
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Set up the state of the lock itself (its own slots); ``__init__`` calls it last."""
 
     def wait_limit(self) -> float | None:
         """The wait threshold in effect for this lock, or ``None`` if off."""

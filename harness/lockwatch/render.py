@@ -101,37 +101,39 @@ def _render_wait(report: Report) -> str:
 
 
 def _render_hold(report: Report) -> str:
-    text = _Text(f"{HEADER} Long hold:")
-    subject = report.subject
-    text.section(
-        f"Have been holding the lock for more than {format_duration(report.duration_s)}",
-        _party_lines(subject, report.lock),
-    )
-    text.now(subject)
-    for holder in report.holders:
-        if _same(holder, subject):
-            continue
+    text = _held_too_long(report, "Long hold:", "Have been holding the lock")
+    text.now(report.subject)
+    for holder in _other_holders(report):
         text.section("Previous place where the lock was grabbed", _party_lines(holder, report.lock))
         text.now(holder)
     return text.result()
 
 
 def _render_suspended(report: Report) -> str:
-    text = _Text(f"{HEADER} Held across await:")
-    subject = report.subject
-    text.section(
-        "Have been holding the lock while suspended for more than "
-        f"{format_duration(report.duration_s)}",
-        _party_lines(subject, report.lock),
+    text = _held_too_long(
+        report, "Held across await:", "Have been holding the lock while suspended"
     )
     if report.awaited:
         text.section("Awaiting", ["  " + _clean(report.awaited)])
-    text.now(subject)
-    for holder in report.holders:
-        if _same(holder, subject):
-            continue
+    text.now(report.subject)
+    for holder in _other_holders(report):
         text.section("Previous place where the lock was grabbed", _party_lines(holder, report.lock))
     return text.result()
+
+
+def _held_too_long(report: Report, title: str, what: str) -> _Text:
+    """The text of a report on its subject's hold: the title, then the subject's hold."""
+    text = _Text(f"{HEADER} {title}")
+    text.section(
+        f"{what} for more than {format_duration(report.duration_s)}",
+        _party_lines(report.subject, report.lock),
+    )
+    return text
+
+
+def _other_holders(report: Report) -> list[Party]:
+    """The holders a report lists besides its subject."""
+    return [holder for holder in report.holders if not _same(holder, report.subject)]
 
 
 def _render_recursive(report: Report) -> str:

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
-from . import detect, watchdog
+from . import detect, holds, watchdog
 from .core import MonitoredLock, RWAdmission, Waiter
-from .holds import LOCK, MODE, OWNER, T0, Hold, add_hold, held, holds_on, remove_hold
+from .holds import LOCK, MODE, OWNER, T0, Hold, add_hold, holds_on, remove_hold
 from .options import options
 from .report import Mode
 
@@ -37,6 +37,12 @@ _getframe = sys._getframe
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
 _allocate_lock = _thread.allocate_lock
+
+# The registry, bound by assignment rather than imported by name: CPython 3.11 compiles a
+# method call on a name bound by an import (``held.get(me)``) as for a module, an
+# attribute load and a plain call, which costs more per call here than the method call it
+# compiles for any other name (see aio.py).
+held = holds.held
 
 
 def _check_timeout(blocking: bool, timeout: float) -> None:
@@ -80,9 +86,22 @@ def _wait(
 
 
 class _ThreadLockBase(MonitoredLock):
-    """The hold watchdog of the threading locks."""
+    """The constructor and the hold watchdog of the threading locks."""
 
     __slots__ = ()
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wait_threshold: float | None = None,
+        hold_threshold: float | None = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        # No suspend threshold: a thread that holds a lock has no awaits to watch.
+        super().__init__(
+            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
+        )
 
     def _arm_hold(self, hold: Hold) -> None:
         limit = self.hold_limit()
@@ -95,17 +114,8 @@ class _PlainLockBase(_ThreadLockBase):
 
     __slots__ = ("_lock", "_holder")
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
-        )
+    def _init_state(self) -> None:
+        super()._init_state()
         self._lock = _allocate_lock()
         self._holder: Hold | None = None
 
@@ -252,17 +262,8 @@ class RLock(_PlainLockBase):
 
     __slots__ = ("_owner", "_count")
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
-        )
+    def _init_state(self) -> None:
+        super()._init_state()
         self._owner: int | None = None
         self._count = 0
 
@@ -534,17 +535,8 @@ class RWLock(_ThreadLockBase, RWAdmission):
         "_write_view",
     )
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        wait_threshold: float | None = None,
-        hold_threshold: float | None = None,
-        sinks: list[Sink] | None = None,
-    ) -> None:
-        super().__init__(
-            name, wait_threshold=wait_threshold, hold_threshold=hold_threshold, sinks=sinks
-        )
+    def _init_state(self) -> None:
+        super()._init_state()
         # Guards the fields below; held only for a few field updates, never
         # while blocking or reporting.
         self._mutex = _allocate_lock()

@@ -260,13 +260,7 @@ def _series(value: Any) -> Series:
         if not isinstance(point, list) or len(point) != 2:
             raise _Malformed(f"{where} must be [t_s, kind]")
         reports.append((_number(point[0], where), _string(point[1], where)))
-    durations = []
-    for index, point in enumerate(_list(data.get("lock_durations", []), "series.lock_durations")):
-        where = f"series.lock_durations[{index}]"
-        if not isinstance(point, list) or len(point) != 3:
-            raise _Malformed(f"{where} must be [t_s, kind, duration_ms]")
-        durations.append((_number(point[0], where), _string(point[1], where),
-                          _number(point[2], where)))
+    durations = _timed_figures(data, "lock_durations", "[t_s, kind, duration_ms]")
     window = data.get("fault_window_s")
     fault_window = None
     if window is not None:
@@ -274,13 +268,7 @@ def _series(value: Any) -> Series:
             raise _Malformed("series.fault_window_s must be [start_s, end_s] or null")
         fault_window = (_number(window[0], "series.fault_window_s"),
                         _number(window[1], "series.fault_window_s"))
-    lag = []
-    for index, point in enumerate(_list(data.get("generator_lag", []), "series.generator_lag")):
-        where = f"series.generator_lag[{index}]"
-        if not isinstance(point, list) or len(point) != 3:
-            raise _Malformed(f"{where} must be [t_s, process, max_ms]")
-        lag.append((_number(point[0], where), _string(point[1], where),
-                    _number(point[2], where)))
+    lag = _timed_figures(data, "generator_lag", "[t_s, process, max_ms]")
     sampled = _mapping(data.get("sampled", {}), "series.sampled")
     points = {
         str(name): tuple((_number(point[0], f"series.sampled.points[{name}]"),
@@ -301,6 +289,18 @@ def _series(value: Any) -> Series:
         sampled=points,
         sampled_problems=problems,
     )
+
+
+def _timed_figures(data: Mapping[str, Any], key: str, shape: str) -> list[tuple[float, str, float]]:
+    """``series.KEY``: a list of ``[t_s, name, figure]`` points, ``shape`` naming their fields."""
+    points = []
+    for index, point in enumerate(_list(data.get(key, []), f"series.{key}")):
+        where = f"series.{key}[{index}]"
+        if not isinstance(point, list) or len(point) != 3:
+            raise _Malformed(f"{where} must be {shape}")
+        points.append((_number(point[0], where), _string(point[1], where),
+                       _number(point[2], where)))
+    return points
 
 
 def _is_number(value: Any) -> bool:

@@ -128,13 +128,19 @@ def not_enough_load(measurements: Measurements, min_samples: int, subject: str) 
     load; they call this first so such a run is an ERROR instead of a PASS. Returns None when
     there is enough load to judge.
     """
-    total_samples = len(measurements.samples)
-    if total_samples >= min_samples and total_samples > 0:
+    return too_few_samples(subject, len(measurements.samples), min_samples)
+
+
+def too_few_samples(subject: str, count: int, min_samples: int) -> Measured | None:
+    """A no-data result for ``subject`` if ``count`` is below ``min_samples`` (at least 1).
+
+    Returns None when there are enough samples.
+    """
+    needed = max(min_samples, 1)
+    if count >= needed:
         return None
     return Measured(
-        value=None,
-        samples=total_samples,
-        reason=f"{subject} has {total_samples} samples, needs {max(min_samples, 1)}",
+        value=None, samples=count, reason=f"{subject} has {count} samples, needs {needed}"
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harness.hdr import HistogramSet
 from harness.measurements import Measurements
@@ -54,10 +55,8 @@ class BaselineRelative:
         """The inner subject; the check's text says ``x baseline``."""
         return self.inner.subject
 
-    @property
-    def unit(self) -> str:
-        """``"x"``: times the baseline."""
-        return "x"
+    unit: ClassVar[str] = "x"
+    """``"x"``: times the baseline."""
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """The factor as written (``3`` in ``< 3x baseline``)."""

@@ -13,6 +13,7 @@ Like ``lock_reports``, both need the run to have recorded at least ``min_samples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harness.measurements import Measurements
 from harness.thresholds.base import (
@@ -39,10 +40,8 @@ class ErrorMetric:
         """``errors.ratio`` or ``errors.count``."""
         return f"{HEAD}.{self.statistic}"
 
-    @property
-    def unit(self) -> str:
-        """Ratios and counts have no unit."""
-        return ""
+    unit: ClassVar[str] = ""
+    """Ratios and counts have no unit."""
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """Counts take no unit; ratios take none (0..1) or ``%`` (converted to a fraction)."""

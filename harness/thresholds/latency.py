@@ -25,11 +25,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import ClassVar
 
 from harness.durations import SECONDS_PER_UNIT
 from harness.hdr import LatencyHistogram
 from harness.measurements import MEMBER_KINDS, OPS, Measurements
-from harness.thresholds.base import Measured, ThresholdKind
+from harness.thresholds.base import Measured, ThresholdKind, too_few_samples
 
 MEMBER_SELECTORS: tuple[str, ...] = ("fast", "slow", "all")
 NAMED_STATISTICS: dict[str, Fraction | None] = {
@@ -70,10 +71,8 @@ class LatencyMetric:
         """``op[members].statistic``, always with the members bracket."""
         return f"{self.op}[{self.members}].{self.statistic}"
 
-    @property
-    def unit(self) -> str:
-        """Always ``"ms"``."""
-        return "ms"
+    unit: ClassVar[str] = "ms"
+    """Always ``"ms"``."""
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """The limit in milliseconds; a unit (us, ms or s) is required."""
@@ -100,12 +99,9 @@ class LatencyMetric:
             ok_latencies_ms(measurements, self.op, None if self.members == "all" else self.members)
         )
         sample_count = len(latencies_ms)
-        if sample_count < max(min_samples, 1):
-            return Measured(
-                value=None,
-                samples=sample_count,
-                reason=f"{self.subject} has {sample_count} samples, needs {max(min_samples, 1)}",
-            )
+        missing = too_few_samples(self.subject, sample_count, min_samples)
+        if missing is not None:
+            return missing
         if self.percentile is None:
             return Measured(value=math.fsum(latencies_ms) / sample_count, samples=sample_count)
         return Measured(
@@ -114,12 +110,9 @@ class LatencyMetric:
 
     def _measure_histogram(self, histogram: LatencyHistogram, min_samples: int) -> Measured:
         count = histogram.count
-        if count < max(min_samples, 1):
-            return Measured(
-                value=None,
-                samples=count,
-                reason=f"{self.subject} has {count} samples, needs {max(min_samples, 1)}",
-            )
+        missing = too_few_samples(self.subject, count, min_samples)
+        if missing is not None:
+            return missing
         if self.percentile is None:
             return Measured(value=histogram.mean_ms(), samples=count)
         return Measured(value=histogram.percentile_ms(float(self.percentile)), samples=count)

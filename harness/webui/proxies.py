@@ -14,7 +14,7 @@ from the proxy, whoever added it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -190,22 +190,17 @@ class ChaosProxies:
             raise ChaosError(str(exc)) from None
         client = self._require_client()
         name = toxic_name(kind)
-        changed = []
-        for member in self._select(proxy):
+
+        def put(member_proxy: str) -> None:
             try:
-                try:
-                    client.update_toxic(member.proxy, name, dict(toxic.attributes))
-                except ToxiproxyApiError as exc:
-                    if exc.status != 404:
-                        raise
-                    client.add_toxic(member.proxy, name, toxic.type, toxic.stream,
-                                     attributes=dict(toxic.attributes))
-            except ToxiproxyError as exc:
-                self.refresh()
-                raise ChaosError(str(exc), 502) from None
-            changed.append(member.proxy)
-        self.refresh()
-        return changed
+                client.update_toxic(member_proxy, name, dict(toxic.attributes))
+            except ToxiproxyApiError as exc:
+                if exc.status != 404:
+                    raise
+                client.add_toxic(member_proxy, name, toxic.type, toxic.stream,
+                                 attributes=dict(toxic.attributes))
+
+        return self._change_each(proxy, put)
 
     def clear_fault(self, kind_name: Any, proxy: str | None = None) -> list[str]:
         """Remove every toxic of fault kind ``kind_name`` from ``proxy`` (every active slow
@@ -218,16 +213,30 @@ class ChaosProxies:
         """
         kind = fault_kind(kind_name)
         client = self._require_client()
+
+        def remove(member_proxy: str) -> None:
+            for toxic in client.list_toxics(member_proxy):
+                if toxic.get("type") == kind.toxic_type:
+                    try:
+                        client.remove_toxic(member_proxy, str(toxic["name"]))
+                    except ToxiproxyApiError as exc:
+                        if exc.status != 404:
+                            raise
+
+        return self._change_each(proxy, remove)
+
+    def _change_each(self, proxy: str | None, change: Callable[[str], None]) -> list[str]:
+        """Apply ``change`` to the proxy of each selected member, then refresh the view.
+
+        Returns the proxies changed.
+
+        Raises:
+            ChaosError: Toxiproxy failed or hung (502); members before it stay changed.
+        """
         changed = []
         for member in self._select(proxy):
             try:
-                for toxic in client.list_toxics(member.proxy):
-                    if toxic.get("type") == kind.toxic_type:
-                        try:
-                            client.remove_toxic(member.proxy, str(toxic["name"]))
-                        except ToxiproxyApiError as exc:
-                            if exc.status != 404:
-                                raise
+                change(member.proxy)
             except ToxiproxyError as exc:
                 self.refresh()
                 raise ChaosError(str(exc), 502) from None
