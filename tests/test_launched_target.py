@@ -20,9 +20,10 @@ import psutil
 import pytest
 
 from harness.launched import DEFAULT_READY_TIMEOUT, LaunchPlan, parse_command
+from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
-from .test_chaos_run import SHORT_SCENARIO, harness, only_result
+from .test_chaos_run import SHORT_TARGET, SHORT_THRESHOLDS, harness, only_result
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +32,9 @@ SERVER = f"{sys.executable} -m tests.launched_server"
 
 def scenario_with(directory: Path, target_lines: str = "", fault: str = "3s") -> Path:
     path = directory / "launched.toml"
-    path.write_text(SHORT_SCENARIO.replace("{fault}", fault)
-                    .replace("[target]\n", f"[target]\n{target_lines}\n", 1))
+    path.write_text(short_slow_member(
+        "short-slow-member", target=f"{target_lines}\n{SHORT_TARGET}",
+        thresholds=SHORT_THRESHOLDS, members=8, warmup="3s", fault=fault))
     return path
 
 
