@@ -31,10 +31,12 @@ from .generator_lag import LAG_FILE_NAME, read_lag_file
 from .history import append_history
 from .lockreports import LockReportsUnavailable, LockReportTracker
 from .measurements import Measurements, Sample, live_measurements
+from .memberfaults import MemberFaultCommand, append_command
 from .pages import PageError, write_run_page
 from .progress import Progress, SampleTail
 from .results import format_summary_table, write_junit_xml, write_result_json
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
+from .stall_check import StallCheck, check_stalls, read_member_fault_reports
 from .target import PROJECT_ROOT
 from .verdict import Verdict, evaluate_checks, judge
 
@@ -91,6 +93,7 @@ class ChaosRun:
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
         self.extra: dict[str, Any] = {"run_id": self.run_id}
+        self.stopped_with_faults_on = False
 
     def first_sample_timeout(self) -> float:
         """Remote workers are started by people: give them minutes, not seconds."""
@@ -104,17 +107,21 @@ class ChaosRun:
         self.locks = LockReportTracker(rig.lock_source)
         self.measurements.lock_reports_available = self.locks.available
         self.locks.take_baseline()
-        fast_url, slow_urls = rig.create_proxies()
+        # A member that stops reading must be the server's own peer (see Rig.create_proxies).
+        member_only = bool(self.scenario.faults) and not self.scenario.proxy_faults
+        fast_url, slow_urls = rig.create_proxies(direct_slow=member_only)
         run_time_s = self.scenario.timing.total_s + self.first_sample_timeout() + 10
         rig.start_locust(rig.locust_plan(fast_url, slow_urls, run_time_s))
 
     # Faults.
 
     def set_faults(self, on: bool) -> None:
+        """Switch every fault on or off: toxics on the slow proxies, commands to the members
+        for member faults (:mod:`harness.memberfaults`)."""
         toxiproxy = self.rig.toxiproxy
         assert toxiproxy is not None
         for proxy in self.rig.slow_proxies:
-            for index, fault in enumerate(self.scenario.faults):
+            for index, fault in enumerate(self.scenario.proxy_faults):
                 name = f"{fault.kind}-{index}"
                 if on:
                     toxic = fault.toxic()
@@ -122,7 +129,22 @@ class ChaosRun:
                                         attributes=dict(toxic.attributes))
                 else:
                     toxiproxy.remove_toxic(proxy, name)
+        for fault in self.scenario.member_faults:
+            append_command(self.rig.control_file, MemberFaultCommand(
+                fault.kind, on, settings=dict(fault.toxic().attributes)))
         self.faults_on = on
+
+    def stall_check(self, final: bool = False) -> StallCheck | None:
+        """The stall check on what the members reported so far; None without a stall."""
+        if not any(fault.kind == "stall" for fault in self.scenario.member_faults):
+            return None
+        measurements = self.measurements
+        lifted = measurements.fault_ended
+        if final and self.stopped_with_faults_on:
+            lifted = None  # switched off by stopping, not lifted while measured
+        return check_stalls(read_member_fault_reports(self.rig.member_faults_file), self.samples,
+                            fault_started=measurements.fault_started, lifted_at=lifted,
+                            slow_members=self.scenario.load.slow_members)
 
     # The timeline.
 
@@ -191,12 +213,24 @@ class ChaosRun:
         next_lock_poll = 0.0
         # After an early verdict the run goes on for the evidence window (faults still on),
         # so the report shows the stall it caught; the detection time stays the breach's.
+        # Member faults are then lifted and the run watches the stall clear (the causal
+        # check) for at most the cool-down.
         evidence_until: float | None = None
+        recovery_until: float | None = None
         while (elapsed := self.elapsed()) < end:
-            if evidence_until is not None and elapsed >= evidence_until:
-                break
+            if recovery_until is not None:
+                check = self.stall_check()
+                if elapsed >= recovery_until or (check is not None and check.cleared):
+                    break
+            elif evidence_until is not None and elapsed >= evidence_until:
+                if not (self.faults_on and self.scenario.member_faults):
+                    break
+                self.set_faults(False)
+                self.measurements.fault_ended = time.time()
+                recovery_until = elapsed + timing.cooldown_s
             self.rig.check_components(f"{elapsed:.1f} s into the run")
-            if self.scenario.faults and not self.faults_on and fault_start <= elapsed < fault_end:
+            if (self.scenario.faults and not self.faults_on and fault_start <= elapsed < fault_end
+                    and self.measurements.fault_started is None):
                 self.set_faults(True)
                 self.measurements.fault_started = time.time()
             elif self.faults_on and elapsed >= fault_end:
@@ -211,19 +245,21 @@ class ChaosRun:
                         and self.broken_abort_check(elapsed - fault_start)):
                     evidence_until = elapsed + timing.evidence_window_s
                     self.extra["early_verdict"]["evidence_window_s"] = timing.evidence_window_s
-                    if timing.evidence_window_s <= 0:
+                    if timing.evidence_window_s <= 0 and not self.scenario.member_faults:
                         break
             if self.progress is not None:
-                phase = ("evidence" if evidence_until is not None else
+                phase = ("recovery" if recovery_until is not None else
+                         "evidence" if evidence_until is not None else
                          "warm-up" if elapsed < fault_start else
                          "fault" if elapsed < fault_end else "cool-down")
-                left = (end if evidence_until is None else min(end, evidence_until)) - elapsed
+                left = min(end, recovery_until or evidence_until or end) - elapsed
                 self.progress.update(time.monotonic(), phase, elapsed, left, self.live,
                                      self.scenario.thresholds)
             time.sleep(TICK)
         self.measurements.run_ended = time.time()
         if self.faults_on:  # stopped early: the proxies (and their toxics) go at teardown
             self.measurements.fault_ended = self.measurements.run_ended
+            self.stopped_with_faults_on = True
         self.rig.stop_locust()
 
     def finish_measuring(self) -> None:
@@ -271,6 +307,12 @@ class ChaosRun:
         measurements.histograms = final.histograms
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()
+        stall = self.stall_check(final=True)
+        if stall is not None:
+            measurements.component_errors.extend(stall.errors)
+            self.extra["stall"] = stall.to_dict(measurements.run_started)
+            if self.progress is not None:
+                print(f"[{self.label}] {stall.summary()}", file=sys.stderr, flush=True)
         if failure is not None:
             measurements.component_errors.insert(0, failure)
         verdict = judge(self.scenario, measurements)

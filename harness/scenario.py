@@ -17,12 +17,13 @@ import stat
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.durations import format_duration, parse_duration
-from harness.faults import COMMON_KEYS, FAULT_KINDS, Fault
+from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
+from harness.target import EXPECTED_VERDICTS, MODES
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
 
@@ -34,6 +35,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "timing",
     "faults",
     "thresholds",
+    "expect",
 )
 TARGET_KEYS: tuple[str, ...] = (
     "send_timeout",
@@ -49,6 +51,7 @@ LOAD_KEYS: tuple[str, ...] = (
     "broadcast_interval",
     "stay",
     "away",
+    "body_size",
 )
 TIMING_KEYS: tuple[str, ...] = ("warmup", "fault", "cooldown", "evidence_window")
 THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail", "max_generator_lag")
@@ -78,6 +81,11 @@ MAX_TIMING_S = 24 * 3600.0
 """Each phase of a run (warm-up, fault, cool-down) lasts at most a day."""
 MAX_SETTING_S = 3600.0
 """[target] and [load] durations (timeouts, intervals, stays) are at most an hour."""
+MAX_BODY_SIZE = 60 * 1024
+"""A broadcast frame must stay under the reference server's 64 KiB limit on client frames."""
+VERDICTS: tuple[str, ...] = ("PASS", "FAIL", "ERROR")
+_SIZE_PATTERN = re.compile(r"^\s*(?P<number>\d+)\s*(?P<unit>B|KB|MB)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024 * 1024}
 
 
 class ScenarioError(Exception):
@@ -119,6 +127,7 @@ class LoadSettings:
         broadcast_interval_s: Each member broadcasts this often while in a room.
         stay_s: Time in a room before leaving.
         away_s: Time out of the room before rejoining.
+        body_size: Bytes of fresh random text in each broadcast body; 0 sends ``hello``.
     """
 
     rooms: int = 1
@@ -128,6 +137,7 @@ class LoadSettings:
     broadcast_interval_s: float = 0.2
     stay_s: float = 2.0
     away_s: float = 0.2
+    body_size: int = 0
 
     @property
     def fast_members(self) -> int:
@@ -185,6 +195,8 @@ class Scenario:
         faults: Faults applied to every slow member's proxy while the fault phase lasts.
         thresholds: Checks that decide the verdict.
         source_path: The file the scenario was loaded from.
+        expect: ``[expect]``: the verdict each mode of the reference server must give
+            (``matrix`` checks them); the slow-member canary's by default.
     """
 
     name: str
@@ -195,6 +207,17 @@ class Scenario:
     faults: tuple[Fault, ...]
     thresholds: ThresholdSettings
     source_path: Path
+    expect: dict[str, str] = field(default_factory=lambda: dict(EXPECTED_VERDICTS))
+
+    @property
+    def member_faults(self) -> tuple[Fault, ...]:
+        """The faults the slow members act out themselves (e.g. a stall)."""
+        return tuple(fault for fault in self.faults if FAULT_KINDS[fault.kind].where == MEMBER)
+
+    @property
+    def proxy_faults(self) -> tuple[Fault, ...]:
+        """The faults that are toxics on the slow members' proxies."""
+        return tuple(fault for fault in self.faults if FAULT_KINDS[fault.kind].where != MEMBER)
 
     @property
     def total_duration(self) -> float:
@@ -222,6 +245,7 @@ class Scenario:
                 "broadcast_interval_s": self.load.broadcast_interval_s,
                 "stay_s": self.load.stay_s,
                 "away_s": self.load.away_s,
+                "body_size": self.load.body_size,
             },
             "timing": {
                 "warmup_s": self.timing.warmup_s,
@@ -231,14 +255,16 @@ class Scenario:
                 "evidence_window_s": self.timing.evidence_window_s,
             },
             "faults": [
-                {**fault.to_dict(), "toxic": fault.toxic().to_dict()} for fault in self.faults
-            ],
+                {**fault.to_dict(), "toxic": fault.toxic().to_dict()}
+                for fault in self.proxy_faults
+            ] + [fault.to_dict() for fault in self.member_faults],
             "thresholds": {
                 "min_samples": self.thresholds.min_samples,
                 "checks": [check.text for check in self.thresholds.checks],
                 "abort_on_fail": [check.text for check in self.thresholds.abort_on_fail],
                 "max_generator_lag_s": self.thresholds.max_generator_lag_s,
             },
+            "expect": dict(self.expect),
         }
 
 
@@ -353,6 +379,7 @@ class _ScenarioReader:
         timing = self.read_timing(self.section(document, "timing"))
         faults = self.read_faults(document.get("faults", []))
         thresholds = self.read_thresholds(self.section(document, "thresholds"))
+        expect = self.read_expect(self.section(document, "expect"))
         self.check_consistency(load, timing, faults, thresholds)
         return Scenario(
             name=name,
@@ -363,6 +390,7 @@ class _ScenarioReader:
             faults=faults,
             thresholds=thresholds,
             source_path=Path(self.path),
+            expect=expect,
         )
 
     # -- generic readers -------------------------------------------------------------------
@@ -526,6 +554,7 @@ class _ScenarioReader:
         )
         stay_s = self.read_duration(table, "stay", default.stay_s, "[load] stay")
         away_s = self.read_duration(table, "away", default.away_s, "[load] away")
+        body_size = self.read_size(table, "body_size", "[load] body_size")
         if members < 1:
             raise self.fail(f"[load] members must be >= 1, got {members}")
         if members > MAX_MEMBERS:
@@ -570,7 +599,41 @@ class _ScenarioReader:
             broadcast_interval_s=broadcast_interval_s,
             stay_s=stay_s,
             away_s=away_s,
+            body_size=body_size,
         )
+
+    def read_size(self, table: Mapping[str, Any], key: str, label: str) -> int:
+        """A size in bytes written ``"16KB"`` (units B, KB, MB; KB = 1024 bytes), 0 when absent,
+        at most :data:`MAX_BODY_SIZE`."""
+        if key not in table:
+            return 0
+        value = table[key]
+        match = _SIZE_PATTERN.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise self.fail(f'{label} must be a size like "16KB" (units B, KB, MB), got '
+                            f"{_toml_type(value)} {value!r}")
+        size = int(match["number"]) * _SIZE_UNITS[match["unit"].lower()]
+        if size > MAX_BODY_SIZE:
+            raise self.fail(f"{label} is {size} bytes, more than {MAX_BODY_SIZE // 1024}KB: a "
+                            "broadcast frame must stay under the server's 64 KiB limit on "
+                            'client frames; use e.g. body_size = "16KB"')
+        return size
+
+    def read_expect(self, table: dict[str, Any]) -> dict[str, str]:
+        """``[expect]``: ``MODE = "VERDICT"`` per mode; the canary's expectations when absent."""
+        if not table:
+            return dict(EXPECTED_VERDICTS)
+        self.reject_unknown_keys(table, MODES, "in [expect]")
+        expect: dict[str, str] = {}
+        for mode in MODES:  # in the modes' own order
+            if mode not in table:
+                continue
+            verdict = table[mode]
+            if verdict not in VERDICTS:
+                raise self.fail(f"[expect] {mode} must be one of {', '.join(VERDICTS)}, got "
+                                f'{verdict!r}; write e.g. {mode} = "PASS"')
+            expect[mode] = verdict
+        return expect
 
     def read_timing(self, table: dict[str, Any]) -> TimingSettings:
         """``[timing]``; the run must last longer than zero seconds."""

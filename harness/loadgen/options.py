@@ -30,6 +30,15 @@ def add_options(parser: Any) -> None:
                        help="seconds a member stays in a room before leaving")
     parser.add_argument("--away", type=float, default=load.away_s, include_in_web_ui=True,
                        help="seconds a member stays away before rejoining")
+    parser.add_argument("--body-size", type=int, default=load.body_size, include_in_web_ui=True,
+                        help="bytes of fresh random text in each broadcast body (0: 'hello'); "
+                             "large bodies fill a stalled member's buffers fast")
+    parser.add_argument("--control-file", default="", include_in_web_ui=False,
+                        help="follow this file for member fault commands (JSON lines from the "
+                             "harness: a stall on or off)")
+    parser.add_argument("--member-faults-file", default="", include_in_web_ui=False,
+                        help="append what members measure while acting a fault out (a stalled "
+                             "member's receive queue) to this file, as JSON lines")
     parser.add_argument("--op-timeout", type=float, default=15.0, include_in_web_ui=False,
                        help="seconds to wait for a reply before counting the operation failed")
     parser.add_argument("--samples-file", default="", include_in_web_ui=False,

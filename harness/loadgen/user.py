@@ -13,17 +13,28 @@ Each operation is reported through ``events.request.fire`` with
 ``request_type`` set to the member kind (``fast`` or ``slow``) and ``name``
 set to the operation: ``connect``, ``join``, ``broadcast``, ``leave`` and
 ``deliver`` (from the sender's ``sent_at`` to receipt, per receiver).
+
+Member faults (:mod:`harness.loadgen.memberfaults`) are acted out here, below the protocol:
+:meth:`RoomUser.stall_point` pauses the one receive loop (the member reads nothing, answers no
+ping, acknowledges nothing) while a ``stall`` is in force for this slow member, and
+:class:`~harness.loadgen.stall.StallWatch` samples its socket meanwhile. Broadcast bodies are
+fresh random text of ``--body-size`` bytes when that is set (incompressible, so that a
+stalled member's buffers fill with real bytes).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
+import struct
 import time
 from typing import Any, ClassVar
 
 import gevent
 import websocket
+from gevent.event import Event as Switch
 from gevent.queue import Empty, Queue
 from locust import User
 from locust.exception import StopUser
@@ -39,7 +50,9 @@ from harness.protocols import (
     Unparseable,
 )
 
+from .memberfaults import member_faults
 from .slots import MemberSlot, SlotUnavailable, slot_service
+from .stall import StallWatch
 
 __all__ = ["OperationFailed", "RoomUser"]
 
@@ -81,6 +94,12 @@ class RoomUser(User):
         self._receiver: gevent.Greenlet | None = None
         self._message_count = 0
         self._sequence = 0
+        self.body_size = int(getattr(options, "body_size", 0) or 0)
+        #: Set while the receive loop may read; cleared for a stall.
+        self._reading = Switch()
+        self._reading.set()
+        #: ``(close code or None, reason)`` once the current connection's receive loop ended.
+        self.ended: tuple[int | None, str] | None = None
 
     def on_stop(self) -> None:
         self.disconnect()
@@ -122,6 +141,8 @@ class RoomUser(User):
             return False
         self.ws = ws
         self._replies = Queue()
+        self.ended = None
+        self._reading.set()
         self._receiver = gevent.spawn(self._receive, ws)
         self._fire("connect", started)
         return True
@@ -141,9 +162,15 @@ class RoomUser(User):
         classify = self.protocol.classify
         try:
             while True:
-                raw = ws.recv()
-                if not raw:
-                    raise websocket.WebSocketConnectionClosedException("closed by server")
+                self._reading.wait()  # a stall holds the loop here: nothing is read
+                opcode, raw = ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    code, reason = _close_status(raw)
+                    self.ended = (code, reason)
+                    raise websocket.WebSocketConnectionClosedException(
+                        f"closed by server (code {code}{': ' + reason if reason else ''})")
+                if isinstance(raw, bytes) and opcode == websocket.ABNF.OPCODE_TEXT:
+                    raw = raw.decode("utf-8")
                 event = classify(raw)
                 if type(event) is Delivered:
                     self._on_message(ws, event)
@@ -151,8 +178,42 @@ class RoomUser(User):
                     self._replies.put(event)
         except (OSError, ValueError, websocket.WebSocketException) as exc:
             status = getattr(ws, "status", None)
+            if self.ended is None:
+                self.ended = (None, f"{type(exc).__name__}: {exc}")
             self._replies.put(_Closed(f"connection closed ({type(exc).__name__}: {exc})"
                                       + (f", status {status}" if status else "")))
+
+    # Member faults.
+
+    def stall_point(self) -> None:
+        """Act a ``stall`` out if one is in force for this member; call where no reply is
+        awaited (in a room, between operations).
+
+        The receive loop stops reading until the stall is lifted (bounded by Locust's own
+        run time); meanwhile the member sends nothing and its socket is watched.
+        """
+        faults = member_faults(self.environment)
+        if self.slot.kind != "slow" or not faults.wanted("stall", self.slot.index):
+            return
+        ws = self.ws
+        if ws is None or not self.connected:
+            return
+        self._reading.clear()
+        watch = StallWatch(self.slot.name, ws.sock, faults.report, lambda: self.ended)
+        watch.start()
+        try:
+            while not faults.wait_lifted("stall", self.slot.index, timeout=1.0):
+                pass
+        finally:
+            watch.lifted()
+            self._reading.set()
+
+    def body(self) -> str:
+        """A broadcast body: ``--body-size`` fresh random (incompressible) characters, else
+        ``hello``."""
+        if self.body_size <= 0:
+            return "hello"
+        return base64.b64encode(os.urandom(self.body_size * 3 // 4 + 3)).decode()[:self.body_size]
 
     def _on_message(self, ws: websocket.WebSocket, message: Delivered) -> None:
         ack = self.protocol.ack_frame(message)
@@ -224,8 +285,18 @@ class RoomUser(User):
     def leave(self) -> Event:
         return self.request("leave", self.protocol.leave_frame(self.slot.room), Left)
 
-    def broadcast(self, body: str = "hello") -> Event:
+    def broadcast(self, body: str | None = None) -> Event:
+        if body is None:
+            body = self.body()
         self._sequence += 1
         frame = self.protocol.broadcast_frame(self.slot.room, f"{self.slot.name}-{self._sequence}",
                                               body, time.time())
         return self.request("broadcast", frame, Broadcasted)
+
+
+def _close_status(payload: bytes | str) -> tuple[int | None, str]:
+    """A close frame's payload as ``(code, reason)``; code None when it has none."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    if len(data) < 2:
+        return None, ""
+    return int(struct.unpack("!H", data[:2])[0]), data[2:].decode("utf-8", "replace")

@@ -1,0 +1,257 @@
+"""Did the stall take effect, and did it clear? Judged from what the stalled members reported.
+
+A stalled member samples its socket's receive queue (FIONREAD, :mod:`harness.loadgen.stall`).
+While the server can still send, the queue grows; once the member's receive buffer is full its
+TCP window closes, the server's send buffer fills and the server's ``send`` blocks. The queue
+then stops growing: **backpressure was reached**, at the first sample where the queue has not
+grown by more than :data:`PLATEAU_GROWTH` bytes over the :data:`PLATEAU_S` seconds before it.
+A stall during which that never happens did not test what it was meant to test: the run's
+verdict is ERROR "backpressure was never reached", naming the member, never PASS.
+
+When the stall is lifted, the **causal check**: the stall clears when the member has read its
+backlog (or the server disconnected it, e.g. with 1008) and fast members' joins complete again
+after the lift. Both are reported (``result.json`` ``extra.stall``, the report), not judged:
+a run stopped before the lift has nothing to say about it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.measurements import Sample
+
+__all__ = ["PLATEAU_GROWTH", "PLATEAU_S", "MemberStall", "StallCheck", "check_stalls",
+           "read_member_fault_reports"]
+
+#: How long the queue must stay flat, in seconds, to count as "stopped growing".
+PLATEAU_S = 1.0
+#: The most the queue may grow over :data:`PLATEAU_S` and still count as flat, in bytes (a
+#: closed window lets no payload in; the kernel compacting a full queue may admit a little).
+PLATEAU_GROWTH = 2048
+
+
+@dataclass
+class MemberStall:
+    """What one stalled member showed.
+
+    Attributes:
+        member: Its name (``slow-0``).
+        stalled_at: When it stopped reading.
+        resumed_at: When it read again (None: the run ended first).
+        peak_bytes: Its receive queue's largest sample.
+        backpressure_at: When the queue stopped growing (None: it never did).
+        backpressure_bytes: The queue then.
+        cleared: ``"drained"`` (backlog read), ``"closed"`` (the server disconnected it),
+            ``"not_cleared"`` or None (the run ended before it was seen).
+        cleared_at: When.
+        close_code: The server's close code, when it closed the connection with one.
+        close_reason: Its reason, or the error that ended the connection.
+        deliveries_after_resume: Messages it received after resuming.
+    """
+
+    member: str
+    stalled_at: float
+    resumed_at: float | None = None
+    peak_bytes: int = 0
+    backpressure_at: float | None = None
+    backpressure_bytes: int | None = None
+    cleared: str | None = None
+    cleared_at: float | None = None
+    close_code: int | None = None
+    close_reason: str = ""
+    deliveries_after_resume: int = 0
+    queue: list[tuple[float, int]] = field(default_factory=list)
+
+    def to_dict(self, origin: float) -> dict[str, Any]:
+        """JSON for result.json; times in seconds since ``origin`` (load start)."""
+        def since(moment: float | None) -> float | None:
+            return None if moment is None else round(moment - origin, 3)
+
+        return {
+            "member": self.member, "stalled_s": since(self.stalled_at),
+            "resumed_s": since(self.resumed_at), "peak_bytes": self.peak_bytes,
+            "backpressure_s": since(self.backpressure_at),
+            "backpressure_after_stall_s": (None if self.backpressure_at is None else
+                                           round(self.backpressure_at - self.stalled_at, 3)),
+            "backpressure_bytes": self.backpressure_bytes, "cleared": self.cleared,
+            "cleared_s": since(self.cleared_at), "close_code": self.close_code,
+            "close_reason": self.close_reason,
+            "deliveries_after_resume": self.deliveries_after_resume,
+            "queue": [[round(moment - origin, 3), size] for moment, size in self.queue],
+        }
+
+
+@dataclass
+class StallCheck:
+    """The stall check of one run.
+
+    Attributes:
+        members: One entry per member that stalled.
+        lifted_at: When the stall was lifted (None: never, the run ended with it on).
+        joins_recovered_at: When the first fast join after the lift completed.
+        errors: Lines that make the verdict ERROR (backpressure never reached).
+    """
+
+    members: list[MemberStall]
+    lifted_at: float | None
+    joins_recovered_at: float | None
+    errors: list[str]
+
+    @property
+    def cleared(self) -> bool | None:
+        """The causal check: every member cleared and fast joins completed after the lift;
+        None when the stall was never lifted during the run."""
+        if self.lifted_at is None:
+            return None
+        return bool(self.members) and self.joins_recovered_at is not None and all(
+            member.cleared in ("drained", "closed") for member in self.members)
+
+    def summary(self) -> str:
+        """One line per member for the console: backpressure, then how it cleared."""
+        lines = []
+        for member in self.members:
+            if member.backpressure_at is None:
+                head = f"{member.member}: backpressure never reached (queue peak " \
+                       f"{_size(member.peak_bytes)})"
+            else:
+                into = member.backpressure_at - member.stalled_at
+                queued = _size(member.backpressure_bytes or 0)
+                head = (f"{member.member}: backpressure {into:.1f} s into the stall (receive "
+                        f"queue {queued})")
+            lines.append(f"stall: {head}; {self.clear_text(member)}")
+        return "\n".join(lines) or "stall: no member stalled"
+
+    def clear_text(self, member: MemberStall) -> str:
+        """How ``member``'s stall cleared after the lift, in words."""
+        if self.lifted_at is None:
+            return "the run ended before the stall was lifted"
+        if member.cleared == "drained":
+            how = f"backlog read {member.cleared_at - self.lifted_at:.1f} s after the lift" \
+                if member.cleared_at else "backlog read"
+        elif member.cleared == "closed":
+            code = f" with {member.close_code}" if member.close_code else ""
+            how = f"disconnected by the server{code} ({member.close_reason or 'no reason'})"
+        elif member.cleared == "not_cleared":
+            how = "backlog NOT read"
+        else:
+            how = "not seen to clear before the run ended"
+        joins = "no fast join completed after the lift"
+        if self.joins_recovered_at is not None:
+            joins = ("fast joins completed again "
+                     f"{self.joins_recovered_at - self.lifted_at:.1f} s after the lift")
+        return f"{how}; {joins}; {member.deliveries_after_resume} deliveries after resuming"
+
+    def to_dict(self, origin: float) -> dict[str, Any]:
+        """``result.json``'s ``extra.stall``."""
+        return {
+            "cleared": self.cleared,
+            "lifted_s": None if self.lifted_at is None else round(self.lifted_at - origin, 3),
+            "joins_recovered_s": (None if self.joins_recovered_at is None
+                                  else round(self.joins_recovered_at - origin, 3)),
+            "errors": list(self.errors),
+            "members": [member.to_dict(origin) for member in self.members],
+            "summary": self.summary(),
+        }
+
+
+def read_member_fault_reports(path: Path) -> list[dict[str, Any]]:
+    """The members' reports (JSON lines); a missing file is none, a bad line is skipped."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("time"), int | float):
+            entries.append(entry)
+    return entries
+
+
+def backpressure_point(queue: Sequence[tuple[float, int]]) -> tuple[float, int] | None:
+    """The first ``(time, bytes)`` sample at which the queue (non-empty) has grown by at most
+    :data:`PLATEAU_GROWTH` over the :data:`PLATEAU_S` seconds before it; None if none."""
+    before = -1  # the last sample at least PLATEAU_S older than the current one
+    for moment, size in queue:
+        while before + 1 < len(queue) and queue[before + 1][0] <= moment - PLATEAU_S:
+            before += 1
+        if before >= 0 and size > 0 and size - queue[before][1] <= PLATEAU_GROWTH:
+            return moment, size
+    return None
+
+
+def check_stalls(reports: Iterable[dict[str, Any]], samples: Sequence[Sample], *,
+                 fault_started: float | None, lifted_at: float | None,
+                 slow_members: int) -> StallCheck:
+    """Judge the stall of a run from the members' reports and the samples.
+
+    Args:
+        reports: The members' report entries (:func:`read_member_fault_reports`).
+        samples: Every sample of the run (fast joins and slow deliveries after the lift).
+        fault_started: When the stall was switched on; None: never (nothing to judge).
+        lifted_at: When it was lifted; None when the run ended with it on.
+        slow_members: How many members were asked to stall.
+    """
+    members: dict[str, MemberStall] = {}
+    for entry in sorted(reports, key=lambda item: item["time"]):
+        name, event, moment = str(entry.get("member")), entry.get("event"), float(entry["time"])
+        if event == "stalled":
+            members.setdefault(name, MemberStall(name, moment))
+            continue
+        member = members.get(name)
+        if member is None:
+            continue
+        if event == "queue" and isinstance(entry.get("bytes"), int):
+            if member.resumed_at is None:
+                member.queue.append((moment, entry["bytes"]))
+            member.peak_bytes = max(member.peak_bytes, entry["bytes"])
+        elif event == "resumed":
+            member.resumed_at = moment
+        elif event in ("drained", "closed", "not_cleared") and member.cleared is None:
+            member.cleared, member.cleared_at = str(event), moment
+            if event == "closed":
+                code = entry.get("code")
+                member.close_code = code if isinstance(code, int) else None
+                member.close_reason = str(entry.get("reason") or "")
+    errors: list[str] = []
+    for member in members.values():
+        point = backpressure_point(member.queue)
+        if point is not None:
+            member.backpressure_at, member.backpressure_bytes = point
+        elif fault_started is not None:
+            stalled_for = (member.resumed_at or (member.queue[-1][0] if member.queue
+                                                 else member.stalled_at)) - member.stalled_at
+            errors.append(
+                f"backpressure was never reached: member {member.member}'s receive queue never "
+                f"stopped growing in its {stalled_for:.1f} s stall (peak "
+                f"{_size(member.peak_bytes)}); the server's send never blocked, so the run "
+                "did not test a stalled member: raise [load] body_size or the fault window")
+        if member.resumed_at is not None:
+            member.deliveries_after_resume = sum(
+                1 for sample in samples if sample.op == "deliver" and sample.ok
+                and sample.member_kind == "slow" and sample.time > member.resumed_at)
+    if fault_started is not None:
+        stalled = set(members)
+        for index in range(slow_members):
+            if f"slow-{index}" not in stalled:
+                errors.append(f"backpressure was never reached: member slow-{index} never "
+                              "stalled (it was not in its room while the fault was on)")
+    recovered = None
+    if lifted_at is not None:
+        recovered = min((sample.time for sample in samples
+                         if sample.op == "join" and sample.ok and sample.member_kind == "fast"
+                         and sample.time > lifted_at), default=None)
+    return StallCheck(list(members.values()), lifted_at, recovered, errors)
+
+
+def _size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    return f"{size / 1024:.0f} KB"
