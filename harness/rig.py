@@ -189,13 +189,15 @@ class Rig:
                 lock_hold_threshold=settings.lock_hold_threshold_s,
                 lock_suspend_threshold=settings.lock_suspend_threshold_s,
                 send_timeout=settings.send_timeout_s,
+                delivery=settings.delivery,
             )
             self.target_info = self.target.start()
             self.info["pids"]["target"] = self.target.process.pid
             # The server appends every report to this file; unlike its /debug/locks URL,
             # the file can still be read after the server died.
             spec = str(self.target.lock_report_file)
-            self.info["versions"]["target"] = f"targets.roomserver ({self.options.mode})"
+            self.info["versions"]["target"] = (
+                f"targets.roomserver ({self.options.mode}, {settings.delivery} delivery)")
         self.lock_source = LockReportSource(spec) if spec else None
         self.info["target_url"] = self.target_info.url
         self.info["lock_reports_source"] = spec

@@ -42,7 +42,11 @@ TARGET_KEYS: tuple[str, ...] = (
     "lock_wait_threshold",
     "lock_hold_threshold",
     "lock_suspend_threshold",
+    "delivery",
 )
+DELIVERIES: tuple[str, ...] = ("ack", "write")
+"""``[target] delivery``: ``ack`` (each send waits for the member's ack) or ``write`` (each send
+is the WebSocket library's own send, which waits only while the socket's buffers are full)."""
 LOAD_KEYS: tuple[str, ...] = (
     "rooms",
     "members",
@@ -106,13 +110,15 @@ class ScenarioError(Exception):
 
 @dataclass(frozen=True)
 class TargetSettings:
-    """``[target]``: settings passed to the room server under test (all in seconds)."""
+    """``[target]``: settings passed to the room server under test (durations in seconds)."""
 
     send_timeout_s: float = 10.0
     lock_wait_threshold_s: float = 0.1
     lock_hold_threshold_s: float = 0.25
     #: Report a lock held while its task is suspended on I/O this long; 0 is off.
     lock_suspend_threshold_s: float = 0.002
+    #: How each send completes: ``ack`` or ``write`` (see :data:`DELIVERIES`).
+    delivery: str = "ack"
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,7 @@ class Scenario:
                 "lock_wait_threshold_s": self.target.lock_wait_threshold_s,
                 "lock_hold_threshold_s": self.target.lock_hold_threshold_s,
                 "lock_suspend_threshold_s": self.target.lock_suspend_threshold_s,
+                "delivery": self.target.delivery,
             },
             "load": {
                 "rooms": self.load.rooms,
@@ -532,11 +539,18 @@ class _ScenarioReader:
                 "[target] lock_suspend_threshold must be >= 0 (0 is off); use e.g. "
                 f'lock_suspend_threshold = "{format_duration(default_suspend)}"'
             )
+        delivery = self.read_string(table, "delivery", TargetSettings.delivery,
+                                    "[target] delivery")
+        if delivery not in DELIVERIES:
+            raise self.fail(f"[target] delivery {delivery!r} is unknown; "
+                            f"{_did_you_mean(delivery, DELIVERIES)}use one of "
+                            f"{', '.join(DELIVERIES)} (e.g. delivery = \"write\")")
         return TargetSettings(
             send_timeout_s=seconds["send_timeout"],
             lock_wait_threshold_s=seconds["lock_wait_threshold"],
             lock_hold_threshold_s=seconds["lock_hold_threshold"],
             lock_suspend_threshold_s=suspend_s,
+            delivery=delivery,
         )
 
     def read_load(self, table: dict[str, Any]) -> LoadSettings:

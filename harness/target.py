@@ -95,7 +95,7 @@ class ReferenceTarget:
         mode: ``naive``, ``spawn`` or ``fixed``.
         run_dir: Where its log and lock-report file go.
         lock_wait_threshold / lock_hold_threshold / lock_suspend_threshold / send_timeout /
-            outbox_size: Passed on as the server's flags; None leaves the server's own
+            outbox_size / delivery: Passed on as the server's flags; None leaves the server's own
             default (``python -m targets.roomserver --help``), the one source of each.
     """
     def __init__(
@@ -108,6 +108,7 @@ class ReferenceTarget:
         lock_suspend_threshold: float | None = None,
         send_timeout: float | None = None,
         outbox_size: int | None = None,
+        delivery: str | None = None,
         startup_timeout: float = 15.0,
     ) -> None:
         self.mode = mode
@@ -117,12 +118,13 @@ class ReferenceTarget:
             "--mode", mode, "--host", "127.0.0.1", "--port", "0",
             "--lock-report-file", str(self.lock_report_file),
         ]
-        flags: dict[str, float | int | None] = {
+        flags: dict[str, float | int | str | None] = {
             "--lock-wait-threshold": lock_wait_threshold,
             "--lock-hold-threshold": lock_hold_threshold,
             "--lock-suspend-threshold": lock_suspend_threshold,
             "--send-timeout": send_timeout,
             "--outbox-size": outbox_size,
+            "--delivery": delivery,
         }
         argv += [part for flag, value in flags.items() if value is not None
                  for part in (flag, str(value))]

@@ -37,8 +37,10 @@ class RoomClient:
         self._receiver = asyncio.create_task(self._receive())
 
     @classmethod
-    async def open(cls, url: str, ack_delay: float = 0.0) -> RoomClient:
-        return cls(await connect(url, max_size=None), ack_delay)
+    async def open(cls, url: str, ack_delay: float = 0.0, *, compress: bool = True) -> RoomClient:
+        """Connect; ``compress=False`` declines permessage-deflate (raw bytes on the wire)."""
+        compression = "deflate" if compress else None
+        return cls(await connect(url, max_size=None, compression=compression), ack_delay)
 
     async def _ack(self, message: Delivered, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -408,3 +408,13 @@ def test_max_generator_lag_is_a_bounded_duration(tmp_path: Path) -> None:
         tmp_path, 'name = "x"\n[thresholds]\nmax_generator_lag = 0\n')
     assert "more than the allowed 3600s" in load_error(
         tmp_path, 'name = "x"\n[thresholds]\nmax_generator_lag = "120m"\n')
+
+
+def test_target_delivery_is_ack_or_write(tmp_path: Path) -> None:
+    assert load_scenario(SLOW_MEMBER).target.delivery == "ack"
+    written = load_scenario(write_scenario(tmp_path, 'name = "x"\n[target]\ndelivery = "write"\n'))
+    assert written.target.delivery == "write"
+    assert written.to_dict()["target"]["delivery"] == "write"
+    problem = load_error(tmp_path, 'name = "x"\n[target]\ndelivery = "writ"\n')
+    assert "[target] delivery 'writ' is unknown; did you mean 'write'?" in problem
+    assert "must be a string" in load_error(tmp_path, 'name = "x"\n[target]\ndelivery = 1\n')

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from harness import lockwatch
 
+from .connection import DELIVERIES
 from .context import ServerContext
 from .modes import MODES
 from .outputlimit import DEFAULT_MAX_UNSENT
@@ -54,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=sorted(MODES), default="naive",
                         help="broadcast strategy: naive (the bug), spawn (one task per send), "
                              "fixed (bounded per-member outboxes) (default: naive)")
+    parser.add_argument("--delivery", choices=DELIVERIES, default="ack",
+                        help="ack: each send writes the frame and waits for the member's ack; "
+                             "write: each send is websockets' own send(), which waits only "
+                             "while the socket's buffers are full, and no ack is awaited "
+                             "(default: ack)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765,
                         help="port to bind; 0 picks a free one (default: 8765)")
@@ -104,12 +110,14 @@ async def run(args: argparse.Namespace) -> None:
         sinks=sinks,
     )
     context = ServerContext(
-        mode=args.mode, send_timeout=args.send_timeout, outbox_size=args.outbox_size
+        mode=args.mode, send_timeout=args.send_timeout, outbox_size=args.outbox_size,
+        delivery=args.delivery,
     )
     room_server = RoomServer(context, memory, max_unsent=args.max_unsent)
     async with room_server.serve(args.host, args.port) as server:
         port = listening_port(server)
-        print(f"roomserver ({args.mode}) listening on ws://{args.host}:{port}/ws", flush=True)
+        print(f"roomserver ({args.mode}) listening on ws://{args.host}:{port}/ws "
+              f"({args.delivery} delivery)", flush=True)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)

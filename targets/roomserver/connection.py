@@ -1,7 +1,13 @@
-"""One client connection: acknowledged delivery, sequence numbers, outbox.
+"""One client connection: delivery (acknowledged or written), sequence numbers, outbox.
 
-Delivering a message means writing the frame and then waiting for the
-member's ``ack``, the two together bounded by the send timeout. The reader
+With ``ack`` delivery (the default), delivering a message means writing the
+frame and then waiting for the member's ``ack``, the two together bounded by
+the send timeout. With ``write`` delivery it means what most real servers do:
+``await websocket.send()``, which returns once the frame is in the transport
+and waits (on drain) only while the connection's write buffer is above
+websockets' ``write_limit`` (32 KiB), i.e. when the member stopped reading and
+the socket's buffers are full; no ack is awaited, and the send timeout bounds
+the write alone. The reader
 loop of the connection resolves acks as soon as they arrive, even while one of
 the connection's own commands is still running; otherwise every ack wait would
 become a real deadlock, which is not the bug this server models.
@@ -23,7 +29,11 @@ from .protocol import EncodedMessage, MessageId, message_text
 if TYPE_CHECKING:
     from .counters import ServerMetrics
 
-__all__ = ["Connection", "DeliveryFailed", "OutgoingMessage"]
+__all__ = ["DELIVERIES", "Connection", "DeliveryFailed", "OutgoingMessage"]
+
+#: How a delivery completes: ``ack`` (write, then wait for the member's ack) or
+#: ``write`` (``await websocket.send()`` alone, back-pressured by the socket).
+DELIVERIES = ("ack", "write")
 
 logger = logging.getLogger("roomserver")
 
@@ -47,7 +57,8 @@ class Connection:
         websocket: The underlying connection.
         send_timeout: Seconds one delivery (write and ack together) may take.
         outbox_size: Capacity of the outbox used by the ``fixed`` mode.
-        metrics: Where the outbox writer counts failed deliveries.
+        metrics: Where failed deliveries are counted.
+        delivery: ``ack`` or ``write`` (see :data:`DELIVERIES`).
     """
 
     def __init__(
@@ -57,8 +68,13 @@ class Connection:
         send_timeout: float,
         outbox_size: int,
         metrics: ServerMetrics,
+        delivery: str = "ack",
     ) -> None:
+        if delivery not in DELIVERIES:
+            raise ValueError(f"unknown delivery {delivery!r}; choose one of "
+                             f"{', '.join(DELIVERIES)}")
         self.websocket = websocket
+        self.awaits_ack = delivery == "ack"
         self.send_timeout = send_timeout
         self.metrics = metrics
         self.label = f"{websocket.remote_address[0]}:{websocket.remote_address[1]}"
@@ -85,11 +101,12 @@ class Connection:
         return OutgoingMessage(message.id, message_text(message, self._seq))
 
     async def deliver(self, frame: OutgoingMessage) -> None:
-        """Write ``frame`` and wait for its ``ack``, within the send timeout in all.
+        """Write ``frame`` (and with ``ack`` delivery wait for its ``ack``) within the send timeout.
 
         A write that cannot finish in time (the member does not read) fails
         the delivery like a missing ack. The frame may still reach the member
-        later; its ack is then ignored.
+        later; its ack is then ignored (acks are ignored altogether with
+        ``write`` delivery).
 
         Raises:
             DeliveryFailed: on timeout, or when the connection is or becomes
@@ -97,6 +114,9 @@ class Connection:
         """
         if self.closed:
             raise DeliveryFailed(f"{self.label} is closed")
+        if not self.awaits_ack:
+            await self._write(frame)
+            return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters = self._pending_acks.setdefault(frame.id, collections.deque())
         waiters.append(waiter)
@@ -124,6 +144,27 @@ class Connection:
             if not waiters and self._pending_acks.get(frame.id) is waiters:
                 del self._pending_acks[frame.id]
 
+    async def _write(self, frame: OutgoingMessage) -> None:
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await self.websocket.send(frame.text)
+        except TimeoutError:
+            raise DeliveryFailed(
+                f"could not write to {self.label} for id {frame.id!r} within {self.send_timeout} s"
+            ) from None
+        except ConnectionClosed:
+            raise DeliveryFailed(f"{self.label} closed") from None
+
+    async def deliver_or_count(self, frame: OutgoingMessage) -> bool:
+        """:meth:`deliver` ``frame``; a failure is counted and logged, and gives ``False``."""
+        try:
+            await self.deliver(frame)
+        except DeliveryFailed as exc:
+            self.metrics.delivery_failures += 1
+            logger.warning("delivery failed: %s", exc)
+            return False
+        return True
+
     def acknowledge(self, message_id: MessageId) -> None:
         """Resolve the oldest delivery waiting for ``message_id``; ignore unknown ids."""
         waiters = self._pending_acks.get(message_id)
@@ -150,13 +191,8 @@ class Connection:
         # One writer per member keeps its messages in order.
         while True:
             frame = await self.outbox.get()
-            try:
-                await self.deliver(frame)
-            except DeliveryFailed as exc:
-                self.metrics.delivery_failures += 1
-                logger.warning("delivery failed: %s", exc)
-                if self.closed:
-                    return
+            if not await self.deliver_or_count(frame) and self.closed:
+                return
 
     async def close_slow_consumer(self) -> None:
         """Disconnect a member whose outbox overflowed (close code 1008)."""

@@ -18,6 +18,8 @@ class ServerContext:
     mode: str
     send_timeout: float
     outbox_size: int
+    #: ``ack`` or ``write``: how each delivery completes (see ``connection.DELIVERIES``).
+    delivery: str = "ack"
     rooms: Rooms = field(default_factory=Rooms)
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     background: set[asyncio.Task[Any]] = field(default_factory=set)

@@ -9,7 +9,7 @@ __all__ = ["ServerMetrics"]
 
 @dataclass
 class ServerMetrics:
-    """Counters exported on ``/metrics``."""
+    """Counters (and one gauge, ``pending_sends``) exported on ``/metrics``."""
 
     connections: int = 0
     broadcasts: int = 0
@@ -18,3 +18,5 @@ class ServerMetrics:
     output_limit_disconnects: int = 0
     protocol_errors: int = 0
     internal_errors: int = 0
+    #: Send tasks started and not finished yet (spawn mode), a gauge.
+    pending_sends: int = 0

@@ -26,7 +26,8 @@ def render_metrics(
 
     open_connections = list(connections)
     depths = [conn.outbox.qsize() for conn in open_connections]
-    metric("info", "gauge", "Server mode.", {f'{{mode="{ctx.mode}"}}': 1})
+    metric("info", "gauge", "Server mode and delivery.",
+           {f'{{mode="{ctx.mode}",delivery="{ctx.delivery}"}}': 1})
     metric("rooms", "gauge", "Rooms with at least one member.", {"": len(ctx.rooms.rooms)})
     metric("members", "gauge", "Members over all rooms.", {"": ctx.rooms.member_count()})
     metric("connections", "gauge", "Open WebSocket connections.", {"": len(open_connections)})
@@ -34,6 +35,8 @@ def render_metrics(
            {"": ctx.metrics.connections})
     metric("outbox_depth", "gauge", "Messages waiting in per-member outboxes (fixed mode).",
            {'{stat="sum"}': sum(depths), '{stat="max"}': max(depths, default=0)})
+    metric("pending_sends", "gauge", "Send tasks started and not finished yet (spawn mode).",
+           {"": ctx.metrics.pending_sends})
     metric("broadcasts_total", "counter", "Broadcast commands run.", {"": ctx.metrics.broadcasts})
     metric("delivery_failures_total", "counter",
            "Deliveries that failed: write or ack over the send timeout, or a closed peer.",

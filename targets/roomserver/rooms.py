@@ -25,6 +25,10 @@ class Room:
         #: Set when the room was removed from the registry; joiners retry.
         self.closed = False
 
+    def others(self, sender: Connection) -> list[Connection]:
+        """The members other than ``sender``; call with the lock held."""
+        return [member for member in self.members.values() if member is not sender]
+
 
 class Rooms:
     """The room registry. Rooms appear on first join and go when empty."""

@@ -146,7 +146,7 @@ class RoomServer:
         ctx = self.context
         connection = Connection(
             websocket, send_timeout=ctx.send_timeout, outbox_size=ctx.outbox_size,
-            metrics=ctx.metrics,
+            metrics=ctx.metrics, delivery=ctx.delivery,
         )
         self._connections.add(connection)
         ctx.metrics.connections += 1
@@ -265,7 +265,7 @@ class RoomServer:
             raise ProtocolError("not_in_room", f"not in room {command.room!r}; join it first")
         self.context.metrics.broadcasts += 1
         message = encode_message(command.room, sender_name, command)
-        return await self._broadcast(room, connection, sender_name, message, self.context)
+        return await self._broadcast(room, connection, message, self.context)
 
 
 def listening_port(server: Server) -> int:

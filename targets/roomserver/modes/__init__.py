@@ -20,9 +20,10 @@ from . import fixed, naive, spawn
 
 __all__ = ["MODES", "BroadcastFn"]
 
-#: ``broadcast(room, sender, sender_name, message, context) -> recipients``; ``message`` is
-#: encoded once (``sender_name`` is already in it), ``Connection.message_frame`` adds ``seq``.
-BroadcastFn = Callable[[Room, Connection, str, EncodedMessage, ServerContext], Awaitable[int]]
+#: ``broadcast(room, sender, message, context) -> recipients``; ``message`` is encoded once
+#: (the sender's member name is already in it), ``Connection.message_frame`` adds ``seq``.
+#: Each delivery is ``Connection.deliver``: acknowledged or written, as the server was started.
+BroadcastFn = Callable[[Room, Connection, EncodedMessage, ServerContext], Awaitable[int]]
 
 MODES: dict[str, BroadcastFn] = {
     "naive": naive.broadcast,

@@ -15,11 +15,10 @@ from ..protocol import EncodedMessage
 from ..rooms import Room
 
 
-async def broadcast(
-    room: Room, sender: Connection, sender_name: str, message: EncodedMessage, ctx: ServerContext
-) -> int:
+async def broadcast(room: Room, sender: Connection, message: EncodedMessage,
+                    ctx: ServerContext) -> int:
     async with room.lock.read():
-        recipients = [member for member in room.members.values() if member is not sender]
+        recipients = room.others(sender)
     for member in recipients:
         if not member.enqueue(member.message_frame(message)):
             ctx.metrics.slow_consumer_disconnects += 1

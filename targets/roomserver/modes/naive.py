@@ -1,31 +1,24 @@
 """The bug: network I/O under the room's read lock.
 
-Each send waits for the member's ack, so one member on a slow link keeps the
-read lock held for its whole round trip. A ``join`` needs the write lock and
-waits; because the lock prefers writers, every later broadcast waits too.
+Each send waits for the member's ack (``ack`` delivery) or, with ``write``
+delivery, for the socket to take the frame, so one member on a slow link, or
+one that stopped reading, keeps the read lock held for as long as its send
+takes. A ``join`` needs the write lock and waits; because the lock prefers
+writers, every later broadcast waits too.
 """
 
 from __future__ import annotations
 
-import logging
-
-from ..connection import Connection, DeliveryFailed
+from ..connection import Connection
 from ..context import ServerContext
 from ..protocol import EncodedMessage
 from ..rooms import Room
 
-logger = logging.getLogger("roomserver")
 
-
-async def broadcast(
-    room: Room, sender: Connection, sender_name: str, message: EncodedMessage, ctx: ServerContext
-) -> int:
+async def broadcast(room: Room, sender: Connection, message: EncodedMessage,
+                    ctx: ServerContext) -> int:
     async with room.lock.read():
-        recipients = [member for member in room.members.values() if member is not sender]
+        recipients = room.others(sender)
         for member in recipients:
-            try:
-                await member.deliver(member.message_frame(message))
-            except DeliveryFailed as exc:
-                ctx.metrics.delivery_failures += 1
-                logger.warning("delivery failed: %s", exc)
+            await member.deliver_or_count(member.message_frame(message))
         return len(recipients)
