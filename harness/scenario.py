@@ -36,6 +36,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "faults",
     "thresholds",
     "expect",
+    "network",
 )
 TARGET_KEYS: tuple[str, ...] = (
     "send_timeout",
@@ -87,6 +88,8 @@ MAX_SETTING_S = 3600.0
 """[target] and [load] durations (timeouts, intervals, stays) are at most an hour."""
 MAX_BODY_SIZE = 60 * 1024
 """A broadcast frame must stay under the reference server's 64 KiB limit on client frames."""
+MAX_SOCKET_BUFFER = 64 * 1024 * 1024
+"""``[network] socket_buffer`` is meant to be small; the kernels' own maxima are a few MB."""
 VERDICTS: tuple[str, ...] = ("PASS", "FAIL", "ERROR")
 _SIZE_PATTERN = re.compile(r"^\s*(?P<number>\d+)\s*(?P<unit>B|KB|MB)\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024 * 1024}
@@ -171,6 +174,19 @@ class TimingSettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    """``[network]``: the network the rig runs on.
+
+    Attributes:
+        socket_buffer: With a size in bytes, every run happens in a network namespace of its
+            own whose TCP buffers (``tcp_wmem``, ``tcp_rmem``) are capped at it, where the
+            machine allows (:mod:`harness.netns`); 0 (the default) keeps the machine's.
+    """
+
+    socket_buffer: int = 0
+
+
+@dataclass(frozen=True)
 class ThresholdSettings:
     """``[thresholds]``: what must hold for a PASS.
 
@@ -203,6 +219,7 @@ class Scenario:
         source_path: The file the scenario was loaded from.
         expect: ``[expect]``: the verdict each mode of the reference server must give
             (``matrix`` checks them); the slow-member canary's by default.
+        network: ``[network]``: small socket buffers in a namespace of the run's own.
     """
 
     name: str
@@ -214,6 +231,7 @@ class Scenario:
     thresholds: ThresholdSettings
     source_path: Path
     expect: dict[str, str] = field(default_factory=lambda: dict(EXPECTED_VERDICTS))
+    network: NetworkSettings = NetworkSettings()
 
     @property
     def member_faults(self) -> tuple[Fault, ...]:
@@ -272,6 +290,7 @@ class Scenario:
                 "max_generator_lag_s": self.thresholds.max_generator_lag_s,
             },
             "expect": dict(self.expect),
+            "network": {"socket_buffer": self.network.socket_buffer},
         }
 
 
@@ -387,6 +406,8 @@ class _ScenarioReader:
         faults = self.read_faults(document.get("faults", []))
         thresholds = self.read_thresholds(self.section(document, "thresholds"))
         expect = self.read_expect(self.section(document, "expect"))
+        network = self.section(document, "network")
+        self.reject_unknown_keys(network, ("socket_buffer",), "in [network]")
         self.check_consistency(load, timing, faults, thresholds)
         return Scenario(
             name=name,
@@ -398,6 +419,8 @@ class _ScenarioReader:
             thresholds=thresholds,
             source_path=Path(self.path),
             expect=expect,
+            network=NetworkSettings(self.read_size(network, "socket_buffer",
+                                                   "[network] socket_buffer", MAX_SOCKET_BUFFER)),
         )
 
     # -- generic readers -------------------------------------------------------------------
@@ -616,9 +639,10 @@ class _ScenarioReader:
             body_size=body_size,
         )
 
-    def read_size(self, table: Mapping[str, Any], key: str, label: str) -> int:
+    def read_size(self, table: Mapping[str, Any], key: str, label: str,
+                  maximum: int = 0) -> int:
         """A size in bytes written ``"16KB"`` (units B, KB, MB; KB = 1024 bytes), 0 when absent,
-        at most :data:`MAX_BODY_SIZE`."""
+        at most ``maximum`` (:data:`MAX_BODY_SIZE` for 0)."""
         if key not in table:
             return 0
         value = table[key]
@@ -627,7 +651,10 @@ class _ScenarioReader:
             raise self.fail(f'{label} must be a size like "16KB" (units B, KB, MB), got '
                             f"{_toml_type(value)} {value!r}")
         size = int(match["number"]) * _SIZE_UNITS[match["unit"].lower()]
-        if size > MAX_BODY_SIZE:
+        if maximum and not 4096 <= size <= maximum:
+            raise self.fail(f"{label} must be from 4KB to {maximum // (1024 * 1024)}MB, got "
+                            f'{value!r}; use e.g. {key} = "64KB"')
+        if not maximum and size > MAX_BODY_SIZE:
             raise self.fail(f"{label} is {size} bytes, more than {MAX_BODY_SIZE // 1024}KB: a "
                             "broadcast frame must stay under the server's 64 KiB limit on "
                             'client frames; use e.g. body_size = "16KB"')

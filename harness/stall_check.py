@@ -1,12 +1,21 @@
 """Did the stall take effect, and did it clear? Judged from what the stalled members reported.
 
-A stalled member samples its socket's receive queue (FIONREAD, :mod:`harness.loadgen.stall`).
-While the server can still send, the queue grows; once the member's receive buffer is full its
-TCP window closes, the server's send buffer fills and the server's ``send`` blocks. The queue
-then stops growing: **backpressure was reached**, at the first sample where the queue has not
-grown by more than :data:`PLATEAU_GROWTH` bytes over the :data:`PLATEAU_S` seconds before it.
-A stall during which that never happens did not test what it was meant to test: the run's
-verdict is ERROR "backpressure was never reached", naming the member, never PASS.
+A stalled member samples its socket's receive queue (FIONREAD) and its peer's send buffer (the
+server's socket, read with ``ss -tm``; :mod:`harness.loadgen.stall`). While the server can
+still send, the member's queue grows; once the member's receive buffer is full its TCP window
+closes, and what the server sends piles up in the server's own send buffer until that is full
+too: then the server's ``send`` blocks. **Backpressure was reached** at the first sample where
+
+* the member's receive queue has grown by at most :data:`PLATEAU_GROWTH` bytes over the
+  :data:`PLATEAU_S` seconds before it (the window is closed), and
+* the server's send buffer holds at least :data:`FULL_FRACTION` of its size (it is full; the
+  kernel counts a little overhead, so a blocked socket does not always show 100 %).
+
+Where ``ss`` cannot read the peer's socket, the first condition alone decides, and the report
+says so (a closed window alone does not prove that the server's buffer is full: with Linux's
+default ``tcp_wmem`` the server's socket holds up to 4 MB more). A stall during which
+backpressure is never reached did not test what it was meant to test: the run's verdict is
+ERROR "backpressure was never reached", naming the member, never PASS.
 
 When the stall is lifted, the **causal check**: the stall clears when the member has read its
 backlog (or the server disconnected it, e.g. with 1008) and fast members' joins complete again
@@ -24,14 +33,33 @@ from typing import Any
 
 from harness.measurements import Sample
 
-__all__ = ["PLATEAU_GROWTH", "PLATEAU_S", "MemberStall", "StallCheck", "check_stalls",
-           "read_member_fault_reports"]
+__all__ = ["FULL_FRACTION", "PLATEAU_GROWTH", "PLATEAU_S", "MemberStall", "QueueSample",
+           "StallCheck", "check_stalls", "read_member_fault_reports"]
 
 #: How long the queue must stay flat, in seconds, to count as "stopped growing".
 PLATEAU_S = 1.0
 #: The most the queue may grow over :data:`PLATEAU_S` and still count as flat, in bytes (a
 #: closed window lets no payload in; the kernel compacting a full queue may admit a little).
 PLATEAU_GROWTH = 2048
+#: The share of the server's send buffer that counts as full.
+FULL_FRACTION = 0.8
+
+
+@dataclass(frozen=True)
+class QueueSample:
+    """One sample: the member's receive queue and, if known, the server's send buffer."""
+
+    time: float
+    queued: int
+    peer_queued: int | None = None
+    peer_buffer: int | None = None
+
+    @property
+    def peer_full(self) -> bool | None:
+        """Whether the server's send buffer is full; None when unknown."""
+        if self.peer_queued is None or not self.peer_buffer:
+            return None
+        return self.peer_queued >= FULL_FRACTION * self.peer_buffer
 
 
 @dataclass
@@ -45,6 +73,8 @@ class MemberStall:
         peak_bytes: Its receive queue's largest sample.
         backpressure_at: When the queue stopped growing (None: it never did).
         backpressure_bytes: The queue then.
+        peer_buffer_bytes: The server's send buffer size then (None: ``ss`` could not tell,
+            and the receive queue alone decided).
         cleared: ``"drained"`` (backlog read), ``"closed"`` (the server disconnected it),
             ``"not_cleared"`` or None (the run ended before it was seen).
         cleared_at: When.
@@ -59,12 +89,13 @@ class MemberStall:
     peak_bytes: int = 0
     backpressure_at: float | None = None
     backpressure_bytes: int | None = None
+    peer_buffer_bytes: int | None = None
     cleared: str | None = None
     cleared_at: float | None = None
     close_code: int | None = None
     close_reason: str = ""
     deliveries_after_resume: int = 0
-    queue: list[tuple[float, int]] = field(default_factory=list)
+    queue: list[QueueSample] = field(default_factory=list)
 
     def to_dict(self, origin: float) -> dict[str, Any]:
         """JSON for result.json; times in seconds since ``origin`` (load start)."""
@@ -77,11 +108,13 @@ class MemberStall:
             "backpressure_s": since(self.backpressure_at),
             "backpressure_after_stall_s": (None if self.backpressure_at is None else
                                            round(self.backpressure_at - self.stalled_at, 3)),
-            "backpressure_bytes": self.backpressure_bytes, "cleared": self.cleared,
+            "backpressure_bytes": self.backpressure_bytes,
+            "peer_buffer_bytes": self.peer_buffer_bytes, "cleared": self.cleared,
             "cleared_s": since(self.cleared_at), "close_code": self.close_code,
             "close_reason": self.close_reason,
             "deliveries_after_resume": self.deliveries_after_resume,
-            "queue": [[round(moment - origin, 3), size] for moment, size in self.queue],
+            "queue": [[round(sample.time - origin, 3), sample.queued, sample.peer_queued,
+                       sample.peer_buffer] for sample in self.queue],
         }
 
 
@@ -120,8 +153,10 @@ class StallCheck:
             else:
                 into = member.backpressure_at - member.stalled_at
                 queued = _size(member.backpressure_bytes or 0)
+                server = (f", server's send buffer full at {_size(member.peer_buffer_bytes)}"
+                          if member.peer_buffer_bytes else ", judged by the receive queue alone")
                 head = (f"{member.member}: backpressure {into:.1f} s into the stall (receive "
-                        f"queue {queued})")
+                        f"queue {queued}{server})")
             lines.append(f"stall: {head}; {self.clear_text(member)}")
         return "\n".join(lines) or "stall: no member stalled"
 
@@ -175,15 +210,17 @@ def read_member_fault_reports(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def backpressure_point(queue: Sequence[tuple[float, int]]) -> tuple[float, int] | None:
-    """The first ``(time, bytes)`` sample at which the queue (non-empty) has grown by at most
-    :data:`PLATEAU_GROWTH` over the :data:`PLATEAU_S` seconds before it; None if none."""
+def backpressure_point(queue: Sequence[QueueSample]) -> QueueSample | None:
+    """The first sample at which backpressure was reached (see the module's text); None if
+    none."""
     before = -1  # the last sample at least PLATEAU_S older than the current one
-    for moment, size in queue:
-        while before + 1 < len(queue) and queue[before + 1][0] <= moment - PLATEAU_S:
+    for sample in queue:
+        while before + 1 < len(queue) and queue[before + 1].time <= sample.time - PLATEAU_S:
             before += 1
-        if before >= 0 and size > 0 and size - queue[before][1] <= PLATEAU_GROWTH:
-            return moment, size
+        if before < 0 or sample.queued <= 0 or sample.peer_full is False:
+            continue
+        if sample.queued - queue[before].queued <= PLATEAU_GROWTH:
+            return sample
     return None
 
 
@@ -210,29 +247,41 @@ def check_stalls(reports: Iterable[dict[str, Any]], samples: Sequence[Sample], *
             continue
         if event == "queue" and isinstance(entry.get("bytes"), int):
             if member.resumed_at is None:
-                member.queue.append((moment, entry["bytes"]))
+                peer_queued, peer_buffer = entry.get("peer_queued"), entry.get("peer_buffer")
+                member.queue.append(QueueSample(
+                    moment, entry["bytes"],
+                    peer_queued if isinstance(peer_queued, int) else None,
+                    peer_buffer if isinstance(peer_buffer, int) else None))
             member.peak_bytes = max(member.peak_bytes, entry["bytes"])
         elif event == "resumed":
             member.resumed_at = moment
-        elif event in ("drained", "closed", "not_cleared") and member.cleared is None:
+        elif event in ("drained", "not_cleared") and member.cleared is None:
             member.cleared, member.cleared_at = str(event), moment
-            if event == "closed":
-                code = entry.get("code")
-                member.close_code = code if isinstance(code, int) else None
-                member.close_reason = str(entry.get("reason") or "")
+        elif event == "closed":  # a close after the backlog was read counts as the way out
+            member.cleared, member.cleared_at = "closed", moment
+            code = entry.get("code")
+            member.close_code = code if isinstance(code, int) else None
+            member.close_reason = str(entry.get("reason") or "")
     errors: list[str] = []
     for member in members.values():
         point = backpressure_point(member.queue)
         if point is not None:
-            member.backpressure_at, member.backpressure_bytes = point
+            member.backpressure_at, member.backpressure_bytes = point.time, point.queued
+            member.peer_buffer_bytes = point.peer_buffer
         elif fault_started is not None:
-            stalled_for = (member.resumed_at or (member.queue[-1][0] if member.queue
+            stalled_for = (member.resumed_at or (member.queue[-1].time if member.queue
                                                  else member.stalled_at)) - member.stalled_at
+            peers = [sample for sample in member.queue if sample.peer_buffer]
+            peer = ""
+            if peers:
+                most = max(sample.peer_queued or 0 for sample in peers)
+                peer = (f", the server's send buffer at most {_size(most)} of "
+                        f"{_size(peers[-1].peer_buffer or 0)}")
             errors.append(
-                f"backpressure was never reached: member {member.member}'s receive queue never "
-                f"stopped growing in its {stalled_for:.1f} s stall (peak "
-                f"{_size(member.peak_bytes)}); the server's send never blocked, so the run "
-                "did not test a stalled member: raise [load] body_size or the fault window")
+                f"backpressure was never reached: member {member.member} stalled "
+                f"{stalled_for:.1f} s (receive queue peak {_size(member.peak_bytes)}{peer}) "
+                "and the server's send never blocked, so the run did not test a stalled "
+                "member: raise [load] body_size or the fault window")
         if member.resumed_at is not None:
             member.deliveries_after_resume = sum(
                 1 for sample in samples if sample.op == "deliver" and sample.ok

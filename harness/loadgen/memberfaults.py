@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -98,8 +99,19 @@ class MemberFaults:
 
     def _on_command(self, msg: Any, **_: Any) -> None:
         command = MemberFaultCommand.from_dict(msg.data)
+        current = self.active.get(command.kind)
         if command.on:
+            if current is not None and current.members is not None and command.members:
+                # Set on one member while another is on: both stay on.
+                command = dataclasses.replace(
+                    command, members=tuple(sorted({*current.members, *command.members})))
             self.active[command.kind] = command
+        elif current is not None and current.members is not None and command.members:
+            left = tuple(index for index in current.members if index not in command.members)
+            if left:
+                self.active[command.kind] = dataclasses.replace(current, members=left)
+            else:
+                del self.active[command.kind]
         else:
             self.active.pop(command.kind, None)
         self._changed.set()

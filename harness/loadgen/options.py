@@ -33,12 +33,11 @@ def add_options(parser: Any) -> None:
     parser.add_argument("--body-size", type=int, default=load.body_size, include_in_web_ui=True,
                         help="bytes of fresh random text in each broadcast body (0: 'hello'); "
                              "large bodies fill a stalled member's buffers fast")
-    parser.add_argument("--control-file", default="", include_in_web_ui=False,
-                        help="follow this file for member fault commands (JSON lines from the "
-                             "harness: a stall on or off)")
-    parser.add_argument("--member-faults-file", default="", include_in_web_ui=False,
-                        help="append what members measure while acting a fault out (a stalled "
-                             "member's receive queue) to this file, as JSON lines")
+    # Member faults (a stall), between the harness and the master: both JSON lines.
+    for flag, what in (("--control-file", "follow this file for member fault commands"),
+                       ("--member-faults-file", "append what members measure while acting "
+                                                "a fault out (a stalled member's queues) here")):
+        parser.add_argument(flag, default="", include_in_web_ui=False, help=what)
     parser.add_argument("--op-timeout", type=float, default=15.0, include_in_web_ui=False,
                        help="seconds to wait for a reply before counting the operation failed")
     parser.add_argument("--samples-file", default="", include_in_web_ui=False,

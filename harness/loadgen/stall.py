@@ -1,15 +1,19 @@
 """The ``stall`` fault acted out by one slow member: stop reading, watch the socket, resume.
 
 While the member's receive loop is paused (:class:`~harness.loadgen.user.RoomUser` pauses it,
-at the transport level, whatever the protocol), :class:`StallWatch` samples the socket's
-receive queue with ``FIONREAD`` every :data:`SAMPLE_INTERVAL` seconds and reports each value.
+at the transport level, whatever the protocol), :class:`StallWatch` samples, every
+:data:`SAMPLE_INTERVAL` seconds, the socket's receive queue (``FIONREAD``) and the send buffer
+of its peer's socket, the server's own (``ss -tm``: bytes queued against the buffer's size;
+every target is on loopback, so its sockets are this machine's), and reports both.
 After the stall is lifted it keeps sampling until the backlog is read (the queue is back
-under :func:`drained_below` of its peak) or the connection has ended (the server may have
-disconnected the member), at most :data:`CLEAR_TIMEOUT` seconds. The harness judges these
+under :func:`drained_below` of its peak), and watches whether the connection ends (the server
+may disconnect the member, its close frame behind the backlog), for at most
+:data:`CLEAR_TIMEOUT` seconds. The harness judges these
 reports (:mod:`harness.stall_check`); the member only measures.
 
 Report entries (JSON, one per message), all with ``time`` and ``member``:
-``{"event": "stalled"}``, ``{"event": "queue", "bytes": N}``, ``{"event": "resumed"}``,
+``{"event": "stalled"}``, ``{"event": "queue", "bytes": N, "peer_queued": Q, "peer_buffer": B}``
+(the peer's figures are null where ``ss`` cannot tell), ``{"event": "resumed"}``,
 ``{"event": "drained", "bytes": N}``, ``{"event": "closed", "code": C, "reason": "..."}``
 and ``{"event": "not_cleared", "bytes": N}``.
 """
@@ -17,7 +21,9 @@ and ``{"event": "not_cleared", "bytes": N}``.
 from __future__ import annotations
 
 import fcntl
+import re
 import struct
+import subprocess
 import termios
 import time
 from collections.abc import Callable
@@ -25,10 +31,11 @@ from typing import Any
 
 import gevent
 
-__all__ = ["CLEAR_TIMEOUT", "SAMPLE_INTERVAL", "StallWatch", "drained_below", "receive_queue"]
+__all__ = ["CLEAR_TIMEOUT", "SAMPLE_INTERVAL", "StallWatch", "drained_below", "peer_send_buffer",
+           "receive_queue"]
 
 #: Seconds between two samples of the receive queue.
-SAMPLE_INTERVAL = 0.1
+SAMPLE_INTERVAL = 0.2
 #: After the lift, how long the member may take to read its backlog before that is reported.
 CLEAR_TIMEOUT = 15.0
 
@@ -37,6 +44,29 @@ def receive_queue(sock: Any) -> int:
     """Bytes waiting in ``sock``'s kernel receive queue (``FIONREAD``)."""
     answer = fcntl.ioctl(sock.fileno(), termios.FIONREAD, struct.pack("i", 0))
     return int(struct.unpack("i", answer)[0])
+
+
+_SKMEM = re.compile(r"\btb(?P<buffer>\d+).*\bw(?P<queued>\d+)")
+
+
+def peer_send_buffer(sock: Any) -> tuple[int, int] | None:
+    """``(bytes queued, buffer size)`` of the send buffer of ``sock``'s peer socket, read with
+    ``ss -tm`` (the peer is on this machine: loopback); None when ``ss`` cannot tell.
+
+    The peer's ``send`` blocks once the queued bytes reach the buffer's size.
+    """
+    try:
+        local, peer = sock.getsockname(), sock.getpeername()
+        listing = subprocess.run(
+            ["ss", "-tmnH", "state", "established", "src", f"{peer[0]}:{peer[1]}",
+             "dst", f"{local[0]}:{local[1]}"],
+            capture_output=True, text=True, timeout=2.0, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = _SKMEM.search(listing)
+    if match is None:
+        return None
+    return int(match["queued"]), int(match["buffer"])
 
 
 def drained_below(peak: int) -> int:
@@ -74,7 +104,9 @@ class StallWatch:
         except (OSError, ValueError):
             return None  # the socket is gone
         self.peak = max(self.peak, queued)
-        self._send("queue", bytes=queued)
+        peer = peer_send_buffer(self.sock)
+        self._send("queue", bytes=queued, peer_queued=peer[0] if peer else None,
+                   peer_buffer=peer[1] if peer else None)
         return queued
 
     def start(self) -> None:
@@ -96,17 +128,22 @@ class StallWatch:
         gevent.spawn(self._watch_clear)
 
     def _watch_clear(self) -> None:
+        # The server may close the connection behind the backlog (e.g. 1008 for a slow
+        # consumer): after the backlog is read, watch for that until the deadline too.
         deadline = time.monotonic() + CLEAR_TIMEOUT
         queued: int | None = self.peak
+        drained = False
         while time.monotonic() < deadline:
             ended = self._closed()
             if ended is not None:
                 code, reason = ended
                 self._send("closed", code=code, reason=reason[:200])
                 return
-            queued = self._sample()
-            if queued is not None and queued < drained_below(self.peak):
-                self._send("drained", bytes=queued)
-                return
+            if not drained:
+                queued = self._sample()
+                if queued is not None and queued < drained_below(self.peak):
+                    self._send("drained", bytes=queued)
+                    drained = True
             gevent.sleep(SAMPLE_INTERVAL)
-        self._send("not_cleared", bytes=queued)
+        if not drained:
+            self._send("not_cleared", bytes=queued)

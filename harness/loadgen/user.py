@@ -69,6 +69,20 @@ class _Closed:
         self.reason = reason
 
 
+class Ending:
+    """How one connection ended, read later (the user may have reconnected meanwhile)."""
+
+    def __init__(self, endings: dict[websocket.WebSocket, tuple[int | None, str]],
+                 ws: websocket.WebSocket) -> None:
+        self.endings, self.ws = endings, ws
+        self.seen: tuple[int | None, str] | None = None
+
+    def get(self) -> tuple[int | None, str] | None:
+        """``(close code or None, reason)`` once the connection ended, else None."""
+        self.seen = self.seen or self.endings.get(self.ws)
+        return self.seen
+
+
 class RoomUser(User):
     """Base user: one WebSocket connection, one member slot."""
 
@@ -98,8 +112,9 @@ class RoomUser(User):
         #: Set while the receive loop may read; cleared for a stall.
         self._reading = Switch()
         self._reading.set()
-        #: ``(close code or None, reason)`` once the current connection's receive loop ended.
-        self.ended: tuple[int | None, str] | None = None
+        #: ``(close code or None, reason)`` per connection whose receive loop ended (kept: a
+        #: stall watch reads its connection's after the user has reconnected).
+        self.endings: dict[websocket.WebSocket, tuple[int | None, str]] = {}
 
     def on_stop(self) -> None:
         self.disconnect()
@@ -134,14 +149,16 @@ class RoomUser(User):
         self.disconnect()
         started = time.perf_counter()
         try:
-            ws = websocket.create_connection(self.slot.url, timeout=self.op_timeout)
+            # websocket-client checks UTF-8 in pure Python, byte by byte (milliseconds per
+            # 10 KB frame without wsaccel); the receive loop decodes text frames in C instead.
+            ws = websocket.create_connection(self.slot.url, timeout=self.op_timeout,
+                                             skip_utf8_validation=True)
             ws.settimeout(None)  # the receive greenlet blocks in recv
         except (OSError, websocket.WebSocketException) as exc:
             self._fire("connect", started, OperationFailed(f"connect {self.slot.url}: {exc}"))
             return False
         self.ws = ws
         self._replies = Queue()
-        self.ended = None
         self._reading.set()
         self._receiver = gevent.spawn(self._receive, ws)
         self._fire("connect", started)
@@ -166,7 +183,7 @@ class RoomUser(User):
                 opcode, raw = ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     code, reason = _close_status(raw)
-                    self.ended = (code, reason)
+                    self.endings[ws] = (code, reason)
                     raise websocket.WebSocketConnectionClosedException(
                         f"closed by server (code {code}{': ' + reason if reason else ''})")
                 if isinstance(raw, bytes) and opcode == websocket.ABNF.OPCODE_TEXT:
@@ -178,8 +195,7 @@ class RoomUser(User):
                     self._replies.put(event)
         except (OSError, ValueError, websocket.WebSocketException) as exc:
             status = getattr(ws, "status", None)
-            if self.ended is None:
-                self.ended = (None, f"{type(exc).__name__}: {exc}")
+            self.endings.setdefault(ws, (None, f"{type(exc).__name__}: {exc}"))
             self._replies.put(_Closed(f"connection closed ({type(exc).__name__}: {exc})"
                                       + (f", status {status}" if status else "")))
 
@@ -199,7 +215,8 @@ class RoomUser(User):
         if ws is None or not self.connected:
             return
         self._reading.clear()
-        watch = StallWatch(self.slot.name, ws.sock, faults.report, lambda: self.ended)
+        ending = Ending(self.endings, ws)
+        watch = StallWatch(self.slot.name, ws.sock, faults.report, ending.get)
         watch.start()
         try:
             while not faults.wait_lifted("stall", self.slot.index, timeout=1.0):

@@ -158,7 +158,7 @@ class ChaosProxies:
             raise ChaosError("no Toxiproxy to steer (start Locust with --toxiproxy-url)", 409)
         return self.client
 
-    def _select(self, proxy: str | None) -> list[SlowMember]:
+    def select(self, proxy: str | None) -> list[SlowMember]:
         """The active member with ``proxy``, or every active member for ``None``."""
         members = self.active_members()
         if proxy is None:
@@ -191,7 +191,7 @@ class ChaosProxies:
         client = self._require_client()
         name = toxic_name(kind)
         changed = []
-        for member in self._select(proxy):
+        for member in self.select(proxy):
             try:
                 try:
                     client.update_toxic(member.proxy, name, dict(toxic.attributes))
@@ -219,7 +219,7 @@ class ChaosProxies:
         kind = fault_kind(kind_name)
         client = self._require_client()
         changed = []
-        for member in self._select(proxy):
+        for member in self.select(proxy):
             try:
                 for toxic in client.list_toxics(member.proxy):
                     if toxic.get("type") == kind.toxic_type:
