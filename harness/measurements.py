@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.generator_lag import GeneratorLag
 from harness.hdr import HistogramSet, LatencyHistogram, read_histograms
+from harness.sampled import SampledSeries
 
 OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
 """Operations a sample can time. ``deliver`` is broadcast-sent to received-by-this-member."""
@@ -122,6 +123,8 @@ class Measurements:
             ``"stopped early by 'lock_reports == 0', 0.8 s into the fault"``.
         generator_lag: How late the Locust processes' own event loops were during the run
             (harness.generator_lag); None when it was not measured.
+        sampled: Series sampled at intervals (Prometheus metrics, the target's RSS and
+            threads, see harness.sampled), with the reason for each one that has no data.
     """
 
     samples: list[Sample] = field(default_factory=list)
@@ -135,6 +138,7 @@ class Measurements:
     stopped_early: str | None = None
     lock_reports_available: bool = True
     generator_lag: GeneratorLag | None = None
+    sampled: SampledSeries = field(default_factory=SampledSeries)
 
     def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
         """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""
@@ -155,6 +159,7 @@ def live_measurements(
     run_started: float,
     fault_started: float | None = None,
     histograms_required: bool = False,
+    sampled: SampledSeries | None = None,
 ) -> Measurements:
     """What is measured so far, built the same way wherever a judgement is made.
 
@@ -176,11 +181,14 @@ def live_measurements(
         histograms_required: The final read: an unreadable file becomes a component error
             (a verdict on raw figures where corrected ones were promised would mislead);
             live, a half-written file is simply read again later.
+        sampled: What the run's sampler took so far (copied); None: nothing was sampled, and
+            checks on sampled series have no data.
     """
     measurements = Measurements(
         samples=list(samples), lock_reports=list(lock_reports), run_started=run_started,
         run_ended=time.time(), fault_started=fault_started,
         lock_reports_available=lock_reports_available,
+        sampled=SampledSeries() if sampled is None else sampled.snapshot(),
     )
     if histograms_file is None:
         for sample in samples:

@@ -137,11 +137,12 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
     Returns ``{"origin": run_started, "duration_s": ..., "join": [[t_s, latency_ms,
     member_kind, ok, corrected_ms | None], ...], "lock_reports": [[t_s, kind], ...],
     "lock_durations": [[t_s, kind, duration_ms], ...], "fault_window_s": [start_s, end_s] |
-    None, "generator_lag": [[t_s, process, max_ms], ...]}``: every join sample (failed ones
-    too, with
-    how long the attempt took) and every lock report that carries a numeric ``time``, both
-    in time order. The fault window ends at ``run_ended`` when the faults were never
-    switched off (an interrupted run).
+    None, "generator_lag": [[t_s, process, max_ms], ...], "sampled": {"points": {name:
+    [[t_s, value], ...]}, "problems": {name: reason}}}`` (``sampled``: the series the harness
+    sampled, harness.sampled: Prometheus metrics, the target's RSS and threads): every join
+    sample (failed ones too, with how long the attempt took) and every lock report that
+    carries a numeric ``time``, both in time order. The fault window ends at ``run_ended``
+    when the faults were never switched off (an interrupted run).
     """
     origin = measurements.run_started
 
@@ -183,6 +184,7 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
             [relative(window.t1), window.process, round(window.max_ms, 3)]
             for window in sorted(measurements.generator_lag.windows, key=lambda w: w.t1)
         ] if measurements.generator_lag is not None else [],
+        "sampled": measurements.sampled.to_dict(origin),
     }
 
 

@@ -33,7 +33,7 @@ from .lockreports import LockReportSource
 from .locust_process import LocustPlan, free_port, locust_process, worker_processes
 from .processes import ChildProcess
 from .scenario import Scenario
-from .target import ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
+from .target import ReferenceTarget, TargetInfo, TargetUnreachable, http_base, probe_target
 from .toxiproxy import ToxiproxyClient, ToxiproxyError
 from .toxiproxy_server import ToxiproxyServer
 from .urls import parse_target_url
@@ -201,6 +201,21 @@ class Rig:
         self.lock_source = LockReportSource(spec) if spec else None
         self.info["target_url"] = self.target_info.url
         self.info["lock_reports_source"] = spec
+
+    @property
+    def target_pid(self) -> int | None:
+        """The target's process id when this rig started it; None for an external target."""
+        return self.target.pid if self.target is not None else None
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where Prometheus metrics are scraped: ``[target] metrics_url``, else the target's
+        ``/metrics`` on its own host and port; None before the target is known."""
+        if self.scenario.target.metrics_url is not None:
+            return self.scenario.target.metrics_url
+        if self.target_info is None:
+            return None
+        return f"{http_base(self.target_info.url)}/metrics"
 
     def create_proxies(self, direct_slow: bool = False) -> tuple[str, list[str]]:
         """Create the fast members' proxy and one per slow member; return their ws URLs.

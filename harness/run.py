@@ -38,6 +38,7 @@ from .memberfaults import MemberFaultCommand, append_command
 from .netns import INSIDE_ENV, namespace_argv, namespace_problem
 from .pages import PageError, write_run_page
 from .progress import Progress, SampleTail
+from .prometheus import MetricSelector
 from .results import format_summary_table, write_junit_xml, write_result_json
 from .rig import (
     ComponentFailed,
@@ -48,9 +49,11 @@ from .rig import (
     signals_ignored,
     signals_raise,
 )
+from .sampled import SampledSeries
+from .sampler import SERIES_FILE_NAME, SeriesSampler
 from .stall_check import StallCheck, check_stalls, read_member_fault_reports
 from .target import PROJECT_ROOT
-from .thresholds import CheckResult
+from .thresholds import CheckResult, sampled_series
 from .verdict import Verdict, evaluate_checks, judge
 
 __all__ = ["ComponentFailed", "Interrupted", "RunOptions", "RunOutcome", "new_run_id",
@@ -109,6 +112,7 @@ class ChaosRun:
                          if options.progress else None)
         self.extra: dict[str, Any] = {"run_id": self.run_id}
         self.stopped_with_faults_on = False
+        self.sampler: SeriesSampler | None = None
 
     def first_sample_timeout(self) -> float:
         """Remote workers are started by people: give them minutes, not seconds."""
@@ -122,11 +126,25 @@ class ChaosRun:
         self.locks = LockReportTracker(rig.lock_source)
         self.measurements.lock_reports_available = self.locks.available
         self.locks.take_baseline()
+        self.sampler = self.series_sampler()
         # A member that stops reading must be the server's own peer (see Rig.create_proxies).
         member_only = bool(self.scenario.faults) and not self.scenario.proxy_faults
         fast_url, slow_urls = rig.create_proxies(direct_slow=member_only)
         run_time_s = self.scenario.timing.total_s + self.first_sample_timeout() + 10
         rig.start_locust(rig.locust_plan(fast_url, slow_urls, run_time_s))
+
+    def series_sampler(self) -> SeriesSampler:
+        """The sampler of what the checks need: metrics they name, the target's RSS and
+        threads (always, where the rig knows the target's pid, so the report can draw them)."""
+        selectors = [MetricSelector.parse(name.removeprefix("metric[").removesuffix("]"))
+                     for name in sampled_series(self.scenario.thresholds.checks)
+                     if name.startswith("metric[")]
+        return SeriesSampler(self.run_dir / SERIES_FILE_NAME,
+                             metrics_url=self.rig.metrics_url if selectors else None,
+                             selectors=selectors, pid=self.rig.target_pid)
+
+    def sampled(self) -> SampledSeries | None:
+        return self.sampler.snapshot() if self.sampler is not None else None
 
     # Faults.
 
@@ -177,6 +195,7 @@ class ChaosRun:
             histograms_file=self.run_dir / "histograms.json",
             run_started=self.measurements.run_started,
             fault_started=self.measurements.fault_started,
+            sampled=self.sampled(),
         )
 
     def broken_abort_check(self, into_fault_s: float) -> bool:
@@ -223,6 +242,8 @@ class ChaosRun:
         timing = self.scenario.timing
         self.wait_for_first_sample()
         self.measurements.run_started = time.time()
+        if self.sampler is not None:
+            self.sampler.start(self.measurements.run_started)
         fault_start, fault_end = timing.warmup_s, timing.warmup_s + timing.fault_s
         end = timing.total_s
         next_lock_poll = 0.0
@@ -272,6 +293,8 @@ class ChaosRun:
                                      self.scenario.thresholds)
             time.sleep(TICK)
         self.measurements.run_ended = time.time()
+        if self.sampler is not None:
+            self.sampler.stop()
         if self.faults_on:  # stopped early: the proxies (and their toxics) go at teardown
             self.measurements.fault_ended = self.measurements.run_ended
             self.stopped_with_faults_on = True
@@ -303,6 +326,8 @@ class ChaosRun:
                 except ComponentError as exc:
                     failure = str(exc)
                 finally:
+                    if self.sampler is not None:
+                        self.sampler.stop()
                     self.finish_measuring()
                     self.rig.teardown()
         except Interrupted as exc:  # a second signal during clean-up
@@ -316,10 +341,11 @@ class ChaosRun:
             lock_reports_available=self.locks.available,
             histograms_file=self.run_dir / "histograms.json",
             run_started=measurements.run_started, fault_started=measurements.fault_started,
-            histograms_required=True,
+            histograms_required=True, sampled=self.sampled(),
         )
         measurements.samples = final.samples
         measurements.histograms = final.histograms
+        measurements.sampled = final.sampled
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()
         stall = self.stall_check(final=True)

@@ -26,6 +26,7 @@ from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
 from harness.target import EXPECTED_VERDICTS, MODES
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
+from harness.urls import parse_metrics_url
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name",
@@ -44,6 +45,7 @@ TARGET_KEYS: tuple[str, ...] = (
     "lock_hold_threshold",
     "lock_suspend_threshold",
     "delivery",
+    "metrics_url",
 )
 DELIVERIES: tuple[str, ...] = ("ack", "write")
 """``[target] delivery``: ``ack`` (each send waits for the member's ack) or ``write`` (each send
@@ -122,6 +124,8 @@ class TargetSettings:
     lock_suspend_threshold_s: float = 0.002
     #: How each send completes: ``ack`` or ``write`` (see :data:`DELIVERIES`).
     delivery: str = "ack"
+    #: Where ``metric[...]`` checks scrape Prometheus text; None: the target's ``/metrics``.
+    metrics_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,7 @@ class Scenario:
                 "lock_hold_threshold_s": self.target.lock_hold_threshold_s,
                 "lock_suspend_threshold_s": self.target.lock_suspend_threshold_s,
                 "delivery": self.target.delivery,
+                "metrics_url": self.target.metrics_url,
             },
             "load": {
                 "rooms": self.load.rooms,
@@ -568,12 +573,20 @@ class _ScenarioReader:
             raise self.fail(f"[target] delivery {delivery!r} is unknown; "
                             f"{_did_you_mean(delivery, DELIVERIES)}use one of "
                             f"{', '.join(DELIVERIES)} (e.g. delivery = \"write\")")
+        metrics_url = None
+        if "metrics_url" in table:
+            try:
+                metrics_url = parse_metrics_url(
+                    self.read_string(table, "metrics_url", "", "[target] metrics_url")).url
+            except ValueError as problem:
+                raise self.fail(str(problem)) from None
         return TargetSettings(
             send_timeout_s=seconds["send_timeout"],
             lock_wait_threshold_s=seconds["lock_wait_threshold"],
             lock_hold_threshold_s=seconds["lock_hold_threshold"],
             lock_suspend_threshold_s=suspend_s,
             delivery=delivery,
+            metrics_url=metrics_url,
         )
 
     def read_load(self, table: dict[str, Any]) -> LoadSettings:

@@ -132,6 +132,11 @@ class ReferenceTarget:
         self.startup_timeout = startup_timeout
         self.info: TargetInfo | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id once started (what the RSS and thread samples read)."""
+        return self.process.pid if self.process.popen is not None else None
+
     def start(self) -> TargetInfo:
         self.process.start()
         match = self.process.wait_for_line(_LISTENING, self.startup_timeout)

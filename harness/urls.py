@@ -17,10 +17,12 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["LoopbackUrl", "is_loopback", "parse_target_url", "parse_toxiproxy_url"]
+__all__ = ["LoopbackUrl", "is_loopback", "parse_metrics_url", "parse_target_url",
+           "parse_toxiproxy_url"]
 
 TARGET_EXAMPLE = "ws://127.0.0.1:PORT/ws"
 TOXIPROXY_EXAMPLE = "http://127.0.0.1:8474"
+METRICS_EXAMPLE = "http://127.0.0.1:PORT/metrics"
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,8 @@ def parse_target_url(url: str, what: str = "--target-url") -> LoopbackUrl:
 def parse_toxiproxy_url(url: str, what: str = "--toxiproxy-url") -> LoopbackUrl:
     """Check a Toxiproxy API URL (``http://127.0.0.1:8474``); raises ValueError like above."""
     return _parse(url, what, "http", TOXIPROXY_EXAMPLE, "")
+
+
+def parse_metrics_url(url: str, what: str = "[target] metrics_url") -> LoopbackUrl:
+    """Check a Prometheus endpoint (``http://127.0.0.1:PORT/metrics``); raises ValueError."""
+    return _parse(url, what, "http", METRICS_EXAMPLE, "")

@@ -418,3 +418,14 @@ def test_target_delivery_is_ack_or_write(tmp_path: Path) -> None:
     problem = load_error(tmp_path, 'name = "x"\n[target]\ndelivery = "writ"\n')
     assert "[target] delivery 'writ' is unknown; did you mean 'write'?" in problem
     assert "must be a string" in load_error(tmp_path, 'name = "x"\n[target]\ndelivery = 1\n')
+
+
+def test_target_metrics_url_is_a_loopback_http_url(tmp_path: Path) -> None:
+    assert load_scenario(SLOW_MEMBER).target.metrics_url is None
+    given = load_scenario(write_scenario(
+        tmp_path, 'name = "x"\n[target]\nmetrics_url = "http://127.0.0.1:9100/metrics"\n'))
+    assert given.target.metrics_url == "http://127.0.0.1:9100/metrics"
+    assert "is not a loopback address" in load_error(
+        tmp_path, 'name = "x"\n[target]\nmetrics_url = "http://10.0.0.1:9100/metrics"\n')
+    assert "[target] metrics_url 'http://127.0.0.1/metrics' has no port" in load_error(
+        tmp_path, 'name = "x"\n[target]\nmetrics_url = "http://127.0.0.1/metrics"\n')

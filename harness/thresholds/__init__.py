@@ -6,8 +6,12 @@ Grammar (whitespace around OP and before UNIT is optional)::
     OP      := "<" | "<=" | ">" | ">=" | "==" | "!="
     VALUE   := non-negative decimal number (e.g. 250, 0.01, 1.5, 2e3)
     UNIT    := "us" | "ms" | "s" | "%"     (which ones are allowed depends on SUBJECT)
+             | "B" | "KB" | "MB" | "GB" | "KiB" | "MiB" | "GiB"   (sizes: ``rss``)
              | "x baseline"                (latency subjects: times the warm-up's value,
                                             see :mod:`harness.thresholds.baseline`)
+
+A SUBJECT is one word with optional ``[...]`` parts, which may hold anything but ``]``
+(``metric[roomserver_outbox_depth{stat="max"}].max``).
 
 A check *holds* when ``measured OP limit`` is true. Subjects belong to threshold kinds, each a
 small module registered in :data:`THRESHOLD_KINDS`; to add one, write
@@ -20,15 +24,16 @@ from __future__ import annotations
 import difflib
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.measurements import Measurements
-from harness.thresholds import errors, latency, lock_reports
+from harness.thresholds import errors, latency, lock_reports, metric, process
 from harness.thresholds.base import (
     Measured,
     Metric,
+    SampledMetric,
     ThresholdKind,
     format_number,
     subject_head,
@@ -36,7 +41,8 @@ from harness.thresholds.base import (
 from harness.thresholds.baseline import BaselineRelative
 
 THRESHOLD_KINDS: dict[str, ThresholdKind] = {
-    kind.name: kind for kind in (latency.KIND, lock_reports.KIND, errors.KIND)
+    kind.name: kind for kind in (latency.KIND, lock_reports.KIND, errors.KIND, metric.KIND,
+                                 process.KIND)
 }
 """Every known threshold kind, by name."""
 
@@ -53,11 +59,18 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 CheckStatus = Literal["holding", "broken", "no_data"]
 
 _CHECK_PATTERN = re.compile(
-    r"^\s*(?P<subject>[^\s<>=!]+)\s*(?P<operator><=|>=|==|!=|<|>)\s*"
+    r"^\s*(?P<subject>(?:[^\s<>=!\[]|\[[^\]]*\])+)\s*(?P<operator><=|>=|==|!=|<|>)\s*"
     r"(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z%]+)?\s*$"
 )
 _EXAMPLE = "'join[fast].p99 < 250ms'"
 _BASELINE_SUFFIX = re.compile(r"^(?P<head>.*?\d)\s*x\s*baseline\s*$", re.IGNORECASE)
+
+
+def sampled_series(checks: Iterable[Check]) -> list[str]:
+    """The series the harness must sample during a run for ``checks``, in check order."""
+    names = [check.metric.series_name for check in checks
+             if isinstance(check.metric, SampledMetric)]
+    return list(dict.fromkeys(names))
 
 
 def valid_subjects() -> str:
@@ -250,5 +263,6 @@ __all__ = [
     "Metric",
     "ThresholdKind",
     "parse_check",
+    "sampled_series",
     "valid_subjects",
 ]

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from harness.measurements import Measurements
 
@@ -59,6 +59,19 @@ class Metric(Protocol):
 
     def measure(self, measurements: Measurements, min_samples: int) -> Measured:
         """Measure the subject; value None with a reason if fewer than ``min_samples``."""
+        ...
+
+
+@runtime_checkable
+class SampledMetric(Protocol):
+    """A metric judged on a series the harness samples during the run (harness.sampler).
+
+    ``series_name`` tells the sampler what to sample: ``metric[SELECTOR]``, ``rss`` or
+    ``threads`` (see :mod:`harness.sampled`).
+    """
+
+    @property
+    def series_name(self) -> str:
         ...
 
 
@@ -123,3 +136,22 @@ def require_no_unit(subject: str, unit: str | None) -> None:
     """Raise ValueError when a plain-number subject was given a unit."""
     if unit is not None:
         raise ValueError(f"{subject} is a plain number; drop the unit {unit!r}")
+
+
+class PlainNumber:
+    """For metrics whose values are plain numbers (counts, gauges): no unit, and a limit
+    written with one is an error. Mix it into a frozen dataclass that has ``subject``."""
+
+    @property
+    def subject(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def unit(self) -> str:
+        """Plain numbers have no unit."""
+        return ""
+
+    def limit_from(self, number: float, unit: str | None) -> float:
+        """The limit as written; a unit is an error."""
+        require_no_unit(self.subject, unit)
+        return number

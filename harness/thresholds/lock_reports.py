@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from harness.measurements import Measurements
-from harness.thresholds.base import Measured, ThresholdKind, not_enough_load, require_no_unit
+from harness.thresholds.base import Measured, PlainNumber, ThresholdKind, not_enough_load
 
 HEAD = "lock_reports"
 SYNTAX = "lock_reports or lock_reports[KIND] (KIND: a lockwatch report kind, e.g. wait, hold)"
@@ -23,7 +23,7 @@ _SUBJECT_PATTERN = re.compile(r"^lock_reports(?:\[(?P<report_kind>[A-Za-z_][A-Za
 
 
 @dataclass(frozen=True)
-class LockReportCount:
+class LockReportCount(PlainNumber):
     """Number of lock reports, optionally only those of one ``report_kind``."""
 
     report_kind: str | None = None
@@ -32,16 +32,6 @@ class LockReportCount:
     def subject(self) -> str:
         """``lock_reports`` or ``lock_reports[KIND]``."""
         return HEAD if self.report_kind is None else f"{HEAD}[{self.report_kind}]"
-
-    @property
-    def unit(self) -> str:
-        """Counts have no unit."""
-        return ""
-
-    def limit_from(self, number: float, unit: str | None) -> float:
-        """The limit as written; a unit is an error."""
-        require_no_unit(self.subject, unit)
-        return number
 
     def measure(self, measurements: Measurements, min_samples: int) -> Measured:
         """Count the matching reports, if the run produced enough load to mean anything."""

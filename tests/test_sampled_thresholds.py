@@ -1,0 +1,182 @@
+"""The ``metric``, ``rss`` and ``threads`` threshold kinds against real targets.
+
+- a Prometheus endpoint written here (``http.server`` on loopback), scraped by the real
+  sampler: max, last and growth of a gauge that moves, a missing series, a dead endpoint;
+- the bundled server's process: its RSS and thread count through psutil;
+- end to end: ``python -m harness run`` judges ``metric[...]``, ``rss`` and ``threads`` checks
+  on the bundled server, writes ``series.jsonl`` and ``series.sampled`` in result.json, and
+  an external ``--target-url`` (no pid) makes an ``rss`` check ERROR, never PASS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.measurements import Measurements
+from harness.prometheus import MetricSelector
+from harness.sampler import SeriesSampler
+from harness.target import ReferenceTarget
+from harness.thresholds import CheckResult, parse_check
+from harness.verdict import evaluate_checks
+
+from .test_chaos_run import SHORT_SCENARIO, assert_nothing_left, harness, only_result
+
+pytestmark = pytest.mark.integration
+
+SELECTORS = ('queue_depth{queue="a"}', "queue_depth", "absent_metric")
+
+
+class _Exposition(http.server.BaseHTTPRequestHandler):
+    """``queue_depth{queue="a"}`` is the number of scrapes so far; queue "b" stays at 10."""
+
+    scrapes = 0
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).scrapes += 1
+        body = ("# HELP queue_depth Items waiting.\n# TYPE queue_depth gauge\n"
+                f'queue_depth{{queue="a"}} {type(self).scrapes}\n'
+                'queue_depth{queue="b"} 10\n').encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def exposition_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def sample_for(seconds: float, tmp_path: Path, *, url: str | None = None,
+               pid: int | None = None) -> Measurements:
+    sampler = SeriesSampler(tmp_path / "series.jsonl", metrics_url=url,
+                            selectors=[MetricSelector.parse(text) for text in SELECTORS],
+                            pid=pid, interval=0.1)
+    sampler.start(time.time())
+    time.sleep(seconds)
+    sampler.stop()
+    return Measurements(sampled=sampler.snapshot())
+
+
+def judge(measurements: Measurements, *checks: str) -> dict[str, CheckResult]:
+    results = evaluate_checks([parse_check(check) for check in checks], measurements, 1)
+    return {result.check: result for result in results}
+
+
+def test_a_metric_from_a_server_written_here_is_judged_on_max_last_and_growth(
+    tmp_path: Path,
+) -> None:
+    _Exposition.scrapes = 0
+    with exposition_server() as url:
+        measurements = sample_for(1.0, tmp_path, url=url)
+    scrapes = _Exposition.scrapes
+    assert scrapes >= 5, f"only {scrapes} scrapes in 1 s at 0.1 s intervals"
+    results = judge(
+        measurements,
+        'metric[queue_depth{queue="a"}].max >= 5',
+        'metric[queue_depth{queue="a"}].growth > 3',
+        f'metric[queue_depth{{queue="a"}}].last == {scrapes}',
+        f"metric[queue_depth].last == {scrapes + 10}",  # a bare name sums its series
+        'metric[queue_depth{queue="a"}].max < 3',
+        "metric[absent_metric].max < 1",
+    )
+    statuses = {check: result.status for check, result in results.items()}
+    assert list(statuses.values()) == ["holding"] * 4 + ["broken", "no_data"], statuses
+    absent = results["metric[absent_metric].max < 1"]
+    assert "has no series absent_metric" in absent.describe(), absent.describe()
+    lines = (tmp_path / "series.jsonl").read_text().splitlines()
+    assert {json.loads(line)["series"] for line in lines} == {
+        'metric[queue_depth{queue="a"}]', "metric[queue_depth]"}
+
+
+def test_a_metrics_endpoint_that_does_not_answer_is_no_data(tmp_path: Path) -> None:
+    with exposition_server() as url:
+        pass  # closed: nothing listens there any more
+    results = judge(sample_for(0.5, tmp_path, url=url), "metric[queue_depth].max < 100")
+    [result] = results.values()
+    assert result.status == "no_data"
+    assert "scrape failed" in result.describe(), result.describe()
+
+
+def test_rss_and_threads_of_the_bundled_server(tmp_path: Path) -> None:
+    target = ReferenceTarget("fixed", tmp_path)
+    with target:
+        assert target.pid is not None
+        measurements = sample_for(1.0, tmp_path, pid=target.pid)
+    results = judge(measurements, "rss.max > 5MB", "rss.max < 2GiB", "threads.max >= 1",
+                    "threads.max < 50", "rss.growth < 100MB", "rss.max < 1MB")
+    statuses = [result.status for result in results.values()]
+    assert statuses == ["holding"] * 5 + ["broken"], results
+    assert results["rss.max > 5MB"].samples >= 5
+
+
+def test_rss_without_a_pid_is_no_data_naming_why(tmp_path: Path) -> None:
+    [result] = judge(sample_for(0.3, tmp_path), "rss.growth < 50MB").values()
+    assert result.status == "no_data"
+    assert "rss.growth has no data: the target was not started by the harness (no pid)" in (
+        result.describe())
+
+
+def _scenario(tmp_path: Path, checks: list[str]) -> Path:
+    text = SHORT_SCENARIO.replace("{fault}", "2s").replace('warmup = "3s"', 'warmup = "2s"')
+    head, _, _ = text.partition("checks = [")
+    path = tmp_path / "sampled.toml"
+    path.write_text(head + "checks = [" + ", ".join(f"'{check}'" for check in checks) + "]\n")
+    return path
+
+
+def test_a_run_judges_metric_rss_and_threads_checks_and_keeps_the_series(tmp_path: Path) -> None:
+    checks = ["metric[roomserver_broadcasts_total].growth > 0",
+              'metric[roomserver_outbox_depth{stat="max"}].max < 256',
+              "rss.growth < 200MB", "threads.max < 50"]
+    results = tmp_path / "results"
+    completed = harness("run", str(_scenario(tmp_path, checks)), "--mode", "fixed",
+                        results=results)
+    result = only_result(results)
+    assert completed.returncode == 0, (completed.stdout, completed.stderr)
+    assert [check["status"] for check in result["thresholds"]] == ["holding"] * 4
+    sampled = result["series"]["sampled"]["points"]
+    duration = result["series"]["duration_s"]
+    for name in ("metric[roomserver_broadcasts_total]",
+                 'metric[roomserver_outbox_depth{stat="max"}]', "rss", "threads"):
+        points = sampled[name]
+        assert len(points) >= duration / 0.5 - 2, (name, len(points), duration)
+        assert all(-1 <= t_s <= duration + 1 for t_s, _ in points), points
+    broadcasts = [value for _, value in sampled["metric[roomserver_broadcasts_total]"]]
+    assert broadcasts == sorted(broadcasts) and broadcasts[-1] > broadcasts[0]
+    run_dir = next(results.glob("*/result.json")).parent
+    assert (run_dir / "series.jsonl").stat().st_size > 0
+    assert_nothing_left(result, results)
+
+
+def test_an_external_target_has_no_rss_and_the_verdict_is_error(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    with ReferenceTarget("fixed", tmp_path) as info:
+        completed = harness("run", str(_scenario(tmp_path, ["rss.growth < 50MB",
+                                                            "errors.ratio < 0.05"])),
+                            "--target-url", info.url, results=results)
+    result = only_result(results)
+    assert completed.returncode == 2, (completed.stdout, completed.stderr)
+    assert result["verdict"]["status"] == "ERROR"
+    assert "rss.growth has no data: the target was not started by the harness" in (
+        result["verdict"]["message"])
