@@ -211,8 +211,8 @@ def read_member_fault_reports(path: Path) -> list[dict[str, Any]]:
 
 
 def backpressure_point(queue: Sequence[QueueSample]) -> QueueSample | None:
-    """The first sample at which backpressure was reached (see the module's text); None if
-    none."""
+    """When backpressure was reached (see the module's text), with the figures of the sample
+    that confirmed it (:data:`PLATEAU_S` later at most); None if it never was."""
     before = -1  # the last sample at least PLATEAU_S older than the current one
     for sample in queue:
         while before + 1 < len(queue) and queue[before + 1].time <= sample.time - PLATEAU_S:
@@ -220,7 +220,11 @@ def backpressure_point(queue: Sequence[QueueSample]) -> QueueSample | None:
         if before < 0 or sample.queued <= 0 or sample.peer_full is False:
             continue
         if sample.queued - queue[before].queued <= PLATEAU_GROWTH:
-            return sample
+            # The queue stopped growing at the window's first sample as high as it ends.
+            onset = next(earlier for earlier in queue[before:]
+                         if sample.queued - earlier.queued <= PLATEAU_GROWTH)
+            return QueueSample(onset.time, sample.queued, sample.peer_queued,
+                               sample.peer_buffer)
     return None
 
 
