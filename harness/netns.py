@@ -9,8 +9,9 @@ scenario's ``[network] socket_buffer = "64KB"`` makes each of its runs happen in
 namespace, with both sysctls' maximum (and default) set to that size, so backpressure comes
 after kilobytes.
 
-:func:`run_in_namespace` starts ``unshare -rn python -m harness.netns SIZE OPTIONS`` and waits;
-that child brings ``lo`` up, sets the sysctls and runs the run in-process
+:func:`harness.run.run_in_namespace` starts ``unshare -rn python -m harness.netns_run SIZE
+OPTIONS`` and waits; that child (:mod:`harness.netns_run`) brings ``lo`` up, sets the sysctls
+with :func:`set_socket_buffers` and runs the run in-process
 (:func:`harness.run.run_scenario`): Toxiproxy, the target and Locust are its children, so they
 are in the namespace too. The outcome is read back from the run's ``result.json``.
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,25 +68,5 @@ def set_socket_buffers(size: int) -> None:
 
 def namespace_argv(size: int, options: dict[str, Any]) -> list[str]:
     """The command that runs one run in a namespace of its own."""
-    return ["unshare", "-rn", sys.executable, "-m", "harness.netns", str(size),
+    return ["unshare", "-rn", sys.executable, "-m", "harness.netns_run", str(size),
             json.dumps(options)]
-
-
-def main(argv: list[str]) -> int:
-    """``python -m harness.netns SIZE OPTIONS_JSON``: set the buffers, then run the run."""
-    from harness.run import RunOptions, run_scenario
-    from harness.scenario import load_scenario
-
-    size, raw = int(argv[0]), json.loads(argv[1])
-    set_socket_buffers(size)
-    os.environ[INSIDE_ENV] = "1"
-    raw["scenario"] = load_scenario(raw["scenario"])
-    for key in ("results_dir", "history_dir"):
-        if raw.get(key) is not None:
-            raw[key] = Path(raw[key])
-    outcome = run_scenario(RunOptions(**raw))
-    return int(outcome.exit_code)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,11 +1,12 @@
 """The HTML page of one run (``report.html``), drawn from a :class:`RunView` alone.
 
 Sections, top to bottom: verdict banner; thresholds (limit against measured value, holding,
-broken or no data); the stalled members, with a stall fault (backpressure, how it cleared); join latency over time (fast and slow members, fault window shaded); lock
-reports over time; the load generator's own lag (when measured); latency percentiles raw and
-corrected for coordinated omission side by side; the lock reports grouped by where they
-happened, each with its stacks in ``<details>``; the scenario that ran; component versions;
-links to the run's other files.
+broken or no data); the stalled members, with a stall fault (backpressure, how it cleared);
+join latency over time (fast and slow members, fault window shaded); lock reports over time;
+the load generator's own lag (when measured); latency percentiles raw and corrected for
+coordinated omission side by side; the lock reports grouped by where they happened, each with
+its stacks in ``<details>``; the scenario that ran; component versions; links to the run's
+other files.
 """
 
 from __future__ import annotations
