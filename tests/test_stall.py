@@ -51,6 +51,9 @@ kind = "stall"
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "lock_reports == 0", "errors.ratio < 0.1"]
 abort_on_fail = ["lock_reports == 0"]
+# These runs are short (a 200 ms hiccup of a loaded machine is a lag p99 over 100 ms) and
+# test the stall's mechanics, not the lag guard (test_chaos_run does).
+max_generator_lag = "1s"
 [expect]
 {expect}
 """
