@@ -256,9 +256,11 @@ def test_a_real_stall_backs_up_naive_and_fixed_drops_the_member_and_a_weak_one_i
     if namespace_problem() is not None:
         pytest.skip(f"needs small socket buffers: {namespace_problem()}")
     strong = write(tmp_path, "stall-strong", body='body_size = "8KB"',
-                   network='[network]\nsocket_buffer = "64KB"', fault="6s",
+                   network='[network]\nsocket_buffer = "64KB"', fault="9s",
                    expect='naive = "FAIL"\nfixed = "PASS"')
-    # Tiny bodies on the machine's own (megabyte) buffers, for two seconds: nothing fills.
+    # fixed: 5 publishers every 100 ms fill the stalled member's outbox (256) about 6 s into
+    # the 9 s stall. Tiny bodies on the machine's own (megabyte) buffers, for two seconds:
+    # nothing fills.
     weak = write(tmp_path, "stall-weak", body="", network="", fault="2s",
                  expect='fixed = "ERROR"')
     completed = harness("matrix", str(strong), str(weak), results=tmp_path, timeout=240)
