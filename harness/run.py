@@ -446,9 +446,10 @@ def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:
         with signals_raise():
             try:
                 child.wait()
-            except Interrupted as exc:  # the child got the signal too: let it clean up
+            except Interrupted as exc:  # pass it on (a terminal's Ctrl-C reached it already)
                 interrupted = exc.signum
                 with signals_ignored():
+                    child.send_signal(exc.signum)
                     try:
                         child.wait(NAMESPACE_STOP_GRACE)
                     except subprocess.TimeoutExpired:
