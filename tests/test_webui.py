@@ -282,6 +282,13 @@ def test_report_items_carry_the_stacks() -> None:
     assert report_item(1, {"kind": "odd"})["text"]  # unreadable reports still show
 
 
+class FakeEnvironment(SimpleNamespace):
+    """Locust's Environment as far as the panel uses it (hashable and weakly referable, like
+    the real one)."""
+
+    __hash__ = object.__hash__
+
+
 def _web_ui(panel: ChaosPanel) -> Any:
     """A bare Flask app standing in for Locust's, with Locust's stats route and names."""
     from flask import Blueprint, Flask, jsonify
@@ -311,7 +318,7 @@ def test_routes_serve_the_page_the_state_and_the_controls(
         room_url="ws://127.0.0.1:1/ws", target_url="ws://127.0.0.1:9/ws", target_mode="naive",
         lock_reports="http://127.0.0.1:9/debug/locks", scenario=str(scenario), samples_file="")
     sent: list[tuple[str, Any]] = []  # Locust custom messages (member faults)
-    environment = SimpleNamespace(events=FakeEvents(), parsed_options=options,
+    environment = FakeEnvironment(events=FakeEvents(), parsed_options=options,
                                   runner=SimpleNamespace(
                                       state="running", user_count=6,
                                       send_message=lambda kind, data: sent.append((kind, data))))
