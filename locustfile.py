@@ -32,6 +32,7 @@ from harness.loadgen.schedule import CycleSchedule
 from harness.loadgen.slots import slot_service
 from harness.loadgen.user import OperationFailed, RoomUser
 from harness.lockreports import LockReportSource
+from harness.tls import TlsOptions
 from harness.webui import install as install_chaos_tab
 
 
@@ -93,7 +94,9 @@ def _on_init(environment: Any, **_: Any) -> None:
     # Member faults (a stall): commands from the run's control file or the Chaos tab.
     member_faults(environment).attach(options.control_file, options.member_faults_file)
     if options.lock_reports and not isinstance(environment.runner, WorkerRunner):
-        feed = LockFeed(environment, LockReportSource(options.lock_reports))
+        tls = TlsOptions(options.ca_file or None, options.insecure)  # an https:// source
+        feed = LockFeed(environment, LockReportSource(options.lock_reports,
+                                                      context=tls.ssl_context()))
         environment.events.test_start.add_listener(lambda **_: feed.start())
         environment.events.quitting.add_listener(lambda **_: feed.stop())
     install_chaos_tab(environment)  # the web UI's Chaos tab; does nothing without a web UI

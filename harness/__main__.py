@@ -24,12 +24,19 @@ from .scenario import Scenario, ScenarioError, load_scenario
 from .sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
 from .sweep.runner import real_runner, run_sweep
 from .sweep.search import DEFAULT_FIND, SweepPlan
-from .target import EXPECTED_VERDICTS, MODES, PROJECT_ROOT
+from .target import DEFAULT_RESULTS_DIR, EXPECTED_VERDICTS, MODES, PROJECT_ROOT
+from .target_options import (
+    add_host_flags,
+    add_target_flags,
+    allowed_hosts_flag,
+    check_listen_hosts,
+    target_rig_options,
+)
 from .toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
 from .ui import PortBusy, UiOptions
 from .ui import add_parser as add_ui_parser
 from .ui import serve as serve_ui
-from .urls import parse_target_url, parse_toxiproxy_url
+from .urls import parse_toxiproxy_url
 
 VERDICTS = ("PASS", "FAIL", "ERROR")
 
@@ -56,7 +63,7 @@ def _add_target_flags(parser: argparse.ArgumentParser, many: bool = False) -> No
     parser.add_argument("--toxiproxy-url", metavar="URL",
                         help="use this running Toxiproxy (http://127.0.0.1:8474) instead of "
                              "starting one")
-    parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help="where run folders go (default: results/)")
     parser.add_argument("--quiet", action="store_true", help="no live progress lines")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
@@ -67,14 +74,17 @@ def _add_target_flags(parser: argparse.ArgumentParser, many: bool = False) -> No
                              "(locust -f locustfile.py --worker --master-host HOST "
                              "--master-port PORT); see README")
     parser.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDRESS",
-                        help="where the Locust master listens for workers (default: 127.0.0.1)")
+                        help="where the Locust master listens for workers (default: 127.0.0.1; "
+                             "another address must also be named with --allow-host)")
+    add_host_flags(parser)
     parser.add_argument("--no-early-verdict", action="store_true",
                         help="ignore the scenario's abort_on_fail checks and run the full length")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m harness",
+        # The console script of `pip install .` is roomchaos; in a checkout, python -m harness.
+        prog="roomchaos" if Path(sys.argv[0]).name == "roomchaos" else "python -m harness",
         description="Chaos and load tests for real-time room services: Toxiproxy slows chosen "
                     "members, Locust drives the room, and each run gets a verdict "
                     "(exit 0 PASS, 1 FAIL, 2 ERROR).",
@@ -86,12 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(run)
     run.add_argument("--mode", choices=MODES, default="naive",
                      help="mode of the bundled reference server (default: naive)")
-    run.add_argument("--target-url", metavar="WS_URL",
-                     help="test your own server (ws://127.0.0.1:PORT/ws) instead of the bundled "
-                          "one; it must speak docs/protocol.md")
-    run.add_argument("--lock-reports", metavar="FILE|URL",
-                     help="with --target-url: where its lock reports are (lockwatch JSONL, "
-                          "go-deadlock text, or a URL answering a JSON array)")
+    add_target_flags(run)
 
     matrix = commands.add_parser(
         "matrix", help="run each scenario against naive, spawn and fixed; check expectations",
@@ -151,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "fixed run is a regression, else 0 (2 when RESULTS_DIR does not exist).")
     trend_parser.add_argument("--last", type=int, default=10, metavar="N",
                               help="runs shown per mode (default: 10)")
-    trend_parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
+    trend_parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                               help="where history.jsonl is (default: results/)")
     add_ui_parser(commands, MODES)
     return parser
@@ -177,25 +182,20 @@ def _check_toxiproxy(url: str | None) -> None:
         raise UsageError(str(exc)) from None
 
 
-def _check_target(args: argparse.Namespace) -> None:
-    """--target-url and --lock-reports, for run and ui (the URL rules are in harness.urls)."""
-    if args.lock_reports is not None and args.target_url is None:
-        raise UsageError("--lock-reports goes with --target-url (the bundled server's reports "
-                         "are found automatically)")
-    if args.target_url is None:
-        return
+def _target(args: argparse.Namespace, scenario: Scenario) -> dict[str, Any]:
+    """The target's RigOptions for run and ui (the rules are in harness.target_options)."""
     try:
-        parse_target_url(args.target_url)
+        return target_rig_options(args, scenario)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    source = args.lock_reports
-    if source is not None and not source.strip():
-        raise UsageError("--lock-reports is empty; give the file or URL of your server's lock "
-                         "reports, or leave the flag out")
-    if source and not source.startswith(("http://", "https://")) and not Path(source).is_file():
-        raise UsageError(f"--lock-reports {source!r} is not a file; give the file your server "
-                         "writes its lock reports to (create it empty if it has none yet), "
-                         "or a URL")
+
+
+def _bundled_only(scenario: Scenario, command: str) -> None:
+    """matrix and sweep compare the bundled server's modes; an own server has none."""
+    if scenario.target.cmd is not None or scenario.target.url is not None:
+        raise UsageError(f"{scenario.source_path}: [target] cmd/url name your own server; "
+                         f"{command} runs the bundled server in its modes, so use `run` "
+                         "for this scenario (or drop the key)")
 
 
 def _parse_expectations(text: str) -> dict[str, str]:
@@ -217,11 +217,16 @@ def _check_workers(args: argparse.Namespace) -> None:
     if args.workers > 32:
         raise UsageError(f"--workers {args.workers} is more than this harness allows (32); "
                          "each worker is a process on this machine")
+    try:
+        check_listen_hosts(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _distribution(args: argparse.Namespace) -> dict[str, object]:
     return {"workers": args.workers, "remote_workers": args.expect_workers,
-            "master_bind_host": args.master_bind_host,
+            "master_bind_host": args.master_bind_host, "proxy_host": args.proxy_host,
+            "allowed_hosts": allowed_hosts_flag(args),
             "early_verdict": not args.no_early_verdict}
 
 
@@ -229,12 +234,9 @@ def command_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
     _check_workers(args)
-    _check_target(args)
     outcome = run_scenario(RunOptions(
         scenario=scenario,
-        mode=None if args.target_url else args.mode,
-        target_url=args.target_url,
-        lock_reports=args.lock_reports,
+        **_target(args, scenario),
         toxiproxy_url=args.toxiproxy_url,
         results_dir=args.results_dir,
         progress=not args.quiet,
@@ -290,6 +292,8 @@ def _matrix_exit_code(rows: list[dict[str, Any]]) -> int:
 
 def command_matrix(args: argparse.Namespace) -> int:
     scenarios = [_load(path) for path in args.scenarios]
+    for scenario in scenarios:
+        _bundled_only(scenario, "matrix")
     _check_toxiproxy(args.toxiproxy_url)
     override = _parse_expectations(args.expect) if args.expect is not None else None
     _check_workers(args)
@@ -362,6 +366,7 @@ def summarize_repeats(passes: list[list[dict[str, Any]]]) -> dict[str, dict[str,
 
 def command_sweep(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
+    _bundled_only(scenario, "sweep")
     try:
         low_ms, high_ms = parse_latency_range(args.latency)
         resolution_ms = parse_resolution(args.resolution)
@@ -413,12 +418,14 @@ def command_trend(args: argparse.Namespace) -> int:
 def command_ui(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args.toxiproxy_url)
-    _check_target(args)
+    try:
+        check_listen_hosts(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     try:
         return serve_ui(UiOptions(RigOptions(
-            scenario=scenario, mode=None if args.target_url else args.mode,
-            target_url=args.target_url, lock_reports=args.lock_reports,
-            toxiproxy_url=args.toxiproxy_url,
+            scenario=scenario, **_target(args, scenario), toxiproxy_url=args.toxiproxy_url,
+            proxy_host=args.proxy_host, allowed_hosts=allowed_hosts_flag(args),
         ), results_dir=args.results_dir, port=args.port))
     except PortBusy as exc:
         raise UsageError(str(exc)) from None

@@ -9,6 +9,7 @@ service that uses go-deadlock can be tested as it is.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -27,11 +28,17 @@ class LockReportsUnavailable(ComponentError):
 
 
 class LockReportSource:
-    """Read every lock report so far from ``spec`` (a URL or a file path)."""
+    """Read every lock report so far from ``spec`` (a URL or a file path).
 
-    def __init__(self, spec: str, timeout: float = 2.0) -> None:
+    ``context`` verifies an ``https://`` URL (the target's own CA, see :mod:`harness.tls`);
+    None: the system's CAs.
+    """
+
+    def __init__(self, spec: str, timeout: float = 2.0,
+                 context: ssl.SSLContext | None = None) -> None:
         self.spec = spec
         self.timeout = timeout
+        self.context = context
         self.is_url = spec.startswith(("http://", "https://"))
         # A lockwatch JSONL file only grows, one report per line: parse just the new lines.
         self._parsed_bytes = 0
@@ -50,7 +57,8 @@ class LockReportSource:
         """
         if self.is_url:
             try:
-                with urllib.request.urlopen(self.spec, timeout=self.timeout) as response:
+                with urllib.request.urlopen(self.spec, timeout=self.timeout,
+                                            context=self.context) as response:
                     data = json.loads(response.read())
             except (OSError, urllib.error.URLError, ValueError) as exc:
                 raise LockReportsUnavailable(f"lock reports at {self.spec}: {exc}") from None

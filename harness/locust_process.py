@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .processes import ChildProcess
 from .target import PROJECT_ROOT
+from .tls import TlsOptions
 
 __all__ = ["LocustPlan", "free_port", "locust_process", "worker_processes"]
 
@@ -51,6 +52,8 @@ class LocustPlan:
     body_size: int = 0  # bytes of random text per broadcast body; 0: "hello"
     control_file: Path | None = None  # member fault commands from the harness
     member_faults_file: Path | None = None  # what members measure while acting faults out
+    target_url: str = ""  # the target's own URL: members keep its host for TLS and Host
+    tls: TlsOptions = TlsOptions()
 
     @property
     def distributed(self) -> bool:
@@ -73,6 +76,8 @@ class LocustPlan:
             "--body-size", str(self.body_size),
             "--control-file", str(self.control_file or ""),
             "--member-faults-file", str(self.member_faults_file or ""),
+            "--target-url", self.target_url,
+            *self.tls.arguments(),
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",
             "--exit-code-on-error", "0",

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.delivery_order import DeliveryOrderCounts
 from harness.generator_lag import GeneratorLag
 from harness.hdr import HistogramSet, LatencyHistogram, read_histograms
 from harness.sampled import SampledSeries
@@ -125,6 +126,8 @@ class Measurements:
             (harness.generator_lag); None when it was not measured.
         sampled: Series sampled at intervals (Prometheus metrics, the target's RSS and
             threads, see harness.sampled), with the reason for each one that has no data.
+        delivery_order: Messages received, reordered, duplicated and lost over every member
+            (harness.delivery_order); None when not measured.
     """
 
     samples: list[Sample] = field(default_factory=list)
@@ -139,6 +142,7 @@ class Measurements:
     lock_reports_available: bool = True
     generator_lag: GeneratorLag | None = None
     sampled: SampledSeries = field(default_factory=SampledSeries)
+    delivery_order: DeliveryOrderCounts | None = None
 
     def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
         """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""
@@ -160,6 +164,7 @@ def live_measurements(
     fault_started: float | None = None,
     histograms_required: bool = False,
     sampled: SampledSeries | None = None,
+    delivery_order: DeliveryOrderCounts | None = None,
 ) -> Measurements:
     """What is measured so far, built the same way wherever a judgement is made.
 
@@ -183,12 +188,14 @@ def live_measurements(
             live, a half-written file is simply read again later.
         sampled: What the run's sampler took so far (copied); None: nothing was sampled, and
             checks on sampled series have no data.
+        delivery_order: The order and loss counts so far (copied); None: not measured.
     """
     measurements = Measurements(
         samples=list(samples), lock_reports=list(lock_reports), run_started=run_started,
         run_ended=time.time(), fault_started=fault_started,
         lock_reports_available=lock_reports_available,
         sampled=SampledSeries() if sampled is None else sampled.snapshot(),
+        delivery_order=None if delivery_order is None else delivery_order.copy(),
     )
     if histograms_file is None:
         for sample in samples:

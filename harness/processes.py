@@ -100,12 +100,12 @@ class ChildProcess:
             return ""
         return " | ".join(text.strip().splitlines()[-lines:])
 
-    def death_message(self) -> str:
-        """One line on how the child ended, with the end of its log."""
+    def death_message(self, lines: int = 3) -> str:
+        """One line on how the child ended, with the last ``lines`` lines of its log."""
         code = self.returncode()
         how = f"was killed by signal {-code}" if code is not None and code < 0 else (
             f"exited with code {code}")
-        tail = self.log_tail(3)
+        tail = self.log_tail(lines)
         return f"{self.name} {how}" + (f" (log: {tail})" if tail else "")
 
     def wait_for_line(self, pattern: str, timeout: float) -> re.Match[str]:

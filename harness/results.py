@@ -106,6 +106,8 @@ def build_result(
             "samples": len(measurements.samples),
             "failed_samples": sum(1 for sample in measurements.samples if not sample.ok),
             "lock_reports": len(measurements.lock_reports),
+            "delivery_order": (None if measurements.delivery_order is None
+                               else measurements.delivery_order.to_dict()),
             "latency_ms": summarize_latencies(measurements),
             "latency_ms_corrected": summarize_corrected_latencies(measurements),
             "generator_lag": (

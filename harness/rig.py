@@ -1,11 +1,12 @@
 """The rig: every component a run or a web UI session needs, started, watched and removed.
 
 A rig owns Toxiproxy (started here, or one the user runs), the target (the reference
-server in a mode, or the user's server at ``--target-url``), one clean proxy for the fast
-members and one proxy per slow member (Toxiproxy has no per-connection toxics, so a proxy
-per member is how one member's link gets slow while the others' do not), its lock-report
-source, and Locust (master and local workers). It knows nothing of timelines, faults or
-verdicts: :mod:`harness.run` drives a timeline on it, :mod:`harness.ui` a web UI session.
+server in a mode, the user's server launched from ``--target-cmd``, or the user's server
+at ``--target-url``), one clean proxy for the fast members and one proxy per slow member
+(Toxiproxy has no per-connection toxics, so a proxy per member is how one member's link
+gets slow while the others' do not), its lock-report source, and Locust (master and local
+workers). It knows nothing of timelines, faults or verdicts: :mod:`harness.run` drives a
+timeline on it, :mod:`harness.ui` a web UI session.
 
 Use it as a context manager: leaving the block removes every child and proxy, whatever
 happened, with signals ignored meanwhile, so a second Ctrl-C cannot leave anything behind.
@@ -29,11 +30,13 @@ from urllib.parse import urlsplit
 
 from .errors import ComponentError
 from .generator_lag import LAG_FILE_NAME
+from .launched import LaunchedTarget, LaunchPlan, fill_port
 from .lockreports import LockReportSource
 from .locust_process import LocustPlan, free_port, locust_process, worker_processes
 from .processes import ChildProcess
 from .scenario import Scenario
 from .target import ReferenceTarget, TargetInfo, TargetUnreachable, http_base, probe_target
+from .tls import TlsOptions
 from .toxiproxy import ToxiproxyClient, ToxiproxyError
 from .toxiproxy_server import ToxiproxyServer
 from .urls import parse_target_url
@@ -100,9 +103,14 @@ class RigOptions:
 
     Attributes:
         scenario: Its ``[target]`` settings, ``[load]`` and slow-member count shape the rig.
-        mode: The reference server's mode; None with ``target_url``.
+        mode: The reference server's mode; None with ``target_url`` or ``launch``.
         target_url: Any server that speaks docs/protocol.md, instead of the reference one.
-        lock_reports: With ``target_url``: the URL or file of its lock reports.
+        launch: The user's server command, started by the rig (its URL is ``launch.url``).
+        lock_reports: With ``target_url`` or ``launch``: the URL or file of its lock
+            reports (``{port}`` is filled in for a launched target).
+        tls: What members and the probe trust for a ``wss://`` target.
+        allowed_hosts: Hosts other than loopback the user named (``--allow-host``).
+        proxy_host: Where the proxies listen and the members connect (``--proxy-host``).
         toxiproxy_url: A running Toxiproxy to use instead of starting one.
         workers: Local Locust worker processes (0: one process).
         remote_workers: Workers on other machines that join the master.
@@ -112,7 +120,11 @@ class RigOptions:
     scenario: Scenario
     mode: str | None = "naive"
     target_url: str | None = None
+    launch: LaunchPlan | None = None
     lock_reports: str | None = None
+    tls: TlsOptions = TlsOptions()
+    allowed_hosts: tuple[str, ...] = ()
+    proxy_host: str = "127.0.0.1"
     toxiproxy_url: str | None = None
     workers: int = 0
     remote_workers: int = 0
@@ -140,7 +152,7 @@ class Rig:
         self.run_dir = run_dir
         self.toxiproxy_server: ToxiproxyServer | None = None
         self.toxiproxy: ToxiproxyClient | None = None
-        self.target: ReferenceTarget | None = None
+        self.target: ReferenceTarget | LaunchedTarget | None = None
         self.target_info: TargetInfo | None = None
         self.lock_source: LockReportSource | None = None
         self.locust: ChildProcess | None = None
@@ -167,24 +179,30 @@ class Rig:
         self.info["toxiproxy_url"] = url
 
     def start_target(self) -> None:
-        """Start the reference server, or check that the user's answers a WebSocket handshake.
+        """Start the reference server or the user's command, or probe the user's URL.
 
         Raises:
             ValueError: a bad ``--target-url`` (bad input, not a component failure).
         """
-        if self.options.target_url:
-            checked = parse_target_url(self.options.target_url)
+        options = self.options
+        spec = options.lock_reports
+        if options.launch is not None:
+            launched = self.target = LaunchedTarget(options.launch, self.run_dir, options.tls)
+            self.info["target_command"] = launched.argv
             try:
-                probe_target(checked.url)
-            except TargetUnreachable as exc:
-                raise ComponentFailed(str(exc)) from None
-            self.target_info = TargetInfo(checked.url, checked.host, checked.port)
-            spec = self.options.lock_reports
+                url = launched.start()
+            finally:  # recorded even when it never got ready: result.json names the child
+                if launched.process.popen is not None:
+                    self.info["pids"]["target"] = launched.pid
+            self.use_target_url(url)
+            spec = fill_port(spec, launched.port) if spec else spec
+        elif options.target_url:
+            self.use_target_url(options.target_url)
         else:
             settings = self.scenario.target
-            assert self.options.mode is not None
+            assert options.mode is not None
             self.target = ReferenceTarget(
-                self.options.mode, self.run_dir,
+                options.mode, self.run_dir,
                 lock_wait_threshold=settings.lock_wait_threshold_s,
                 lock_hold_threshold=settings.lock_hold_threshold_s,
                 lock_suspend_threshold=settings.lock_suspend_threshold_s,
@@ -197,14 +215,26 @@ class Rig:
             # the file can still be read after the server died.
             spec = str(self.target.lock_report_file)
             self.info["versions"]["target"] = (
-                f"targets.roomserver ({self.options.mode}, {settings.delivery} delivery)")
-        self.lock_source = LockReportSource(spec) if spec else None
+                f"targets.roomserver ({options.mode}, {settings.delivery} delivery)")
+        self.lock_source = (LockReportSource(spec, context=options.tls.ssl_context())
+                            if spec else None)
+        assert self.target_info is not None
         self.info["target_url"] = self.target_info.url
         self.info["lock_reports_source"] = spec
 
+    def use_target_url(self, url: str) -> None:
+        """Check that the server at ``url`` answers a WebSocket handshake, and use it."""
+        checked = parse_target_url(url, allowed_hosts=self.options.allowed_hosts)
+        try:
+            probe_target(checked.url, tls=self.options.tls)
+        except TargetUnreachable as exc:
+            raise ComponentFailed(str(exc)) from None
+        self.target_info = TargetInfo(checked.url, checked.host, checked.port)
+
     @property
     def target_pid(self) -> int | None:
-        """The target's process id when this rig started it; None for an external target."""
+        """The target's process id when this rig started it (the reference server or a
+        ``--target-cmd`` command); None for a server given by URL."""
         return self.target.pid if self.target is not None else None
 
     @property
@@ -227,12 +257,18 @@ class Rig:
         """
         assert self.toxiproxy is not None and self.target_info is not None
         toxiproxy, info = self.toxiproxy, self.target_info
-        path = urlsplit(info.url).path or "/ws"
+        target = urlsplit(info.url)
+        path = target.path or "/ws"
         upstream = f"{info.host}:{info.port}"
+        host = self.options.proxy_host
+        url_host = f"[{host}]" if ":" in host else host
 
         def proxy_url(name: str) -> str:
-            proxy = toxiproxy.create_proxy(name, upstream)
-            return f"ws://127.0.0.1:{proxy.listen_port}{path}"
+            # wss stays wss: the TLS session passes through the proxy untouched, and the
+            # members keep the target's name for SNI and verification (harness.tls).
+            proxy = toxiproxy.create_proxy(name, upstream, f"{url_host}:0",
+                                           self.options.allowed_hosts)
+            return f"{target.scheme}://{url_host}:{proxy.listen_port}{path}"
 
         fast_url = proxy_url(f"{self.proxy_prefix}fast")
         if direct_slow:
@@ -278,6 +314,8 @@ class Rig:
             body_size=load.body_size,
             control_file=self.control_file,
             member_faults_file=self.member_faults_file,
+            target_url=self.target_info.url if self.target_info else "",
+            tls=self.options.tls,
         )
 
     def start_locust(self, plan: LocustPlan, extra_arguments: Sequence[str] = ()) -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .delivery_order import ORDER_FILE_NAME, OrderTail
 from .errors import ComponentError
 from .generator_lag import LAG_FILE_NAME, read_lag_file
 from .history import append_history
@@ -52,7 +53,7 @@ from .rig import (
 from .sampled import SampledSeries
 from .sampler import SERIES_FILE_NAME, SeriesSampler
 from .stall_check import StallCheck, check_stalls, read_member_fault_reports
-from .target import PROJECT_ROOT
+from .target import DEFAULT_RESULTS_DIR, PROJECT_ROOT
 from .thresholds import CheckResult, sampled_series
 from .verdict import Verdict, evaluate_checks, judge
 
@@ -72,7 +73,7 @@ NAMESPACE_STOP_GRACE = 60.0
 class RunOptions(RigOptions):
     """A run: its rig (:class:`~harness.rig.RigOptions`), where results go, how it reports."""
 
-    results_dir: Path = PROJECT_ROOT / "results"
+    results_dir: Path = DEFAULT_RESULTS_DIR
     history_dir: Path | None = None      # where history.jsonl goes; None: results_dir
     run_id: str | None = None
     progress: bool = True
@@ -107,6 +108,7 @@ class ChaosRun:
         self.faults_on = False
         self.samples: list[Sample] = []
         self.tail = SampleTail(self.run_dir / "samples.jsonl")
+        self.order = OrderTail(self.run_dir / ORDER_FILE_NAME)
         self.lag_file = self.run_dir / LAG_FILE_NAME
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
@@ -183,6 +185,7 @@ class ChaosRun:
 
     def collect(self) -> None:
         self.samples.extend(self.tail.read_new())
+        self.order.read_new()
 
     def poll_lock_reports(self) -> None:
         self.measurements.lock_reports = self.locks.poll()
@@ -195,7 +198,7 @@ class ChaosRun:
             histograms_file=self.run_dir / "histograms.json",
             run_started=self.measurements.run_started,
             fault_started=self.measurements.fault_started,
-            sampled=self.sampled(),
+            sampled=self.sampled(), delivery_order=self.order.counts,
         )
 
     def broken_abort_check(self, into_fault_s: float) -> bool:
@@ -342,10 +345,12 @@ class ChaosRun:
             histograms_file=self.run_dir / "histograms.json",
             run_started=measurements.run_started, fault_started=measurements.fault_started,
             histograms_required=True, sampled=self.sampled(),
+            delivery_order=self.order.counts,
         )
         measurements.samples = final.samples
         measurements.histograms = final.histograms
         measurements.sampled = final.sampled
+        measurements.delivery_order = final.delivery_order
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()
         stall = self.stall_check(final=True)
@@ -419,14 +424,24 @@ def run_scenario(options: RunOptions) -> RunOutcome:
     """
     size = options.scenario.network.socket_buffer
     if size and os.environ.get(INSIDE_ENV) != "1":
-        local = not (options.target_url or options.toxiproxy_url or options.remote_workers)
-        problem = namespace_problem() if local else (
-            "the run uses a component outside this machine's network namespace")
+        problem = namespace_obstacle(options)
         if problem is None:
             return run_in_namespace(options, size)
         print(f"harness: no network namespace ({problem}); socket buffers stay the machine's, "
               "[load] body_size fills them", file=sys.stderr, flush=True)
     return ChaosRun(options).execute()
+
+
+def namespace_obstacle(options: RunOptions) -> str | None:
+    """Why this run cannot move into a network namespace of its own; None when it can."""
+    if options.target_url or options.launch is not None or options.toxiproxy_url \
+            or options.remote_workers:
+        return "the run uses a component that is not the bundled rig on this machine"
+    defaults = RunOptions(scenario=options.scenario)
+    if (options.tls, options.allowed_hosts, options.proxy_host) != \
+            (defaults.tls, defaults.allowed_hosts, defaults.proxy_host):
+        return "TLS options, allowed hosts and a proxy host are not passed into a namespace"
+    return namespace_problem()
 
 
 def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:

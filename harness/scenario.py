@@ -46,10 +46,20 @@ TARGET_KEYS: tuple[str, ...] = (
     "lock_suspend_threshold",
     "delivery",
     "metrics_url",
+    "cmd",
+    "url",
+    "ready",
+    "ready_timeout",
+    "lock_reports",
+    "ca_file",
+    "insecure",
 )
 DELIVERIES: tuple[str, ...] = ("ack", "write")
 """``[target] delivery``: ``ack`` (each send waits for the member's ack) or ``write`` (each send
 is the WebSocket library's own send, which waits only while the socket's buffers are full)."""
+TARGET_TEXT_KEYS: tuple[str, ...] = ("cmd", "url", "ready", "lock_reports", "ca_file")
+"""``[target]`` keys naming the user's own server (checked with the flags they stand for,
+by :mod:`harness.target_options`, before anything starts)."""
 LOAD_KEYS: tuple[str, ...] = (
     "rooms",
     "members",
@@ -115,7 +125,15 @@ class ScenarioError(Exception):
 
 @dataclass(frozen=True)
 class TargetSettings:
-    """``[target]``: settings passed to the room server under test (durations in seconds)."""
+    """``[target]``: the room server under test (durations in seconds).
+
+    The first four and ``delivery`` are passed to the bundled reference server;
+    ``metrics_url`` is where ``metric[...]`` checks scrape. The others name the user's
+    own server, like the ``run``/``ui`` flags of the same names (a flag wins over its key):
+    ``cmd`` (``--target-cmd``), ``url`` (``--target-url``), ``ready`` (``--target-ready``),
+    ``ready_timeout_s`` (``--target-ready-timeout``), ``lock_reports``, ``ca_file`` and
+    ``insecure``; None (False) when absent.
+    """
 
     send_timeout_s: float = 10.0
     lock_wait_threshold_s: float = 0.1
@@ -126,6 +144,13 @@ class TargetSettings:
     delivery: str = "ack"
     #: Where ``metric[...]`` checks scrape Prometheus text; None: the target's ``/metrics``.
     metrics_url: str | None = None
+    cmd: str | None = None
+    url: str | None = None
+    ready: str | None = None
+    ready_timeout_s: float | None = None
+    lock_reports: str | None = None
+    ca_file: str | None = None
+    insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,7 +289,13 @@ class Scenario:
                 "lock_hold_threshold_s": self.target.lock_hold_threshold_s,
                 "lock_suspend_threshold_s": self.target.lock_suspend_threshold_s,
                 "delivery": self.target.delivery,
-                "metrics_url": self.target.metrics_url,
+                **{key: value for key, value in (
+                    ("metrics_url", self.target.metrics_url),
+                    ("cmd", self.target.cmd), ("url", self.target.url),
+                    ("ready", self.target.ready), ("ready_timeout_s", self.target.ready_timeout_s),
+                    ("lock_reports", self.target.lock_reports),
+                    ("ca_file", self.target.ca_file)) if value is not None},
+                **({"insecure": True} if self.target.insecure else {}),
             },
             "load": {
                 "rooms": self.load.rooms,
@@ -580,6 +611,15 @@ class _ScenarioReader:
                     self.read_string(table, "metrics_url", "", "[target] metrics_url")).url
             except ValueError as problem:
                 raise self.fail(str(problem)) from None
+        texts = {key: self.read_string(table, key, "", f"[target] {key}")
+                 for key in TARGET_TEXT_KEYS if key in table}
+        ready_timeout_s = (self.read_duration(table, "ready_timeout", 0.0,
+                                              "[target] ready_timeout")
+                           if "ready_timeout" in table else None)
+        insecure = table.get("insecure", False)
+        if not isinstance(insecure, bool):
+            raise self.fail(f"[target] insecure must be true or false, got "
+                            f"{_toml_type(insecure)} {insecure!r}")
         return TargetSettings(
             send_timeout_s=seconds["send_timeout"],
             lock_wait_threshold_s=seconds["lock_wait_threshold"],
@@ -587,6 +627,9 @@ class _ScenarioReader:
             lock_suspend_threshold_s=suspend_s,
             delivery=delivery,
             metrics_url=metrics_url,
+            ready_timeout_s=ready_timeout_s,
+            insecure=insecure,
+            **texts,
         )
 
     def read_load(self, table: dict[str, Any]) -> LoadSettings:

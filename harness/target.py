@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -13,9 +14,10 @@ from urllib.parse import urlsplit
 
 from .errors import ComponentError
 from .processes import ChildProcess, ProcessFailed
+from .tls import TlsOptions
 
-__all__ = ["PROJECT_ROOT", "MODES", "EXPECTED_VERDICTS", "ReferenceTarget", "TargetInfo",
-           "TargetUnreachable", "fetch_json", "http_base", "probe_target"]
+__all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "MODES", "EXPECTED_VERDICTS", "ReferenceTarget",
+           "TargetInfo", "TargetUnreachable", "fetch_json", "http_base", "probe_target"]
 
 MODES: tuple[str, ...] = ("naive", "spawn", "fixed")
 """The bundled reference server's modes, in the order runs, matrices and reports list them
@@ -28,6 +30,12 @@ EXPECTED_VERDICTS: dict[str, str] = {"naive": "FAIL", "spawn": "PASS", "fixed": 
 PROBE_TIMEOUT = 3.0
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout, or the site-packages folder of an installed harness (``pip install .``)."""
+
+DEFAULT_RESULTS_DIR = (PROJECT_ROOT / "results" if (PROJECT_ROOT / "pyproject.toml").is_file()
+                       else Path("results"))
+"""Where run folders go: ``results/`` in the checkout; an installed harness writes to
+``results/`` in the current directory, never into site-packages."""
 
 _LISTENING = r"listening on ws://(?P<host>[^:/]+):(?P<port>\d+)/ws"
 
@@ -58,8 +66,10 @@ class TargetUnreachable(ComponentError):
     """A target given by URL did not complete a WebSocket handshake; the message names it."""
 
 
-def probe_target(url: str, timeout: float = PROBE_TIMEOUT) -> None:
+def probe_target(url: str, timeout: float = PROBE_TIMEOUT, tls: TlsOptions | None = None) -> None:
     """Open one WebSocket to ``url`` and close it again, all within ``timeout`` seconds.
+
+    A ``wss://`` URL is verified as ``tls`` says (``--ca-file``, ``--insecure``).
 
     Called before Locust starts, so a target that is not there is an ERROR naming the URL
     within seconds, not a run of failed joins judged as FAIL.
@@ -71,11 +81,16 @@ def probe_target(url: str, timeout: float = PROBE_TIMEOUT) -> None:
     import websocket  # websocket-client; does not monkey-patch anything
 
     try:
-        connection = websocket.create_connection(url, timeout=timeout)
+        connection = websocket.create_connection(
+            url, timeout=timeout, **(tls or TlsOptions()).connect_options(url))
     except websocket.WebSocketBadStatusException as exc:
         raise TargetUnreachable(
             f"target {url} refused the WebSocket handshake (HTTP {exc.status_code}); "
             "check the path and that it speaks docs/protocol.md") from None
+    except ssl.SSLError as exc:
+        raise TargetUnreachable(
+            f"target {url}: TLS failed: {' '.join(str(exc).split())}; give the CA that signed "
+            "its certificate with --ca-file, or skip verification with --insecure") from None
     except (OSError, websocket.WebSocketException) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise TargetUnreachable(

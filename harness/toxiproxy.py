@@ -15,16 +15,16 @@ The library has three gaps that this module closes without editing or forking it
 * **No toxic update.** `update_toxic` sends ``PATCH /proxies/{proxy}/toxics/{toxic}`` itself.
 
 Load and fault traffic must stay on this machine, so proxies accept only loopback listen and
-upstream addresses (127.0.0.0/8, ``localhost``, ``::1``).
+upstream addresses (127.0.0.0/8, ``localhost``, ``::1``), unless the user named another host
+with ``--allow-host`` (:func:`harness.urls.check_host`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from .errors import ComponentError
+from .urls import check_host
 
 __all__ = [
     "ProxyInfo",
@@ -148,12 +149,14 @@ def _check_name(kind: str, name: str) -> None:
         raise ValueError(f"invalid {kind} name {name!r}: use 1-128 of [A-Za-z0-9_.-]")
 
 
-def require_loopback(address: str, what: str, *, allow_port_zero: bool) -> tuple[str, int]:
+def require_loopback(address: str, what: str, *, allow_port_zero: bool,
+                     allowed_hosts: Collection[str] = ()) -> tuple[str, int]:
     """Split ``HOST:PORT`` (``[::1]:PORT`` for IPv6) and return (host, port).
 
     Raises:
-        ValueError: the address is malformed, or the host is not loopback (127.0.0.0/8,
-            ``localhost``, ``::1``), since load and fault traffic must stay on this machine.
+        ValueError: the address is malformed, or the host is neither loopback (127.0.0.0/8,
+            ``localhost``, ``::1``) nor in ``allowed_hosts``, since load and fault traffic
+            must stay on this machine unless the user says otherwise.
     """
     if address.startswith("["):
         host, sep, port_text = address[1:].partition("]:")
@@ -164,16 +167,7 @@ def require_loopback(address: str, what: str, *, allow_port_zero: bool) -> tuple
     port = int(port_text)
     if not (0 if allow_port_zero else 1) <= port <= 65535:
         raise ValueError(f"{what} {address!r} has port {port} out of range")
-    if host.lower() != "localhost":
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise ValueError(
-                f"{what} {address!r} is not a loopback address (127.0.0.0/8, localhost, ::1); "
-                "load and fault traffic must stay on this machine"
-            )
+    check_host(host or "0.0.0.0", what, allowed_hosts, shown=repr(address))
     return host, port
 
 
@@ -255,23 +249,30 @@ class ToxiproxyClient:
 
     # -- proxies -------------------------------------------------------------------------------
 
-    def create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> ProxyInfo:
+    def create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0",
+                     allowed_hosts: Collection[str] = ()) -> ProxyInfo:
         """Create proxy `name` listening on `listen` and forwarding to `upstream`.
 
-        Both addresses must be loopback ``HOST:PORT``; with port 0 in `listen`, Toxiproxy picks a
-        free port and the returned `ProxyInfo` carries the real one.
+        Both addresses must be ``HOST:PORT`` with a loopback host or one in `allowed_hosts`
+        (``--allow-host``); with port 0 in `listen`, Toxiproxy picks a free port and the
+        returned `ProxyInfo` carries the real one.
         """
         _check_name("proxy", name)
-        require_loopback(upstream, "upstream", allow_port_zero=False)
-        require_loopback(listen, "listen address", allow_port_zero=True)
+        require_loopback(upstream, "upstream", allow_port_zero=False, allowed_hosts=allowed_hosts)
+        require_loopback(listen, "listen address", allow_port_zero=True,
+                         allowed_hosts=allowed_hosts)
+
+        def listen_port(address: str) -> int:
+            return require_loopback(address, "listen address", allow_port_zero=True,
+                                    allowed_hosts=allowed_hosts)[1]
 
         def call() -> ProxyInfo:
             proxy = Toxiproxy().create(upstream=upstream, name=name, listen=listen)
             real_listen = str(proxy.listen)
-            _, port = require_loopback(real_listen, "listen address", allow_port_zero=True)
+            port = listen_port(real_listen)
             if port == 0:  # not seen with 2.12.0; fall back to the listing
                 real_listen = str(_json_dict(APIConsumer.get("/proxies").json())[name]["listen"])
-                _, port = require_loopback(real_listen, "listen address", allow_port_zero=True)
+                port = listen_port(real_listen)
             return ProxyInfo(
                 name=name, listen=real_listen, upstream=str(proxy.upstream), listen_port=port
             )

@@ -30,7 +30,8 @@ from typing import Any, TextIO
 
 from .errors import ComponentError
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
-from .target import PROJECT_ROOT
+from .target import DEFAULT_RESULTS_DIR
+from .target_options import add_host_flags, add_target_flags
 
 __all__ = ["DEFAULT_PORT", "PortBusy", "UiOptions", "add_parser", "check_port", "serve"]
 
@@ -52,7 +53,7 @@ class UiOptions:
     """What ``harness ui`` runs: the same rig as a run, a folder for its logs, the web port."""
 
     rig: RigOptions
-    results_dir: Path = PROJECT_ROOT / "results"
+    results_dir: Path = DEFAULT_RESULTS_DIR
     port: int = DEFAULT_PORT
     run_id: str | None = None
 
@@ -72,13 +73,11 @@ def add_parser(commands: Any, modes: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"web UI port on 127.0.0.1 (default: {DEFAULT_PORT}; 0 picks a "
                              "free one)")
-    parser.add_argument("--target-url", metavar="WS_URL",
-                        help="your own server (ws://127.0.0.1:PORT/ws) instead of the bundled one")
-    parser.add_argument("--lock-reports", metavar="FILE|URL",
-                        help="with --target-url: where its lock reports are")
+    add_target_flags(parser)
+    add_host_flags(parser)
     parser.add_argument("--toxiproxy-url", metavar="URL",
                         help="use this running Toxiproxy instead of starting one")
-    parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results",
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help="where the session's folder of logs goes (default: results/)")
     return parser
 
@@ -111,7 +110,6 @@ def locust_arguments(rig: Rig) -> list[str]:
         "--host", rig.target_info.url,  # Locust's start form asks for a host otherwise
         "--toxiproxy-url", rig.toxiproxy.url,
         "--slow-proxies", ",".join(rig.slow_proxies),
-        "--target-url", rig.target_info.url,
         "--target-mode", rig.options.mode or "",
         "--scenario", str(Path(rig.scenario.source_path).resolve()),
         "--slow-members", str(len(rig.slow_proxies)),

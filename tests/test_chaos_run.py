@@ -197,7 +197,9 @@ def test_bad_flags_give_usage_errors(tmp_path: Path) -> None:
                  ["matrix", scenario, "--expect", "naive=MAYBE"],
                  ["run", scenario, "--target-url", "ws://10.1.2.3:9000/ws"],
                  ["run", scenario, "--target-url", "ws://myhost:9000/ws"],
-                 ["run", scenario, "--target-url", "wss://127.0.0.1:9000/ws"],
+                 ["run", scenario, "--target-url", "wss://127.0.0.1:9000/ws",
+                  "--ca-file", str(tmp_path / "no-such.pem")],
+                 ["run", scenario, "--master-bind-host", "0.0.0.0"],
                  ["run", scenario, "--target-url", "ws://127.0.0.1:9000/ws",
                   "--lock-reports", str(tmp_path / "no-such-file.log")],
                  ["run", scenario, "--toxiproxy-url", "http://10.0.0.1:8474"]):

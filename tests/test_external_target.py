@@ -156,7 +156,8 @@ def test_unreachable_target_is_an_error_naming_the_url_within_seconds(tmp_path: 
     ("ws://127.0.0.1:abc/ws", "port 'abc'"),
     ("ws://127.0.0.1:-1/ws", "port '-1'"),
     ("ws://127.0.0.1/ws", "has no port"),
-    ("wss://127.0.0.1:9000/ws", "plain ws"),
+    ("http://127.0.0.1:9000/ws", "must look like ws://127.0.0.1:PORT/ws"),
+    ("ws://10.1.2.3:9000/ws", "--allow-host 10.1.2.3"),
 ])
 def test_bad_target_url_is_one_line_naming_the_flag(tmp_path: Path, url: str,
                                                      expected: str) -> None:

@@ -449,7 +449,10 @@ def test_a_real_run_writes_report_and_history(tmp_path: Path) -> None:
     assert_self_contained(page, run_dir)
     result = json.loads((run_dir / "result.json").read_text())
     assert f">{result['verdict']['status']}<" in page
-    assert len(embedded_pngs(page)) == 4  # join latency, lock reports, durations, generator lag
+    # join latency, lock reports, durations, generator lag, and the server's RSS and threads
+    assert len(embedded_pngs(page)) == 5
+    assert "<h2>Sampled during the run</h2>" in page
+    assert set(result["series"]["sampled"]["points"]) == {"rss", "threads"}
     assert result["measured"]["generator_lag"]["processes"]["local"]["count"] > 100
     assert "<h2>Load generator lag</h2>" in page
     assert result["series"]["join"] and result["series"]["fault_window_s"]
@@ -502,3 +505,32 @@ def test_a_result_without_generator_lag_has_no_lag_section(tmp_path: Path, scena
                                                            ) -> None:
     page = write_run_page(write_run(tmp_path / "old", scenario, "naive", stalls=True)).read_text()
     assert "Load generator lag" not in page and "generator lag p99" not in page
+
+
+def test_sampled_series_are_drawn_with_the_fault_shaded_and_missing_ones_named(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    run_dir = tmp_path / "spawn"
+    run_dir.mkdir()
+    measured = measurements(stalls=False)
+    for index in range(36):  # every 0.5 s: pending sends pile up during the fault
+        t_s = index * 0.5
+        in_fault = FAULT[0] <= t_s < FAULT[1]
+        measured.sampled.add("metric[roomserver_pending_sends]", START + t_s,
+                             (t_s - FAULT[0]) * 300 if in_fault else 0.0)
+        measured.sampled.add("rss", START + t_s, 40e6 + (t_s * 5e6 if in_fault else 0.0))
+    measured.sampled.fail("threads", "target process 123 is gone")
+    write_result_json(run_dir, scenario, "spawn", judge(scenario, measured), measured,
+                      {"run_id": "spawn", "versions": VERSIONS})
+    view = load_run(run_dir)
+    assert view.series is not None
+    assert view.series.sampled["rss"][0] == (0.0, 40e6)
+    assert len(view.series.sampled["metric[roomserver_pending_sends]"]) == 36
+    page = write_run_page(run_dir).read_text()
+    section = page.split("<h2>Sampled during the run</h2>")[1].split("<h2>")[0]
+    assert len(embedded_pngs(section)) == 1
+    assert "<code>threads</code>: target process 123 is gone" in section
+    assert len(embedded_pngs(page)) == 4  # join latency, lock reports, durations, sampled
+    # A run that sampled nothing has no such section.
+    plain = write_run_page(write_run(tmp_path / "fixed", scenario, "fixed", stalls=False))
+    assert "Sampled during the run" not in plain.read_text()

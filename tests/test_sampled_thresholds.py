@@ -4,8 +4,9 @@
   sampler: max, last and growth of a gauge that moves, a missing series, a dead endpoint;
 - the bundled server's process: its RSS and thread count through psutil;
 - end to end: ``python -m harness run`` judges ``metric[...]``, ``rss`` and ``threads`` checks
-  on the bundled server, writes ``series.jsonl`` and ``series.sampled`` in result.json, and
-  an external ``--target-url`` (no pid) makes an ``rss`` check ERROR, never PASS.
+  on the bundled server and on a ``--target-cmd`` server, writes ``series.jsonl`` and
+  ``series.sampled`` in result.json, and an external ``--target-url`` (no pid) makes an
+  ``rss`` check ERROR, never PASS.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -137,8 +139,9 @@ def test_rss_without_a_pid_is_no_data_naming_why(tmp_path: Path) -> None:
         result.describe())
 
 
-def _scenario(tmp_path: Path, checks: list[str]) -> Path:
+def _scenario(tmp_path: Path, checks: list[str], delivery: str = "ack") -> Path:
     text = SHORT_SCENARIO.replace("{fault}", "2s").replace('warmup = "3s"', 'warmup = "2s"')
+    text = text.replace("[target]\n", f'[target]\ndelivery = "{delivery}"\n')
     head, _, _ = text.partition("checks = [")
     path = tmp_path / "sampled.toml"
     path.write_text(head + "checks = [" + ", ".join(f"'{check}'" for check in checks) + "]\n")
@@ -148,13 +151,16 @@ def _scenario(tmp_path: Path, checks: list[str]) -> Path:
 def test_a_run_judges_metric_rss_and_threads_checks_and_keeps_the_series(tmp_path: Path) -> None:
     checks = ["metric[roomserver_broadcasts_total].growth > 0",
               'metric[roomserver_outbox_depth{stat="max"}].max < 256',
-              "rss.growth < 200MB", "threads.max < 50"]
+              "rss.growth < 200MB", "threads.max < 50",
+              # [target] delivery reached the server: it says so on /metrics.
+              'metric[roomserver_info{delivery="write"}].min == 1']
     results = tmp_path / "results"
-    completed = harness("run", str(_scenario(tmp_path, checks)), "--mode", "fixed",
-                        results=results)
+    completed = harness("run", str(_scenario(tmp_path, checks, delivery="write")),
+                        "--mode", "fixed", results=results)
     result = only_result(results)
     assert completed.returncode == 0, (completed.stdout, completed.stderr)
-    assert [check["status"] for check in result["thresholds"]] == ["holding"] * 4
+    assert [check["status"] for check in result["thresholds"]] == ["holding"] * 5
+    assert result["extra"]["versions"]["target"] == "targets.roomserver (fixed, write delivery)"
     sampled = result["series"]["sampled"]["points"]
     duration = result["series"]["duration_s"]
     for name in ("metric[roomserver_broadcasts_total]",
@@ -180,3 +186,17 @@ def test_an_external_target_has_no_rss_and_the_verdict_is_error(tmp_path: Path) 
     assert result["verdict"]["status"] == "ERROR"
     assert "rss.growth has no data: the target was not started by the harness" in (
         result["verdict"]["message"])
+
+
+def test_a_launched_target_gives_its_pid_for_rss_and_threads(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    command = f"{sys.executable} -m targets.roomserver --mode fixed --port {{port}}"
+    checks = ["rss.max > 5MB", "threads.max < 50",
+              "metric[roomserver_broadcasts_total].growth > 0"]
+    completed = harness("run", str(_scenario(tmp_path, checks)), "--target-cmd", command,
+                        results=results)
+    result = only_result(results)
+    assert completed.returncode == 0, (completed.stdout, completed.stderr)
+    points = result["series"]["sampled"]["points"]
+    assert len(points["rss"]) >= 5 and len(points["threads"]) >= 5, points.keys()
+    assert_nothing_left(result, results)

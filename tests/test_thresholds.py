@@ -262,7 +262,8 @@ def test_parse_errors_are_one_line_and_helpful(text: str, expected: str) -> None
 
 
 def test_registry_has_one_kind_per_module() -> None:
-    assert set(THRESHOLD_KINDS) == {"latency", "lock_reports", "errors", "metric", "process"}
+    assert set(THRESHOLD_KINDS) == {"latency", "lock_reports", "errors", "metric", "process",
+                                    "order"}
     assert THRESHOLD_KINDS["latency"].matches("deliver[slow].p50")
     assert not THRESHOLD_KINDS["latency"].matches("lock_reports")
     assert THRESHOLD_KINDS["lock_reports"].matches("lock_reports[wait]")

@@ -8,10 +8,13 @@ go to a file, opens it. Workers only send.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import IO, Any
 
-__all__ = ["collects", "register_collector"]
+import gevent
+
+__all__ = ["JsonLinesShipper", "collects", "register_collector"]
 
 
 def collects(runner: Any) -> bool:
@@ -33,3 +36,66 @@ def register_collector(
         return None
     runner.register_message(message_type, handler)
     return open(path, "a", buffering=1) if path else None
+
+
+class JsonLinesShipper:
+    """Queue JSON-ready lines in each Locust process; every ``interval`` seconds ship them to
+    the collecting process, which appends them to ``path`` (nothing is written without one).
+
+    Subclasses queue lines with :meth:`queue` (or override :meth:`pending_lines`) and may add
+    listeners in :meth:`attach`.
+    """
+
+    def __init__(self, environment: Any, path: str, message_type: str,
+                 interval: float = 0.5) -> None:
+        self.environment = environment
+        self.path = path
+        self.message_type = message_type
+        self.interval = interval
+        self._batch: list[dict[str, Any]] = []
+        self._file: IO[str] | None = None
+        self._flusher: gevent.Greenlet | None = None
+
+    def attach(self) -> bool:
+        """Hook into the runner once it exists (call from ``events.init``); False without one."""
+        runner = self.environment.runner
+        if runner is None:
+            return False
+        if self.path:
+            self._file = register_collector(runner, self.message_type, self._write_batch,
+                                            self.path)
+        self.environment.events.quitting.add_listener(lambda **_: self.close())
+        self._flusher = gevent.spawn(self._flush_forever)
+        return True
+
+    def queue(self, line: dict[str, Any]) -> None:
+        self._batch.append(line)
+
+    def pending_lines(self) -> list[dict[str, Any]]:
+        """The lines to ship now (and forget)."""
+        batch, self._batch = self._batch, []
+        return batch
+
+    def _flush_forever(self) -> None:
+        while True:
+            gevent.sleep(self.interval)
+            self.flush()
+
+    def flush(self) -> None:
+        batch = self.pending_lines()
+        runner = self.environment.runner
+        if batch and runner is not None:
+            runner.send_message(self.message_type, batch)
+
+    def _write_batch(self, msg: Any, **_: Any) -> None:
+        if self._file is None or not isinstance(msg.data, list):
+            return
+        self._file.write("".join(json.dumps(line) + "\n" for line in msg.data))
+
+    def close(self) -> None:
+        self.flush()
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+        if self._file is not None:
+            self._file.close()
+            self._file = None

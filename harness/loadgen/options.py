@@ -50,10 +50,16 @@ def add_options(parser: Any) -> None:
     parser.add_argument("--lock-reports", default="", include_in_web_ui=True,
                        help="URL or file of the target's lock reports; each new report shows "
                             "as a failure of type LOCK")
+    parser.add_argument("--ca-file", default="", include_in_web_ui=False,
+                        help="with a wss:// target: PEM file of the CA that signed its "
+                             "certificate (default: the system's CAs)")
+    parser.add_argument("--insecure", action="store_true", include_in_web_ui=False,
+                        help="with a wss:// target: do not verify its certificate")
     # The web UI's Chaos tab (harness.webui); `python -m harness ui` passes them all.
     parser.add_argument("--target-url", default="", include_in_web_ui=True,
-                        help="the server under test, ws://127.0.0.1:PORT/ws; when the swarm "
-                             "starts, a new value re-points the proxies to it")
+                        help="the server under test, ws://127.0.0.1:PORT/ws; members that dial "
+                             "a proxy keep its host for TLS (SNI, verification) and the Host "
+                             "header; in the web UI, a new value re-points the proxies to it")
     parser.add_argument("--slow-members", type=int, default=load.slow_members,
                         include_in_web_ui=True,
                         help="members (the first started) that go through their own slow "

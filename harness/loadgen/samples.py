@@ -9,13 +9,10 @@ the local runner) writes the file.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-import gevent
-
-from .collector import register_collector
+from .collector import JsonLinesShipper
 
 __all__ = ["SampleRecorder", "SAMPLE_KINDS"]
 
@@ -25,30 +22,22 @@ MESSAGE_TYPE = "room_samples"
 FLUSH_INTERVAL = 0.5
 
 
-class SampleRecorder:
+class SampleRecorder(JsonLinesShipper):
     """Collect samples from ``events.request`` and ship them to the writer."""
 
     def __init__(self, environment: Any, path: str) -> None:
-        self.environment = environment
-        self.path = path
-        self._batch: list[dict[str, Any]] = []
-        self._file: Any = None
-        self._flusher: gevent.Greenlet | None = None
+        super().__init__(environment, path, MESSAGE_TYPE, FLUSH_INTERVAL)
         self._recording = True
 
-    def attach(self) -> None:
+    def attach(self) -> bool:
         """Hook into the runner once it exists (call from ``events.init``)."""
-        runner = self.environment.runner
-        if runner is None:
-            return
-        if self.path:
-            self._file = register_collector(runner, MESSAGE_TYPE, self._write_batch, self.path)
+        if not super().attach():
+            return False
         events = self.environment.events
         events.request.add_listener(self._on_request)
         events.test_start.add_listener(lambda **_: self._record(True))
         events.test_stop.add_listener(lambda **_: self._record(False))
-        events.quitting.add_listener(lambda **_: self.close())
-        self._flusher = gevent.spawn(self._flush_forever)
+        return True
 
     def _record(self, on: bool) -> None:
         """Record between a test's start and stop only (see HistogramRecorder._record)."""
@@ -61,7 +50,7 @@ class SampleRecorder:
                     **_: Any) -> None:
         if request_type not in SAMPLE_KINDS or not self._recording:
             return
-        self._batch.append({
+        self.queue({
             "time": time.time(),
             "op": name,
             "member_kind": request_type,
@@ -73,29 +62,3 @@ class SampleRecorder:
             # Assigned by the master after init, so read it per sample.
             "worker": getattr(self.environment.runner, "worker_index", 0),
         })
-
-    def _flush_forever(self) -> None:
-        while True:
-            gevent.sleep(FLUSH_INTERVAL)
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._batch:
-            return
-        batch, self._batch = self._batch, []
-        runner = self.environment.runner
-        if runner is not None:
-            runner.send_message(MESSAGE_TYPE, batch)
-
-    def _write_batch(self, msg: Any, **_: Any) -> None:
-        if self._file is None:
-            return
-        self._file.write("".join(json.dumps(sample) + "\n" for sample in msg.data))
-
-    def close(self) -> None:
-        self.flush()
-        if self._flusher is not None:
-            self._flusher.kill(block=False)
-        if self._file is not None:
-            self._file.close()
-            self._file = None

@@ -20,6 +20,9 @@ ping, acknowledges nothing) while a ``stall`` is in force for this slow member, 
 :class:`~harness.loadgen.stall.StallWatch` samples its socket meanwhile. Broadcast bodies are
 fresh random text of ``--body-size`` bytes when that is set (incompressible, so that a
 stalled member's buffers fill with real bytes).
+
+Each connection also counts messages received out of order or lost
+(:mod:`harness.loadgen.order`).
 """
 
 from __future__ import annotations
@@ -49,8 +52,10 @@ from harness.protocols import (
     Left,
     Unparseable,
 )
+from harness.tls import TlsOptions
 
 from .memberfaults import member_faults
+from .order import DeliveryOrder, order_recorder
 from .slots import MemberSlot, SlotUnavailable, slot_service
 from .stall import StallWatch
 
@@ -94,6 +99,7 @@ class RoomUser(User):
     ws: websocket.WebSocket | None = None
 
     def on_start(self) -> None:
+        self._order = DeliveryOrder()
         options = self.environment.parsed_options
         slow_urls = [url.strip() for url in options.slow_urls.split(",") if url.strip()]
         try:
@@ -103,10 +109,15 @@ class RoomUser(User):
         except SlotUnavailable as exc:
             logger.error("%s; this user stops", exc)
             raise StopUser() from None
+        order_recorder(self.environment).track(self._order, self.slot.kind)
         self.op_timeout = float(options.op_timeout)
+        # A wss target seen through a proxy: keep its name for SNI, verification and Host.
+        self.tls = TlsOptions(options.ca_file or None, bool(options.insecure))
+        self.target_url: str | None = options.target_url or None
         self._replies: Queue = Queue()
         self._receiver: gevent.Greenlet | None = None
         self._message_count = 0
+        #: Broadcasts the server confirmed: the counter that ends each message id.
         self._sequence = 0
         self.body_size = int(getattr(options, "body_size", 0) or 0)
         #: Set while the receive loop may read; cleared for a stall.
@@ -151,8 +162,9 @@ class RoomUser(User):
         try:
             # websocket-client checks UTF-8 in pure Python, byte by byte (milliseconds per
             # 10 KB frame without wsaccel); the receive loop decodes text frames in C instead.
-            ws = websocket.create_connection(self.slot.url, timeout=self.op_timeout,
-                                             skip_utf8_validation=True)
+            ws = websocket.create_connection(
+                self.slot.url, timeout=self.op_timeout, skip_utf8_validation=True,
+                **self.tls.connect_options(self.slot.url, self.target_url))
             ws.settimeout(None)  # the receive greenlet blocks in recv
         except (OSError, websocket.WebSocketException) as exc:
             self._fire("connect", started, OperationFailed(f"connect {self.slot.url}: {exc}"))
@@ -165,6 +177,7 @@ class RoomUser(User):
         return True
 
     def disconnect(self) -> None:
+        self._order.close()
         ws, self.ws = self.ws, None
         if ws is not None:
             try:
@@ -233,6 +246,7 @@ class RoomUser(User):
         return base64.b64encode(os.urandom(self.body_size * 3 // 4 + 3)).decode()[:self.body_size]
 
     def _on_message(self, ws: websocket.WebSocket, message: Delivered) -> None:
+        self._order.observe(message)
         ack = self.protocol.ack_frame(message)
         if ack is not None:
             try:
@@ -296,19 +310,25 @@ class RoomUser(User):
         return reply
 
     def join(self, intended_start: float | None = None) -> Event:
-        return self.request("join", self.protocol.join_frame(self.slot.room, self.slot.name),
-                            Joined, intended_start)
+        reply = self.request("join", self.protocol.join_frame(self.slot.room, self.slot.name),
+                             Joined, intended_start)
+        self._order.joined()
+        return reply
 
     def leave(self) -> Event:
         return self.request("leave", self.protocol.leave_frame(self.slot.room), Left)
 
     def broadcast(self, body: str | None = None) -> Event:
+        """Broadcast ``body`` (by default :meth:`body`); the id ends with the count of confirmed
+        broadcasts plus one, so a refused one is sent again with the same number (see
+        harness.loadgen.order)."""
         if body is None:
             body = self.body()
+        frame = self.protocol.broadcast_frame(
+            self.slot.room, f"{self.slot.name}-{self._sequence + 1}", body, time.time())
+        reply = self.request("broadcast", frame, Broadcasted)
         self._sequence += 1
-        frame = self.protocol.broadcast_frame(self.slot.room, f"{self.slot.name}-{self._sequence}",
-                                              body, time.time())
-        return self.request("broadcast", frame, Broadcasted)
+        return reply
 
 
 def _close_status(payload: bytes | str) -> tuple[int | None, str]:

@@ -238,11 +238,11 @@ def _start_panel(axes: Axes, series: Series | None, ylabel: str,
     if series is None:
         _no_data(axes, "no time series in result.json")
         return False
-    _shade_fault(axes, series)
+    shade_fault(axes, series)
     return True
 
 
-def _shade_fault(axes: Axes, series: Series) -> None:
+def shade_fault(axes: Axes, series: Series) -> None:
     if series.fault_window_s is not None:
         start, end = series.fault_window_s
         axes.axvspan(start, end, color=FAULT_COLOR, alpha=0.3, linewidth=0, label="fault on")
@@ -262,7 +262,7 @@ def draw_generator_lag(axes: Axes, series: Series, *, limit_ms: float | None = N
     axes.set_ylabel("generator lag (ms)")
     axes.set_xlabel(TIME_LABEL)
     axes.grid(True, alpha=0.3)
-    _shade_fault(axes, series)
+    shade_fault(axes, series)
     processes = sorted({process for _, process, _ in series.generator_lag})
     for index, process in enumerate(processes):
         points = [(t_s, max_ms) for t_s, name, max_ms in series.generator_lag if name == process]

@@ -53,6 +53,9 @@ class Series:
             report: how long it had lasted when reported (empty in older result files).
         generator_lag: ``(t_s, process, max_ms)`` per Locust process and second: the worst
             lag of its event loop in that window (empty when not measured).
+        sampled: Series the harness sampled during the run (harness.sampled: Prometheus
+            metrics, the target's RSS in bytes and threads), name to ``(t_s, value)`` points.
+        sampled_problems: Why a sampled series has no (or not every) point, by name.
     """
 
     duration_s: float
@@ -61,6 +64,8 @@ class Series:
     fault_window_s: tuple[float, float] | None
     lock_durations: tuple[tuple[float, str, float], ...] = ()
     generator_lag: tuple[tuple[float, str, float], ...] = ()
+    sampled: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    sampled_problems: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def end_s(self) -> float:
@@ -280,6 +285,16 @@ def _series(value: Any) -> Series:
             raise _Malformed(f"{where} must be [t_s, process, max_ms]")
         lag.append((_number(point[0], where), _string(point[1], where),
                     _number(point[2], where)))
+    sampled = _mapping(data.get("sampled", {}), "series.sampled")
+    points = {
+        str(name): tuple((_number(point[0], f"series.sampled.points[{name}]"),
+                          _number(point[1], f"series.sampled.points[{name}]"))
+                         for point in _list(values, f"series.sampled.points[{name}]")
+                         if isinstance(point, list) and len(point) == 2)
+        for name, values in _mapping(sampled.get("points", {}), "series.sampled.points").items()
+    }
+    problems = {str(name): str(reason) for name, reason in _mapping(
+        sampled.get("problems", {}), "series.sampled.problems").items()}
     return Series(
         duration_s=_number(data.get("duration_s", 0.0), "series.duration_s"),
         joins=tuple(joins),
@@ -287,6 +302,8 @@ def _series(value: Any) -> Series:
         fault_window_s=fault_window,
         lock_durations=tuple(durations),
         generator_lag=tuple(lag),
+        sampled=points,
+        sampled_problems=problems,
     )
 
 

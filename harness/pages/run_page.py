@@ -3,7 +3,8 @@
 Sections, top to bottom: verdict banner; thresholds (limit against measured value, holding,
 broken or no data); the stalled members, with a stall fault (backpressure, how it cleared);
 join latency over time (fast and slow members, fault window shaded); lock reports over time;
-the load generator's own lag (when measured); latency percentiles raw and corrected for
+the load generator's own lag (when measured); what the harness sampled (Prometheus metrics,
+the target's RSS and threads, when any); latency percentiles raw and corrected for
 coordinated omission side by side; the lock reports grouped by where they happened, each with
 its stacks in ``<details>``; the scenario that ran; component versions; links to the run's
 other files.
@@ -20,6 +21,7 @@ from harness.measurements import MEMBER_KINDS, OPS
 from harness.pages import charts
 from harness.pages.html import STATUS_CLASSES, badge, esc, number, page, table
 from harness.pages.model import RunView
+from harness.pages.sampled_chart import run_sampled_chart, sampled_names
 
 REPORT_FILE_NAME = "report.html"
 #: Lock reports shown one by one with their stacks; the rest are one line each.
@@ -27,8 +29,8 @@ MAX_REPORT_STACKS = 40
 STATISTICS = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
 VERSION_COMPONENTS = ("target", "toxiproxy", "locust")
 #: Files of a run folder the page links to when they exist (relative links, same folder).
-RUN_FILES = ("result.json", "junit.xml", "locust.html", "samples.jsonl", "target.log",
-             "toxiproxy.log", "locust.log")
+RUN_FILES = ("result.json", "junit.xml", "locust.html", "samples.jsonl", "series.jsonl",
+             "order.jsonl", "target.log", "toxiproxy.log", "locust.log")
 
 
 def render_run_page(view: RunView) -> str:
@@ -51,6 +53,7 @@ def render_run_page(view: RunView) -> str:
                  + '<p class="note">Below: how long each reported wait, hold or suspension '
                  "under a lock had lasted when it was reported (log scale).</p>"),
         *generator_lag_section(view),
+        *sampled_section(view),
         _section("Latency: raw and corrected for coordinated omission", latency_table(view)),
         _section(f"Lock reports ({len(view.lock_reports)})", lock_reports_section(view)),
         _section("Scenario", scenario_section(view.scenario)),
@@ -144,6 +147,22 @@ def stall_section(view: RunView) -> list[str]:
     header = ["member", "backpressure after", "receive queue", "server's send buffer",
               "cleared", "deliveries after resuming"]
     return [_section("Stalled members", table(header, rows, frozenset({1, 2, 3, 5})) + note)]
+
+
+def sampled_section(view: RunView) -> list[str]:
+    """The sampled series over time, and why any of them has no data; nothing when the run
+    sampled nothing."""
+    series = view.series
+    if series is None or not (series.sampled or series.sampled_problems):
+        return []
+    chart = _chart(run_sampled_chart(view), "sampled series") if sampled_names(view) else ""
+    problems = "".join(f"<li><code>{esc(name)}</code>: {esc(reason)}</li>"
+                       for name, reason in series.sampled_problems.items())
+    note = ('<p class="note">Sampled every 0.5 s from load start to load stop; the shaded '
+            "band is the time the fault was on. Points are also in series.jsonl.</p>")
+    if problems:
+        note += f'<p class="note">Without data, or not every time:</p><ul>{problems}</ul>'
+    return [_section("Sampled during the run", chart + note)]
 
 
 def thresholds_table(view: RunView) -> str:

@@ -104,7 +104,8 @@ class Delivered(Event):
     ``sent_at`` is the sender's wall clock (seconds, as :func:`time.time`) as a
     float, ``None`` when the frame does not carry a usable one; ``seq`` is the
     receiver's sequence number, ``None`` when not carried. ``id`` is what
-    :meth:`ClientProtocol.ack_frame` acknowledges.
+    :meth:`ClientProtocol.ack_frame` acknowledges; the load generator ends each
+    id with its sender's own counter (``member-N``), read by :attr:`counter`.
     """
 
     kind: ClassVar[str] = "delivered"
@@ -115,6 +116,16 @@ class Delivered(Event):
     seq: int | None
     body: Any = None
     frame: Any = field(default=None, repr=False)
+
+    @property
+    def counter(self) -> int | None:
+        """The sender's own counter: an integer id, or the digits after an id's last ``-``
+        (``member-3-17`` -> 17); ``None`` when the id carries none. Where a protocol has no
+        ``seq``, the load generator finds lost and reordered messages with it."""
+        if type(self.id) is int:
+            return self.id
+        digits = str(self.id).rpartition("-")[2]
+        return int(digits) if digits.isdigit() and len(digits) <= 18 else None
 
 
 @dataclass(slots=True)

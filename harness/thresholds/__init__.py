@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.measurements import Measurements
-from harness.thresholds import errors, latency, lock_reports, metric, process
+from harness.thresholds import errors, latency, lock_reports, metric, order, process
 from harness.thresholds.base import (
     Measured,
     Metric,
@@ -42,7 +42,7 @@ from harness.thresholds.baseline import BaselineRelative
 
 THRESHOLD_KINDS: dict[str, ThresholdKind] = {
     kind.name: kind for kind in (latency.KIND, lock_reports.KIND, errors.KIND, metric.KIND,
-                                 process.KIND)
+                                 process.KIND, order.KIND)
 }
 """Every known threshold kind, by name."""
 
@@ -203,7 +203,10 @@ def parse_check(text: str) -> Check:
     if match is None:
         raise ValueError(_grammar_problem(text))
     subject = match["subject"]
-    kind = next((kind for kind in THRESHOLD_KINDS.values() if kind.matches(subject)), None)
+    matching = [kind for kind in THRESHOLD_KINDS.values() if kind.matches(subject)]
+    # A kind that claims some subjects of a shared head wins over the head's general kind.
+    kind = next((kind for kind in matching if kind.claims is not None),
+                matching[0] if matching else None)
     if kind is None:
         raise ValueError(_unknown_subject_problem(text, subject))
     try:

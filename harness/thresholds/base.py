@@ -8,9 +8,10 @@ own unit and measures itself from :class:`~harness.measurements.Measurements`.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -85,16 +86,21 @@ class ThresholdKind:
         syntax: One-line syntax of its subjects, shown in error messages.
         parse: Turns a subject whose head is in ``heads`` into a metric; raises ValueError with
             a one-line message if the rest of the subject is malformed.
+        claims: For a kind that shares a head with another (``deliver.lost`` and
+            ``deliver[fast].p99``): which of that head's subjects are its own; for those it
+            wins over a kind without ``claims``.
     """
 
     name: str
     heads: tuple[str, ...]
     syntax: str
     parse: Callable[[str], Metric]
+    claims: Callable[[str], bool] | None = None
 
     def matches(self, subject: str) -> bool:
-        """True when ``subject`` starts with one of this kind's heads."""
-        return subject_head(subject) in self.heads
+        """True when ``subject`` starts with one of this kind's heads (and it claims it)."""
+        return subject_head(subject) in self.heads and (
+            self.claims is None or self.claims(subject))
 
 
 _HEAD_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -155,3 +161,14 @@ class PlainNumber:
         """The limit as written; a unit is an error."""
         require_no_unit(self.subject, unit)
         return number
+
+
+def pick_statistic(statistic: str, choices: Sequence[str], subject: str, syntax: str,
+                   hint_prefix: str = "") -> str:
+    """``statistic`` when it is one of ``choices``; else ValueError suggesting the closest
+    (written as ``hint_prefix`` + choice) and the kind's ``syntax``."""
+    if statistic in choices:
+        return statistic
+    suggestion = difflib.get_close_matches(statistic, choices, n=1)
+    hint = f"did you mean '{hint_prefix}{suggestion[0]}'? " if suggestion else ""
+    raise ValueError(f"cannot read subject '{subject}'; {hint}write {syntax}")

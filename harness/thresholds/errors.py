@@ -12,11 +12,16 @@ Like ``lock_reports``, both need the run to have recorded at least ``min_samples
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from harness.measurements import Measurements
-from harness.thresholds.base import Measured, ThresholdKind, not_enough_load, require_no_unit
+from harness.thresholds.base import (
+    Measured,
+    ThresholdKind,
+    not_enough_load,
+    pick_statistic,
+    require_no_unit,
+)
 
 HEAD = "errors"
 STATISTICS: tuple[str, ...] = ("ratio", "count")
@@ -76,11 +81,7 @@ def parse(subject: str) -> ErrorMetric:
         ValueError: any other subject starting with ``errors``.
     """
     statistic = subject[len(HEAD) + 1 :] if subject.startswith(HEAD + ".") else ""
-    if statistic not in STATISTICS:
-        suggestion = difflib.get_close_matches(statistic, STATISTICS, n=1)
-        hint = f"did you mean '{HEAD}.{suggestion[0]}'? " if suggestion else ""
-        raise ValueError(f"cannot read subject '{subject}'; {hint}write {SYNTAX}")
-    return ErrorMetric(statistic)
+    return ErrorMetric(pick_statistic(statistic, STATISTICS, subject, SYNTAX, f"{HEAD}."))
 
 
 KIND = ThresholdKind(name="errors", heads=(HEAD,), syntax=SYNTAX, parse=parse)

@@ -8,11 +8,10 @@ scrape failed, the target has no pid...): the verdict is then ERROR, never PASS.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from harness.measurements import Measurements
-from harness.thresholds.base import Measured
+from harness.thresholds.base import Measured, pick_statistic
 
 __all__ = ["STATISTICS", "SeriesStatistic", "measure_series", "parse_statistic"]
 
@@ -21,11 +20,7 @@ STATISTICS: tuple[str, ...] = ("max", "min", "last", "growth")
 
 def parse_statistic(statistic: str, subject: str, syntax: str) -> str:
     """``statistic`` when it is one of :data:`STATISTICS`; else ValueError with a hint."""
-    if statistic in STATISTICS:
-        return statistic
-    suggestion = difflib.get_close_matches(statistic, STATISTICS, n=1)
-    hint = f"did you mean '{suggestion[0]}'? " if suggestion else ""
-    raise ValueError(f"cannot read subject '{subject}'; {hint}write {syntax}")
+    return pick_statistic(statistic, STATISTICS, subject, syntax)
 
 
 def measure_series(measurements: Measurements, series: str, subject: str, statistic: str,

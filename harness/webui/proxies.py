@@ -261,10 +261,10 @@ class ChaosProxies:
         target_url = target_url.strip() or self.target_url
         if target_url != self.target_url or slow_members > len(self.members):
             client = self._require_client()
-            upstream, path = _upstream(target_url)
+            upstream, path, scheme = _upstream(target_url)
             try:
                 if target_url != self.target_url:
-                    room_url = self._repoint(client, room_url, upstream, path)
+                    room_url = self._repoint(client, room_url, upstream, scheme, path)
                     self.target_url = target_url
                 while len(self.members) < slow_members:
                     index = len(self.members)
@@ -272,15 +272,19 @@ class ChaosProxies:
                     info = client.create_proxy(name, upstream)
                     self.created.append(name)
                     self.members.append(SlowMember(
-                        index, name, f"ws://127.0.0.1:{info.listen_port}{path}"))
+                        index, name, f"{scheme}://127.0.0.1:{info.listen_port}{path}"))
             except ToxiproxyError as exc:
                 raise ChaosError(str(exc), 502) from None
         self.active = slow_members
         self.refresh()
         return room_url, [member.url for member in self.active_members()]
 
-    def _repoint(self, client: ToxiproxyClient, room_url: str, upstream: str, path: str) -> str:
-        """Re-create this run's proxies towards ``upstream``; return the new room URL."""
+    def _repoint(self, client: ToxiproxyClient, room_url: str, upstream: str, scheme: str,
+                 path: str) -> str:
+        """Re-create this run's proxies towards ``upstream``; return the new room URL.
+
+        ``scheme`` is ``ws`` or ``wss`` (a TLS session passes through a proxy untouched).
+        """
         listing = client.list_proxies()
         room_port = urlsplit(room_url).port
         names = [member.proxy for member in self.members]
@@ -295,8 +299,8 @@ class ChaosProxies:
             client.create_proxy(name, upstream, listen=listen)
         for member in self.members:
             port = urlsplit(member.url).port
-            member.url = f"ws://127.0.0.1:{port}{path}"
-        return f"ws://127.0.0.1:{room_port}{path}" if room_port else room_url
+            member.url = f"{scheme}://127.0.0.1:{port}{path}"
+        return f"{scheme}://127.0.0.1:{room_port}{path}" if room_port else room_url
 
     def destroy_created(self) -> None:
         """Remove the proxies this process created (best effort; errors are ignored)."""
@@ -310,11 +314,12 @@ class ChaosProxies:
         self.created = []
 
 
-def _upstream(target_url: str) -> tuple[str, str]:
-    """``ws://127.0.0.1:9000/ws`` -> (``127.0.0.1:9000``, ``/ws``); loopback only."""
+def _upstream(target_url: str) -> tuple[str, str, str]:
+    """``ws://127.0.0.1:9000/ws`` -> (``127.0.0.1:9000``, ``/ws``, ``ws``); loopback only."""
     try:
         checked = parse_target_url(target_url, "target URL")
     except ValueError as exc:
         raise ChaosError(str(exc)) from None
     host = f"[{checked.host}]" if ":" in checked.host else checked.host
-    return f"{host}:{checked.port}", urlsplit(checked.url).path or "/ws"
+    parts = urlsplit(checked.url)
+    return f"{host}:{checked.port}", parts.path or "/ws", parts.scheme

@@ -1,0 +1,76 @@
+"""Delivery order and loss as the run measured them: the sums of ``order.jsonl``.
+
+The load generator counts, per receiving member, messages received, reordered, duplicated
+and lost (definitions: :mod:`harness.loadgen.order`) and the collecting Locust process
+appends the counts to ``order.jsonl`` in the run folder, one JSON line per batch and member
+kind. :class:`OrderTail` reads the new lines as the run goes and sums them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ORDER_COUNTS", "ORDER_FILE_NAME", "DeliveryOrderCounts", "OrderTail"]
+
+ORDER_COUNTS: tuple[str, ...] = ("received", "reordered", "duplicated", "lost")
+#: Written by the collecting Locust process next to the samples file.
+ORDER_FILE_NAME = "order.jsonl"
+
+
+@dataclass
+class DeliveryOrderCounts:
+    """Messages received by members, and how many of them were reordered, duplicated, or
+    lost (numbers missing between messages that did arrive), over every member."""
+
+    received: int = 0
+    reordered: int = 0
+    duplicated: int = 0
+    lost: int = 0
+
+    def add(self, line: dict[str, Any]) -> None:
+        """Add one ``order.jsonl`` line; raises ValueError when a count is not an integer >= 0."""
+        for name in ORDER_COUNTS:
+            value = line.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        for name in ORDER_COUNTS:
+            setattr(self, name, getattr(self, name) + line.get(name, 0))
+
+    def copy(self) -> DeliveryOrderCounts:
+        return DeliveryOrderCounts(**asdict(self))
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class OrderTail:
+    """Sum the complete lines appended to ``order.jsonl`` since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.counts = DeliveryOrderCounts()
+        self.malformed = 0
+        self._offset = 0
+
+    def read_new(self) -> DeliveryOrderCounts:
+        """The sums so far (the object is updated in place; copy it to keep a snapshot)."""
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self._offset)
+                chunk = file.read()
+        except FileNotFoundError:
+            return self.counts
+        end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
+        self._offset += end
+        for line in chunk[:end].splitlines():
+            try:
+                decoded = json.loads(line)
+                if not isinstance(decoded, dict):
+                    raise ValueError("not a JSON object")
+                self.counts.add(decoded)
+            except ValueError:
+                self.malformed += 1
+        return self.counts
