@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from harness.faults import FAULT_KINDS, MEMBER
+from harness.loadgen import collector, memberfaults
 from harness.loadgen.memberfaults import MemberFaults
 from harness.loadgen.stall import peer_send_buffer, receive_queue
 from harness.measurements import Sample
@@ -123,7 +124,11 @@ class FakeRunner:
         self.handlers[kind](msg=SimpleNamespace(data=data))
 
 
-def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path) -> None:
+def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A local runner (Locust itself is not imported here: it would monkey-patch the session).
+    monkeypatch.setattr(memberfaults, "runs_members", lambda runner: True)
+    monkeypatch.setattr(collector, "collects", lambda runner: True)
     runner = FakeRunner()
     environment = SimpleNamespace(runner=runner, events=SimpleNamespace(
         quitting=SimpleNamespace(add_listener=lambda listener: None)))

@@ -57,9 +57,7 @@ class MemberFaults:
         runner = self.environment.runner
         if runner is None:
             return
-        from locust.runners import MasterRunner
-
-        if not isinstance(runner, MasterRunner):
+        if runs_members(runner):
             runner.register_message(COMMAND, self._on_command)
         self._file = register_collector(runner, REPORT, self._on_report, reports_file)
         if control_file and collects(runner):
@@ -146,6 +144,13 @@ class MemberFaults:
     def _on_report(self, msg: Any, **_: Any) -> None:
         if self._file is not None:
             self._file.write(json.dumps(msg.data) + "\n")
+
+
+def runs_members(runner: Any) -> bool:
+    """Whether ``runner`` runs members (a local runner or a worker, not a master)."""
+    from locust.runners import MasterRunner
+
+    return not isinstance(runner, MasterRunner)
 
 
 _registry: weakref.WeakKeyDictionary[Any, MemberFaults] = weakref.WeakKeyDictionary()
