@@ -89,12 +89,12 @@ class MemberStall:
     peak_bytes: int = 0
     backpressure_at: float | None = None
     backpressure_bytes: int | None = None
+    deliveries_after_resume: int = 0
     peer_buffer_bytes: int | None = None
+    close_reason: str = ""
     cleared: str | None = None
     cleared_at: float | None = None
     close_code: int | None = None
-    close_reason: str = ""
-    deliveries_after_resume: int = 0
     queue: list[QueueSample] = field(default_factory=list)
 
     def to_dict(self, origin: float) -> dict[str, Any]:
