@@ -51,7 +51,9 @@ class RoomMember(RoomUser):
         options = self.environment.parsed_options
         # Connect before the schedule starts: the start-up storm of connections is
         # not join latency. (A reconnect later on is: the member was out meanwhile.)
-        self.connect()
+        # A protocol that joins by connecting connects in each join instead.
+        if not self.protocol.joins_by_connect:
+            self.connect()
         self.schedule = CycleSchedule.random_phase(options.stay, options.away)
 
     @task
@@ -60,7 +62,7 @@ class RoomMember(RoomUser):
         gevent.sleep(self.schedule.wait_s())  # the first cycle starts at the member's phase
         intended_join = self.schedule.next_join()
         try:
-            if not self.connected and not self.connect():
+            if not self.ensure_connected():
                 gevent.sleep(1.0)  # unreachable: retry; the schedule keeps running
                 return
             self.join(intended_join)

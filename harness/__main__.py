@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(matrix, many=True)
     matrix.add_argument("--expect",
                         help="expected verdict per mode for every scenario, overriding their "
-                             "[expect] tables, e.g. naive=FAIL,fixed=PASS")
+                             "[expect] tables (default: each scenario's [expect], else its "
+                             "bundled server's, e.g. "
+                             f"{','.join(f'{m}={v}' for m, v in EXPECTED_VERDICTS.items())})")
     matrix.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run the whole matrix N times and report how often each "
                              "verdict changed (flake check; default: 1)")
@@ -185,9 +187,12 @@ def _check_toxiproxy(url: str | None) -> None:
 def _target(args: argparse.Namespace, scenario: Scenario) -> dict[str, Any]:
     """The target's RigOptions for run and ui (the rules are in harness.target_options)."""
     try:
-        return target_rig_options(args, scenario)
+        options = target_rig_options(args, scenario)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if options["mode"] is not None:
+        _check_modes(scenario, [options["mode"]])
+    return options
 
 
 def _bundled_only(scenario: Scenario, command: str) -> None:
@@ -209,6 +214,16 @@ def _parse_expectations(text: str) -> dict[str, str]:
     if not expectations:
         raise UsageError("--expect names no mode; e.g. --expect naive=FAIL,fixed=PASS")
     return expectations
+
+
+def _check_modes(scenario: Scenario, modes: Iterable[str]) -> None:
+    """Each mode must be one of the scenario's bundled server's."""
+    server = scenario.target.bundled
+    for mode in modes:
+        if mode not in server.modes:
+            raise UsageError(f"mode {mode!r} is not one of the {server.name} server's "
+                             f"({'/'.join(server.modes)}); {scenario.source_path} sets "
+                             f"[target] server = {server.name!r}")
 
 
 def _check_workers(args: argparse.Namespace) -> None:
@@ -296,13 +311,15 @@ def command_matrix(args: argparse.Namespace) -> int:
         _bundled_only(scenario, "matrix")
     _check_toxiproxy(args.toxiproxy_url)
     override = _parse_expectations(args.expect) if args.expect is not None else None
+    for scenario in scenarios:
+        _check_modes(scenario, override or scenario.expectations)
     _check_workers(args)
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be 1 or more")
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
     for scenario in scenarios:
-        expectations = override or dict(scenario.expect)
+        expectations = override or scenario.expectations
         scenario_rows, interrupted = _scenario_matrix(args, scenario, expectations)
         rows += scenario_rows
         if interrupted:
@@ -380,6 +397,7 @@ def command_sweep(args: argparse.Namespace) -> int:
                          f"least 2 x --repeat = {2 * args.repeat}")
     _check_toxiproxy(args.toxiproxy_url)
     _check_workers(args)
+    _check_modes(scenario, [args.mode])
     plan = SweepPlan(scenario, args.mode, args.find or DEFAULT_FIND[args.mode], low_ms,
                      high_ms, resolution_ms, args.repeat, args.max_runs)
     folder = args.results_dir / new_run_id(scenario, f"sweep-{args.mode}")

@@ -54,6 +54,7 @@ class LocustPlan:
     member_faults_file: Path | None = None  # what members measure while acting faults out
     target_url: str = ""  # the target's own URL: members keep its host for TLS and Host
     tls: TlsOptions = TlsOptions()
+    protocol: str = ""  # the scenario's [protocol] table as JSON; "" is roomchaos
 
     @property
     def distributed(self) -> bool:
@@ -78,6 +79,7 @@ class LocustPlan:
             "--member-faults-file", str(self.member_faults_file or ""),
             "--target-url", self.target_url,
             *self.tls.arguments(),
+            "--protocol", self.protocol,
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",
             "--exit-code-on-error", "0",

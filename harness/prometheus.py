@@ -9,9 +9,10 @@ so a bare name adds up all its series.
 
 from __future__ import annotations
 
+import http.client
 import math
 import re
-import urllib.error
+import ssl
 import urllib.request
 from dataclasses import dataclass
 
@@ -111,17 +112,18 @@ class MetricSelector:
         return sum(values)
 
 
-def scrape(url: str, timeout: float = 2.0) -> list[Series]:
-    """GET ``url`` and parse it.
+def scrape(url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None
+           ) -> list[Series]:
+    """GET ``url`` and parse it; ``context`` verifies an ``https://`` URL.
 
     Raises:
         ScrapeFailed: on a connection error, a timeout or a status other than 200.
     """
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             if response.status != 200:
                 raise ScrapeFailed(f"{url} answered {response.status}")
             body = response.read(MAX_EXPOSITION_BYTES)
-    except (OSError, urllib.error.URLError) as exc:
-        raise ScrapeFailed(f"{url}: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+        raise ScrapeFailed(f"{url}: {type(exc).__name__}: {exc}") from None
     return parse_exposition(body.decode("utf-8", "replace"))

@@ -34,6 +34,7 @@ from .launched import LaunchedTarget, LaunchPlan, fill_port
 from .lockreports import LockReportSource
 from .locust_process import LocustPlan, free_port, locust_process, worker_processes
 from .processes import ChildProcess
+from .protocols import build_protocol
 from .scenario import Scenario
 from .target import ReferenceTarget, TargetInfo, TargetUnreachable, http_base, probe_target
 from .tls import TlsOptions
@@ -207,15 +208,18 @@ class Rig:
                 lock_hold_threshold=settings.lock_hold_threshold_s,
                 lock_suspend_threshold=settings.lock_suspend_threshold_s,
                 send_timeout=settings.send_timeout_s,
-                delivery=settings.delivery,
+                server=settings.server,
+                delivery=settings.delivery if settings.bundled.deliveries else None,
             )
             self.target_info = self.target.start()
             self.info["pids"]["target"] = self.target.process.pid
             # The server appends every report to this file; unlike its /debug/locks URL,
             # the file can still be read after the server died.
             spec = str(self.target.lock_report_file)
+            delivery = (f", {settings.delivery} delivery" if settings.bundled.deliveries
+                        else "")
             self.info["versions"]["target"] = (
-                f"targets.roomserver ({options.mode}, {settings.delivery} delivery)")
+                f"{self.target.server.module} ({options.mode}{delivery})")
         self.lock_source = (LockReportSource(spec, context=options.tls.ssl_context())
                             if spec else None)
         assert self.target_info is not None
@@ -226,7 +230,9 @@ class Rig:
         """Check that the server at ``url`` answers a WebSocket handshake, and use it."""
         checked = parse_target_url(url, allowed_hosts=self.options.allowed_hosts)
         try:
-            probe_target(checked.url, tls=self.options.tls)
+            protocol = build_protocol(self.scenario.protocol.to_json())
+            probe_target(protocol.connect_url(checked.url, "harness-probe", "harness-probe"),
+                         tls=self.options.tls)
         except TargetUnreachable as exc:
             raise ComponentFailed(str(exc)) from None
         self.target_info = TargetInfo(checked.url, checked.host, checked.port)
@@ -258,7 +264,7 @@ class Rig:
         assert self.toxiproxy is not None and self.target_info is not None
         toxiproxy, info = self.toxiproxy, self.target_info
         target = urlsplit(info.url)
-        path = target.path or "/ws"
+        path = (target.path or "/ws") + (f"?{target.query}" if target.query else "")
         upstream = f"{info.host}:{info.port}"
         host = self.options.proxy_host
         url_host = f"[{host}]" if ":" in host else host
@@ -316,6 +322,7 @@ class Rig:
             member_faults_file=self.member_faults_file,
             target_url=self.target_info.url if self.target_info else "",
             tls=self.options.tls,
+            protocol=self.scenario.protocol.to_json(),
         )
 
     def start_locust(self, plan: LocustPlan, extra_arguments: Sequence[str] = ()) -> None:

@@ -143,7 +143,8 @@ class ChaosRun:
                      if name.startswith("metric[")]
         return SeriesSampler(self.run_dir / SERIES_FILE_NAME,
                              metrics_url=self.rig.metrics_url if selectors else None,
-                             selectors=selectors, pid=self.rig.target_pid)
+                             selectors=selectors, pid=self.rig.target_pid,
+                             context=self.options.tls.ssl_context())
 
     def sampled(self) -> SampledSeries | None:
         return self.sampler.snapshot() if self.sampler is not None else None

@@ -16,6 +16,7 @@ Every point also goes to ``series.jsonl`` in the run folder, one JSON line each
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -45,16 +46,19 @@ class SeriesSampler:
         selectors: The selectors to read from each scrape.
         pid: The target process, or None when the harness did not start it.
         interval: Seconds between samples.
+        context: Verifies an ``https://`` metrics URL (a wss target's own CA).
     """
 
     def __init__(self, series_file: Path, *, metrics_url: str | None,
                  selectors: Sequence[MetricSelector], pid: int | None,
-                 interval: float = SAMPLE_INTERVAL) -> None:
+                 interval: float = SAMPLE_INTERVAL,
+                 context: ssl.SSLContext | None = None) -> None:
         self.series = SampledSeries()
         self.series_file = series_file
         self.metrics_url = metrics_url
         self.selectors = list(selectors)
         self.interval = interval
+        self.context = context
         self.origin = time.time()
         self._process: psutil.Process | None = None
         if pid is None:
@@ -99,7 +103,7 @@ class SeriesSampler:
         points: list[tuple[str, float]] = []
         if self.metrics_url is not None and self.selectors:
             try:
-                exposition = scrape(self.metrics_url, SCRAPE_TIMEOUT)
+                exposition = scrape(self.metrics_url, SCRAPE_TIMEOUT, self.context)
             except ScrapeFailed as exc:
                 for selector in self.selectors:
                     self.series.fail(metric_series(str(selector)), f"scrape failed: {exc}")

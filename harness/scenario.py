@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import json
 import os
 import re
 import stat
@@ -23,7 +24,8 @@ from typing import Any
 
 from harness.durations import format_duration, parse_duration
 from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
-from harness.target import EXPECTED_VERDICTS, MODES
+from harness.protocols import build_protocol
+from harness.target import BUNDLED_SERVERS, MODES, BundledServer
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
 from harness.urls import parse_metrics_url
@@ -32,6 +34,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name",
     "description",
     "target",
+    "protocol",
     "load",
     "timing",
     "faults",
@@ -40,6 +43,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "network",
 )
 TARGET_KEYS: tuple[str, ...] = (
+    "server",
     "send_timeout",
     "lock_wait_threshold",
     "lock_hold_threshold",
@@ -54,9 +58,6 @@ TARGET_KEYS: tuple[str, ...] = (
     "ca_file",
     "insecure",
 )
-DELIVERIES: tuple[str, ...] = ("ack", "write")
-"""``[target] delivery``: ``ack`` (each send waits for the member's ack) or ``write`` (each send
-is the WebSocket library's own send, which waits only while the socket's buffers are full)."""
 TARGET_TEXT_KEYS: tuple[str, ...] = ("cmd", "url", "ready", "lock_reports", "ca_file")
 """``[target]`` keys naming the user's own server (checked with the flags they stand for,
 by :mod:`harness.target_options`, before anything starts)."""
@@ -140,7 +141,9 @@ class TargetSettings:
     lock_hold_threshold_s: float = 0.25
     #: Report a lock held while its task is suspended on I/O this long; 0 is off.
     lock_suspend_threshold_s: float = 0.002
-    #: How each send completes: ``ack`` or ``write`` (see :data:`DELIVERIES`).
+    #: How each send completes: ``ack`` (it waits for the member's ack) or ``write`` (the
+    #: WebSocket library's own send, which waits only while the socket's buffers are full);
+    #: for a bundled server that takes it (``BundledServer.deliveries``).
     delivery: str = "ack"
     #: Where ``metric[...]`` checks scrape Prometheus text; None: the target's ``/metrics``.
     metrics_url: str | None = None
@@ -151,6 +154,32 @@ class TargetSettings:
     lock_reports: str | None = None
     ca_file: str | None = None
     insecure: bool = False
+    #: The bundled server a run starts (a name in harness.target.BUNDLED_SERVERS).
+    server: str = "roomserver"
+
+    @property
+    def bundled(self) -> BundledServer:
+        """The bundled server: its module, modes and expected verdicts."""
+        return BUNDLED_SERVERS[self.server]
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """``[protocol]``: the wire protocol the members speak (see harness.protocols).
+
+    ``description`` is the table as written, ``kind`` included (the bundled server's
+    protocol when the file names none); it was checked by building the protocol.
+    """
+
+    description: tuple[tuple[str, Any], ...] = (("kind", "roomchaos"),)
+
+    @property
+    def kind(self) -> str:
+        return str(dict(self.description)["kind"])
+
+    def to_json(self) -> str:
+        """The description as JSON, as Locust's ``--protocol`` takes it."""
+        return json.dumps(dict(self.description), separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -241,13 +270,14 @@ class Scenario:
         name: Short identifier (letters, digits, ``.``, ``_``, ``-``), used in result names.
         description: One-line human description.
         target: Room-server settings.
+        protocol: The members' wire protocol.
         load: Members and their behaviour.
         timing: Warm-up, fault and cool-down phases.
         faults: Faults applied to every slow member's proxy while the fault phase lasts.
         thresholds: Checks that decide the verdict.
         source_path: The file the scenario was loaded from.
-        expect: ``[expect]``: the verdict each mode of the reference server must give
-            (``matrix`` checks them); the slow-member canary's by default.
+        expect: ``[expect]``: the verdict each mode of the bundled server must give
+            (``matrix`` checks them); empty: the server's own (:attr:`expectations`).
         network: ``[network]``: small socket buffers in a namespace of the run's own.
     """
 
@@ -259,7 +289,8 @@ class Scenario:
     faults: tuple[Fault, ...]
     thresholds: ThresholdSettings
     source_path: Path
-    expect: dict[str, str] = field(default_factory=lambda: dict(EXPECTED_VERDICTS))
+    protocol: ProtocolSettings = ProtocolSettings()
+    expect: dict[str, str] = field(default_factory=dict)
     network: NetworkSettings = NetworkSettings()
 
     @property
@@ -271,6 +302,11 @@ class Scenario:
     def proxy_faults(self) -> tuple[Fault, ...]:
         """The faults that are toxics on the slow members' proxies."""
         return tuple(fault for fault in self.faults if FAULT_KINDS[fault.kind].where != MEMBER)
+
+    @property
+    def expectations(self) -> dict[str, str]:
+        """The verdict each mode must give: ``[expect]``, else the bundled server's own."""
+        return dict(self.expect or self.target.bundled.expected_verdicts)
 
     @property
     def total_duration(self) -> float:
@@ -296,7 +332,9 @@ class Scenario:
                     ("lock_reports", self.target.lock_reports),
                     ("ca_file", self.target.ca_file)) if value is not None},
                 **({"insecure": True} if self.target.insecure else {}),
+                "server": self.target.server,
             },
+            "protocol": dict(self.protocol.description),
             "load": {
                 "rooms": self.load.rooms,
                 "members": self.load.members,
@@ -325,7 +363,7 @@ class Scenario:
                 "abort_on_fail": [check.text for check in self.thresholds.abort_on_fail],
                 "max_generator_lag_s": self.thresholds.max_generator_lag_s,
             },
-            "expect": dict(self.expect),
+            "expect": self.expectations,
             "network": {"socket_buffer": self.network.socket_buffer},
         }
 
@@ -437,6 +475,7 @@ class _ScenarioReader:
         name = self.read_name(document)
         description = self.read_string(document, "description", "", "description")
         target = self.read_target(self.section(document, "target"))
+        protocol = self.read_protocol(self.section(document, "protocol"), target)
         load = self.read_load(self.section(document, "load"))
         timing = self.read_timing(self.section(document, "timing"))
         faults = self.read_faults(document.get("faults", []))
@@ -454,6 +493,7 @@ class _ScenarioReader:
             faults=faults,
             thresholds=thresholds,
             source_path=Path(self.path),
+            protocol=protocol,
             expect=expect,
             network=NetworkSettings(self.read_size(network, "socket_buffer",
                                                    "[network] socket_buffer", MAX_SOCKET_BUFFER)),
@@ -600,10 +640,6 @@ class _ScenarioReader:
             )
         delivery = self.read_string(table, "delivery", TargetSettings.delivery,
                                     "[target] delivery")
-        if delivery not in DELIVERIES:
-            raise self.fail(f"[target] delivery {delivery!r} is unknown; "
-                            f"{_did_you_mean(delivery, DELIVERIES)}use one of "
-                            f"{', '.join(DELIVERIES)} (e.g. delivery = \"write\")")
         metrics_url = None
         if "metrics_url" in table:
             try:
@@ -620,7 +656,25 @@ class _ScenarioReader:
         if not isinstance(insecure, bool):
             raise self.fail(f"[target] insecure must be true or false, got "
                             f"{_toml_type(insecure)} {insecure!r}")
+        server = self.read_string(table, "server", TargetSettings.server, "[target] server")
+        if server not in BUNDLED_SERVERS:
+            raise self.fail(
+                f"[target] server {server!r} is not a bundled server; "
+                f"{_did_you_mean(server, list(BUNDLED_SERVERS))}"
+                f"(bundled: {', '.join(BUNDLED_SERVERS)})"
+            )
+        deliveries = BUNDLED_SERVERS[server].deliveries
+        if "delivery" in table and not deliveries:
+            takers = ", ".join(name for name, bundled in BUNDLED_SERVERS.items()
+                               if bundled.deliveries)
+            raise self.fail(f"[target] delivery does not apply to the {server} server; drop it "
+                            f"(servers that take it: {takers})")
+        if "delivery" in table and delivery not in deliveries:
+            raise self.fail(f"[target] delivery {delivery!r} is unknown; "
+                            f"{_did_you_mean(delivery, deliveries)}use one of "
+                            f"{', '.join(deliveries)} (e.g. delivery = \"write\")")
         return TargetSettings(
+            server=server,
             send_timeout_s=seconds["send_timeout"],
             lock_wait_threshold_s=seconds["lock_wait_threshold"],
             lock_hold_threshold_s=seconds["lock_hold_threshold"],
@@ -631,6 +685,17 @@ class _ScenarioReader:
             insecure=insecure,
             **texts,
         )
+
+    def read_protocol(self, table: dict[str, Any], target: TargetSettings) -> ProtocolSettings:
+        """``[protocol]``: built once here, so that a bad description stops the run now."""
+        description = {"kind": target.bundled.protocol, **table}
+        try:
+            build_protocol(description)
+        except ValueError as problem:
+            message = str(problem)
+            raise self.fail(message if message.startswith("[protocol]")
+                            else f"[protocol] {message}") from None
+        return ProtocolSettings(tuple(description.items()))
 
     def read_load(self, table: dict[str, Any]) -> LoadSettings:
         """``[load]``; counts must be possible together (see the checks below)."""
@@ -719,7 +784,7 @@ class _ScenarioReader:
     def read_expect(self, table: dict[str, Any]) -> dict[str, str]:
         """``[expect]``: ``MODE = "VERDICT"`` per mode; the canary's expectations when absent."""
         if not table:
-            return dict(EXPECTED_VERDICTS)
+            return {}
         self.reject_unknown_keys(table, MODES, "in [expect]")
         expect: dict[str, str] = {}
         for mode in MODES:  # in the modes' own order

@@ -16,15 +16,55 @@ from .errors import ComponentError
 from .processes import ChildProcess, ProcessFailed
 from .tls import TlsOptions
 
-__all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "MODES", "EXPECTED_VERDICTS", "ReferenceTarget",
-           "TargetInfo", "TargetUnreachable", "fetch_json", "http_base", "probe_target"]
+__all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "BUNDLED_SERVERS", "MODES", "EXPECTED_VERDICTS",
+           "BundledServer", "ReferenceTarget", "TargetInfo", "TargetUnreachable", "fetch_json",
+           "http_base", "probe_target"]
 
-MODES: tuple[str, ...] = ("naive", "spawn", "fixed")
-"""The bundled reference server's modes, in the order runs, matrices and reports list them
-(``targets.roomserver.modes.MODES`` has the same names; a test keeps the two in step)."""
 
-EXPECTED_VERDICTS: dict[str, str] = {"naive": "FAIL", "spawn": "PASS", "fixed": "PASS"}
-"""What the slow-member canary must give in each mode: naive has the bug."""
+@dataclass(frozen=True)
+class BundledServer:
+    """A reference server under ``targets/`` that the harness can start.
+
+    Attributes:
+        name: What ``[target] server`` calls it.
+        module: Run as ``python -m module``; it prints ``listening on ws://HOST:PORT/...``.
+        expected_verdicts: Its modes, in the order runs, matrices and reports list them,
+            each with the verdict its slow-member scenario must give (the canary).
+        protocol: The ``[protocol] kind`` it speaks.
+        deliveries: What ``[target] delivery`` may say for it (``ack``, ``write``); empty:
+            the server takes no such flag.
+    """
+
+    name: str
+    module: str
+    expected_verdicts: dict[str, str]
+    protocol: str
+    #: The values its ``--delivery`` flag takes; empty when it has none.
+    deliveries: tuple[str, ...] = ()
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(self.expected_verdicts)
+
+
+#: Every bundled server by name; the first is the default.
+BUNDLED_SERVERS: dict[str, BundledServer] = {
+    server.name: server for server in (
+        BundledServer("roomserver", "targets.roomserver",
+                      {"naive": "FAIL", "spawn": "PASS", "fixed": "PASS"}, "roomchaos",
+                      ("ack", "write")),
+        BundledServer("socketio", "targets.socketio_room",
+                      {"naive": "FAIL", "fixed": "PASS"}, "socketio"),
+    )
+}
+
+MODES: tuple[str, ...] = tuple(dict.fromkeys(
+    mode for server in BUNDLED_SERVERS.values() for mode in server.modes))
+"""Every bundled server's modes, in the order runs, matrices and reports list them
+(``targets.roomserver.modes.MODES`` has the roomserver's; a test keeps the two in step)."""
+
+EXPECTED_VERDICTS: dict[str, str] = BUNDLED_SERVERS["roomserver"].expected_verdicts
+"""What the default server's slow-member canary must give in each mode: naive has the bug."""
 
 #: How long the WebSocket handshake with a --target-url may take before the run gives up.
 PROBE_TIMEOUT = 3.0
@@ -37,7 +77,7 @@ DEFAULT_RESULTS_DIR = (PROJECT_ROOT / "results" if (PROJECT_ROOT / "pyproject.to
 """Where run folders go: ``results/`` in the checkout; an installed harness writes to
 ``results/`` in the current directory, never into site-packages."""
 
-_LISTENING = r"listening on ws://(?P<host>[^:/]+):(?P<port>\d+)/ws"
+_LISTENING = r"listening on (?P<url>ws://(?P<host>[^:/]+):(?P<port>\d+)/\S*)"
 
 
 @dataclass(frozen=True)
@@ -86,7 +126,7 @@ def probe_target(url: str, timeout: float = PROBE_TIMEOUT, tls: TlsOptions | Non
     except websocket.WebSocketBadStatusException as exc:
         raise TargetUnreachable(
             f"target {url} refused the WebSocket handshake (HTTP {exc.status_code}); "
-            "check the path and that it speaks docs/protocol.md") from None
+            "check the path, and the scenario's [protocol] (docs/protocols.md)") from None
     except ssl.SSLError as exc:
         raise TargetUnreachable(
             f"target {url}: TLS failed: {' '.join(str(exc).split())}; give the CA that signed "
@@ -104,10 +144,10 @@ def probe_target(url: str, timeout: float = PROBE_TIMEOUT, tls: TlsOptions | Non
 
 
 class ReferenceTarget:
-    """Run ``python -m targets.roomserver`` on a free loopback port.
+    """Run a bundled server (``python -m targets.roomserver`` by default) on a free loopback port.
 
     Args:
-        mode: ``naive``, ``spawn`` or ``fixed``.
+        mode: One of the server's modes (``naive``, ``spawn`` or ``fixed`` for roomserver).
         run_dir: Where its log and lock-report file go.
         lock_wait_threshold / lock_hold_threshold / lock_suspend_threshold / send_timeout /
             outbox_size / delivery: Passed on as the server's flags; None leaves the server's own
@@ -125,11 +165,14 @@ class ReferenceTarget:
         outbox_size: int | None = None,
         delivery: str | None = None,
         startup_timeout: float = 15.0,
+        server: str = "roomserver",
     ) -> None:
+        """``server``: which of :data:`BUNDLED_SERVERS`."""
         self.mode = mode
+        self.server = BUNDLED_SERVERS[server]
         self.lock_report_file = run_dir / "target-locks.jsonl"
         argv = [
-            sys.executable, "-m", "targets.roomserver",
+            sys.executable, "-m", self.server.module,
             "--mode", mode, "--host", "127.0.0.1", "--port", "0",
             "--lock-report-file", str(self.lock_report_file),
         ]
@@ -156,7 +199,7 @@ class ReferenceTarget:
         self.process.start()
         match = self.process.wait_for_line(_LISTENING, self.startup_timeout)
         host, port = match["host"], int(match["port"])
-        self.info = TargetInfo(f"ws://{host}:{port}/ws", host, port)
+        self.info = TargetInfo(match["url"], host, port)
         try:
             urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=5).close()
         except (OSError, urllib.error.URLError) as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.delivery_order import ORDER_FILE_NAME, OrderTail
 from harness.hdr import HistogramSet, write_histograms
 from harness.measurements import Sample, live_measurements
 from harness.thresholds import parse_check
@@ -94,3 +95,25 @@ def test_tab_and_run_agree_on_the_same_samples(tmp_path: Path, stalled: bool,
     # Without a lock-report source the tab no longer shows "holding" on nothing.
     if not available:
         assert statuses["lock_reports == 0"] == "no_data"
+
+
+@pytest.mark.parametrize("lost", [0, 3])
+def test_tab_and_run_agree_on_order_and_loss(tmp_path: Path, lost: int) -> None:
+    checks = [parse_check("deliver.lost == 0"), parse_check("deliver.reordered == 0")]
+    samples = recorded_samples(stalled=False)
+    samples_file = tmp_path / "samples.jsonl"
+    samples_file.write_text("".join(json.dumps(s.to_dict()) + "\n" for s in samples))
+    order_file = tmp_path / ORDER_FILE_NAME  # next to the samples, as the members write it
+    order_file.write_text("".join(json.dumps(
+        {"time": START + second, "member_kind": "fast", "received": 40, "reordered": 0,
+         "duplicated": 0, "lost": lost if second == 3 else 0}) + "\n" for second in range(5)))
+    live = LiveMeasurements(checks, 20, str(samples_file))
+    live.refresh()
+    tab = [(s.check, s.status, s.measured) for s in live.thresholds()]
+    measurements = live_measurements(samples, [], lock_reports_available=True,
+                                     histograms_file=None, run_started=START,
+                                     delivery_order=OrderTail(order_file).read_new())
+    run = [(r.check, r.status, r.measured_text())
+           for r in evaluate_checks(checks, measurements, 20)]
+    assert tab == run
+    assert run[0] == ("deliver.lost == 0", "broken" if lost else "holding", str(lost))

@@ -232,7 +232,8 @@ def test_classify_never_raises(raw: str | bytes) -> None:
 # The interface and the registry.
 
 def test_registry_names_roomchaos() -> None:
-    assert PROTOCOLS == {"roomchaos": RoomChaos}
+    assert PROTOCOLS["roomchaos"] is RoomChaos
+    assert all(cls.name == name for name, cls in PROTOCOLS.items())
     assert isinstance(ROOMCHAOS, ClientProtocol) and ROOMCHAOS.name == "roomchaos"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import socket
 import sys
 import threading
 import time
@@ -58,15 +59,13 @@ class _Exposition(http.server.BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def exposition_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    """Serve :class:`_Exposition` on loopback until the block ends (shutdown waits for it)."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+        finally:
+            server.shutdown()
 
 
 def sample_for(seconds: float, tmp_path: Path, *, url: str | None = None,
@@ -200,3 +199,25 @@ def test_a_launched_target_gives_its_pid_for_rss_and_threads(tmp_path: Path) -> 
     points = result["series"]["sampled"]["points"]
     assert len(points["rss"]) >= 5 and len(points["threads"]) >= 5, points.keys()
     assert_nothing_left(result, results)
+
+
+def test_a_metrics_endpoint_that_answers_garbage_is_no_data(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbage() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(4096)
+                    connection.sendall(b"not http at all\r\n\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+        [result] = judge(sample_for(0.3, tmp_path, url=url), "metric[queue_depth].max < 1").values()
+    finally:
+        listener.close()
+    assert result.status == "no_data"
+    assert "scrape failed" in result.describe() and "BadStatusLine" in result.describe()

@@ -429,3 +429,10 @@ def test_target_metrics_url_is_a_loopback_http_url(tmp_path: Path) -> None:
         tmp_path, 'name = "x"\n[target]\nmetrics_url = "http://10.0.0.1:9100/metrics"\n')
     assert "[target] metrics_url 'http://127.0.0.1/metrics' has no port" in load_error(
         tmp_path, 'name = "x"\n[target]\nmetrics_url = "http://127.0.0.1/metrics"\n')
+
+
+def test_target_delivery_is_refused_for_a_server_without_it(tmp_path: Path) -> None:
+    problem = load_error(
+        tmp_path, 'name = "x"\n[target]\nserver = "socketio"\ndelivery = "write"\n')
+    assert "[target] delivery does not apply to the socketio server; drop it" in problem
+    assert "roomserver" in problem

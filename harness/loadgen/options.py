@@ -38,6 +38,9 @@ def add_options(parser: Any) -> None:
                        ("--member-faults-file", "append what members measure while acting "
                                                 "a fault out (a stalled member's queues) here")):
         parser.add_argument(flag, default="", include_in_web_ui=False, help=what)
+    parser.add_argument("--protocol", default="", include_in_web_ui=False,
+                        help="the wire protocol as JSON, the scenario's [protocol] table "
+                             '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/protocol.md)')
     parser.add_argument("--op-timeout", type=float, default=15.0, include_in_web_ui=False,
                        help="seconds to wait for a reply before counting the operation failed")
     parser.add_argument("--samples-file", default="", include_in_web_ui=False,

@@ -8,7 +8,8 @@ What counts (the definitions ``deliver.reordered`` and ``deliver.lost`` judge):
     one connection, 1, 2, 3...), one stream per receiving connection, starting at 1;
   - else, one stream per sender and room, numbered by the sender's own counter carried at
     the end of each message id (:attr:`Delivered.counter`). The counter advances only when
-    the server confirmed a broadcast (``broadcasted``), so a refused broadcast leaves no gap.
+    the server confirmed a broadcast (or once it is sent, where the protocol confirms none),
+    so a refused broadcast leaves no gap.
     Such a stream lasts one continuous membership of the receiver (from its confirmed join
     to its next join, or the end of its connection): messages sent while it was out are not
     expected, and its first message from a sender in each membership sets the start. (A

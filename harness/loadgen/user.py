@@ -1,33 +1,46 @@
-"""A Locust user that speaks the room protocol over a plain WebSocket.
+"""A Locust user that speaks a room protocol over a plain WebSocket.
 
 Locust has no plain WebSocket user, so this one is built on
 ``websocket-client`` under gevent. Frames are built and read by the user's
-:attr:`RoomUser.protocol` (Sans-I/O, :mod:`harness.protocols`); this module
-only moves them and reports. A receive greenlet classifies every frame: it
-acknowledges each delivered message at once (and records its delivery time)
-and hands every other event to the operation waiting for a reply. Keeping
-that greenlet alive also answers the server's pings, which
-``websocket-client`` does only inside ``recv``.
+:attr:`RoomUser.protocol` (Sans-I/O, :mod:`harness.protocols`; chosen by
+``--protocol``, the scenario's ``[protocol]`` table); this module only moves
+them and reports. One receive greenlet per member reads every frame, whatever
+the protocol (Socket.IO's pings and acknowledgements included), so pausing it
+stops the member reading its socket. It classifies each frame: it
+acknowledges each delivered message at once where the protocol acks (and
+records its delivery time), sends what the protocol answers by itself
+(:class:`~harness.protocols.Answer`), reports a frame it cannot read as a
+``frame`` error sample with the reason and reads on, and hands confirmations
+and error replies to the operation waiting for one. Keeping that greenlet
+alive also answers WebSocket pings, which ``websocket-client`` does only
+inside ``recv``.
+
+Delivery time is the receiver's clock minus the send time the message
+carries; a protocol whose messages carry none is timed from when the sender,
+in this Locust process, sent that message id (:class:`SentLog`).
 
 Each operation is reported through ``events.request.fire`` with
 ``request_type`` set to the member kind (``fast`` or ``slow``) and ``name``
-set to the operation: ``connect``, ``join``, ``broadcast``, ``leave`` and
-``deliver`` (from the sender's ``sent_at`` to receipt, per receiver).
+set to the operation: ``connect``, ``join``, ``broadcast``, ``leave``,
+``deliver`` (from the sender's ``sent_at`` to receipt, per receiver) and
+``frame`` (an unreadable frame: always an error). A protocol that joins by
+connecting reports its connection as ``join`` and its closing as ``leave``.
 
 Member faults (:mod:`harness.loadgen.memberfaults`) are acted out here, below the protocol:
 :meth:`RoomUser.stall_point` pauses the one receive loop (the member reads nothing, answers no
-ping, acknowledges nothing) while a ``stall`` is in force for this slow member, and
-:class:`~harness.loadgen.stall.StallWatch` samples its socket meanwhile. Broadcast bodies are
-fresh random text of ``--body-size`` bytes when that is set (incompressible, so that a
-stalled member's buffers fill with real bytes).
+ping, acknowledges nothing, whatever the protocol) while a ``stall`` is in force for this slow
+member, and :class:`~harness.loadgen.stall.StallWatch` samples its socket meanwhile.
+Broadcast bodies are fresh random text of ``--body-size`` bytes when that is set
+(incompressible, so that a stalled member's buffers fill with real bytes).
 
-Each connection also counts messages received out of order or lost
+Each member also counts messages received out of order or lost
 (:mod:`harness.loadgen.order`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -44,18 +57,23 @@ from locust.exception import StopUser
 
 from harness.protocols import (
     ROOMCHAOS,
+    Answer,
     Broadcasted,
     ClientProtocol,
     Delivered,
     Event,
     Joined,
     Left,
+    Opened,
+    Other,
     Unparseable,
+    build_protocol,
 )
 from harness.tls import TlsOptions
 
 from .memberfaults import member_faults
 from .order import DeliveryOrder, order_recorder
+from .sentlog import SentLog
 from .slots import MemberSlot, SlotUnavailable, slot_service
 from .stall import StallWatch
 
@@ -93,14 +111,21 @@ class RoomUser(User):
 
     abstract = True
 
-    #: The wire protocol: builds the frames, classifies what arrives.
-    protocol: ClassVar[ClientProtocol] = ROOMCHAOS
+    #: The wire protocol: builds the frames, classifies what arrives (``--protocol``).
+    protocol: ClientProtocol = ROOMCHAOS
     slot: MemberSlot
     ws: websocket.WebSocket | None = None
+    #: Which message id was sent when, by the members of this process.
+    sent_log: ClassVar[SentLog] = SentLog()
 
     def on_start(self) -> None:
         self._order = DeliveryOrder()
         options = self.environment.parsed_options
+        try:
+            self.protocol = _protocol(self.environment)
+        except ValueError as exc:
+            logger.error("--protocol: %s; this user stops", exc)
+            raise StopUser() from None
         slow_urls = [url.strip() for url in options.slow_urls.split(",") if url.strip()]
         try:
             self.slot = slot_service(self.environment).claim(
@@ -157,36 +182,55 @@ class RoomUser(User):
 
     def connect(self) -> bool:
         """Open the connection; report ``connect``; ``False`` on failure."""
-        self.disconnect()
         started = time.perf_counter()
+        error = self._open()
+        self._fire("connect", started, error)
+        return error is None
+
+    def _open(self) -> OperationFailed | None:
+        """Connect to the protocol's URL for the slot and start the receive greenlet.
+
+        Where the protocol opens a session first (:attr:`ClientProtocol.awaits_open`),
+        waits for it too. Returns the failure, if any, unreported.
+        """
+        self.disconnect()
+        url = self.protocol.connect_url(self.slot.url, self.slot.room, self.slot.name)
         try:
             # websocket-client checks UTF-8 in pure Python, byte by byte (milliseconds per
             # 10 KB frame without wsaccel); the receive loop decodes text frames in C instead.
             ws = websocket.create_connection(
-                self.slot.url, timeout=self.op_timeout, skip_utf8_validation=True,
-                **self.tls.connect_options(self.slot.url, self.target_url))
+                url, timeout=self.op_timeout, skip_utf8_validation=True,
+                **self.tls.connect_options(url, self.target_url))
             ws.settimeout(None)  # the receive greenlet blocks in recv
         except (OSError, websocket.WebSocketException) as exc:
-            self._fire("connect", started, OperationFailed(f"connect {self.slot.url}: {exc}"))
-            return False
+            return OperationFailed(f"connect {url}: {exc}")
         self.ws = ws
         self._replies = Queue()
         self._reading.set()
         self._receiver = gevent.spawn(self._receive, ws)
-        self._fire("connect", started)
-        return True
+        error = self._wait_for(Opened) if self.protocol.awaits_open else None
+        if error is not None:
+            self.disconnect()
+        return error
 
     def disconnect(self) -> None:
+        """Close the connection at once: a close frame, then the socket.
+
+        Not websocket-client's ``close()``: it waits for the server's close frame inside a
+        bare ``except:``, which swallows the ``GreenletExit`` Locust stops a user with; a
+        user stopped there ran on, and Locust never exited (seen with protocols that leave
+        by closing, which close in every cycle).
+        """
         self._order.close()
         ws, self.ws = self.ws, None
-        if ws is not None:
-            try:
-                ws.close(timeout=1)
-            except (OSError, websocket.WebSocketException):
-                pass
         if self._receiver is not None:
             self._receiver.kill(block=False)
             self._receiver = None
+        if ws is not None:
+            if ws.connected:
+                with contextlib.suppress(OSError, websocket.WebSocketException):
+                    ws.send_close()
+            ws.shutdown()
 
     def _receive(self, ws: websocket.WebSocket) -> None:
         classify = self.protocol.classify
@@ -204,7 +248,12 @@ class RoomUser(User):
                 event = classify(raw)
                 if type(event) is Delivered:
                     self._on_message(ws, event)
-                else:
+                elif type(event) is Answer:
+                    if event.reply is not None:
+                        ws.send(event.reply)
+                elif type(event) is Unparseable:
+                    self._on_unreadable(event)
+                elif type(event) is not Other:
                     self._replies.put(event)
         except (OSError, ValueError, websocket.WebSocketException) as exc:
             status = getattr(ws, "status", None)
@@ -245,6 +294,17 @@ class RoomUser(User):
             return "hello"
         return base64.b64encode(os.urandom(self.body_size * 3 // 4 + 3)).decode()[:self.body_size]
 
+    def _on_unreadable(self, event: Unparseable) -> None:
+        """An error sample ``frame`` with the reason; the member reads on."""
+        self.environment.events.request.fire(
+            request_type=self.slot.kind,
+            name="frame",
+            response_time=0.0,
+            response_length=len(event.raw),
+            exception=OperationFailed(f"unreadable frame ({event.reason}): {event.raw[:120]!r}"),
+            context={"member": self.slot.name},
+        )
+
     def _on_message(self, ws: websocket.WebSocket, message: Delivered) -> None:
         self._order.observe(message)
         ack = self.protocol.ack_frame(message)
@@ -253,7 +313,11 @@ class RoomUser(User):
                 ws.send(ack)
             except (OSError, websocket.WebSocketException):
                 return
+        if message.sender == self.slot.name:
+            return  # the server echoed this member's own message: not a delivery
         sent_at = message.sent_at
+        if sent_at is None:
+            sent_at = self.sent_log.sent_at(message.id)
         if sent_at is not None:
             self.environment.events.request.fire(
                 request_type=self.slot.kind,
@@ -266,9 +330,9 @@ class RoomUser(User):
 
     # Operations.
 
-    def request(self, op: str, frame: str | None, expect: type[Event],
-                intended_start: float | None = None) -> Event:
-        """Send ``frame``, wait for an event of type ``expect``, report ``op``.
+    def request(self, op: str, frame: str | None, expect: type[Event] | None,
+                intended_start: float | None = None) -> None:
+        """Send ``frame``, wait for an event of type ``expect`` (``None``: none), report ``op``.
 
         With ``intended_start`` (a ``time.monotonic()`` value), the report also
         carries the latency corrected for coordinated omission.
@@ -279,7 +343,6 @@ class RoomUser(User):
         """
         started = time.perf_counter()
         error: OperationFailed | None = None
-        reply: Event | _Closed | None = None
         if self.ws is None:
             error = OperationFailed("not connected")
         elif frame is None:
@@ -287,48 +350,84 @@ class RoomUser(User):
         else:
             try:
                 self.ws.send(frame)
-                reply = self._replies.get(timeout=self.op_timeout)
-            except Empty:
-                error = OperationFailed(f"no {expect.kind!r} reply within {self.op_timeout:g} s")
             except (OSError, websocket.WebSocketException) as exc:
                 error = OperationFailed(f"send failed: {exc}")
-        if isinstance(reply, _Closed):
-            error = OperationFailed(reply.reason)
-        elif isinstance(reply, Unparseable):
-            error = OperationFailed(f"unreadable reply ({reply.reason}): {reply.raw[:120]!r}")
-        if error is not None:
-            # A late reply would answer the next request: start over on a new connection.
-            self.disconnect()
-        elif type(reply) is not expect:
-            assert isinstance(reply, Event)
-            got = json.dumps(reply.frame)[:120]
-            error = OperationFailed(f"expected {expect.kind!r}, got {got}")
+                self.disconnect()
+            else:
+                error = self._wait_for(expect) if expect is not None else None
         self._fire(op, started, error, intended_start)
         if error is not None:
             raise error
-        assert isinstance(reply, Event)
-        return reply
 
-    def join(self, intended_start: float | None = None) -> Event:
-        reply = self.request("join", self.protocol.join_frame(self.slot.room, self.slot.name),
-                             Joined, intended_start)
+    def _wait_for(self, expect: type[Event]) -> OperationFailed | None:
+        """Wait for the next confirmation or error reply; ``None`` when it is ``expect``.
+
+        On a timeout or a lost connection the member disconnects (a late reply would
+        answer the next request: it starts over on a new connection).
+        """
+        reply: Event | _Closed | None = None
+        try:
+            reply = self._replies.get(timeout=self.op_timeout)
+        except Empty:
+            self.disconnect()
+            return OperationFailed(f"no {expect.kind!r} reply within {self.op_timeout:g} s")
+        if isinstance(reply, _Closed):
+            self.disconnect()
+            return OperationFailed(reply.reason)
+        if type(reply) is not expect:
+            got = json.dumps(reply.frame, default=repr)[:120]
+            return OperationFailed(f"expected {expect.kind!r}, got {got}")
+        return None
+
+    def ensure_connected(self) -> bool:
+        """Connect unless connected already, or the protocol joins by connecting."""
+        return self.protocol.joins_by_connect or self.connected or self.connect()
+
+    def join(self, intended_start: float | None = None) -> None:
+        """Join the slot's room: a join frame, or connecting to the room's URL.
+
+        Raises:
+            OperationFailed: reported already.
+        """
+        protocol = self.protocol
+        expect = Joined if protocol.confirms_join else None
+        if not protocol.joins_by_connect:
+            self.request("join", protocol.join_frame(self.slot.room, self.slot.name), expect,
+                         intended_start)
+            self._order.joined()
+            return
+        started = time.perf_counter()
+        error = self._open()
+        if error is None and expect is not None:
+            error = self._wait_for(expect)
+        self._fire("join", started, error, intended_start)
+        if error is not None:
+            raise error
         self._order.joined()
-        return reply
 
-    def leave(self) -> Event:
-        return self.request("leave", self.protocol.leave_frame(self.slot.room), Left)
+    def leave(self) -> None:
+        """Leave the room: a leave frame, or closing the connection (timed until closed)."""
+        frame = self.protocol.leave_frame(self.slot.room)
+        if frame is not None:
+            self.request("leave", frame, Left if self.protocol.confirms_leave else None)
+            return
+        started = time.perf_counter()
+        self.disconnect()
+        self._fire("leave", started)
 
-    def broadcast(self, body: str | None = None) -> Event:
+    def broadcast(self, body: str | None = None) -> None:
         """Broadcast ``body`` (by default :meth:`body`); the id ends with the count of confirmed
         broadcasts plus one, so a refused one is sent again with the same number (see
         harness.loadgen.order)."""
         if body is None:
             body = self.body()
-        frame = self.protocol.broadcast_frame(
-            self.slot.room, f"{self.slot.name}-{self._sequence + 1}", body, time.time())
-        reply = self.request("broadcast", frame, Broadcasted)
+        message_id = f"{self.slot.name}-{self._sequence + 1}"
+        sent_at = time.time()
+        frame = self.protocol.broadcast_frame(self.slot.room, message_id, body, sent_at)
+        self.sent_log.record(message_id, sent_at)
+        self.request("broadcast", frame,
+                     Broadcasted if self.protocol.confirms_broadcast else None)
         self._sequence += 1
-        return reply
 
 
 def _close_status(payload: bytes | str) -> tuple[int | None, str]:
@@ -337,3 +436,17 @@ def _close_status(payload: bytes | str) -> tuple[int | None, str]:
     if len(data) < 2:
         return None, ""
     return int(struct.unpack("!H", data[:2])[0]), data[2:].decode("utf-8", "replace")
+
+
+_protocols: dict[str, ClientProtocol] = {}
+
+
+def _protocol(environment: Any) -> ClientProtocol:
+    """The protocol ``--protocol`` describes (JSON of the ``[protocol]`` table), built once."""
+    description = getattr(environment.parsed_options, "protocol", "") or ""
+    if not description:
+        return ROOMCHAOS
+    protocol = _protocols.get(description)
+    if protocol is None:
+        protocol = _protocols[description] = build_protocol(description)
+    return protocol

@@ -9,16 +9,27 @@ tests' client) send what it builds and hand it what they receive.
 The interface answers, for one wire protocol:
 
 - how a member joins: :meth:`ClientProtocol.connect_url` (where it connects)
-  and :meth:`ClientProtocol.join_frame` (what it sends, if anything);
-- which incoming frame confirms the join: :class:`Joined`;
+  and :meth:`ClientProtocol.join_frame` (what it sends; ``None`` when
+  connecting joins, :attr:`ClientProtocol.joins_by_connect`);
+- which incoming frame confirms the join: :class:`Joined` (or none, when
+  :attr:`ClientProtocol.confirms_join` is false);
 - how a member broadcasts: :meth:`ClientProtocol.broadcast_frame`, confirmed
-  by :class:`Broadcasted`;
+  by :class:`Broadcasted` where :attr:`ClientProtocol.confirms_broadcast`;
 - how to recognise a delivered message, with its sender, id and send
   timestamp where the protocol carries them: :class:`Delivered`;
 - whether and how to acknowledge it: :meth:`ClientProtocol.ack_frame`;
 - how to leave: :meth:`ClientProtocol.leave_frame` (a frame, or ``None`` for
-  closing the connection), confirmed by :class:`Left`;
-- what an error frame is: :class:`ErrorReply`.
+  closing the connection), confirmed by :class:`Left` where
+  :attr:`ClientProtocol.confirms_leave`;
+- what an error frame is: :class:`ErrorReply`;
+- what the protocol answers by itself (a ping, a handshake step, an
+  acknowledgement the server asked for): :class:`Answer`, and when a new
+  connection is ready for operations: :class:`Opened`, awaited where
+  :attr:`ClientProtocol.awaits_open`.
+
+A protocol whose delivered messages carry no send timestamp leaves
+:attr:`Delivered.sent_at` at ``None``; the transport then times the delivery
+with its own clock, from when the member that sent :attr:`Delivered.id` sent it.
 
 :meth:`ClientProtocol.classify` never raises: a frame it cannot read comes back
 as :class:`Unparseable`, a readable frame of a kind the interface has no event
@@ -33,10 +44,12 @@ classifies thousands of frames per second. Treat them as read-only.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 __all__ = [
+    "Answer",
     "Broadcasted",
     "ClientProtocol",
     "Delivered",
@@ -45,6 +58,7 @@ __all__ = [
     "Joined",
     "Left",
     "MessageId",
+    "Opened",
     "Other",
     "Unparseable",
 ]
@@ -139,6 +153,28 @@ class ErrorReply(Event):
 
 
 @dataclass(slots=True)
+class Answer(Event):
+    """A frame the protocol answers by itself; the transport sends ``reply`` (if any) at once.
+
+    Pings, handshake steps and acknowledgements a server asks for outside any
+    operation. ``reason`` says what it was, for logs.
+    """
+
+    kind: ClassVar[str] = "answer"
+    reply: str | None
+    reason: str
+    frame: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class Opened(Event):
+    """The connection's session is open: operations may start (see ``awaits_open``)."""
+
+    kind: ClassVar[str] = "opened"
+    frame: Any = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
 class Other(Event):
     """A well-formed frame the interface has no event for (``reason`` says what it is)."""
 
@@ -167,6 +203,31 @@ class ClientProtocol(ABC):
 
     #: The name the registry (:data:`harness.protocols.PROTOCOLS`) knows it by.
     name: ClassVar[str]
+
+    #: Connecting to :meth:`connect_url` is the join, and closing is the leave.
+    joins_by_connect: bool = False
+    #: A new connection sends :class:`Opened` before operations may start.
+    awaits_open: bool = False
+    #: The server confirms a join with a :class:`Joined` (else the join is done once sent
+    #: or, joining by connecting, once connected).
+    confirms_join: bool = True
+    #: The server confirms a broadcast with a :class:`Broadcasted` (else: done once sent).
+    confirms_broadcast: bool = True
+    #: The server confirms a leave frame with a :class:`Left` (else: done once sent).
+    confirms_leave: bool = True
+
+    @classmethod
+    def from_description(cls, description: Mapping[str, Any]) -> ClientProtocol:
+        """An instance set up by the scenario's ``[protocol]`` table, ``kind`` left out.
+
+        By default a protocol takes no settings.
+
+        Raises:
+            ValueError: a key it does not know, a bad value; the message is one line.
+        """
+        for key in description:
+            raise ValueError(f"unknown key '{key}' ({cls.name} takes no settings besides kind)")
+        return cls()
 
     def connect_url(self, url: str, room: str, member: str) -> str:
         """The URL a member of ``room`` named ``member`` connects to; by default ``url``.

@@ -25,43 +25,16 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from .base import (
-    Broadcasted,
-    ClientProtocol,
-    Delivered,
-    ErrorReply,
-    Event,
-    Joined,
-    Left,
-    MessageId,
-    Other,
-    Unparseable,
-)
+from . import base
+from .base import ClientProtocol, Delivered, Event, MessageId
+from .fields import integer as _integer
+from .fields import message as _message
+from .fields import text as _text
 
 __all__ = ["RoomChaos"]
 
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _loads = json.loads
-
-
-def _text(value: Any) -> str | None:
-    return value if type(value) is str else None
-
-
-def _integer(value: Any) -> int | None:
-    return value if type(value) is int else None
-
-
-def _seconds(value: Any) -> float | None:
-    """A JSON number as a float; ``None`` for anything else (booleans included)."""
-    if type(value) is float:
-        return value
-    if type(value) is int:
-        try:
-            return float(value)
-        except OverflowError:  # more digits than a double holds
-            return None
-    return None
 
 
 class RoomChaos(ClientProtocol):
@@ -87,30 +60,24 @@ class RoomChaos(ClientProtocol):
         try:
             frame = _loads(raw)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-            return Unparseable(f"not JSON: {type(exc).__name__}: {exc}", raw)
+            return base.Unparseable(f"not JSON: {type(exc).__name__}: {exc}", raw)
         if type(frame) is not dict:
-            return Unparseable(f"not a JSON object but {type(frame).__name__}", raw)
+            return base.Unparseable(f"not a JSON object but {type(frame).__name__}", raw)
         kind = frame.get("type")
         if kind == "message":
-            message_id = frame.get("id")
-            if type(message_id) is not str and type(message_id) is not int:
-                return Unparseable(f"message without a string or integer id: {message_id!r}",
-                                   raw)
-            return Delivered(_text(frame.get("room")), _text(frame.get("from")), message_id,
-                             _seconds(frame.get("sent_at")), _integer(frame.get("seq")),
-                             frame.get("body"), frame)
+            return _message(frame, frame, raw)
         if kind == "broadcasted":
             message_id = frame.get("id")
-            return Broadcasted(_text(frame.get("room")),
+            return base.Broadcasted(_text(frame.get("room")),
                                message_id if type(message_id) in (str, int) else None,
                                _integer(frame.get("recipients")), frame)
         if kind == "joined":
-            return Joined(_text(frame.get("room")), _text(frame.get("member")),
+            return base.Joined(_text(frame.get("room")), _text(frame.get("member")),
                           _integer(frame.get("members")), frame)
         if kind == "left":
-            return Left(_text(frame.get("room")), frame)
+            return base.Left(_text(frame.get("room")), frame)
         if kind == "error":
-            return ErrorReply(_text(frame.get("code")), _text(frame.get("detail")), frame)
+            return base.ErrorReply(_text(frame.get("code")), _text(frame.get("detail")), frame)
         if type(kind) is not str:
-            return Unparseable(f"no string type: {kind!r}", raw)
-        return Other(f"unknown type {kind!r}", frame)
+            return base.Unparseable(f"no string type: {kind!r}", raw)
+        return base.Other(f"unknown type {kind!r}", frame)

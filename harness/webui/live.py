@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.delivery_order import ORDER_FILE_NAME, DeliveryOrderCounts, OrderTail
 from harness.loadgen.samples import SAMPLE_KINDS
 from harness.measurements import Measurements, Sample, live_measurements
 from harness.progress import SampleTail
@@ -77,6 +78,9 @@ class LiveMeasurements:
         self.generation = 0
         self.started = time.time()
         self._tail = SampleTail(Path(samples_file)) if samples_file else None
+        # deliver.reordered and deliver.lost: counted by the members, written next to it.
+        self._order = (OrderTail(Path(samples_file).with_name(ORDER_FILE_NAME))
+                       if samples_file else None)
 
     # Hooks.
 
@@ -111,6 +115,9 @@ class LiveMeasurements:
         """Start over from empty; samples already in the file are skipped."""
         if self._tail is not None:
             self._tail.read_new()
+        if self._order is not None:
+            self._order.read_new()
+            self._order.counts = DeliveryOrderCounts()
         self.samples = []
         self.lock_reports = []
         self.generation += 1
@@ -120,12 +127,16 @@ class LiveMeasurements:
         """Read the samples written since the last call."""
         if self._tail is not None:
             self.samples.extend(self._tail.read_new())
+        if self._order is not None:
+            self._order.read_new()
 
     def measurements(self) -> Measurements:
         """A snapshot for the thresholds, built as a run builds its own (the lists are copied)."""
         return live_measurements(self.samples, self.lock_reports,
                                  lock_reports_available=self.lock_reports_available,
-                                 histograms_file=None, run_started=self.started)
+                                 histograms_file=None, run_started=self.started,
+                                 delivery_order=None if self._order is None
+                                 else self._order.counts)
 
     def thresholds(self) -> list[ThresholdStatus]:
         """Every check evaluated on what was seen so far."""

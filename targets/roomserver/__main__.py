@@ -10,34 +10,13 @@ import signal
 import sys
 from typing import NoReturn
 
-from harness import lockwatch
+from targets.serverflags import add_common_flags, configure_lockwatch, positive_seconds
 
 from .connection import DELIVERIES
 from .context import ServerContext
 from .modes import MODES
 from .outputlimit import DEFAULT_MAX_UNSENT
 from .server import RoomServer, listening_port
-
-
-def seconds_or_off(text: str) -> float:
-    """A duration in seconds; 0 turns the check off."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 (off) or more seconds")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
-    return value
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -56,26 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="broadcast strategy: naive (the bug), spawn (one task per send), "
                              "fixed (bounded per-member outboxes) (default: naive)")
     parser.add_argument("--delivery", choices=DELIVERIES, default="ack",
-                        help="ack: each send writes the frame and waits for the member's ack; "
-                             "write: each send is websockets' own send(), which waits only "
-                             "while the socket's buffers are full, and no ack is awaited "
-                             "(default: ack)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765,
-                        help="port to bind; 0 picks a free one (default: 8765)")
-    parser.add_argument("--lock-wait-threshold", type=positive_seconds, default=0.1,
-                        metavar="SECONDS",
-                        help="report a lock wait longer than this (default: 0.1)")
-    parser.add_argument("--lock-hold-threshold", type=positive_seconds, default=None,
-                        metavar="SECONDS",
-                        help="report a lock hold longer than this (default: off)")
-    parser.add_argument("--lock-suspend-threshold", type=seconds_or_off, default=0.0,
-                        metavar="SECONDS",
-                        help="report a task that holds a room lock while suspended on I/O "
-                             "(a drain, an ack, a sleep) longer than this; 0 is off "
-                             "(default: 0)")
-    parser.add_argument("--lock-report-file", metavar="PATH",
-                        help="append lock reports to this JSONL file")
+                        help="ack: write each frame, then wait for the member's ack; write: "
+                             "websockets' own send() alone, which waits only while the "
+                             "socket's buffers are full (default: ack)")
+    add_common_flags(parser, default_port=8765)
     parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                         help="how long one delivery, write and ack together, may take "
                              "(default: 10)")
@@ -84,9 +47,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-unsent", type=int, default=DEFAULT_MAX_UNSENT, metavar="BYTES",
                         help="close a connection (1008) whose unsent output passes this many "
                              f"bytes (default: {DEFAULT_MAX_UNSENT}, 4 MiB)")
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="log verbosity (default: WARNING)")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is out of range; use 0..65535 (0 picks a free port)")
@@ -98,17 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> None:
-    memory = lockwatch.MemorySink()
-    sinks: list[lockwatch.Sink] = [memory, lockwatch.LoggingSink()]
-    if args.lock_report_file:
-        sinks.append(lockwatch.JsonlSink(args.lock_report_file))
-    lockwatch.configure(
-        enabled=True,
-        wait_threshold=args.lock_wait_threshold,
-        hold_threshold=args.lock_hold_threshold,
-        suspend_threshold=args.lock_suspend_threshold,
-        sinks=sinks,
-    )
+    memory = configure_lockwatch(args)
     context = ServerContext(
         mode=args.mode, send_timeout=args.send_timeout, outbox_size=args.outbox_size,
         delivery=args.delivery,

@@ -1,0 +1,373 @@
+"""Any JSON-over-WebSocket room protocol, described in the scenario with no code ("json").
+
+A scenario's ``[protocol]`` table with ``kind = "json"`` gives frame templates
+and match rules (docs/protocols.md has worked examples)::
+
+    [protocol]
+    kind = "json"
+    url = "/chat?room={room}&user={member}"     # where a member connects
+    broadcast = {op = "say", text = "{body}", msg_id = "{id}", at = "{sent_at}"}
+    message = {op = "said"}                    # what a delivered message looks like
+    message_fields = {id = "msg_id", sender = "user", sent_at = "at", body = "text"}
+
+Templates (``url``, ``join``, ``leave``, ``broadcast``, ``ack``) name the
+placeholders ``{room}``, ``{member}``, ``{id}``, ``{sent_at}`` and ``{body}``
+(each template only those it can know, see :data:`PLACEHOLDERS`). A frame
+template is a TOML table or array sent as compact JSON: a string that is one
+placeholder alone becomes that value with its type (``"{sent_at}"`` a
+number), a placeholder inside a longer string is replaced by its text. The
+``url`` template gives the path and query; the host is the member's (the
+target's, or its proxy's), and the values are URL-quoted.
+
+Without a ``join`` frame, connecting to ``url`` is the join and closing the
+connection is the leave. Without ``joined``, ``broadcasted`` or ``left`` rules
+the server confirms nothing, and the operation is done once its frame is sent
+(or, joining, once the connection is open). Without an ``ack`` template no
+receipt is sent.
+
+A match rule is a table of ``path = value``: the frame matches when every
+path holds exactly that value (``"*"`` means the path exists, whatever its
+value). A path is dotted keys and array indexes into the frame
+(``"data.kind"``, ``"args.0"``). Incoming frames are matched against
+``error``, ``joined``, ``left``, ``broadcasted`` and ``message``, in this
+order; one that matches none is :class:`~harness.protocols.base.Other` and
+answers nothing. :meth:`JsonFrames.from_description` refuses a description
+with an unknown key, a template naming an unknown placeholder, or a rule that
+can never match (see :func:`_never_matches`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from . import base
+from .base import ClientProtocol, Delivered, Event, MessageId
+from .fields import seconds
+
+__all__ = ["JsonFrames", "PLACEHOLDERS"]
+
+#: The placeholders each template may name.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "url": ("room", "member"),
+    "join": ("room", "member"),
+    "leave": ("room",),
+    "broadcast": ("room", "id", "sent_at", "body"),
+    "ack": ("room", "id"),
+}
+#: Match rules, in the order a frame is tried against them.
+RULES: tuple[str, ...] = ("error", "joined", "left", "broadcasted", "message")
+#: Where a delivered message keeps each of its parts (a path, as in a rule).
+MESSAGE_FIELDS: tuple[str, ...] = ("id", "sender", "sent_at", "room", "body")
+ERROR_FIELDS: tuple[str, ...] = ("code", "detail")
+KEYS: tuple[str, ...] = (*PLACEHOLDERS, *RULES, "message_fields", "error_fields")
+
+#: A rule value that matches any value at its path.
+ANY = "*"
+
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """A template string with placeholders.
+
+    ``whole``: the string is one placeholder alone, named ``text``, and is replaced by the
+    value itself; otherwise ``text`` is filled in with the values' text (``str.format``).
+    """
+
+    text: str
+    whole: bool
+
+
+def _placeholders(text: str, where: str, allowed: tuple[str, ...]) -> list[str]:
+    """The placeholders ``text`` names, each checked against ``allowed``."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"{where}: bad template {text!r} ({exc}); write a literal brace "
+                         "twice ({{ or }})") from None
+    names: list[str] = []
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in allowed:
+            raise ValueError(f"{where} names unknown placeholder {{{field}}}; it may use "
+                             + ", ".join(f"{{{name}}}" for name in allowed))
+        if spec or conversion:
+            raise ValueError(f"{where}: placeholder {{{field}}} takes no format or "
+                             "conversion; write it as {" + field + "}")
+        names.append(field)
+    return names
+
+
+def _compile(node: Any, where: str, allowed: tuple[str, ...]) -> Any:
+    """A template with its strings turned into :class:`_Fill`."""
+    if isinstance(node, str):
+        names = _placeholders(node, where, allowed)
+        if not names:
+            return node.replace("{{", "{").replace("}}", "}")
+        if len(names) == 1 and node == "{" + names[0] + "}":
+            return _Fill(names[0], whole=True)
+        return _Fill(node, whole=False)
+    if isinstance(node, Mapping):
+        return {str(key): _compile(value, f"{where}.{key}", allowed)
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [_compile(item, f"{where}[{index}]", allowed) for index, item in enumerate(node)]
+    if isinstance(node, bool | int) or isinstance(node, float) and math.isfinite(node):
+        return node
+    raise ValueError(f"{where}: {node!r} cannot be sent as JSON; use a string, number, "
+                     "boolean, table or array")
+
+
+def _render(node: Any, values: Mapping[str, Any]) -> Any:
+    if type(node) is _Fill:
+        return values[node.text] if node.whole else node.text.format_map(values)
+    if type(node) is dict:
+        return {key: _render(value, values) for key, value in node.items()}
+    if type(node) is list:
+        return [_render(item, values) for item in node]
+    return node
+
+
+def _path(text: str, where: str) -> tuple[str | int, ...]:
+    """A dotted path into a frame; digits index arrays."""
+    if not isinstance(text, str) or not text or any(not part for part in text.split(".")):
+        raise ValueError(f"{where}: path {text!r} must be dotted names like \"data.id\"")
+    return tuple(int(part) if part.isdigit() else part for part in text.split("."))
+
+
+def _lookup(frame: Any, path: tuple[str | int, ...]) -> Any:
+    """The value at ``path`` in ``frame``, or :data:`_MISSING`."""
+    node = frame
+    for part in path:
+        if type(part) is int:
+            if type(node) is not list or part >= len(node):
+                return _MISSING
+            node = node[part]
+        elif type(node) is dict and part in node:
+            node = node[part]
+        else:
+            return _MISSING
+    return node
+
+
+def _same(value: Any, expected: Any) -> bool:
+    """JSON equality: ``true`` is not ``1``."""
+    return type(value) is type(expected) and value == expected or (
+        type(value) in (int, float) and type(expected) in (int, float) and value == expected)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A match rule: every path must hold its value (:data:`ANY`: must exist)."""
+
+    name: str
+    conditions: tuple[tuple[tuple[str | int, ...], Any], ...]
+
+    def matches(self, frame: Any) -> bool:
+        for path, expected in self.conditions:
+            value = _lookup(frame, path)
+            if value is _MISSING or expected != ANY and not _same(value, expected):
+                return False
+        return True
+
+    def implied_by(self, other: _Rule) -> bool:
+        """Every frame ``other`` matches, this rule matches too."""
+        return all(condition in other.conditions or condition[1] == ANY
+                   and any(path == condition[0] for path, _ in other.conditions)
+                   for condition in self.conditions)
+
+
+def _rule(name: str, table: Any) -> _Rule:
+    where = f"[protocol] {name}"
+    if not isinstance(table, Mapping) or not table:
+        raise ValueError(f"{where} must be a table of path = value, e.g. "
+                         f'{name} = {{type = "{name}"}}; an empty rule would match every frame')
+    conditions: list[tuple[tuple[str | int, ...], Any]] = []
+    for key, value in table.items():
+        if isinstance(value, float) and not math.isfinite(value) or not isinstance(
+                value, str | int | float | bool):
+            raise ValueError(f"{where}: {key} = {value!r} can never match a frame; a rule "
+                             'value is a string, number, boolean, or "*" for any value')
+        conditions.append((_path(key, where), value))
+    _never_matches(where, conditions)
+    return _Rule(name, tuple(conditions))
+
+
+def _never_matches(where: str, conditions: list[tuple[tuple[str | int, ...], Any]]) -> None:
+    """Raise when two conditions cannot both hold: a path that is both a value and a parent."""
+    for path, value in conditions:
+        for other, _ in conditions:
+            if len(other) > len(path) and other[:len(path)] == path and value != ANY:
+                raise ValueError(
+                    f"{where} can never match a frame: {'.'.join(map(str, path))} must be "
+                    f"{value!r} and also hold {'.'.join(map(str, other))}; drop one")
+
+
+def _fields(name: str, table: Any, allowed: tuple[str, ...]) -> dict[str, tuple[str | int, ...]]:
+    where = f"[protocol] {name}"
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{where} must be a table, e.g. {name} = {{{allowed[0]} = \"...\"}}")
+    for key in table:
+        if key not in allowed:
+            raise ValueError(f"unknown key '{key}' in {where} (allowed: {', '.join(allowed)})")
+    return {key: _path(value, f"{where} {key}") for key, value in table.items()}
+
+
+def _seconds(value: Any) -> float | None:
+    """A send timestamp as float seconds: a JSON number or a number's text."""
+    if type(value) is str:
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    return seconds(value)
+
+
+class JsonFrames(ClientProtocol):
+    """A JSON protocol built from a ``[protocol]`` description. Stateless once built."""
+
+    name: ClassVar[str] = "json"
+
+    def __init__(self, templates: Mapping[str, Any], rules: Mapping[str, _Rule],
+                 message_fields: Mapping[str, tuple[str | int, ...]],
+                 error_fields: Mapping[str, tuple[str | int, ...]]) -> None:
+        self._templates = dict(templates)
+        self._rules = [rules[name] for name in RULES if name in rules]
+        self._message = dict(message_fields)
+        self._error = dict(error_fields)
+        self.joins_by_connect = "join" not in templates
+        self.confirms_join = "joined" in rules
+        self.confirms_broadcast = "broadcasted" in rules
+        self.confirms_leave = "left" in rules
+
+    @classmethod
+    def from_description(cls, description: Mapping[str, Any]) -> JsonFrames:
+        for key in description:
+            if key not in KEYS:
+                raise ValueError(f"unknown key '{key}' in [protocol] (kind = \"json\" takes: "
+                                 f"{', '.join(KEYS)})")
+        for required in ("broadcast", "message"):
+            if required not in description:
+                raise ValueError(f"[protocol] (kind = \"json\") needs {required}; see "
+                                 "docs/protocols.md")
+        templates: dict[str, Any] = {}
+        for name, allowed in PLACEHOLDERS.items():
+            if name not in description:
+                continue
+            template = description[name]
+            if name == "url":
+                if not isinstance(template, str):
+                    raise ValueError('[protocol] url must be a string such as '
+                                     '"/chat?room={room}&user={member}"')
+                _placeholders(template, "[protocol] url", allowed)
+                parts = urlsplit(template)
+                if parts.scheme not in ("", "ws", "wss") or not parts.path.startswith("/"):
+                    raise ValueError(f"[protocol] url {template!r} must be a path such as "
+                                     '"/chat?room={room}" (or a ws:// URL, whose path is used)')
+                templates[name] = urlunsplit(("", "", parts.path, parts.query, ""))
+            elif not isinstance(template, Mapping | list):
+                raise ValueError(f"[protocol] {name} must be a table (the JSON object sent), "
+                                 f'e.g. {name} = {{type = "{name}", room = "{{room}}"}}')
+            else:
+                templates[name] = _compile(template, f"[protocol] {name}", allowed)
+        if "leave" in templates and "join" not in templates:
+            raise ValueError("[protocol] has leave but no join: a member that joins by "
+                             "connecting leaves by closing; add join or drop leave")
+        rules = {name: _rule(name, description[name]) for name in RULES if name in description}
+        ordered = [rules[name] for name in RULES if name in rules]
+        for index, later in enumerate(ordered):
+            for earlier in ordered[:index]:
+                if earlier.implied_by(later):
+                    raise ValueError(
+                        f"[protocol] {later.name} can never match a frame: every frame it "
+                        f"matches, {earlier.name} matches first; add a field that tells them "
+                        "apart")
+        message_fields = _fields("message_fields", description.get("message_fields", {}),
+                                 MESSAGE_FIELDS)
+        if "id" not in message_fields and "sent_at" not in message_fields:
+            raise ValueError("[protocol] message_fields needs id (the {id} the sender put in) "
+                             "or sent_at, or delivery time cannot be measured")
+        error_fields = _fields("error_fields", description.get("error_fields", {}),
+                               ERROR_FIELDS)
+        return cls(templates, rules, message_fields, error_fields)
+
+    # Frames out.
+
+    def connect_url(self, url: str, room: str, member: str) -> str:
+        template = self._templates.get("url")
+        if template is None:
+            return url
+        target = urlsplit(url)
+        filled = urlsplit(template.format(room=quote(room, safe=""),
+                                          member=quote(member, safe="")))
+        return urlunsplit((target.scheme, target.netloc, filled.path, filled.query, ""))
+
+    def _frame(self, name: str, **values: Any) -> str | None:
+        template = self._templates.get(name)
+        return None if template is None else _encode(_render(template, values))
+
+    def join_frame(self, room: str, member: str) -> str | None:
+        return self._frame("join", room=room, member=member)
+
+    def leave_frame(self, room: str) -> str | None:
+        return self._frame("leave", room=room)
+
+    def broadcast_frame(self, room: str, message_id: MessageId, body: Any,
+                        sent_at: float) -> str:
+        frame = self._frame("broadcast", room=room, id=message_id, sent_at=sent_at, body=body)
+        assert frame is not None  # from_description requires it
+        return frame
+
+    def ack_frame(self, message: Delivered) -> str | None:
+        return self._frame("ack", room=message.room or "", id=message.id)
+
+    # Frames in.
+
+    def classify(self, raw: str | bytes) -> Event:
+        try:
+            frame = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            return base.Unparseable(f"not JSON: {type(exc).__name__}: {exc}", raw)
+        for rule in self._rules:
+            if rule.matches(frame):
+                return self._event(rule.name, frame, raw)
+        return base.Other("matches no rule of [protocol]", frame)
+
+    def _event(self, name: str, frame: Any, raw: str | bytes) -> Event:
+        if name == "message":
+            return self._delivered(frame, raw)
+        if name == "joined":
+            return base.Joined(None, None, None, frame)
+        if name == "left":
+            return base.Left(None, frame)
+        if name == "broadcasted":
+            return base.Broadcasted(None, None, None, frame)
+        code, detail = (_lookup(frame, self._error[key]) if key in self._error else None
+                        for key in ERROR_FIELDS)
+        return base.ErrorReply(None if code is None or code is _MISSING else str(code),
+                               None if detail is None or detail is _MISSING else str(detail),
+                               frame)
+
+    def _delivered(self, frame: Any, raw: str | bytes) -> Event:
+        parts = {key: _lookup(frame, path) for key, path in self._message.items()}
+        message_id = parts.get("id", "")
+        if type(message_id) is not str and type(message_id) is not int:
+            where = ".".join(map(str, self._message["id"]))
+            shown = None if message_id is _MISSING else message_id
+            return base.Unparseable(f"message without a string or integer id at {where}: "
+                                    f"{shown!r}", raw)
+        sender, room = parts.get("sender"), parts.get("room")
+        body = parts.get("body")
+        return Delivered(sender=sender if type(sender) is str else None,
+                         room=room if type(room) is str else None,
+                         id=message_id, sent_at=_seconds(parts.get("sent_at")), seq=None,
+                         body=None if body is _MISSING else body, frame=frame)

@@ -1,0 +1,76 @@
+"""Command line: ``python -m targets.socketio_room --mode naive --port 0``.
+
+Prints ``socketio_room (MODE) listening on ws://HOST:PORT/socket.io/?EIO=4&transport=websocket``
+once the port accepts connections; SIGINT or SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from targets.roomserver.__main__ import OneLineParser
+from targets.serverflags import add_common_flags, configure_lockwatch, positive_seconds
+
+from .modes import MODES
+from .server import RoomApp
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineParser(
+        prog="python -m targets.socketio_room",
+        description="Socket.IO room server with a monitored room lock (the Socket.IO "
+                    "reference target; events in targets/socketio_room/server.py).",
+    )
+    parser.add_argument("--mode", choices=sorted(MODES), default="naive",
+                        help="broadcast strategy: naive (awaits each member's ack under the "
+                             "room lock: the bug), fixed (emits after letting go of the lock) "
+                             "(default: naive)")
+    add_common_flags(parser, default_port=8766)
+    parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
+                        help="naive: how long to wait for one member's acknowledgement "
+                             "(default: 10)")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is out of range; use 0..65535 (0 picks a free port)")
+    return args
+
+
+async def serve(args: argparse.Namespace, listener: socket.socket) -> None:
+    """Configure lockwatch, announce the URL, and serve until SIGINT or SIGTERM."""
+    app = RoomApp(args.mode, args.send_timeout, configure_lockwatch(args))
+    config = uvicorn.Config(app.asgi, lifespan="off", log_level=args.log_level.lower(),
+                            access_log=False)
+    host, port = listener.getsockname()[:2]
+    print(f"socketio_room ({args.mode}) listening on "
+          f"ws://{host}:{port}/socket.io/?EIO=4&transport=websocket", flush=True)
+    await uvicorn.Server(config).serve(sockets=[listener])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        listener = socket.create_server((args.host, args.port))
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        print(f"socketio_room: cannot listen on {args.host}:{args.port}: "
+              f"{exc.strerror or exc}; pick another --port, or --port 0 for a free one",
+              file=sys.stderr)
+        return 2
+    with listener:
+        asyncio.run(serve(args, listener))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

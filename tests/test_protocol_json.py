@@ -1,0 +1,307 @@
+"""The json protocol: a server described in the scenario, with no code.
+
+Frames and rules are checked without sockets; then real harness runs (real
+Toxiproxy, real Locust) go against the two servers of tests/jsonservers.py,
+one that joins by connecting and one that joins by frame, neither with acks.
+Bad descriptions are refused with one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.protocols import (
+    Broadcasted,
+    Delivered,
+    ErrorReply,
+    Joined,
+    Left,
+    Other,
+    Unparseable,
+    build_protocol,
+)
+from harness.scenario import ScenarioError, load_scenario
+from harness.target import PROJECT_ROOT
+
+from .jsonservers import connect_server, frame_server
+from .test_chaos_run import assert_nothing_left
+
+#: The join-by-connect server of tests/jsonservers.py, as a user describes it.
+CONNECT_PROTOCOL = """
+[protocol]
+kind = "json"
+url = "/chat?room={room}&user={member}"
+broadcast = {say = "{body}", ref = "{id}"}
+message = {event = "chat"}
+message_fields = {id = "ref", sender = "from", body = "text"}
+"""
+
+#: The join-by-frame server of tests/jsonservers.py.
+FRAME_PROTOCOL = """
+[protocol]
+kind = "json"
+join = {action = "enter", channel = "{room}", nick = "{member}"}
+joined = {kind = "entered"}
+leave = {action = "exit"}
+left = {kind = "exited"}
+message = {kind = "posted"}
+message_fields = {id = "msg.id", sent_at = "msg.ts", sender = "by", body = "msg.text"}
+
+[protocol.broadcast]
+action = "post"
+channel = "{room}"
+msg = {id = "{id}", ts = "{sent_at}", text = "{body}"}
+"""
+
+SCENARIO = """
+name = "json-server"
+description = "A JSON room server described in [protocol]."
+
+[load]
+rooms = 1
+members = 4
+slow_members = 0
+spawn_rate = 8
+broadcast_interval = "200ms"
+stay = "1s"
+away = "100ms"
+
+[timing]
+warmup = "5s"
+fault = "0s"
+cooldown = "0s"
+
+[thresholds]
+min_samples = 8
+checks = {checks}
+"""
+
+GOOD_CHECKS = '["join[fast].p99 < 250ms", "deliver[fast].p99 < 250ms", "errors.ratio < 0.01"]'
+
+
+def _scenario(directory: Path, protocol: str, checks: str = GOOD_CHECKS) -> Path:
+    path = directory / "json-server.toml"
+    path.write_text(SCENARIO.replace("{checks}", checks) + protocol)
+    return path
+
+
+def _protocol(text: str) -> Any:
+    import tomllib
+
+    return build_protocol(tomllib.loads(text)["protocol"])
+
+
+# Frames out, events in: no sockets.
+
+def test_join_by_connect_builds_the_room_url_on_the_members_host() -> None:
+    protocol = _protocol(CONNECT_PROTOCOL)
+    assert protocol.joins_by_connect and not protocol.confirms_join
+    assert protocol.join_frame("r", "m") is None and protocol.leave_frame("r") is None
+    url = protocol.connect_url("ws://127.0.0.1:4000/ignored?x=1", "lobby 1", "ann&bob")
+    assert url == "ws://127.0.0.1:4000/chat?room=lobby%201&user=ann%26bob"
+
+
+def test_templates_keep_the_type_of_a_lone_placeholder() -> None:
+    protocol = _protocol(FRAME_PROTOCOL)
+    frame = json.loads(protocol.broadcast_frame("r", "fast-1-7", 'say "hi"', 1764582000.125))
+    assert frame == {"action": "post", "channel": "r",
+                     "msg": {"id": "fast-1-7", "ts": 1764582000.125, "text": 'say "hi"'}}
+    assert json.loads(protocol.join_frame("é", "日本")) == {"action": "enter", "channel": "é",
+                                                          "nick": "日本"}
+    assert protocol.ack_frame(Delivered(None, None, "x", None, None)) is None  # no acks
+
+
+def test_placeholder_inside_a_longer_string_is_filled_in_as_text() -> None:
+    protocol = build_protocol({"kind": "json", "broadcast": {"text": "{id} at {sent_at}: {{x}}"},
+                               "message": {"t": "m"}, "message_fields": {"id": "i"}})
+    assert json.loads(protocol.broadcast_frame("r", "a-1", "b", 2.5)) == {"text": "a-1 at 2.5: {x}"}
+
+
+def test_frames_are_classified_by_the_rules() -> None:
+    protocol = _protocol(FRAME_PROTOCOL)
+    delivered = protocol.classify(
+        '{"kind": "posted", "by": "fast-2", "msg": {"id": "fast-2-1", "ts": 12.5, "text": "hi"}}')
+    assert delivered == Delivered(None, "fast-2", "fast-2-1", 12.5, None, "hi",
+                                  delivered.frame)
+    assert type(protocol.classify('{"kind": "entered", "channel": "r"}')) is Joined
+    assert type(protocol.classify('{"kind": "exited"}')) is Left
+    assert type(protocol.classify('{"kind": "presence"}')) is Other
+    unreadable = protocol.classify("this is not JSON {")
+    assert type(unreadable) is Unparseable and "not JSON" in unreadable.reason
+    no_id = protocol.classify('{"kind": "posted", "by": "x", "msg": {}}')
+    assert type(no_id) is Unparseable and "msg.id" in no_id.reason
+
+
+def test_confirmations_and_errors_by_rule_and_path() -> None:
+    protocol = build_protocol({
+        "kind": "json", "join": {"op": "join", "room": "{room}"},
+        "broadcast": {"op": "send", "body": "{body}", "id": "{id}"},
+        "broadcasted": {"op": "sent"}, "error": {"op": "error", "details.fatal": "*"},
+        "error_fields": {"code": "details.code", "detail": "details.text"},
+        "message": {"op": "msg"}, "message_fields": {"id": "data.0"}})
+    assert type(protocol.classify('{"op": "sent"}')) is Broadcasted
+    error = protocol.classify('{"op": "error", "details": {"fatal": false, "code": 7, '
+                              '"text": "full"}}')
+    assert error == ErrorReply("7", "full", error.frame)
+    assert type(protocol.classify('{"op": "error", "details": {}}')) is Other  # fatal missing
+    assert protocol.classify('{"op": "msg", "data": ["a-1"]}').id == "a-1"
+    assert type(protocol.classify('{"op": "msg", "data": 1}')) is Unparseable
+    assert type(protocol.classify('{"op": true}')) is Other  # true is not "sent"
+
+
+# Bad descriptions: one line, exit 2, before anything starts.
+
+BAD_DESCRIPTIONS = [
+    ('colour = "red"', "unknown key 'colour' in [protocol]"),
+    ('join = {op = "join", who = "{user}"}', "join.who names unknown placeholder {user}"),
+    ('leave = {op = "leave", id = "{id}"}', "leave.id names unknown placeholder {id}"),
+    ('url = "/chat?room={rom}"', "url names unknown placeholder {rom}"),
+    ('broadcasted = {event = "chat"}',
+     "message can never match a frame: every frame it matches, broadcasted matches first"),
+    ('joined = {}', "an empty rule would match every frame"),
+    ('error = {status = "e", "status.code" = 1}', "error can never match a frame"),
+    ('left = {ok = [1]}', "can never match a frame"),
+    ('message_fields = {id = "ref", when = "at"}', "unknown key 'when' in [protocol] "
+                                                    "message_fields"),
+]
+
+
+@pytest.mark.parametrize("line, problem", BAD_DESCRIPTIONS)
+def test_bad_description_is_refused_in_one_line(tmp_path: Path, line: str, problem: str) -> None:
+    key = line.split(" =")[0]
+    kept = [kept for kept in CONNECT_PROTOCOL.splitlines() if not kept.startswith(key + " =")]
+    path = _scenario(tmp_path, "\n".join([*kept, line, ""]))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert problem in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_harness_run_refuses_a_bad_description_before_starting_anything(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, CONNECT_PROTOCOL.replace('ref = "{id}"', 'ref = "{msgid}"'))
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(path), "--target-url",
+         "ws://127.0.0.1:9/chat", "--results-dir", str(tmp_path / "results")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    [line] = completed.stderr.strip().splitlines()
+    assert line.endswith(f"{path}: [protocol] broadcast.ref names unknown placeholder {{msgid}}; "
+                         "it may use {room}, {id}, {sent_at}, {body}"), line
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_unknown_kind_and_user_classes(tmp_path: Path) -> None:
+    for kind, problem in [("jsn", "unknown protocol kind 'jsn'"),
+                          ("no_such_module_here:X", "cannot import 'no_such_module_here'"),
+                          ("harness.protocols:NoSuch", "has no 'NoSuch'"),
+                          ("json:dumps", "is not a subclass of harness.protocols.ClientProtocol")]:
+        path = _scenario(tmp_path, f'[protocol]\nkind = "{kind}"\n')
+        with pytest.raises(ScenarioError) as caught:
+            load_scenario(path)
+        assert problem in str(caught.value), str(caught.value)
+    path = _scenario(tmp_path, '[protocol]\nkind = "harness.protocols.roomchaos:RoomChaos"\n')
+    assert load_scenario(path).protocol.kind == "harness.protocols.roomchaos:RoomChaos"
+
+
+def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:
+    docs = (PROJECT_ROOT / "docs" / "protocols.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", docs, re.S)
+    assert len(blocks) >= 3
+    for number, block in enumerate(blocks):
+        text = block if block.startswith("name =") else SCENARIO.replace(
+            "{checks}", GOOD_CHECKS) + block
+        path = tmp_path / f"example-{number}.toml"
+        path.write_text(text)
+        if "mycompany" in block:
+            with pytest.raises(ScenarioError, match="cannot import 'mycompany.roomproto'"):
+                load_scenario(path)
+        else:
+            assert load_scenario(path).protocol.kind == "json"
+
+
+# Real runs against real servers.
+
+def _assert_no_member_crashed(locust_log: str) -> None:
+    """Every traceback in Locust's log is the harness's own SIGINT (it stops Locust with one,
+    and the KeyboardInterrupt lands in whichever greenlet runs): none is a member's."""
+    for traceback in locust_log.split("Traceback (most recent call last):")[1:]:
+        raised = next(line for line in traceback.splitlines()[1:] if not line.startswith(" "))
+        assert raised == "KeyboardInterrupt", traceback
+
+
+def _passing_run(tmp_path: Path, protocol: str, target_url: str,
+                 checks: str = GOOD_CHECKS) -> tuple[dict[str, Any], list[Any], dict[str, int]]:
+    """A real run of the test scenario with ``protocol`` against ``target_url``; it must PASS.
+
+    Returns result.json, every sample, and the count of successful samples per operation.
+    """
+    results = tmp_path / "results"
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(_scenario(tmp_path, protocol, checks)),
+         "--target-url", target_url, "--results-dir", str(results), "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    [result_file] = results.glob("**/result.json")
+    result = json.loads(result_file.read_text())
+    samples = [json.loads(line) for line in (result_file.parent / "samples.jsonl").open()]
+    _assert_no_member_crashed((result_file.parent / "locust.log").read_text())
+    assert_nothing_left(result, results)
+    assert completed.returncode == 0, result["verdict"]
+    counts: dict[str, int] = {}
+    for sample in samples:
+        if sample["ok"]:
+            counts[sample["op"]] = counts.get(sample["op"], 0) + 1
+    return result, samples, counts
+
+
+@pytest.mark.integration
+def test_join_by_connect_server_passes(tmp_path: Path) -> None:
+    with connect_server() as url:
+        _, samples, counts = _passing_run(tmp_path, CONNECT_PROTOCOL, url + "/chat")
+    assert counts.get("join", 0) >= 8 and counts.get("leave", 0) >= 4, counts
+    assert counts.get("connect", 0) == 0  # connecting is the join
+    # The server carries no send time: each delivery is timed from the sender's own record.
+    assert counts.get("deliver", 0) >= 20, counts
+    assert all(sample["ok"] for sample in samples), [s for s in samples if not s["ok"]][:3]
+
+
+@pytest.mark.integration
+def test_join_by_frame_server_passes(tmp_path: Path) -> None:
+    with frame_server() as url:
+        result, _, counts = _passing_run(tmp_path, FRAME_PROTOCOL, url)
+    assert counts.get("connect", 0) >= 4 and counts.get("join", 0) >= 8, counts
+    assert counts.get("leave", 0) >= 4 and counts.get("deliver", 0) >= 20, counts
+    assert result["scenario"]["protocol"]["kind"] == "json"
+
+
+@pytest.mark.integration
+def test_unreadable_frame_is_an_error_sample_and_the_member_reads_on(tmp_path: Path) -> None:
+    with frame_server(garbage=True) as url:
+        _, samples, _ = _passing_run(tmp_path, FRAME_PROTOCOL, url,
+                                     '["deliver[fast].p99 < 250ms"]')
+    unreadable = [sample for sample in samples if sample["op"] == "frame"]
+    assert len(unreadable) >= 8  # one per join
+    assert all(not sample["ok"] and "not JSON" in sample["error"]
+               and "this is not JSON {" in sample["error"] for sample in unreadable)
+    for member in {sample["member"] for sample in unreadable}:
+        first_bad = min(s["time"] for s in unreadable if s["member"] == member)
+        later = [s for s in samples if s["member"] == member and s["ok"]
+                 and s["op"] in ("join", "deliver") and s["time"] > first_bad]
+        assert later, f"{member} did nothing after its unreadable frame"
+
+
+@pytest.mark.integration
+def test_a_users_own_class_runs_in_locust(tmp_path: Path) -> None:
+    """``kind = "module:Class"``: the harness and Locust both import and use it."""
+    protocol = '[protocol]\nkind = "tests.userprotocol:ChatOverUrl"\n'
+    with connect_server() as url:
+        _, _, counts = _passing_run(tmp_path, protocol, url + "/anything")
+    # roomchaos could not join this server; the class did, and timed deliveries by its ids.
+    assert counts.get("join", 0) >= 8 and counts.get("deliver", 0) >= 20, counts
