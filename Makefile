@@ -10,7 +10,8 @@ ACTIONLINT := $(TOOLS_BIN)/actionlint-$(ACTIONLINT_VERSION)
 SCENARIO ?= scenarios/slow-member.toml
 # The canary: every scenario here runs in every mode and must give its [expect]ed verdicts.
 CHAOS_SCENARIOS ?= scenarios/slow-member.toml \
-                   scenarios/stalled-member.toml
+                   scenarios/stalled-member.toml \
+                   scenarios/socketio-slow-member.toml
 MODE ?= naive
 PORT ?= 8089
 
