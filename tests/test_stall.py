@@ -295,3 +295,22 @@ def test_a_real_stall_backs_up_naive_and_fixed_drops_the_member_and_a_weak_one_i
     assert message.startswith("ERROR: backpressure was never reached: member slow-0"), message
     for result in results.values():
         assert_nothing_left(result, tmp_path)
+
+
+# Small socket buffers: when a run can move into a network namespace of its own.
+
+def test_only_the_bundled_rig_moves_into_a_namespace(tmp_path: Path) -> None:
+    from harness.run import RunOptions, namespace_obstacle, outcome_from_result
+
+    scenario = load_scenario(write(tmp_path, "s", body="",
+                                   network='[network]\nsocket_buffer = "64KB"', fault="4s",
+                                   expect='fixed = "PASS"'))
+    assert scenario.network.socket_buffer == 64 * 1024
+    outside = RunOptions(scenario=scenario, toxiproxy_url="http://127.0.0.1:8474")
+    assert namespace_obstacle(outside) == ("the run uses a component that is not the bundled "
+                                           "rig on this machine")
+    assert namespace_obstacle(RunOptions(scenario=scenario)) == namespace_problem()
+    # A run inside that left nothing to read is an ERROR that says so, never a PASS.
+    outcome = outcome_from_result(tmp_path / "missing", 1, None)
+    assert outcome.verdict.status == "ERROR"
+    assert "left no usable result.json (exit code 1" in outcome.verdict.message
