@@ -8,13 +8,17 @@ TOOLS_BIN := .tools/bin
 ACTIONLINT_VERSION := 1.7.12
 ACTIONLINT := $(TOOLS_BIN)/actionlint-$(ACTIONLINT_VERSION)
 SCENARIO ?= scenarios/slow-member.toml
+# The canary: every scenario here runs in every mode and must give its [expect]ed verdicts.
+CHAOS_SCENARIOS ?= scenarios/slow-member.toml \
+                   scenarios/stalled-member.toml \
+                   scenarios/socketio-slow-member.toml
 MODE ?= naive
 PORT ?= 8089
 
 .PHONY: help install test lint chaos run ui browser bench clean
 
 help:
-	@echo "make chaos    install what is missing, then run the slow-member matrix (the canary)"
+	@echo "make chaos    install what is missing, then run the canary matrices (CHAOS_SCENARIOS)"
 	@echo "make test     lint, type-check and run the whole test suite"
 	@echo "make run      one headless run: make run MODE=naive SCENARIO=$(SCENARIO)"
 	@echo "make ui       Locust's web UI with the Chaos tab on 127.0.0.1:$(PORT) (MODE=, PORT=)"
@@ -62,7 +66,7 @@ browser:
 	fi
 
 chaos: install
-	$(PY) -m harness matrix $(SCENARIO)
+	$(PY) -m harness matrix $(CHAOS_SCENARIOS)
 
 run: install
 	$(PY) -m harness run $(SCENARIO) --mode $(MODE)

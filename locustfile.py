@@ -8,6 +8,8 @@ Run by hand against a server (or let ``python -m harness`` run it for you):
 Every member acknowledges each message at once. The first members started
 (one per URL in ``--slow-urls``) connect through their own URLs, normally
 each a Toxiproxy proxy with injected latency; the others use ``--room-url``.
+A slow member in a room acts a ``stall`` out when one is in force (commands from
+``--control-file`` or the Chaos tab).
 Lock reports from ``--lock-reports`` show up as ``LOCK`` failures.
 """
 
@@ -23,6 +25,7 @@ from locust.runners import WorkerRunner
 from harness.loadgen.histograms import HistogramRecorder
 from harness.loadgen.lag import LagMonitor
 from harness.loadgen.lockfeed import LockFeed
+from harness.loadgen.memberfaults import member_faults
 from harness.loadgen.options import add_options
 from harness.loadgen.samples import SampleRecorder
 from harness.loadgen.schedule import CycleSchedule
@@ -63,9 +66,11 @@ class RoomMember(RoomUser):
                 gevent.sleep(1.0)  # unreachable: retry; the schedule keeps running
                 return
             self.join(intended_join)
+            self.stall_point()  # in the room, no reply awaited: a stall may start here
             leave_at = self.schedule.leave_at(intended_join)
             while (now := time.monotonic()) < leave_at:
                 self.broadcast()
+                self.stall_point()
                 gevent.sleep(min(options.broadcast_interval, max(0.0, leave_at - now)))
             self.leave()
         except OperationFailed:
@@ -88,6 +93,8 @@ def _on_init(environment: Any, **_: Any) -> None:
     SampleRecorder(environment, options.samples_file).attach()
     HistogramRecorder(environment, options.histograms_file).attach()
     LagMonitor(environment, options.lag_file).attach()  # the generator's own health
+    # Member faults (a stall): commands from the run's control file or the Chaos tab.
+    member_faults(environment).attach(options.control_file, options.member_faults_file)
     if options.lock_reports and not isinstance(environment.runner, WorkerRunner):
         tls = TlsOptions(options.ca_file or None, options.insecure)  # an https:// source
         feed = LockFeed(environment, LockReportSource(options.lock_reports,

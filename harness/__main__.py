@@ -52,9 +52,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_target_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenario", type=Path, help="scenario TOML file, e.g. "
-                        "scenarios/slow-member.toml")
+def _add_target_flags(parser: argparse.ArgumentParser, many: bool = False) -> None:
+    if many:
+        parser.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO",
+                            help="scenario TOML files, e.g. scenarios/slow-member.toml "
+                                 "scenarios/stalled-member.toml")
+    else:
+        parser.add_argument("scenario", type=Path, help="scenario TOML file, e.g. "
+                            "scenarios/slow-member.toml")
     parser.add_argument("--toxiproxy-url", metavar="URL",
                         help="use this running Toxiproxy (http://127.0.0.1:8474) instead of "
                              "starting one")
@@ -94,13 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_flags(run)
 
     matrix = commands.add_parser(
-        "matrix", help="run the scenario against naive, spawn and fixed; check expectations",
-        description="Run the scenario in every mode and check each verdict against its "
-                    "expectation. Exit 0 only when every expectation holds.")
-    _add_target_flags(matrix)
+        "matrix", help="run each scenario against naive, spawn and fixed; check expectations",
+        description="Run each scenario in every mode and check each verdict against its "
+                    "expectation (the scenario's [expect] table, else "
+                    + ",".join(f"{m}={v}" for m, v in EXPECTED_VERDICTS.items())
+                    + "). Exit 0 only when every expectation of every scenario holds; 1 when "
+                      "one is broken; 2 when a run broke with ERROR.")
+    _add_target_flags(matrix, many=True)
     matrix.add_argument("--expect",
-                        help="expected verdict per mode (default: the scenario's bundled "
-                             "server's, e.g. "
+                        help="expected verdict per mode for every scenario, overriding their "
+                             "[expect] tables (default: each scenario's [expect], else its "
+                             "bundled server's, e.g. "
                              f"{','.join(f'{m}={v}' for m, v in EXPECTED_VERDICTS.items())})")
     matrix.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run the whole matrix N times and report how often each "
@@ -268,7 +277,8 @@ def _matrix_pass(args: argparse.Namespace, scenario: Scenario, expectations: dic
         held = status == expected
         print(f"{mode:<6} {status:<5} expected {expected:<5} {'ok' if held else 'BROKEN':<6} "
               f"{outcome.verdict.message}", flush=True)
-        rows.append({"mode": mode, "expected": expected, "verdict": status, "held": held,
+        rows.append({"scenario": scenario.name, "mode": mode, "expected": expected,
+                     "verdict": status, "held": held,
                      "message": outcome.verdict.message, "run_dir": str(outcome.run_dir),
                      "duration_s": round(outcome.measurements.duration_s, 1)})
         interrupted = outcome.extra.get("interrupted_by")
@@ -284,7 +294,8 @@ def _matrix_pass(args: argparse.Namespace, scenario: Scenario, expectations: dic
     except PageError as exc:
         print(f"harness: index.html not written: {exc}", file=sys.stderr)
     verdict_line = "every expectation holds" if all_held else "an expectation is BROKEN"
-    print(f"matrix: {verdict_line} ({elapsed:.0f} s); results: {matrix_dir}", flush=True)
+    print(f"matrix {scenario.name}: {verdict_line} ({elapsed:.0f} s); results: {matrix_dir}",
+          flush=True)
     return rows, None
 
 
@@ -295,19 +306,39 @@ def _matrix_exit_code(rows: list[dict[str, Any]]) -> int:
 
 
 def command_matrix(args: argparse.Namespace) -> int:
-    scenario = _load(args.scenario)
-    _bundled_only(scenario, "matrix")
+    scenarios = [_load(path) for path in args.scenarios]
+    for scenario in scenarios:
+        _bundled_only(scenario, "matrix")
     _check_toxiproxy(args.toxiproxy_url)
-    expectations = (_parse_expectations(args.expect) if args.expect is not None
-                    else dict(scenario.target.bundled.expected_verdicts))
-    _check_modes(scenario, expectations)
+    override = _parse_expectations(args.expect) if args.expect is not None else None
+    for scenario in scenarios:
+        _check_modes(scenario, override or scenario.expectations)
     _check_workers(args)
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be 1 or more")
+    started = time.monotonic()
+    rows: list[dict[str, Any]] = []
+    for scenario in scenarios:
+        expectations = override or scenario.expectations
+        scenario_rows, interrupted = _scenario_matrix(args, scenario, expectations)
+        rows += scenario_rows
+        if interrupted:
+            return _exit_code(2, interrupted)
+    if len(scenarios) > 1:
+        broken = [f"{row['scenario']}/{row['mode']}" for row in rows if not row["held"]]
+        verdict_line = ("every expectation holds" if not broken
+                        else f"expectations BROKEN: {', '.join(broken)}")
+        print(f"matrices: {len(scenarios)} scenarios, {verdict_line} "
+              f"({time.monotonic() - started:.0f} s)", flush=True)
+    return _matrix_exit_code(rows)
+
+
+def _scenario_matrix(args: argparse.Namespace, scenario: Scenario, expectations: dict[str, str]
+                     ) -> tuple[list[dict[str, Any]], int | None]:
+    """One scenario's matrix, ``--repeat`` times; every row, and the signal if interrupted."""
     matrix_dir = args.results_dir / new_run_id(scenario, "matrix")
     if args.repeat == 1:
-        rows, interrupted = _matrix_pass(args, scenario, expectations, matrix_dir)
-        return _exit_code(2, interrupted) if interrupted else _matrix_exit_code(rows)
+        return _matrix_pass(args, scenario, expectations, matrix_dir)
     passes: list[list[dict[str, Any]]] = []
     for repeat in range(1, args.repeat + 1):
         print(f"matrix repeat {repeat}/{args.repeat}", flush=True)
@@ -315,7 +346,7 @@ def command_matrix(args: argparse.Namespace) -> int:
                                          matrix_dir / f"repeat-{repeat:02d}")
         passes.append(rows)
         if interrupted:
-            return _exit_code(2, interrupted)
+            return [row for rows in passes for row in rows], interrupted
     summary = summarize_repeats(passes)
     (matrix_dir / "repeat.json").write_text(json.dumps(
         {"scenario": scenario.name, "repeats": args.repeat, "modes": summary,
@@ -328,7 +359,7 @@ def command_matrix(args: argparse.Namespace) -> int:
     total_changes = sum(figures["changes"] for figures in summary.values())
     print(f"repeat: {args.repeat} matrices, {total_changes} verdict changes; "
           f"results: {matrix_dir}")
-    return _matrix_exit_code([row for rows in passes for row in rows])
+    return [row for rows in passes for row in rows], None
 
 
 def summarize_repeats(passes: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:

@@ -49,6 +49,9 @@ class LocustPlan:
     master_bind_host: str = "127.0.0.1"
     master_port: int = 5557
     lag_file: Path | None = None  # where the master writes the processes' lag windows
+    body_size: int = 0  # bytes of random text per broadcast body; 0: "hello"
+    control_file: Path | None = None  # member fault commands from the harness
+    member_faults_file: Path | None = None  # what members measure while acting faults out
     target_url: str = ""  # the target's own URL: members keep its host for TLS and Host
     tls: TlsOptions = TlsOptions()
     protocol: str = ""  # the scenario's [protocol] table as JSON; "" is roomchaos
@@ -71,6 +74,9 @@ class LocustPlan:
             "--histograms-file", str(self.histograms_file),
             "--lock-reports", self.lock_reports,
             "--lag-file", str(self.lag_file or ""),
+            "--body-size", str(self.body_size),
+            "--control-file", str(self.control_file or ""),
+            "--member-faults-file", str(self.member_faults_file or ""),
             "--target-url", self.target_url,
             *self.tls.arguments(),
             "--protocol", self.protocol,

@@ -44,6 +44,9 @@ from .urls import parse_target_url
 
 __all__ = ["ComponentFailed", "Interrupted", "Rig", "RigOptions", "new_run_id", "signals_raise"]
 
+#: The run's member fault commands to Locust, and what the members report back (run folder).
+CONTROL_FILE_NAME = "control.jsonl"
+MEMBER_FAULTS_FILE_NAME = "member_faults.jsonl"
 #: How long Locust may take to write its reports and exit after SIGINT.
 LOCUST_STOP_GRACE = 20.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -159,6 +162,9 @@ class Rig:
         self.slow_proxies: list[str] = []
         self.info: dict[str, Any] = {"versions": {}, "pids": {}}
         self.cleanup_errors: list[str] = []
+        #: Member fault commands for Locust (see harness.memberfaults), and its reports.
+        self.control_file = run_dir / CONTROL_FILE_NAME
+        self.member_faults_file = run_dir / MEMBER_FAULTS_FILE_NAME
 
     # Start-up, in this order.
 
@@ -247,8 +253,14 @@ class Rig:
             return None
         return f"{http_base(self.target_info.url)}/metrics"
 
-    def create_proxies(self) -> tuple[str, list[str]]:
-        """Create the fast members' proxy and one per slow member; return their ws URLs."""
+    def create_proxies(self, direct_slow: bool = False) -> tuple[str, list[str]]:
+        """Create the fast members' proxy and one per slow member; return their ws URLs.
+
+        With ``direct_slow`` the slow members connect to the target itself, with no proxy in
+        between: a member that stops reading (a stall) must be the server's own peer, or the
+        proxy's buffers would hold what the server's socket should (and its receive queue
+        would stop growing before the server's send buffer is full).
+        """
         assert self.toxiproxy is not None and self.target_info is not None
         toxiproxy, info = self.toxiproxy, self.target_info
         target = urlsplit(info.url)
@@ -265,6 +277,10 @@ class Rig:
             return f"{target.scheme}://{url_host}:{proxy.listen_port}{path}"
 
         fast_url = proxy_url(f"{self.proxy_prefix}fast")
+        if direct_slow:
+            slow_urls = [info.url] * self.scenario.load.slow_members
+            self.info["proxies"] = {"fast": fast_url, "slow": [], "slow_direct": slow_urls}
+            return fast_url, slow_urls
         slow_urls = []
         for index in range(self.scenario.load.slow_members):
             name = f"{self.proxy_prefix}slow-{index}"
@@ -301,6 +317,9 @@ class Rig:
             master_bind_host=self.options.master_bind_host,
             master_port=free_port() if distributed else 0,
             lag_file=self.run_dir / LAG_FILE_NAME,
+            body_size=load.body_size,
+            control_file=self.control_file,
+            member_faults_file=self.member_faults_file,
             target_url=self.target_info.url if self.target_info else "",
             tls=self.options.tls,
             protocol=self.scenario.protocol.to_json(),

@@ -20,6 +20,9 @@ out, whatever happened.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,15 +35,26 @@ from .generator_lag import LAG_FILE_NAME, read_lag_file
 from .history import append_history
 from .lockreports import LockReportsUnavailable, LockReportTracker
 from .measurements import Measurements, Sample, live_measurements
+from .memberfaults import MemberFaultCommand, append_command
+from .netns import INSIDE_ENV, namespace_argv, namespace_problem
 from .pages import PageError, write_run_page
 from .progress import Progress, SampleTail
 from .prometheus import MetricSelector
 from .results import format_summary_table, write_junit_xml, write_result_json
-from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
+from .rig import (
+    ComponentFailed,
+    Interrupted,
+    Rig,
+    RigOptions,
+    new_run_id,
+    signals_ignored,
+    signals_raise,
+)
 from .sampled import SampledSeries
 from .sampler import SERIES_FILE_NAME, SeriesSampler
-from .target import DEFAULT_RESULTS_DIR
-from .thresholds import sampled_series
+from .stall_check import StallCheck, check_stalls, read_member_fault_reports
+from .target import DEFAULT_RESULTS_DIR, PROJECT_ROOT
+from .thresholds import CheckResult, sampled_series
 from .verdict import Verdict, evaluate_checks, judge
 
 __all__ = ["ComponentFailed", "Interrupted", "RunOptions", "RunOutcome", "new_run_id",
@@ -51,6 +65,8 @@ FIRST_SAMPLE_TIMEOUT = 30.0
 #: With --expect-workers, how long the master waits for them (and their first sample).
 REMOTE_WORKERS_TIMEOUT = 300.0
 TICK = 0.2
+#: After a signal, how long a run in its network namespace may take to clean up.
+NAMESPACE_STOP_GRACE = 60.0
 
 
 @dataclass
@@ -97,6 +113,7 @@ class ChaosRun:
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
         self.extra: dict[str, Any] = {"run_id": self.run_id}
+        self.stopped_with_faults_on = False
         self.sampler: SeriesSampler | None = None
 
     def first_sample_timeout(self) -> float:
@@ -112,7 +129,9 @@ class ChaosRun:
         self.measurements.lock_reports_available = self.locks.available
         self.locks.take_baseline()
         self.sampler = self.series_sampler()
-        fast_url, slow_urls = rig.create_proxies()
+        # A member that stops reading must be the server's own peer (see Rig.create_proxies).
+        member_only = bool(self.scenario.faults) and not self.scenario.proxy_faults
+        fast_url, slow_urls = rig.create_proxies(direct_slow=member_only)
         run_time_s = self.scenario.timing.total_s + self.first_sample_timeout() + 10
         rig.start_locust(rig.locust_plan(fast_url, slow_urls, run_time_s))
 
@@ -133,10 +152,12 @@ class ChaosRun:
     # Faults.
 
     def set_faults(self, on: bool) -> None:
+        """Switch every fault on or off: toxics on the slow proxies, commands to the members
+        for member faults (:mod:`harness.memberfaults`)."""
         toxiproxy = self.rig.toxiproxy
         assert toxiproxy is not None
         for proxy in self.rig.slow_proxies:
-            for index, fault in enumerate(self.scenario.faults):
+            for index, fault in enumerate(self.scenario.proxy_faults):
                 name = f"{fault.kind}-{index}"
                 if on:
                     toxic = fault.toxic()
@@ -144,7 +165,22 @@ class ChaosRun:
                                         attributes=dict(toxic.attributes))
                 else:
                     toxiproxy.remove_toxic(proxy, name)
+        for fault in self.scenario.member_faults:
+            append_command(self.rig.control_file, MemberFaultCommand(
+                fault.kind, on, settings=dict(fault.toxic().attributes)))
         self.faults_on = on
+
+    def stall_check(self, final: bool = False) -> StallCheck | None:
+        """The stall check on what the members reported so far; None without a stall."""
+        if not any(fault.kind == "stall" for fault in self.scenario.member_faults):
+            return None
+        measurements = self.measurements
+        lifted = measurements.fault_ended
+        if final and self.stopped_with_faults_on:
+            lifted = None  # switched off by stopping, not lifted while measured
+        return check_stalls(read_member_fault_reports(self.rig.member_faults_file), self.samples,
+                            fault_started=measurements.fault_started, lifted_at=lifted,
+                            slow_members=self.scenario.load.slow_members)
 
     # The timeline.
 
@@ -217,12 +253,24 @@ class ChaosRun:
         next_lock_poll = 0.0
         # After an early verdict the run goes on for the evidence window (faults still on),
         # so the report shows the stall it caught; the detection time stays the breach's.
+        # Member faults are then lifted and the run watches the stall clear (the causal
+        # check) for at most the cool-down.
         evidence_until: float | None = None
+        recovery_until: float | None = None
         while (elapsed := self.elapsed()) < end:
-            if evidence_until is not None and elapsed >= evidence_until:
-                break
+            if recovery_until is not None:
+                check = self.stall_check()
+                if elapsed >= recovery_until or (check is not None and check.cleared):
+                    break
+            elif evidence_until is not None and elapsed >= evidence_until:
+                if not (self.faults_on and self.scenario.member_faults):
+                    break
+                self.set_faults(False)
+                self.measurements.fault_ended = time.time()
+                recovery_until = elapsed + timing.cooldown_s
             self.rig.check_components(f"{elapsed:.1f} s into the run")
-            if self.scenario.faults and not self.faults_on and fault_start <= elapsed < fault_end:
+            if (self.scenario.faults and not self.faults_on and fault_start <= elapsed < fault_end
+                    and self.measurements.fault_started is None):
                 self.set_faults(True)
                 self.measurements.fault_started = time.time()
             elif self.faults_on and elapsed >= fault_end:
@@ -237,13 +285,14 @@ class ChaosRun:
                         and self.broken_abort_check(elapsed - fault_start)):
                     evidence_until = elapsed + timing.evidence_window_s
                     self.extra["early_verdict"]["evidence_window_s"] = timing.evidence_window_s
-                    if timing.evidence_window_s <= 0:
+                    if timing.evidence_window_s <= 0 and not self.scenario.member_faults:
                         break
             if self.progress is not None:
-                phase = ("evidence" if evidence_until is not None else
+                phase = ("recovery" if recovery_until is not None else
+                         "evidence" if evidence_until is not None else
                          "warm-up" if elapsed < fault_start else
                          "fault" if elapsed < fault_end else "cool-down")
-                left = (end if evidence_until is None else min(end, evidence_until)) - elapsed
+                left = min(end, recovery_until or evidence_until or end) - elapsed
                 self.progress.update(time.monotonic(), phase, elapsed, left, self.live,
                                      self.scenario.thresholds)
             time.sleep(TICK)
@@ -252,6 +301,7 @@ class ChaosRun:
             self.sampler.stop()
         if self.faults_on:  # stopped early: the proxies (and their toxics) go at teardown
             self.measurements.fault_ended = self.measurements.run_ended
+            self.stopped_with_faults_on = True
         self.rig.stop_locust()
 
     def finish_measuring(self) -> None:
@@ -304,6 +354,12 @@ class ChaosRun:
         measurements.delivery_order = final.delivery_order
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()
+        stall = self.stall_check(final=True)
+        if stall is not None:
+            measurements.component_errors.extend(stall.errors)
+            self.extra["stall"] = stall.to_dict(measurements.run_started)
+            if self.progress is not None:
+                print(f"[{self.label}] {stall.summary()}", file=sys.stderr, flush=True)
         if failure is not None:
             measurements.component_errors.insert(0, failure)
         verdict = judge(self.scenario, measurements)
@@ -361,8 +417,88 @@ class ChaosRun:
 
 
 def run_scenario(options: RunOptions) -> RunOutcome:
-    """Run one scenario end to end and write ``results/<run-id>/``."""
+    """Run one scenario end to end and write ``results/<run-id>/``.
+
+    With ``[network] socket_buffer`` the run happens in a network namespace of its own with
+    small TCP buffers (:mod:`harness.netns`), where this machine allows it and every component
+    is started here; otherwise it says why in one line and runs on the machine's network.
+    """
+    size = options.scenario.network.socket_buffer
+    if size and os.environ.get(INSIDE_ENV) != "1":
+        problem = namespace_obstacle(options)
+        if problem is None:
+            return run_in_namespace(options, size)
+        print(f"harness: no network namespace ({problem}); socket buffers stay the machine's, "
+              "[load] body_size fills them", file=sys.stderr, flush=True)
     return ChaosRun(options).execute()
+
+
+def namespace_obstacle(options: RunOptions) -> str | None:
+    """Why this run cannot move into a network namespace of its own; None when it can."""
+    if options.target_url or options.launch is not None or options.toxiproxy_url \
+            or options.remote_workers:
+        return "the run uses a component that is not the bundled rig on this machine"
+    defaults = RunOptions(scenario=options.scenario)
+    if (options.tls, options.allowed_hosts, options.proxy_host) != \
+            (defaults.tls, defaults.allowed_hosts, defaults.proxy_host):
+        return "TLS options, allowed hosts and a proxy host are not passed into a namespace"
+    return namespace_problem()
+
+
+def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:
+    """Run in a child process inside a network namespace with ``size``-byte TCP buffers; the
+    outcome is read back from its ``result.json``."""
+    run_id = options.run_id or new_run_id(options.scenario, options.mode or "external")
+    run_dir = options.results_dir / run_id
+    raw = {"scenario": str(options.scenario.source_path), "mode": options.mode,
+           "workers": options.workers, "master_bind_host": options.master_bind_host,
+           "results_dir": str(options.results_dir),
+           "history_dir": None if options.history_dir is None else str(options.history_dir),
+           "run_id": run_id, "progress": options.progress,
+           "early_verdict": options.early_verdict}
+    interrupted: int | None = None
+    child = subprocess.Popen(namespace_argv(size, raw), cwd=PROJECT_ROOT)
+    try:
+        with signals_raise():
+            try:
+                child.wait()
+            except Interrupted as exc:  # pass it on (a terminal's Ctrl-C reached it already)
+                interrupted = exc.signum
+                with signals_ignored():
+                    child.send_signal(exc.signum)
+                    try:
+                        child.wait(NAMESPACE_STOP_GRACE)
+                    except subprocess.TimeoutExpired:
+                        child.kill()
+                        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return outcome_from_result(run_dir, child.returncode, interrupted)
+
+
+def outcome_from_result(run_dir: Path, exit_code: int, interrupted: int | None) -> RunOutcome:
+    """The outcome of a run made by another process, from its ``result.json``."""
+    try:
+        result = json.loads((run_dir / "result.json").read_text())
+        verdict = Verdict(result["verdict"]["status"], result["verdict"]["message"],
+                          tuple(CheckResult(**item) for item in result["thresholds"]),
+                          tuple(result["verdict"].get("component_errors") or ()))
+        timings = result["timings"]
+        measurements = Measurements(run_started=timings["run_started"],
+                                    run_ended=timings["run_ended"],
+                                    fault_started=timings["fault_started"],
+                                    fault_ended=timings["fault_ended"])
+        extra = dict(result.get("extra") or {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        cause = f"the run in its network namespace left no usable result.json (exit code " \
+                f"{exit_code}: {exc})"
+        verdict = Verdict("ERROR", f"ERROR: {cause}", (), (cause,))
+        measurements, extra = Measurements(), {}
+    if interrupted:
+        extra["interrupted_by"] = interrupted
+    return RunOutcome(verdict, run_dir, measurements, extra)
 
 
 def print_outcome(outcome: RunOutcome) -> None:

@@ -18,14 +18,14 @@ import stat
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.durations import format_duration, parse_duration
-from harness.faults import COMMON_KEYS, FAULT_KINDS, Fault
+from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
 from harness.protocols import build_protocol
-from harness.target import BUNDLED_SERVERS, BundledServer
+from harness.target import BUNDLED_SERVERS, MODES, BundledServer
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
 from harness.urls import parse_metrics_url
@@ -39,6 +39,8 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "timing",
     "faults",
     "thresholds",
+    "expect",
+    "network",
 )
 TARGET_KEYS: tuple[str, ...] = (
     "server",
@@ -67,6 +69,7 @@ LOAD_KEYS: tuple[str, ...] = (
     "broadcast_interval",
     "stay",
     "away",
+    "body_size",
 )
 TIMING_KEYS: tuple[str, ...] = ("warmup", "fault", "cooldown", "evidence_window")
 THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail", "max_generator_lag")
@@ -96,6 +99,13 @@ MAX_TIMING_S = 24 * 3600.0
 """Each phase of a run (warm-up, fault, cool-down) lasts at most a day."""
 MAX_SETTING_S = 3600.0
 """[target] and [load] durations (timeouts, intervals, stays) are at most an hour."""
+MAX_BODY_SIZE = 60 * 1024
+"""A broadcast frame must stay under the reference server's 64 KiB limit on client frames."""
+MAX_SOCKET_BUFFER = 64 * 1024 * 1024
+"""``[network] socket_buffer`` is meant to be small; the kernels' own maxima are a few MB."""
+VERDICTS: tuple[str, ...] = ("PASS", "FAIL", "ERROR")
+_SIZE_PATTERN = re.compile(r"^\s*(?P<number>\d+)\s*(?P<unit>B|KB|MB)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024 * 1024}
 
 
 class ScenarioError(Exception):
@@ -184,6 +194,7 @@ class LoadSettings:
         broadcast_interval_s: Each member broadcasts this often while in a room.
         stay_s: Time in a room before leaving.
         away_s: Time out of the room before rejoining.
+        body_size: Bytes of fresh random text in each broadcast body; 0 sends ``hello``.
     """
 
     rooms: int = 1
@@ -193,6 +204,7 @@ class LoadSettings:
     broadcast_interval_s: float = 0.2
     stay_s: float = 2.0
     away_s: float = 0.2
+    body_size: int = 0
 
     @property
     def fast_members(self) -> int:
@@ -217,6 +229,19 @@ class TimingSettings:
     def total_s(self) -> float:
         """Length of the whole run."""
         return self.warmup_s + self.fault_s + self.cooldown_s
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """``[network]``: the network the rig runs on.
+
+    Attributes:
+        socket_buffer: With a size in bytes, every run happens in a network namespace of its
+            own whose TCP buffers (``tcp_wmem``, ``tcp_rmem``) are capped at it, where the
+            machine allows (:mod:`harness.netns`); 0 (the default) keeps the machine's.
+    """
+
+    socket_buffer: int = 0
 
 
 @dataclass(frozen=True)
@@ -251,6 +276,9 @@ class Scenario:
         faults: Faults applied to every slow member's proxy while the fault phase lasts.
         thresholds: Checks that decide the verdict.
         source_path: The file the scenario was loaded from.
+        expect: ``[expect]``: the verdict each mode of the bundled server must give
+            (``matrix`` checks them); empty: the server's own (:attr:`expectations`).
+        network: ``[network]``: small socket buffers in a namespace of the run's own.
     """
 
     name: str
@@ -262,6 +290,23 @@ class Scenario:
     thresholds: ThresholdSettings
     source_path: Path
     protocol: ProtocolSettings = ProtocolSettings()
+    expect: dict[str, str] = field(default_factory=dict)
+    network: NetworkSettings = NetworkSettings()
+
+    @property
+    def member_faults(self) -> tuple[Fault, ...]:
+        """The faults the slow members act out themselves (e.g. a stall)."""
+        return tuple(fault for fault in self.faults if FAULT_KINDS[fault.kind].where == MEMBER)
+
+    @property
+    def proxy_faults(self) -> tuple[Fault, ...]:
+        """The faults that are toxics on the slow members' proxies."""
+        return tuple(fault for fault in self.faults if FAULT_KINDS[fault.kind].where != MEMBER)
+
+    @property
+    def expectations(self) -> dict[str, str]:
+        """The verdict each mode must give: ``[expect]``, else the bundled server's own."""
+        return dict(self.expect or self.target.bundled.expected_verdicts)
 
     @property
     def total_duration(self) -> float:
@@ -299,6 +344,7 @@ class Scenario:
                 "broadcast_interval_s": self.load.broadcast_interval_s,
                 "stay_s": self.load.stay_s,
                 "away_s": self.load.away_s,
+                "body_size": self.load.body_size,
             },
             "timing": {
                 "warmup_s": self.timing.warmup_s,
@@ -308,14 +354,17 @@ class Scenario:
                 "evidence_window_s": self.timing.evidence_window_s,
             },
             "faults": [
-                {**fault.to_dict(), "toxic": fault.toxic().to_dict()} for fault in self.faults
-            ],
+                {**fault.to_dict(), "toxic": fault.toxic().to_dict()}
+                for fault in self.proxy_faults
+            ] + [fault.to_dict() for fault in self.member_faults],
             "thresholds": {
                 "min_samples": self.thresholds.min_samples,
                 "checks": [check.text for check in self.thresholds.checks],
                 "abort_on_fail": [check.text for check in self.thresholds.abort_on_fail],
                 "max_generator_lag_s": self.thresholds.max_generator_lag_s,
             },
+            "expect": self.expectations,
+            "network": {"socket_buffer": self.network.socket_buffer},
         }
 
 
@@ -431,6 +480,9 @@ class _ScenarioReader:
         timing = self.read_timing(self.section(document, "timing"))
         faults = self.read_faults(document.get("faults", []))
         thresholds = self.read_thresholds(self.section(document, "thresholds"))
+        expect = self.read_expect(self.section(document, "expect"))
+        network = self.section(document, "network")
+        self.reject_unknown_keys(network, ("socket_buffer",), "in [network]")
         self.check_consistency(load, timing, faults, thresholds)
         return Scenario(
             name=name,
@@ -442,6 +494,9 @@ class _ScenarioReader:
             thresholds=thresholds,
             source_path=Path(self.path),
             protocol=protocol,
+            expect=expect,
+            network=NetworkSettings(self.read_size(network, "socket_buffer",
+                                                   "[network] socket_buffer", MAX_SOCKET_BUFFER)),
         )
 
     # -- generic readers -------------------------------------------------------------------
@@ -657,6 +712,7 @@ class _ScenarioReader:
         )
         stay_s = self.read_duration(table, "stay", default.stay_s, "[load] stay")
         away_s = self.read_duration(table, "away", default.away_s, "[load] away")
+        body_size = self.read_size(table, "body_size", "[load] body_size")
         if members < 1:
             raise self.fail(f"[load] members must be >= 1, got {members}")
         if members > MAX_MEMBERS:
@@ -701,7 +757,45 @@ class _ScenarioReader:
             broadcast_interval_s=broadcast_interval_s,
             stay_s=stay_s,
             away_s=away_s,
+            body_size=body_size,
         )
+
+    def read_size(self, table: Mapping[str, Any], key: str, label: str,
+                  maximum: int = 0) -> int:
+        """A size in bytes written ``"16KB"`` (units B, KB, MB; KB = 1024 bytes), 0 when absent,
+        at most ``maximum`` (:data:`MAX_BODY_SIZE` for 0)."""
+        if key not in table:
+            return 0
+        value = table[key]
+        match = _SIZE_PATTERN.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise self.fail(f'{label} must be a size like "16KB" (units B, KB, MB), got '
+                            f"{_toml_type(value)} {value!r}")
+        size = int(match["number"]) * _SIZE_UNITS[match["unit"].lower()]
+        if maximum and not 4096 <= size <= maximum:
+            raise self.fail(f"{label} must be from 4KB to {maximum // (1024 * 1024)}MB, got "
+                            f'{value!r}; use e.g. {key} = "64KB"')
+        if not maximum and size > MAX_BODY_SIZE:
+            raise self.fail(f"{label} is {size} bytes, more than {MAX_BODY_SIZE // 1024}KB: a "
+                            "broadcast frame must stay under the server's 64 KiB limit on "
+                            'client frames; use e.g. body_size = "16KB"')
+        return size
+
+    def read_expect(self, table: dict[str, Any]) -> dict[str, str]:
+        """``[expect]``: ``MODE = "VERDICT"`` per mode; the canary's expectations when absent."""
+        if not table:
+            return {}
+        self.reject_unknown_keys(table, MODES, "in [expect]")
+        expect: dict[str, str] = {}
+        for mode in MODES:  # in the modes' own order
+            if mode not in table:
+                continue
+            verdict = table[mode]
+            if verdict not in VERDICTS:
+                raise self.fail(f"[expect] {mode} must be one of {', '.join(VERDICTS)}, got "
+                                f'{verdict!r}; write e.g. {mode} = "PASS"')
+            expect[mode] = verdict
+        return expect
 
     def read_timing(self, table: dict[str, Any]) -> TimingSettings:
         """``[timing]``; the run must last longer than zero seconds."""

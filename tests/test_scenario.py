@@ -118,7 +118,7 @@ def test_bandwidth_fault_and_upstream_stream(tmp_path: Path) -> None:
         )
     )
     assert scenario.faults[0].toxic() == ToxicSpec("bandwidth", "upstream", {"rate": 64})
-    assert set(FAULT_KINDS) == {"latency", "bandwidth", "slicer"}
+    assert set(FAULT_KINDS) == {"latency", "bandwidth", "slicer", "stall"}
 
 
 def test_slicer_fault(tmp_path: Path) -> None:
@@ -321,7 +321,7 @@ def test_command_line_prints_one_line_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip().splitlines() == [
         f"{bad}: unknown key 'membrs' in [load]; did you mean 'members'? (allowed: "
-        "rooms, members, slow_members, spawn_rate, broadcast_interval, stay, away)"
+        "rooms, members, slow_members, spawn_rate, broadcast_interval, stay, away, body_size)"
     ]
     assert "slow-member.toml: ok: slow-member" in completed.stdout
 

@@ -100,7 +100,7 @@ def test_every_fault_kind_describes_its_controls() -> None:
     """What the Chaos page builds its controls from: each kind's params, round-tripping."""
     for kind in FAULT_KINDS.values():
         described = kind.to_dict()
-        assert described["kind"] == kind.name and described["where"] == "proxy"
+        assert described["kind"] == kind.name and described["where"] == kind.where
         defaults = {param["name"]: param["default"] for param in described["params"]}
         assert all({"label", "unit", "min", "max"} <= set(param)
                    for param in described["params"])
@@ -265,6 +265,13 @@ def test_report_items_carry_the_stacks() -> None:
     assert report_item(1, {"kind": "odd"})["text"]  # unreadable reports still show
 
 
+class FakeEnvironment(SimpleNamespace):
+    """Locust's Environment as far as the panel uses it (hashable and weakly referable, like
+    the real one)."""
+
+    __hash__ = object.__hash__
+
+
 def _web_ui(panel: ChaosPanel) -> Any:
     """A bare Flask app standing in for Locust's, with Locust's stats route and names."""
     from flask import Blueprint, Flask, jsonify
@@ -293,8 +300,11 @@ def test_routes_serve_the_page_the_state_and_the_controls(
         toxiproxy_url=toxiproxy.url, slow_proxies="t-slow-0", slow_urls=proxies.members[0].url,
         room_url="ws://127.0.0.1:1/ws", target_url="ws://127.0.0.1:9/ws", target_mode="naive",
         lock_reports="http://127.0.0.1:9/debug/locks", scenario=str(scenario), samples_file="")
-    environment = SimpleNamespace(events=FakeEvents(), parsed_options=options,
-                                  runner=SimpleNamespace(state="running", user_count=6))
+    sent: list[tuple[str, Any]] = []  # Locust custom messages (member faults)
+    environment = FakeEnvironment(events=FakeEvents(), parsed_options=options,
+                                  runner=SimpleNamespace(
+                                      state="running", user_count=6,
+                                      send_message=lambda kind, data: sent.append((kind, data))))
     panel = ChaosPanel(environment, PanelSettings.from_options(options))
     panel.live.attach(environment.events)
     web_ui = _web_ui(panel)
@@ -330,6 +340,14 @@ def test_routes_serve_the_page_the_state_and_the_controls(
         "params": {"average_size": 64, "size_variation": 0, "delay": 100}})
     assert sliced.json["message"] == "slicer set on t-slow-0"
     assert client.post("/chaos/api/clear", json={"kind": "slicer"}).json["ok"]
+    # A member fault goes to the members (Locust's custom message), not to Toxiproxy.
+    stalled = client.post("/chaos/api/fault", json={"kind": "stall", "proxy": "t-slow-0"})
+    assert stalled.json["message"] == "stall set on t-slow-0"
+    assert [(kind, data["kind"], data["on"], data["members"]) for kind, data in sent] == [
+        ("room_member_fault", "stall", True, [0])]
+    assert client.post("/chaos/api/clear", json={"kind": "stall"}).json["ok"]
+    assert (sent[-1][1]["on"], sent[-1][1]["members"]) == (False, None)
+    assert not any(toxic["type"] == "stall" for toxic in toxiproxy.list_toxics("t-slow-0"))
 
     environment.events.request.fire(request_type="LOCK", name="wait", response_time=600,
                                     context={"report": _report()})

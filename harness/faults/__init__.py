@@ -4,19 +4,21 @@ To add a fault kind, one file plus one line:
 
 1. write ``harness/faults/<name>.py`` exposing ``KIND = FaultKind(...)`` (see
    :mod:`harness.faults.base` for the interface and :mod:`harness.faults.slicer` for a whole
-   example): the toxic it applies, where (``PROXY``), its ``[[faults]]`` keys and ``parse``, and
-   the ``params`` a UI edits with ``build``;
+   example): the toxic it applies, where (``PROXY``, or ``MEMBER`` for a fault the member acts
+   out, like :mod:`harness.faults.stall`), its ``[[faults]]`` keys and ``parse``, and the
+   ``params`` a UI edits with ``build``;
 2. import the module and add its line ``<name>.KIND,`` to :data:`FAULT_KINDS` below.
 
 Nothing else changes: scenarios accept ``kind = "<name>"``, runs put its toxic on every slow
-member's proxy for the fault phase, and the web UI's Chaos page gets Set/Clear controls for it
+member's proxy for the fault phase (or send a member fault to the slow members), and the web
+UI's Chaos page gets Set/Clear controls for it
 (they are built from :meth:`FaultKind.to_dict`, served at ``GET /chaos/faults``). Document its
 keys in ``scenarios/README.md``.
 """
 
 from __future__ import annotations
 
-from harness.faults import bandwidth, latency, slicer
+from harness.faults import bandwidth, latency, slicer, stall
 from harness.faults.base import (
     COMMON_KEYS,
     DOWNSTREAM,
@@ -34,6 +36,7 @@ FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
     latency.KIND,
     bandwidth.KIND,
     slicer.KIND,
+    stall.KIND,
 )}
 """Every known fault kind, by the ``kind`` value that selects it in a scenario."""
 

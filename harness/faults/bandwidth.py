@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from harness.faults.base import DOWNSTREAM, FaultKind, Param, ToxicSpec, read_stream
+from harness.faults.base import DOWNSTREAM, FaultKind, OneToxic, Param, read_stream
 
 NAME = "bandwidth"
 
@@ -26,22 +26,16 @@ _RATE_PATTERN = re.compile(r"^\s*(?P<number>[-+]?\d+)\s*[kK]B/s\s*$")
 
 
 @dataclass(frozen=True)
-class BandwidthFault:
+class BandwidthFault(OneToxic):
     """Toxiproxy ``bandwidth`` toxic: at most ``rate_kb_per_s`` kilobytes per second."""
 
+    NAME: ClassVar[str] = NAME
     rate_kb_per_s: int
     stream: str = DOWNSTREAM
 
-    @property
-    def kind(self) -> str:
-        """Always ``"bandwidth"``."""
-        return NAME
-
-    def toxic(self) -> ToxicSpec:
-        """Toxic type ``bandwidth`` with attribute ``rate`` in KB/s."""
-        return ToxicSpec(
-            type="bandwidth", stream=self.stream, attributes={"rate": self.rate_kb_per_s}
-        )
+    def attributes(self) -> dict[str, int]:
+        """``rate`` in KB/s."""
+        return {"rate": self.rate_kb_per_s}
 
     def to_dict(self) -> dict[str, Any]:
         """``kind``, ``stream`` and ``rate_kb_per_s``."""

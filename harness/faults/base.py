@@ -4,12 +4,15 @@ A fault kind is one module that exposes a :class:`FaultKind`. It says:
 
 * **what** it applies: a Toxiproxy toxic of type :attr:`FaultKind.toxic_type`, built by
   :meth:`Fault.toxic` from a parsed fault;
-* **where**: :attr:`FaultKind.where`, :data:`PROXY` for a toxic on each slow member's own proxy
-  (the only place the run and the Chaos tab apply faults today) or :data:`MEMBER` for a fault
-  the member itself acts out;
+* **where**: :attr:`FaultKind.where`, :data:`PROXY` for a toxic on each slow member's own proxy,
+  or :data:`MEMBER` for a fault the slow member itself acts out in the load generator (the
+  ``stall``: it stops reading its socket). For a member fault, :meth:`Fault.toxic` describes
+  the settings the member acts out in the same form (type = the kind's name); it never goes to
+  Toxiproxy. The run and the Chaos tab send member faults to the load generator as commands
+  (:mod:`harness.memberfaults`);
 * **how to lift it**: a proxy fault is lifted by removing its toxic by name (Toxiproxy then
   flushes what the toxic held back); the Chaos tab's Clear removes every toxic of the kind's
-  :attr:`~FaultKind.toxic_type`;
+  :attr:`~FaultKind.toxic_type`. A member fault is lifted by a command that switches it off;
 * **how the UI edits it**: :attr:`FaultKind.params` lists the editable numbers (name, label,
   unit, bounds, default) as :class:`Param`; :meth:`FaultKind.edit` turns edited values into a
   fault, and :meth:`FaultKind.values_of` reads them back from a toxic on a proxy. A param's name
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from harness.durations import parse_duration
 
@@ -73,12 +76,37 @@ class Fault(Protocol):
         ...
 
     def toxic(self) -> ToxicSpec:
-        """The Toxiproxy toxic that injects this fault."""
+        """The Toxiproxy toxic that injects this fault (for a member fault: its settings in the
+        same form, never sent to Toxiproxy)."""
         ...
 
     def to_dict(self) -> dict[str, Any]:
         """The fault's settings as a JSON-ready dict, including ``kind`` and ``stream``."""
         ...
+
+
+class OneToxic:
+    """What every fault that is one toxic shares: its kind's name and the toxic built from it.
+
+    A fault dataclass sets :attr:`NAME` and a ``stream`` field, and implements
+    :meth:`attributes`; ``kind`` and ``toxic()`` come from here.
+    """
+
+    NAME: ClassVar[str]
+    stream: str
+
+    @property
+    def kind(self) -> str:
+        """The fault kind's name (also the toxic's type)."""
+        return self.NAME
+
+    def attributes(self) -> dict[str, int]:
+        """The toxic's attributes, in Toxiproxy's units."""
+        raise NotImplementedError
+
+    def toxic(self) -> ToxicSpec:
+        """Toxic of type :attr:`NAME` on :attr:`stream` with :meth:`attributes`."""
+        return ToxicSpec(type=self.NAME, stream=self.stream, attributes=self.attributes())
 
 
 @dataclass(frozen=True)

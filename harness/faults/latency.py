@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.faults.base import (
     DOWNSTREAM,
     FaultKind,
+    OneToxic,
     Param,
-    ToxicSpec,
     read_stream,
     read_whole_milliseconds,
 )
@@ -28,25 +28,17 @@ NAME = "latency"
 
 
 @dataclass(frozen=True)
-class LatencyFault:
+class LatencyFault(OneToxic):
     """Toxiproxy ``latency`` toxic: each chunk waits ``latency_ms`` +/- ``jitter_ms``."""
 
+    NAME: ClassVar[str] = NAME
     latency_ms: int
     jitter_ms: int = 0
     stream: str = DOWNSTREAM
 
-    @property
-    def kind(self) -> str:
-        """Always ``"latency"``."""
-        return NAME
-
-    def toxic(self) -> ToxicSpec:
-        """Toxic type ``latency`` with attributes ``latency`` and ``jitter`` in ms."""
-        return ToxicSpec(
-            type="latency",
-            stream=self.stream,
-            attributes={"latency": self.latency_ms, "jitter": self.jitter_ms},
-        )
+    def attributes(self) -> dict[str, int]:
+        """``latency`` and ``jitter`` in ms."""
+        return {"latency": self.latency_ms, "jitter": self.jitter_ms}
 
     def to_dict(self) -> dict[str, Any]:
         """``kind``, ``stream``, ``latency_ms`` and ``jitter_ms``."""

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.faults.base import (
     DOWNSTREAM,
     FaultKind,
+    OneToxic,
     Param,
-    ToxicSpec,
     read_stream,
     read_whole_duration,
 )
@@ -39,29 +39,20 @@ MAX_DELAY_US = 10_000_000
 
 
 @dataclass(frozen=True)
-class SlicerFault:
+class SlicerFault(OneToxic):
     """Toxiproxy ``slicer`` toxic: pieces of ``average_size`` +/- ``size_variation`` bytes,
     ``delay_us`` microseconds apart."""
 
+    NAME: ClassVar[str] = NAME
     average_size: int
     size_variation: int = 0
     delay_us: int = 0
     stream: str = DOWNSTREAM
 
-    @property
-    def kind(self) -> str:
-        """Always ``"slicer"``."""
-        return NAME
-
-    def toxic(self) -> ToxicSpec:
-        """Toxic type ``slicer`` with ``average_size``, ``size_variation`` (bytes), ``delay``
-        (µs)."""
-        return ToxicSpec(
-            type="slicer",
-            stream=self.stream,
-            attributes={"average_size": self.average_size,
-                        "size_variation": self.size_variation, "delay": self.delay_us},
-        )
+    def attributes(self) -> dict[str, int]:
+        """``average_size``, ``size_variation`` (bytes) and ``delay`` (µs)."""
+        return {"average_size": self.average_size, "size_variation": self.size_variation,
+                "delay": self.delay_us}
 
     def to_dict(self) -> dict[str, Any]:
         """``kind``, ``stream``, ``average_size``, ``size_variation`` and ``delay_us``."""

@@ -39,6 +39,13 @@ def _options(load: LoadSettings) -> list[tuple[str, str | int | float | bool, bo
          "seconds between a member's broadcasts while in a room"),
         ("--stay", load.stay_s, True, "seconds a member stays in a room before leaving"),
         ("--away", load.away_s, True, "seconds a member stays away before rejoining"),
+        ("--body-size", load.body_size, True,
+         "bytes of fresh random text in each broadcast body (0: 'hello'); "
+         "large bodies fill a stalled member's buffers fast"),
+        # Member faults (a stall), between the harness and the master: both JSON lines.
+        ("--control-file", "", False, "follow this file for member fault commands"),
+        ("--member-faults-file", "", False,
+         "append what members measure while acting a fault out (a stalled member's queues) here"),
         ("--protocol", "", False,
          "the wire protocol as JSON, the scenario's [protocol] table "
          '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/protocol.md)'),

@@ -25,20 +25,32 @@ set to the operation: ``connect``, ``join``, ``broadcast``, ``leave``,
 ``deliver`` (from the sender's ``sent_at`` to receipt, per receiver) and
 ``frame`` (an unreadable frame: always an error). A protocol that joins by
 connecting reports its connection as ``join`` and its closing as ``leave``.
+
+Member faults (:mod:`harness.loadgen.memberfaults`) are acted out here, below the protocol:
+:meth:`RoomUser.stall_point` pauses the one receive loop (the member reads nothing, answers no
+ping, acknowledges nothing, whatever the protocol) while a ``stall`` is in force for this slow
+member, and :class:`~harness.loadgen.stall.StallWatch` samples its socket meanwhile.
+Broadcast bodies are fresh random text of ``--body-size`` bytes when that is set
+(incompressible, so that a stalled member's buffers fill with real bytes).
+
 Each member also counts messages received out of order or lost
 (:mod:`harness.loadgen.order`).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
+import os
+import struct
 import time
 from typing import Any, ClassVar
 
 import gevent
 import websocket
+from gevent.event import Event as Switch
 from gevent.queue import Empty, Queue
 from locust import User
 from locust.exception import StopUser
@@ -59,9 +71,11 @@ from harness.protocols import (
 )
 from harness.tls import TlsOptions
 
+from .memberfaults import member_faults
 from .order import DeliveryOrder, order_recorder
 from .sentlog import SentLog
 from .slots import MemberSlot, SlotUnavailable, slot_service
+from .stall import StallWatch
 
 __all__ = ["OperationFailed", "RoomUser"]
 
@@ -76,6 +90,20 @@ class _Closed:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+
+
+class Ending:
+    """How one connection ended, read later (the user may have reconnected meanwhile)."""
+
+    def __init__(self, endings: dict[websocket.WebSocket, tuple[int | None, str]],
+                 ws: websocket.WebSocket) -> None:
+        self.endings, self.ws = endings, ws
+        self.seen: tuple[int | None, str] | None = None
+
+    def get(self) -> tuple[int | None, str] | None:
+        """``(close code or None, reason)`` once the connection ended, else None."""
+        self.seen = self.seen or self.endings.get(self.ws)
+        return self.seen
 
 
 class RoomUser(User):
@@ -116,6 +144,13 @@ class RoomUser(User):
         self._message_count = 0
         #: Broadcasts the server confirmed: the counter that ends each message id.
         self._sequence = 0
+        self.body_size = int(getattr(options, "body_size", 0) or 0)
+        #: Set while the receive loop may read; cleared for a stall.
+        self._reading = Switch()
+        self._reading.set()
+        #: ``(close code or None, reason)`` per connection whose receive loop ended (kept: a
+        #: stall watch reads its connection's after the user has reconnected).
+        self.endings: dict[websocket.WebSocket, tuple[int | None, str]] = {}
 
     def on_stop(self) -> None:
         self.disconnect()
@@ -161,14 +196,17 @@ class RoomUser(User):
         self.disconnect()
         url = self.protocol.connect_url(self.slot.url, self.slot.room, self.slot.name)
         try:
+            # websocket-client checks UTF-8 in pure Python, byte by byte (milliseconds per
+            # 10 KB frame without wsaccel); the receive loop decodes text frames in C instead.
             ws = websocket.create_connection(
-                url, timeout=self.op_timeout,
+                url, timeout=self.op_timeout, skip_utf8_validation=True,
                 **self.tls.connect_options(url, self.target_url))
             ws.settimeout(None)  # the receive greenlet blocks in recv
         except (OSError, websocket.WebSocketException) as exc:
             return OperationFailed(f"connect {url}: {exc}")
         self.ws = ws
         self._replies = Queue()
+        self._reading.set()
         self._receiver = gevent.spawn(self._receive, ws)
         error = self._wait_for(Opened) if self.protocol.awaits_open else None
         if error is not None:
@@ -198,9 +236,15 @@ class RoomUser(User):
         classify = self.protocol.classify
         try:
             while True:
-                raw = ws.recv()
-                if not raw:
-                    raise websocket.WebSocketConnectionClosedException("closed by server")
+                self._reading.wait()  # a stall holds the loop here: nothing is read
+                opcode, raw = ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    code, reason = _close_status(raw)
+                    self.endings[ws] = (code, reason)
+                    raise websocket.WebSocketConnectionClosedException(
+                        f"closed by server (code {code}{': ' + reason if reason else ''})")
+                if isinstance(raw, bytes) and opcode == websocket.ABNF.OPCODE_TEXT:
+                    raw = raw.decode("utf-8")
                 event = classify(raw)
                 if type(event) is Delivered:
                     self._on_message(ws, event)
@@ -213,8 +257,42 @@ class RoomUser(User):
                     self._replies.put(event)
         except (OSError, ValueError, websocket.WebSocketException) as exc:
             status = getattr(ws, "status", None)
+            self.endings.setdefault(ws, (None, f"{type(exc).__name__}: {exc}"))
             self._replies.put(_Closed(f"connection closed ({type(exc).__name__}: {exc})"
                                       + (f", status {status}" if status else "")))
+
+    # Member faults.
+
+    def stall_point(self) -> None:
+        """Act a ``stall`` out if one is in force for this member; call where no reply is
+        awaited (in a room, between operations).
+
+        The receive loop stops reading until the stall is lifted (bounded by Locust's own
+        run time); meanwhile the member sends nothing and its socket is watched.
+        """
+        faults = member_faults(self.environment)
+        if self.slot.kind != "slow" or not faults.wanted("stall", self.slot.index):
+            return
+        ws = self.ws
+        if ws is None or not self.connected:
+            return
+        self._reading.clear()
+        ending = Ending(self.endings, ws)
+        watch = StallWatch(self.slot.name, ws.sock, faults.report, ending.get)
+        watch.start()
+        try:
+            while not faults.wait_lifted("stall", self.slot.index, timeout=1.0):
+                pass
+        finally:
+            watch.lifted()
+            self._reading.set()
+
+    def body(self) -> str:
+        """A broadcast body: ``--body-size`` fresh random (incompressible) characters, else
+        ``hello``."""
+        if self.body_size <= 0:
+            return "hello"
+        return base64.b64encode(os.urandom(self.body_size * 3 // 4 + 3)).decode()[:self.body_size]
 
     def _on_unreadable(self, event: Unparseable) -> None:
         """An error sample ``frame`` with the reason; the member reads on."""
@@ -337,9 +415,12 @@ class RoomUser(User):
         self.disconnect()
         self._fire("leave", started)
 
-    def broadcast(self, body: str = "hello") -> None:
-        """Broadcast; the id ends with the count of confirmed broadcasts plus one, so a
-        refused one is sent again with the same number (see harness.loadgen.order)."""
+    def broadcast(self, body: str | None = None) -> None:
+        """Broadcast ``body`` (by default :meth:`body`); the id ends with the count of confirmed
+        broadcasts plus one, so a refused one is sent again with the same number (see
+        harness.loadgen.order)."""
+        if body is None:
+            body = self.body()
         message_id = f"{self.slot.name}-{self._sequence + 1}"
         sent_at = time.time()
         frame = self.protocol.broadcast_frame(self.slot.room, message_id, body, sent_at)
@@ -347,6 +428,14 @@ class RoomUser(User):
         self.request("broadcast", frame,
                      Broadcasted if self.protocol.confirms_broadcast else None)
         self._sequence += 1
+
+
+def _close_status(payload: bytes | str) -> tuple[int | None, str]:
+    """A close frame's payload as ``(code, reason)``; code None when it has none."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    if len(data) < 2:
+        return None, ""
+    return int(struct.unpack("!H", data[:2])[0]), data[2:].decode("utf-8", "replace")
 
 
 _protocols: dict[str, ClientProtocol] = {}

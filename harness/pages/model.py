@@ -102,6 +102,7 @@ class RunView:
         series: The time series, None when the file predates them.
         generator_lag: ``measured.generator_lag`` (the load generator's own lag: ``p99_ms``,
             ``max_ms``, ``limit_ms``, ``processes``...), None when not measured.
+        stall: ``extra.stall`` (:mod:`harness.stall_check`), None without a stall fault.
     """
 
     run_dir: Path
@@ -121,6 +122,7 @@ class RunView:
     versions: Mapping[str, str] = field(default_factory=dict)
     series: Series | None = None
     generator_lag: Mapping[str, Any] | None = None
+    stall: Mapping[str, Any] | None = None
 
     @property
     def scenario_name(self) -> str:
@@ -207,6 +209,8 @@ def _run_view(run_dir: Path, document: Any) -> RunView:
         series=None if root.get("series") is None else _series(root["series"]),
         generator_lag=(None if measured.get("generator_lag") is None else
                        _mapping(measured["generator_lag"], "measured.generator_lag")),
+        stall=(None if extra.get("stall") is None else
+               _mapping(extra["stall"], "extra.stall")),
     )
 
 

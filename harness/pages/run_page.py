@@ -1,12 +1,13 @@
 """The HTML page of one run (``report.html``), drawn from a :class:`RunView` alone.
 
 Sections, top to bottom: verdict banner; thresholds (limit against measured value, holding,
-broken or no data); join latency over time (fast and slow members, fault window shaded); lock
-reports over time; the load generator's own lag (when measured); what the harness sampled
-(Prometheus metrics, the target's RSS and threads, when any); latency percentiles raw and
-corrected for coordinated omission side by side; the lock reports grouped by where they
-happened, each with its stacks in ``<details>``; the scenario that ran; component versions;
-links to the run's other files.
+broken or no data); the stalled members, with a stall fault (backpressure, how it cleared);
+join latency over time (fast and slow members, fault window shaded); lock reports over time;
+the load generator's own lag (when measured); what the harness sampled (Prometheus metrics,
+the target's RSS and threads, when any); latency percentiles raw and corrected for
+coordinated omission side by side; the lock reports grouped by where they happened, each with
+its stacks in ``<details>``; the scenario that ran; component versions; links to the run's
+other files.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def render_run_page(view: RunView) -> str:
         f"<h1>roomchaos run report: {esc(view.scenario_name)} [{esc(view.mode)}]</h1>",
         verdict_banner(view),
         _section("Thresholds", thresholds_table(view)),
+        *stall_section(view),
         _section("Join latency over time", _chart(charts.run_join_chart(view), "join latency")
                  + '<p class="note">One filled point per join (raw latency, as measured by '
                  "each member); a hollow point above it is the same join measured from its "
@@ -108,6 +110,43 @@ def generator_lag_section(view: RunView) -> list[str]:
             f"({number(_figure(lag.get('p99_ms')), 'ms')}) with max_generator_lag "
             f"({number(_figure(limit), 'ms')}). {esc(verdict_note)}</p>")
     return [_section("Load generator lag", chart + figures_table + note)]
+
+
+def stall_section(view: RunView) -> list[str]:
+    """The stall check: when each member's stall reached backpressure, how it cleared."""
+    stall = view.stall
+    if stall is None:
+        return []
+
+    def seconds(value: Any) -> str:
+        figure = _figure(value)
+        return "n/a" if figure is None else f"{figure:.1f} s"
+
+    def size(value: Any) -> str:
+        figure = _figure(value)
+        return "n/a" if figure is None else f"{figure / 1024:.0f} KB"
+
+    rows = []
+    for member in stall.get("members") or []:
+        how = str(member.get("cleared") or "not seen")
+        if member.get("close_code"):
+            how += f" ({member['close_code']}: {member.get('close_reason', '')})"
+        rows.append([esc(str(member.get("member"))),
+                     seconds(member.get("backpressure_after_stall_s")),
+                     size(member.get("backpressure_bytes")),
+                     size(member.get("peer_buffer_bytes")), esc(how),
+                     number(_figure(member.get("deliveries_after_resume")) or 0)])
+    cleared = stall.get("cleared")
+    verdict = ("not judged: the run ended before the lift" if cleared is None
+               else badge("PASS" if cleared else "FAIL"))
+    note = (f'<p>Causal check (the stall clears once lifted): {verdict}</p>'
+            + "".join(f'<p class="note">{esc(line)}</p>'
+                      for line in str(stall.get("summary", "")).splitlines())
+            + "".join(f'<p class="note">{esc(str(error))}</p>'
+                      for error in stall.get("errors") or []))
+    header = ["member", "backpressure after", "receive queue", "server's send buffer",
+              "cleared", "deliveries after resuming"]
+    return [_section("Stalled members", table(header, rows, frozenset({1, 2, 3, 5})) + note)]
 
 
 def sampled_section(view: RunView) -> list[str]:

@@ -21,9 +21,11 @@ from typing import Any
 
 import gevent
 
-from harness.faults import FAULT_KINDS
+from harness.faults import FAULT_KINDS, MEMBER
 from harness.loadgen.lockfeed import summarize
+from harness.loadgen.memberfaults import member_faults
 from harness.lockwatch.report import Report
+from harness.memberfaults import MemberFaultCommand
 from harness.scenario import DEFAULT_CHECKS, ScenarioError, ThresholdSettings, load_scenario
 from harness.thresholds import Check, parse_check
 from harness.toxiproxy import ToxiproxyClient
@@ -260,6 +262,32 @@ class ChaosPanel:
                           for index in range(since, len(reports))],
             },
         }
+
+    def set_fault(self, kind_name: Any, values: Any, proxy: str | None,
+                  on: bool = True) -> list[str]:
+        """Set (or with ``on`` False, clear) fault ``kind_name`` on the slow member behind
+        ``proxy`` (every active one for None): a toxic on its proxy, or for a member fault
+        (a stall) a command the members act out (:mod:`harness.loadgen.memberfaults`).
+
+        Returns the proxies of the members changed.
+
+        Raises:
+            ChaosError: unknown kind or member, bad values, or Toxiproxy failed.
+        """
+        kind = FAULT_KINDS.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None or kind.where != MEMBER:
+            if on:
+                return self.proxies.set_fault(kind_name, values, proxy)
+            return self.proxies.clear_fault(kind_name, proxy)
+        chosen = self.proxies.select(proxy)
+        try:
+            fault = kind.edit(values if isinstance(values, dict) else {})
+        except ValueError as exc:
+            raise ChaosError(str(exc)) from None
+        indexes = None if proxy is None else tuple(member.index for member in chosen)
+        member_faults(self.environment).dispatch(MemberFaultCommand(
+            kind.name, on, indexes, dict(fault.toxic().attributes), time.time()))
+        return [member.proxy for member in chosen]
 
     def fault_controls(self) -> list[dict[str, Any]]:
         """Every registered fault kind as the page builds its controls: params with bounds,

@@ -158,7 +158,7 @@ class ChaosProxies:
             raise ChaosError("no Toxiproxy to steer (start Locust with --toxiproxy-url)", 409)
         return self.client
 
-    def _select(self, proxy: str | None) -> list[SlowMember]:
+    def select(self, proxy: str | None) -> list[SlowMember]:
         """The active member with ``proxy``, or every active member for ``None``."""
         members = self.active_members()
         if proxy is None:
@@ -234,7 +234,7 @@ class ChaosProxies:
             ChaosError: Toxiproxy failed or hung (502); members before it stay changed.
         """
         changed = []
-        for member in self._select(proxy):
+        for member in self.select(proxy):
             try:
                 change(member.proxy)
             except ToxiproxyError as exc:

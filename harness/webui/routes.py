@@ -4,7 +4,8 @@
 live state. ``GET /chaos/faults`` describes every registered fault kind (its params, units,
 bounds and starting values), from which the page builds its Set/Clear controls; ``POST
 /chaos/api/fault`` (``{kind, params, proxy}``) and ``POST /chaos/api/clear`` (``{kind, proxy}``)
-steer the slow members' links, each fault kind checking its own values.
+steer the slow members' links, each fault kind checking its own values; a member fault (a
+stall) goes to the members themselves as a command.
 
 Every route is guarded by ``web_ui.auth_required_if_enabled``, so ``--web-login`` covers
 it like Locust's own. POSTs coming from another origin are refused: Locust's app answers CORS
@@ -67,15 +68,14 @@ def add_routes(panel: ChaosPanel, web_ui: Any, base_path: str = "") -> None:
     @guard
     def chaos_fault() -> tuple[Response, int]:
         def act(body: dict[str, Any]) -> list[str]:
-            return panel.proxies.set_fault(body.get("kind"), body.get("params") or {},
-                                           _proxy(body))
+            return panel.set_fault(body.get("kind"), body.get("params") or {}, _proxy(body))
 
         return _control(act, "set on")
 
     @blueprint.route("/chaos/api/clear", methods=["POST"])
     @guard
     def chaos_clear() -> tuple[Response, int]:
-        return _control(lambda body: panel.proxies.clear_fault(body.get("kind"), _proxy(body)),
+        return _control(lambda body: panel.set_fault(body.get("kind"), {}, _proxy(body), on=False),
                         "cleared on")
 
     web_ui.app.register_blueprint(blueprint)

@@ -1,0 +1,74 @@
+"""Fault kind ``stall``: the slow member stops reading its socket, then resumes.
+
+Scenario table::
+
+    [[faults]]
+    kind = "stall"
+
+For the fault window each slow member stops reading at the transport level: its receive loop
+(:mod:`harness.loadgen.user`) leaves the socket alone, so nothing is read, no ping is answered
+and no message is acknowledged, whatever the protocol. It stays in its room and sends nothing.
+When the fault is lifted it reads again. No proxy can do this (Toxiproxy's toxics keep
+reading), so the load generator acts it out: a member fault (:data:`MEMBER`).
+
+The member samples its socket's receive queue (FIONREAD) during the stall; once the queue stops
+growing, the server's send buffer is full: backpressure was reached. A stall that never gets
+there is the ERROR "backpressure was never reached" (see :mod:`harness.stall_check`), never a
+PASS. Publishers' bodies (``[load] body_size``) set how fast the buffers fill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from harness.faults.base import DOWNSTREAM, MEMBER, FaultKind, OneToxic
+
+NAME = "stall"
+
+
+@dataclass(frozen=True)
+class StallFault(OneToxic):
+    """The slow members stop reading their sockets for the fault window."""
+
+    NAME: ClassVar[str] = NAME
+    stream: str = DOWNSTREAM
+
+    def attributes(self) -> dict[str, int]:
+        """None: a stall has no settings."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """``kind`` and ``where`` (``"member"``)."""
+        return {"kind": NAME, "where": MEMBER}
+
+
+def parse(table: Mapping[str, Any]) -> StallFault:
+    """Validate a ``kind = "stall"`` table.
+
+    Raises:
+        ValueError: the table sets ``stream`` (a stall stops all reading; it has no direction).
+    """
+    if "stream" in table:
+        raise ValueError('a stall has no stream (the member stops reading altogether); remove '
+                         '"stream"')
+    return StallFault()
+
+
+def build(values: Mapping[str, int], stream: str) -> StallFault:
+    """The stall (it takes no values)."""
+    return StallFault()
+
+
+KIND = FaultKind(
+    name=NAME,
+    keys=(),
+    parse=parse,
+    summary="the slow member stops reading its socket (no reads, no pongs), then resumes",
+    toxic_type=NAME,
+    params=(),
+    build=build,
+    where=MEMBER,
+    describe=lambda attributes: "stall (not reading)",
+)

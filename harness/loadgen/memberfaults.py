@@ -1,0 +1,164 @@
+"""Member faults in the load generator: commands in, switches for the members, reports out.
+
+* **In**: the master (or local runner) follows the run's control file (``--control-file``,
+  one :class:`~harness.memberfaults.MemberFaultCommand` per line) and the web UI's Chaos tab
+  calls :meth:`MemberFaults.dispatch`. Either way the command goes to every process that runs
+  members with the custom message ``room_member_fault`` (a local runner's ``send_message``
+  calls the handler directly, so one path serves both).
+* **Switches**: each process keeps the commands in force; a member asks
+  :meth:`MemberFaults.wanted` whether it must act a fault out, and
+  :meth:`MemberFaults.wait_lifted` blocks it until the fault is lifted.
+* **Out**: members report what they measured while acting a fault out
+  (:meth:`MemberFaults.report`, message ``room_member_fault_report``); the master appends each
+  report as a JSON line to ``--member-faults-file`` for the harness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import weakref
+from pathlib import Path
+from typing import IO, Any
+
+import gevent
+from gevent.event import Event
+
+from harness.memberfaults import MemberFaultCommand
+
+from .collector import collects, register_collector
+
+__all__ = ["MemberFaults", "member_faults"]
+
+logger = logging.getLogger(__name__)
+
+COMMAND = "room_member_fault"
+REPORT = "room_member_fault_report"
+#: How often the master looks for new lines in the control file, in seconds.
+CONTROL_POLL = 0.1
+
+
+class MemberFaults:
+    """The member faults of one Locust process (attach once, from ``events.init``)."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        #: Commands in force, by fault kind (only those switched on).
+        self.active: dict[str, MemberFaultCommand] = {}
+        self._changed = Event()
+        self._file: IO[str] | None = None
+        self._follower: gevent.Greenlet | None = None
+
+    def attach(self, control_file: str = "", reports_file: str = "") -> None:
+        """Register the messages; on the master (or local runner) follow ``control_file`` and
+        write members' reports to ``reports_file``."""
+        runner = self.environment.runner
+        if runner is None:
+            return
+        if runs_members(runner):
+            runner.register_message(COMMAND, self._on_command)
+        self._file = register_collector(runner, REPORT, self._on_report, reports_file)
+        if control_file and collects(runner):
+            self._follower = gevent.spawn(self._follow, Path(control_file))
+            self.environment.events.quitting.add_listener(lambda **_: self.close())
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.kill(block=False)
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    # In.
+
+    def dispatch(self, command: MemberFaultCommand) -> None:
+        """Hand ``command`` to every process that runs members (call on the master)."""
+        self.environment.runner.send_message(COMMAND, command.to_dict())
+
+    def _follow(self, path: Path) -> None:
+        offset = 0
+        while True:
+            gevent.sleep(CONTROL_POLL)
+            try:
+                with open(path, encoding="utf-8") as control:
+                    control.seek(offset)
+                    text = control.read()
+            except FileNotFoundError:
+                continue
+            complete = text[:text.rfind("\n") + 1]  # a half-written line waits for the rest
+            offset += len(complete.encode("utf-8"))
+            for line in complete.splitlines():
+                try:
+                    self.dispatch(MemberFaultCommand.from_dict(json.loads(line)))
+                except ValueError as exc:
+                    logger.error("control file %s: %s", path, exc)
+
+    def _on_command(self, msg: Any, **_: Any) -> None:
+        command = MemberFaultCommand.from_dict(msg.data)
+        current = self.active.get(command.kind)
+        if command.on:
+            if current is not None and current.members is not None and command.members:
+                # Set on one member while another is on: both stay on.
+                command = dataclasses.replace(
+                    command, members=tuple(sorted({*current.members, *command.members})))
+            self.active[command.kind] = command
+        elif current is not None and current.members is not None and command.members:
+            left = tuple(index for index in current.members if index not in command.members)
+            if left:
+                self.active[command.kind] = dataclasses.replace(current, members=left)
+            else:
+                del self.active[command.kind]
+        else:
+            self.active.pop(command.kind, None)
+        self._changed.set()
+        self._changed = Event()
+
+    # Switches.
+
+    def wanted(self, kind: str, slow_index: int) -> bool:
+        """Whether the slow member ``slow_index`` must act fault ``kind`` out now."""
+        command = self.active.get(kind)
+        return command is not None and command.applies_to(slow_index)
+
+    def wait_lifted(self, kind: str, slow_index: int, timeout: float) -> bool:
+        """Block until fault ``kind`` is lifted for ``slow_index`` or ``timeout`` seconds pass;
+        True when it was lifted."""
+        deadline = time.monotonic() + timeout
+        while self.wanted(kind, slow_index):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._changed.wait(left)
+        return True
+
+    # Out.
+
+    def report(self, entry: dict[str, Any]) -> None:
+        """Send one measurement of a member acting a fault out to the master's file."""
+        runner = self.environment.runner
+        if runner is not None:
+            runner.send_message(REPORT, dict(entry, time=entry.get("time", time.time())))
+
+    def _on_report(self, msg: Any, **_: Any) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(msg.data) + "\n")
+
+
+def runs_members(runner: Any) -> bool:
+    """Whether ``runner`` runs members (a local runner or a worker, not a master)."""
+    from locust.runners import MasterRunner
+
+    return not isinstance(runner, MasterRunner)
+
+
+_registry: weakref.WeakKeyDictionary[Any, MemberFaults] = weakref.WeakKeyDictionary()
+
+
+def member_faults(environment: Any) -> MemberFaults:
+    """The member faults of ``environment`` (created on first use; attach it once)."""
+    faults = _registry.get(environment)
+    if faults is None:
+        faults = _registry[environment] = MemberFaults(environment)
+    return faults

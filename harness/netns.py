@@ -1,0 +1,72 @@
+"""Small socket buffers: run a whole rig inside a network namespace of its own.
+
+Linux's default TCP buffers are large (``tcp_wmem`` up to 4 MB, ``tcp_rmem`` up to 6 to 32 MB),
+so a member that stops reading is backed up only after megabytes: minutes at chat rates. The
+sysctls ``net.ipv4.tcp_wmem`` and ``net.ipv4.tcp_rmem`` are per network namespace, and
+``unshare -rn`` (a user namespace plus a network namespace, no privileges needed where the
+kernel allows unprivileged user namespaces) gives one whose only interface is loopback. A
+scenario's ``[network] socket_buffer = "64KB"`` makes each of its runs happen in such a
+namespace, with both sysctls' maximum (and default) set to that size, so backpressure comes
+after kilobytes.
+
+:func:`harness.run.run_in_namespace` starts ``unshare -rn python -m harness.netns_run SIZE
+OPTIONS`` and waits; that child (:mod:`harness.netns_run`) brings ``lo`` up, sets the sysctls
+with :func:`set_socket_buffers` and runs the run in-process
+(:func:`harness.run.run_scenario`): Toxiproxy, the target and Locust are its children, so they
+are in the namespace too. The outcome is read back from the run's ``result.json``.
+
+Where namespaces are not permitted, :func:`namespace_problem` says why in one line and the run
+happens on the machine's own network, with its buffers (``[load] body_size`` then fills them).
+Runs that use a component outside this machine's namespace (``--target-url``,
+``--toxiproxy-url``, remote workers) cannot move into one and always run outside.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["INSIDE_ENV", "namespace_problem", "set_socket_buffers"]
+
+#: Set in the environment of a run inside its namespace (it must not try to enter another).
+INSIDE_ENV = "ROOMCHAOS_NETNS"
+#: Smallest buffer the kernel keeps anyway (its minimum is one page).
+MIN_BUFFER = 4096
+
+
+@functools.cache
+def namespace_problem() -> str | None:
+    """None when ``unshare -rn`` works here; else one line saying why not."""
+    try:
+        probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True,
+                               timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"unshare -rn cannot run: {exc}"
+    if probe.returncode != 0:
+        return f"unshare -rn failed: {' '.join(probe.stderr.split()) or probe.returncode}"
+    return None
+
+
+def set_socket_buffers(size: int) -> None:
+    """Inside the namespace: bring ``lo`` up, cap ``tcp_wmem`` and ``tcp_rmem`` at ``size``.
+
+    Raises:
+        OSError: ``lo`` or a sysctl could not be set.
+    """
+    link = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True,
+                          timeout=10, check=False)
+    if link.returncode != 0:
+        raise OSError(f"ip link set lo up: {link.stderr.strip()}")
+    size = max(size, MIN_BUFFER)
+    for name in ("tcp_wmem", "tcp_rmem"):
+        Path(f"/proc/sys/net/ipv4/{name}").write_text(f"{MIN_BUFFER} {size} {size}\n")
+
+
+def namespace_argv(size: int, options: dict[str, Any]) -> list[str]:
+    """The command that runs one run in a namespace of its own."""
+    return ["unshare", "-rn", sys.executable, "-m", "harness.netns_run", str(size),
+            json.dumps(options)]

@@ -1,0 +1,34 @@
+"""``python -m harness.netns_run SIZE OPTIONS_JSON``: one run inside its network namespace.
+
+Started by :func:`harness.run.run_in_namespace` under ``unshare -rn``: it brings ``lo`` up,
+caps the TCP buffers at SIZE bytes (:func:`harness.netns.set_socket_buffers`) and runs the run
+described by OPTIONS_JSON (:class:`harness.run.RunOptions`, the scenario as its path) in this
+process; its exit code is the verdict's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from harness.netns import INSIDE_ENV, set_socket_buffers
+from harness.run import RunOptions, run_scenario
+from harness.scenario import load_scenario
+
+
+def main(argv: list[str]) -> int:
+    """Set the buffers, then run the run."""
+    size, raw = int(argv[0]), json.loads(argv[1])
+    set_socket_buffers(size)
+    os.environ[INSIDE_ENV] = "1"
+    raw["scenario"] = load_scenario(raw["scenario"])
+    for key in ("results_dir", "history_dir"):
+        if raw.get(key) is not None:
+            raw[key] = Path(raw[key])
+    return run_scenario(RunOptions(**raw)).exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

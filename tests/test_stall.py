@@ -1,0 +1,316 @@
+"""The stall fault: a slow member stops reading; the run checks backpressure and clearance.
+
+Unit tests judge made-up reports; the socket probes and the integration test use real
+sockets, the real reference server (write delivery), real Toxiproxy and real Locust.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from harness.faults import FAULT_KINDS, MEMBER
+from harness.loadgen import collector, memberfaults
+from harness.loadgen.memberfaults import MemberFaults
+from harness.loadgen.stall import peer_send_buffer, receive_queue
+from harness.measurements import Sample
+from harness.memberfaults import MemberFaultCommand, append_command
+from harness.netns import namespace_problem
+from harness.scenario import ScenarioError, load_scenario
+from harness.stall_check import PLATEAU_S, QueueSample, backpressure_point, check_stalls
+
+from .test_chaos_run import assert_nothing_left, harness
+
+STALL_SCENARIO = """
+name = "{name}"
+[target]
+delivery = "write"
+lock_suspend_threshold = "2ms"
+[load]
+members = 6
+slow_members = 1
+spawn_rate = 6
+broadcast_interval = "100ms"
+stay = "2s"
+away = "200ms"
+{body}
+{network}
+[timing]
+warmup = "3s"
+fault = "{fault}"
+cooldown = "2s"
+evidence_window = "2s"
+[[faults]]
+kind = "stall"
+[thresholds]
+min_samples = 5
+checks = ["join[fast].p99 < 250ms", "lock_reports == 0", "errors.ratio < 0.1"]
+abort_on_fail = ["lock_reports == 0"]
+# These runs are short (a 200 ms hiccup of a loaded machine is a lag p99 over 100 ms) and
+# test the stall's mechanics, not the lag guard (test_chaos_run does).
+max_generator_lag = "1s"
+[expect]
+{expect}
+"""
+
+
+def write(directory: Path, name: str, **values: str) -> Path:
+    path = directory / f"{name}.toml"
+    path.write_text(STALL_SCENARIO.format(name=name, **values))
+    return path
+
+
+# The fault kind and the scenario keys.
+
+def test_stall_is_a_member_fault_without_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, "s", body='body_size = "16KB"', network="", fault="4s",
+                 expect='fixed = "PASS"')
+    scenario = load_scenario(path)
+    assert FAULT_KINDS["stall"].where == MEMBER
+    assert [fault.kind for fault in scenario.member_faults] == ["stall"]
+    assert scenario.proxy_faults == ()
+    assert scenario.load.body_size == 16 * 1024
+    assert scenario.expect == {"fixed": "PASS"}
+    assert scenario.to_dict()["faults"] == [{"kind": "stall", "where": "member"}]
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ('body_size = "16 parsecs"', 'must be a size like "16KB"'),
+    ('body_size = "1MB"', "must stay under the server's 64 KiB limit"),
+    ("body_size = 16", 'must be a size like "16KB"'),
+])
+def test_a_bad_body_size_is_one_line(tmp_path: Path, line: str, problem: str) -> None:
+    path = write(tmp_path, "s", body=line, network="", fault="4s", expect='fixed = "PASS"')
+    with pytest.raises(ScenarioError, match=problem) as raised:
+        load_scenario(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_bad_expect_and_network_tables_are_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "s", body="", network="", fault="4s", expect='fixed = "GREEN"')
+    with pytest.raises(ScenarioError, match=r"\[expect\] fixed must be one of PASS, FAIL"):
+        load_scenario(path)
+    path = write(tmp_path, "s", body="", network='[network]\nsocket_buffer = "1KB"',
+                 fault="4s", expect='fixed = "PASS"')
+    with pytest.raises(ScenarioError, match=r"\[network\] socket_buffer must be from 4KB"):
+        load_scenario(path)
+
+
+def test_a_stall_takes_no_stream(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\n[[faults]]\nkind = "stall"\nstream = "upstream"\n')
+    with pytest.raises(ScenarioError, match="a stall has no stream"):
+        load_scenario(path)
+
+
+# Commands from the run (control file) to the members.
+
+class FakeRunner:
+    """Delivers messages to the handlers registered on it, like Locust's LocalRunner."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Any] = {}
+
+    def register_message(self, kind: str, handler: Any) -> None:
+        self.handlers[kind] = handler
+
+    def send_message(self, kind: str, data: Any) -> None:
+        self.handlers[kind](msg=SimpleNamespace(data=data))
+
+
+def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A local runner (Locust itself is not imported here: it would monkey-patch the session).
+    monkeypatch.setattr(memberfaults, "runs_members", lambda runner: True)
+    monkeypatch.setattr(collector, "collects", lambda runner: True)
+    runner = FakeRunner()
+    environment = SimpleNamespace(runner=runner, events=SimpleNamespace(
+        quitting=SimpleNamespace(add_listener=lambda listener: None)))
+    faults = MemberFaults(environment)
+    faults.attach(reports_file=str(tmp_path / "reports.jsonl"))
+    faults.dispatch(MemberFaultCommand("stall", True, (0,)))
+    faults.dispatch(MemberFaultCommand("stall", True, (2,)))
+    assert [faults.wanted("stall", index) for index in range(3)] == [True, False, True]
+    faults.dispatch(MemberFaultCommand("stall", False, (0,)))
+    assert [faults.wanted("stall", index) for index in range(3)] == [False, False, True]
+    assert not faults.wait_lifted("stall", 2, timeout=0.05)
+    faults.dispatch(MemberFaultCommand("stall", False))
+    assert faults.wait_lifted("stall", 2, timeout=0.05)
+    faults.report({"member": "slow-0", "event": "stalled"})
+    faults.close()
+    [line] = (tmp_path / "reports.jsonl").read_text().splitlines()
+    assert json.loads(line)["event"] == "stalled"
+
+
+def test_control_file_lines_are_commands(tmp_path: Path) -> None:
+    path = tmp_path / "control.jsonl"
+    append_command(path, MemberFaultCommand("stall", True, settings={}))
+    command = MemberFaultCommand.from_dict(json.loads(path.read_text()))
+    assert (command.kind, command.on, command.members) == ("stall", True, None)
+    assert command.issued > 0
+    with pytest.raises(ValueError, match="not a member fault command"):
+        MemberFaultCommand.from_dict({"kind": "stall"})
+
+
+# What a stalled member measures, on real sockets.
+
+def test_receive_queue_and_peer_send_buffer_of_a_reader_that_stopped() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        reader = socket.create_connection(server.getsockname())
+        sender, _ = server.accept()
+        with reader, sender:
+            sender.setblocking(False)
+            sent = 0
+            try:
+                while True:
+                    sent += sender.send(b"x" * 65536)
+            except BlockingIOError:
+                pass
+            time.sleep(0.1)
+            queued = receive_queue(reader)
+            assert 0 < queued < sent
+            peer = peer_send_buffer(reader)
+            if peer is None:
+                pytest.skip("ss cannot read socket memory here")
+            peer_queued, peer_buffer = peer
+            assert peer_queued >= 0.8 * peer_buffer, "the sender is blocked: its buffer is full"
+            assert queued + peer_queued >= 0.9 * sent
+
+
+# Judging the reports.
+
+def queue(*points: tuple[float, int], full: bool | None = True) -> list[QueueSample]:
+    return [QueueSample(moment, size, None if full is None else (100 if full else 10), 100)
+            for moment, size in points]
+
+
+def test_backpressure_is_a_flat_queue_with_the_servers_buffer_full() -> None:
+    growing = [(0.2 * step, 10_000 * step) for step in range(20)]
+    assert backpressure_point(queue(*growing)) is None
+    flat = [*growing[:10], *((0.2 * step, 90_000) for step in range(10, 20))]
+    point = backpressure_point(queue(*flat))
+    assert point is not None and point.time == pytest.approx(1.8) and point.queued == 90_000
+    assert backpressure_point(queue(*flat, full=False)) is None, "the server could still send"
+    point = backpressure_point(queue(*flat, full=None))
+    assert point is not None, "without ss the receive queue alone decides"
+    short = [(0.0, 5), (0.1, 5), (0.2, 5)]
+    assert backpressure_point(queue(*short)) is None, f"flat for less than {PLATEAU_S} s"
+
+
+def report(moment: float, event: str, **fields: Any) -> dict[str, Any]:
+    return {"time": moment, "member": "slow-0", "event": event, **fields}
+
+
+def test_a_stall_that_never_filled_the_buffers_is_an_error_naming_the_member() -> None:
+    reports = [report(10.0, "stalled"),
+               *(report(10.0 + 0.2 * step, "queue", bytes=1000 * step, peer_queued=10,
+                        peer_buffer=4_000_000) for step in range(10)),
+               report(12.0, "resumed"), report(12.1, "drained", bytes=0)]
+    check = check_stalls(reports, [], fault_started=9.9, lifted_at=12.0, slow_members=1)
+    [error] = check.errors
+    assert error.startswith("backpressure was never reached: member slow-0 stalled 2.0 s")
+    assert check.members[0].backpressure_at is None
+
+
+def test_a_member_that_never_stalled_is_an_error() -> None:
+    check = check_stalls([], [], fault_started=9.9, lifted_at=12.0, slow_members=1)
+    assert check.errors == ["backpressure was never reached: member slow-0 never stalled (it "
+                            "was not in its room while the fault was on)"]
+
+
+def test_the_causal_check_needs_the_backlog_read_or_a_close_and_fast_joins() -> None:
+    stalled = [report(10.0, "stalled"),
+               *(report(10.0 + 0.2 * step, "queue", bytes=min(60_000, 20_000 * step),
+                        peer_queued=64_000, peer_buffer=64_000) for step in range(15)),
+               report(13.0, "resumed")]
+    join = Sample(13.5, "join", "fast", 12.0, True)
+    late_delivery = Sample(13.2, "deliver", "slow", 3000.0, True)
+    closed = [*stalled, report(13.1, "drained", bytes=0),
+              report(13.3, "closed", code=1008, reason="slow consumer")]
+    check = check_stalls(closed, [join, late_delivery], fault_started=9.9, lifted_at=13.0,
+                         slow_members=1)
+    assert check.errors == []
+    assert check.cleared is True
+    member = check.members[0]
+    assert (member.cleared, member.close_code, member.deliveries_after_resume) == \
+        ("closed", 1008, 1)
+    assert member.backpressure_at == pytest.approx(10.6)
+    assert "disconnected by the server with 1008" in check.summary()
+    no_joins = check_stalls(closed, [late_delivery], fault_started=9.9, lifted_at=13.0,
+                            slow_members=1)
+    assert no_joins.cleared is False
+    not_read = check_stalls([*stalled, report(20.0, "not_cleared", bytes=60_000)], [join],
+                            fault_started=9.9, lifted_at=13.0, slow_members=1)
+    assert not_read.cleared is False
+    never_lifted = check_stalls(stalled, [join], fault_started=9.9, lifted_at=None,
+                                slow_members=1)
+    assert never_lifted.cleared is None
+
+
+# The real thing.
+
+@pytest.mark.integration
+def test_a_real_stall_backs_up_naive_and_fixed_drops_the_member_and_a_weak_one_is_an_error(
+        tmp_path: Path) -> None:
+    if namespace_problem() is not None:
+        pytest.skip(f"needs small socket buffers: {namespace_problem()}")
+    strong = write(tmp_path, "stall-strong", body='body_size = "8KB"',
+                   network='[network]\nsocket_buffer = "64KB"', fault="9s",
+                   expect='naive = "FAIL"\nfixed = "PASS"')
+    # fixed: 5 publishers every 100 ms fill the stalled member's outbox (256) about 6 s into
+    # the 9 s stall. Tiny bodies on the machine's own (megabyte) buffers, for two seconds:
+    # nothing fills.
+    weak = write(tmp_path, "stall-weak", body="", network="", fault="2s",
+                 expect='fixed = "ERROR"')
+    completed = harness("matrix", str(strong), str(weak), results=tmp_path, timeout=240)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "matrices: 2 scenarios, every expectation holds" in completed.stdout
+    results = {(path.parent.parent.name.split("-matrix-")[0].split("-", 2)[-1],
+                path.parent.name): json.loads(path.read_text())
+               for path in tmp_path.glob("*/*/result.json")}
+
+    naive = results[("stall-strong", "naive")]
+    naive_join = next(item for item in naive["thresholds"] if item["subject"] == "join[fast].p99")
+    assert naive_join["status"] == "broken", naive["verdict"]["message"]  # joins waited
+    [member] = naive["extra"]["stall"]["members"]
+    assert member["backpressure_s"] is not None, naive["extra"]["stall"]["summary"]
+    assert member["peer_buffer_bytes"] <= 64 * 1024 * 2
+
+    fixed = results[("stall-strong", "fixed")]
+    [member] = fixed["extra"]["stall"]["members"]
+    assert member["backpressure_s"] is not None
+    assert member["close_code"] == 1008, fixed["extra"]["stall"]["summary"]
+    assert fixed["extra"]["stall"]["cleared"] is True
+    join_p99 = next(item for item in fixed["thresholds"] if item["subject"] == "join[fast].p99")
+    assert join_p99["status"] == "holding"
+
+    weak_fixed = results[("stall-weak", "fixed")]
+    message = weak_fixed["verdict"]["message"]
+    assert message.startswith("ERROR: backpressure was never reached: member slow-0"), message
+    for result in results.values():
+        assert_nothing_left(result, tmp_path)
+
+
+# Small socket buffers: when a run can move into a network namespace of its own.
+
+def test_only_the_bundled_rig_moves_into_a_namespace(tmp_path: Path) -> None:
+    from harness.run import RunOptions, namespace_obstacle, outcome_from_result
+
+    scenario = load_scenario(write(tmp_path, "s", body="",
+                                   network='[network]\nsocket_buffer = "64KB"', fault="4s",
+                                   expect='fixed = "PASS"'))
+    assert scenario.network.socket_buffer == 64 * 1024
+    outside = RunOptions(scenario=scenario, toxiproxy_url="http://127.0.0.1:8474")
+    assert namespace_obstacle(outside) == ("the run uses a component that is not the bundled "
+                                           "rig on this machine")
+    assert namespace_obstacle(RunOptions(scenario=scenario)) == namespace_problem()
+    # A run inside that left nothing to read is an ERROR that says so, never a PASS.
+    outcome = outcome_from_result(tmp_path / "missing", 1, None)
+    assert outcome.verdict.status == "ERROR"
+    assert "left no usable result.json (exit code 1" in outcome.verdict.message
