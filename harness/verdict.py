@@ -7,7 +7,9 @@ Rules, in order:
 1b. ERROR "load generator overloaded" when a check is broken while the load generator's own
    lag p99 (``Measurements.generator_lag``, worst Locust process) is above the scenario's
    ``max_generator_lag``: the machine stalled, so the broken check cannot be blamed on the
-   target. Without a broken check, lag changes nothing (the run still shows it).
+   target. Without a broken check, lag changes nothing (the run still shows it). A broken
+   check read from the target itself (lock reports, a Prometheus metric, RSS, threads:
+   ``CheckResult.at_target``) is not excused: the generator's lag cannot have caused it.
 2. FAIL when any check is broken: the system under test demonstrably violated a threshold. A
    broken check outranks checks without data, because a server that stalls completely (the
    failure this harness hunts) also starves some metrics of samples.
@@ -83,7 +85,10 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
         return Verdict("ERROR", "ERROR: " + "; ".join(component_errors), results, component_errors)
     broken = [result for result in results if result.status == "broken"]
     without_data = [result for result in results if result.status == "no_data"]
-    overloaded = generator_overloaded(scenario, measurements) if broken else None
+    # A lagging generator excuses only what it measures itself: a broken check read from
+    # the target (its lock reports, metrics, process) stands whatever the lag.
+    excusable = bool(broken) and not any(result.at_target for result in broken)
+    overloaded = generator_overloaded(scenario, measurements) if excusable else None
     if overloaded is not None:
         message = (f"ERROR: {overloaded}; not blamed on the target: "
                    + "; ".join(result.describe() for result in broken))

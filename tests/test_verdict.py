@@ -175,3 +175,18 @@ def test_the_lag_limit_comes_from_the_scenario(tmp_path: Path) -> None:
     measurements.generator_lag = lag_windows("local", 2000)
     assert judge(load_scenario(path), measurements).status == "FAIL"
     assert judge(load_scenario(SLOW_MEMBER), measurements).status == "ERROR"
+
+
+def test_a_broken_check_read_from_the_target_stands_whatever_the_lag(
+        scenario: Scenario) -> None:
+    """A lock report comes from the server's own monitor: a lagging generator cannot have
+    made it, so it stays a FAIL (with the generator's broken join listed next to it)."""
+    measurements = healthy_run()
+    measurements.samples += samples("join", "fast", 812.0, 10)
+    measurements.lock_reports.append({"kind": "held_across_await", "lock": "rooms"})
+    measurements.generator_lag = lag_windows("local", 2000)
+    verdict = judge(scenario, measurements)
+    assert verdict.status == "FAIL", verdict.message
+    broken = [result for result in verdict.check_results if result.status == "broken"]
+    assert [(result.subject, result.at_target) for result in broken] == [
+        ("join[fast].p99", False), ("lock_reports", True)]

@@ -92,6 +92,8 @@ class CheckResult:
         status: ``holding`` (measured OP limit is true), ``broken`` or ``no_data``.
         samples: How many samples the measured value is based on.
         reason: Why there is no data, when ``status`` is ``no_data``.
+        at_target: The metric is read from the target itself (``Metric.at_target``), so a
+            lagging load generator cannot have broken it.
     """
 
     check: str
@@ -103,6 +105,7 @@ class CheckResult:
     status: CheckStatus
     samples: int
     reason: str | None = None
+    at_target: bool = False
 
     def limit_text(self) -> str:
         """``"< 250 ms"``: the operator and the limit with its unit."""
@@ -187,6 +190,7 @@ class Check:
             status=status,
             samples=measured.samples,
             reason=measured.reason,
+            at_target=getattr(self.metric, "at_target", False),
         )
 
 

@@ -38,6 +38,10 @@ class Metric(Protocol):
 
     Implementations must be frozen dataclasses (hashable, comparable) and ``measure`` must be
     pure and cheap: it is called live during a run as well as for the final verdict.
+
+    A metric read from the target itself (its lock reports, its ``/metrics``, its process)
+    sets the class attribute ``at_target = True``: the load generator's own lag cannot break
+    it, so an overloaded generator does not excuse it (harness.verdict). Others leave it out.
     """
 
     @property

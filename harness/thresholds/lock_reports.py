@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harness.measurements import Measurements
 from harness.thresholds.base import Measured, PlainNumber, ThresholdKind, not_enough_load
@@ -26,6 +27,7 @@ _SUBJECT_PATTERN = re.compile(r"^lock_reports(?:\[(?P<report_kind>[A-Za-z_][A-Za
 class LockReportCount(PlainNumber):
     """Number of lock reports, optionally only those of one ``report_kind``."""
 
+    at_target: ClassVar[bool] = True  # the server's own lock monitor reported them
     report_kind: str | None = None
 
     @property

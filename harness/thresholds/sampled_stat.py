@@ -9,6 +9,7 @@ scrape failed, the target has no pid...): the verdict is then ERROR, never PASS.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harness.measurements import Measurements
 from harness.thresholds.base import Measured, pick_statistic
@@ -50,6 +51,7 @@ class SeriesStatistic:
     the sampler samples, see harness.thresholds.base.SampledMetric; the subject is
     ``SERIES.STAT``), the unit and limits, and ``scale`` where values are converted."""
 
+    at_target: ClassVar[bool] = True  # sampled from the target: its /metrics or its process
     statistic: str
 
     @property
