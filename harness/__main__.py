@@ -19,7 +19,8 @@ from typing import Any, NoReturn
 from .history import HistoryError, trend
 from .pages import PageError, rebuild, write_index
 from .rig import Interrupted, RigOptions, new_run_id
-from .run import RunOptions, print_outcome, run_scenario
+from .run import RunOptions, print_outcome
+from .runner import run_scenario
 from .scenario import Scenario, ScenarioError, load_scenario
 from .sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
 from .sweep.runner import real_runner, run_sweep

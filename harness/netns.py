@@ -9,10 +9,10 @@ scenario's ``[network] socket_buffer = "64KB"`` makes each of its runs happen in
 namespace, with both sysctls' maximum (and default) set to that size, so backpressure comes
 after kilobytes.
 
-:func:`harness.run.run_in_namespace` starts ``unshare -rn python -m harness.netns_run SIZE
+:func:`harness.runner.run_in_namespace` starts ``unshare -rn python -m harness.netns_run SIZE
 OPTIONS`` and waits; that child (:mod:`harness.netns_run`) brings ``lo`` up, sets the sysctls
 with :func:`set_socket_buffers` and runs the run in-process
-(:func:`harness.run.run_scenario`): Toxiproxy, the target and Locust are its children, so they
+(:func:`harness.runner.run_scenario`): Toxiproxy, the target and Locust are its children, so they
 are in the namespace too. The outcome is read back from the run's ``result.json``.
 
 Where namespaces are not permitted, :func:`namespace_problem` says why in one line and the run

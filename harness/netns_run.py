@@ -1,6 +1,6 @@
 """``python -m harness.netns_run SIZE OPTIONS_JSON``: one run inside its network namespace.
 
-Started by :func:`harness.run.run_in_namespace` under ``unshare -rn``: it brings ``lo`` up,
+Started by :func:`harness.runner.run_in_namespace` under ``unshare -rn``: it brings ``lo`` up,
 caps the TCP buffers at SIZE bytes (:func:`harness.netns.set_socket_buffers`) and runs the run
 described by OPTIONS_JSON (:class:`harness.run.RunOptions`, the scenario as its path) in this
 process; its exit code is the verdict's.
@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from harness.netns import INSIDE_ENV, set_socket_buffers
-from harness.run import RunOptions, run_scenario
+from harness.run import RunOptions
+from harness.runner import run_scenario
 from harness.scenario import load_scenario
 
 

@@ -20,9 +20,6 @@ out, whatever happened.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,7 +33,6 @@ from .history import append_history
 from .lockreports import LockReportsUnavailable, LockReportTracker
 from .measurements import Measurements, Sample, live_measurements
 from .memberfaults import MemberFaultCommand, append_command
-from .netns import INSIDE_ENV, namespace_argv, namespace_problem
 from .pages import PageError, write_run_page
 from .progress import Progress, SampleTail
 from .prometheus import MetricSelector
@@ -47,26 +43,23 @@ from .rig import (
     Rig,
     RigOptions,
     new_run_id,
-    signals_ignored,
     signals_raise,
 )
 from .sampled import SampledSeries
 from .sampler import SERIES_FILE_NAME, SeriesSampler
 from .stall_check import StallCheck, check_stalls, read_member_fault_reports
-from .target import DEFAULT_RESULTS_DIR, PROJECT_ROOT
-from .thresholds import CheckResult, sampled_series
+from .target import DEFAULT_RESULTS_DIR
+from .thresholds import sampled_series
 from .verdict import Verdict, evaluate_checks, judge
 
-__all__ = ["ComponentFailed", "Interrupted", "RunOptions", "RunOutcome", "new_run_id",
-           "run_scenario"]
+__all__ = ["ChaosRun", "ComponentFailed", "Interrupted", "RunOptions", "RunOutcome", "new_run_id",
+           "print_outcome"]
 
 #: Locust must produce its first sample within this many seconds of starting.
 FIRST_SAMPLE_TIMEOUT = 30.0
 #: With --expect-workers, how long the master waits for them (and their first sample).
 REMOTE_WORKERS_TIMEOUT = 300.0
 TICK = 0.2
-#: After a signal, how long a run in its network namespace may take to clean up.
-NAMESPACE_STOP_GRACE = 60.0
 
 
 @dataclass
@@ -414,91 +407,6 @@ class ChaosRun:
             append_history(self.options.history_dir or self.options.results_dir, result_file)
         except (OSError, ValueError) as exc:
             print(f"harness: history line not written: {exc}", file=sys.stderr)
-
-
-def run_scenario(options: RunOptions) -> RunOutcome:
-    """Run one scenario end to end and write ``results/<run-id>/``.
-
-    With ``[network] socket_buffer`` the run happens in a network namespace of its own with
-    small TCP buffers (:mod:`harness.netns`), where this machine allows it and every component
-    is started here; otherwise it says why in one line and runs on the machine's network.
-    """
-    size = options.scenario.network.socket_buffer
-    if size and os.environ.get(INSIDE_ENV) != "1":
-        problem = namespace_obstacle(options)
-        if problem is None:
-            return run_in_namespace(options, size)
-        print(f"harness: no network namespace ({problem}); socket buffers stay the machine's, "
-              "[load] body_size fills them", file=sys.stderr, flush=True)
-    return ChaosRun(options).execute()
-
-
-def namespace_obstacle(options: RunOptions) -> str | None:
-    """Why this run cannot move into a network namespace of its own; None when it can."""
-    if options.target_url or options.launch is not None or options.toxiproxy_url \
-            or options.remote_workers:
-        return "the run uses a component that is not the bundled rig on this machine"
-    defaults = RunOptions(scenario=options.scenario)
-    if (options.tls, options.allowed_hosts, options.proxy_host) != \
-            (defaults.tls, defaults.allowed_hosts, defaults.proxy_host):
-        return "TLS options, allowed hosts and a proxy host are not passed into a namespace"
-    return namespace_problem()
-
-
-def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:
-    """Run in a child process inside a network namespace with ``size``-byte TCP buffers; the
-    outcome is read back from its ``result.json``."""
-    run_id = options.run_id or new_run_id(options.scenario, options.mode or "external")
-    run_dir = options.results_dir / run_id
-    raw = {"scenario": str(options.scenario.source_path), "mode": options.mode,
-           "workers": options.workers, "master_bind_host": options.master_bind_host,
-           "results_dir": str(options.results_dir),
-           "history_dir": None if options.history_dir is None else str(options.history_dir),
-           "run_id": run_id, "progress": options.progress,
-           "early_verdict": options.early_verdict}
-    interrupted: int | None = None
-    child = subprocess.Popen(namespace_argv(size, raw), cwd=PROJECT_ROOT)
-    try:
-        with signals_raise():
-            try:
-                child.wait()
-            except Interrupted as exc:  # pass it on (a terminal's Ctrl-C reached it already)
-                interrupted = exc.signum
-                with signals_ignored():
-                    child.send_signal(exc.signum)
-                    try:
-                        child.wait(NAMESPACE_STOP_GRACE)
-                    except subprocess.TimeoutExpired:
-                        child.kill()
-                        child.wait()
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    return outcome_from_result(run_dir, child.returncode, interrupted)
-
-
-def outcome_from_result(run_dir: Path, exit_code: int, interrupted: int | None) -> RunOutcome:
-    """The outcome of a run made by another process, from its ``result.json``."""
-    try:
-        result = json.loads((run_dir / "result.json").read_text())
-        verdict = Verdict(result["verdict"]["status"], result["verdict"]["message"],
-                          tuple(CheckResult(**item) for item in result["thresholds"]),
-                          tuple(result["verdict"].get("component_errors") or ()))
-        timings = result["timings"]
-        measurements = Measurements(run_started=timings["run_started"],
-                                    run_ended=timings["run_ended"],
-                                    fault_started=timings["fault_started"],
-                                    fault_ended=timings["fault_ended"])
-        extra = dict(result.get("extra") or {})
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        cause = f"the run in its network namespace left no usable result.json (exit code " \
-                f"{exit_code}: {exc})"
-        verdict = Verdict("ERROR", f"ERROR: {cause}", (), (cause,))
-        measurements, extra = Measurements(), {}
-    if interrupted:
-        extra["interrupted_by"] = interrupted
-    return RunOutcome(verdict, run_dir, measurements, extra)
 
 
 def print_outcome(outcome: RunOutcome) -> None:

@@ -300,7 +300,8 @@ def test_a_real_stall_backs_up_naive_and_fixed_drops_the_member_and_a_weak_one_i
 # Small socket buffers: when a run can move into a network namespace of its own.
 
 def test_only_the_bundled_rig_moves_into_a_namespace(tmp_path: Path) -> None:
-    from harness.run import RunOptions, namespace_obstacle, outcome_from_result
+    from harness.run import RunOptions
+    from harness.runner import namespace_obstacle, outcome_from_result
 
     scenario = load_scenario(write(tmp_path, "s", body="",
                                    network='[network]\nsocket_buffer = "64KB"', fault="4s",

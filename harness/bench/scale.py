@@ -1,6 +1,6 @@
 """Scale: the most members (in 100 rooms) held with join p99 under 250 ms.
 
-Each step is one short run of the harness itself (:func:`harness.run.run_scenario`)
+Each step is one short run of the harness itself (:func:`harness.runner.run_scenario`)
 with a generated scenario: the reference server in ``fixed`` mode, one Locust
 process with the project's ``locustfile.py`` (members broadcast every 200 ms,
 stay 2 s, leave for 200 ms, rejoin; through Toxiproxy's clean proxy, as in a
@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.measurements import Sample
-from harness.run import RunOptions, run_scenario
+from harness.run import RunOptions
+from harness.runner import run_scenario
 from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
 from harness.thresholds.latency import nearest_rank_percentile

@@ -1,4 +1,4 @@
-"""Running a sweep for real: each point's runs through :func:`harness.run.run_scenario`.
+"""Running a sweep for real: each point's runs through :func:`harness.runner.run_scenario`.
 
 The sweep folder holds one run folder per run (``<latency>-<k>``, e.g. ``300ms-2``), each
 with its own ``result.json`` and ``report.html``; ``sweep.json`` is rewritten after every run
@@ -18,7 +18,8 @@ from typing import Any
 from harness.pages import PageError
 from harness.pages.sweep_page import write_sweep_page
 from harness.rig import signals_raise
-from harness.run import RunOptions, run_scenario
+from harness.run import RunOptions
+from harness.runner import run_scenario
 from harness.scenario import Scenario
 from harness.sweep.axis import format_ms
 from harness.sweep.document import (

@@ -1,0 +1,116 @@
+"""Where a run happens: in this process, or in a network namespace of its own.
+
+:func:`run_scenario` is the one entry point of a headless run (``harness run``,
+``matrix``, ``sweep``, the benchmarks). Most runs happen here, in a
+:class:`~harness.run.ChaosRun`. A scenario with ``[network] socket_buffer`` runs
+in a child process inside a network namespace with small TCP buffers
+(:mod:`harness.netns`, :mod:`harness.netns_run`), where this machine allows it
+and every component is started by the run; its outcome is read back from the
+run's ``result.json``. The timeline and the judging stay in :mod:`harness.run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .measurements import Measurements
+from .netns import INSIDE_ENV, namespace_argv, namespace_problem
+from .rig import Interrupted, new_run_id, signals_ignored, signals_raise
+from .run import ChaosRun, RunOptions, RunOutcome
+from .target import PROJECT_ROOT
+from .thresholds import CheckResult
+from .verdict import Verdict
+
+__all__ = ["run_scenario"]
+
+#: After a signal, how long a run in its network namespace may take to clean up.
+NAMESPACE_STOP_GRACE = 60.0
+
+
+def run_scenario(options: RunOptions) -> RunOutcome:
+    """Run one scenario end to end and write ``results/<run-id>/``.
+
+    With ``[network] socket_buffer`` the run happens in a network namespace of its own with
+    small TCP buffers (:mod:`harness.netns`), where this machine allows it and every component
+    is started here; otherwise it says why in one line and runs on the machine's network.
+    """
+    size = options.scenario.network.socket_buffer
+    if size and os.environ.get(INSIDE_ENV) != "1":
+        problem = namespace_obstacle(options)
+        if problem is None:
+            return run_in_namespace(options, size)
+        print(f"harness: no network namespace ({problem}); socket buffers stay the machine's, "
+              "[load] body_size fills them", file=sys.stderr, flush=True)
+    return ChaosRun(options).execute()
+
+
+def namespace_obstacle(options: RunOptions) -> str | None:
+    """Why this run cannot move into a network namespace of its own; None when it can."""
+    if options.target_url or options.launch is not None or options.toxiproxy_url \
+            or options.remote_workers:
+        return "the run uses a component that is not the bundled rig on this machine"
+    defaults = RunOptions(scenario=options.scenario)
+    if (options.tls, options.allowed_hosts, options.proxy_host) != \
+            (defaults.tls, defaults.allowed_hosts, defaults.proxy_host):
+        return "TLS options, allowed hosts and a proxy host are not passed into a namespace"
+    return namespace_problem()
+
+
+def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:
+    """Run in a child process inside a network namespace with ``size``-byte TCP buffers; the
+    outcome is read back from its ``result.json``."""
+    run_id = options.run_id or new_run_id(options.scenario, options.mode or "external")
+    run_dir = options.results_dir / run_id
+    raw = {"scenario": str(options.scenario.source_path), "mode": options.mode,
+           "workers": options.workers, "master_bind_host": options.master_bind_host,
+           "results_dir": str(options.results_dir),
+           "history_dir": None if options.history_dir is None else str(options.history_dir),
+           "run_id": run_id, "progress": options.progress,
+           "early_verdict": options.early_verdict}
+    interrupted: int | None = None
+    child = subprocess.Popen(namespace_argv(size, raw), cwd=PROJECT_ROOT)
+    try:
+        with signals_raise():
+            try:
+                child.wait()
+            except Interrupted as exc:  # pass it on (a terminal's Ctrl-C reached it already)
+                interrupted = exc.signum
+                with signals_ignored():
+                    child.send_signal(exc.signum)
+                    try:
+                        child.wait(NAMESPACE_STOP_GRACE)
+                    except subprocess.TimeoutExpired:
+                        child.kill()
+                        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return outcome_from_result(run_dir, child.returncode, interrupted)
+
+
+def outcome_from_result(run_dir: Path, exit_code: int, interrupted: int | None) -> RunOutcome:
+    """The outcome of a run made by another process, from its ``result.json``."""
+    try:
+        result = json.loads((run_dir / "result.json").read_text())
+        verdict = Verdict(result["verdict"]["status"], result["verdict"]["message"],
+                          tuple(CheckResult(**item) for item in result["thresholds"]),
+                          tuple(result["verdict"].get("component_errors") or ()))
+        timings = result["timings"]
+        measurements = Measurements(run_started=timings["run_started"],
+                                    run_ended=timings["run_ended"],
+                                    fault_started=timings["fault_started"],
+                                    fault_ended=timings["fault_ended"])
+        extra = dict(result.get("extra") or {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        cause = f"the run in its network namespace left no usable result.json (exit code " \
+                f"{exit_code}: {exc})"
+        verdict = Verdict("ERROR", f"ERROR: {cause}", (), (cause,))
+        measurements, extra = Measurements(), {}
+    if interrupted:
+        extra["interrupted_by"] = interrupted
+    return RunOutcome(verdict, run_dir, measurements, extra)
