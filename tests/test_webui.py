@@ -177,7 +177,8 @@ def test_proxies_set_and_clear_a_slicer_like_any_kind(toxiproxy: ToxiproxyClient
                                                 "delay": 0}]
     assert "slicer average_size 16 bytes" in proxies.members[0].to_dict()["toxics_text"]
     for kind, values, words in [("slicer", {"average_size": 0}, "average_size must be"),
-                                ("stall", {}, "unknown fault kind 'stall'"),
+                                ("freeze", {}, "unknown fault kind 'freeze'"),
+                                ("stall", {}, "fault kind 'stall' does not go on a proxy"),
                                 ("slicer", [1], "params must be an object")]:
         with pytest.raises(ChaosError, match=words) as caught:
             proxies.set_fault(kind, values)  # type: ignore[arg-type]
