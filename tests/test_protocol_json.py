@@ -9,6 +9,7 @@ Bad descriptions are refused with one line and exit code 2.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -209,6 +210,32 @@ def test_unknown_kind_and_user_classes(tmp_path: Path) -> None:
         assert problem in str(caught.value), str(caught.value)
     path = _scenario(tmp_path, '[protocol]\nkind = "harness.protocols.roomchaos:RoomChaos"\n')
     assert load_scenario(path).protocol.kind == "harness.protocols.roomchaos:RoomChaos"
+
+
+@pytest.mark.parametrize("kind, problem", [
+    (".x:Y", "protocol kind '.x:Y': '.x' is a relative module name; give the module's full "
+             "dotted name"),
+    ("raising_protocol_module:Proto", "protocol kind 'raising_protocol_module:Proto': importing "
+     "'raising_protocol_module' raised RuntimeError: no database configured; fix that module"),
+])
+def test_harness_run_refuses_a_class_that_cannot_be_imported_in_one_line(
+        tmp_path: Path, kind: str, problem: str) -> None:
+    """A relative module name, or a module that raises on import: exit 2, one line."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "raising_protocol_module.py").write_text(
+        'raise RuntimeError("no database\\n configured")\n')
+    path = _scenario(tmp_path, f'[protocol]\nkind = "{kind}"\n')
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(path), "--target-url",
+         "ws://127.0.0.1:9/chat", "--results-dir", str(tmp_path / "results")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(modules)})
+    assert completed.returncode == 2, completed.stderr
+    [line] = completed.stderr.strip().splitlines()
+    assert problem in line, line
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:

@@ -40,7 +40,8 @@ def protocol_class(kind: str) -> type[ClientProtocol]:
     """The class a ``[protocol] kind`` names: a built-in name, or ``"module:Class"``.
 
     Raises:
-        ValueError: unknown name, a module that does not import, or not a ClientProtocol.
+        ValueError: unknown name, a relative module name, a module that does not import
+            (or raises while it is imported), or not a ClientProtocol.
     """
     if kind in PROTOCOLS:
         return PROTOCOLS[kind]
@@ -48,11 +49,19 @@ def protocol_class(kind: str) -> type[ClientProtocol]:
     if not colon or not module_name or not class_name:
         raise ValueError(f"unknown protocol kind {kind!r}; use one of "
                          f"{', '.join(PROTOCOLS)}, or \"module:Class\" for your own class")
+    if module_name.startswith("."):
+        raise ValueError(f"protocol kind {kind!r}: {module_name!r} is a relative module name; "
+                         "give the module's full dotted name (e.g. \"mypackage.proto:MyClass\")")
     try:
-        found = getattr(importlib.import_module(module_name), class_name)
+        module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"protocol kind {kind!r}: cannot import {module_name!r} ({exc}); "
                          "put the module on PYTHONPATH") from None
+    except Exception as exc:  # the user's module raised while it was imported
+        raise ValueError(f"protocol kind {kind!r}: importing {module_name!r} raised "
+                         f"{type(exc).__name__}: {_one_line(exc)}; fix that module") from None
+    try:
+        found = getattr(module, class_name)
     except AttributeError:
         raise ValueError(f"protocol kind {kind!r}: module {module_name!r} has no "
                          f"{class_name!r}") from None
@@ -60,6 +69,11 @@ def protocol_class(kind: str) -> type[ClientProtocol]:
         raise ValueError(f"protocol kind {kind!r} is not a subclass of "
                          "harness.protocols.ClientProtocol")
     return found
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (a user's module may raise any text)."""
+    return " ".join(str(exc).split()) or "(no message)"
 
 
 def build_protocol(description: Mapping[str, Any] | str) -> ClientProtocol:
