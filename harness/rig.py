@@ -105,7 +105,8 @@ class RigOptions:
     Attributes:
         scenario: Its ``[target]`` settings, ``[load]`` and slow-member count shape the rig.
         mode: The reference server's mode; None with ``target_url`` or ``launch``.
-        target_url: Any server that speaks docs/protocol.md, instead of the reference one.
+        target_url: Any server that speaks the scenario's ``[protocol]`` (docs/protocols.md),
+            instead of the reference one.
         launch: The user's server command, started by the rig (its URL is ``launch.url``).
         lock_reports: With ``target_url`` or ``launch``: the URL or file of its lock
             reports (``{port}`` is filled in for a launched target).

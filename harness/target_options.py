@@ -66,7 +66,8 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
     """Add the own-server flags to ``run``'s or ``ui``'s parser."""
     group = parser.add_argument_group(
         "your own server", "Instead of the bundled one (each flag also has a [target] key in "
-        "the scenario; the flag wins). It must speak docs/protocol.md.")
+        "the scenario; the flag wins). It must speak the scenario's [protocol] "
+        "(docs/protocols.md).")
     for flag, settings in OWN_SERVER_FLAGS:
         group.add_argument(flag, **settings)
 
