@@ -15,6 +15,7 @@ The target's WebSocket URL is a template too (``--target-url``, default
 
 from __future__ import annotations
 
+import http.client
 import shlex
 import socket
 import time
@@ -176,15 +177,18 @@ class LaunchedTarget:
         return self.url
 
     def ready(self) -> bool:
-        """One readiness check: the URL answers 200, or the target's port accepts TCP."""
+        """One readiness check: the URL answers 200, or the target's port accepts TCP.
+
+        A URL that refuses, times out or answers something other than HTTP is "not yet".
+        """
         if self.plan.ready_url is not None:
             url = fill_port(self.plan.ready_url, self.port)
             context = self.tls.ssl_context() if url.startswith("https://") else None
             try:
                 with urllib.request.urlopen(url, timeout=1.0, context=context) as response:
                     return int(response.status) == 200
-            except (OSError, urllib.error.URLError, ValueError):
-                return False
+            except (OSError, urllib.error.URLError, ValueError, http.client.HTTPException):
+                return False  # not listening yet, or not answering HTTP (yet)
         try:
             socket.create_connection((self.host, self.port), timeout=1.0).close()
         except OSError:

@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socketserver
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +169,49 @@ def test_a_readiness_url_is_awaited(tmp_path: Path) -> None:
     result = only_result(tmp_path)
     assert completed.returncode == 2, completed.stdout + completed.stderr
     assert "did not answer 200 at http://127.0.0.1:" in result["verdict"]["message"]
+    assert_gone(launched_pids(result, tmp_path))
+
+
+class _Garbage(socketserver.BaseRequestHandler):
+    """Answers every connection with a line that is not HTTP, then closes it."""
+
+    def handle(self) -> None:
+        self.request.sendall(b"garbage, not HTTP\r\n\r\n")
+
+
+@contextmanager
+def _garbage_server() -> Iterator[int]:
+    """A loopback port that answers non-HTTP; yields the port."""
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Garbage) as server:
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+def test_a_readiness_url_that_answers_non_http_is_an_error_within_the_timeout(
+        tmp_path: Path) -> None:
+    with _garbage_server() as port:
+        started = time.monotonic()
+        completed = harness(
+            "run", str(scenario_with(tmp_path)), "--target-cmd",
+            f"{SERVER} -- --mode fixed --port {{port}}",
+            "--target-ready", f"http://127.0.0.1:{port}/ready", "--target-ready-timeout", "2s",
+            results=tmp_path)
+        elapsed = time.monotonic() - started
+    result = only_result(tmp_path)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert "Traceback" not in completed.stdout + completed.stderr
+    assert result["verdict"]["status"] == "ERROR"
+    message = result["verdict"]["message"]
+    assert f"did not answer 200 at http://127.0.0.1:{port}/ready within 2 s" in message, message
+    # 2 s of waiting; the rest is Python, Toxiproxy and the report on a loaded 2-core machine.
+    assert elapsed < 2 + 25, elapsed
+    assert "locust" not in result["extra"]["pids"]
     assert_gone(launched_pids(result, tmp_path))
 
 
