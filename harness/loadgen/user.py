@@ -71,6 +71,7 @@ from harness.protocols import (
 )
 from harness.tls import TlsOptions
 
+from .endings import ConnectionEndings
 from .memberfaults import member_faults
 from .order import DeliveryOrder, order_recorder
 from .sentlog import SentLog
@@ -90,20 +91,6 @@ class _Closed:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-
-
-class Ending:
-    """How one connection ended, read later (the user may have reconnected meanwhile)."""
-
-    def __init__(self, endings: dict[websocket.WebSocket, tuple[int | None, str]],
-                 ws: websocket.WebSocket) -> None:
-        self.endings, self.ws = endings, ws
-        self.seen: tuple[int | None, str] | None = None
-
-    def get(self) -> tuple[int | None, str] | None:
-        """``(close code or None, reason)`` once the connection ended, else None."""
-        self.seen = self.seen or self.endings.get(self.ws)
-        return self.seen
 
 
 class RoomUser(User):
@@ -148,9 +135,9 @@ class RoomUser(User):
         #: Set while the receive loop may read; cleared for a stall.
         self._reading = Switch()
         self._reading.set()
-        #: ``(close code or None, reason)`` per connection whose receive loop ended (kept: a
-        #: stall watch reads its connection's after the user has reconnected).
-        self.endings: dict[websocket.WebSocket, tuple[int | None, str]] = {}
+        #: How connections ended: the latest, and a stall watch's own (it reads its
+        #: connection's after the user may have reconnected); bounded over any number.
+        self.endings = ConnectionEndings()
 
     def on_stop(self) -> None:
         self.disconnect()
@@ -240,7 +227,7 @@ class RoomUser(User):
                 opcode, raw = ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     code, reason = _close_status(raw)
-                    self.endings[ws] = (code, reason)
+                    self.endings.record(ws, code, reason)
                     raise websocket.WebSocketConnectionClosedException(
                         f"closed by server (code {code}{': ' + reason if reason else ''})")
                 if isinstance(raw, bytes) and opcode == websocket.ABNF.OPCODE_TEXT:
@@ -257,7 +244,7 @@ class RoomUser(User):
                     self._replies.put(event)
         except (OSError, ValueError, websocket.WebSocketException) as exc:
             status = getattr(ws, "status", None)
-            self.endings.setdefault(ws, (None, f"{type(exc).__name__}: {exc}"))
+            self.endings.record(ws, None, f"{type(exc).__name__}: {exc}")
             self._replies.put(_Closed(f"connection closed ({type(exc).__name__}: {exc})"
                                       + (f", status {status}" if status else "")))
 
@@ -277,7 +264,7 @@ class RoomUser(User):
         if ws is None or not self.connected:
             return
         self._reading.clear()
-        ending = Ending(self.endings, ws)
+        ending = self.endings.watch(ws)
         watch = StallWatch(self.slot.name, ws.sock, faults.report, ending.get)
         watch.start()
         try:

@@ -1,0 +1,83 @@
+"""A member's record of how its connections ended stays bounded over many reconnects.
+
+Members that join by connecting reconnect every cycle; each connection's ending is recorded
+by the receive loop, and must go once nothing refers to that connection any more, while a
+stall watch still holding its connection can read it. Real connections to a loopback server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import websocket
+from websockets.sync.server import Server, ServerConnection, serve
+
+from harness.loadgen.endings import ConnectionEndings
+
+CONNECTS = 200
+
+
+def _close_at_once(connection: ServerConnection) -> None:
+    connection.close(code=4000, reason="bye")
+
+
+@pytest.fixture
+def server_url() -> Iterator[str]:
+    server: Server
+    with serve(_close_at_once, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+def _read_the_close(ws: websocket.WebSocket) -> int:
+    """Read the server's close frame, answer it, close the socket; the close code."""
+    opcode, data = ws.recv_data()
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    ws.send_close()
+    ws.shutdown()
+    return int.from_bytes(data[:2], "big")
+
+
+def _connect_and_end(url: str, endings: ConnectionEndings) -> websocket.WebSocket:
+    """One connection the server closes, its ending recorded as the receive loop does."""
+    ws = websocket.create_connection(url, timeout=5)
+    endings.record(ws, _read_the_close(ws), "closed by server")
+    return ws
+
+
+def test_endings_stay_bounded_over_many_reconnects(server_url: str) -> None:
+    endings = ConnectionEndings()
+    largest = 0
+    for _ in range(CONNECTS):
+        _connect_and_end(server_url, endings)
+        largest = max(largest, len(endings))
+    assert largest == 1, largest  # the latest ending only, whatever the number of connections
+
+
+def test_a_watched_connection_keeps_its_ending_across_reconnects(server_url: str) -> None:
+    endings = ConnectionEndings()
+    ws = websocket.create_connection(server_url, timeout=5)
+    watched = endings.watch(ws)  # the watch begins while the connection is open
+    assert watched.get() is None
+    endings.record(ws, _read_the_close(ws), "closed by server")
+    endings.record(ws, None, "a later error")  # the first record of a connection stays
+    for _ in range(20):
+        _connect_and_end(server_url, endings)
+    assert watched.get() == (4000, "closed by server")
+    assert len(endings) == 1
+
+
+def test_a_watch_that_begins_after_its_connection_ended_finds_the_ending(
+        server_url: str) -> None:
+    endings = ConnectionEndings()
+    ws = _connect_and_end(server_url, endings)
+    watched = endings.watch(ws)
+    _connect_and_end(server_url, endings)
+    assert watched.get() == (4000, "closed by server")
