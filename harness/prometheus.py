@@ -23,12 +23,12 @@ _SAMPLE = re.compile(rf"^(?P<name>{_NAME})(?:\{{(?P<labels>[^}}]*)\}})?\s+(?P<va
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 _SELECTOR = re.compile(rf"^(?P<name>{_NAME})(?:\{{(?P<labels>[^}}]*)\}})?$")
 
-#: Bytes of a /metrics answer read at most; a larger answer is cut there.
+#: Bytes of a /metrics answer read at most; a larger answer is a failed scrape.
 MAX_EXPOSITION_BYTES = 4 * 1024 * 1024
 
 
 class ScrapeFailed(Exception):
-    """The URL could not be fetched in time, or did not answer 200."""
+    """The URL could not be fetched in time, did not answer 200, or answered too much."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +117,18 @@ def scrape(url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None
     """GET ``url`` and parse it; ``context`` verifies an ``https://`` URL.
 
     Raises:
-        ScrapeFailed: on a connection error, a timeout or a status other than 200.
+        ScrapeFailed: on a connection error, a timeout, a status other than 200, or an
+            answer longer than :data:`MAX_EXPOSITION_BYTES`.
     """
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             if response.status != 200:
                 raise ScrapeFailed(f"{url} answered {response.status}")
-            body = response.read(MAX_EXPOSITION_BYTES)
+            body = response.read(MAX_EXPOSITION_BYTES + 1)
     except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
         raise ScrapeFailed(f"{url}: {type(exc).__name__}: {exc}") from None
+    if len(body) > MAX_EXPOSITION_BYTES:
+        # Cut, its last line could be a wrong value: not parsed at all.
+        raise ScrapeFailed(f"{url} answered more than {MAX_EXPOSITION_BYTES} bytes (the most "
+                           "read); not parsed: expose fewer series there")
     return parse_exposition(body.decode("utf-8", "replace"))

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from harness.measurements import Measurements
-from harness.prometheus import MetricSelector
+from harness.prometheus import MAX_EXPOSITION_BYTES, MetricSelector, ScrapeFailed, scrape
 from harness.sampler import SeriesSampler
 from harness.short_scenario import short_slow_member
 from harness.target import ReferenceTarget
@@ -59,14 +59,33 @@ class _Exposition(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def exposition_server() -> Iterator[str]:
-    """Serve :class:`_Exposition` on loopback until the block ends (shutdown waits for it)."""
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition) as server:
+def exposition_server(
+        handler: type[http.server.BaseHTTPRequestHandler] = _Exposition) -> Iterator[str]:
+    """Serve ``handler`` on loopback until the block ends (shutdown waits for it)."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
         finally:
             server.shutdown()
+
+
+class _OverLong(http.server.BaseHTTPRequestHandler):
+    """An exposition one line longer than the harness reads: ``queue_depth 123`` straddles
+    the limit, so a cut body would end in ``queue_depth 12``."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        last = b"queue_depth 123\n"
+        head = b"queue_depth 7\n"
+        padding = MAX_EXPOSITION_BYTES - len(head) - len(last) + 2  # the cut leaves "...12"
+        body = head + b"#" * (padding - 1) + b"\n" + last
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def sample_for(seconds: float, tmp_path: Path, *, url: str | None = None,
@@ -118,6 +137,13 @@ def test_a_metrics_endpoint_that_does_not_answer_is_no_data(tmp_path: Path) -> N
     [result] = results.values()
     assert result.status == "no_data"
     assert "scrape failed" in result.describe(), result.describe()
+
+
+def test_an_answer_longer_than_the_limit_is_a_failed_scrape_not_a_cut_value() -> None:
+    with exposition_server(_OverLong) as url:
+        with pytest.raises(ScrapeFailed, match=f"answered more than {MAX_EXPOSITION_BYTES} "
+                                               "bytes"):
+            scrape(url)
 
 
 def test_rss_and_threads_of_the_bundled_server(tmp_path: Path) -> None:
