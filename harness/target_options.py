@@ -2,9 +2,10 @@
 
 ``--target-url`` tests a server that runs already; ``--target-cmd`` starts one
 (:mod:`harness.launched`); ``--lock-reports`` says where its lock reports are; ``--ca-file``
-and ``--insecure`` say how to verify a ``wss://`` target (:mod:`harness.tls`); ``--allow-host``
-names a host other than loopback that may be used (:func:`harness.urls.check_host`). Each flag
-but ``--allow-host`` has a ``[target]`` key of the same name in the scenario; the flag wins.
+and ``--insecure``/``--no-insecure`` say how to verify a ``wss://`` target
+(:mod:`harness.tls`); ``--allow-host`` names a host other than loopback that may be used
+(:func:`harness.urls.check_host`). Each flag but ``--allow-host`` has a ``[target]`` key of
+the same name in the scenario; the flag wins (``--no-insecure`` over ``insecure = true``).
 
 :func:`target_rig_options` checks them all together before anything starts: bad input is
 one :class:`ValueError` line naming the flag, or the scenario file and key.
@@ -56,8 +57,9 @@ OWN_SERVER_FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
         "help": "with a wss:// target: the CA that signed its certificate (default: the "
                 "system's CAs)"}),
     ("--insecure", {
-        "action": "store_true", "default": None,
-        "help": "with a wss:// target: do not verify its certificate"}),
+        "action": argparse.BooleanOptionalAction, "default": None,
+        "help": "with a wss:// target: do not verify its certificate; --no-insecure "
+                "verifies it even when the scenario says insecure = true"}),
 )
 """The own-server flags of ``run`` and ``ui``; each has a ``[target]`` key of its name."""
 

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import trustme
 
+from harness.__main__ import build_parser
 from harness.scenario import load_scenario
 from harness.target import ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
+from harness.target_options import target_rig_options
 from harness.tls import TlsOptions
 from harness.toxiproxy import ToxiproxyClient
 from harness.toxiproxy_server import ToxiproxyServer
@@ -132,6 +134,27 @@ def test_an_untrusted_certificate_is_an_error_that_names_the_fix(
     message = only_result(tmp_path)["verdict"]["message"]
     assert "TLS failed" in message and "CERTIFICATE_VERIFY_FAILED" in message, message
     assert "--ca-file" in message and "--insecure" in message
+
+
+def test_no_insecure_overrides_the_scenarios_insecure_key(
+    tls_target: tuple[TlsFront, TargetInfo], tmp_path: Path
+) -> None:
+    """``[target] insecure = true`` skips verification; ``--no-insecure`` (a flag wins over
+    its key) switches it back on, so the self-signed front is refused."""
+    front, _ = tls_target
+    scenario = write_scenario(tmp_path)
+    text = scenario.read_text()
+    assert "[target]\n" in text
+    scenario.write_text(text.replace("[target]\n", "[target]\ninsecure = true\n", 1))
+    url = f"wss://localhost:{front.port}/ws"
+    for flags, insecure in (([], True), (["--no-insecure"], False), (["--insecure"], True)):
+        args = build_parser().parse_args(["run", str(scenario), "--target-url", url, *flags])
+        assert target_rig_options(args, load_scenario(scenario))["tls"].insecure is insecure
+    completed = harness("run", str(scenario), "--target-url", url, "--no-insecure",
+                        results=tmp_path)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    message = only_result(tmp_path)["verdict"]["message"]
+    assert "TLS failed" in message and "CERTIFICATE_VERIFY_FAILED" in message, message
 
 
 def test_probe_verifies_unless_insecure(
