@@ -7,14 +7,15 @@ stall watch still holding its connection can read it. Real connections to a loop
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 import websocket
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from harness.loadgen.endings import ConnectionEndings
+
+from .jsonservers import _running
 
 CONNECTS = 200
 
@@ -25,15 +26,8 @@ def _close_at_once(connection: ServerConnection) -> None:
 
 @pytest.fixture
 def server_url() -> Iterator[str]:
-    server: Server
-    with serve(_close_at_once, "127.0.0.1", 0) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
-        finally:
-            server.shutdown()
-            thread.join(5)
+    with _running(_close_at_once) as url:
+        yield url + "/"
 
 
 def _read_the_close(ws: websocket.WebSocket) -> int:
