@@ -1,8 +1,9 @@
 """A member's record of how its connections ended stays bounded over many reconnects.
 
 Members that join by connecting reconnect every cycle; each connection's ending is recorded
-by the receive loop, and must go once nothing refers to that connection any more, while a
-stall watch still holding its connection can read it. Real connections to a loopback server.
+by the receive loop, yet only the latest is kept, plus a stall watch's own connection's,
+which the watch can read after later connections ended. Real connections to a loopback
+server.
 """
 
 from __future__ import annotations
