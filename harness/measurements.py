@@ -39,6 +39,8 @@ class Sample:
         error: Short description of the failure when ``ok`` is False.
         corrected_ms: For joins, the latency from the join's intended start on the
             member's fixed schedule (corrected for coordinated omission); else None.
+        member: The member's name (``slow-0``, ``fast-3``) when the writer gave it; for
+            ``deliver`` the receiving member.
     """
 
     time: float
@@ -48,6 +50,7 @@ class Sample:
     ok: bool
     error: str | None = None
     corrected_ms: float | None = None
+    member: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The sample as a JSON-ready dict with exactly the dataclass fields."""
@@ -85,7 +88,10 @@ class Sample:
             raise ValueError(f"error must be a string or null, got {error!r}")
         corrected = data.get("corrected_ms")
         corrected_ms = None if corrected is None else _finite_number(corrected, "corrected_ms")
-        return cls(time, op, member_kind, latency_ms, ok, error, corrected_ms)
+        member = data.get("member")
+        if member is not None and not isinstance(member, str):
+            raise ValueError(f"member must be a string or null, got {member!r}")
+        return cls(time, op, member_kind, latency_ms, ok, error, corrected_ms, member)
 
 
 def _finite_number(value: Any, name: str) -> float:

@@ -17,8 +17,8 @@ import pytest
 
 from harness.faults import FAULT_KINDS, MEMBER
 from harness.loadgen import collector, memberfaults
-from harness.loadgen.memberfaults import MemberFaults
-from harness.loadgen.stall import peer_send_buffer, receive_queue
+from harness.loadgen.memberfaults import MemberFaults, switched
+from harness.loadgen.stall import peer_send_buffer, receive_queue, ss_filter
 from harness.measurements import Sample
 from harness.memberfaults import MemberFaultCommand, append_command
 from harness.netns import namespace_problem
@@ -131,7 +131,8 @@ def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path,
     monkeypatch.setattr(collector, "collects", lambda runner: True)
     runner = FakeRunner()
     environment = SimpleNamespace(runner=runner, events=SimpleNamespace(
-        quitting=SimpleNamespace(add_listener=lambda listener: None)))
+        quitting=SimpleNamespace(add_listener=lambda listener: None)),
+        parsed_options=SimpleNamespace(slow_urls="ws://a,ws://b,ws://c"))
     faults = MemberFaults(environment)
     faults.attach(reports_file=str(tmp_path / "reports.jsonl"))
     faults.dispatch(MemberFaultCommand("stall", True, (0,)))
@@ -146,6 +147,17 @@ def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path,
     faults.close()
     [line] = (tmp_path / "reports.jsonl").read_text().splitlines()
     assert json.loads(line)["event"] == "stalled"
+
+
+def test_none_is_every_slow_member_when_switching_some_on_or_off() -> None:
+    everyone_on = switched({}, MemberFaultCommand("stall", True), 3)
+    one_lifted = switched(everyone_on, MemberFaultCommand("stall", False, (1,)), 3)
+    assert one_lifted["stall"].members == (0, 2), "lifting one leaves the others stalled"
+    one_more_on = switched(everyone_on, MemberFaultCommand("stall", True, (1,)), 3)
+    assert one_more_on["stall"].members == (0, 1, 2), "switching one on does not narrow it"
+    assert switched(one_lifted, MemberFaultCommand("stall", False), 3) == {}
+    assert switched(switched(one_lifted, MemberFaultCommand("stall", False, (0,)), 3),
+                    MemberFaultCommand("stall", False, (2,)), 3) == {}
 
 
 def test_control_file_lines_are_commands(tmp_path: Path) -> None:
@@ -181,6 +193,38 @@ def test_receive_queue_and_peer_send_buffer_of_a_reader_that_stopped() -> None:
             peer_queued, peer_buffer = peer
             assert peer_queued >= 0.8 * peer_buffer, "the sender is blocked: its buffer is full"
             assert queued + peer_queued >= 0.9 * sent
+
+
+def test_the_ss_filter_puts_an_ipv6_address_in_brackets() -> None:
+    command = ss_filter(("::1", 8765, 0, 0), ("::1", 50123, 0, 0))
+    assert command[-4:] == ["src", "[::1]:8765", "dst", "[::1]:50123"]
+    assert ss_filter(("127.0.0.1", 8765), ("127.0.0.1", 50123))[-3:] == \
+        ["127.0.0.1:8765", "dst", "127.0.0.1:50123"]
+
+
+def test_peer_send_buffer_reads_an_ipv6_loopback_socket() -> None:
+    try:
+        server = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    with server:
+        reader = socket.create_connection(server.getsockname()[:2])
+        sender, _ = server.accept()
+        with reader, sender:
+            sender.sendall(b"x" * 1000)
+            time.sleep(0.1)
+            if peer_send_buffer(reader) is None and \
+                    peer_send_buffer_ipv4_works() is False:
+                pytest.skip("ss cannot read socket memory here")
+            assert peer_send_buffer(reader) is not None
+
+
+def peer_send_buffer_ipv4_works() -> bool:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        reader = socket.create_connection(server.getsockname())
+        sender, _ = server.accept()
+        with reader, sender:
+            return peer_send_buffer(reader) is not None
 
 
 # Judging the reports.
@@ -230,10 +274,12 @@ def test_the_causal_check_needs_the_backlog_read_or_a_close_and_fast_joins() -> 
                         peer_queued=64_000, peer_buffer=64_000) for step in range(15)),
                report(13.0, "resumed")]
     join = Sample(13.5, "join", "fast", 12.0, True)
-    late_delivery = Sample(13.2, "deliver", "slow", 3000.0, True)
+    late_delivery = Sample(13.2, "deliver", "slow", 3000.0, True, member="slow-0")
+    other_slow_member = Sample(13.2, "deliver", "slow", 3000.0, True, member="slow-1")
     closed = [*stalled, report(13.1, "drained", bytes=0),
               report(13.3, "closed", code=1008, reason="slow consumer")]
-    check = check_stalls(closed, [join, late_delivery], fault_started=9.9, lifted_at=13.0,
+    check = check_stalls(closed, [join, late_delivery, other_slow_member], fault_started=9.9,
+                         lifted_at=13.0,
                          slow_members=1)
     assert check.errors == []
     assert check.cleared is True

@@ -32,7 +32,7 @@ from typing import Any
 import gevent
 
 __all__ = ["CLEAR_TIMEOUT", "SAMPLE_INTERVAL", "StallWatch", "drained_below", "peer_send_buffer",
-           "receive_queue"]
+           "receive_queue", "ss_filter"]
 
 #: Seconds between two samples of the receive queue.
 SAMPLE_INTERVAL = 0.2
@@ -57,16 +57,26 @@ def peer_send_buffer(sock: Any) -> tuple[int, int] | None:
     """
     try:
         local, peer = sock.getsockname(), sock.getpeername()
-        listing = subprocess.run(
-            ["ss", "-tmnH", "state", "established", "src", f"{peer[0]}:{peer[1]}",
-             "dst", f"{local[0]}:{local[1]}"],
-            capture_output=True, text=True, timeout=2.0, check=False).stdout
+        listing = subprocess.run(ss_filter(peer, local), capture_output=True, text=True,
+                                 timeout=2.0, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     match = _SKMEM.search(listing)
     if match is None:
         return None
     return int(match["queued"]), int(match["buffer"])
+
+
+def ss_filter(source: tuple[Any, ...], destination: tuple[Any, ...]) -> list[str]:
+    """The ``ss`` command that lists the established TCP socket from ``source`` to
+    ``destination`` (socket addresses) with its memory; an IPv6 address goes in brackets
+    (``[::1]:8765``), as ``ss`` wants it."""
+    def endpoint(address: tuple[Any, ...]) -> str:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+
+    return ["ss", "-tmnH", "state", "established", "src", endpoint(source),
+            "dst", endpoint(destination)]
 
 
 def drained_below(peak: int) -> int:
