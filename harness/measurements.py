@@ -134,6 +134,10 @@ class Measurements:
             threads, see harness.sampled), with the reason for each one that has no data.
         delivery_order: Messages received, reordered, duplicated and lost over every member
             (harness.delivery_order); None when not measured.
+        fault_not_in_effect: One line per fault that did not take effect (a stall during
+            which backpressure was never reached, harness.stall_check). Such a run never
+            PASSes (ERROR instead), but a broken check still FAILs it, with these lines
+            next to the failure.
     """
 
     samples: list[Sample] = field(default_factory=list)
@@ -149,6 +153,7 @@ class Measurements:
     generator_lag: GeneratorLag | None = None
     sampled: SampledSeries = field(default_factory=SampledSeries)
     delivery_order: DeliveryOrderCounts | None = None
+    fault_not_in_effect: list[str] = field(default_factory=list)
 
     def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
         """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""
