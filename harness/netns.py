@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INSIDE_ENV", "namespace_problem", "set_socket_buffers"]
+__all__ = ["INSIDE_ENV", "namespace_problem", "no_namespace_notice", "set_socket_buffers"]
 
 #: Set in the environment of a run inside its namespace (it must not try to enter another).
 INSIDE_ENV = "ROOMCHAOS_NETNS"
@@ -49,6 +49,12 @@ def namespace_problem() -> str | None:
     if probe.returncode != 0:
         return f"unshare -rn failed: {' '.join(probe.stderr.split()) or probe.returncode}"
     return None
+
+
+def no_namespace_notice(why: str) -> str:
+    """The one line that says a scenario's ``[network] socket_buffer`` is not applied, and why."""
+    return (f"harness: no network namespace ({why}); socket buffers stay the machine's, "
+            "[load] body_size fills them")
 
 
 def set_socket_buffers(size: int) -> None:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .measurements import Measurements
-from .netns import INSIDE_ENV, namespace_argv, namespace_problem
+from .netns import INSIDE_ENV, namespace_argv, namespace_problem, no_namespace_notice
 from .rig import Interrupted, new_run_id, signals_ignored, signals_raise
 from .run import ChaosRun, RunOptions, RunOutcome
 from .target import PROJECT_ROOT
@@ -43,8 +43,7 @@ def run_scenario(options: RunOptions) -> RunOutcome:
         problem = namespace_obstacle(options)
         if problem is None:
             return run_in_namespace(options, size)
-        print(f"harness: no network namespace ({problem}); socket buffers stay the machine's, "
-              "[load] body_size fills them", file=sys.stderr, flush=True)
+        print(no_namespace_notice(problem), file=sys.stderr, flush=True)
     return ChaosRun(options).execute()
 
 
