@@ -38,16 +38,26 @@ INSIDE_ENV = "ROOMCHAOS_NETNS"
 MIN_BUFFER = 4096
 
 
+#: The probe: what :mod:`harness.netns_run` does first, inside a namespace of its own.
+PROBE = "from harness.netns import set_socket_buffers; set_socket_buffers(65536)"
+
+
 @functools.cache
 def namespace_problem() -> str | None:
-    """None when ``unshare -rn`` works here; else one line saying why not."""
+    """None when a run can set up its namespace here; else one line saying why not.
+
+    Probes the whole set-up, not only ``unshare -rn``: inside a fresh namespace it brings
+    ``lo`` up and caps the TCP buffers with :func:`set_socket_buffers`, as the run will.
+    """
     try:
-        probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True,
-                               timeout=10, check=False)
+        probe = subprocess.run(["unshare", "-rn", sys.executable, "-c", PROBE],
+                               capture_output=True, text=True, timeout=20, check=False,
+                               cwd=Path(__file__).resolve().parent.parent)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"unshare -rn cannot run: {exc}"
     if probe.returncode != 0:
-        return f"unshare -rn failed: {' '.join(probe.stderr.split()) or probe.returncode}"
+        lines = probe.stderr.strip().splitlines()
+        return f"the namespace cannot be set up: {lines[-1] if lines else probe.returncode}"
     return None
 
 
@@ -61,15 +71,22 @@ def set_socket_buffers(size: int) -> None:
     """Inside the namespace: bring ``lo`` up, cap ``tcp_wmem`` and ``tcp_rmem`` at ``size``.
 
     Raises:
-        OSError: ``lo`` or a sysctl could not be set.
+        OSError: ``lo`` or a sysctl could not be set (one line saying which).
     """
-    link = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True,
-                          timeout=10, check=False)
+    try:
+        link = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise OSError(f"ip link set lo up: {exc}") from None
     if link.returncode != 0:
-        raise OSError(f"ip link set lo up: {link.stderr.strip()}")
+        raise OSError(f"ip link set lo up: {' '.join(link.stderr.split())}")
     size = max(size, MIN_BUFFER)
     for name in ("tcp_wmem", "tcp_rmem"):
-        Path(f"/proc/sys/net/ipv4/{name}").write_text(f"{MIN_BUFFER} {size} {size}\n")
+        path = Path(f"/proc/sys/net/ipv4/{name}")
+        try:
+            path.write_text(f"{MIN_BUFFER} {size} {size}\n")
+        except OSError as exc:
+            raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def namespace_argv(size: int, options: dict[str, Any]) -> list[str]:

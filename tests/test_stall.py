@@ -7,7 +7,10 @@ sockets, the real reference server (write delivery), real Toxiproxy and real Loc
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +27,7 @@ from harness.memberfaults import MemberFaultCommand, append_command
 from harness.netns import namespace_problem
 from harness.scenario import ScenarioError, load_scenario
 from harness.stall_check import PLATEAU_S, QueueSample, backpressure_point, check_stalls
+from harness.target import PROJECT_ROOT
 
 from .test_chaos_run import assert_nothing_left, harness
 
@@ -361,3 +365,37 @@ def test_only_the_bundled_rig_moves_into_a_namespace(tmp_path: Path) -> None:
     outcome = outcome_from_result(tmp_path / "missing", 1, None)
     assert outcome.verdict.status == "ERROR"
     assert "left no usable result.json (exit code 1" in outcome.verdict.message
+
+
+def path_without_ip(directory: Path) -> str:
+    """A PATH where ``unshare`` is found but ``ip`` is not."""
+    import shutil
+
+    directory.mkdir()
+    unshare = shutil.which("unshare")
+    if unshare is not None:
+        (directory / "unshare").symlink_to(unshare)
+    return str(directory)
+
+
+def test_the_namespace_probe_covers_the_whole_set_up(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if namespace_problem() is not None:
+        pytest.skip(f"no namespace here at all: {namespace_problem()}")
+    monkeypatch.setenv("PATH", path_without_ip(tmp_path / "bin"))
+    problem = namespace_problem.__wrapped__()  # type: ignore[attr-defined]
+    assert problem is not None and problem.startswith(
+        "the namespace cannot be set up: OSError: ip link set lo up:"), problem
+
+
+def test_a_namespace_that_cannot_be_set_up_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    # Without `ip` the set-up fails before any sysctl is touched (this may run as root,
+    # outside a namespace: nothing of the machine's may change).
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness.netns_run", "65536", json.dumps({"scenario": "x"})],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": path_without_ip(tmp_path / "bin")})
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        "harness: error: the network namespace cannot be set up: ip link set lo up: [Errno 2] "
+        "No such file or directory: 'ip'"], completed.stderr
