@@ -31,6 +31,7 @@ from harness.target import PROJECT_ROOT
 
 from .test_chaos_run import assert_nothing_left, harness
 
+SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 STALL_SCENARIO = """
 name = "{name}"
 [target]
@@ -399,3 +400,15 @@ def test_a_namespace_that_cannot_be_set_up_is_one_line_and_exit_2(tmp_path: Path
     assert completed.stderr.strip().splitlines() == [
         "harness: error: the network namespace cannot be set up: ip link set lo up: [Errno 2] "
         "No such file or directory: 'ip'"], completed.stderr
+
+
+def test_the_namespace_child_gets_the_scenario_itself_not_its_file(tmp_path: Path) -> None:
+    from harness.run import RunOptions
+    from harness.runner import decode_scenario, namespace_options
+    from harness.sweep.axis import scenario_at_latency
+
+    on_file = load_scenario(SLOW_MEMBER)
+    point = scenario_at_latency(on_file, 123)  # a sweep's point: changed in memory only
+    assert point != on_file
+    raw = namespace_options(RunOptions(scenario=point, mode="naive"), "run-1")
+    assert decode_scenario(json.loads(json.dumps(raw))["scenario"]) == point
