@@ -46,6 +46,8 @@ import logging
 import os
 import struct
 import time
+import weakref
+from collections.abc import MutableMapping
 from typing import Any, ClassVar
 
 import gevent
@@ -75,7 +77,7 @@ from .memberfaults import member_faults
 from .order import DeliveryOrder, order_recorder
 from .sentlog import SentLog
 from .slots import MemberSlot, SlotUnavailable, slot_service
-from .stall import StallWatch
+from .stall import CLOSED_BY_MEMBER, StallWatch
 
 __all__ = ["OperationFailed", "RoomUser"]
 
@@ -95,7 +97,7 @@ class _Closed:
 class Ending:
     """How one connection ended, read later (the user may have reconnected meanwhile)."""
 
-    def __init__(self, endings: dict[websocket.WebSocket, tuple[int | None, str]],
+    def __init__(self, endings: MutableMapping[websocket.WebSocket, tuple[int | None, str]],
                  ws: websocket.WebSocket) -> None:
         self.endings, self.ws = endings, ws
         self.seen: tuple[int | None, str] | None = None
@@ -148,9 +150,11 @@ class RoomUser(User):
         #: Set while the receive loop may read; cleared for a stall.
         self._reading = Switch()
         self._reading.set()
-        #: ``(close code or None, reason)`` per connection whose receive loop ended (kept: a
-        #: stall watch reads its connection's after the user has reconnected).
-        self.endings: dict[websocket.WebSocket, tuple[int | None, str]] = {}
+        #: ``(close code or None, reason)`` per connection that ended (kept while a stall
+        #: watch holds the connection: it reads its ending after the user has reconnected);
+        #: the member's own close is :data:`~harness.loadgen.stall.CLOSED_BY_MEMBER`.
+        self.endings: MutableMapping[websocket.WebSocket, tuple[int | None, str]] = \
+            weakref.WeakKeyDictionary()
 
     def on_stop(self) -> None:
         self.disconnect()
@@ -227,6 +231,7 @@ class RoomUser(User):
             self._receiver.kill(block=False)
             self._receiver = None
         if ws is not None:
+            self.endings.setdefault(ws, (None, CLOSED_BY_MEMBER))
             if ws.connected:
                 with contextlib.suppress(OSError, websocket.WebSocketException):
                     ws.send_close()
@@ -268,7 +273,10 @@ class RoomUser(User):
         awaited (in a room, between operations).
 
         The receive loop stops reading until the stall is lifted (bounded by Locust's own
-        run time); meanwhile the member sends nothing and its socket is watched.
+        run time); meanwhile the member sends nothing and its socket is watched. After the
+        lift it returns only once the backlog is read or the connection has ended (at most
+        :data:`~harness.loadgen.stall.CLEAR_TIMEOUT`): its next operation may be a leave that
+        closes the connection (join-by-connect), which would leave the backlog unread.
         """
         faults = member_faults(self.environment)
         if self.slot.kind != "slow" or not faults.wanted("stall", self.slot.index):
@@ -286,6 +294,7 @@ class RoomUser(User):
         finally:
             watch.lifted()
             self._reading.set()
+        watch.wait_settled()
 
     def body(self) -> str:
         """A broadcast body: ``--body-size`` fresh random (incompressible) characters, else
