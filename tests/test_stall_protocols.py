@@ -8,7 +8,6 @@ targets/socketio_room. Each shows backpressure reached and how the stall cleared
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +63,7 @@ def assert_backpressure_then_cleared(stall: dict[str, Any], how: str) -> None:
     assert member["resumed_s"] is not None, stall["summary"]
     assert member["cleared"] == how, stall["summary"]
     assert stall["cleared"] is True, stall["summary"]
+    assert member["deliveries_after_resume"] > 0, stall["summary"]  # it read again
 
 
 @pytest.mark.integration
@@ -77,7 +77,6 @@ def test_a_stall_with_the_json_protocol_backs_up_a_join_by_connect_server(
     stall = result["extra"]["stall"]
     # The member reads its backlog after the lift and only then leaves (by closing).
     assert_backpressure_then_cleared(stall, "drained")
-    assert stall["members"][0]["deliveries_after_resume"] > 0, stall["summary"]
 
 
 @pytest.mark.integration
@@ -91,4 +90,3 @@ def test_a_stall_with_the_socketio_protocol_backs_up_the_socketio_room(tmp_path:
                        network='[network]\nsocket_buffer = "64KB"', protocol="")
     assert result["scenario"]["protocol"]["kind"] == "socketio"
     assert_backpressure_then_cleared(result["extra"]["stall"], "drained")
-    print(json.dumps(result["extra"]["stall"]["summary"]))
