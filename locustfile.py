@@ -70,6 +70,8 @@ class RoomMember(RoomUser):
             leave_at = self.schedule.leave_at(intended_join)
             while (now := time.monotonic()) < leave_at:
                 self.broadcast()
+                # After a stall (longer than the stay) it returns once the backlog is read,
+                # so the leave below cannot close the connection on an unread backlog.
                 self.stall_point()
                 gevent.sleep(min(options.broadcast_interval, max(0.0, leave_at - now)))
             self.leave()

@@ -39,6 +39,8 @@ class Sample:
         error: Short description of the failure when ``ok`` is False.
         corrected_ms: For joins, the latency from the join's intended start on the
             member's fixed schedule (corrected for coordinated omission); else None.
+        member: The member's name (``slow-0``, ``fast-3``) when the writer gave it; for
+            ``deliver`` the receiving member.
     """
 
     time: float
@@ -48,6 +50,7 @@ class Sample:
     ok: bool
     error: str | None = None
     corrected_ms: float | None = None
+    member: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The sample as a JSON-ready dict with exactly the dataclass fields."""
@@ -85,7 +88,10 @@ class Sample:
             raise ValueError(f"error must be a string or null, got {error!r}")
         corrected = data.get("corrected_ms")
         corrected_ms = None if corrected is None else _finite_number(corrected, "corrected_ms")
-        return cls(time, op, member_kind, latency_ms, ok, error, corrected_ms)
+        member = data.get("member")
+        if member is not None and not isinstance(member, str):
+            raise ValueError(f"member must be a string or null, got {member!r}")
+        return cls(time, op, member_kind, latency_ms, ok, error, corrected_ms, member)
 
 
 def _finite_number(value: Any, name: str) -> float:
@@ -128,6 +134,10 @@ class Measurements:
             threads, see harness.sampled), with the reason for each one that has no data.
         delivery_order: Messages received, reordered, duplicated and lost over every member
             (harness.delivery_order); None when not measured.
+        fault_not_in_effect: One line per fault that did not take effect (a stall during
+            which backpressure was never reached, harness.stall_check). Such a run never
+            PASSes (ERROR instead), but a broken check still FAILs it, with these lines
+            next to the failure.
     """
 
     samples: list[Sample] = field(default_factory=list)
@@ -143,6 +153,7 @@ class Measurements:
     generator_lag: GeneratorLag | None = None
     sampled: SampledSeries = field(default_factory=SampledSeries)
     delivery_order: DeliveryOrderCounts | None = None
+    fault_not_in_effect: list[str] = field(default_factory=list)
 
     def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
         """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""

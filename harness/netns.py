@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INSIDE_ENV", "namespace_problem", "set_socket_buffers"]
+__all__ = ["INSIDE_ENV", "namespace_problem", "no_namespace_notice", "set_socket_buffers"]
 
 #: Set in the environment of a run inside its namespace (it must not try to enter another).
 INSIDE_ENV = "ROOMCHAOS_NETNS"
@@ -38,32 +38,55 @@ INSIDE_ENV = "ROOMCHAOS_NETNS"
 MIN_BUFFER = 4096
 
 
+#: The probe: what :mod:`harness.netns_run` does first, inside a namespace of its own.
+PROBE = "from harness.netns import set_socket_buffers; set_socket_buffers(65536)"
+
+
 @functools.cache
 def namespace_problem() -> str | None:
-    """None when ``unshare -rn`` works here; else one line saying why not."""
+    """None when a run can set up its namespace here; else one line saying why not.
+
+    Probes the whole set-up, not only ``unshare -rn``: inside a fresh namespace it brings
+    ``lo`` up and caps the TCP buffers with :func:`set_socket_buffers`, as the run will.
+    """
     try:
-        probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True,
-                               timeout=10, check=False)
+        probe = subprocess.run(["unshare", "-rn", sys.executable, "-c", PROBE],
+                               capture_output=True, text=True, timeout=20, check=False,
+                               cwd=Path(__file__).resolve().parent.parent)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"unshare -rn cannot run: {exc}"
     if probe.returncode != 0:
-        return f"unshare -rn failed: {' '.join(probe.stderr.split()) or probe.returncode}"
+        lines = probe.stderr.strip().splitlines()
+        return f"the namespace cannot be set up: {lines[-1] if lines else probe.returncode}"
     return None
+
+
+def no_namespace_notice(why: str) -> str:
+    """The one line that says a scenario's ``[network] socket_buffer`` is not applied, and why."""
+    return (f"harness: no network namespace ({why}); socket buffers stay the machine's, "
+            "[load] body_size fills them")
 
 
 def set_socket_buffers(size: int) -> None:
     """Inside the namespace: bring ``lo`` up, cap ``tcp_wmem`` and ``tcp_rmem`` at ``size``.
 
     Raises:
-        OSError: ``lo`` or a sysctl could not be set.
+        OSError: ``lo`` or a sysctl could not be set (one line saying which).
     """
-    link = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True,
-                          timeout=10, check=False)
+    try:
+        link = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise OSError(f"ip link set lo up: {exc}") from None
     if link.returncode != 0:
-        raise OSError(f"ip link set lo up: {link.stderr.strip()}")
+        raise OSError(f"ip link set lo up: {' '.join(link.stderr.split())}")
     size = max(size, MIN_BUFFER)
     for name in ("tcp_wmem", "tcp_rmem"):
-        Path(f"/proc/sys/net/ipv4/{name}").write_text(f"{MIN_BUFFER} {size} {size}\n")
+        path = Path(f"/proc/sys/net/ipv4/{name}")
+        try:
+            path.write_text(f"{MIN_BUFFER} {size} {size}\n")
+        except OSError as exc:
+            raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def namespace_argv(size: int, options: dict[str, Any]) -> list[str]:

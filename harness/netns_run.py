@@ -2,8 +2,10 @@
 
 Started by :func:`harness.runner.run_in_namespace` under ``unshare -rn``: it brings ``lo`` up,
 caps the TCP buffers at SIZE bytes (:func:`harness.netns.set_socket_buffers`) and runs the run
-described by OPTIONS_JSON (:class:`harness.run.RunOptions`, the scenario as its path) in this
-process; its exit code is the verdict's.
+described by OPTIONS_JSON (:class:`harness.run.RunOptions`, the scenario itself, encoded by
+:func:`harness.runner.encode_scenario`, sweep points included) in this
+process; its exit code is the verdict's. When the namespace cannot be set up it says why in
+one line and exits with 2 (the run then has no result.json: ERROR).
 """
 
 from __future__ import annotations
@@ -15,16 +17,20 @@ from pathlib import Path
 
 from harness.netns import INSIDE_ENV, set_socket_buffers
 from harness.run import RunOptions
-from harness.runner import run_scenario
-from harness.scenario import load_scenario
+from harness.runner import decode_scenario, run_scenario
 
 
 def main(argv: list[str]) -> int:
     """Set the buffers, then run the run."""
     size, raw = int(argv[0]), json.loads(argv[1])
-    set_socket_buffers(size)
+    try:
+        set_socket_buffers(size)
+    except OSError as exc:  # namespace_problem() probes this; a change since is one line
+        print(f"harness: error: the network namespace cannot be set up: {exc}",
+              file=sys.stderr, flush=True)
+        return 2
     os.environ[INSIDE_ENV] = "1"
-    raw["scenario"] = load_scenario(raw["scenario"])
+    raw["scenario"] = decode_scenario(raw["scenario"])
     for key in ("results_dir", "history_dir"):
         if raw.get(key) is not None:
             raw[key] = Path(raw[key])

@@ -349,7 +349,8 @@ class ChaosRun:
         self.read_generator_lag()
         stall = self.stall_check(final=True)
         if stall is not None:
-            measurements.component_errors.extend(stall.errors)
+            # Never PASS without backpressure, but a broken check still FAILs (harness.verdict).
+            measurements.fault_not_in_effect.extend(stall.errors)
             self.extra["stall"] = stall.to_dict(measurements.run_started)
             if self.progress is not None:
                 print(f"[{self.label}] {stall.summary()}", file=sys.stderr, flush=True)

@@ -11,21 +11,25 @@ run's ``result.json``. The timeline and the judging stay in :mod:`harness.run`.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .measurements import Measurements
-from .netns import INSIDE_ENV, namespace_argv, namespace_problem
+from .netns import INSIDE_ENV, namespace_argv, namespace_problem, no_namespace_notice
 from .rig import Interrupted, new_run_id, signals_ignored, signals_raise
 from .run import ChaosRun, RunOptions, RunOutcome
+from .scenario import Scenario
 from .target import PROJECT_ROOT
 from .thresholds import CheckResult
 from .verdict import Verdict
 
-__all__ = ["run_scenario"]
+__all__ = ["decode_scenario", "encode_scenario", "run_scenario"]
 
 #: After a signal, how long a run in its network namespace may take to clean up.
 NAMESPACE_STOP_GRACE = 60.0
@@ -43,8 +47,7 @@ def run_scenario(options: RunOptions) -> RunOutcome:
         problem = namespace_obstacle(options)
         if problem is None:
             return run_in_namespace(options, size)
-        print(f"harness: no network namespace ({problem}); socket buffers stay the machine's, "
-              "[load] body_size fills them", file=sys.stderr, flush=True)
+        print(no_namespace_notice(problem), file=sys.stderr, flush=True)
     return ChaosRun(options).execute()
 
 
@@ -65,14 +68,9 @@ def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:
     outcome is read back from its ``result.json``."""
     run_id = options.run_id or new_run_id(options.scenario, options.mode or "external")
     run_dir = options.results_dir / run_id
-    raw = {"scenario": str(options.scenario.source_path), "mode": options.mode,
-           "workers": options.workers, "master_bind_host": options.master_bind_host,
-           "results_dir": str(options.results_dir),
-           "history_dir": None if options.history_dir is None else str(options.history_dir),
-           "run_id": run_id, "progress": options.progress,
-           "early_verdict": options.early_verdict}
     interrupted: int | None = None
-    child = subprocess.Popen(namespace_argv(size, raw), cwd=PROJECT_ROOT)
+    child = subprocess.Popen(namespace_argv(size, namespace_options(options, run_id)),
+                             cwd=PROJECT_ROOT)
     try:
         with signals_raise():
             try:
@@ -91,6 +89,30 @@ def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:
             child.kill()
             child.wait()
     return outcome_from_result(run_dir, child.returncode, interrupted)
+
+
+def namespace_options(options: RunOptions, run_id: str) -> dict[str, Any]:
+    """The run's options as JSON for :mod:`harness.netns_run` (the scenario encoded whole)."""
+    return {"scenario": encode_scenario(options.scenario), "mode": options.mode,
+            "workers": options.workers, "master_bind_host": options.master_bind_host,
+            "results_dir": str(options.results_dir),
+            "history_dir": None if options.history_dir is None else str(options.history_dir),
+            "run_id": run_id, "progress": options.progress,
+            "early_verdict": options.early_verdict}
+
+
+def encode_scenario(scenario: Scenario) -> str:
+    """The scenario itself, as the namespace child gets it (:func:`decode_scenario`): not its
+    file, which a sweep's point or any in-memory change would silently undo."""
+    return base64.b64encode(pickle.dumps(scenario)).decode("ascii")
+
+
+def decode_scenario(text: str) -> Scenario:
+    """The scenario :func:`encode_scenario` wrote (passed between two of our own processes)."""
+    scenario = pickle.loads(base64.b64decode(text))
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"not a scenario: {type(scenario).__name__}")
+    return scenario
 
 
 def outcome_from_result(run_dir: Path, exit_code: int, interrupted: int | None) -> RunOutcome:

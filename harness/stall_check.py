@@ -80,7 +80,8 @@ class MemberStall:
         cleared_at: When.
         close_code: The server's close code, when it closed the connection with one.
         close_reason: Its reason, or the error that ended the connection.
-        deliveries_after_resume: Messages it received after resuming.
+        deliveries_after_resume: Messages this member received after resuming (samples
+            named after it).
     """
 
     member: str
@@ -289,7 +290,7 @@ def check_stalls(reports: Iterable[dict[str, Any]], samples: Sequence[Sample], *
         if member.resumed_at is not None:
             member.deliveries_after_resume = sum(
                 1 for sample in samples if sample.op == "deliver" and sample.ok
-                and sample.member_kind == "slow" and sample.time > member.resumed_at)
+                and sample.member == member.member and sample.time > member.resumed_at)
     if fault_started is not None:
         stalled = set(members)
         for index in range(slow_members):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import ComponentError
+from .netns import no_namespace_notice
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
 from .target import DEFAULT_RESULTS_DIR
 from .target_options import add_host_flags, add_target_flags
@@ -153,6 +154,9 @@ def serve(options: UiOptions, out: TextIO | None = None) -> int:
         PortBusy: the web port is taken (checked before anything starts).
     """
     out = out if out is not None else sys.stdout
+    if options.rig.scenario.network.socket_buffer:
+        print(no_namespace_notice("the web UI session never runs in one"), file=sys.stderr,
+              flush=True)
     port = check_port(options.port)
     run_id = options.run_id or new_run_id(options.rig.scenario,
                                           f"ui-{options.rig.mode or 'external'}")

@@ -12,9 +12,13 @@ Rules, in order:
    ``CheckResult.at_target``) is not excused: the generator's lag cannot have caused it.
 2. FAIL when any check is broken: the system under test demonstrably violated a threshold. A
    broken check outranks checks without data, because a server that stalls completely (the
-   failure this harness hunts) also starves some metrics of samples.
-3. ERROR when any check has too few samples to judge.
-4. PASS otherwise.
+   failure this harness hunts) also starves some metrics of samples. It also outranks a fault
+   that did not take effect (``Measurements.fault_not_in_effect``, e.g. a stall that never
+   reached backpressure, typically because an early verdict ended the run first): the broken
+   checks are evidence on their own, and the message adds the fault's state.
+3. ERROR when a fault did not take effect: the run did not test what it was meant to test.
+4. ERROR when any check has too few samples to judge.
+5. PASS otherwise.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
     component_errors = tuple(_one_line(error) for error in measurements.component_errors)
     if component_errors:
         return Verdict("ERROR", "ERROR: " + "; ".join(component_errors), results, component_errors)
+    not_in_effect = tuple(_one_line(line) for line in measurements.fault_not_in_effect)
     broken = [result for result in results if result.status == "broken"]
     without_data = [result for result in results if result.status == "no_data"]
     # A lagging generator excuses only what it measures itself: a broken check read from
@@ -103,7 +108,15 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
             )
         if measurements.stopped_early:
             message += f" ({measurements.stopped_early})"
+        if not_in_effect:
+            message += "; also " + "; ".join(not_in_effect)
         return Verdict("FAIL", message, results)
+    if not_in_effect:
+        message = "ERROR: " + "; ".join(not_in_effect)
+        if without_data:
+            message += "; also too few samples to judge: " + "; ".join(
+                result.describe() for result in without_data)
+        return Verdict("ERROR", message, results, not_in_effect)
     if without_data:
         reasons = "; ".join(result.describe() for result in without_data)
         return Verdict("ERROR", f"ERROR: too few samples to judge: {reasons}", results)

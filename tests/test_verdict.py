@@ -190,3 +190,35 @@ def test_a_broken_check_read_from_the_target_stands_whatever_the_lag(
     broken = [result for result in verdict.check_results if result.status == "broken"]
     assert [(result.subject, result.at_target) for result in broken] == [
         ("join[fast].p99", False), ("lock_reports", True)]
+
+
+def stall_not_reached() -> list[str]:
+    """The stall check's lines for a member stopped before its queue plateaued (an early
+    verdict ended the run 1 s into the stall)."""
+    from harness.stall_check import check_stalls
+
+    reports = [{"time": 1010.0, "member": "slow-0", "event": "stalled"},
+               *({"time": 1010.0 + 0.2 * step, "member": "slow-0", "event": "queue",
+                  "bytes": 30_000 * step, "peer_queued": 1000, "peer_buffer": 64_000}
+                 for step in range(6))]
+    return check_stalls(reports, [], fault_started=1009.9, lifted_at=None,
+                        slow_members=1).errors
+
+
+def test_a_fault_not_in_effect_turns_pass_into_error_but_a_fail_stays_fail(
+        scenario: Scenario) -> None:
+    not_reached = stall_not_reached()
+    assert not_reached and not_reached[0].startswith("backpressure was never reached")
+    healthy = healthy_run()
+    healthy.fault_not_in_effect += not_reached
+    verdict = judge(scenario, healthy)
+    assert (verdict.status, verdict.message) == ("ERROR", "ERROR: " + not_reached[0])
+    assert verdict.component_errors == (not_reached[0],)
+    broken = healthy_run()
+    broken.lock_reports += [{"kind": "wait", "lock": "rooms"}] * 2
+    broken.stopped_early = "stopped early by 'lock_reports == 0', 0.9 s into the fault"
+    broken.fault_not_in_effect += not_reached
+    verdict = judge(scenario, broken)
+    assert verdict.status == "FAIL", verdict.message
+    assert verdict.message.startswith("FAIL: lock_reports = 2 (limit == 0) (stopped early")
+    assert verdict.message.endswith("; also " + not_reached[0])

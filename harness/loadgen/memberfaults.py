@@ -97,23 +97,16 @@ class MemberFaults:
 
     def _on_command(self, msg: Any, **_: Any) -> None:
         command = MemberFaultCommand.from_dict(msg.data)
-        current = self.active.get(command.kind)
-        if command.on:
-            if current is not None and current.members is not None and command.members:
-                # Set on one member while another is on: both stay on.
-                command = dataclasses.replace(
-                    command, members=tuple(sorted({*current.members, *command.members})))
-            self.active[command.kind] = command
-        elif current is not None and current.members is not None and command.members:
-            left = tuple(index for index in current.members if index not in command.members)
-            if left:
-                self.active[command.kind] = dataclasses.replace(current, members=left)
-            else:
-                del self.active[command.kind]
-        else:
-            self.active.pop(command.kind, None)
+        self.active = switched(self.active, command, self.slow_members())
         self._changed.set()
         self._changed = Event()
+
+    def slow_members(self) -> int:
+        """How many slow members the run has (``--slow-urls``): the full set that a command
+        for every member (``members`` None) stands for."""
+        urls = getattr(getattr(self.environment, "parsed_options", None), "slow_urls", "")
+        urls = str(urls or "")
+        return len([url for url in urls.split(",") if url.strip()])
 
     # Switches.
 
@@ -144,6 +137,30 @@ class MemberFaults:
     def _on_report(self, msg: Any, **_: Any) -> None:
         if self._file is not None:
             self._file.write(json.dumps(msg.data) + "\n")
+
+
+def switched(active: dict[str, MemberFaultCommand], command: MemberFaultCommand,
+             slow_members: int) -> dict[str, MemberFaultCommand]:
+    """The commands in force once ``command`` is applied to ``active``.
+
+    A command's members are a set, and None stands for the full set, every slow member
+    ``0 .. slow_members - 1``: switching members on adds them to those already on, lifting
+    members removes only them. So lifting one member of an all-members stall leaves the others
+    stalled, and switching one on while all are on leaves all on.
+    """
+    everyone = frozenset(range(slow_members))
+
+    def members_of(item: MemberFaultCommand) -> frozenset[int]:
+        return everyone if item.members is None else frozenset(item.members)
+
+    current = active.get(command.kind)
+    members = members_of(current) if current is not None else frozenset()
+    members = members | members_of(command) if command.on else members - members_of(command)
+    result = {kind: item for kind, item in active.items() if kind != command.kind}
+    base = command if command.on else current
+    if members and base is not None:
+        result[command.kind] = dataclasses.replace(base, on=True, members=tuple(sorted(members)))
+    return result
 
 
 def runs_members(runner: Any) -> bool:

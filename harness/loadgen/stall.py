@@ -7,7 +7,8 @@ of its peer's socket, the server's own (``ss -tm``: bytes queued against the buf
 every target is on loopback, so its sockets are this machine's), and reports both.
 After the stall is lifted it keeps sampling until the backlog is read (the queue is back
 under :func:`drained_below` of its peak), and watches whether the connection ends (the server
-may disconnect the member, its close frame behind the backlog), for at most
+may disconnect the member, its close frame behind the backlog; the member's own close ends the
+watch), for at most
 :data:`CLEAR_TIMEOUT` seconds. The harness judges these
 reports (:mod:`harness.stall_check`); the member only measures.
 
@@ -30,10 +31,13 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+from gevent.event import Event
 
-__all__ = ["CLEAR_TIMEOUT", "SAMPLE_INTERVAL", "StallWatch", "drained_below", "peer_send_buffer",
-           "receive_queue"]
+__all__ = ["CLEAR_TIMEOUT", "CLOSED_BY_MEMBER", "SAMPLE_INTERVAL", "StallWatch", "drained_below",
+           "peer_send_buffer", "receive_queue", "ss_filter"]
 
+#: The reason of a connection's ending when the member closed it itself (a leave, a stop).
+CLOSED_BY_MEMBER = "closed by the member"
 #: Seconds between two samples of the receive queue.
 SAMPLE_INTERVAL = 0.2
 #: After the lift, how long the member may take to read its backlog before that is reported.
@@ -57,16 +61,26 @@ def peer_send_buffer(sock: Any) -> tuple[int, int] | None:
     """
     try:
         local, peer = sock.getsockname(), sock.getpeername()
-        listing = subprocess.run(
-            ["ss", "-tmnH", "state", "established", "src", f"{peer[0]}:{peer[1]}",
-             "dst", f"{local[0]}:{local[1]}"],
-            capture_output=True, text=True, timeout=2.0, check=False).stdout
+        listing = subprocess.run(ss_filter(peer, local), capture_output=True, text=True,
+                                 timeout=2.0, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     match = _SKMEM.search(listing)
     if match is None:
         return None
     return int(match["queued"]), int(match["buffer"])
+
+
+def ss_filter(source: tuple[Any, ...], destination: tuple[Any, ...]) -> list[str]:
+    """The ``ss`` command that lists the established TCP socket from ``source`` to
+    ``destination`` (socket addresses) with its memory; an IPv6 address goes in brackets
+    (``[::1]:8765``), as ``ss`` wants it."""
+    def endpoint(address: tuple[Any, ...]) -> str:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+
+    return ["ss", "-tmnH", "state", "established", "src", endpoint(source),
+            "dst", endpoint(destination)]
 
 
 def drained_below(peak: int) -> int:
@@ -94,6 +108,9 @@ class StallWatch:
         self._closed = closed
         self.peak = 0
         self._sampler: gevent.Greenlet | None = None
+        #: Set once the stall is over for the member: backlog read, connection ended, or
+        #: reported not cleared (see :meth:`wait_settled`).
+        self.settled = Event()
 
     def _send(self, event: str, **fields: Any) -> None:
         self._report({"time": time.time(), "member": self.member, "event": event, **fields})
@@ -127,6 +144,14 @@ class StallWatch:
         self._send("resumed")
         gevent.spawn(self._watch_clear)
 
+    def wait_settled(self, timeout: float = CLEAR_TIMEOUT + 1.0) -> bool:
+        """After :meth:`lifted`, block until the backlog is read, the connection has ended or
+        the backlog is reported not read (at most ``timeout`` seconds); True when settled.
+
+        A member waits here before its next operation, so that a member whose leave closes
+        the connection (join-by-connect protocols) reads its backlog before it leaves."""
+        return bool(self.settled.wait(timeout))
+
     def _watch_clear(self) -> None:
         # The server may close the connection behind the backlog (e.g. 1008 for a slow
         # consumer): after the backlog is read, watch for that until the deadline too.
@@ -137,13 +162,19 @@ class StallWatch:
             ended = self._closed()
             if ended is not None:
                 code, reason = ended
-                self._send("closed", code=code, reason=reason[:200])
+                if reason != CLOSED_BY_MEMBER:
+                    self._send("closed", code=code, reason=reason[:200])
+                elif not drained:  # it left (or stopped) before its backlog was read
+                    self._send("not_cleared", bytes=queued)
+                self.settled.set()
                 return
             if not drained:
                 queued = self._sample()
                 if queued is not None and queued < drained_below(self.peak):
                     self._send("drained", bytes=queued)
                     drained = True
+                    self.settled.set()
             gevent.sleep(SAMPLE_INTERVAL)
         if not drained:
             self._send("not_cleared", bytes=queued)
+        self.settled.set()

@@ -76,7 +76,7 @@ from .memberfaults import member_faults
 from .order import DeliveryOrder, order_recorder
 from .sentlog import SentLog
 from .slots import MemberSlot, SlotUnavailable, slot_service
-from .stall import StallWatch
+from .stall import CLOSED_BY_MEMBER, StallWatch
 
 __all__ = ["OperationFailed", "RoomUser"]
 
@@ -137,6 +137,7 @@ class RoomUser(User):
         self._reading.set()
         #: How connections ended: the latest, and a stall watch's own (it reads its
         #: connection's after the user may have reconnected); bounded over any number.
+        #: The member's own close is :data:`~harness.loadgen.stall.CLOSED_BY_MEMBER`.
         self.endings = ConnectionEndings()
 
     def on_stop(self) -> None:
@@ -214,6 +215,7 @@ class RoomUser(User):
             self._receiver.kill(block=False)
             self._receiver = None
         if ws is not None:
+            self.endings.record(ws, None, CLOSED_BY_MEMBER)
             if ws.connected:
                 with contextlib.suppress(OSError, websocket.WebSocketException):
                     ws.send_close()
@@ -255,7 +257,10 @@ class RoomUser(User):
         awaited (in a room, between operations).
 
         The receive loop stops reading until the stall is lifted (bounded by Locust's own
-        run time); meanwhile the member sends nothing and its socket is watched.
+        run time); meanwhile the member sends nothing and its socket is watched. After the
+        lift it returns only once the backlog is read or the connection has ended (at most
+        :data:`~harness.loadgen.stall.CLEAR_TIMEOUT`): its next operation may be a leave that
+        closes the connection (join-by-connect), which would leave the backlog unread.
         """
         faults = member_faults(self.environment)
         if self.slot.kind != "slow" or not faults.wanted("stall", self.slot.index):
@@ -273,6 +278,7 @@ class RoomUser(User):
         finally:
             watch.lifted()
             self._reading.set()
+        watch.wait_settled()
 
     def body(self) -> str:
         """A broadcast body: ``--body-size`` fresh random (incompressible) characters, else

@@ -1,0 +1,92 @@
+"""The stall with every protocol: json (join-by-connect, no acks) and socketio.
+
+Real runs: real Locust, real Toxiproxy, a real server. The json server is
+tests/jsonservers.py's join-by-connect server, whose relay sends with websockets' blocking
+sync ``send``: a stalled member's full socket blocks it. The Socket.IO one is
+targets/socketio_room. Each shows backpressure reached and how the stall cleared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.netns import namespace_problem
+
+from .jsonservers import connect_server
+from .test_chaos_run import assert_nothing_left, harness, only_result
+from .test_protocol_json import CONNECT_PROTOCOL
+
+SCENARIO = """
+name = "stall-{kind}"
+{target}
+[load]
+members = 4
+slow_members = 1
+spawn_rate = 8
+broadcast_interval = "50ms"
+stay = "1s"
+away = "100ms"
+body_size = "{body}"
+{network}
+[timing]
+warmup = "3s"
+fault = "7s"
+cooldown = "6s"
+evidence_window = "1s"
+[[faults]]
+kind = "stall"
+[thresholds]
+min_samples = 5
+checks = ["errors.ratio < 0.5"]
+max_generator_lag = "2s"
+{protocol}
+"""
+
+
+def stall_run(tmp_path: Path, kind: str, *args: str, **values: str) -> dict[str, Any]:
+    """One real run with a stall; result.json (its verdict must not be a harness ERROR)."""
+    path = tmp_path / f"{kind}.toml"
+    path.write_text(SCENARIO.format(kind=kind, **values))
+    completed = harness("run", str(path), *args, results=tmp_path / "results", timeout=180)
+    result = only_result(tmp_path / "results")
+    assert_nothing_left(result, tmp_path / "results")
+    assert completed.returncode in (0, 1), completed.stdout + completed.stderr
+    return result
+
+
+def assert_backpressure_then_cleared(stall: dict[str, Any], how: str) -> None:
+    [member] = stall["members"]
+    assert member["backpressure_s"] is not None, stall["summary"]
+    assert member["resumed_s"] is not None, stall["summary"]
+    assert member["cleared"] == how, stall["summary"]
+    assert stall["cleared"] is True, stall["summary"]
+    assert member["deliveries_after_resume"] > 0, stall["summary"]  # it read again
+
+
+@pytest.mark.integration
+def test_a_stall_with_the_json_protocol_backs_up_a_join_by_connect_server(
+        tmp_path: Path) -> None:
+    # No namespace with a server given by URL: the machine's buffers (megabytes), so big
+    # bodies fill them within the stall.
+    with connect_server() as url:
+        result = stall_run(tmp_path, "json", "--target-url", url + "/chat", target="",
+                           body="32KB", network="", protocol=CONNECT_PROTOCOL)
+    stall = result["extra"]["stall"]
+    # The member reads its backlog after the lift and only then leaves (by closing).
+    assert_backpressure_then_cleared(stall, "drained")
+
+
+@pytest.mark.integration
+def test_a_stall_with_the_socketio_protocol_backs_up_the_socketio_room(tmp_path: Path) -> None:
+    if namespace_problem() is not None:
+        pytest.skip(f"needs small socket buffers: {namespace_problem()}")
+    # python-socketio queues each client's packets without bound, so its emit never blocks;
+    # what backs up is its writer: the socket's buffers fill, then the queue grows.
+    result = stall_run(tmp_path, "socketio", "--mode", "fixed",
+                       target='[target]\nserver = "socketio"', body="8KB",
+                       network='[network]\nsocket_buffer = "64KB"', protocol="")
+    assert result["scenario"]["protocol"]["kind"] == "socketio"
+    assert_backpressure_then_cleared(result["extra"]["stall"], "drained")
