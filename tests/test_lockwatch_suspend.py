@@ -62,7 +62,8 @@ def test_fires_across_an_unresolved_future(sink: lockwatch.MemorySink) -> None:
                                                      "waiting for a member's ack }")
     assert report.awaited is not None and "Future pending" in report.awaited
     assert report.awaited.startswith(
-        "test_fires_across_an_unresolved_future.<locals>.holder (tests/test_lockwatch_suspend.py:")
+        "reply (a Future): test_fires_across_an_unresolved_future.<locals>.holder "
+        "(tests/test_lockwatch_suspend.py:")
     assert report.awaited.endswith(" awaits <Future pending cb=[Task.task_wakeup()]>")
 
 

@@ -98,21 +98,49 @@ class _Waiter(Waiter):
 class _AioLockBase(MonitoredLock):
     """Loop binding, the hold watchdog and wait timers, shared by both locks."""
 
-    __slots__ = ("_loop",)
+    __slots__ = ("_loop", "_entry_loop")
     _loop: asyncio.AbstractEventLoop | None  # the loop it was last used in
+    # The loop the uncontended acquire finds its task by; None sends it to _bind(). The
+    # held-across-await follower clears it each time it runs (see suspend.py), so the
+    # first acquire after that tells the follower, at no cost to the others.
+    _entry_loop: asyncio.AbstractEventLoop | None
 
     def _init_state(self) -> None:
         self._loop = None
+        self._entry_loop = None
 
     def _bind(self) -> asyncio.Task[Any] | None:
-        """Find the current task the slow way and remember the running loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return None
-        self._loop = loop
-        self._arm_suspend(loop)
-        return _current_tasks.get(loop)
+        """Find the current task the slow way; tell the loop's follower, if it has one."""
+        loop = self._loop
+        task = None if loop is None else _current_tasks.get(loop)
+        if task is None or loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return None
+            self._loop = loop
+            task = _current_tasks.get(loop)
+        watch = None
+        if self.suspend_limit() is not None:
+            watch = suspend.watches.get(loop)
+            if watch is None:
+                suspend.arm(loop)
+                watch = suspend.watches.get(loop)
+        if watch is None:
+            self._entry_loop = loop
+            suspend.unwatched.add(self)
+        else:
+            watch.step_taken(self)
+        return task
+
+    def _record(self, hold: Hold) -> Hold:
+        # A hold handed to a waiter: the follower looks at the waiter after its next step.
+        hold = super()._record(hold)
+        if self._loop is not None and self.suspend_limit() is not None:
+            watch = suspend.watches.get(self._loop)
+            if watch is not None:
+                watch.step_taken()
+        return hold
 
     def _arm_suspend(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the held-across-await sampler of ``loop`` if this lock wants one."""
@@ -132,7 +160,7 @@ class _AioLockBase(MonitoredLock):
 
         The uncontended path of ``acquire()``; ``async with`` inlines it.
         """
-        task = _current_tasks.get(self._loop)
+        task = _current_tasks.get(self._entry_loop)
         if task is None:
             task = self._bind()
         t0 = _monotonic() if self._timed() else 0.0
@@ -180,6 +208,8 @@ class Lock(_AioLockBase):
         hold_threshold: overrides the global hold threshold (``0``: off).
         suspend_threshold: overrides the global suspend threshold (``0``: off),
             see :mod:`harness.lockwatch.suspend`.
+        allow_io: ``True``: held across I/O on purpose, never reported held
+            across an await (the same as ``suspend_threshold=0``).
         sinks: overrides the global sinks.
     """
 
@@ -216,7 +246,7 @@ class Lock(_AioLockBase):
             return self._contended(_getframe(1))
         self._locked = True
         if options.enabled:
-            task = _current_tasks.get(self._loop)
+            task = _current_tasks.get(self._entry_loop)
             if task is None:
                 task = self._bind()
             frame = _getframe(1)
@@ -342,7 +372,7 @@ class _ReadView:
             return rw._contended(_getframe(1), "read")
         rw._nreaders += 1
         if options.enabled:
-            task = _current_tasks.get(rw._loop)
+            task = _current_tasks.get(rw._entry_loop)
             if task is None:
                 task = rw._bind()
             frame = _getframe(1)
@@ -414,7 +444,7 @@ class _WriteView:
             return rw._contended(_getframe(1), "write")
         rw._wlocked = True
         if options.enabled:
-            task = _current_tasks.get(rw._loop)
+            task = _current_tasks.get(rw._entry_loop)
             if task is None:
                 task = rw._bind()
             frame = _getframe(1)
@@ -474,6 +504,8 @@ class RWLock(_AioLockBase, RWAdmission):
         hold_threshold: overrides the global hold threshold (``0``: off).
         suspend_threshold: overrides the global suspend threshold (``0``: off),
             see :mod:`harness.lockwatch.suspend`.
+        allow_io: ``True``: held across I/O on purpose, never reported held
+            across an await (the same as ``suspend_threshold=0``).
         sinks: overrides the global sinks.
     """
 

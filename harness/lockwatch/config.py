@@ -57,6 +57,7 @@ def configure(
     if suspend_threshold is not None:
         options.suspend_threshold = normalize_threshold(suspend_threshold)
         if options.suspend_threshold is not None:
+            suspend.rebind_unwatched()
             suspend.arm_running_loop()
     if sinks is not None:
         options.sinks = list(sinks)

@@ -252,8 +252,14 @@ def describe_awaited(owner: object, future: object) -> str:
     return (where + " awaits " if where else "") + short_repr(future)
 
 
-def suspend_report(hold: Hold, suspended_s: float, future: object) -> Report | None:
-    """Report ``hold``'s owner suspended on ``future`` for ``suspended_s`` while holding."""
+def suspend_report(
+    hold: Hold, suspended_s: float, future: object, kind: str | None = None
+) -> Report | None:
+    """Report ``hold``'s owner suspended on ``future`` for ``suspended_s`` while holding.
+
+    ``kind``, what the suspension was classified as (e.g. ``"reply (a Future)"``,
+    see :mod:`.awaits`), leads the report's ``awaited`` text.
+    """
     lock = hold[LOCK]
 
     def build() -> Report:
@@ -269,7 +275,7 @@ def suspend_report(hold: Hold, suspended_s: float, future: object) -> Report | N
             time=time.time(),
             subject=subject,
             holders=holders,
-            awaited=describe_awaited(hold[OWNER], future),
+            awaited=(f"{kind}: " if kind else "") + describe_awaited(hold[OWNER], future),
         )
 
     return _guarded(build)

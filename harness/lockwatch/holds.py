@@ -94,8 +94,10 @@ class LockBase:
         wait_threshold: overrides the global wait threshold; ``0`` turns it off.
         hold_threshold: overrides the global hold threshold; ``0`` turns it off.
         suspend_threshold: overrides the global suspend threshold (asyncio
-            locks only); ``0`` turns it off, e.g. for a lock that is held across
-            I/O on purpose.
+            locks only); ``0`` turns held-across-await reports off for this lock.
+        allow_io: ``True`` for a lock held across I/O on purpose (a transaction,
+            a connection's own write lock): never report it held across an await,
+            short or long. The same as ``suspend_threshold=0``, said plainly.
         sinks: overrides the global sinks.
     """
 
@@ -116,6 +118,7 @@ class LockBase:
         wait_threshold: float | None = None,
         hold_threshold: float | None = None,
         suspend_threshold: float | None = None,
+        allow_io: bool = False,
         sinks: list[Sink] | None = None,
     ) -> None:
         self.name = str(name)
@@ -128,7 +131,9 @@ class LockBase:
             None if hold_threshold is None else normalize_threshold(hold_threshold) or 0.0
         )
         self._suspend_threshold = (
-            None if suspend_threshold is None else normalize_threshold(suspend_threshold) or 0.0
+            0.0 if allow_io
+            else None if suspend_threshold is None
+            else normalize_threshold(suspend_threshold) or 0.0
         )
         self._sinks = None if sinks is None else list(sinks)
         self._init_state()
