@@ -52,9 +52,9 @@ def add_common_flags(parser: argparse.ArgumentParser, default_port: int) -> None
                         help="report a lock hold longer than this (default: off)")
     parser.add_argument("--lock-suspend-threshold", type=seconds_or_off, default=0.0,
                         metavar="SECONDS",
-                        help="report a task that holds a room lock while suspended on I/O "
-                             "(a drain, an ack, a sleep) longer than this; 0 is off "
-                             "(default: 0)")
+                        help="report a task that holds a room lock while suspended on "
+                             "network I/O or a reply (a drain, an ack), however short, or on "
+                             "a sleep longer than this; 0 is off (default: 0)")
     parser.add_argument("--lock-report-file", metavar="PATH",
                         help="append lock reports to this JSONL file")
 

@@ -1,7 +1,9 @@
-"""lockwatch: held-across-await reports, on real asyncio code.
+"""lockwatch: held-across-await reports, on real asyncio code: long suspensions.
 
-The detector samples, so each case holds a lock suspended for several times the
-threshold (50 ms against 300 ms and more): wide margins for a noisy machine.
+The duration-based part of the detector samples, so each case holds a lock
+suspended for several times the threshold (50 ms against 300 ms and more): wide
+margins for a noisy machine. Reports that need no length (network I/O, replies)
+are in test_lockwatch_awaits.py.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Drop-in locks that report potential deadlocks instead of hanging silently::
     async with members.write():     # one writer; waiting writers block new readers
         ...
 
-Four kinds of :class:`Report`:
+Five kinds of :class:`Report`:
 
 * ``wait``: a waiter waited longer than the wait threshold (default 30 s) while
   the lock was held. Fired while it still waits; names every holder.
@@ -18,6 +18,10 @@ Four kinds of :class:`Report`:
 * ``order``: lock-order inversion, A taken while holding B after B was taken
   while holding A.
 * ``recursive``: a task or thread re-acquired a non-reentrant lock it holds.
+* ``held_across_await`` (asyncio, with a suspend threshold): a task suspended on
+  network I/O or a reply while holding the lock, however short the wait, or on a
+  timer longer than the threshold (:mod:`.awaits` says how awaits are told
+  apart). ``allow_io=True`` exempts a lock held across I/O on purpose.
 
 Reports go to sinks (:class:`LoggingSink` by default; see :func:`configure`).
 :func:`parse_reports` reads lockwatch JSONL or text and go-deadlock's output.

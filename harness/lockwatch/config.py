@@ -34,11 +34,13 @@ def configure(
             is held (default 30 s). ``0`` or a negative value turns it off.
         hold_threshold: report a holder that has held a lock this long (default
             off). ``0`` or a negative value turns it off again.
-        suspend_threshold: report an asyncio task that holds a monitored lock
-            and stays suspended on something not ready (a socket drain, a
-            future such as an ack, a sleep) this long (default off; see
-            :mod:`harness.lockwatch.suspend`). ``0`` or a negative value turns
-            it off again. Called inside a running event loop, it starts that
+        suspend_threshold: turn held-across-await reports on (default off;
+            ``0`` or a negative value turns them off again): an asyncio task
+            that holds a monitored lock and suspends on network I/O or a reply
+            (a socket drain, an ack future) is reported however short the
+            wait; on a timer (a sleep), once it has lasted this long; on a lock
+            or a bare yield, never (see :mod:`harness.lockwatch.awaits` and
+            :mod:`harness.lockwatch.suspend`). Called inside a running event loop, it starts that
             loop's sampler at once; other loops start theirs when a monitored
             lock is first used in them.
         sinks: where reports go (default ``[LoggingSink()]``). Replaces the list.
