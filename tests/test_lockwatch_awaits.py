@@ -161,6 +161,42 @@ def test_a_call_with_timeout_on_an_event_is_a_reply(sink: lockwatch.MemorySink) 
     assert report.awaited.startswith("reply (Event.wait): "), report.awaited
 
 
+def test_an_awaited_task_or_gather_is_classified_by_what_it_awaits(
+    sink: lockwatch.MemorySink,
+) -> None:
+    lock = lockwatch.aio.Lock("room")
+
+    async def main() -> None:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(4):
+                writer.write(data)
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def round_trip() -> bytes:
+            writer.write(b"ping")
+            return await reader.readexactly(4)
+
+        async def pause() -> None:
+            await asyncio.sleep(0.02)
+
+        async with lock:
+            await asyncio.create_task(pause())  # a task that sleeps: a timer, not reported
+        async with lock:
+            await asyncio.gather(asyncio.sleep(0.02), round_trip())  # one child is network I/O
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+    [report] = across(sink)
+    assert report.awaited is not None
+    assert report.awaited.startswith("network (StreamReader.readexactly): "), report.awaited
+
+
 @pytest.mark.parametrize("other", ["asyncio.Lock", "lockwatch.aio.Lock"])
 def test_waiting_for_another_lock_is_not_reported(
     sink: lockwatch.MemorySink, other: str

@@ -112,10 +112,15 @@ class Awaited:
         kind: one of :data:`AWAIT_KINDS`.
         what: the call or object that decided, e.g. ``"websockets Connection.send"``,
             ``"Event.wait"``, ``"a Future"``.
+        settled: ``False`` while an awaited task has not taken its first step (it
+            was created in the step that awaits it), so what it waits on is not
+            known yet; ``kind`` is then the presumption, ``reply``. Ask again
+            after the loop's next turn.
     """
 
     kind: AwaitKind
     what: str
+    settled: bool = True
 
     @property
     def reported_at_once(self) -> bool:
@@ -181,7 +186,13 @@ def _of_future(future: Any, depth: int) -> Awaited:
     if isinstance(children, list) and depth < _MAX_DEPTH:
         kinds = [_of_future(child, depth + 1) for child in children if not child.done()]
         if kinds:
-            return min(kinds, key=lambda awaited: _RANK[awaited.kind])
+            first = min(kinds, key=lambda awaited: _RANK[awaited.kind])
+            if first.kind == "network" and first.settled:
+                return first  # nothing an unsettled child turns out to be can outrank it
+            if all(awaited.settled for awaited in kinds):
+                return first
+            return Awaited(first.kind, first.what, settled=False)
+        return YIELD  # every child finished: nothing was waited on
     return Awaited("reply", f"a {type(future).__name__}")
 
 
@@ -200,10 +211,12 @@ def _of_chain(frames: list[FrameType], future: Any, depth: int) -> Awaited:
 
 
 def _of_task(task: asyncio.Task[Any], depth: int) -> Awaited:
-    """What an awaited ``task`` waits on; one with no answer yet counts as a reply."""
+    """What an awaited ``task`` waits on."""
+    if task.done():
+        return YIELD  # it finished without making its awaiter wait on anything else
     awaited = _of_chain(coro_chain(task.get_coro()), getattr(task, "_fut_waiter", None), depth)
-    # Ready to run (not started, or between steps): it still has work to do for the awaiter.
-    return Awaited("reply", "a Task") if awaited is YIELD else awaited
+    # Ready to run (not started yet, or between steps): what it will wait on is not known.
+    return Awaited("reply", "a Task", settled=False) if awaited is YIELD else awaited
 
 
 def classify(task: asyncio.Task[Any], future: Any, holding: Iterable[FrameType] = ()) -> Awaited:

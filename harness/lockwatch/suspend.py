@@ -86,6 +86,9 @@ REPEAT_INTERVAL = 1.0
 STILL_SUSPENDED = 1.0
 """A suspension that has not ended this long after it was first seen is reported anyway."""
 
+_SETTLE_TRIES = 3
+"""Turns of the loop to wait for an awaited task's first suspension before presuming a reply."""
+
 AT_ONCE = -1
 """The rate limit's length class of reports made at once (network I/O or a reply)."""
 
@@ -225,11 +228,40 @@ class SuspendWatch:
         elif suspension.followed:
             return  # seen already; its done callback looks again
         suspension.followed = suspension.ends_watched = True
+        if suspension.awaited.settled:
+            self.report_at_once(task, suspension, holds, now)
+        else:  # it awaits a task that has not started: ask again after the loop's next turn
+            self.loop.call_soon(self.settle, task, suspension, 1)
+        future.add_done_callback(functools.partial(self.resumed, task, suspension))
+
+    def report_at_once(
+        self,
+        task: asyncio.Task[Any],
+        suspension: _Suspension,
+        holds: list[tuple[Hold, float]],
+        now: float,
+    ) -> None:
+        """Report each of ``holds`` if ``suspension`` is on network I/O or a reply."""
         if suspension.awaited.reported_at_once:
             for hold, _ in holds:
                 if id(hold) not in suspension.reported:
                     self.report(suspension, hold, task, AT_ONCE, 0.0, now)
-        future.add_done_callback(functools.partial(self.resumed, task, suspension))
+
+    def settle(self, task: asyncio.Task[Any], suspension: _Suspension, tries: int) -> None:
+        """Call-soon callback: classify again a suspension on a task that had not started."""
+        if self.suspended.get(task) is not suspension or suspension.future.done():
+            return  # over within a turn of the loop: nothing was waited on for long
+        try:
+            mine = held.get(task)
+            holds = [] if mine is None else _watched(mine)
+            awaited = classify(task, suspension.future, [hold[FRAME] for hold, _ in holds])
+            if not awaited.settled and tries < _SETTLE_TRIES:
+                self.loop.call_soon(self.settle, task, suspension, tries + 1)
+                return
+            suspension.awaited = awaited  # still unsettled: the presumption, a reply
+            self.report_at_once(task, suspension, holds, time.monotonic())
+        except Exception:  # a bug here must never break the loop
+            logger.exception("lockwatch: held-across-await follower failed")
 
     def after_yield(self, task: asyncio.Task[Any]) -> None:
         """Call-soon callback: ``task`` has taken its next step after a bare yield."""
