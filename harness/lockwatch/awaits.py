@@ -36,7 +36,10 @@ library frames that run the handler (outside the frame that took the lock)
 decide nothing. ``asyncio.wait_for`` is looked through to what it waits
 for. With no known frame, the awaited object decides: a task is classified by
 what it awaits, a ``gather`` by the most I/O-like of its children, and any other
-future is a ``reply``.
+future is a ``reply``. A task created in the step that awaits it has not run yet
+when the follower looks: that answer is not ``settled``, and the follower asks
+again after the loop's next turns (a task that finished without waiting counts
+as a ``yield``).
 """
 
 from __future__ import annotations
