@@ -35,7 +35,8 @@ from harness.pages import (
     write_index,
     write_run_page,
 )
-from harness.pages.charts import comparison_figure, lock_report_bins
+from harness.pages.charts import lock_report_bins
+from harness.pages.comparison import comparison
 from harness.results import build_series, write_junit_xml, write_result_json
 from harness.scenario import Scenario
 from harness.short_scenario import short_slow_member
@@ -332,8 +333,8 @@ def test_comparison_chart_shares_y_limits_across_runs(tmp_path: Path, scenario: 
                                                       ) -> None:
     folder = write_matrix(tmp_path / "matrix", scenario)
     views = [load_run(folder / mode) for mode in ("naive", "spawn", "fixed")]
-    figure = comparison_figure(views)
-    join_axes, lock_axes = figure.axes[0:3], figure.axes[3:6]
+    figure = comparison(views).figure
+    join_axes, lock_axes = figure.axes[0:3], figure.axes[6:9]
     naive_max = max(p.latency_ms for p in views[0].series.joins)  # type: ignore[union-attr]
     for row in (join_axes, lock_axes):
         assert len({ax.get_ylim() for ax in row}) == 1
