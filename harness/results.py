@@ -296,7 +296,9 @@ def write_junit_xml(
     """Write ``run_dir/junit.xml`` and return its path.
 
     One ``<testcase>`` per check (named by the check text, classname ``roomchaos.<run_name>``):
-    broken checks carry ``<failure>``, checks without data ``<error>``. If harness components
+    broken checks carry ``<failure>``, checks without data ``<error>``, and so do checks none of
+    whose operations succeeded (``type="not_tested"``, naming the cause: the target was not
+    tested, harness.not_tested). If harness components
     broke, one more test case ``harness components`` carries an ``<error>``. The document is
     ``<testsuites><testsuite ...>`` with every element and attribute the JUnit XSD requires.
 
@@ -308,8 +310,11 @@ def write_junit_xml(
         duration_s: Run length in seconds (suite ``time``).
     """
     results = verdict.check_results
-    failure_count = sum(1 for result in results if result.status == "broken")
-    error_count = sum(1 for result in results if result.status == "no_data")
+    not_tested = {entry.check: entry for entry in verdict.not_tested}
+    failure_count = sum(1 for result in results
+                        if result.status == "broken" and result.check not in not_tested)
+    error_count = sum(1 for result in results
+                      if result.status == "no_data" or result.check in not_tested)
     test_count = len(results) + (1 if verdict.component_errors else 0)
     error_count += 1 if verdict.component_errors else 0
     suite_name = _xml_text(run_name).strip() or "roomchaos"
@@ -340,7 +345,14 @@ def write_junit_xml(
             "testcase",
             {"name": _xml_text(result.check), "classname": classname, "time": "0"},
         )
-        if result.status == "broken":
+        if result.check in not_tested:
+            # Nothing got through: an error of the harness's test, not the target's failure.
+            entry = not_tested[result.check]
+            error = ElementTree.SubElement(
+                case, "error", {"message": _xml_text(f"not tested: {entry.summary()}"),
+                                "type": "not_tested"})
+            error.text = _xml_text(f"check: {result.check}\nnot tested: {entry.describe()}")
+        elif result.status == "broken":
             failure = ElementTree.SubElement(
                 case, "failure", {"message": _xml_text(result.describe()), "type": "threshold"}
             )
@@ -377,7 +389,8 @@ def write_junit_xml(
 def format_summary_table(verdict: Verdict) -> str:
     """A plain-text table of the check results, columns aligned with spaces.
 
-    Columns: check (canonical subject), limit, measured, samples, status. Example::
+    Columns: check (canonical subject), limit, measured, samples, status (``not tested`` for a
+    check none of whose operations succeeded, whatever it measured). Example::
 
         check            limit      measured  samples  status
         ---------------  ---------  --------  -------  -------
@@ -387,13 +400,14 @@ def format_summary_table(verdict: Verdict) -> str:
     header = ("check", "limit", "measured", "samples", "status")
     if not verdict.check_results:
         return "(no checks)"
+    not_tested = {entry.check for entry in verdict.not_tested}
     rows = [
         (
             result.subject,
             result.limit_text(),
             result.measured_text(),
             str(result.samples),
-            result.status,
+            "not tested" if result.check in not_tested else result.status,
         )
         for result in verdict.check_results
     ]
