@@ -105,10 +105,10 @@ def draw_operation(axes: Axes, series: Series | None, op: str, *, limit_ms: floa
     and slow members apart.
 
     Failed operations are red crosses; operations still waiting when the run ended are red
-    triangles at the end of the run, as high as they had waited (a freeze shows as a tall
-    triangle, not as a gap in the dots). The fault window is shaded and the limit, when given,
-    is a dashed line. ``counts`` puts the numbers in the legend labels (off where one legend
-    stands for several panels).
+    triangles at the end of the run, as high as they had waited, each with a dotted ramp from
+    when it started (a freeze shows as tall triangles, not as a gap in the dots). The fault
+    window is shaded and the limit, when given, is a dashed line. ``counts`` puts the numbers
+    in the legend labels (off where one legend stands for several panels).
     """
     noun, plural = OP_NOUNS[op]
     if not start_panel(axes, series, f"{noun} latency (ms)"):
@@ -134,14 +134,19 @@ def draw_operation(axes: Axes, series: Series | None, op: str, *, limit_ms: floa
                      color=FAILED_COLOR,
                      label=f"failed {plural}" + (f" ({len(failed)})" if counts else ""))
     unfinished = series.unfinished_of(op)
+    for point in unfinished:
+        # Its age grew from 0 when it was started to the triangle's height at the end.
+        axes.plot([point.t_s - point.age_ms / 1000, point.t_s], [0.0, point.age_ms],
+                  color=FAILED_COLOR, alpha=0.35, linewidth=0.8, linestyle=":")
     if unfinished:
         axes.scatter([p.t_s for p in unfinished], [p.age_ms for p in unfinished], s=48,
                      marker="^", color=FAILED_COLOR, edgecolors="#1d2127", linewidths=0.6,
-                     zorder=4, label=f"unfinished at the end ({len(unfinished)}), at their age")
+                     zorder=4, clip_on=False,
+                     label=f"unfinished at the end ({len(unfinished)}), at their age")
     if limit_ms is not None:
         axes.axhline(limit_ms, color="#333333", linestyle="--", linewidth=1,
                      label=f"{limit_subject} limit ({limit_ms:g} ms)")
-    axes.set_xlim(series.start_s, series.end_s)
+    axes.set_xlim(series.start_s, series.chart_end_s)
     axes.set_ylim(bottom=0)
     if not recorded and not unfinished:
         no_data(axes, f"no {plural} recorded")
@@ -166,7 +171,7 @@ def draw_failures(axes: Axes, series: Series | None, *, legend: bool = True) -> 
                  linewidth=0.5, label=f"{op} ({sum(count for _, count in bars):g})")
         for second, count in bars:
             bottom[second] = bottom.get(second, 0.0) + count
-    axes.set_xlim(series.start_s, series.end_s)
+    axes.set_xlim(series.start_s, series.chart_end_s)
     axes.set_ylim(bottom=0, top=max(max(bottom.values(), default=0.0) * 1.1, 1.0))
     if not ops:
         no_data(axes, "no failed operations")
@@ -196,7 +201,7 @@ def draw_lock_reports(axes: Axes, series: Series | None, *, legend: bool = True)
                  color=LOCK_KIND_COLORS.get(kind, OTHER_KIND_COLOR), edgecolor="white",
                  linewidth=0.5, label=f"{kind} ({sum(column)})")
         bottom = [below + count for below, count in zip(bottom, column, strict=True)]
-    axes.set_xlim(series.start_s, series.end_s)
+    axes.set_xlim(series.start_s, series.chart_end_s)
     axes.set_ylim(bottom=0, top=max(max(bottom, default=0) * 1.1, 1.0))
     if not series.lock_reports:
         no_data(axes, "no lock reports")
@@ -228,7 +233,7 @@ def draw_lock_durations(axes: Axes, series: Series | None, *, legend: bool = Tru
         axes.scatter([t for t, _ in points], [d for _, d in points], s=16, linewidths=0,
                      color=LOCK_KIND_COLORS.get(kind, OTHER_KIND_COLOR), alpha=0.85,
                      label=f"{kind} ({len(points)})")
-    axes.set_xlim(series.start_s, series.end_s)
+    axes.set_xlim(series.start_s, series.chart_end_s)
     if series.lock_durations:
         axes.set_yscale("log")
     else:
@@ -318,7 +323,7 @@ def draw_generator_lag(axes: Axes, series: Series, *, limit_ms: float | None = N
     if limit_ms is not None:
         axes.axhline(limit_ms, color="#333333", linestyle="--", linewidth=1,
                      label=f"max_generator_lag ({limit_ms:g} ms, judged on p99)")
-    axes.set_xlim(series.start_s, max(series.end_s, series.start_s + 1))
+    axes.set_xlim(series.start_s, max(series.chart_end_s, series.start_s + 1))
     axes.set_ylim(bottom=0)
     axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
 

@@ -170,7 +170,7 @@ def _draw_sampled(axes: Axes, name: str, view: RunView, *, legend: bool) -> None
         if limit is not None:
             axes.axhline(limit, color="#333333", linestyle="--", linewidth=1,
                          label=f"{name}.{statistic} limit ({limit:g})")
-    axes.set_xlim(series.start_s, max(series.end_s, series.start_s + 1))
+    axes.set_xlim(series.start_s, max(series.chart_end_s, series.start_s + 1))
     axes.set_ylim(bottom=0)
     if legend and axes.get_legend_handles_labels()[0]:
         axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
@@ -198,7 +198,7 @@ def _share_limits(grid: Any, rows: list[str],
 
     ``grid`` is matplotlib's array of axes, a row per entry of ``rows``."""
     starts = [view.series.start_s for view in views if view.series is not None] or [0.0]
-    ends = [view.series.end_s for view in views if view.series is not None] or [1.0]
+    ends = [view.series.chart_end_s for view in views if view.series is not None] or [1.0]
     for panels, row in zip(grid, rows, strict=True):
         panels[0].set_xlim(min(starts), max(ends))
         if row in ("join", "deliver"):

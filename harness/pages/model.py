@@ -94,6 +94,13 @@ class Series:
                  *(p.t_s for p in self.unfinished)]
         return max(times)
 
+    @property
+    def chart_end_s(self) -> float:
+        """Where a time axis ends: :attr:`end_s`, a little further where operations were still
+        waiting at the end, so their markers there are drawn whole."""
+        margin = 0.025 * (self.end_s - self.start_s) if self.unfinished else 0.0
+        return self.end_s + margin
+
     def points(self, op: str) -> tuple[JoinPoint, ...]:
         """The finished ``join`` or ``deliver`` operations."""
         return self.joins if op == "join" else self.deliveries if op == "deliver" else ()

@@ -52,7 +52,8 @@ def render_run_page(view: RunView) -> str:
                  "coordinated omission). The shaded band is the time the fault was on. "
                  "Percentiles of both are in the latency table below. Red crosses are joins "
                  "that failed; red triangles at the end are joins still waiting when the run "
-                 "ended, drawn as high as they had waited.</p>"),
+                 "ended, drawn as high as they had waited, with a dotted ramp from when each "
+                 "began.</p>"),
         _section("Delivery latency over time",
                  _chart(charts.run_delivery_chart(view), "delivery latency")
                  + delivery_note(view)),
