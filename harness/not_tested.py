@@ -61,7 +61,12 @@ def cause_of(error: str | None) -> str:
         return f"got no '{match[1]}' reply within {match[2]} s"
     if match := _UNEXPECTED.search(text):
         return f"got a reply other than '{match[1]}'"
-    return "failed: " + text[:CAUSE_LENGTH]
+    return "failed: " + shortened(text, CAUSE_LENGTH)
+
+
+def shortened(text: str, length: int) -> str:
+    """``text``, cut to ``length`` characters with an ellipsis where it was longer."""
+    return text if len(text) <= length else text[:length - 1] + "…"
 
 
 def one_line(error: str) -> str:
@@ -136,7 +141,8 @@ def not_tested(checks: Iterable[Check], samples: Sequence[Sample], run_started: 
         found.append(NotTested(
             check=check.text, observed=metric.observed, attempts=len(observed),
             causes=tuple(sorted(causes.items(), key=lambda item: (-item[1], item[0]))),
-            first_error=one_line(first.error or "failed, no reason given")[:FIRST_ERROR_LENGTH],
+            first_error=shortened(one_line(first.error or "failed, no reason given"),
+                                  FIRST_ERROR_LENGTH),
             first_at_s=round(first.time - run_started, 1),
         ))
     return tuple(found)

@@ -17,10 +17,17 @@ from typing import Any
 
 import pytest
 
+from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
 from .refusingservers import forbidding_server, frame_room_server
-from .test_chaos_run import assert_nothing_left
+from .test_chaos_run import (
+    SHORT_TARGET,
+    SHORT_THRESHOLDS,
+    assert_nothing_left,
+    harness,
+    only_result,
+)
 from .test_protocol_json import CONNECT_PROTOCOL, FRAME_PROTOCOL
 
 pytestmark = pytest.mark.integration
@@ -122,3 +129,35 @@ def test_a_check_broken_in_the_warm_up_says_so(tmp_path: Path) -> None:
     [warmup] = result["verdict"]["broken_in_warmup"]
     assert warmup["subject"] == "join[fast].p99" and warmup["measured"] >= 400
     assert_nothing_left(result, tmp_path / "results")
+
+
+#: A protocol the bundled server does not speak: it answers every join with an error frame.
+FOREIGN_PROTOCOL = """
+[protocol]
+kind = "json"
+join = {type = "enter", room = "{room}", member = "{member}"}
+joined = {type = "entered"}
+error = {type = "error"}
+broadcast = {type = "say", text = "{body}", ref = "{id}"}
+message = {type = "said"}
+message_fields = {id = "ref", sender = "from", body = "text"}
+"""
+
+
+def test_a_matrix_whose_run_tested_nothing_exits_2(tmp_path: Path) -> None:
+    """The matrix runs the bundled server in a protocol it does not speak: ERROR, exit 2."""
+    scenario = tmp_path / "foreign.toml"
+    scenario.write_text(short_slow_member(
+        "foreign", description="The bundled server, spoken to in a protocol it does not know.",
+        target=SHORT_TARGET, thresholds=SHORT_THRESHOLDS, members=4, warmup="2s", fault="2s")
+        + FOREIGN_PROTOCOL, encoding="utf-8")
+    completed = harness("matrix", str(scenario), "--expect", "fixed=FAIL", results=tmp_path)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    result = only_result(tmp_path)
+    message = result["verdict"]["message"]
+    assert message.startswith("ERROR: the target was not tested: every join[fast] got a reply "
+                              "other than 'joined' ("), message
+    assert "fixed  ERROR expected FAIL  BROKEN ERROR: the target was not tested" in (
+        completed.stdout)
+    [matrix] = tmp_path.glob("*/matrix.json")
+    assert json.loads(matrix.read_text())["runs"][0]["message"] == message
