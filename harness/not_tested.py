@@ -107,6 +107,23 @@ class NotTested:
         """:meth:`summary` and the first error: when, and what it said."""
         return f"{self.summary()}; the first, at {self.first_at_s:+.1f} s: {self.first_error}"
 
+    @classmethod
+    def from_dict(cls, data: Any) -> NotTested:
+        """The entry :meth:`to_dict` wrote (``result.json`` read back by another process).
+
+        Raises:
+            ValueError: a field is missing or of the wrong type.
+        """
+        try:
+            return cls(check=str(data["check"]), observed=str(data["observed"]),
+                       attempts=int(data["attempts"]),
+                       causes=tuple((str(item["cause"]), int(item["count"]))
+                                    for item in data["causes"]),
+                       first_error=str(data["first_error"]),
+                       first_at_s=float(data["first_at_s"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a not-tested entry: {exc}") from None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: check, observed, attempts, causes (``[{cause, count}]``), first_error,
         first_at_s, and the one-line ``summary``."""

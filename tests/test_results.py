@@ -199,5 +199,18 @@ def test_not_tested_is_in_result_json_and_the_summary_table(tmp_path: Path,
     assert lines[2].endswith("not tested") and lines[5].endswith("not tested")
 
 
+def test_a_run_read_back_from_its_result_json_keeps_what_was_not_tested(
+        tmp_path: Path, scenario: Scenario) -> None:
+    """A run in its own network namespace is printed by the parent from result.json."""
+    from harness.runner import outcome_from_result
+
+    measured = refused_run()
+    verdict = judge(scenario, measured)
+    write_result_json(tmp_path, scenario, "fixed", verdict, measured, {})
+    read = outcome_from_result(tmp_path, 2, None).verdict
+    assert read.not_tested == verdict.not_tested and read.message == verdict.message
+    assert format_summary_table(read) == format_summary_table(verdict)
+
+
 def test_summary_table_without_checks() -> None:
     assert format_summary_table(Verdict("PASS", "PASS: no checks configured")) == "(no checks)"
