@@ -175,6 +175,8 @@ def test_the_run_page_says_unfinished_operations_and_draws_deliveries(tmp_path: 
     page = write_run_page(view.run_dir).read_text()
     assert "<h2>Delivery latency over time</h2>" in page
     assert "red triangles at the end are joins still waiting when the run ended" in page
+    assert "<b>2 joins never finished; the oldest waited 6.0 s.</b>" in page
+    assert "<b>1 delivery never finished; the oldest waited 6.0 s.</b>" in page
 
 
 def test_the_matrix_draws_the_series_behind_a_broken_metric_check_for_every_mode(

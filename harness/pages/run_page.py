@@ -46,6 +46,7 @@ def render_run_page(view: RunView) -> str:
         _section("Thresholds", thresholds_table(view)),
         *stall_section(view),
         _section("Join latency over time", _chart(charts.run_join_chart(view), "join latency")
+                 + unfinished_note(view, "join")
                  + '<p class="note">One filled point per join (raw latency, as measured by '
                  "each member); a hollow point above it is the same join measured from its "
                  "intended start, where the member was behind schedule (corrected for "
@@ -56,7 +57,7 @@ def render_run_page(view: RunView) -> str:
                  "began.</p>"),
         _section("Delivery latency over time",
                  _chart(charts.run_delivery_chart(view), "delivery latency")
-                 + delivery_note(view)),
+                 + unfinished_note(view, "deliver") + delivery_note(view)),
         *failures_section(view),
         _section("Lock reports over time",
                  _chart(charts.run_lock_chart(view), "lock reports per second")
@@ -91,6 +92,18 @@ def verdict_banner(view: RunView) -> str:
         f'<div class="meta">{esc(" · ".join(meta))}</div>'
         + (f"<ul>{errors}</ul>" if errors else "") + "</div>"
     )
+
+
+def unfinished_note(view: RunView, op: str) -> str:
+    """``7 joins never finished; the oldest waited 6.9 s.``, or nothing when none."""
+    unfinished = view.series.unfinished_of(op) if view.series is not None else ()
+    if not unfinished:
+        return ""
+    noun, plural = charts.OP_NOUNS[op]
+    oldest_s = max(point.age_ms for point in unfinished) / 1000
+    count = len(unfinished)
+    return (f'<p class="unfinished"><b>{count} {noun if count == 1 else plural} never '
+            f"finished; the oldest waited {oldest_s:.1f} s.</b></p>")
 
 
 def delivery_note(view: RunView) -> str:
