@@ -37,6 +37,7 @@ from harness.measurements import Measurements
 from harness.not_tested import NotTested, not_tested
 from harness.scenario import Scenario
 from harness.thresholds import Check, CheckResult
+from harness.thresholds.base import EVERY_OPERATION
 from harness.warmup import before_faults
 
 VerdictStatus = Literal["PASS", "FAIL", "ERROR"]
@@ -157,7 +158,7 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
 def not_tested_text(unseen: tuple[NotTested, ...]) -> str:
     """Each distinct cause once: a check on every operation (``errors.ratio``) is left out
     where a check on one kind of operation says the same more precisely."""
-    precise = [entry for entry in unseen if entry.observed != "operation"] or list(unseen)
+    precise = [entry for entry in unseen if entry.observed != EVERY_OPERATION] or list(unseen)
     return "; ".join(dict.fromkeys(entry.describe() for entry in precise))
 
 

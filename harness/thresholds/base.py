@@ -80,14 +80,18 @@ class SampledMetric(Protocol):
         ...
 
 
+EVERY_OPERATION = "operation"
+"""What :attr:`ObservesOperations.observed` says of a metric measured on every operation."""
+
+
 @runtime_checkable
 class ObservesOperations(Protocol):
     """A metric measured on the members' operations (their samples).
 
     ``observes`` says which samples it is measured on, success or not; ``observed`` names them
-    for a person (``join[fast]``, ``operation``). The verdict uses both to tell a target that
-    was never tested (not one of those operations succeeded, harness.not_tested) from one that
-    failed a check.
+    for a person (``join[fast]``, :data:`EVERY_OPERATION`). The verdict uses both to tell a
+    target that was never tested (not one of those operations succeeded, harness.not_tested)
+    from one that failed a check.
     """
 
     @property

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 from harness.measurements import Measurements, Sample
 from harness.thresholds.base import (
+    EVERY_OPERATION,
     Measured,
     ThresholdKind,
     not_enough_load,
@@ -43,7 +44,7 @@ class ErrorMetric:
     unit: ClassVar[str] = ""
     """Ratios and counts have no unit."""
 
-    observed: ClassVar[str] = "operation"
+    observed: ClassVar[str] = EVERY_OPERATION
     """Every operation of every member counts."""
 
     def observes(self, sample: Sample) -> bool:
