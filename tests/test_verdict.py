@@ -313,3 +313,23 @@ def test_a_fault_not_in_effect_turns_pass_into_error_but_a_fail_stays_fail(
     assert verdict.status == "FAIL", verdict.message
     assert verdict.message.startswith("FAIL: lock_reports = 2 (limit == 0) (stopped early")
     assert verdict.message.endswith("; also " + not_reached[0])
+
+
+def test_a_sampled_series_high_before_the_fault_counts_as_broken_in_the_warm_up(
+        tmp_path: Path) -> None:
+    from harness.sampled import SampledSeries
+
+    path = tmp_path / "metric.toml"
+    path.write_text('name = "metric"\n[thresholds]\nmin_samples = 3\nchecks = '
+                    '["metric[pending].max < 100"]\n', encoding="utf-8")
+    scenario = load_scenario(path)
+    for before, during, said in ((150.0, 300.0, True), (10.0, 300.0, False)):
+        sampled = SampledSeries()
+        for step in range(10):
+            sampled.add("metric[pending]", 1000.0 + step, before if step < 5 else during)
+        measurements = Measurements(samples=samples("join", "fast", 5.0, 10), sampled=sampled,
+                                    run_started=1000.0, run_ended=1010.0, fault_started=1005.0)
+        verdict = judge(scenario, measurements)
+        assert verdict.message.startswith("FAIL: metric[pending].max = 300 (limit < 100)")
+        assert ("already broken in the warm-up, before any fault: metric[pending].max = 150 "
+                "(limit < 100)" in verdict.message) is said, verdict.message
