@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import write_text_atomically
-from harness.measurements import MEMBER_KINDS, OPS, Measurements
+from harness.measurements import MEMBER_KINDS, OPS, Measurements, Sample
 from harness.scenario import Scenario
 from harness.thresholds.latency import nearest_rank_percentile
 from harness.verdict import Verdict
@@ -28,6 +28,11 @@ RESULT_FILE_NAME = "result.json"
 JUNIT_FILE_NAME = "junit.xml"
 RESULT_FORMAT_VERSION = 1
 SUMMARY_PERCENTILES: tuple[float, ...] = (50, 90, 99)
+#: The error of an operation still waiting when the run ended (see :func:`is_unfinished`).
+UNFINISHED_ERROR = "unfinished"
+#: ``series.deliver`` keeps at most this many points (:func:`thin_deliveries`).
+MAX_DELIVERY_POINTS = 4000
+DELIVERY_BINS = 900
 
 _XML_FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -137,26 +142,42 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
     load is declared started), rounded to milliseconds; latencies are rounded to microseconds.
 
     Returns ``{"origin": run_started, "duration_s": ..., "join": [[t_s, latency_ms,
-    member_kind, ok, corrected_ms | None], ...], "lock_reports": [[t_s, kind], ...],
+    member_kind, ok, corrected_ms | None], ...], "deliver": [[t_s, latency_ms, member_kind,
+    ok], ...], "deliver_count": N, "unfinished": [[t_s, op, member_kind, age_ms], ...],
+    "failed_per_second": [[second, op, count], ...], "lock_reports": [[t_s, kind], ...],
     "lock_durations": [[t_s, kind, duration_ms], ...], "fault_window_s": [start_s, end_s] |
     None, "generator_lag": [[t_s, process, max_ms], ...], "sampled": {"points": {name:
     [[t_s, value], ...]}, "problems": {name: reason}}}`` (``sampled``: the series the harness
     sampled, harness.sampled: Prometheus metrics, the target's RSS and threads): every join
     sample (failed ones too, with how long the attempt took) and every lock report that
-    carries a numeric ``time``, both in time order. The fault window ends at ``run_ended``
-    when the faults were never switched off (an interrupted run).
+    carries a numeric ``time``, both in time order. ``deliver`` holds the deliveries, thinned
+    past :data:`MAX_DELIVERY_POINTS` (:func:`thin_deliveries`; ``deliver_count`` is how many
+    there were); ``unfinished`` the operations still waiting at the end (:func:`is_unfinished`:
+    drawn at their age, kept out of ``join`` and ``deliver``); ``failed_per_second`` the other
+    failures counted per whole second since load started and operation. The fault window
+    ends at ``run_ended`` when the faults were never switched off (an interrupted run).
     """
     origin = measurements.run_started
 
     def relative(unix_time: float) -> float:
         return round(unix_time - origin, 3)
 
+    finished = [sample for sample in measurements.samples if not is_unfinished(sample)]
     joins = sorted((
         (relative(sample.time), round(sample.latency_ms, 3), sample.member_kind, sample.ok,
          None if sample.corrected_ms is None else round(sample.corrected_ms, 3))
-        for sample in measurements.samples
+        for sample in finished
         if sample.op == "join"
     ), key=lambda point: point[0])
+    deliveries = [sample for sample in finished if sample.op == "deliver"]
+    unfinished = sorted(
+        (relative(sample.time), sample.op, sample.member_kind, round(sample.latency_ms, 3))
+        for sample in measurements.samples if is_unfinished(sample))
+    failed_per_second: dict[tuple[int, str], int] = {}
+    for sample in finished:
+        if not sample.ok:
+            key = (math.floor(sample.time - origin), sample.op)
+            failed_per_second[key] = failed_per_second.get(key, 0) + 1
     lock_reports = sorted(
         (relative(float(report["time"])), str(report.get("kind", "unknown")))
         for report in measurements.lock_reports
@@ -178,6 +199,12 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
         "origin": origin,
         "duration_s": round(measurements.duration_s, 3),
         "join": [list(point) for point in joins],
+        "deliver": [[relative(sample.time), round(sample.latency_ms, 3), sample.member_kind,
+                     sample.ok] for sample in thin_deliveries(deliveries, measurements.duration_s)],
+        "deliver_count": len(deliveries),
+        "unfinished": [list(point) for point in unfinished],
+        "failed_per_second": [[second, op, count] for (second, op), count
+                              in sorted(failed_per_second.items())],
         "lock_reports": [list(point) for point in lock_reports],
         "lock_durations": [list(point) for point in lock_durations],
         "fault_window_s": fault_window,
@@ -188,6 +215,43 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
         ] if measurements.generator_lag is not None else [],
         "sampled": measurements.sampled.to_dict(origin),
     }
+
+
+def is_unfinished(sample: Sample) -> bool:
+    """An operation still waiting when the run ended: the load generator records it as a failed
+    sample with the error ``unfinished`` at the end of the run, its latency its age then."""
+    return bool(getattr(sample, "unfinished", False)) or (
+        not sample.ok and sample.error == UNFINISHED_ERROR)
+
+
+def thin_deliveries(deliveries: list[Sample], duration_s: float) -> list[Sample]:
+    """At most :data:`MAX_DELIVERY_POINTS` deliveries, in time order, for the charts.
+
+    A run has many more deliveries than joins. Past the cap, every failed one is kept and,
+    per member kind and each of :data:`DELIVERY_BINS` equal slices of the run, the fastest
+    and the slowest: the chart keeps its shape, its spikes and its floor.
+    """
+    if len(deliveries) <= MAX_DELIVERY_POINTS:
+        return sorted(deliveries, key=lambda sample: sample.time)
+    start = min(sample.time for sample in deliveries)
+    width = max(duration_s, 1e-3) / DELIVERY_BINS
+    kept: dict[int, Sample] = {}
+    extremes: dict[tuple[int, str], tuple[Sample, Sample]] = {}
+    for sample in deliveries:
+        if not sample.ok:
+            kept[id(sample)] = sample
+            continue
+        key = (int((sample.time - start) / width), sample.member_kind)
+        low, high = extremes.get(key, (sample, sample))
+        extremes[key] = (min(low, sample, key=_latency), max(high, sample, key=_latency))
+    for low, high in extremes.values():
+        kept[id(low)] = low
+        kept[id(high)] = high
+    return sorted(kept.values(), key=lambda sample: sample.time)
+
+
+def _latency(sample: Sample) -> float:
+    return sample.latency_ms
 
 
 def _is_time(value: Any) -> bool:
@@ -232,7 +296,9 @@ def write_junit_xml(
     """Write ``run_dir/junit.xml`` and return its path.
 
     One ``<testcase>`` per check (named by the check text, classname ``roomchaos.<run_name>``):
-    broken checks carry ``<failure>``, checks without data ``<error>``. If harness components
+    broken checks carry ``<failure>``, checks without data ``<error>``, and so do checks none of
+    whose operations succeeded (``type="not_tested"``, naming the cause: the target was not
+    tested, harness.not_tested). If harness components
     broke, one more test case ``harness components`` carries an ``<error>``. The document is
     ``<testsuites><testsuite ...>`` with every element and attribute the JUnit XSD requires.
 
@@ -244,8 +310,11 @@ def write_junit_xml(
         duration_s: Run length in seconds (suite ``time``).
     """
     results = verdict.check_results
-    failure_count = sum(1 for result in results if result.status == "broken")
-    error_count = sum(1 for result in results if result.status == "no_data")
+    not_tested = {entry.check: entry for entry in verdict.not_tested}
+    failure_count = sum(1 for result in results
+                        if result.status == "broken" and result.check not in not_tested)
+    error_count = sum(1 for result in results
+                      if result.status == "no_data" or result.check in not_tested)
     test_count = len(results) + (1 if verdict.component_errors else 0)
     error_count += 1 if verdict.component_errors else 0
     suite_name = _xml_text(run_name).strip() or "roomchaos"
@@ -276,7 +345,14 @@ def write_junit_xml(
             "testcase",
             {"name": _xml_text(result.check), "classname": classname, "time": "0"},
         )
-        if result.status == "broken":
+        if result.check in not_tested:
+            # Nothing got through: an error of the harness's test, not the target's failure.
+            entry = not_tested[result.check]
+            error = ElementTree.SubElement(
+                case, "error", {"message": _xml_text(f"not tested: {entry.summary()}"),
+                                "type": "not_tested"})
+            error.text = _xml_text(f"check: {result.check}\nnot tested: {entry.describe()}")
+        elif result.status == "broken":
             failure = ElementTree.SubElement(
                 case, "failure", {"message": _xml_text(result.describe()), "type": "threshold"}
             )
@@ -313,7 +389,8 @@ def write_junit_xml(
 def format_summary_table(verdict: Verdict) -> str:
     """A plain-text table of the check results, columns aligned with spaces.
 
-    Columns: check (canonical subject), limit, measured, samples, status. Example::
+    Columns: check (canonical subject), limit, measured, samples, status (``not tested`` for a
+    check none of whose operations succeeded, whatever it measured). Example::
 
         check            limit      measured  samples  status
         ---------------  ---------  --------  -------  -------
@@ -323,13 +400,14 @@ def format_summary_table(verdict: Verdict) -> str:
     header = ("check", "limit", "measured", "samples", "status")
     if not verdict.check_results:
         return "(no checks)"
+    not_tested = {entry.check for entry in verdict.not_tested}
     rows = [
         (
             result.subject,
             result.limit_text(),
             result.measured_text(),
             str(result.samples),
-            result.status,
+            "not tested" if result.check in not_tested else result.status,
         )
         for result in verdict.check_results
     ]

@@ -22,6 +22,7 @@ from typing import Any
 
 from .measurements import Measurements
 from .netns import INSIDE_ENV, namespace_argv, namespace_problem, no_namespace_notice
+from .not_tested import NotTested
 from .rig import Interrupted, new_run_id, signals_ignored, signals_raise
 from .run import ChaosRun, RunOptions, RunOutcome
 from .scenario import Scenario
@@ -119,9 +120,14 @@ def outcome_from_result(run_dir: Path, exit_code: int, interrupted: int | None) 
     """The outcome of a run made by another process, from its ``result.json``."""
     try:
         result = json.loads((run_dir / "result.json").read_text())
-        verdict = Verdict(result["verdict"]["status"], result["verdict"]["message"],
+        written = result["verdict"]
+        verdict = Verdict(written["status"], written["message"],
                           tuple(CheckResult(**item) for item in result["thresholds"]),
-                          tuple(result["verdict"].get("component_errors") or ()))
+                          tuple(written.get("component_errors") or ()),
+                          tuple(NotTested.from_dict(item)
+                                for item in written.get("not_tested") or ()),
+                          tuple(CheckResult(**item)
+                                for item in written.get("broken_in_warmup") or ()))
         timings = result["timings"]
         measurements = Measurements(run_started=timings["run_started"],
                                     run_ended=timings["run_ended"],

@@ -4,6 +4,10 @@ Rules, in order:
 
 1. ERROR when any harness component broke (``Measurements.component_errors``): the
    measurements cannot be trusted, whatever they say.
+1a. ERROR "the target was not tested" when a check is measured on operations of which not one
+   succeeded (harness.not_tested): every join got HTTP 403, or closed with code 3501. Nothing
+   seen is not a verdict, so this outranks every broken check (``errors.ratio = 1`` among
+   them), and an early verdict that stopped the run on one.
 1b. ERROR "load generator overloaded" when a check is broken while the load generator's own
    lag p99 (``Measurements.generator_lag``, worst Locust process) is above the scenario's
    ``max_generator_lag``: the machine stalled, so the broken check cannot be blamed on the
@@ -15,7 +19,9 @@ Rules, in order:
    failure this harness hunts) also starves some metrics of samples. It also outranks a fault
    that did not take effect (``Measurements.fault_not_in_effect``, e.g. a stall that never
    reached backpressure, typically because an early verdict ended the run first): the broken
-   checks are evidence on their own, and the message adds the fault's state.
+   checks are evidence on their own, and the message adds the fault's state. A broken check
+   that is also broken over the warm-up alone, before any fault (harness.warmup), says so:
+   ``already broken in the warm-up, before any fault: ...``.
 3. ERROR when a fault did not take effect: the run did not test what it was meant to test.
 4. ERROR when any check has too few samples to judge.
 5. PASS otherwise.
@@ -28,8 +34,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.measurements import Measurements
+from harness.not_tested import NotTested, not_tested
 from harness.scenario import Scenario
 from harness.thresholds import Check, CheckResult
+from harness.thresholds.base import EVERY_OPERATION
+from harness.warmup import before_faults
 
 VerdictStatus = Literal["PASS", "FAIL", "ERROR"]
 
@@ -47,12 +56,18 @@ class Verdict:
             ``"FAIL: join[fast].p99 = 812 ms (limit < 250 ms)"``.
         check_results: One result per scenario check, in scenario order.
         component_errors: Harness component failures that caused an ERROR, if any.
+        not_tested: The checks none of whose operations succeeded, with the cause; any
+            makes the verdict ERROR (harness.not_tested).
+        broken_in_warmup: Each broken check of a FAIL that was broken over the warm-up
+            alone too, as measured there.
     """
 
     status: VerdictStatus
     message: str
     check_results: tuple[CheckResult, ...] = ()
     component_errors: tuple[str, ...] = ()
+    not_tested: tuple[NotTested, ...] = ()
+    broken_in_warmup: tuple[CheckResult, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -60,7 +75,9 @@ class Verdict:
         return EXIT_CODES[self.status]
 
     def to_dict(self) -> dict[str, Any]:
-        """``result.json``'s ``verdict``: status, exit code, message, component errors.
+        """``result.json``'s ``verdict``: status, exit code, message, component errors, the
+        checks not tested (:meth:`NotTested.to_dict`) and those broken in the warm-up
+        (:meth:`CheckResult.to_dict`, as measured over the warm-up).
 
         The check results have a section of their own there (``thresholds``).
         """
@@ -69,6 +86,8 @@ class Verdict:
             "exit_code": self.exit_code,
             "message": self.message,
             "component_errors": list(self.component_errors),
+            "not_tested": [entry.to_dict() for entry in self.not_tested],
+            "broken_in_warmup": [result.to_dict() for result in self.broken_in_warmup],
         }
 
 
@@ -87,6 +106,13 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
     component_errors = tuple(_one_line(error) for error in measurements.component_errors)
     if component_errors:
         return Verdict("ERROR", "ERROR: " + "; ".join(component_errors), results, component_errors)
+    unseen = not_tested(scenario.thresholds.checks, measurements.samples,
+                        measurements.run_started)
+    if unseen:
+        message = "ERROR: the target was not tested: " + not_tested_text(unseen)
+        if measurements.stopped_early:
+            message += f" ({measurements.stopped_early}; not a FAIL: nothing got through)"
+        return Verdict("ERROR", message, results, not_tested=unseen)
     not_in_effect = tuple(_one_line(line) for line in measurements.fault_not_in_effect)
     broken = [result for result in results if result.status == "broken"]
     without_data = [result for result in results if result.status == "no_data"]
@@ -102,6 +128,10 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
         return Verdict("ERROR", message, results, (overloaded,))
     if broken:
         message = "FAIL: " + "; ".join(result.describe() for result in broken)
+        in_warmup = broken_in_warmup(scenario, measurements, results)
+        if in_warmup:
+            message += "; already broken in the warm-up, before any fault: " + "; ".join(
+                result.describe() for result in in_warmup)
         if without_data:
             message += "; also too few samples to judge: " + "; ".join(
                 result.describe() for result in without_data
@@ -110,7 +140,7 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
             message += f" ({measurements.stopped_early})"
         if not_in_effect:
             message += "; also " + "; ".join(not_in_effect)
-        return Verdict("FAIL", message, results)
+        return Verdict("FAIL", message, results, broken_in_warmup=in_warmup)
     if not_in_effect:
         message = "ERROR: " + "; ".join(not_in_effect)
         if without_data:
@@ -123,6 +153,27 @@ def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
     if not results:
         return Verdict("PASS", "PASS: no checks configured", results)
     return Verdict("PASS", f"PASS: all {len(results)} checks hold", results)
+
+
+def not_tested_text(unseen: tuple[NotTested, ...]) -> str:
+    """Each distinct cause once: a check on every operation (``errors.ratio``) is left out
+    where a check on one kind of operation says the same more precisely."""
+    precise = [entry for entry in unseen if entry.observed != EVERY_OPERATION] or list(unseen)
+    return "; ".join(dict.fromkeys(entry.describe() for entry in precise))
+
+
+def broken_in_warmup(scenario: Scenario, measurements: Measurements,
+                     results: tuple[CheckResult, ...]) -> tuple[CheckResult, ...]:
+    """The broken checks that are broken over the warm-up alone too, measured there; empty
+    when the faults never went on."""
+    warmup = before_faults(measurements)
+    if warmup is None:
+        return ()
+    min_samples = scenario.thresholds.min_samples
+    again = (check.evaluate(warmup, min_samples)
+             for check, result in zip(scenario.thresholds.checks, results, strict=True)
+             if result.status == "broken")
+    return tuple(result for result in again if result.status == "broken")
 
 
 def generator_overloaded(scenario: Scenario, measurements: Measurements) -> str | None:

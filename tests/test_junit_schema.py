@@ -68,8 +68,15 @@ def component_error() -> Measurements:
     return measured
 
 
+def nothing_seen() -> Measurements:
+    """Every join refused: the target was not tested (ERROR naming the cause)."""
+    return Measurements(samples=samples("join", "fast", 3.0, 40, ok=False),
+                        run_started=START, run_ended=START + 18.0)
+
+
 VERDICTS = {
     "fail": lambda s: judge(s, naive_fail()),
+    "not-tested": lambda s: judge(s, nothing_seen()),
     "pass": lambda s: judge(s, fixed_pass()),
     "error": lambda s: judge(s, component_error()),
     "never-started": lambda s: error_verdict("toxiproxy-server exited with code 1 at start"),

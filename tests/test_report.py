@@ -35,7 +35,8 @@ from harness.pages import (
     write_index,
     write_run_page,
 )
-from harness.pages.charts import comparison_figure, lock_report_bins
+from harness.pages.charts import lock_report_bins
+from harness.pages.comparison import comparison
 from harness.results import build_series, write_junit_xml, write_result_json
 from harness.scenario import Scenario
 from harness.short_scenario import short_slow_member
@@ -177,7 +178,9 @@ def test_report_is_one_self_contained_file_with_verdict_and_charts(
     assert result["verdict"]["message"].split(";")[0].replace(">", "&gt;") in page.replace(
         "&lt;", "<")
     pngs = embedded_pngs(page)
-    assert len(pngs) == 3  # join latency, lock reports, reported durations
+    # join latency, delivery latency, failed operations (one join timed out), lock reports,
+    # reported durations
+    assert len(pngs) == 5
     assert all(png.startswith(PNG_SIGNATURE) and len(png) > 5000 for png in pngs)
 
 
@@ -253,7 +256,7 @@ def test_a_result_without_series_still_gets_a_report(tmp_path: Path, scenario: S
     del result["series"]
     (run_dir / "result.json").write_text(json.dumps(result))
     page = write_run_page(run_dir).read_text()
-    assert len(embedded_pngs(page)) == 3
+    assert len(embedded_pngs(page)) == 4  # joins, deliveries, lock reports, durations: empty
     assert ">FAIL<" in page
 
 
@@ -332,8 +335,8 @@ def test_comparison_chart_shares_y_limits_across_runs(tmp_path: Path, scenario: 
                                                       ) -> None:
     folder = write_matrix(tmp_path / "matrix", scenario)
     views = [load_run(folder / mode) for mode in ("naive", "spawn", "fixed")]
-    figure = comparison_figure(views)
-    join_axes, lock_axes = figure.axes[0:3], figure.axes[3:6]
+    figure = comparison(views).figure
+    join_axes, lock_axes = figure.axes[0:3], figure.axes[6:9]
     naive_max = max(p.latency_ms for p in views[0].series.joins)  # type: ignore[union-attr]
     for row in (join_axes, lock_axes):
         assert len({ax.get_ylim() for ax in row}) == 1
@@ -352,7 +355,7 @@ def test_rebuild_from_result_json_alone(tmp_path: Path, scenario: Scenario) -> N
     shutil.copy(run_dir / "result.json", lone / "result.json")
     assert rebuild(lone) == [lone / REPORT_FILE_NAME]
     page = (lone / REPORT_FILE_NAME).read_text()
-    assert ">FAIL<" in page and len(embedded_pngs(page)) == 3
+    assert ">FAIL<" in page and len(embedded_pngs(page)) == 5
     assert_self_contained(page, lone)
 
 
@@ -437,8 +440,10 @@ def test_a_real_run_writes_report_and_history(tmp_path: Path) -> None:
     assert_self_contained(page, run_dir)
     result = json.loads((run_dir / "result.json").read_text())
     assert f">{result['verdict']['status']}<" in page
-    # join latency, lock reports, durations, generator lag, and the server's RSS and threads
-    assert len(embedded_pngs(page)) == 5
+    # join and delivery latency, failed operations (when any failed), lock reports,
+    # durations, generator lag, and the server's RSS and threads
+    failures = 1 if result["series"]["failed_per_second"] else 0
+    assert len(embedded_pngs(page)) == 6 + failures
     assert "<h2>Sampled during the run</h2>" in page
     assert set(result["series"]["sampled"]["points"]) == {"rss", "threads"}
     assert result["measured"]["generator_lag"]["processes"]["local"]["count"] > 100
@@ -485,7 +490,7 @@ def test_generator_lag_is_shown_with_its_limit(tmp_path: Path, scenario: Scenari
     assert 'alt="load generator lag"' in section
     assert f">{format_number(lag['p99_ms'])} ms<" in section and ">yes<" in section
     assert "Over the limit" in section
-    assert len(embedded_pngs(page)) == 4  # joins, lock reports, durations, lag
+    assert len(embedded_pngs(page)) == 6  # joins, deliveries, failures, locks, durations, lag
     view = load_run(run_dir)
     assert view.series is not None and view.series.generator_lag[9] == (10.0, "local", 2000.0)
 
@@ -519,7 +524,7 @@ def test_sampled_series_are_drawn_with_the_fault_shaded_and_missing_ones_named(
     section = page.split("<h2>Sampled during the run</h2>")[1].split("<h2>")[0]
     assert len(embedded_pngs(section)) == 1
     assert "<code>threads</code>: target process 123 is gone" in section
-    assert len(embedded_pngs(page)) == 4  # join latency, lock reports, durations, sampled
+    assert len(embedded_pngs(page)) == 6  # joins, deliveries, failures, locks, durations, sampled
     # A run that sampled nothing has no such section.
     plain = write_run_page(write_run(tmp_path / "fixed", scenario, "fixed", stalls=False))
     assert "Sampled during the run" not in plain.read_text()

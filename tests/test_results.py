@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.measurements import Measurements
+from harness.measurements import Measurements, Sample
 from harness.results import format_summary_table, write_junit_xml, write_result_json
 from harness.scenario import Scenario
 from harness.verdict import Verdict, judge
@@ -153,6 +153,63 @@ def test_summary_table_is_aligned(scenario: Scenario) -> None:
     limit_column = lines[0].index("limit")
     assert all(line[limit_column - 2 : limit_column] == "  " for line in lines)
     assert all(line[limit_column] != " " for line in lines)
+
+
+def refused_run() -> Measurements:
+    """Every join closed by the server on its join frame: nothing was tested."""
+    return Measurements(
+        samples=[Sample(1_700_000_000.5 + i, "join", "fast", 2.0, False,
+                        "connection closed (WebSocketConnectionClosedException: closed by "
+                        "server (code 3501: join refused))") for i in range(30)],
+        run_started=1_700_000_000.0, run_ended=1_700_000_018.5)
+
+
+def test_not_tested_checks_are_junit_errors_with_the_cause(tmp_path: Path, scenario: Scenario
+                                                          ) -> None:
+    verdict = judge(scenario, refused_run())
+    assert verdict.status == "ERROR"
+    suite = ElementTree.parse(write_junit_xml(tmp_path, "run", verdict)).getroot()[0]
+    # join[fast].p99 and errors.ratio (broken at 1, but nothing got through): not tested;
+    # deliver[fast].p99 has no data; lock_reports holds.
+    assert (suite.attrib["failures"], suite.attrib["errors"]) == ("0", "3")
+    join_case, deliver_case, _, errors_case = suite.findall("testcase")
+    for case in (join_case, errors_case):
+        error = case.find("error")
+        assert error is not None and error.attrib["type"] == "not_tested"
+        assert "closed with code 3501 (join refused) (30 attempts, none succeeded)" in (
+            error.attrib["message"])
+    system_err = suite.find("system-err")
+    assert system_err is not None and "every join[fast] closed with code 3501" in str(
+        system_err.text)
+
+
+def test_not_tested_is_in_result_json_and_the_summary_table(tmp_path: Path,
+                                                            scenario: Scenario) -> None:
+    measured = refused_run()
+    verdict = judge(scenario, measured)
+    result = json.loads(write_result_json(tmp_path, scenario, "external", verdict, measured,
+                                          {}).read_text())
+    [join, errors] = result["verdict"]["not_tested"]
+    assert (join["check"], join["observed"], join["attempts"]) == (
+        "join[fast].p99 < 250ms", "join[fast]", 30)
+    assert join["causes"] == [{"cause": "closed with code 3501 (join refused)", "count": 30}]
+    assert join["first_at_s"] == 0.5 and "code 3501" in join["first_error"]
+    assert errors["observed"] == "operation"
+    lines = format_summary_table(verdict).splitlines()
+    assert lines[2].endswith("not tested") and lines[5].endswith("not tested")
+
+
+def test_a_run_read_back_from_its_result_json_keeps_what_was_not_tested(
+        tmp_path: Path, scenario: Scenario) -> None:
+    """A run in its own network namespace is printed by the parent from result.json."""
+    from harness.runner import outcome_from_result
+
+    measured = refused_run()
+    verdict = judge(scenario, measured)
+    write_result_json(tmp_path, scenario, "fixed", verdict, measured, {})
+    read = outcome_from_result(tmp_path, 2, None).verdict
+    assert read.not_tested == verdict.not_tested and read.message == verdict.message
+    assert format_summary_table(read) == format_summary_table(verdict)
 
 
 def test_summary_table_without_checks() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.generator_lag import GeneratorLag, LagWindow
 from harness.hdr import LatencyHistogram
-from harness.measurements import Measurements
+from harness.measurements import Measurements, Sample
 from harness.scenario import Scenario, load_scenario
 from harness.verdict import Verdict, evaluate_checks, judge
 
@@ -78,19 +78,109 @@ def test_error_when_too_few_samples(scenario: Scenario) -> None:
 
 
 def test_broken_check_outranks_missing_data_and_mentions_it(scenario: Scenario) -> None:
-    # A stalled server: joins never succeed (no data), so errors pile up (broken).
+    # A stalling server: few joins succeed (too few to judge), so errors pile up (broken).
     measurements = Measurements(
         samples=[
             *samples("join", "fast", 10_000.0, 50, ok=False),
+            *samples("join", "fast", 30.0, 5),
             *samples("deliver", "fast", 5.0, 100),
         ]
     )
     verdict = judge(scenario, measurements)
     assert verdict.status == "FAIL"
-    assert verdict.message.startswith("FAIL: errors.ratio = 0.3333 (limit < 0.01)")
-    assert "also too few samples to judge: join[fast].p99 has 0 samples, needs 20" in (
+    assert verdict.message.startswith("FAIL: errors.ratio = 0.3226 (limit < 0.01)")
+    assert "also too few samples to judge: join[fast].p99 has 5 samples, needs 20" in (
         verdict.message
     )
+
+
+def failed(op: str, member_kind: str, count: int, error: str, start: float = 1000.0
+           ) -> list[Sample]:
+    """``count`` failed samples of ``op`` with this error, one a second from ``start``."""
+    return [Sample(start + i, op, member_kind, 3.0, False, error) for i in range(count)]
+
+
+HANDSHAKE_403 = ("connect ws://127.0.0.1:4000/chat?room=room-0&user=fast-{i}: Handshake status "
+                 "403 Forbidden -+-+- {{'content-length': '9'}} -+-+- b'forbidden'")
+
+
+def test_nothing_seen_is_an_error_naming_the_first_error_not_a_fail(scenario: Scenario) -> None:
+    """Every join refused: errors.ratio = 1 would be a FAIL, but nothing was tested."""
+    measurements = Measurements(
+        samples=[Sample(1000.5 + i, "join", "fast", 2.0, False, HANDSHAKE_403.format(i=i))
+                 for i in range(57)],
+        run_started=1000.0, run_ended=1060.0, fault_started=1003.0)
+    verdict = judge(scenario, measurements)
+    assert verdict.status == "ERROR" and verdict.exit_code == 2
+    assert verdict.message == (
+        "ERROR: the target was not tested: every join[fast] got HTTP 403 (57 attempts, none "
+        "succeeded); the first, at +0.5 s: connect ws://127.0.0.1:4000/chat?room=room-0&"
+        "user=fast-0: Handshake status 403 Forbidden")
+    assert [entry.check for entry in verdict.not_tested] == [
+        "join[fast].p99 < 250ms", "errors.ratio < 0.01"]
+    assert verdict.to_dict()["not_tested"][0]["causes"] == [{"cause": "got HTTP 403",
+                                                             "count": 57}]
+    # The errors check is broken on the same failures: still not a FAIL.
+    assert {result.subject: result.status for result in verdict.check_results}[
+        "errors.ratio"] == "broken"
+
+
+def test_nothing_seen_counts_each_cause_and_outranks_an_early_stop(scenario: Scenario) -> None:
+    measurements = Measurements(
+        samples=[*failed("join", "fast", 30, "connection closed (WebSocketConnectionClosed"
+                         "Exception: closed by server (code 3501: join refused))"),
+                 *failed("join", "fast", 10, "no 'joined' reply within 15 s", start=1100.0),
+                 *samples("connect", "fast", 4.0, 40)],
+        run_started=1000.0, run_ended=1200.0,
+        stopped_early="stopped early by 'errors.ratio < 0.01', 0.2 s into the fault")
+    verdict = judge(scenario, measurements)
+    assert verdict.message == (
+        "ERROR: the target was not tested: no join[fast] succeeded in 40 attempts: 30 closed "
+        "with code 3501 (join refused), 10 got no 'joined' reply within 15 s; the first, at "
+        "+0.0 s: connection closed (WebSocketConnectionClosedException: closed by server "
+        "(code 3501: join refused)) (stopped early by 'errors.ratio < 0.01', 0.2 s into the "
+        "fault; not a FAIL: nothing got through)")
+    # Connects succeeded, so the errors check saw something: only the join check is untested.
+    assert [entry.check for entry in verdict.not_tested] == ["join[fast].p99 < 250ms"]
+
+
+def test_one_success_is_enough_to_have_tested(scenario: Scenario) -> None:
+    measurements = Measurements(samples=[*failed("join", "fast", 50, "timeout"),
+                                         *samples("join", "fast", 20.0, 20),
+                                         *samples("deliver", "fast", 5.0, 100)])
+    verdict = judge(scenario, measurements)
+    assert verdict.status == "FAIL" and not verdict.not_tested, verdict.message
+
+
+def test_a_check_broken_before_the_fault_says_so(scenario: Scenario) -> None:
+    """Joins slow from the start: the fault did not cause it, and the message says so."""
+    measurements = healthy_run()
+    measurements.samples += samples("join", "fast", 900.0, 10)  # 1000 s .. 1009 s
+    measurements.fault_started = 1030.0
+    verdict = judge(scenario, measurements)
+    assert verdict.status == "FAIL"
+    assert verdict.message == (
+        "FAIL: join[fast].p99 = 900 ms (limit < 250 ms); already broken in the warm-up, before "
+        "any fault: join[fast].p99 = 900 ms (limit < 250 ms)")
+    assert [result.samples for result in verdict.broken_in_warmup] == [30 + 10]
+    # Broken only once the fault was on: no such words.
+    later = healthy_run()
+    later.samples += [Sample(1050.0 + i, "join", "fast", 900.0, True) for i in range(10)]
+    later.fault_started = 1030.0
+    verdict = judge(scenario, later)
+    assert verdict.status == "FAIL" and "warm-up" not in verdict.message, verdict.message
+    assert verdict.broken_in_warmup == ()
+
+
+def test_lock_reports_before_the_fault_count_as_broken_in_the_warm_up(scenario: Scenario
+                                                                     ) -> None:
+    measurements = healthy_run()
+    measurements.fault_started = 1010.0
+    measurements.lock_reports += [{"kind": "wait", "lock": "rooms", "time": 1002.0},
+                                  {"kind": "wait", "lock": "rooms", "time": 1015.0}]
+    verdict = judge(scenario, measurements)
+    assert verdict.message.endswith(
+        "already broken in the warm-up, before any fault: lock_reports = 1 (limit == 0)")
 
 
 def test_no_checks_is_a_pass(tmp_path: Path) -> None:
@@ -113,7 +203,8 @@ def test_a_run_that_never_started_is_an_error(scenario: Scenario) -> None:
     assert verdict.message == "ERROR: toxiproxy-server not found"
     assert verdict.to_dict() == {"status": "ERROR", "exit_code": 2,
                                  "message": "ERROR: toxiproxy-server not found",
-                                 "component_errors": ["toxiproxy-server not found"]}
+                                 "component_errors": ["toxiproxy-server not found"],
+                                 "not_tested": [], "broken_in_warmup": []}
 
 
 def test_evaluate_checks_matches_judge(scenario: Scenario) -> None:
@@ -222,3 +313,23 @@ def test_a_fault_not_in_effect_turns_pass_into_error_but_a_fail_stays_fail(
     assert verdict.status == "FAIL", verdict.message
     assert verdict.message.startswith("FAIL: lock_reports = 2 (limit == 0) (stopped early")
     assert verdict.message.endswith("; also " + not_reached[0])
+
+
+def test_a_sampled_series_high_before_the_fault_counts_as_broken_in_the_warm_up(
+        tmp_path: Path) -> None:
+    from harness.sampled import SampledSeries
+
+    path = tmp_path / "metric.toml"
+    path.write_text('name = "metric"\n[thresholds]\nmin_samples = 3\nchecks = '
+                    '["metric[pending].max < 100"]\n', encoding="utf-8")
+    scenario = load_scenario(path)
+    for before, during, said in ((150.0, 300.0, True), (10.0, 300.0, False)):
+        sampled = SampledSeries()
+        for step in range(10):
+            sampled.add("metric[pending]", 1000.0 + step, before if step < 5 else during)
+        measurements = Measurements(samples=samples("join", "fast", 5.0, 10), sampled=sampled,
+                                    run_started=1000.0, run_ended=1010.0, fault_started=1005.0)
+        verdict = judge(scenario, measurements)
+        assert verdict.message.startswith("FAIL: metric[pending].max = 300 (limit < 100)")
+        assert ("already broken in the warm-up, before any fault: metric[pending].max = 150 "
+                "(limit < 100)" in verdict.message) is said, verdict.message

@@ -3,7 +3,8 @@
 Figures are built with the object-oriented API (:class:`~matplotlib.figure.Figure` on a
 :class:`~matplotlib.backends.backend_agg.FigureCanvasAgg`), never ``pyplot``: no global state,
 no display, safe to call from any process. The same ``draw_*`` functions draw one run's page
-and the side-by-side comparison of a matrix, so both read the same way.
+and the side-by-side comparison of a matrix (:mod:`harness.pages.comparison`), so both read
+the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Sequence
 from typing import Literal
 
 from matplotlib.axes import Axes
@@ -27,9 +27,9 @@ LOCK_KIND_COLORS = {"wait": "#d62728", "hold": "#9467bd", "order": "#8c564b",
                     "recursive": "#e377c2", "held_across_await": "#17becf"}
 OTHER_KIND_COLOR = "#7f7f7f"
 JOIN_LIMIT_SUBJECT = "join[fast].p99"
+DELIVER_LIMIT_SUBJECT = "deliver[fast].p99"
+FAILURE_COLORS = ("#d62728", "#ff9896", "#8c564b", "#e377c2", "#7f7f7f")
 DPI = 110
-#: The side-by-side chart grows 4.2 inches per run up to this width (many runs get narrower).
-MAX_COMPARISON_WIDTH_IN = 24.0
 TIME_LABEL = "seconds since load started"
 
 
@@ -69,29 +69,57 @@ def max_lock_reports_per_second(series: Series | None) -> int:
 
 
 def max_join_latency_ms(series: Series | None) -> float:
-    """The longest join of a run in ms (0 without series)."""
+    """The longest join of a run in ms, unfinished ones at their age (0 without series)."""
+    return max_latency_ms(series, "join")
+
+
+def max_latency_ms(series: Series | None, op: str) -> float:
+    """The longest ``join`` or ``deliver`` of a run in ms, corrected figures and unfinished
+    operations' ages included (0 without series)."""
     if series is None:
         return 0.0
-    return max((max(point.latency_ms, point.corrected_ms or 0.0) for point in series.joins),
-               default=0.0)
+    return max([max(point.latency_ms, point.corrected_ms or 0.0) for point in series.points(op)]
+               + [point.age_ms for point in series.unfinished_of(op)], default=0.0)
+
+
+OP_NOUNS = {"join": ("join", "joins"), "deliver": ("delivery", "deliveries")}
 
 
 def draw_joins(axes: Axes, series: Series | None, *, limit_ms: float | None = None,
                legend: bool = True, counts: bool = True) -> None:
-    """Join latency over time: one point per join, fast and slow members apart.
+    """Join latency over time: see :func:`draw_operation`."""
+    draw_operation(axes, series, "join", limit_ms=limit_ms, limit_subject=JOIN_LIMIT_SUBJECT,
+                   legend=legend, counts=counts)
 
-    Failed joins are red crosses; the fault window is shaded and the ``join[fast].p99`` limit,
-    when given, is a dashed line. ``counts`` puts the number of joins in the legend labels
-    (off where one legend stands for several panels).
+
+def draw_deliveries(axes: Axes, series: Series | None, *, limit_ms: float | None = None,
+                    legend: bool = True, counts: bool = True) -> None:
+    """Delivery latency over time: see :func:`draw_operation`."""
+    draw_operation(axes, series, "deliver", limit_ms=limit_ms,
+                   limit_subject=DELIVER_LIMIT_SUBJECT, legend=legend, counts=counts)
+
+
+def draw_operation(axes: Axes, series: Series | None, op: str, *, limit_ms: float | None,
+                   limit_subject: str, legend: bool = True, counts: bool = True) -> None:
+    """Latency of ``op`` (``join`` or ``deliver``) over time: one point per operation, fast
+    and slow members apart.
+
+    Failed operations are red crosses; operations still waiting when the run ended are red
+    triangles at the end of the run, as high as they had waited, each with a dotted ramp from
+    when it started (a freeze shows as tall triangles, not as a gap in the dots). The fault
+    window is shaded and the limit, when given, is a dashed line. ``counts`` puts the numbers
+    in the legend labels (off where one legend stands for several panels).
     """
-    if not _start_panel(axes, series, "join latency (ms)"):
+    noun, plural = OP_NOUNS[op]
+    if not start_panel(axes, series, f"{noun} latency (ms)"):
         return
     assert series is not None
+    recorded = series.points(op)
     for kind in ("fast", "slow"):
-        points = [p for p in series.joins if p.member_kind == kind and p.ok]
+        points = [p for p in recorded if p.member_kind == kind and p.ok]
         axes.scatter([p.t_s for p in points], [p.latency_ms for p in points], s=14,
                      color=MEMBER_COLORS[kind], alpha=0.8, linewidths=0,
-                     label=f"{kind} members" + (f" ({len(points)} joins)" if counts else ""))
+                     label=f"{kind} members" + (f" ({len(points)} {plural})" if counts else ""))
         # Where the member was behind its schedule, the corrected latency (what the
         # verdict uses) is longer than the raw one: show it as a hollow marker.
         late = [p for p in points if p.corrected_ms is not None
@@ -100,25 +128,70 @@ def draw_joins(axes: Axes, series: Series | None, *, limit_ms: float | None = No
             axes.scatter([p.t_s for p in late], [p.corrected_ms or 0.0 for p in late], s=22,
                          facecolors="none", edgecolors=MEMBER_COLORS[kind], linewidths=1,
                          label=f"{kind}, corrected for coordinated omission")
-    failed = [p for p in series.joins if not p.ok]
+    failed = [p for p in recorded if not p.ok]
     if failed:
         axes.scatter([p.t_s for p in failed], [p.latency_ms for p in failed], s=30, marker="x",
                      color=FAILED_COLOR,
-                     label="failed joins" + (f" ({len(failed)})" if counts else ""))
+                     label=f"failed {plural}" + (f" ({len(failed)})" if counts else ""))
+    unfinished = series.unfinished_of(op)
+    for point in unfinished:
+        # Its age grew from 0 when it was started to the triangle's height at the end.
+        axes.plot([point.t_s - point.age_ms / 1000, point.t_s], [0.0, point.age_ms],
+                  color=FAILED_COLOR, alpha=0.35, linewidth=0.8, linestyle=":")
+    if unfinished:
+        axes.scatter([p.t_s for p in unfinished], [p.age_ms for p in unfinished], s=48,
+                     marker="^", color=FAILED_COLOR, edgecolors="#1d2127", linewidths=0.6,
+                     zorder=4, clip_on=False,
+                     label=f"unfinished at the end ({len(unfinished)}), at their age")
     if limit_ms is not None:
         axes.axhline(limit_ms, color="#333333", linestyle="--", linewidth=1,
-                     label=f"{JOIN_LIMIT_SUBJECT} limit ({limit_ms:g} ms)")
-    axes.set_xlim(series.start_s, series.end_s)
+                     label=f"{limit_subject} limit ({limit_ms:g} ms)")
+    axes.set_xlim(series.start_s, series.chart_end_s)
     axes.set_ylim(bottom=0)
-    if not series.joins:
-        _no_data(axes, "no joins recorded")
+    if not recorded and not unfinished:
+        no_data(axes, f"no {plural} recorded")
     if legend:
         axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
 
 
+def draw_failures(axes: Axes, series: Series | None, *, legend: bool = True) -> None:
+    """Failed operations per second, stacked by operation, fault shaded; operations still
+    waiting at the end are not here (they are triangles on the latency charts)."""
+    if not start_panel(axes, series, "failed operations per second", grid_axis="y"):
+        return
+    assert series is not None
+    ops = sorted({op for _, op, _ in series.failed_per_second})
+    bottom: dict[float, float] = {}
+    for index, op in enumerate(ops):
+        bars = [(second, count) for second, name, count in series.failed_per_second
+                if name == op]
+        axes.bar([second for second, _ in bars], [count for _, count in bars], width=1.0,
+                 align="edge", bottom=[bottom.get(second, 0.0) for second, _ in bars],
+                 color=FAILURE_COLORS[index % len(FAILURE_COLORS)], edgecolor="white",
+                 linewidth=0.5, label=f"{op} ({sum(count for _, count in bars):g})")
+        for second, count in bars:
+            bottom[second] = bottom.get(second, 0.0) + count
+    axes.set_xlim(series.start_s, series.chart_end_s)
+    axes.set_ylim(bottom=0, top=max(max(bottom.values(), default=0.0) * 1.1, 1.0))
+    if not ops:
+        no_data(axes, "no failed operations")
+    elif legend:
+        axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
+
+
+def max_failures_per_second(series: Series | None) -> float:
+    """The most operations that failed in one second of a run (0 without series)."""
+    if series is None:
+        return 0.0
+    totals: dict[float, float] = {}
+    for second, _, count in series.failed_per_second:
+        totals[second] = totals.get(second, 0.0) + count
+    return max(totals.values(), default=0.0)
+
+
 def draw_lock_reports(axes: Axes, series: Series | None, *, legend: bool = True) -> None:
     """Lock reports per second, stacked by kind (wait, hold, ...), fault shaded."""
-    if not _start_panel(axes, series, "lock reports per second", grid_axis="y"):
+    if not start_panel(axes, series, "lock reports per second", grid_axis="y"):
         return
     assert series is not None
     edges, counts = lock_report_bins(series)
@@ -128,10 +201,10 @@ def draw_lock_reports(axes: Axes, series: Series | None, *, legend: bool = True)
                  color=LOCK_KIND_COLORS.get(kind, OTHER_KIND_COLOR), edgecolor="white",
                  linewidth=0.5, label=f"{kind} ({sum(column)})")
         bottom = [below + count for below, count in zip(bottom, column, strict=True)]
-    axes.set_xlim(series.start_s, series.end_s)
+    axes.set_xlim(series.start_s, series.chart_end_s)
     axes.set_ylim(bottom=0, top=max(max(bottom, default=0) * 1.1, 1.0))
     if not series.lock_reports:
-        _no_data(axes, "no lock reports")
+        no_data(axes, "no lock reports")
     if legend:
         axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
 
@@ -149,7 +222,7 @@ def draw_lock_durations(axes: Axes, series: Series | None, *, legend: bool = Tru
     Where ``lock reports per second`` shows that something was reported, this shows how bad
     it was: fast joins waiting hundreds of milliseconds behind a broadcast.
     """
-    if not _start_panel(axes, series, "reported duration (ms)"):
+    if not start_panel(axes, series, "reported duration (ms)"):
         return
     assert series is not None
     kinds = [kind for kind in LOCK_KIND_COLORS if any(k == kind for _, k, _ in
@@ -160,11 +233,11 @@ def draw_lock_durations(axes: Axes, series: Series | None, *, legend: bool = Tru
         axes.scatter([t for t, _ in points], [d for _, d in points], s=16, linewidths=0,
                      color=LOCK_KIND_COLORS.get(kind, OTHER_KIND_COLOR), alpha=0.85,
                      label=f"{kind} ({len(points)})")
-    axes.set_xlim(series.start_s, series.end_s)
+    axes.set_xlim(series.start_s, series.chart_end_s)
     if series.lock_durations:
         axes.set_yscale("log")
     else:
-        _no_data(axes, "no waits, holds or suspensions reported")
+        no_data(axes, "no waits, holds or suspensions reported")
     if legend and series.lock_durations:
         axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
 
@@ -173,6 +246,21 @@ def run_join_chart(view: RunView) -> str:
     """The run page's join latency chart as a PNG data URI."""
     figure = Figure(figsize=(10, 3.6), dpi=DPI, layout="constrained")
     draw_joins(figure.add_subplot(), view.series, limit_ms=view.check_limit(JOIN_LIMIT_SUBJECT))
+    return figure_data_uri(figure)
+
+
+def run_delivery_chart(view: RunView) -> str:
+    """The run page's delivery latency chart as a PNG data URI."""
+    figure = Figure(figsize=(10, 3.6), dpi=DPI, layout="constrained")
+    draw_deliveries(figure.add_subplot(), view.series,
+                    limit_ms=view.check_limit(DELIVER_LIMIT_SUBJECT))
+    return figure_data_uri(figure)
+
+
+def run_failures_chart(view: RunView) -> str:
+    """The run page's failed operations per second as a PNG data URI."""
+    figure = Figure(figsize=(10, 2.4), dpi=DPI, layout="constrained")
+    draw_failures(figure.add_subplot(), view.series)
     return figure_data_uri(figure)
 
 
@@ -190,53 +278,14 @@ def run_lock_duration_chart(view: RunView) -> str:
     return figure_data_uri(figure)
 
 
-def comparison_figure(views: Sequence[RunView]) -> Figure:
-    """Runs side by side, one column each: join latency, lock reports, reported durations.
-
-    Every panel of a row shares the same y-limits (and all panels the same time axis), so a
-    naive run's stall and a fixed run's flat line are drawn to the same scale.
-    """
-    columns = max(len(views), 1)
-    width = min(4.2 * columns, MAX_COMPARISON_WIDTH_IN)
-    figure = Figure(figsize=(width, 9.4), dpi=DPI, layout="constrained")
-    grid = figure.subplots(3, columns, squeeze=False, sharex=True, sharey="row")
-    join_top = max([max_join_latency_ms(view.series) for view in views]
-                   + [view.check_limit(JOIN_LIMIT_SUBJECT) or 0.0 for view in views] + [1.0])
-    lock_top = max([max_lock_reports_per_second(view.series) for view in views] + [1])
-    starts = [view.series.start_s for view in views if view.series is not None] or [0.0]
-    ends = [view.series.end_s for view in views if view.series is not None] or [1.0]
-    for column, view in enumerate(views):
-        joins, locks, durations = grid[0][column], grid[1][column], grid[2][column]
-        draw_joins(joins, view.series, limit_ms=view.check_limit(JOIN_LIMIT_SUBJECT),
-                   legend=column == 0, counts=False)
-        draw_lock_reports(locks, view.series, legend=False)
-        draw_lock_durations(durations, view.series, legend=True)
-        joins.set_title(f"{view.mode}: {view.status}", fontweight="bold",
-                        color={"PASS": "#1e7b34", "FAIL": "#b42318"}.get(view.status, "#9a6700"))
-        if column:
-            joins.set_ylabel("")
-            locks.set_ylabel("")
-            durations.set_ylabel("")
-    for row in grid:
-        row[0].set_xlim(min(starts), max(ends))
-    grid[0][0].set_ylim(0, join_top * 1.08)
-    grid[1][0].set_ylim(0, lock_top * 1.1)
-    duration_top = max([max_lock_duration_ms(view.series) for view in views] + [0.0])
-    if duration_top > 0:
-        for axes in grid[2]:  # one log scale for every run, so they compare
-            axes.set_yscale("log")
-        grid[2][0].set_ylim(0.5, duration_top * 2)
-    return figure
-
-
-def _start_panel(axes: Axes, series: Series | None, ylabel: str,
+def start_panel(axes: Axes, series: Series | None, ylabel: str,
                  grid_axis: Literal["both", "x", "y"] = "both") -> bool:
     """Label and grid a time panel and shade the fault; False (with a note) without series."""
     axes.set_ylabel(ylabel)
     axes.set_xlabel(TIME_LABEL)
     axes.grid(True, axis=grid_axis, alpha=0.3)
     if series is None:
-        _no_data(axes, "no time series in result.json")
+        no_data(axes, "no time series in result.json")
         return False
     shade_fault(axes, series)
     return True
@@ -248,7 +297,7 @@ def shade_fault(axes: Axes, series: Series) -> None:
         axes.axvspan(start, end, color=FAULT_COLOR, alpha=0.3, linewidth=0, label="fault on")
 
 
-def _no_data(axes: Axes, text: str) -> None:
+def no_data(axes: Axes, text: str) -> None:
     axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center",
               color="#666666")
 
@@ -274,7 +323,7 @@ def draw_generator_lag(axes: Axes, series: Series, *, limit_ms: float | None = N
     if limit_ms is not None:
         axes.axhline(limit_ms, color="#333333", linestyle="--", linewidth=1,
                      label=f"max_generator_lag ({limit_ms:g} ms, judged on p99)")
-    axes.set_xlim(series.start_s, max(series.end_s, series.start_s + 1))
+    axes.set_xlim(series.start_s, max(series.chart_end_s, series.start_s + 1))
     axes.set_ylim(bottom=0)
     axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
 

@@ -2,7 +2,8 @@
 
 A table gives each run's verdict (and expectation, when ``matrix.json`` has one), its key
 figures and a relative link to its ``report.html``; below it, one chart puts every run in a
-column with shared y-limits per row (see :func:`harness.pages.charts.comparison_figure`).
+column with shared y-limits per row, with a row for the evidence behind every broken check,
+and a caption naming each row (see :func:`harness.pages.comparison.comparison`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.pages import charts
+from harness.pages.comparison import comparison
 from harness.pages.html import badge, esc, number, page, table
 from harness.pages.model import RunView
 from harness.pages.run_page import REPORT_FILE_NAME
@@ -54,7 +56,8 @@ def render_index(views: Sequence[RunView], matrix: Mapping[str, Any] | None = No
         summary = (f'<div class="banner {"pass" if held else "fail"}"><div class="status">'
                    f'{"every expectation holds" if held else "an expectation is BROKEN"}'
                    "</div></div>")
-    figure = charts.comparison_figure(views)
+    chart = comparison(views)
+    rows_text = "".join(f"<li>{esc(caption)}</li>" for caption in chart.captions)
     body = "\n".join([
         f"<h1>{esc(heading)}</h1>",
         summary,
@@ -62,9 +65,10 @@ def render_index(views: Sequence[RunView], matrix: Mapping[str, Any] | None = No
                "join[fast] p99 corrected", "lock reports", "message", "details"), rows,
               numeric=frozenset({4, 5, 6})),
         "<h2>Side by side, same axes</h2>",
-        f'<img class="chart" alt="join latency and lock reports of every run" '
-        f'src="{charts.figure_data_uri(figure)}">',
-        '<p class="note">Top: one point per join (raw latency), fault window shaded. Bottom: '
-        "lock reports per second. Each row shares its y-axis across runs.</p>",
+        f'<img class="chart" alt="joins, deliveries, lock reports and the evidence of every '
+        f'broken check, run by run" src="{charts.figure_data_uri(chart.figure)}">',
+        f'<p class="note">One column per run; the shaded band is the time the fault was on, '
+        f"and each row shares its y-axis across runs. Rows, top to bottom:</p>"
+        f'<ol class="note">{rows_text}</ol>',
     ])
     return page(heading, body)

@@ -31,13 +31,24 @@ class PageError(Exception):
 
 @dataclass(frozen=True)
 class JoinPoint:
-    """One join: seconds since load started, latency (ms), ``fast``/``slow``, success."""
+    """One join (or delivery): seconds since load started, latency (ms), ``fast``/``slow``,
+    success."""
 
     t_s: float
     latency_ms: float
     member_kind: str
     ok: bool
     corrected_ms: float | None = None  # from the join's intended start (coordinated omission)
+
+
+@dataclass(frozen=True)
+class UnfinishedPoint:
+    """An operation still waiting when the run ended: when (the end), which, whose, its age."""
+
+    t_s: float
+    op: str
+    member_kind: str
+    age_ms: float
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,11 @@ class Series:
         sampled: Series the harness sampled during the run (harness.sampled: Prometheus
             metrics, the target's RSS in bytes and threads), name to ``(t_s, value)`` points.
         sampled_problems: Why a sampled series has no (or not every) point, by name.
+        deliveries: Deliveries, in time order, thinned on long runs (``deliver_count`` is
+            how many there were); empty in older result files.
+        deliver_count: How many deliveries the run had.
+        unfinished: Operations still waiting at the end, drawn at their age.
+        failed_per_second: ``(second, op, count)``: failed operations per whole second.
     """
 
     duration_s: float
@@ -66,12 +82,32 @@ class Series:
     generator_lag: tuple[tuple[float, str, float], ...] = ()
     sampled: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     sampled_problems: Mapping[str, str] = field(default_factory=dict)
+    deliveries: tuple[JoinPoint, ...] = ()
+    deliver_count: int = 0
+    unfinished: tuple[UnfinishedPoint, ...] = ()
+    failed_per_second: tuple[tuple[float, str, float], ...] = ()
 
     @property
     def end_s(self) -> float:
         """The last time the run covers: its duration, or a later sample or report."""
-        times = [self.duration_s, *(p.t_s for p in self.joins), *(t for t, _ in self.lock_reports)]
+        times = [self.duration_s, *(p.t_s for p in self.joins), *(t for t, _ in self.lock_reports),
+                 *(p.t_s for p in self.unfinished)]
         return max(times)
+
+    @property
+    def chart_end_s(self) -> float:
+        """Where a time axis ends: :attr:`end_s`, a little further where operations were still
+        waiting at the end, so their markers there are drawn whole."""
+        margin = 0.025 * (self.end_s - self.start_s) if self.unfinished else 0.0
+        return self.end_s + margin
+
+    def points(self, op: str) -> tuple[JoinPoint, ...]:
+        """The finished ``join`` or ``deliver`` operations."""
+        return self.joins if op == "join" else self.deliveries if op == "deliver" else ()
+
+    def unfinished_of(self, op: str) -> tuple[UnfinishedPoint, ...]:
+        """The operations of ``op`` still waiting when the run ended."""
+        return tuple(point for point in self.unfinished if point.op == op)
 
     @property
     def start_s(self) -> float:
@@ -103,6 +139,8 @@ class RunView:
         generator_lag: ``measured.generator_lag`` (the load generator's own lag: ``p99_ms``,
             ``max_ms``, ``limit_ms``, ``processes``...), None when not measured.
         stall: ``extra.stall`` (:mod:`harness.stall_check`), None without a stall fault.
+        not_tested: ``verdict.not_tested``: per check as written, why it did not test the
+            target (``every join[fast] got HTTP 403 (57 attempts, none succeeded)``).
     """
 
     run_dir: Path
@@ -123,6 +161,7 @@ class RunView:
     series: Series | None = None
     generator_lag: Mapping[str, Any] | None = None
     stall: Mapping[str, Any] | None = None
+    not_tested: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def scenario_name(self) -> str:
@@ -211,6 +250,9 @@ def _run_view(run_dir: Path, document: Any) -> RunView:
                        _mapping(measured["generator_lag"], "measured.generator_lag")),
         stall=(None if extra.get("stall") is None else
                _mapping(extra["stall"], "extra.stall")),
+        not_tested={str(entry.get("check")): str(entry.get("summary", ""))
+                    for entry in _list(verdict.get("not_tested", []), "verdict.not_tested")
+                    if isinstance(entry, dict)},
     )
 
 
@@ -258,6 +300,24 @@ def _series(value: Any) -> Series:
         joins.append(JoinPoint(_number(t_s, where), _number(latency_ms, where),
                                _string(member_kind, where), bool(ok),
                                None if corrected is None else _number(corrected, where)))
+    deliveries = []
+    for index, point in enumerate(_list(data.get("deliver", []), "series.deliver")):
+        where = f"series.deliver[{index}]"
+        if not isinstance(point, list) or len(point) != 4:
+            raise _Malformed(f"{where} must be [t_s, latency_ms, member_kind, ok]")
+        deliveries.append(JoinPoint(_number(point[0], where), _number(point[1], where),
+                                    _string(point[2], where), bool(point[3])))
+    unfinished = []
+    for index, point in enumerate(_list(data.get("unfinished", []), "series.unfinished")):
+        where = f"series.unfinished[{index}]"
+        if not isinstance(point, list) or len(point) != 4:
+            raise _Malformed(f"{where} must be [t_s, op, member_kind, age_ms]")
+        unfinished.append(UnfinishedPoint(_number(point[0], where), _string(point[1], where),
+                                          _string(point[2], where), _number(point[3], where)))
+    failed = _timed_figures(data, "failed_per_second", "[second, op, count]")
+    count = data.get("deliver_count", len(deliveries))
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise _Malformed(f"series.deliver_count must be an integer, got {_kind(count)}")
     reports = []
     for index, point in enumerate(_list(data.get("lock_reports", []), "series.lock_reports")):
         where = f"series.lock_reports[{index}]"
@@ -292,6 +352,10 @@ def _series(value: Any) -> Series:
         generator_lag=tuple(lag),
         sampled=points,
         sampled_problems=problems,
+        deliveries=tuple(deliveries),
+        deliver_count=count,
+        unfinished=tuple(unfinished),
+        failed_per_second=tuple(failed),
     )
 
 

@@ -1,8 +1,11 @@
 """The HTML page of one run (``report.html``), drawn from a :class:`RunView` alone.
 
 Sections, top to bottom: verdict banner; thresholds (limit against measured value, holding,
-broken or no data); the stalled members, with a stall fault (backpressure, how it cleared);
-join latency over time (fast and slow members, fault window shaded); lock reports over time;
+broken or no data, and ``not tested`` with the cause where none of a check's operations
+succeeded); the stalled members, with a stall fault (backpressure, how it cleared);
+join latency over time (fast and slow members, fault window shaded, operations still waiting
+at the end as triangles at their age); delivery latency over time (the same); failed
+operations per second (when any failed); lock reports over time;
 the load generator's own lag (when measured); what the harness sampled (Prometheus metrics,
 the target's RSS and threads, when any); latency percentiles raw and corrected for
 coordinated omission side by side; the lock reports grouped by where they happened, each with
@@ -22,6 +25,7 @@ from harness.pages import charts
 from harness.pages.html import STATUS_CLASSES, badge, esc, number, page, table
 from harness.pages.model import RunView
 from harness.pages.sampled_chart import run_sampled_chart, sampled_names
+from harness.thresholds import CheckResult
 
 REPORT_FILE_NAME = "report.html"
 #: Lock reports shown one by one with their stacks; the rest are one line each.
@@ -42,11 +46,19 @@ def render_run_page(view: RunView) -> str:
         _section("Thresholds", thresholds_table(view)),
         *stall_section(view),
         _section("Join latency over time", _chart(charts.run_join_chart(view), "join latency")
+                 + unfinished_note(view, "join")
                  + '<p class="note">One filled point per join (raw latency, as measured by '
                  "each member); a hollow point above it is the same join measured from its "
                  "intended start, where the member was behind schedule (corrected for "
                  "coordinated omission). The shaded band is the time the fault was on. "
-                 "Percentiles of both are in the latency table below.</p>"),
+                 "Percentiles of both are in the latency table below. Red crosses are joins "
+                 "that failed; red triangles at the end are joins still waiting when the run "
+                 "ended, drawn as high as they had waited, with a dotted ramp from when each "
+                 "began.</p>"),
+        _section("Delivery latency over time",
+                 _chart(charts.run_delivery_chart(view), "delivery latency")
+                 + unfinished_note(view, "deliver") + delivery_note(view)),
+        *failures_section(view),
         _section("Lock reports over time",
                  _chart(charts.run_lock_chart(view), "lock reports per second")
                  + _chart(charts.run_lock_duration_chart(view), "reported lock durations")
@@ -80,6 +92,42 @@ def verdict_banner(view: RunView) -> str:
         f'<div class="meta">{esc(" · ".join(meta))}</div>'
         + (f"<ul>{errors}</ul>" if errors else "") + "</div>"
     )
+
+
+def unfinished_note(view: RunView, op: str) -> str:
+    """``7 joins never finished; the oldest waited 6.9 s.``, or nothing when none."""
+    unfinished = view.series.unfinished_of(op) if view.series is not None else ()
+    if not unfinished:
+        return ""
+    noun, plural = charts.OP_NOUNS[op]
+    oldest_s = max(point.age_ms for point in unfinished) / 1000
+    count = len(unfinished)
+    return (f'<p class="unfinished"><b>{count} {noun if count == 1 else plural} never '
+            f"finished; the oldest waited {oldest_s:.1f} s.</b></p>")
+
+
+def delivery_note(view: RunView) -> str:
+    """What the delivery chart shows, and how many deliveries it thinned."""
+    series = view.series
+    thinned = ""
+    if series is not None and series.deliver_count > len(series.deliveries):
+        thinned = (f" Of the run's {series.deliver_count} deliveries, the chart shows "
+                   f"{len(series.deliveries)}: every failed one and, in each slice of time, "
+                   "the fastest and the slowest.")
+    return ('<p class="note">One point per delivery: from the broadcast\'s send to its receipt '
+            "by this member. Red triangles at the end are deliveries still owed when the run "
+            f"ended, drawn at their age.{esc(thinned)}</p>")
+
+
+def failures_section(view: RunView) -> list[str]:
+    """Failed operations per second, by operation; nothing when none failed."""
+    if view.series is None or not view.series.failed_per_second:
+        return []
+    return [_section("Failed operations over time",
+                     _chart(charts.run_failures_chart(view), "failed operations per second")
+                     + '<p class="note">Operations that ended in an error, per second and '
+                     "operation (their errors are in samples.jsonl). Operations still waiting "
+                     "at the end are on the latency charts instead.</p>")]
 
 
 def generator_lag_section(view: RunView) -> list[str]:
@@ -175,13 +223,24 @@ def thresholds_table(view: RunView) -> str:
             esc(check.limit_text()),
             number(check.measured, check.unit),
             esc(check.samples),
-            badge(check.status) + (f' <span class="note">{esc(check.reason)}</span>'
-                                   if check.reason else ""),
+            _status_cell(view, check),
         )
         for check in view.checks
     ]
     return table(("check", "limit", "measured", "samples", "status"), rows,
                  numeric=frozenset({2, 3}))
+
+
+def _status_cell(view: RunView, check: CheckResult) -> str:
+    """The check's badge and reason; ``not tested`` and why, for a check none of whose
+    operations succeeded."""
+    cell = badge(check.status) + (f' <span class="note">{esc(check.reason)}</span>'
+                                  if check.reason else "")
+    cause = view.not_tested.get(check.check)
+    if cause is not None:
+        cell += f' {badge("ERROR").replace(">ERROR<", ">not tested<")} ' \
+                f'<span class="note">{esc(cause)}</span>'
+    return cell
 
 
 def latency_table(view: RunView) -> str:

@@ -47,7 +47,7 @@ def run_sampled_chart(view: RunView) -> str:
                              label=f"{name}.{statistic} limit ({limit:g})")
         axes.set_ylabel(label if len(label) <= 24 else label[:22] + "…", fontsize="small")
         axes.grid(True, alpha=0.3)
-        axes.set_xlim(series.start_s, max(series.end_s, series.start_s + 1))
+        axes.set_xlim(series.start_s, max(series.chart_end_s, series.start_s + 1))
         axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
     panels[-1][0].set_xlabel(TIME_LABEL)
     return figure_data_uri(figure)

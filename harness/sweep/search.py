@@ -194,8 +194,14 @@ class _Search:
         return point.outcome == self.plan.target_verdict
 
     def describe(self, point: Point) -> str:
+        """``FAIL/FAIL/PASS at 300 ms``; for a point with an ERROR run, also what the first
+        one said (the target was not tested, a component broke), so the answer names it."""
         verdicts = [run.verdict for run in point.runs]
-        return f"{'/'.join(verdicts)} at {format_ms(point.latency_ms)}"
+        text = f"{'/'.join(verdicts)} at {format_ms(point.latency_ms)}"
+        error = next((run for run in point.runs if run.verdict == "ERROR"), None)
+        if error is not None and error.message:
+            text += f": {error.message.removeprefix('ERROR: ')}"
+        return text
 
     def run(self) -> Answer:
         plan = self.plan

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from harness.measurements import Measurements
+from harness.measurements import Measurements, Sample
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,28 @@ class SampledMetric(Protocol):
 
     @property
     def series_name(self) -> str:
+        ...
+
+
+EVERY_OPERATION = "operation"
+"""What :attr:`ObservesOperations.observed` says of a metric measured on every operation."""
+
+
+@runtime_checkable
+class ObservesOperations(Protocol):
+    """A metric measured on the members' operations (their samples).
+
+    ``observes`` says which samples it is measured on, success or not; ``observed`` names them
+    for a person (``join[fast]``, :data:`EVERY_OPERATION`). The verdict uses both to tell a
+    target that was never tested (not one of those operations succeeded, harness.not_tested)
+    from one that failed a check.
+    """
+
+    @property
+    def observed(self) -> str:
+        ...
+
+    def observes(self, sample: Sample) -> bool:
         ...
 
 

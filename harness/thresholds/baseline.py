@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from harness.hdr import HistogramSet
-from harness.measurements import Measurements
-from harness.thresholds.base import Measured, Metric, format_number
+from harness.measurements import Measurements, Sample
+from harness.thresholds.base import Measured, Metric, ObservesOperations, format_number
 
 __all__ = ["BaselineRelative", "warmup_measurements"]
 
@@ -57,6 +57,15 @@ class BaselineRelative:
 
     unit: ClassVar[str] = "x"
     """``"x"``: times the baseline."""
+
+    @property
+    def observed(self) -> str:
+        """What the inner metric is measured on; ``""`` when not on operations."""
+        return self.inner.observed if isinstance(self.inner, ObservesOperations) else ""
+
+    def observes(self, sample: Sample) -> bool:
+        """The inner metric's samples (none when it is not measured on operations)."""
+        return isinstance(self.inner, ObservesOperations) and self.inner.observes(sample)
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """The factor as written (``3`` in ``< 3x baseline``)."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from harness.measurements import Measurements
+from harness.measurements import Measurements, Sample
 from harness.thresholds.base import (
+    EVERY_OPERATION,
     Measured,
     ThresholdKind,
     not_enough_load,
@@ -42,6 +43,13 @@ class ErrorMetric:
 
     unit: ClassVar[str] = ""
     """Ratios and counts have no unit."""
+
+    observed: ClassVar[str] = EVERY_OPERATION
+    """Every operation of every member counts."""
+
+    def observes(self, sample: Sample) -> bool:
+        """Every sample counts."""
+        return True
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """Counts take no unit; ratios take none (0..1) or ``%`` (converted to a fraction)."""

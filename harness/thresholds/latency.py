@@ -29,7 +29,7 @@ from typing import ClassVar
 
 from harness.durations import SECONDS_PER_UNIT
 from harness.hdr import LatencyHistogram
-from harness.measurements import MEMBER_KINDS, OPS, Measurements
+from harness.measurements import MEMBER_KINDS, OPS, Measurements, Sample
 from harness.thresholds.base import Measured, ThresholdKind, too_few_samples
 
 MEMBER_SELECTORS: tuple[str, ...] = ("fast", "slow", "all")
@@ -73,6 +73,15 @@ class LatencyMetric:
 
     unit: ClassVar[str] = "ms"
     """Always ``"ms"``."""
+
+    @property
+    def observed(self) -> str:
+        """``op[members]``: the operations this metric is measured on."""
+        return f"{self.op}[{self.members}]"
+
+    def observes(self, sample: Sample) -> bool:
+        """True for every sample of this op by this kind of member, failed ones too."""
+        return sample.op == self.op and self.members in ("all", sample.member_kind)
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """The limit in milliseconds; a unit (us, ms or s) is required."""
