@@ -151,7 +151,8 @@ class Rig:
     def __init__(self, options: RigOptions, run_dir: Path, run_id: str) -> None:
         self.options = options
         self.scenario = options.scenario
-        self.run_dir = run_dir
+        # Absolute: Locust and the bundled server run in the harness's folder, not the user's.
+        self.run_dir = run_dir.absolute()
         self.toxiproxy_server: ToxiproxyServer | None = None
         self.toxiproxy: ToxiproxyClient | None = None
         self.target: ReferenceTarget | LaunchedTarget | None = None
@@ -221,6 +222,8 @@ class Rig:
                         else "")
             self.info["versions"]["target"] = (
                 f"{self.target.server.module} ({options.mode}{delivery})")
+        if spec and not spec.startswith(("http://", "https://")):
+            spec = str(Path(spec).absolute())  # the user's file; Locust reads it too
         self.lock_source = (LockReportSource(spec, context=options.tls.ssl_context())
                             if spec else None)
         assert self.target_info is not None

@@ -12,6 +12,7 @@ run's ``result.json``. The timeline and the judging stay in :mod:`harness.run`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import pickle
@@ -42,6 +43,11 @@ def run_scenario(options: RunOptions) -> RunOutcome:
     small TCP buffers (:mod:`harness.netns`), where this machine allows it and every component
     is started here; otherwise it says why in one line and runs on the machine's network.
     """
+    # Run folders are the user's (the current directory's): children that run elsewhere
+    # (Locust, a namespace's run) must get them whole.
+    options = dataclasses.replace(
+        options, results_dir=options.results_dir.absolute(),
+        history_dir=None if options.history_dir is None else options.history_dir.absolute())
     size = options.scenario.network.socket_buffer
     if size and os.environ.get(INSIDE_ENV) != "1":
         problem = namespace_obstacle(options)

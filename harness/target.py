@@ -72,10 +72,11 @@ PROBE_TIMEOUT = 3.0
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The checkout, or the site-packages folder of an installed harness (``pip install .``)."""
 
-DEFAULT_RESULTS_DIR = (PROJECT_ROOT / "results" if (PROJECT_ROOT / "pyproject.toml").is_file()
-                       else Path("results"))
-"""Where run folders go: ``results/`` in the checkout; an installed harness writes to
-``results/`` in the current directory, never into site-packages."""
+DEFAULT_RESULTS_DIR = Path("results")
+"""Where run folders go: ``results/`` in the current directory (the checkout's, when run from
+there), whether the harness runs from a checkout or is installed; never into site-packages.
+Every run folder is made absolute before a child process (with its own working directory)
+gets a path in it (:class:`harness.rig.Rig`, :func:`harness.runner.run_scenario`)."""
 
 _LISTENING = r"listening on (?P<url>ws://(?P<host>[^:/]+):(?P<port>\d+)/\S*)"
 

@@ -22,7 +22,8 @@ __all__ = ["TlsOptions", "check_ca_file"]
 
 
 def check_ca_file(path: str, what: str = "--ca-file") -> str:
-    """Return ``path`` if it is a readable PEM file; else raise ValueError (one line)."""
+    """Return ``path``, made absolute, if it is a readable PEM file; else raise ValueError
+    (one line)."""
     if not path.strip():
         raise ValueError(f"{what} is empty; give a PEM file of the CA that signed the "
                          "target's certificate, or leave the flag out")
@@ -32,7 +33,7 @@ def check_ca_file(path: str, what: str = "--ca-file") -> str:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ValueError(f"{what} {path!r} is not a readable PEM CA file ({reason}); give the "
                          "CA certificate that signed the target's certificate") from None
-    return str(Path(path))
+    return str(Path(path).absolute())  # Locust runs in another working directory
 
 
 @dataclass(frozen=True)

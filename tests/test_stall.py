@@ -244,12 +244,41 @@ def test_backpressure_is_a_flat_queue_with_the_servers_buffer_full() -> None:
     assert backpressure_point(queue(*growing)) is None
     flat = [*growing[:10], *((0.2 * step, 90_000) for step in range(10, 20))]
     point = backpressure_point(queue(*flat))
-    assert point is not None and point.time == pytest.approx(1.8) and point.queued == 90_000
+    # Flat from 1.8 s on: the rule first holds a full PLATEAU_S later.
+    assert point is not None and point.time == pytest.approx(1.8 + PLATEAU_S)
+    assert point.queued == 90_000
     assert backpressure_point(queue(*flat, full=False)) is None, "the server could still send"
     point = backpressure_point(queue(*flat, full=None))
     assert point is not None, "without ss the receive queue alone decides"
     short = [(0.0, 5), (0.1, 5), (0.2, 5)]
     assert backpressure_point(queue(*short)) is None, f"flat for less than {PLATEAU_S} s"
+
+
+def test_backpressure_is_stamped_when_the_servers_buffer_passes_80_percent_not_before() -> None:
+    # Recorded from a stall on this machine's buffers (issue 19): the receive queue went flat
+    # 0.2 s into the stall, while the server's 3.8 MB send buffer was 29 % full; it passed
+    # 80 % about 2 s in. The stamp is that moment, with the figures of that sample.
+    size = 3_900_000
+    series = [(0.0, 0, 0), (0.2, 126_000, 400_000), (0.4, 126_000, 700_000),
+              (0.6, 126_000, 900_000), (0.8, 126_000, 1_000_000), (1.0, 126_000, 1_130_000),
+              (1.2, 126_000, 1_500_000), (1.4, 126_000, 1_900_000), (1.6, 126_000, 2_400_000),
+              (1.8, 126_000, 2_900_000), (2.0, 126_000, 3_130_000), (2.2, 126_000, 3_700_000),
+              (2.4, 126_000, 3_850_000)]
+    samples = [QueueSample(10.0 + moment, queued, peer, size) for moment, queued, peer in series]
+    point = backpressure_point(samples)
+    assert point is not None and point.time - 10.0 == pytest.approx(2.0)
+    assert point.peer_queued == 3_130_000 and point.peer_full
+    reports = [report(10.0, "stalled"), *(
+        report(sample.time, "queue", bytes=sample.queued, peer_queued=sample.peer_queued,
+               peer_buffer=size) for sample in samples)]
+    check = check_stalls(reports, [], fault_started=10.0, lifted_at=None, slow_members=1)
+    assert not check.errors
+    assert check.members[0].backpressure_at == pytest.approx(12.0)
+    assert "backpressure 2.0 s into the stall" in check.summary()
+    assert "full: 3.0 MB of 3.7 MB" in check.summary()
+    stall = check.to_dict(10.0)["members"][0]
+    assert stall["backpressure_after_stall_s"] == pytest.approx(2.0)
+    assert stall["peer_queued_bytes"] >= 0.8 * stall["peer_buffer_bytes"]
 
 
 def report(moment: float, event: str, **fields: Any) -> dict[str, Any]:
