@@ -72,7 +72,8 @@ def namespace_obstacle(options: RunOptions) -> str | None:
 def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:
     """Run in a child process inside a network namespace with ``size``-byte TCP buffers; the
     outcome is read back from its ``result.json``."""
-    run_id = options.run_id or new_run_id(options.scenario, options.mode or "external")
+    run_id = options.run_id or new_run_id(options.scenario,
+                                          options.label or options.mode or "external")
     run_dir = options.results_dir / run_id
     interrupted: int | None = None
     child = subprocess.Popen(namespace_argv(size, namespace_options(options, run_id)),
