@@ -168,6 +168,8 @@ def target_rig_options(args: argparse.Namespace, scenario: Scenario) -> dict[str
             parse_target_url(url, names["url"], allowed_hosts)
     _check_lock_reports(lock_reports, names["lock_reports"], own_server=launch or url,
                         launched=launch is not None)
+    if lock_reports is not None and not lock_reports.startswith(("http://", "https://")):
+        lock_reports = str(Path(lock_reports).absolute())  # read from other folders too
     if ca_file is not None:
         check_ca_file(ca_file, names["ca_file"])
         if insecure:

@@ -385,7 +385,8 @@ def test_a_stall_too_weak_to_fill_the_buffers_is_an_error(tmp_path: Path) -> Non
 
 # Small socket buffers: when a run can move into a network namespace of its own.
 
-def test_only_the_bundled_rig_moves_into_a_namespace(tmp_path: Path) -> None:
+def test_what_runs_already_keeps_a_run_out_of_a_namespace_and_is_named(tmp_path: Path) -> None:
+    from harness.launched import LaunchPlan
     from harness.run import RunOptions
     from harness.runner import namespace_obstacle, outcome_from_result
 
@@ -394,9 +395,21 @@ def test_only_the_bundled_rig_moves_into_a_namespace(tmp_path: Path) -> None:
                                    expect='fixed = "PASS"'))
     assert scenario.network.socket_buffer == 64 * 1024
     outside = RunOptions(scenario=scenario, toxiproxy_url="http://127.0.0.1:8474")
-    assert namespace_obstacle(outside) == ("the run uses a component that is not the bundled "
-                                           "rig on this machine")
+    assert namespace_obstacle(outside) == (
+        "the Toxiproxy at http://127.0.0.1:8474 (--toxiproxy-url) runs on this machine's "
+        "network, which a namespace of its own cannot reach; leave the flag out to have one "
+        "started inside")
+    running = RunOptions(scenario=scenario, mode=None, target_url="ws://127.0.0.1:9000/ws")
+    assert (namespace_obstacle(running) or "").startswith(
+        "the target ws://127.0.0.1:9000/ws (--target-url or [target] url) runs on this "
+        "machine's network"), namespace_obstacle(running)
+    assert "--proxy-host 127.0.0.2" in (namespace_obstacle(RunOptions(
+        scenario=scenario, proxy_host="127.0.0.2")) or "")
+    # What the run starts, the bundled server or the user's command, starts inside.
     assert namespace_obstacle(RunOptions(scenario=scenario)) == namespace_problem()
+    launched = RunOptions(scenario=scenario, mode=None,
+                          launch=LaunchPlan.checked("server --port {port}", None, None, None))
+    assert namespace_obstacle(launched) == namespace_problem()
     # A run inside that left nothing to read is an ERROR that says so, never a PASS.
     outcome = outcome_from_result(tmp_path / "missing", 1, None)
     assert outcome.verdict.status == "ERROR"
