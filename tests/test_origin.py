@@ -22,7 +22,7 @@ import pytest
 from harness.target import PROJECT_ROOT
 
 from .originserver import origin_refusal
-from .test_chaos_run import assert_nothing_left
+from .test_chaos_run import assert_clean_locust_log, assert_nothing_left
 
 SERVER = f"{sys.executable} -m tests.originserver --port {{port}}"
 
@@ -85,6 +85,7 @@ def test_a_same_origin_server_passes_through_the_proxies_and_the_label_is_kept(
     result = json.loads(result_file.read_text())
     assert completed.returncode == 0, (result["verdict"], completed.stderr[-2000:])
     assert_nothing_left(result, results)
+    assert_clean_locust_log(result_file.parent)
     checks = {check["check"]: check for check in result["thresholds"]}
     assert checks["errors.ratio < 0.01"]["measured"] == 0
     samples = [json.loads(line) for line in (result_file.parent / "samples.jsonl").open()]
