@@ -840,7 +840,17 @@ class _ScenarioReader:
                 f"'faults' must be an array of tables, got {_toml_type(raw_faults)}; write "
                 "[[faults]] (double brackets) above each fault"
             )
-        return tuple(self.read_fault(table, number) for number, table in enumerate(raw_faults, 1))
+        faults = tuple(self.read_fault(table, number) for number, table in enumerate(raw_faults, 1))
+        on_member = [fault.kind for fault in faults if FAULT_KINDS[fault.kind].where == MEMBER]
+        on_proxy = [fault.kind for fault in faults if FAULT_KINDS[fault.kind].where != MEMBER]
+        if on_member and on_proxy:
+            # A member fault needs the member to be the server's own peer (a proxy would hold
+            # the backlog and its socket would be measured instead); proxy faults need a proxy.
+            raise self.fail(
+                f"[[faults]] {on_member[0]!r} (acted out by the slow members, connected to the "
+                f"target directly) cannot be combined with {on_proxy[0]!r} (a toxic on the "
+                "slow members' proxies) in one scenario; use one scenario for each")
+        return faults
 
     def read_fault(self, table: object, number: int) -> Fault:
         """One ``[[faults]]`` table; ``number`` is 1-based, for messages."""

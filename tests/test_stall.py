@@ -85,6 +85,17 @@ def test_stall_is_a_member_fault_without_settings(tmp_path: Path) -> None:
     assert scenario.to_dict()["faults"] == [{"kind": "stall", "where": "member"}]
 
 
+def test_a_stall_and_a_latency_in_one_scenario_are_refused_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "s", body="", network="", fault="4s", expect='fixed = "PASS"')
+    path.write_text(path.read_text() + '\n[[faults]]\nkind = "latency"\nlatency = "200ms"\n')
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(path)
+    assert str(raised.value) == (
+        f"{path}: [[faults]] 'stall' (acted out by the slow members, connected to the target "
+        "directly) cannot be combined with 'latency' (a toxic on the slow members' proxies) "
+        "in one scenario; use one scenario for each")
+
+
 @pytest.mark.parametrize(("line", "problem"), [
     ('body_size = "16 parsecs"', 'must be a size like "16KB"'),
     ('body_size = "1MB"', "must stay under the server's 64 KiB limit"),
