@@ -159,7 +159,7 @@ class StallCheck:
                 into = member.backpressure_at - member.stalled_at
                 queued = _size(member.backpressure_bytes or 0)
                 server = (f", server's send buffer full: {_size(member.peer_queued_bytes or 0)}"
-                          f" of {_size(member.peer_buffer_bytes)}"
+                          f" queued, buffer {_size(member.peer_buffer_bytes)}"
                           if member.peer_buffer_bytes else ", judged by the receive queue alone")
                 head = (f"{member.member}: backpressure {into:.1f} s into the stall (receive "
                         f"queue {queued}{server})")

@@ -286,7 +286,7 @@ def test_backpressure_is_stamped_when_the_servers_buffer_passes_80_percent_not_b
     assert not check.errors
     assert check.members[0].backpressure_at == pytest.approx(12.0)
     assert "backpressure 2.0 s into the stall" in check.summary()
-    assert "full: 3.0 MB of 3.7 MB" in check.summary()
+    assert "full: 3.0 MB queued, buffer 3.7 MB" in check.summary()
     stall = check.to_dict(10.0)["members"][0]
     assert stall["backpressure_after_stall_s"] == pytest.approx(2.0)
     assert stall["peer_queued_bytes"] >= 0.8 * stall["peer_buffer_bytes"]
