@@ -23,7 +23,7 @@ help:
 	@echo "make run      one headless run: make run MODE=naive SCENARIO=$(SCENARIO)"
 	@echo "make ui       Locust's web UI with the Chaos tab on 127.0.0.1:$(PORT) (MODE=, PORT=)"
 	@echo "make bench    run every benchmark once; table + results/bench.json (docs/benchmarks.md)"
-	@echo "make install  create .venv and install Toxiproxy into $(TOOLS_BIN)"
+	@echo "make install  create .venv (the harness in it, editable) and install Toxiproxy into $(TOOLS_BIN)"
 	@echo "make clean    remove .venv, .tools and results"
 
 $(VENV)/.installed: requirements.txt
@@ -31,7 +31,14 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-install: $(VENV)/.installed
+# The harness itself goes in too, editable (no copy, no network: this venv's setuptools
+# builds it), so `.venv/bin/roomchaos` and `.venv/bin/python -m harness` work from any folder.
+$(VENV)/.harness-installed: $(VENV)/.installed pyproject.toml
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		--editable .
+	touch $@
+
+install: $(VENV)/.harness-installed
 	@bash harness/install-toxiproxy.sh $(TOOLS_BIN)
 
 lint: install $(ACTIONLINT)

@@ -29,6 +29,7 @@ from harness.loadgen.memberfaults import member_faults
 from harness.loadgen.options import add_options
 from harness.loadgen.samples import SampleRecorder
 from harness.loadgen.schedule import CycleSchedule
+from harness.loadgen.shutdown import interrupt_main_only
 from harness.loadgen.slots import slot_service
 from harness.loadgen.user import OperationFailed, RoomUser
 from harness.lockreports import LockReportSource
@@ -91,6 +92,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
+    interrupt_main_only()  # Ctrl-C (the harness's stop) leaves no member's traceback
     slot_service(environment)  # slow-member assignment: once, on the master
     SampleRecorder(environment, options.samples_file).attach()
     HistogramRecorder(environment, options.histograms_file).attach()

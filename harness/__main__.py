@@ -152,13 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "index.html are rebuilt")
 
     trend_parser = commands.add_parser(
-        "trend", help="the last runs per mode from history.jsonl, regressions marked",
-        description="Print the last runs of each mode from RESULTS_DIR/history.jsonl. A fixed "
-                    "run whose join[fast] p99 is more than 50%% worse than the median of the "
-                    "10 fixed runs before it is marked REGRESSION. Exit 1 when the newest "
+        "trend", help="the last runs per label (the mode, unless --label named them) from "
+                      "history.jsonl, regressions marked",
+        description="Print the last runs of each label (the mode, unless --label named them) "
+                    "from RESULTS_DIR/history.jsonl. A fixed run whose join[fast] p99 is more "
+                    "than 50%% worse than the median of the 10 fixed runs of its scenario and "
+                    "label before it is marked REGRESSION. Exit 1 when the newest "
                     "fixed run is a regression, else 0 (2 when RESULTS_DIR does not exist).")
     trend_parser.add_argument("--last", type=int, default=10, metavar="N",
-                              help="runs shown per mode (default: 10)")
+                              help="runs shown per label (default: 10)")
     trend_parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                               help="where history.jsonl is (default: results/)")
     add_ui_parser(commands, MODES)

@@ -1,10 +1,12 @@
 """Run history (``history.jsonl``) and the trend of key figures across runs.
 
-Every run appends one JSON line to ``<results dir>/history.jsonl``: date, mode, scenario,
-verdict and key figures (join[fast] p99, lock report count), plus the run folder relative to
-the results dir. ``python -m harness trend`` prints the last runs per mode and marks a
-**regression**: a ``fixed``-mode run whose join[fast] p99 is more than 50% worse than the
-median of the (up to) 10 ``fixed`` runs of the same scenario before it.
+Every run appends one JSON line to ``<results dir>/history.jsonl``: date, mode, label,
+scenario, verdict and key figures (join[fast] p99, lock report count), plus the run folder
+relative to the results dir. The label is the run's ``--label`` (``[target] label``), else its
+mode: it tells apart servers of the user's own, whose mode is always ``external``.
+``python -m harness trend`` prints the last runs per label and marks a **regression**: a
+``fixed``-mode run whose join[fast] p99 is more than 50% worse than the median of the (up to)
+10 ``fixed`` runs of the same scenario and label before it.
 
 Like is compared with like: the figure is the one the verdict judges (corrected for
 coordinated omission when the run recorded it, raw otherwise), and only runs measured on the
@@ -43,7 +45,8 @@ def history_entry(result: Mapping[str, Any], run_dir: Path, results_dir: Path
                   ) -> dict[str, Any]:
     """The history line of one run, from its ``result.json`` document.
 
-    Keys: ``date`` (UTC, ISO 8601), ``mode``, ``scenario``, ``verdict``,
+    Keys: ``date`` (UTC, ISO 8601), ``mode``, ``label`` (``extra.label``, else the mode),
+    ``scenario``, ``verdict``,
     ``join_fast_p99_ms`` (the figure judged), ``join_fast_p99_basis`` (``corrected`` or
     ``raw``), ``join_fast_p99_raw_ms``, ``join_fast_p99_corrected_ms``, ``lock_reports``,
     ``samples``, ``duration_s``, ``run_dir`` (relative to ``results_dir`` when inside it).
@@ -60,6 +63,7 @@ def history_entry(result: Mapping[str, Any], run_dir: Path, results_dir: Path
     return {
         "date": timings.get("run_started_utc"),
         "mode": result.get("mode"),
+        "label": _mapping(result.get("extra")).get("label") or result.get("mode"),
         "scenario": _mapping(result.get("scenario")).get("name"),
         "verdict": _mapping(result.get("verdict")).get("status"),
         "join_fast_p99_ms": corrected if corrected is not None else raw,
@@ -161,8 +165,9 @@ def compare_with_baseline(entries: Sequence[Mapping[str, Any]], index: int) -> R
     """Compare ``entries[index]`` with the runs before it; None when it cannot be judged.
 
     It can be judged when it is a ``fixed`` run with a join[fast] p99 and a verdict other than
-    ERROR, and at least :data:`MIN_BASELINE_RUNS` earlier such runs of the same scenario were
-    measured on the same basis (the last :data:`BASELINE_RUNS` of them form the baseline).
+    ERROR, and at least :data:`MIN_BASELINE_RUNS` earlier such runs of the same scenario and
+    label were measured on the same basis (the last :data:`BASELINE_RUNS` of them form the
+    baseline).
     """
     entry = entries[index]
     if not _comparable(entry):
@@ -171,6 +176,7 @@ def compare_with_baseline(entries: Sequence[Mapping[str, Any]], index: int) -> R
         float(earlier["join_fast_p99_ms"]) for earlier in entries[:index]
         if _comparable(earlier)
         and earlier.get("scenario") == entry.get("scenario")
+        and run_label(earlier) == run_label(entry)
         and earlier.get("join_fast_p99_basis") == entry.get("join_fast_p99_basis")
     ][-BASELINE_RUNS:]
     if len(baseline) < MIN_BASELINE_RUNS:
@@ -188,22 +194,28 @@ def newest_fixed_regression(entries: Sequence[Mapping[str, Any]]) -> Regression 
     return None
 
 
-def format_trend(history: History, last: int, source: str = "") -> str:
-    """The last ``last`` runs of each mode as text tables, regressions marked.
+def run_label(entry: Mapping[str, Any]) -> str:
+    """What trend groups a history line by: its ``label``, else (older lines) its mode."""
+    return str(entry.get("label") or entry.get("mode"))
 
-    Modes appear as naive, spawn, fixed, then any other; a final line says whether the newest
-    fixed run is a regression.
+
+def format_trend(history: History, last: int, source: str = "") -> str:
+    """The last ``last`` runs of each label (:func:`run_label`) as text tables, regressions
+    marked.
+
+    Labels appear as naive, spawn, fixed, then any other; a final line says whether the
+    newest fixed run is a regression.
     """
     entries = history.entries
     lines = [f"history: {source or HISTORY_FILE_NAME} ({len(entries)} runs"
              + (f", {history.skipped} malformed lines skipped" if history.skipped else "")
-             + f"; the last {last} per mode)"]
-    modes = [mode for mode in MODE_ORDER if any(e.get("mode") == mode for e in entries)]
-    modes += sorted({str(e.get("mode")) for e in entries} - set(MODE_ORDER))
+             + f"; the last {last} per label)"]
+    labels = [label for label in MODE_ORDER if any(run_label(e) == label for e in entries)]
+    labels += sorted({run_label(e) for e in entries} - set(MODE_ORDER))
     header = ("date (UTC)", "scenario", "verdict", "join[fast] p99", "lock reports", "run")
-    for mode in modes:
-        indices = [i for i, entry in enumerate(entries) if str(entry.get("mode")) == mode]
-        judged = mode == REGRESSION_MODE
+    for label in labels:
+        indices = [i for i, entry in enumerate(entries) if run_label(entry) == label]
+        judged = any(entries[index].get("mode") == REGRESSION_MODE for index in indices)
         rows = []
         for index in indices[-last:] if last > 0 else []:
             entry = entries[index]
@@ -219,7 +231,7 @@ def format_trend(history: History, last: int, source: str = "") -> str:
             ))
         runs = f"{len(indices)} run" + ("" if len(indices) == 1 else "s")
         columns = (*header, "vs earlier fixed runs") if judged else header
-        lines += ["", f"{mode} ({runs})", *_aligned(columns, rows)]
+        lines += ["", f"{label} ({runs})", *_aligned(columns, rows)]
     lines += ["", _newest_fixed_line(entries)]
     return "\n".join(lines)
 

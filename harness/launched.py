@@ -16,6 +16,7 @@ The target's WebSocket URL is a template too (``--target-url``, default
 from __future__ import annotations
 
 import http.client
+import os
 import shlex
 import socket
 import time
@@ -85,12 +86,15 @@ class LaunchPlan:
         ready_url: An HTTP(S) URL (may hold ``{port}``) that must answer 200 before the run
             starts; None: the port accepting a TCP connection is enough.
         ready_timeout_s: How long to wait for readiness.
+        cwd: The folder the command runs in: where it was given (the user's current
+            directory), wherever the harness runs it from; None: the harness's own.
     """
 
     command: str
     url: str = DEFAULT_URL_TEMPLATE
     ready_url: str | None = None
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT
+    cwd: str | None = None
 
     @staticmethod
     def checked(command: str, url: str | None, ready_url: str | None,
@@ -122,7 +126,7 @@ class LaunchPlan:
         if not 0 < timeout <= 600:
             raise ValueError(f"{names['ready_timeout']} is {timeout:g} s; give 0 < seconds <= 600, "
                              f"e.g. {DEFAULT_READY_TIMEOUT:g}")
-        return LaunchPlan(command, url, ready_url, timeout)
+        return LaunchPlan(command, url, ready_url, timeout, os.getcwd())
 
 
 class LaunchedTarget:
@@ -143,7 +147,8 @@ class LaunchedTarget:
         self.argv = [fill_port(part, self.port) for part in parse_command(plan.command)]
         self.tls = tls or TlsOptions()
         self.process = ChildProcess(f"target `{plan.command}`", self.argv,
-                                    run_dir / "target.log")
+                                    run_dir / "target.log",
+                                    cwd=None if plan.cwd is None else Path(plan.cwd))
 
     @property
     def pid(self) -> int:

@@ -55,6 +55,7 @@ class LocustPlan:
     target_url: str = ""  # the target's own URL: members keep its host for TLS and Host
     tls: TlsOptions = TlsOptions()
     protocol: str = ""  # the scenario's [protocol] table as JSON; "" is roomchaos
+    origin: str = ""  # the Origin header members send; "": the target's own
 
     @property
     def distributed(self) -> bool:
@@ -80,6 +81,7 @@ class LocustPlan:
             "--target-url", self.target_url,
             *self.tls.arguments(),
             "--protocol", self.protocol,
+            "--origin", self.origin,
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",
             "--exit-code-on-error", "0",

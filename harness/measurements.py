@@ -22,6 +22,10 @@ from harness.sampled import SampledSeries
 OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
 """Operations a sample can time. ``deliver`` is broadcast-sent to received-by-this-member."""
 
+ERROR_OPS: tuple[str, ...] = ("frame",)
+"""Samples that are always errors and time nothing: ``frame``, a frame the protocol could not
+read. They count in ``errors.ratio`` and ``errors.count``, never in a latency."""
+
 MEMBER_KINDS: tuple[str, ...] = ("fast", "slow")
 """``slow`` members reach the server through their own faulty proxy; ``fast`` ones do not."""
 
@@ -32,7 +36,7 @@ class Sample:
 
     Attributes:
         time: Wall-clock time (Unix seconds) when the operation completed or failed.
-        op: One of :data:`OPS`.
+        op: One of :data:`OPS`, or of :data:`ERROR_OPS` (then ``ok`` is False).
         member_kind: ``"fast"`` or ``"slow"``; for ``deliver`` it is the receiving member.
         latency_ms: How long the operation took, in milliseconds (>= 0).
         ok: False when the operation failed (timeout, error reply, dropped connection).
@@ -75,8 +79,8 @@ class Sample:
         if latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")
         op = data["op"]
-        if op not in OPS:
-            raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
+        if op not in OPS + ERROR_OPS:
+            raise ValueError(f"op must be one of {', '.join(OPS + ERROR_OPS)}, got {op!r}")
         member_kind = data["member_kind"]
         if member_kind not in MEMBER_KINDS:
             raise ValueError(f"member_kind must be fast or slow, got {member_kind!r}")

@@ -17,8 +17,10 @@ are in the namespace too. The outcome is read back from the run's ``result.json`
 
 Where namespaces are not permitted, :func:`namespace_problem` says why in one line and the run
 happens on the machine's own network, with its buffers (``[load] body_size`` then fills them).
-Runs that use a component outside this machine's namespace (``--target-url``,
-``--toxiproxy-url``, remote workers) cannot move into one and always run outside.
+A server the run starts (bundled, or the user's ``--target-cmd``) starts inside. Runs that use
+a component that runs already on this machine's network (``--target-url``, ``--toxiproxy-url``,
+remote workers) or hosts other than loopback cannot move into one and run outside; the one
+line names that component (:func:`harness.runner.namespace_obstacle`).
 """
 
 from __future__ import annotations

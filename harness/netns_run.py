@@ -3,9 +3,10 @@
 Started by :func:`harness.runner.run_in_namespace` under ``unshare -rn``: it brings ``lo`` up,
 caps the TCP buffers at SIZE bytes (:func:`harness.netns.set_socket_buffers`) and runs the run
 described by OPTIONS_JSON (:class:`harness.run.RunOptions`, the scenario itself, encoded by
-:func:`harness.runner.encode_scenario`, sweep points included) in this
-process; its exit code is the verdict's. When the namespace cannot be set up it says why in
-one line and exits with 2 (the run then has no result.json: ERROR).
+:func:`harness.runner.encode_scenario`, sweep points included; a ``--target-cmd`` launch plan,
+started inside too, in the folder it was given in) in this process; its exit code is the
+verdict's. When the namespace cannot be set up it says why in one line and exits with 2 (the
+run then has no result.json: ERROR).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import os
 import sys
 from pathlib import Path
 
+from harness.launched import LaunchPlan
 from harness.netns import INSIDE_ENV, set_socket_buffers
 from harness.run import RunOptions
 from harness.runner import decode_scenario, run_scenario
+from harness.tls import TlsOptions
 
 
 def main(argv: list[str]) -> int:
@@ -34,6 +37,10 @@ def main(argv: list[str]) -> int:
     for key in ("results_dir", "history_dir"):
         if raw.get(key) is not None:
             raw[key] = Path(raw[key])
+    if raw.get("launch") is not None:
+        raw["launch"] = LaunchPlan(**raw["launch"])
+    if raw.get("tls") is not None:
+        raw["tls"] = TlsOptions(**raw["tls"])
     return run_scenario(RunOptions(**raw)).exit_code
 
 

@@ -117,6 +117,9 @@ class RigOptions:
         workers: Local Locust worker processes (0: one process).
         remote_workers: Workers on other machines that join the master.
         master_bind_host: Where the Locust master listens for workers.
+        origin: The Origin header of every connection (``[target] origin``, ``--origin``);
+            None: the target's own origin, whatever proxy is dialled (:mod:`harness.tls`).
+        label: What the runs are called (``[target] label``, ``--label``); None: the mode.
     """
 
     scenario: Scenario
@@ -131,6 +134,8 @@ class RigOptions:
     workers: int = 0
     remote_workers: int = 0
     master_bind_host: str = "127.0.0.1"
+    origin: str | None = None
+    label: str | None = None
 
 
 class Rig:
@@ -151,7 +156,8 @@ class Rig:
     def __init__(self, options: RigOptions, run_dir: Path, run_id: str) -> None:
         self.options = options
         self.scenario = options.scenario
-        self.run_dir = run_dir
+        # Absolute: Locust and the bundled server run in the harness's folder, not the user's.
+        self.run_dir = run_dir.absolute()
         self.toxiproxy_server: ToxiproxyServer | None = None
         self.toxiproxy: ToxiproxyClient | None = None
         self.target: ReferenceTarget | LaunchedTarget | None = None
@@ -221,6 +227,8 @@ class Rig:
                         else "")
             self.info["versions"]["target"] = (
                 f"{self.target.server.module} ({options.mode}{delivery})")
+        if spec and not spec.startswith(("http://", "https://")):
+            spec = str(Path(spec).absolute())  # the user's file; Locust reads it too
         self.lock_source = (LockReportSource(spec, context=options.tls.ssl_context())
                             if spec else None)
         assert self.target_info is not None
@@ -228,15 +236,33 @@ class Rig:
         self.info["lock_reports_source"] = spec
 
     def use_target_url(self, url: str) -> None:
-        """Check that the server at ``url`` answers a WebSocket handshake, and use it."""
+        """Check that the server at ``url`` answers a WebSocket handshake, and use it.
+
+        This first probe dials the target itself (a target that is not there is named as
+        such); :meth:`probe_through` repeats it the members' way once the proxies exist.
+        """
         checked = parse_target_url(url, allowed_hosts=self.options.allowed_hosts)
+        self.probe(checked.url, checked.url)
+        self.target_info = TargetInfo(checked.url, checked.host, checked.port)
+
+    def probe(self, dialled: str, target_url: str, via: str = "") -> None:
+        """One WebSocket handshake as a member makes it (the protocol's URL for a room, the
+        members' Host, Origin and TLS); a refusal is a :class:`ComponentFailed` with the
+        server's answer."""
         try:
             protocol = build_protocol(self.scenario.protocol.to_json())
-            probe_target(protocol.connect_url(checked.url, "harness-probe", "harness-probe"),
-                         tls=self.options.tls)
+            probe_target(protocol.connect_url(dialled, "harness-probe", "harness-probe"),
+                         tls=self.options.tls, target_url=target_url,
+                         origin=self.options.origin, via=via)
         except TargetUnreachable as exc:
             raise ComponentFailed(str(exc)) from None
-        self.target_info = TargetInfo(checked.url, checked.host, checked.port)
+
+    def probe_through(self, proxy_url: str) -> None:
+        """Probe a target given by URL or command through the fast members' proxy: the path
+        every member takes, so a handshake refused there (a 403 from a same-origin check) is
+        an ERROR before the run, never a run of failed joins judged FAIL."""
+        if self.target_info is not None and self.options.mode is None:
+            self.probe(proxy_url, self.target_info.url, via=f"proxy {proxy_url}")
 
     @property
     def target_pid(self) -> int | None:
@@ -278,6 +304,7 @@ class Rig:
             return f"{target.scheme}://{url_host}:{proxy.listen_port}{path}"
 
         fast_url = proxy_url(f"{self.proxy_prefix}fast")
+        self.probe_through(fast_url)
         if direct_slow:
             slow_urls = [info.url] * self.scenario.load.slow_members
             self.info["proxies"] = {"fast": fast_url, "slow": [], "slow_direct": slow_urls}
@@ -324,6 +351,7 @@ class Rig:
             target_url=self.target_info.url if self.target_info else "",
             tls=self.options.tls,
             protocol=self.scenario.protocol.to_json(),
+            origin=self.options.origin or "",
         )
 
     def start_locust(self, plan: LocustPlan, extra_arguments: Sequence[str] = ()) -> None:

@@ -91,7 +91,9 @@ class ChaosRun:
     def __init__(self, options: RunOptions) -> None:
         self.options = options
         self.scenario = options.scenario
-        self.label = options.mode or "external"
+        self.mode = options.mode or "external"
+        #: What progress lines, the run folder, result.json and history call this run.
+        self.label = options.label or self.mode
         self.run_id = options.run_id or new_run_id(self.scenario, self.label)
         self.run_dir = options.results_dir / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,7 @@ class ChaosRun:
         self.lag_file = self.run_dir / LAG_FILE_NAME
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
-        self.extra: dict[str, Any] = {"run_id": self.run_id}
+        self.extra: dict[str, Any] = {"run_id": self.run_id, "label": self.label}
         self.stopped_with_faults_on = False
         self.sampler: SeriesSampler | None = None
 
@@ -388,7 +390,7 @@ class ChaosRun:
         self.extra["locust_outputs"] = sorted(
             path.name for path in self.run_dir.glob("locust*") if path.is_file()
         )
-        result_file = write_result_json(self.run_dir, self.scenario, self.label, verdict,
+        result_file = write_result_json(self.run_dir, self.scenario, self.mode, verdict,
                                         self.measurements, self.extra)
         write_junit_xml(self.run_dir, f"{self.scenario.name}[{self.label}]", verdict,
                         started_at=self.measurements.run_started,

@@ -12,6 +12,7 @@ run's ``result.json``. The timeline and the judging stay in :mod:`harness.run`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import pickle
@@ -43,6 +44,11 @@ def run_scenario(options: RunOptions) -> RunOutcome:
     small TCP buffers (:mod:`harness.netns`), where this machine allows it and every component
     is started here; otherwise it says why in one line and runs on the machine's network.
     """
+    # Run folders are the user's (the current directory's): children that run elsewhere
+    # (Locust, a namespace's run) must get them whole.
+    options = dataclasses.replace(
+        options, results_dir=options.results_dir.absolute(),
+        history_dir=None if options.history_dir is None else options.history_dir.absolute())
     size = options.scenario.network.socket_buffer
     if size and os.environ.get(INSIDE_ENV) != "1":
         problem = namespace_obstacle(options)
@@ -53,21 +59,38 @@ def run_scenario(options: RunOptions) -> RunOutcome:
 
 
 def namespace_obstacle(options: RunOptions) -> str | None:
-    """Why this run cannot move into a network namespace of its own; None when it can."""
-    if options.target_url or options.launch is not None or options.toxiproxy_url \
-            or options.remote_workers:
-        return "the run uses a component that is not the bundled rig on this machine"
+    """Why this run cannot move into a network namespace of its own, naming the component and
+    the reason; None when it can.
+
+    Everything the run starts (Toxiproxy, the bundled server or a ``--target-cmd`` command,
+    Locust) starts inside the namespace; what runs already, on this machine's network, cannot
+    be reached from there (the namespace has its own loopback).
+    """
+    outside = "runs on this machine's network, which a namespace of its own cannot reach"
+    if options.target_url:
+        return (f"the target {options.target_url} (--target-url or [target] url) {outside}; "
+                "give its command with --target-cmd to have it started inside")
+    if options.toxiproxy_url:
+        return (f"the Toxiproxy at {options.toxiproxy_url} (--toxiproxy-url) {outside}; "
+                "leave the flag out to have one started inside")
+    if options.remote_workers:
+        return (f"--expect-workers {options.remote_workers}: workers on other machines cannot "
+                "reach a namespace of its own")
     defaults = RunOptions(scenario=options.scenario)
-    if (options.tls, options.allowed_hosts, options.proxy_host) != \
-            (defaults.tls, defaults.allowed_hosts, defaults.proxy_host):
-        return "TLS options, allowed hosts and a proxy host are not passed into a namespace"
+    if options.allowed_hosts != defaults.allowed_hosts:
+        return (f"--allow-host {' '.join(options.allowed_hosts)}: a namespace of its own has "
+                "no host but its loopback")
+    if options.proxy_host != defaults.proxy_host:
+        return (f"--proxy-host {options.proxy_host}: a namespace of its own has no address "
+                "but its loopback")
     return namespace_problem()
 
 
 def run_in_namespace(options: RunOptions, size: int) -> RunOutcome:
     """Run in a child process inside a network namespace with ``size``-byte TCP buffers; the
     outcome is read back from its ``result.json``."""
-    run_id = options.run_id or new_run_id(options.scenario, options.mode or "external")
+    run_id = options.run_id or new_run_id(options.scenario,
+                                          options.label or options.mode or "external")
     run_dir = options.results_dir / run_id
     interrupted: int | None = None
     child = subprocess.Popen(namespace_argv(size, namespace_options(options, run_id)),
@@ -99,7 +122,10 @@ def namespace_options(options: RunOptions, run_id: str) -> dict[str, Any]:
             "results_dir": str(options.results_dir),
             "history_dir": None if options.history_dir is None else str(options.history_dir),
             "run_id": run_id, "progress": options.progress,
-            "early_verdict": options.early_verdict}
+            "early_verdict": options.early_verdict,
+            "launch": None if options.launch is None else dataclasses.asdict(options.launch),
+            "lock_reports": options.lock_reports, "tls": dataclasses.asdict(options.tls),
+            "origin": options.origin, "label": options.label}
 
 
 def encode_scenario(scenario: Scenario) -> str:

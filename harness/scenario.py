@@ -25,9 +25,10 @@ from typing import Any
 from harness.durations import format_duration, parse_duration
 from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
 from harness.protocols import build_protocol
-from harness.target import BUNDLED_SERVERS, MODES, BundledServer
+from harness.target import BUNDLED_SERVERS, MODES, BundledServer, check_label
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
+from harness.tls import check_origin
 from harness.urls import parse_metrics_url
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
@@ -57,6 +58,8 @@ TARGET_KEYS: tuple[str, ...] = (
     "lock_reports",
     "ca_file",
     "insecure",
+    "origin",
+    "label",
 )
 TARGET_TEXT_KEYS: tuple[str, ...] = ("cmd", "url", "ready", "lock_reports", "ca_file")
 """``[target]`` keys naming the user's own server (checked with the flags they stand for,
@@ -156,6 +159,11 @@ class TargetSettings:
     insecure: bool = False
     #: The bundled server a run starts (a name in harness.target.BUNDLED_SERVERS).
     server: str = "roomserver"
+    #: The Origin header every connection sends (``--origin``); None: the target's own.
+    origin: str | None = None
+    #: What runs are called in progress lines, result.json, history and trend (``--label``);
+    #: None: the mode (``external`` for a server of the user's own).
+    label: str | None = None
 
     @property
     def bundled(self) -> BundledServer:
@@ -330,7 +338,8 @@ class Scenario:
                     ("cmd", self.target.cmd), ("url", self.target.url),
                     ("ready", self.target.ready), ("ready_timeout_s", self.target.ready_timeout_s),
                     ("lock_reports", self.target.lock_reports),
-                    ("ca_file", self.target.ca_file)) if value is not None},
+                    ("ca_file", self.target.ca_file), ("origin", self.target.origin),
+                    ("label", self.target.label)) if value is not None},
                 **({"insecure": True} if self.target.insecure else {}),
                 "server": self.target.server,
             },
@@ -663,6 +672,14 @@ class _ScenarioReader:
                 f"{_did_you_mean(server, list(BUNDLED_SERVERS))}"
                 f"(bundled: {', '.join(BUNDLED_SERVERS)})"
             )
+        checked: dict[str, str] = {}
+        for key, check in (("origin", check_origin), ("label", check_label)):
+            if key in table:
+                try:
+                    checked[key] = check(self.read_string(table, key, "", f"[target] {key}"),
+                                         f"[target] {key}")
+                except ValueError as problem:
+                    raise self.fail(str(problem)) from None
         deliveries = BUNDLED_SERVERS[server].deliveries
         if "delivery" in table and not deliveries:
             takers = ", ".join(name for name, bundled in BUNDLED_SERVERS.items()
@@ -684,6 +701,7 @@ class _ScenarioReader:
             ready_timeout_s=ready_timeout_s,
             insecure=insecure,
             **texts,
+            **checked,
         )
 
     def read_protocol(self, table: dict[str, Any], target: TargetSettings) -> ProtocolSettings:
@@ -822,7 +840,17 @@ class _ScenarioReader:
                 f"'faults' must be an array of tables, got {_toml_type(raw_faults)}; write "
                 "[[faults]] (double brackets) above each fault"
             )
-        return tuple(self.read_fault(table, number) for number, table in enumerate(raw_faults, 1))
+        faults = tuple(self.read_fault(table, number) for number, table in enumerate(raw_faults, 1))
+        on_member = [fault.kind for fault in faults if FAULT_KINDS[fault.kind].where == MEMBER]
+        on_proxy = [fault.kind for fault in faults if FAULT_KINDS[fault.kind].where != MEMBER]
+        if on_member and on_proxy:
+            # A member fault needs the member to be the server's own peer (a proxy would hold
+            # the backlog and its socket would be measured instead); proxy faults need a proxy.
+            raise self.fail(
+                f"[[faults]] {on_member[0]!r} (acted out by the slow members, connected to the "
+                f"target directly) cannot be combined with {on_proxy[0]!r} (a toxic on the "
+                "slow members' proxies) in one scenario; use one scenario for each")
+        return faults
 
     def read_fault(self, table: object, number: int) -> Fault:
         """One ``[[faults]]`` table; ``number`` is 1-based, for messages."""

@@ -71,10 +71,12 @@ class MemberStall:
         stalled_at: When it stopped reading.
         resumed_at: When it read again (None: the run ended first).
         peak_bytes: Its receive queue's largest sample.
-        backpressure_at: When the queue stopped growing (None: it never did).
+        backpressure_at: When backpressure was first reached: the queue flat for
+            :data:`PLATEAU_S` and the server's send buffer full (None: it never was).
         backpressure_bytes: The queue then.
         peer_buffer_bytes: The server's send buffer size then (None: ``ss`` could not tell,
             and the receive queue alone decided).
+        peer_queued_bytes: What the server's send buffer held then (None: unknown).
         cleared: ``"drained"`` (backlog read), ``"closed"`` (the server disconnected it),
             ``"not_cleared"`` or None (the run ended before it was seen).
         cleared_at: When.
@@ -92,6 +94,7 @@ class MemberStall:
     backpressure_bytes: int | None = None
     deliveries_after_resume: int = 0
     peer_buffer_bytes: int | None = None
+    peer_queued_bytes: int | None = None
     close_reason: str = ""
     cleared: str | None = None
     cleared_at: float | None = None
@@ -110,7 +113,8 @@ class MemberStall:
             "backpressure_after_stall_s": (None if self.backpressure_at is None else
                                            round(self.backpressure_at - self.stalled_at, 3)),
             "backpressure_bytes": self.backpressure_bytes,
-            "peer_buffer_bytes": self.peer_buffer_bytes, "cleared": self.cleared,
+            "peer_buffer_bytes": self.peer_buffer_bytes,
+            "peer_queued_bytes": self.peer_queued_bytes, "cleared": self.cleared,
             "cleared_s": since(self.cleared_at), "close_code": self.close_code,
             "close_reason": self.close_reason,
             "deliveries_after_resume": self.deliveries_after_resume,
@@ -154,7 +158,8 @@ class StallCheck:
             else:
                 into = member.backpressure_at - member.stalled_at
                 queued = _size(member.backpressure_bytes or 0)
-                server = (f", server's send buffer full at {_size(member.peer_buffer_bytes)}"
+                server = (f", server's send buffer full: {_size(member.peer_queued_bytes or 0)}"
+                          f" queued, buffer {_size(member.peer_buffer_bytes)}"
                           if member.peer_buffer_bytes else ", judged by the receive queue alone")
                 head = (f"{member.member}: backpressure {into:.1f} s into the stall (receive "
                         f"queue {queued}{server})")
@@ -212,8 +217,13 @@ def read_member_fault_reports(path: Path) -> list[dict[str, Any]]:
 
 
 def backpressure_point(queue: Sequence[QueueSample]) -> QueueSample | None:
-    """When backpressure was reached (see the module's text), with the figures of the sample
-    that confirmed it (:data:`PLATEAU_S` later at most); None if it never was."""
+    """The first sample at which the rule of the module's text holds (the queue flat over the
+    :data:`PLATEAU_S` before it, and the server's send buffer full at it); None if it never
+    does.
+
+    Its time is the moment both held, not when the queue began to flatten: the server's
+    buffer may still fill for seconds after that (it is what the summary stamps).
+    """
     before = -1  # the last sample at least PLATEAU_S older than the current one
     for sample in queue:
         while before + 1 < len(queue) and queue[before + 1].time <= sample.time - PLATEAU_S:
@@ -221,11 +231,7 @@ def backpressure_point(queue: Sequence[QueueSample]) -> QueueSample | None:
         if before < 0 or sample.queued <= 0 or sample.peer_full is False:
             continue
         if sample.queued - queue[before].queued <= PLATEAU_GROWTH:
-            # The queue stopped growing at the window's first sample as high as it ends.
-            onset = next(earlier for earlier in queue[before:]
-                         if sample.queued - earlier.queued <= PLATEAU_GROWTH)
-            return QueueSample(onset.time, sample.queued, sample.peer_queued,
-                               sample.peer_buffer)
+            return sample
     return None
 
 
@@ -272,7 +278,8 @@ def check_stalls(reports: Iterable[dict[str, Any]], samples: Sequence[Sample], *
         point = backpressure_point(member.queue)
         if point is not None:
             member.backpressure_at, member.backpressure_bytes = point.time, point.queued
-            member.peer_buffer_bytes = point.peer_buffer
+            member.peer_buffer_bytes, member.peer_queued_bytes = point.peer_buffer, \
+                point.peer_queued
         elif fault_started is not None:
             stalled_for = (member.resumed_at or (member.queue[-1].time if member.queue
                                                  else member.stalled_at)) - member.stalled_at

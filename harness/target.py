@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import sys
 import urllib.error
@@ -17,8 +18,8 @@ from .processes import ChildProcess, ProcessFailed
 from .tls import TlsOptions
 
 __all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "BUNDLED_SERVERS", "MODES", "EXPECTED_VERDICTS",
-           "BundledServer", "ReferenceTarget", "TargetInfo", "TargetUnreachable", "fetch_json",
-           "http_base", "probe_target"]
+           "BundledServer", "ReferenceTarget", "TargetInfo", "TargetUnreachable", "check_label",
+           "fetch_json", "http_base", "probe_target"]
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,31 @@ PROBE_TIMEOUT = 3.0
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The checkout, or the site-packages folder of an installed harness (``pip install .``)."""
 
-DEFAULT_RESULTS_DIR = (PROJECT_ROOT / "results" if (PROJECT_ROOT / "pyproject.toml").is_file()
-                       else Path("results"))
-"""Where run folders go: ``results/`` in the checkout; an installed harness writes to
-``results/`` in the current directory, never into site-packages."""
+DEFAULT_RESULTS_DIR = Path("results")
+"""Where run folders go: ``results/`` in the current directory (the checkout's, when run from
+there), whether the harness runs from a checkout or is installed; never into site-packages.
+Every run folder is made absolute before a child process (with its own working directory)
+gets a path in it (:class:`harness.rig.Rig`, :func:`harness.runner.run_scenario`)."""
 
 _LISTENING = r"listening on (?P<url>ws://(?P<host>[^:/]+):(?P<port>\d+)/\S*)"
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_label(label: str, what: str = "--label") -> str:
+    """Return ``label`` if it can name runs (letters, digits, ``.``, ``_``, ``-``; at most 64;
+    it goes into run folder names); else raise ValueError (one line).
+
+    A label tells runs of one scenario apart in progress lines, ``result.json``,
+    ``history.jsonl`` and ``trend``: two servers, or two modes of one server that the harness
+    cannot name itself (a launched or external target's runs are otherwise all ``external``).
+    """
+    if not _LABEL.match(label):
+        suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-._")[:64] or "my-server"
+        raise ValueError(f"{what} {label!r} may only contain letters, digits, '.', '_' and '-' "
+                         f"(at most 64; it names run folders); try {suggestion!r}")
+    return label
 
 
 @dataclass(frozen=True)
@@ -106,35 +126,48 @@ class TargetUnreachable(ComponentError):
     """A target given by URL did not complete a WebSocket handshake; the message names it."""
 
 
-def probe_target(url: str, timeout: float = PROBE_TIMEOUT, tls: TlsOptions | None = None) -> None:
+def probe_target(url: str, timeout: float = PROBE_TIMEOUT, tls: TlsOptions | None = None,
+                 target_url: str | None = None, origin: str | None = None,
+                 via: str = "") -> None:
     """Open one WebSocket to ``url`` and close it again, all within ``timeout`` seconds.
 
-    A ``wss://`` URL is verified as ``tls`` says (``--ca-file``, ``--insecure``).
-
-    Called before Locust starts, so a target that is not there is an ERROR naming the URL
-    within seconds, not a run of failed joins judged as FAIL.
+    Called before Locust starts, so a target that is not there, or that refuses the members'
+    handshake, is an ERROR naming the URL and the server's answer within seconds, not a run
+    of failed joins judged as FAIL. The handshake is the members' own: ``url`` may be a
+    proxy's (``via`` says which, for messages), ``target_url`` is the target's (its Host
+    header, TLS name and default Origin), ``origin`` the Origin header they send (None: the
+    target's own), and a ``wss://`` URL is verified as ``tls`` says.
 
     Raises:
         TargetUnreachable: refused, timed out, or the server did not answer the handshake
-            with 101 (e.g. a plain HTTP server, or a wrong path).
+            with 101 (e.g. a plain HTTP server, a wrong path, or a same-origin check that
+            answers 403).
     """
     import websocket  # websocket-client; does not monkey-patch anything
 
+    target = target_url or url
+    where = f"target {target}" + (f" (through {via}, as the members connect)" if via else "")
+    options = (tls or TlsOptions()).connect_options(url, target_url, origin)
     try:
-        connection = websocket.create_connection(
-            url, timeout=timeout, **(tls or TlsOptions()).connect_options(url))
+        connection = websocket.create_connection(url, timeout=timeout, **options)
     except websocket.WebSocketBadStatusException as exc:
+        answer = " ".join(str(part) for part in (exc.status_code, exc.status_message) if part)
+        body = " ".join((exc.resp_body or b"").decode("utf-8", "replace").split())[:160]
         raise TargetUnreachable(
-            f"target {url} refused the WebSocket handshake (HTTP {exc.status_code}); "
-            "check the path, and the scenario's [protocol] (docs/protocols.md)") from None
+            f"{where} refused the WebSocket handshake (HTTP {answer}"
+            + (f": {body}" if body else "") + f") at the probe, with Origin: "
+            f"{options['origin']}; "
+            + ("check [target] origin or --origin (default: the target's own origin), "
+               if exc.status_code == 403 else "")
+            + "check the path, and the scenario's [protocol] (docs/protocols.md)") from None
     except ssl.SSLError as exc:
         raise TargetUnreachable(
-            f"target {url}: TLS failed: {' '.join(str(exc).split())}; give the CA that signed "
+            f"{where}: TLS failed: {' '.join(str(exc).split())}; give the CA that signed "
             "its certificate with --ca-file, or skip verification with --insecure") from None
     except (OSError, websocket.WebSocketException) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise TargetUnreachable(
-            f"target {url} is unreachable: {' '.join((reason or type(exc).__name__).split())}"
+            f"{where} is unreachable: {' '.join((reason or type(exc).__name__).split())}"
             f" (no WebSocket handshake within {timeout:g} s); start it, or fix --target-url"
         ) from None
     try:

@@ -3,9 +3,12 @@
 ``--target-url`` tests a server that runs already; ``--target-cmd`` starts one
 (:mod:`harness.launched`); ``--lock-reports`` says where its lock reports are; ``--ca-file``
 and ``--insecure``/``--no-insecure`` say how to verify a ``wss://`` target
-(:mod:`harness.tls`); ``--allow-host`` names a host other than loopback that may be used
-(:func:`harness.urls.check_host`). Each flag but ``--allow-host`` has a ``[target]`` key of
-the same name in the scenario; the flag wins (``--no-insecure`` over ``insecure = true``).
+(:mod:`harness.tls`); ``--origin`` is the Origin header every connection sends (default:
+the target's own, :func:`harness.tls.target_origin`); ``--label`` names the runs
+(:func:`harness.target.check_label`); ``--allow-host`` names a host other than loopback that
+may be used (:func:`harness.urls.check_host`). Each flag but ``--allow-host`` has a
+``[target]`` key of the same name in the scenario; the flag wins (``--no-insecure`` over
+``insecure = true``).
 
 :func:`target_rig_options` checks them all together before anything starts: bad input is
 one :class:`ValueError` line naming the flag, or the scenario file and key.
@@ -20,7 +23,8 @@ from typing import Any
 from .durations import parse_duration
 from .launched import DEFAULT_READY_TIMEOUT, FLAG_NAMES, PORT, LaunchPlan
 from .scenario import Scenario
-from .tls import TlsOptions, check_ca_file
+from .target import check_label
+from .tls import TlsOptions, check_ca_file, check_origin
 from .urls import check_host, parse_target_url
 
 __all__ = ["add_host_flags", "add_target_flags", "allowed_hosts_flag", "check_listen_hosts",
@@ -60,6 +64,16 @@ OWN_SERVER_FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
         "action": argparse.BooleanOptionalAction, "default": None,
         "help": "with a wss:// target: do not verify its certificate; --no-insecure "
                 "verifies it even when the scenario says insecure = true"}),
+    ("--origin", {
+        "metavar": "ORIGIN",
+        "help": "the Origin header every connection sends, for a server whose same-origin "
+                "check expects another (default: the target's own origin, scheme://host:port "
+                "of its URL, whatever proxy the members go through)"}),
+    ("--label", {
+        "metavar": "LABEL",
+        "help": "what this run is called in progress lines, result.json, history.jsonl and "
+                "trend (default: the mode; 'external' for your own server), so runs of two "
+                "servers, or two modes of one, can be told apart"}),
 )
 """The own-server flags of ``run`` and ``ui``; each has a ``[target]`` key of its name."""
 
@@ -120,7 +134,13 @@ def target_rig_options(args: argparse.Namespace, scenario: Scenario) -> dict[str
     lock_reports = choice.get("lock_reports", "lock_reports", "--lock-reports")
     ca_file = choice.get("ca_file", "ca_file", "--ca-file")
     insecure = bool(choice.get("insecure", "insecure", "--insecure"))
+    origin = choice.get("origin", "origin", "--origin")
+    label = choice.get("label", "label", "--label")
     names = choice.names
+    if origin is not None:  # a scenario's was checked when it was read; a flag's is new
+        check_origin(origin, names["origin"])
+    if label is not None:
+        check_label(label, names["label"])
     ready_timeout: float | None
     if args.target_ready_timeout is not None:
         names["ready_timeout"] = "--target-ready-timeout"
@@ -148,13 +168,16 @@ def target_rig_options(args: argparse.Namespace, scenario: Scenario) -> dict[str
             parse_target_url(url, names["url"], allowed_hosts)
     _check_lock_reports(lock_reports, names["lock_reports"], own_server=launch or url,
                         launched=launch is not None)
+    if lock_reports is not None and not lock_reports.startswith(("http://", "https://")):
+        lock_reports = str(Path(lock_reports).absolute())  # read from other folders too
     if ca_file is not None:
         check_ca_file(ca_file, names["ca_file"])
         if insecure:
             raise ValueError(f"{names['ca_file']} and {names['insecure']} contradict each "
                              "other: --insecure verifies nothing; keep one")
     return {"mode": None if launch or url else args.mode, "target_url": url, "launch": launch,
-            "lock_reports": lock_reports, "tls": TlsOptions(ca_file, insecure)}
+            "lock_reports": lock_reports, "tls": TlsOptions(ca_file, insecure),
+            "origin": origin, "label": label}
 
 
 def _check_lock_reports(source: str | None, name: str, own_server: object,

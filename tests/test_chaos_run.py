@@ -70,6 +70,14 @@ def assert_nothing_left(result: dict[str, Any], results: Path) -> None:
     assert leftovers.stdout.strip() == "", f"processes left: {leftovers.stdout}"
 
 
+def assert_clean_locust_log(run_dir: Path) -> None:
+    """Locust stopped cleanly: its report is there and no member left a traceback (issue 19:
+    a member blocked in a send got the KeyboardInterrupt of the harness's SIGINT)."""
+    log = (run_dir / "locust.log").read_text()
+    assert "Aggregated" in log and (run_dir / "locust.html").is_file()
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log[:3000]
+
+
 def test_naive_fails_with_slow_joins_and_lock_reports(tmp_path: Path) -> None:
     completed = harness("run", str(write_scenario(tmp_path)), "--mode", "naive", results=tmp_path)
     assert completed.returncode == 1, completed.stdout + completed.stderr
@@ -84,6 +92,7 @@ def test_naive_fails_with_slow_joins_and_lock_reports(tmp_path: Path) -> None:
     run_dir = next(tmp_path.glob("**/result.json")).parent
     for name in ("junit.xml", "locust_stats.csv", "locust.html", "samples.jsonl"):
         assert (run_dir / name).is_file(), name
+    assert_clean_locust_log(run_dir)
     assert_nothing_left(result, tmp_path)
 
 
@@ -94,6 +103,7 @@ def test_fixed_passes(tmp_path: Path) -> None:
     assert result["verdict"]["status"] == "PASS"
     assert result["lock_reports"] == []
     assert "PASS" in completed.stdout
+    assert_clean_locust_log(next(tmp_path.glob("**/result.json")).parent)
     assert_nothing_left(result, tmp_path)
 
 

@@ -55,8 +55,9 @@ def test_history_entry_holds_the_key_figures(tmp_path: Path) -> None:
     line = history_entry(result_document("fixed", 38.2, 50.1), tmp_path / "m" / "fixed",
                          tmp_path)
     assert line == {
-        "date": "2026-11-28T11:24:07.520700Z", "mode": "fixed", "scenario": "slow-member",
-        "verdict": "PASS", "join_fast_p99_ms": 50.1, "join_fast_p99_basis": "corrected",
+        "date": "2026-11-28T11:24:07.520700Z", "mode": "fixed", "label": "fixed",
+        "scenario": "slow-member", "verdict": "PASS", "join_fast_p99_ms": 50.1,
+        "join_fast_p99_basis": "corrected",
         "join_fast_p99_raw_ms": 38.2, "join_fast_p99_corrected_ms": 50.1, "lock_reports": 2,
         "samples": 500, "duration_s": 18.1, "run_dir": "m/fixed",
     }
@@ -182,3 +183,20 @@ def test_trend_without_history(tmp_path: Path, capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert err.startswith("harness: error: ") and len(err.splitlines()) == 1
     assert main(["trend", "--results-dir", str(tmp_path), "--last", "0"]) == 2
+
+
+def test_labels_tell_external_runs_apart_in_history_and_trend(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19: runs of two servers of the user's own were all mode ``external``."""
+    document = result_document("external", 30.0, None)
+    line = history_entry({**document, "extra": {"label": "go-hub"}}, tmp_path / "r", tmp_path)
+    assert (line["mode"], line["label"]) == ("external", "go-hub")
+    assert history_entry(document, tmp_path / "r", tmp_path)["label"] == "external"
+    results = tmp_path / "results"
+    runs = [{**entry(30.0 + day, mode="external", day=day), "label": label}
+            for day, label in ((1, "go-hub"), (2, "node-chat"), (3, "go-hub"))]
+    write_history(results, [*runs, entry(12.0, mode="naive", day=4)])  # an old line: no label
+    assert main(["trend", "--results-dir", str(results)]) == 0
+    text = capsys.readouterr().out
+    assert "go-hub (2 runs)" in text and "node-chat (1 run)" in text and "naive (1 run)" in text
+    assert "external (" not in text

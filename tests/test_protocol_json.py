@@ -311,10 +311,13 @@ def test_join_by_frame_server_passes(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_unreadable_frame_is_an_error_sample_and_the_member_reads_on(tmp_path: Path) -> None:
     with frame_server(garbage=True) as url:
-        _, samples, _ = _passing_run(tmp_path, FRAME_PROTOCOL, url,
-                                     '["deliver[fast].p99 < 250ms"]')
+        result, samples, _ = _passing_run(tmp_path, FRAME_PROTOCOL, url,
+                                          '["deliver[fast].p99 < 250ms", "errors.count > 0"]')
     unreadable = [sample for sample in samples if sample["op"] == "frame"]
     assert len(unreadable) >= 8  # one per join
+    # They reach the verdict: errors.count (and errors.ratio) count them, as documented.
+    [errors] = [check for check in result["thresholds"] if check["check"] == "errors.count > 0"]
+    assert errors["measured"] == result["measured"]["failed_samples"] >= len(unreadable)
     assert all(not sample["ok"] and "not JSON" in sample["error"]
                and "this is not JSON {" in sample["error"] for sample in unreadable)
     for member in {sample["member"] for sample in unreadable}:

@@ -85,6 +85,17 @@ def test_stall_is_a_member_fault_without_settings(tmp_path: Path) -> None:
     assert scenario.to_dict()["faults"] == [{"kind": "stall", "where": "member"}]
 
 
+def test_a_stall_and_a_latency_in_one_scenario_are_refused_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "s", body="", network="", fault="4s", expect='fixed = "PASS"')
+    path.write_text(path.read_text() + '\n[[faults]]\nkind = "latency"\nlatency = "200ms"\n')
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(path)
+    assert str(raised.value) == (
+        f"{path}: [[faults]] 'stall' (acted out by the slow members, connected to the target "
+        "directly) cannot be combined with 'latency' (a toxic on the slow members' proxies) "
+        "in one scenario; use one scenario for each")
+
+
 @pytest.mark.parametrize(("line", "problem"), [
     ('body_size = "16 parsecs"', 'must be a size like "16KB"'),
     ('body_size = "1MB"', "must stay under the server's 64 KiB limit"),
@@ -244,12 +255,41 @@ def test_backpressure_is_a_flat_queue_with_the_servers_buffer_full() -> None:
     assert backpressure_point(queue(*growing)) is None
     flat = [*growing[:10], *((0.2 * step, 90_000) for step in range(10, 20))]
     point = backpressure_point(queue(*flat))
-    assert point is not None and point.time == pytest.approx(1.8) and point.queued == 90_000
+    # Flat from 1.8 s on: the rule first holds a full PLATEAU_S later.
+    assert point is not None and point.time == pytest.approx(1.8 + PLATEAU_S)
+    assert point.queued == 90_000
     assert backpressure_point(queue(*flat, full=False)) is None, "the server could still send"
     point = backpressure_point(queue(*flat, full=None))
     assert point is not None, "without ss the receive queue alone decides"
     short = [(0.0, 5), (0.1, 5), (0.2, 5)]
     assert backpressure_point(queue(*short)) is None, f"flat for less than {PLATEAU_S} s"
+
+
+def test_backpressure_is_stamped_when_the_servers_buffer_passes_80_percent_not_before() -> None:
+    # Recorded from a stall on this machine's buffers (issue 19): the receive queue went flat
+    # 0.2 s into the stall, while the server's 3.8 MB send buffer was 29 % full; it passed
+    # 80 % about 2 s in. The stamp is that moment, with the figures of that sample.
+    size = 3_900_000
+    series = [(0.0, 0, 0), (0.2, 126_000, 400_000), (0.4, 126_000, 700_000),
+              (0.6, 126_000, 900_000), (0.8, 126_000, 1_000_000), (1.0, 126_000, 1_130_000),
+              (1.2, 126_000, 1_500_000), (1.4, 126_000, 1_900_000), (1.6, 126_000, 2_400_000),
+              (1.8, 126_000, 2_900_000), (2.0, 126_000, 3_130_000), (2.2, 126_000, 3_700_000),
+              (2.4, 126_000, 3_850_000)]
+    samples = [QueueSample(10.0 + moment, queued, peer, size) for moment, queued, peer in series]
+    point = backpressure_point(samples)
+    assert point is not None and point.time - 10.0 == pytest.approx(2.0)
+    assert point.peer_queued == 3_130_000 and point.peer_full
+    reports = [report(10.0, "stalled"), *(
+        report(sample.time, "queue", bytes=sample.queued, peer_queued=sample.peer_queued,
+               peer_buffer=size) for sample in samples)]
+    check = check_stalls(reports, [], fault_started=10.0, lifted_at=None, slow_members=1)
+    assert not check.errors
+    assert check.members[0].backpressure_at == pytest.approx(12.0)
+    assert "backpressure 2.0 s into the stall" in check.summary()
+    assert "full: 3.0 MB queued, buffer 3.7 MB" in check.summary()
+    stall = check.to_dict(10.0)["members"][0]
+    assert stall["backpressure_after_stall_s"] == pytest.approx(2.0)
+    assert stall["peer_queued_bytes"] >= 0.8 * stall["peer_buffer_bytes"]
 
 
 def report(moment: float, event: str, **fields: Any) -> dict[str, Any]:
@@ -291,7 +331,7 @@ def test_the_causal_check_needs_the_backlog_read_or_a_close_and_fast_joins() -> 
     member = check.members[0]
     assert (member.cleared, member.close_code, member.deliveries_after_resume) == \
         ("closed", 1008, 1)
-    assert member.backpressure_at == pytest.approx(10.6)
+    assert member.backpressure_at == pytest.approx(11.6)  # flat from 10.6, for a second
     assert "disconnected by the server with 1008" in check.summary()
     no_joins = check_stalls(closed, [late_delivery], fault_started=9.9, lifted_at=13.0,
                             slow_members=1)
@@ -356,7 +396,8 @@ def test_a_stall_too_weak_to_fill_the_buffers_is_an_error(tmp_path: Path) -> Non
 
 # Small socket buffers: when a run can move into a network namespace of its own.
 
-def test_only_the_bundled_rig_moves_into_a_namespace(tmp_path: Path) -> None:
+def test_what_runs_already_keeps_a_run_out_of_a_namespace_and_is_named(tmp_path: Path) -> None:
+    from harness.launched import LaunchPlan
     from harness.run import RunOptions
     from harness.runner import namespace_obstacle, outcome_from_result
 
@@ -365,9 +406,21 @@ def test_only_the_bundled_rig_moves_into_a_namespace(tmp_path: Path) -> None:
                                    expect='fixed = "PASS"'))
     assert scenario.network.socket_buffer == 64 * 1024
     outside = RunOptions(scenario=scenario, toxiproxy_url="http://127.0.0.1:8474")
-    assert namespace_obstacle(outside) == ("the run uses a component that is not the bundled "
-                                           "rig on this machine")
+    assert namespace_obstacle(outside) == (
+        "the Toxiproxy at http://127.0.0.1:8474 (--toxiproxy-url) runs on this machine's "
+        "network, which a namespace of its own cannot reach; leave the flag out to have one "
+        "started inside")
+    running = RunOptions(scenario=scenario, mode=None, target_url="ws://127.0.0.1:9000/ws")
+    assert (namespace_obstacle(running) or "").startswith(
+        "the target ws://127.0.0.1:9000/ws (--target-url or [target] url) runs on this "
+        "machine's network"), namespace_obstacle(running)
+    assert "--proxy-host 127.0.0.2" in (namespace_obstacle(RunOptions(
+        scenario=scenario, proxy_host="127.0.0.2")) or "")
+    # What the run starts, the bundled server or the user's command, starts inside.
     assert namespace_obstacle(RunOptions(scenario=scenario)) == namespace_problem()
+    launched = RunOptions(scenario=scenario, mode=None,
+                          launch=LaunchPlan.checked("server --port {port}", None, None, None))
+    assert namespace_obstacle(launched) == namespace_problem()
     # A run inside that left nothing to read is an ERROR that says so, never a PASS.
     outcome = outcome_from_result(tmp_path / "missing", 1, None)
     assert outcome.verdict.status == "ERROR"

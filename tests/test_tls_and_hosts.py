@@ -23,7 +23,7 @@ from harness.__main__ import build_parser
 from harness.scenario import load_scenario
 from harness.target import ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
 from harness.target_options import target_rig_options
-from harness.tls import TlsOptions
+from harness.tls import TlsOptions, check_origin, target_origin
 from harness.toxiproxy import ToxiproxyClient
 from harness.toxiproxy_server import ToxiproxyServer
 from harness.urls import parse_target_url
@@ -172,11 +172,26 @@ def test_probe_verifies_unless_insecure(
 def test_connect_options_keep_the_target_name_through_a_proxy() -> None:
     tls = TlsOptions(ca_file="ca.pem")
     options = tls.connect_options("wss://127.0.0.2:4000/ws", "wss://rooms.test:8443/ws")
-    assert options == {"host": "rooms.test:8443",
+    assert options == {"host": "rooms.test:8443", "origin": "https://rooms.test:8443",
                        "sslopt": {"server_hostname": "rooms.test", "ca_certs": "ca.pem"}}
+    # Host and Origin are the target's, never the proxy's (a same-origin check compares them).
     assert TlsOptions().connect_options("ws://127.0.0.1:4000/ws", "ws://127.0.0.1:9000/ws") == {
-        "host": "127.0.0.1:9000"}
-    assert TlsOptions().connect_options("ws://127.0.0.1:9000/ws") == {}
+        "host": "127.0.0.1:9000", "origin": "http://127.0.0.1:9000"}
+    assert TlsOptions().connect_options("ws://127.0.0.1:9000/ws") == {
+        "origin": "http://127.0.0.1:9000"}
+    assert TlsOptions().connect_options("wss://127.0.0.1:4000/ws", "wss://rooms.test/ws",
+                                        "https://app.test")["origin"] == "https://app.test"
+
+
+def test_an_origin_is_scheme_host_and_port_only() -> None:
+    assert target_origin("wss://rooms.test/ws?x=1") == "https://rooms.test"
+    assert target_origin("ws://[::1]:9000/chat") == "http://[::1]:9000"
+    assert check_origin("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+    for bad in ("127.0.0.1:8080", "ftp://x", "http://x/path", "http://x:99999", "",
+                "http://x\r\nX-Evil: 1", "http://"):
+        with pytest.raises(ValueError, match="origin") as caught:
+            check_origin(bad, "[target] origin")
+        assert "\n" not in str(caught.value)  # one line
     insecure = TlsOptions(insecure=True).connect_options("wss://localhost:1/ws")["sslopt"]
     assert insecure["cert_reqs"] == ssl.CERT_NONE and insecure["check_hostname"] is False
 

@@ -65,6 +65,9 @@ def _options(load: LoadSettings) -> list[tuple[str, str | int | float | bool, bo
          "with a wss:// target: PEM file of the CA that signed its "
          "certificate (default: the system's CAs)"),
         ("--insecure", False, False, "with a wss:// target: do not verify its certificate"),
+        ("--origin", "", False,
+         "the Origin header members send (default: the origin of --target-url, whatever "
+         "proxy they dial)"),
         # The web UI's Chaos tab (harness.webui); `python -m harness ui` passes them all.
         ("--target-url", "", True,
          "the server under test, ws://127.0.0.1:PORT/ws; members that dial "

@@ -126,6 +126,7 @@ class RoomUser(User):
         # A wss target seen through a proxy: keep its name for SNI, verification and Host.
         self.tls = TlsOptions(options.ca_file or None, bool(options.insecure))
         self.target_url: str | None = options.target_url or None
+        self.origin: str | None = getattr(options, "origin", "") or None  # None: the target's
         self._replies: Queue = Queue()
         self._receiver: gevent.Greenlet | None = None
         self._message_count = 0
@@ -188,7 +189,7 @@ class RoomUser(User):
             # 10 KB frame without wsaccel); the receive loop decodes text frames in C instead.
             ws = websocket.create_connection(
                 url, timeout=self.op_timeout, skip_utf8_validation=True,
-                **self.tls.connect_options(url, self.target_url))
+                **self.tls.connect_options(url, self.target_url, self.origin))
             ws.settimeout(None)  # the receive greenlet blocks in recv
         except (OSError, websocket.WebSocketException) as exc:
             return OperationFailed(f"connect {url}: {exc}")
