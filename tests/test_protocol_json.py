@@ -194,7 +194,7 @@ def test_harness_run_refuses_a_bad_description_before_starting_anything(tmp_path
     assert completed.returncode == 2
     [line] = completed.stderr.strip().splitlines()
     assert line.endswith(f"{path}: [protocol] broadcast.ref names unknown placeholder {{msgid}}; "
-                         "it may use {room}, {id}, {sent_at}, {body}"), line
+                         "it may use {room}, {member}, {id}, {sent_at}, {body}, {cmd}"), line
     assert "Traceback" not in completed.stderr
     assert not (tmp_path / "results").exists()
 
