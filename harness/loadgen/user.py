@@ -266,6 +266,8 @@ class RoomUser(User):
                 _send(ws, event.reply)
         elif type(event) is Unparseable:
             self._on_unreadable(event)
+        elif type(event) is Opened and not self.protocol.awaits_open:
+            pass  # nobody waits for it: it must not answer the next operation
         elif type(event) is not Other:
             self._replies.put(event)
 
