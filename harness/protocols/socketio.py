@@ -91,7 +91,8 @@ def _operation(name: str, value: Any) -> _Operation:
     where = f"[protocol] {name}"
     if not isinstance(value, Mapping):
         raise ValueError(f'{where} must be a table, e.g. {name} = {{event = "{name}", '
-                         'ack = false}')
+                         'ack = false}' + (', or "disconnect" to leave by closing'
+                                           if name == "leave" else ""))
     for key in value:
         if key not in OPERATION_KEYS:
             raise ValueError(f"unknown key '{key}' in {where} (allowed: "
