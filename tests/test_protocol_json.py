@@ -372,7 +372,7 @@ def test_a_batched_frame_is_several_events_in_order_and_pings_are_answered() -> 
     protocol.opened("lobby", "fast-1")
     protocol.classify('{"id":1,"connect":{}}')
     protocol.join_frame("lobby", "fast-1")
-    pushes = "\n".join('{"push":{"pub":{"data":{"id":"fast-2-%d","at":1.5}}}}' % n
+    pushes = "\n".join(json.dumps({"push": {"pub": {"data": {"id": f"fast-2-{n}", "at": 1.5}}}})
                        for n in range(1, 15))
     events = protocol.classify('{}\n{"id":2,"subscribe":{}}\n' + pushes)
     assert [e.kind for e in events] == ["answer", "joined"] + ["delivered"] * 14
