@@ -243,7 +243,7 @@ def test_harness_run_refuses_a_class_that_cannot_be_imported_in_one_line(
 def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:
     docs = (PROJECT_ROOT / "docs" / "protocols.md").read_text()
     blocks = re.findall(r"```toml\n(.*?)```", docs, re.S)
-    assert len(blocks) >= 3
+    assert len(blocks) >= 7  # frames, connect, messaging, hub, socketio chat, two classes
     for number, block in enumerate(blocks):
         text = block if block.startswith("name =") else SCENARIO.replace(
             "{checks}", GOOD_CHECKS) + block
@@ -253,7 +253,11 @@ def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:
             with pytest.raises(ScenarioError, match="cannot import 'mycompany.roomproto'"):
                 load_scenario(path)
         else:
-            assert load_scenario(path).protocol.kind == "json"
+            import tomllib
+
+            kind = tomllib.loads(block)["protocol"]["kind"]
+            assert kind in ("json", "socketio", "tests.binaryprotocol:BinaryRooms"), kind
+            assert load_scenario(path).protocol.kind == kind
 
 
 # Real runs against real servers.
