@@ -268,6 +268,11 @@ class RoomUser(User):
             self._on_unreadable(event)
         elif type(event) is Opened and not self.protocol.awaits_open:
             pass  # nobody waits for it: it must not answer the next operation
+        elif type(event) is Joined:
+            # The membership starts here, not when the waiting task wakes: the messages
+            # batched into the same frame after the confirmation belong to it.
+            self._order.joined()
+            self._replies.put(event)
         elif type(event) is not Other:
             self._replies.put(event)
 
@@ -409,9 +414,10 @@ class RoomUser(User):
         protocol = self.protocol
         expect = Joined if protocol.confirms_join else None
         if not protocol.joins_by_connect:
+            if expect is None:
+                self._order.joined()  # nothing confirms it: the membership starts at the send
             self.request("join", protocol.join_frame(self.slot.room, self.slot.name), expect,
                          intended_start)
-            self._order.joined()
             return
         started = time.perf_counter()
         error = self._open()
@@ -420,7 +426,6 @@ class RoomUser(User):
         self._fire("join", started, error, intended_start)
         if error is not None:
             raise error
-        self._order.joined()
 
     def leave(self) -> None:
         """Leave the room: a leave frame, or closing the connection (timed until closed)."""
