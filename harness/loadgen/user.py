@@ -6,7 +6,11 @@ Locust has no plain WebSocket user, so this one is built on
 ``--protocol``, the scenario's ``[protocol]`` table); this module only moves
 them and reports. One receive greenlet per member reads every frame, whatever
 the protocol (Socket.IO's pings and acknowledgements included), so pausing it
-stops the member reading its socket. It classifies each frame: it
+stops the member reading its socket. Each member has its own protocol instance
+(a protocol may keep the member's state), told of each connection
+(:meth:`~harness.protocols.ClientProtocol.opened`, whose frames go first, and
+``closed``). It classifies each frame (into one event, or several in order
+where one frame carries several messages): it
 acknowledges each delivered message at once where the protocol acks (and
 records its delivery time), sends what the protocol answers by itself
 (:class:`~harness.protocols.Answer`), reports a frame it cannot read as a
