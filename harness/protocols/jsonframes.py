@@ -25,15 +25,33 @@ the server confirms nothing, and the operation is done once its frame is sent
 (or, joining, once the connection is open). Without an ``ack`` template no
 receipt is sent.
 
+Servers that want more than a join (docs/protocols.md, "A messaging server"):
+
+- ``handshake``: steps sent on every new connection before the first join, each a
+  ``send`` template and, where something confirms it, a ``reply`` rule; the
+  connection is ready (:class:`~harness.protocols.base.Opened`) once the last
+  confirmed step is;
+- ``{cmd}`` and ``reply_id``: ``{cmd}`` is the member's command counter (1, 2, ...
+  per connection); the frame whose ``reply_id`` path holds a command's number is
+  that command's reply, so it confirms (or, matching ``error``, fails) it;
+- ``answers``: frames answered at once (``equals`` a whole frame, or ``match`` a
+  rule; ``reply`` a template), tried before every rule: pings;
+- ``separator``: one frame carries several messages; each part is classified as
+  if it came alone, and :meth:`JsonFrames.classify` returns their events in order.
+
+Every template may name ``{member}``. One instance serves one member: it keeps the
+member's name and room, its command counter and where the handshake is.
+
 A match rule is a table of ``path = value``: the frame matches when every
 path holds exactly that value (``"*"`` means the path exists, whatever its
 value). A path is dotted keys and array indexes into the frame
 (``"data.kind"``, ``"args.0"``). Incoming frames are matched against
-``error``, ``joined``, ``left``, ``broadcasted`` and ``message``, in this
-order; one that matches none is :class:`~harness.protocols.base.Other` and
-answers nothing. :meth:`JsonFrames.from_description` refuses a description
-with an unknown key, a template naming an unknown placeholder, or a rule that
-can never match (see :func:`_never_matches`).
+``answers``, the waiting handshake step, the command ids, then ``error``,
+``joined``, ``left``, ``broadcasted`` and ``message``, in this order; one
+that matches none is :class:`~harness.protocols.base.Other` and answers
+nothing. :meth:`JsonFrames.from_description` refuses a description with an
+unknown key, a template naming an unknown placeholder, or a rule that can
+never match (see :func:`_never_matches`).
 """
 
 from __future__ import annotations
