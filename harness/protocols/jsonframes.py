@@ -507,7 +507,8 @@ class JsonFrames(ClientProtocol):
         values["member"] = self._member
         if _uses(template, "cmd"):
             values["cmd"] = self._next_cmd
-            self._waiting[self._next_cmd] = name
+            if self._reply_id is not None:  # else no reply is looked for: remember nothing
+                self._waiting[self._next_cmd] = name
             self._next_cmd += 1
         return _encode(_render(template, values))
 
