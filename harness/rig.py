@@ -291,7 +291,9 @@ class Rig:
         assert self.toxiproxy is not None and self.target_info is not None
         toxiproxy, info = self.toxiproxy, self.target_info
         target = urlsplit(info.url)
-        path = (target.path or "/ws") + (f"?{target.query}" if target.query else "")
+        # The path as given, none included: the protocol picks its default (socketio:
+        # /socket.io/), as it does for a slow member that connects to the target directly.
+        path = target.path + (f"?{target.query}" if target.query else "")
         upstream = f"{info.host}:{info.port}"
         host = self.options.proxy_host
         url_host = f"[{host}]" if ":" in host else host

@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.durations import format_duration, parse_duration
 from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
-from harness.protocols import build_protocol
+from harness.protocols import check_protocol
 from harness.target import BUNDLED_SERVERS, MODES, BundledServer, check_label
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
@@ -708,7 +708,7 @@ class _ScenarioReader:
         """``[protocol]``: built once here, so that a bad description stops the run now."""
         description = {"kind": target.bundled.protocol, **table}
         try:
-            build_protocol(description)
+            check_protocol(description)
         except ValueError as problem:
             message = str(problem)
             raise self.fail(message if message.startswith("[protocol]")

@@ -19,11 +19,13 @@ from typing import Any
 import pytest
 
 from harness.protocols import (
+    Answer,
     Broadcasted,
     Delivered,
     ErrorReply,
     Joined,
     Left,
+    Opened,
     Other,
     Unparseable,
     build_protocol,
@@ -194,7 +196,7 @@ def test_harness_run_refuses_a_bad_description_before_starting_anything(tmp_path
     assert completed.returncode == 2
     [line] = completed.stderr.strip().splitlines()
     assert line.endswith(f"{path}: [protocol] broadcast.ref names unknown placeholder {{msgid}}; "
-                         "it may use {room}, {id}, {sent_at}, {body}"), line
+                         "it may use {room}, {member}, {id}, {sent_at}, {body}, {cmd}"), line
     assert "Traceback" not in completed.stderr
     assert not (tmp_path / "results").exists()
 
@@ -241,7 +243,7 @@ def test_harness_run_refuses_a_class_that_cannot_be_imported_in_one_line(
 def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:
     docs = (PROJECT_ROOT / "docs" / "protocols.md").read_text()
     blocks = re.findall(r"```toml\n(.*?)```", docs, re.S)
-    assert len(blocks) >= 3
+    assert len(blocks) >= 7  # frames, connect, messaging, hub, socketio chat, two classes
     for number, block in enumerate(blocks):
         text = block if block.startswith("name =") else SCENARIO.replace(
             "{checks}", GOOD_CHECKS) + block
@@ -251,7 +253,11 @@ def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:
             with pytest.raises(ScenarioError, match="cannot import 'mycompany.roomproto'"):
                 load_scenario(path)
         else:
-            assert load_scenario(path).protocol.kind == "json"
+            import tomllib
+
+            kind = tomllib.loads(block)["protocol"]["kind"]
+            assert kind in ("json", "socketio", "tests.binaryprotocol:BinaryRooms"), kind
+            assert load_scenario(path).protocol.kind == kind
 
 
 # Real runs against real servers.
@@ -335,3 +341,80 @@ def test_a_users_own_class_runs_in_locust(tmp_path: Path) -> None:
         _, _, counts = _passing_run(tmp_path, protocol, url + "/anything")
     # roomchaos could not join this server; the class did, and timed deliveries by its ids.
     assert counts.get("join", 0) >= 8 and counts.get("deliver", 0) >= 20, counts
+
+
+# Handshakes, command ids, answers and batched frames (issue 19).
+
+MESSAGING = {
+    "kind": "json", "handshake": [{"send": {"id": "{cmd}", "connect": {"name": "{member}"}}}],
+    "reply_id": "id", "join": {"id": "{cmd}", "subscribe": {"channel": "{room}"}},
+    "leave": {"id": "{cmd}", "unsubscribe": {"channel": "{room}"}},
+    "broadcast": {"id": "{cmd}", "publish": {"channel": "{room}", "data": {
+        "id": "{id}", "at": "{sent_at}", "by": "{member}"}}},
+    "answers": [{"equals": {}, "reply": {}}], "separator": "\n",
+    "message": {"push.pub": "*"},
+    "message_fields": {"id": "push.pub.data.id", "sent_at": "push.pub.data.at"},
+    "error": {"error": "*"}, "error_fields": {"code": "error.code", "detail": "error.message"}}
+
+
+def test_handshake_waits_for_its_reply_by_command_id_then_opens() -> None:
+    protocol = build_protocol(MESSAGING)
+    assert protocol.awaits_open and protocol.confirms_join and protocol.confirms_leave
+    assert protocol.opened("lobby", "fast-1") == ['{"id":1,"connect":{"name":"fast-1"}}']
+    assert type(protocol.classify('{"id":7,"connect":{}}')) is Other  # not its id
+    assert [type(e) for e in protocol.classify('{"id":1,"connect":{}}')] == [Opened]
+    assert protocol.join_frame("lobby", "fast-1") == '{"id":2,"subscribe":{"channel":"lobby"}}'
+    assert type(protocol.classify('{"id":2,"subscribe":{}}')) is Joined
+    frame = json.loads(protocol.broadcast_frame("lobby", "fast-1-1", "hi", 2.5))
+    assert frame["id"] == 3 and frame["publish"]["data"]["by"] == "fast-1"  # {member}
+    error = protocol.classify('{"id":3,"error":{"code":103,"message":"permission denied"}}')
+    assert error == ErrorReply("103", "permission denied", error.frame)
+    # A new connection starts the handshake and the command ids over.
+    protocol.closed()
+    assert protocol.opened("lobby", "fast-1") == ['{"id":1,"connect":{"name":"fast-1"}}']
+
+
+def test_a_batched_frame_is_several_events_in_order_and_pings_are_answered() -> None:
+    protocol = build_protocol(MESSAGING)
+    protocol.opened("lobby", "fast-1")
+    protocol.classify('{"id":1,"connect":{}}')
+    protocol.join_frame("lobby", "fast-1")
+    pushes = "\n".join(json.dumps({"push": {"pub": {"data": {"id": f"fast-2-{n}", "at": 1.5}}}})
+                       for n in range(1, 15))
+    events = protocol.classify('{}\n{"id":2,"subscribe":{}}\n' + pushes)
+    assert [e.kind for e in events] == ["answer", "joined"] + ["delivered"] * 14
+    assert events[0] == Answer("{}", events[0].reason, {})
+    assert [e.id for e in events[2:]] == [f"fast-2-{n}" for n in range(1, 15)]
+    assert type(protocol.classify("{}")) is Answer  # a ping alone
+
+
+def test_a_handshake_step_without_a_reply_is_only_sent() -> None:
+    protocol = build_protocol({
+        "kind": "json", "handshake": [{"send": {"hello": "{member}"}},
+                                      {"send": {"auth": "t"}, "reply": {"ok": True}}],
+        "broadcast": {"say": "{body}", "ref": "{id}"}, "message": {"event": "chat"},
+        "message_fields": {"id": "ref"}})
+    assert protocol.opened("r", "m") == ['{"hello":"m"}', '{"auth":"t"}']
+    assert [e.kind for e in protocol.classify('{"ok": true}')] == ["opened"]
+
+
+BAD_NEW_KEYS = [
+    ({"reply_id": "id"}, "reply_id is set but no join, leave, broadcast or handshake send "
+                         "names {cmd}"),
+    ({"separator": ""}, "separator must be a non-empty string"),
+    ({"answers": [{"reply": {}}]}, "answers[0] needs one of match (a rule) or equals"),
+    ({"answers": [{"equals": {}, "send": {}}]}, "unknown key 'send' in [protocol] answers[0]"),
+    ({"handshake": [{"reply": {"ok": True}}]}, "handshake[0] must be a table with send"),
+    ({"handshake": [{"send": {"x": "{body}"}}]}, "handshake[0].send.x names unknown "
+                                                "placeholder {body}"),
+    ({"ack": {"id": "{cmd}"}}, "ack.id names unknown placeholder {cmd}"),
+]
+
+
+@pytest.mark.parametrize("extra, problem", BAD_NEW_KEYS)
+def test_bad_new_keys_are_refused_in_one_line(extra: dict[str, Any], problem: str) -> None:
+    description = {"kind": "json", "broadcast": {"say": "{body}", "ref": "{id}"},
+                   "message": {"event": "chat"}, "message_fields": {"id": "ref"}, **extra}
+    with pytest.raises(ValueError) as caught:
+        build_protocol(description)
+    assert problem in str(caught.value) and "\n" not in str(caught.value), str(caught.value)

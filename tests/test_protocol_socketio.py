@@ -34,6 +34,7 @@ from harness.protocols import (
     Other,
     SocketIO,
     Unparseable,
+    build_protocol,
 )
 from harness.target import BUNDLED_SERVERS, PROJECT_ROOT, ReferenceTarget, fetch_json, http_base
 
@@ -61,6 +62,52 @@ def test_operations_are_events_that_ask_for_an_acknowledgement() -> None:
     assert _decode(P.leave_frame("lobby")).data == ["leave", {"room": "lobby"}]
     with pytest.raises(ValueError):
         P.broadcast_frame("lobby", "ann-4", "hi", float("nan"))
+
+
+CHAT = {"kind": "socketio",
+        "join": {"event": "add user", "args": ["{member}"], "confirmed_by": "login"},
+        "broadcast": {"event": "new message", "ack": False,
+                      "args": [{"id": "{id}", "at": "{sent_at}", "text": "{body}"}]},
+        "leave": "disconnect",
+        "message": {"event": "new message", "fields": {
+            "id": "0.message.id", "sent_at": "0.message.at", "sender": "0.username"}}}
+
+
+def test_event_names_and_confirmations_come_from_the_description() -> None:
+    chat = build_protocol(CHAT)
+    assert chat.confirms_join and not chat.confirms_broadcast and not chat.confirms_leave
+    assert chat.leave_frame("lobby") is None  # leave = "disconnect": close the connection
+    chat.opened("lobby", "ann")
+    join = _decode(chat.join_frame("lobby", "ann"))
+    assert (join.data, join.id) == (["add user", "ann"], None)  # no ack asked
+    sent = _decode(chat.broadcast_frame("lobby", "ann-1", "hi", 2.5))
+    assert (sent.data, sent.id) == (["new message", {"id": "ann-1", "at": 2.5, "text": "hi"}],
+                                    None)
+    assert type(chat.classify('42["login",{"numUsers":2}]')) is Joined
+    assert type(chat.classify('42["user joined",{"username":"bob"}]')) is Other
+    delivered = chat.classify('42["new message",{"username":"bob","message":'
+                              '{"id":"bob-4","at":3.5,"text":"x"}}]')
+    assert isinstance(delivered, Delivered)
+    assert (delivered.sender, delivered.id, delivered.sent_at) == ("bob", "bob-4", 3.5)
+    asked = chat.classify('421["login",{"numUsers":2}]')  # a confirming event asking an ack
+    assert isinstance(asked, list) and [e.kind for e in asked] == ["answer", "joined"]
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"colour": 1}, "unknown key 'colour' in [protocol] (kind = \"socketio\" takes"),
+    ({"join": {"event": "add user", "ack": True, "confirmed_by": "login"}},
+     "[protocol] join has ack = true and confirmed_by: one confirmation only"),
+    ({"join": {"confirmed_by": "new message"}}, "is also the message event"),
+    ({"leave": {"confirmed_by": "login"}}, "join and leave are both confirmed_by 'login'"),
+    ({"join": {"args": ["{body}"]}}, "join.args[0] names unknown placeholder {body}"),
+    ({"message": {"event": "m", "fields": {"sender": "0.u"}}}, "fields needs id"),
+    ({"leave": "quit"}, "[protocol] leave must be a table"),
+])
+def test_bad_socketio_descriptions_are_refused_in_one_line(change: dict[str, Any],
+                                                           problem: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        build_protocol({**CHAT, **change})
+    assert problem in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
 
 
 def test_connect_url_adds_socketio_path_and_query_where_missing() -> None:

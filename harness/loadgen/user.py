@@ -6,7 +6,11 @@ Locust has no plain WebSocket user, so this one is built on
 ``--protocol``, the scenario's ``[protocol]`` table); this module only moves
 them and reports. One receive greenlet per member reads every frame, whatever
 the protocol (Socket.IO's pings and acknowledgements included), so pausing it
-stops the member reading its socket. It classifies each frame: it
+stops the member reading its socket. Each member has its own protocol instance
+(a protocol may keep the member's state), told of each connection
+(:meth:`~harness.protocols.ClientProtocol.opened`, whose frames go first, and
+``closed``). It classifies each frame (into one event, or several in order
+where one frame carries several messages): it
 acknowledges each delivered message at once where the protocol acks (and
 records its delivery time), sends what the protocol answers by itself
 (:class:`~harness.protocols.Answer`), reports a frame it cannot read as a
@@ -62,6 +66,7 @@ from harness.protocols import (
     ClientProtocol,
     Delivered,
     Event,
+    Frame,
     Joined,
     Left,
     Opened,
@@ -196,6 +201,12 @@ class RoomUser(User):
         self.ws = ws
         self._replies = Queue()
         self._reading.set()
+        try:
+            for frame in self.protocol.opened(self.slot.room, self.slot.name):
+                _send(ws, frame)
+        except (OSError, websocket.WebSocketException) as exc:
+            self.disconnect()
+            return OperationFailed(f"send failed: {exc}")
         self._receiver = gevent.spawn(self._receive, ws)
         error = self._wait_for(Opened) if self.protocol.awaits_open else None
         if error is not None:
@@ -216,6 +227,7 @@ class RoomUser(User):
             self._receiver.kill(block=False)
             self._receiver = None
         if ws is not None:
+            self.protocol.closed()
             self.endings.record(ws, None, CLOSED_BY_MEMBER)
             if ws.connected:
                 with contextlib.suppress(OSError, websocket.WebSocketException):
@@ -223,7 +235,7 @@ class RoomUser(User):
             ws.shutdown()
 
     def _receive(self, ws: websocket.WebSocket) -> None:
-        classify = self.protocol.classify
+        protocol = self.protocol
         try:
             while True:
                 self._reading.wait()  # a stall holds the loop here: nothing is read
@@ -235,21 +247,39 @@ class RoomUser(User):
                         f"closed by server (code {code}{': ' + reason if reason else ''})")
                 if isinstance(raw, bytes) and opcode == websocket.ABNF.OPCODE_TEXT:
                     raw = raw.decode("utf-8")
-                event = classify(raw)
-                if type(event) is Delivered:
-                    self._on_message(ws, event)
-                elif type(event) is Answer:
-                    if event.reply is not None:
-                        ws.send(event.reply)
-                elif type(event) is Unparseable:
-                    self._on_unreadable(event)
-                elif type(event) is not Other:
-                    self._replies.put(event)
+                try:
+                    events = protocol.classify(raw)
+                except Exception as exc:  # a user's class broke its "never raises"
+                    events = Unparseable(f"{type(protocol).__name__}.classify raised "
+                                         f"{type(exc).__name__}: {exc}", raw)
+                if isinstance(events, Event):
+                    self._on_event(ws, events)
+                else:  # several messages in one frame, in order
+                    for event in events:
+                        self._on_event(ws, event)
         except (OSError, ValueError, websocket.WebSocketException) as exc:
             status = getattr(ws, "status", None)
             self.endings.record(ws, None, f"{type(exc).__name__}: {exc}")
             self._replies.put(_Closed(f"connection closed ({type(exc).__name__}: {exc})"
                                       + (f", status {status}" if status else "")))
+
+    def _on_event(self, ws: websocket.WebSocket, event: Event) -> None:
+        if type(event) is Delivered:
+            self._on_message(ws, event)
+        elif type(event) is Answer:
+            if event.reply is not None:
+                _send(ws, event.reply)
+        elif type(event) is Unparseable:
+            self._on_unreadable(event)
+        elif type(event) is Opened and not self.protocol.awaits_open:
+            pass  # nobody waits for it: it must not answer the next operation
+        elif type(event) is Joined:
+            # The membership starts here, not when the waiting task wakes: the messages
+            # batched into the same frame after the confirmation belong to it.
+            self._order.joined()
+            self._replies.put(event)
+        elif type(event) is not Other:
+            self._replies.put(event)
 
     # Member faults.
 
@@ -300,15 +330,18 @@ class RoomUser(User):
         )
 
     def _on_message(self, ws: websocket.WebSocket, message: Delivered) -> None:
-        self._order.observe(message)
         ack = self.protocol.ack_frame(message)
         if ack is not None:
             try:
-                ws.send(ack)
+                _send(ws, ack)
             except (OSError, websocket.WebSocketException):
                 return
+        if message.sender is None and type(message.id) is str:
+            # The ids are the harness's own (``member-N``): they name their sender.
+            message.sender = message.id.rpartition("-")[0] or None
         if message.sender == self.slot.name:
             return  # the server echoed this member's own message: not a delivery
+        self._order.observe(message)
         sent_at = message.sent_at
         if sent_at is None:
             sent_at = self.sent_log.sent_at(message.id)
@@ -324,7 +357,7 @@ class RoomUser(User):
 
     # Operations.
 
-    def request(self, op: str, frame: str | None, expect: type[Event] | None,
+    def request(self, op: str, frame: Frame | None, expect: type[Event] | None,
                 intended_start: float | None = None) -> None:
         """Send ``frame``, wait for an event of type ``expect`` (``None``: none), report ``op``.
 
@@ -343,7 +376,7 @@ class RoomUser(User):
             error = OperationFailed(f"{self.protocol.name}: no frame for {op!r}")
         else:
             try:
-                self.ws.send(frame)
+                _send(self.ws, frame)
             except (OSError, websocket.WebSocketException) as exc:
                 error = OperationFailed(f"send failed: {exc}")
                 self.disconnect()
@@ -386,9 +419,10 @@ class RoomUser(User):
         protocol = self.protocol
         expect = Joined if protocol.confirms_join else None
         if not protocol.joins_by_connect:
+            if expect is None:
+                self._order.joined()  # nothing confirms it: the membership starts at the send
             self.request("join", protocol.join_frame(self.slot.room, self.slot.name), expect,
                          intended_start)
-            self._order.joined()
             return
         started = time.perf_counter()
         error = self._open()
@@ -397,7 +431,6 @@ class RoomUser(User):
         self._fire("join", started, error, intended_start)
         if error is not None:
             raise error
-        self._order.joined()
 
     def leave(self) -> None:
         """Leave the room: a leave frame, or closing the connection (timed until closed)."""
@@ -432,15 +465,18 @@ def _close_status(payload: bytes | str) -> tuple[int | None, str]:
     return int(struct.unpack("!H", data[:2])[0]), data[2:].decode("utf-8", "replace")
 
 
-_protocols: dict[str, ClientProtocol] = {}
+def _send(ws: websocket.WebSocket, frame: Frame) -> None:
+    """Send ``frame``: text as a text frame, bytes as a binary frame."""
+    if isinstance(frame, bytes):
+        ws.send_bytes(frame)
+    else:
+        ws.send(frame)
 
 
 def _protocol(environment: Any) -> ClientProtocol:
-    """The protocol ``--protocol`` describes (JSON of the ``[protocol]`` table), built once."""
+    """This member's own instance of the protocol ``--protocol`` describes (JSON of the
+    ``[protocol]`` table): a protocol may keep per-member state."""
     description = getattr(environment.parsed_options, "protocol", "") or ""
     if not description:
         return ROOMCHAOS
-    protocol = _protocols.get(description)
-    if protocol is None:
-        protocol = _protocols[description] = build_protocol(description)
-    return protocol
+    return build_protocol(description)

@@ -18,12 +18,13 @@ from typing import Any
 from . import base
 from .base import *  # noqa: F403  (the interface, re-exported)
 from .base import ClientProtocol
+from .contract import check_class
 from .jsonframes import JsonFrames
 from .roomchaos import RoomChaos
 from .socketio import SocketIO
 
 __all__ = [*base.__all__, "PROTOCOLS", "ROOMCHAOS", "JsonFrames", "RoomChaos", "SocketIO",
-           "build_protocol", "protocol_class"]
+           "build_protocol", "check_protocol", "protocol_class"]
 
 #: Every built-in client protocol by name.
 PROTOCOLS: dict[str, type[ClientProtocol]] = {
@@ -90,3 +91,21 @@ def build_protocol(description: Mapping[str, Any] | str) -> ClientProtocol:
     if not isinstance(kind, str):
         raise ValueError(f"kind must be a string, got {kind!r}")
     return protocol_class(kind).from_description(table)
+
+
+def check_protocol(description: Mapping[str, Any]) -> None:
+    """Check a ``[protocol]`` table before a run: build it, and hold a user's class to the
+    contract (:func:`~harness.protocols.contract.check_class`).
+
+    Raises:
+        ValueError: a one-line description of what is wrong.
+    """
+    table = dict(description)
+    kind = table.pop("kind", RoomChaos.name)
+    if not isinstance(kind, str):
+        raise ValueError(f"kind must be a string, got {kind!r}")
+    cls = protocol_class(kind)
+    if kind in PROTOCOLS:
+        cls.from_description(table)
+    else:
+        check_class(cls, table)

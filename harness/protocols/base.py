@@ -27,6 +27,16 @@ The interface answers, for one wire protocol:
   connection is ready for operations: :class:`Opened`, awaited where
   :attr:`ClientProtocol.awaits_open`.
 
+Each member has its own instance (the transport builds one per member from the
+scenario's description), so an instance may keep state: the member's name, a
+command counter, where a handshake is. The transport tells it about each
+connection with :meth:`ClientProtocol.opened` (the frames to send first) and
+:meth:`ClientProtocol.closed`. :meth:`ClientProtocol.classify` may return
+several events for one frame (a batch), in the order they happened.
+
+Frames out are ``str`` (sent as text frames) or ``bytes`` (binary frames);
+frames in are ``str`` for text frames and ``bytes`` for binary ones.
+
 A protocol whose delivered messages carry no send timestamp leaves
 :attr:`Delivered.sent_at` at ``None``; the transport then times the delivery
 with its own clock, from when the member that sent :attr:`Delivered.id` sent it.
@@ -44,7 +54,7 @@ classifies thousands of frames per second. Treat them as read-only.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -55,6 +65,8 @@ __all__ = [
     "Delivered",
     "ErrorReply",
     "Event",
+    "Events",
+    "Frame",
     "Joined",
     "Left",
     "MessageId",
@@ -65,6 +77,8 @@ __all__ = [
 
 #: A message id as the sender chose it.
 MessageId = str | int
+#: A frame to send: text, or binary.
+Frame = str | bytes
 
 
 class Event:
@@ -161,9 +175,13 @@ class Answer(Event):
     """
 
     kind: ClassVar[str] = "answer"
-    reply: str | None
+    reply: Frame | None
     reason: str
     frame: Any = field(default=None, repr=False)
+
+
+#: What :meth:`ClientProtocol.classify` returns: one event, or the events of a batch in order.
+Events = Event | Sequence[Event]
 
 
 @dataclass(slots=True)
@@ -196,9 +214,22 @@ class Unparseable(Event):
 class ClientProtocol(ABC):
     """One wire protocol, seen from a member: frames out, events in. No I/O.
 
-    Frames are returned as ``str`` (sent as text frames). An instance may keep
-    per-connection state, so give each connection its own unless the
-    implementation says it is stateless.
+    The contract the transport (harness.loadgen.user) keeps, for a user's own
+    class as for the built-in ones:
+
+    - one instance per member, built with :meth:`from_description`; it lives as
+      long as the member, across its reconnections;
+    - for each connection: :meth:`connect_url` (where), then, once the WebSocket
+      is open and before anything is read, :meth:`opened` (frames sent at once,
+      in order); where :attr:`awaits_open`, nothing else is sent until
+      :meth:`classify` returned :class:`Opened`; :meth:`closed` once the
+      connection ended, whichever side ended it;
+    - an operation whose ``confirms_*`` flag is false is done once its frame is
+      sent; one whose leave frame is ``None`` leaves by closing the connection;
+    - :meth:`classify` sees every frame, in order, from the one receive loop, and
+      never raises; its :class:`Answer` replies are sent at once, in order.
+
+    Frames are ``str`` (sent as text frames) or ``bytes`` (binary frames).
     """
 
     #: The name the registry (:data:`harness.protocols.PROTOCOLS`) knows it by.
@@ -232,22 +263,39 @@ class ClientProtocol(ABC):
     def connect_url(self, url: str, room: str, member: str) -> str:
         """The URL a member of ``room`` named ``member`` connects to; by default ``url``.
 
-        A protocol that joins by connecting returns the room's URL here and
-        ``None`` from :meth:`join_frame`.
+        ``url`` is the member's own ``ws://`` or ``wss://`` URL: the target's path
+        and query as the user gave them (perhaps no path at all) on the host and
+        port the member goes through (the target, or a proxy in front of it).
+        Keep its scheme and host; change the path and query only. Called before
+        each connection. A protocol that joins by connecting returns the room's
+        URL here and ``None`` from :meth:`join_frame`.
         """
         return url
 
+    def opened(self, room: str, member: str) -> Sequence[Frame]:
+        """A new connection of ``member`` (of ``room``) is open: the frames to send first.
+
+        Called once per connection, before the first frame is read and before
+        any operation; reset per-connection state here. By default none.
+        """
+        return ()
+
+    def closed(self) -> None:
+        """The member let go of its connection: it closed it, or found it closed or broken
+        (then at the latest before its next connection). By default nothing."""
+        return None
+
     @abstractmethod
-    def join_frame(self, room: str, member: str) -> str | None:
+    def join_frame(self, room: str, member: str) -> Frame | None:
         """The frame that joins ``room`` as ``member``; ``None`` if connecting joins."""
 
     @abstractmethod
-    def leave_frame(self, room: str) -> str | None:
+    def leave_frame(self, room: str) -> Frame | None:
         """The frame that leaves ``room``; ``None`` if leaving means closing the connection."""
 
     @abstractmethod
     def broadcast_frame(self, room: str, message_id: MessageId, body: Any,
-                        sent_at: float) -> str:
+                        sent_at: float) -> Frame:
         """The frame that sends ``body`` to everyone else in ``room``.
 
         ``message_id`` is unique per sender; ``sent_at`` is the sender's wall
@@ -256,9 +304,10 @@ class ClientProtocol(ABC):
         """
 
     @abstractmethod
-    def ack_frame(self, message: Delivered) -> str | None:
+    def ack_frame(self, message: Delivered) -> Frame | None:
         """The receipt to send for ``message``; ``None`` if the protocol has none."""
 
     @abstractmethod
-    def classify(self, raw: str | bytes) -> Event:
-        """The event one incoming frame stands for. Never raises."""
+    def classify(self, raw: str | bytes) -> Events:
+        """The event one incoming frame stands for, or its events in order (a frame that
+        carries several messages). Never raises."""

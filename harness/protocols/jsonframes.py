@@ -25,15 +25,33 @@ the server confirms nothing, and the operation is done once its frame is sent
 (or, joining, once the connection is open). Without an ``ack`` template no
 receipt is sent.
 
+Servers that want more than a join (docs/protocols.md, "A messaging server"):
+
+- ``handshake``: steps sent on every new connection before the first join, each a
+  ``send`` template and, where something confirms it, a ``reply`` rule; the
+  connection is ready (:class:`~harness.protocols.base.Opened`) once the last
+  confirmed step is;
+- ``{cmd}`` and ``reply_id``: ``{cmd}`` is the member's command counter (1, 2, ...
+  per connection); the frame whose ``reply_id`` path holds a command's number is
+  that command's reply, so it confirms (or, matching ``error``, fails) it;
+- ``answers``: frames answered at once (``equals`` a whole frame, or ``match`` a
+  rule; ``reply`` a template), tried before every rule: pings;
+- ``separator``: one frame carries several messages; each part is classified as
+  if it came alone, and :meth:`JsonFrames.classify` returns their events in order.
+
+Every template may name ``{member}``. One instance serves one member: it keeps the
+member's name and room, its command counter and where the handshake is.
+
 A match rule is a table of ``path = value``: the frame matches when every
 path holds exactly that value (``"*"`` means the path exists, whatever its
 value). A path is dotted keys and array indexes into the frame
 (``"data.kind"``, ``"args.0"``). Incoming frames are matched against
-``error``, ``joined``, ``left``, ``broadcasted`` and ``message``, in this
-order; one that matches none is :class:`~harness.protocols.base.Other` and
-answers nothing. :meth:`JsonFrames.from_description` refuses a description
-with an unknown key, a template naming an unknown placeholder, or a rule that
-can never match (see :func:`_never_matches`).
+``answers``, the waiting handshake step, the command ids, then ``error``,
+``joined``, ``left``, ``broadcasted`` and ``message``, in this order; one
+that matches none is :class:`~harness.protocols.base.Other` and answers
+nothing. :meth:`JsonFrames.from_description` refuses a description with an
+unknown key, a template naming an unknown placeholder, or a rule that can
+never match (see :func:`_never_matches`).
 """
 
 from __future__ import annotations
@@ -55,17 +73,24 @@ __all__ = ["JsonFrames", "PLACEHOLDERS"]
 #: The placeholders each template may name.
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "url": ("room", "member"),
-    "join": ("room", "member"),
-    "leave": ("room",),
-    "broadcast": ("room", "id", "sent_at", "body"),
-    "ack": ("room", "id"),
+    "join": ("room", "member", "cmd"),
+    "leave": ("room", "member", "cmd"),
+    "broadcast": ("room", "member", "id", "sent_at", "body", "cmd"),
+    "ack": ("room", "member", "id"),
 }
+#: The placeholders of a handshake step's ``send`` and of an answer's ``reply``.
+STEP_PLACEHOLDERS: tuple[str, ...] = ("room", "member", "cmd")
+ANSWER_PLACEHOLDERS: tuple[str, ...] = ("room", "member")
 #: Match rules, in the order a frame is tried against them.
 RULES: tuple[str, ...] = ("error", "joined", "left", "broadcasted", "message")
+#: The templates that are commands, whose reply can be matched by ``reply_id``.
+COMMANDS: tuple[str, ...] = ("join", "leave", "broadcast")
+_CONFIRMS = {"join": "joined", "leave": "left", "broadcast": "broadcasted"}
 #: Where a delivered message keeps each of its parts (a path, as in a rule).
 MESSAGE_FIELDS: tuple[str, ...] = ("id", "sender", "sent_at", "room", "body")
 ERROR_FIELDS: tuple[str, ...] = ("code", "detail")
-KEYS: tuple[str, ...] = (*PLACEHOLDERS, *RULES, "message_fields", "error_fields")
+KEYS: tuple[str, ...] = (*PLACEHOLDERS, *RULES, "message_fields", "error_fields",
+                         "handshake", "answers", "separator", "reply_id")
 
 #: A rule value that matches any value at its path.
 ANY = "*"
@@ -127,6 +152,18 @@ def _compile(node: Any, where: str, allowed: tuple[str, ...]) -> Any:
                      "boolean, table or array")
 
 
+def _uses(node: Any, name: str) -> bool:
+    """A compiled template names the placeholder ``name``."""
+    if type(node) is _Fill:
+        return node.text == name if node.whole else "{" + name + "}" in node.text.replace(
+            "{{", "").replace("}}", "")
+    if type(node) is dict:
+        return any(_uses(value, name) for value in node.values())
+    if type(node) is list:
+        return any(_uses(item, name) for item in node)
+    return False
+
+
 def _render(node: Any, values: Mapping[str, Any]) -> Any:
     if type(node) is _Fill:
         return values[node.text] if node.whole else node.text.format_map(values)
@@ -157,6 +194,11 @@ def _lookup(frame: Any, path: tuple[str | int, ...]) -> Any:
         else:
             return _MISSING
     return node
+
+
+def _hashable(value: Any) -> Any:
+    """A command id as a dict key: a string or number as it is, anything else ``None``."""
+    return value if type(value) in (str, int, float) else None
 
 
 def _same(value: Any, expected: Any) -> bool:
@@ -232,22 +274,130 @@ def _seconds(value: Any) -> float | None:
     return seconds(value)
 
 
+@dataclass(frozen=True)
+class _Step:
+    """A handshake step: a frame sent after connecting, and what confirms it (if anything).
+
+    ``reply`` is a rule; ``by_id``: the reply carrying the step's ``{cmd}`` at ``reply_id``
+    confirms it. With neither, the step is sent and the next follows at once.
+    """
+
+    send: Any
+    reply: _Rule | None
+    by_id: bool
+
+    @property
+    def waits(self) -> bool:
+        return self.reply is not None or self.by_id
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A frame the member answers by itself: ``match`` (a rule) or ``equals`` (the whole
+    frame), and ``reply`` (a template; ``None``: the frame is only recognised)."""
+
+    match: _Rule | None
+    equals: Any
+    reply: Any
+
+    def matches(self, frame: Any) -> bool:
+        if self.match is not None:
+            return self.match.matches(frame)
+        return type(frame) is type(self.equals) and frame == self.equals
+
+
+def _template(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
+    if not isinstance(value, Mapping | list):
+        raise ValueError(f"[protocol] {name} must be a table (the JSON object sent), "
+                         f'e.g. {{type = "hello", user = "{{member}}"}}')
+    return _compile(value, f"[protocol] {name}", allowed)
+
+
+def _steps(value: Any, reply_id: tuple[str | int, ...] | None) -> tuple[_Step, ...]:
+    where = "[protocol] handshake"
+    if not isinstance(value, list) or not value:
+        raise ValueError(f'{where} must be an array of steps, e.g. handshake = [{{send = '
+                         f'{{connect = {{}}, id = "{{cmd}}"}}}}]')
+    steps = []
+    for index, step in enumerate(value):
+        here = f"handshake[{index}]"
+        if not isinstance(step, Mapping) or "send" not in step:
+            raise ValueError(f"[protocol] {here} must be a table with send (the frame) and "
+                             "reply (the rule that confirms it, if any)")
+        for key in step:
+            if key not in ("send", "reply"):
+                raise ValueError(f"unknown key '{key}' in [protocol] {here} (allowed: send, "
+                                 "reply)")
+        send = _template(f"{here}.send", step["send"], STEP_PLACEHOLDERS)
+        reply = _rule(f"{here}.reply", step["reply"]) if "reply" in step else None
+        steps.append(_Step(send, reply, reply is None and reply_id is not None
+                           and _uses(send, "cmd")))
+    return tuple(steps)
+
+
+def _answers(value: Any) -> tuple[_Answer, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("[protocol] answers must be an array of tables, e.g. answers = "
+                         "[{equals = {}, reply = {}}] (answer a {} ping with {})")
+    answers = []
+    for index, answer in enumerate(value):
+        here = f"answers[{index}]"
+        if not isinstance(answer, Mapping):
+            raise ValueError(f"[protocol] {here} must be a table with match or equals, "
+                             "and reply")
+        for key in answer:
+            if key not in ("match", "equals", "reply"):
+                raise ValueError(f"unknown key '{key}' in [protocol] {here} (allowed: match, "
+                                 "equals, reply)")
+        if ("match" in answer) == ("equals" in answer):
+            raise ValueError(f"[protocol] {here} needs one of match (a rule) or equals (the "
+                             "whole frame, e.g. equals = {})")
+        match = _rule(f"{here}.match", answer["match"]) if "match" in answer else None
+        equals = _compile(answer["equals"], f"[protocol] {here}.equals", ()) \
+            if "equals" in answer else None
+        reply = _template(f"{here}.reply", answer["reply"], ANSWER_PLACEHOLDERS) \
+            if "reply" in answer else None
+        answers.append(_Answer(match, equals, reply))
+    return tuple(answers)
+
+
 class JsonFrames(ClientProtocol):
-    """A JSON protocol built from a ``[protocol]`` description. Stateless once built."""
+    """A JSON protocol built from a ``[protocol]`` description; one instance per member.
+
+    Its state is the member's: its name and room, the next ``{cmd}``, the commands
+    waiting for their replies (with ``reply_id``), and how far the connection's
+    handshake is.
+    """
 
     name: ClassVar[str] = "json"
 
     def __init__(self, templates: Mapping[str, Any], rules: Mapping[str, _Rule],
                  message_fields: Mapping[str, tuple[str | int, ...]],
-                 error_fields: Mapping[str, tuple[str | int, ...]]) -> None:
+                 error_fields: Mapping[str, tuple[str | int, ...]],
+                 handshake: tuple[_Step, ...] = (), answers: tuple[_Answer, ...] = (),
+                 separator: str | None = None,
+                 reply_id: tuple[str | int, ...] | None = None) -> None:
         self._templates = dict(templates)
         self._rules = [rules[name] for name in RULES if name in rules]
+        self._error_rule = rules.get("error")
         self._message = dict(message_fields)
         self._error = dict(error_fields)
+        self._handshake = handshake
+        self._answers = answers
+        self._separator = separator
+        self._reply_id = reply_id
+        #: The commands whose reply is matched by id, by template name.
+        self._by_id = {name for name in COMMANDS if reply_id is not None
+                       and name in templates and _uses(templates[name], "cmd")}
         self.joins_by_connect = "join" not in templates
-        self.confirms_join = "joined" in rules
-        self.confirms_broadcast = "broadcasted" in rules
-        self.confirms_leave = "left" in rules
+        self.awaits_open = any(step.waits for step in handshake)
+        self.confirms_join = "joined" in rules or "join" in self._by_id
+        self.confirms_broadcast = "broadcasted" in rules or "broadcast" in self._by_id
+        self.confirms_leave = "left" in rules or "leave" in self._by_id
+        self._room = self._member = ""
+        self._next_cmd = 1
+        self._waiting: dict[Any, str] = {}  # command id -> template name
+        self._step = len(handshake)  # the handshake step awaiting its reply
 
     @classmethod
     def from_description(cls, description: Mapping[str, Any]) -> JsonFrames:
@@ -298,11 +448,29 @@ class JsonFrames(ClientProtocol):
                              "or sent_at, or delivery time cannot be measured")
         error_fields = _fields("error_fields", description.get("error_fields", {}),
                                ERROR_FIELDS)
-        return cls(templates, rules, message_fields, error_fields)
+        reply_id = None
+        if "reply_id" in description:
+            reply_id = _path(description["reply_id"], "[protocol] reply_id")
+        handshake = _steps(description["handshake"], reply_id) \
+            if "handshake" in description else ()
+        if reply_id is not None and not any(
+                _uses(templates.get(name), "cmd") for name in COMMANDS) and not any(
+                _uses(step.send, "cmd") for step in handshake):
+            raise ValueError("[protocol] reply_id is set but no join, leave, broadcast or "
+                             "handshake send names {cmd}; put \"{cmd}\" where the command id "
+                             "goes, or drop reply_id")
+        answers = _answers(description["answers"]) if "answers" in description else ()
+        separator = description.get("separator")
+        if separator is not None and (not isinstance(separator, str) or not separator):
+            raise ValueError('[protocol] separator must be a non-empty string, e.g. "\\n" '
+                             "for newline-separated messages in one frame")
+        return cls(templates, rules, message_fields, error_fields, handshake, answers,
+                   separator, reply_id)
 
     # Frames out.
 
     def connect_url(self, url: str, room: str, member: str) -> str:
+        self._room, self._member = room, member
         template = self._templates.get("url")
         if template is None:
             return url
@@ -311,12 +479,46 @@ class JsonFrames(ClientProtocol):
                                           member=quote(member, safe="")))
         return urlunsplit((target.scheme, target.netloc, filled.path, filled.query, ""))
 
+    def opened(self, room: str, member: str) -> list[str]:
+        """Start the handshake: its steps up to the first that waits for a reply."""
+        self._room, self._member = room, member
+        self._next_cmd = 1
+        self._waiting.clear()
+        self._step = 0
+        return self._run_handshake()
+
+    def closed(self) -> None:
+        self._waiting.clear()
+        self._step = len(self._handshake)
+
+    def _run_handshake(self) -> list[str]:
+        """Send steps from the current one until one waits (or none is left)."""
+        frames = []
+        while self._step < len(self._handshake):
+            step = self._handshake[self._step]
+            frames.append(self._render(step.send, f"handshake[{self._step}]"))
+            if step.waits:
+                break
+            self._step += 1
+        return frames
+
+    def _render(self, template: Any, name: str, **values: Any) -> str:
+        values.setdefault("room", self._room)
+        values["member"] = self._member
+        if _uses(template, "cmd"):
+            values["cmd"] = self._next_cmd
+            if self._reply_id is not None:  # else no reply is looked for: remember nothing
+                self._waiting[self._next_cmd] = name
+            self._next_cmd += 1
+        return _encode(_render(template, values))
+
     def _frame(self, name: str, **values: Any) -> str | None:
         template = self._templates.get(name)
-        return None if template is None else _encode(_render(template, values))
+        return None if template is None else self._render(template, name, **values)
 
     def join_frame(self, room: str, member: str) -> str | None:
-        return self._frame("join", room=room, member=member)
+        self._room, self._member = room, member
+        return self._frame("join", room=room)
 
     def leave_frame(self, room: str) -> str | None:
         return self._frame("leave", room=room)
@@ -328,19 +530,68 @@ class JsonFrames(ClientProtocol):
         return frame
 
     def ack_frame(self, message: Delivered) -> str | None:
-        return self._frame("ack", room=message.room or "", id=message.id)
+        return self._frame("ack", room=message.room or self._room, id=message.id)
 
     # Frames in.
 
-    def classify(self, raw: str | bytes) -> Event:
+    def classify(self, raw: str | bytes) -> Event | list[Event]:
+        if self._separator is None:
+            return self._classify(raw)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        parts = [part for part in text.split(self._separator) if part.strip()]
+        if len(parts) == 1:
+            return self._classify(parts[0])
+        events: list[Event] = []
+        for part in parts:
+            event = self._classify(part)
+            if isinstance(event, list):
+                events.extend(event)
+            else:
+                events.append(event)
+        return events
+
+    def _classify(self, raw: str | bytes) -> Event | list[Event]:
         try:
             frame = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             return base.Unparseable(f"not JSON: {type(exc).__name__}: {exc}", raw)
+        for answer in self._answers:
+            if answer.matches(frame):
+                reply = None if answer.reply is None else _encode(_render(
+                    answer.reply, {"room": self._room, "member": self._member}))
+                return base.Answer(reply, "an answer of [protocol] answers", frame)
+        if self._step < len(self._handshake):
+            return self._handshake_reply(frame, raw)
+        if self._waiting and self._reply_id is not None:
+            command = self._waiting.pop(_hashable(_lookup(frame, self._reply_id)), None)
+            if command is not None:
+                if self._error_rule is not None and self._error_rule.matches(frame):
+                    return self._event("error", frame, raw)
+                if command in self._by_id:
+                    return self._event(_CONFIRMS[command], frame, raw)
         for rule in self._rules:
             if rule.matches(frame):
                 return self._event(rule.name, frame, raw)
         return base.Other("matches no rule of [protocol]", frame)
+
+    def _handshake_reply(self, frame: Any, raw: str | bytes) -> Event | list[Event]:
+        """A frame while the handshake waits: its step's reply, an error, or something else."""
+        step = self._handshake[self._step]
+        if self._error_rule is not None and self._error_rule.matches(frame):
+            return self._event("error", frame, raw)
+        if step.by_id:
+            confirmed = self._reply_id is not None and self._waiting.pop(
+                _hashable(_lookup(frame, self._reply_id)), None) is not None
+        else:
+            confirmed = step.reply is not None and step.reply.matches(frame)
+        if not confirmed:
+            return base.Other(f"handshake step {self._step} waits for its reply", frame)
+        self._step += 1
+        events: list[Event] = [base.Answer(sent, f"handshake step {self._step}", frame)
+                               for sent in self._run_handshake()]
+        if self._step >= len(self._handshake):
+            events.append(base.Opened(frame))
+        return events
 
     def _event(self, name: str, frame: Any, raw: str | bytes) -> Event:
         if name == "message":

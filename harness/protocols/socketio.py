@@ -20,6 +20,13 @@ Socket.IO session runs in the same receive loop as every other protocol (see
   it. Any other event that asks for one is answered too (:class:`~.base.Answer`);
 - Engine.IO pings are answered with pongs.
 
+Other servers' event names and shapes are described in the scenario's
+``[protocol]`` table (:meth:`SocketIO.from_description`, docs/protocols.md):
+per operation its event, its arguments (a template, as the json kind's), and
+whether an acknowledgement confirms it, or an event the server emits back
+(``confirmed_by``), or nothing; ``leave = "disconnect"`` leaves by closing; the
+``message`` event and where its fields are in its arguments.
+
 Binary packets (attachments) are not supported: they come back as
 :class:`~.base.Unparseable`.
 """
@@ -27,6 +34,8 @@ Binary packets (attachments) are not supported: they come back as
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -38,12 +47,102 @@ from .base import ClientProtocol, Delivered, Event, MessageId
 from .fields import integer as _integer
 from .fields import message as _message
 from .fields import text as _text
+from .jsonframes import MESSAGE_FIELDS, _compile, _lookup, _path, _render, _seconds
+
+# (jsonframes' template and path helpers: the same templates and paths as kind = "json".)
 
 __all__ = ["SocketIO"]
 
 #: The ack id each operation asks with; the server's acknowledgement carries it back.
 ACK_IDS: dict[str, int] = {"join": 1, "broadcast": 2, "leave": 3}
 _CONFIRMATIONS = {1: "joined", 2: "broadcasted", 3: "left"}
+_CONFIRMS = {"join": "joined", "broadcast": "broadcasted", "leave": "left"}
+#: The placeholders each operation's ``args`` may name.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "join": ("room", "member"),
+    "broadcast": ("room", "member", "id", "sent_at", "body"),
+    "leave": ("room", "member"),
+}
+#: targets/socketio_room's events: each operation asks for an acknowledgement.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "join": {"event": "join", "args": [{"room": "{room}", "member": "{member}"}]},
+    "broadcast": {"event": "broadcast", "args": [
+        {"room": "{room}", "id": "{id}", "body": "{body}", "sent_at": "{sent_at}"}]},
+    "leave": {"event": "leave", "args": [{"room": "{room}"}]},
+}
+OPERATION_KEYS = ("event", "args", "ack", "confirmed_by")
+#: ``leave = "disconnect"``: leave by closing the connection.
+DISCONNECT = "disconnect"
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """One operation's event: its name, its arguments (a compiled template), and what
+    confirms it: the acknowledgement (``ack``), an event of that name (``confirmed_by``),
+    or nothing."""
+
+    event: str
+    args: list[Any]
+    ack: bool
+    confirmed_by: str | None
+
+
+def _operation(name: str, value: Any) -> _Operation:
+    where = f"[protocol] {name}"
+    if not isinstance(value, Mapping):
+        raise ValueError(f'{where} must be a table, e.g. {name} = {{event = "{name}", '
+                         'ack = false}' + (', or "disconnect" to leave by closing'
+                                           if name == "leave" else ""))
+    for key in value:
+        if key not in OPERATION_KEYS:
+            raise ValueError(f"unknown key '{key}' in {where} (allowed: "
+                             f"{', '.join(OPERATION_KEYS)})")
+    event = value.get("event", DEFAULTS[name]["event"])
+    if not isinstance(event, str) or not event:
+        raise ValueError(f"{where} event must be the event's name, e.g. \"{name}\"")
+    args = value.get("args", DEFAULTS[name]["args"])
+    if not isinstance(args, list):
+        raise ValueError(f'{where} args must be an array of the event\'s arguments, e.g. '
+                         'args = ["{member}"]')
+    ack = value.get("ack", "confirmed_by" not in value)
+    if not isinstance(ack, bool):
+        raise ValueError(f"{where} ack must be true or false")
+    confirmed_by = value.get("confirmed_by")
+    if confirmed_by is not None and (not isinstance(confirmed_by, str) or not confirmed_by):
+        raise ValueError(f"{where} confirmed_by must be the name of the event that confirms "
+                         "it, e.g. \"login\"")
+    if ack and confirmed_by is not None:
+        raise ValueError(f"{where} has ack = true and confirmed_by: one confirmation only; "
+                         "drop one")
+    return _Operation(event, _compile(args, f"{where}.args", PLACEHOLDERS[name]), ack,
+                      confirmed_by)
+
+
+def _message_rule(value: Any) -> tuple[str, dict[str, tuple[str | int, ...]] | None]:
+    where = "[protocol] message"
+    if not isinstance(value, Mapping):
+        raise ValueError(f'{where} must be a table, e.g. message = {{event = "new message", '
+                         'fields = {id = "0.message.id"}}')
+    for key in value:
+        if key not in ("event", "fields"):
+            raise ValueError(f"unknown key '{key}' in {where} (allowed: event, fields)")
+    event = value.get("event", "message")
+    if not isinstance(event, str) or not event:
+        raise ValueError(f"{where} event must be the event's name, e.g. \"new message\"")
+    if "fields" not in value:
+        return event, None
+    fields = value["fields"]
+    if not isinstance(fields, Mapping):
+        raise ValueError(f'{where} fields must be a table of paths into the event\'s '
+                         'arguments, e.g. fields = {id = "0.id", sender = "0.from"}')
+    for key in fields:
+        if key not in MESSAGE_FIELDS:
+            raise ValueError(f"unknown key '{key}' in {where} fields (allowed: "
+                             f"{', '.join(MESSAGE_FIELDS)})")
+    if "id" not in fields and "sent_at" not in fields:
+        raise ValueError(f"{where} fields needs id (the {{id}} the sender put in) or sent_at, "
+                         "or delivery time cannot be measured")
+    return event, {key: _path(path, f"{where} fields {key}") for key, path in fields.items()}
 
 
 def _send(packet_type: int, data: Any = None, ack_id: int | None = None) -> str:
@@ -55,10 +154,61 @@ def _send(packet_type: int, data: Any = None, ack_id: int | None = None) -> str:
 
 
 class SocketIO(ClientProtocol):
-    """Socket.IO client side, stateless: one instance serves every connection."""
+    """Socket.IO client side; it keeps only the member's name (for ``{member}``)."""
 
     name: ClassVar[str] = "socketio"
     awaits_open = True
+
+    def __init__(self, operations: Mapping[str, _Operation] | None = None,
+                 message_event: str = "message",
+                 message_fields: Mapping[str, tuple[str | int, ...]] | None = None) -> None:
+        self._operations = dict(operations) if operations is not None else {
+            name: _operation(name, {}) for name in DEFAULTS}
+        self._message_event = message_event
+        self._message_fields = None if message_fields is None else dict(message_fields)
+        #: Events that confirm an operation, by name: "joined", "broadcasted" or "left".
+        self._confirmed_by = {operation.confirmed_by: _CONFIRMS[name]
+                              for name, operation in self._operations.items()
+                              if operation.confirmed_by is not None}
+        confirms = {name: operation.ack or operation.confirmed_by is not None
+                    for name, operation in self._operations.items()}
+        self.confirms_join = confirms["join"]
+        self.confirms_broadcast = confirms["broadcast"]
+        self.confirms_leave = confirms.get("leave", False)
+        self._member = ""
+
+    @classmethod
+    def from_description(cls, description: Mapping[str, Any]) -> SocketIO:
+        """Event names and confirmations; the defaults are targets/socketio_room's.
+
+        Raises:
+            ValueError: one line: an unknown key, a bad value, an ambiguous confirmation.
+        """
+        for key in description:
+            if key not in (*DEFAULTS, "message"):
+                raise ValueError(f"unknown key '{key}' in [protocol] (kind = \"socketio\" "
+                                 "takes: join, broadcast, leave, message)")
+        operations = {}
+        for name in DEFAULTS:
+            value = description.get(name, {})
+            if name == "leave" and value == DISCONNECT:
+                continue
+            operations[name] = _operation(name, value)
+        event, fields = _message_rule(description.get("message", {}))
+        seen: dict[str, str] = {}
+        for name, operation in operations.items():
+            by = operation.confirmed_by
+            if by is None:
+                continue
+            if by == event:
+                raise ValueError(f"[protocol] {name} confirmed_by = {by!r} is also the message "
+                                 "event; a confirmation must be another event")
+            if by in seen:
+                raise ValueError(f"[protocol] {seen[by]} and {name} are both confirmed_by "
+                                 f"{by!r}; give each its own event, or ack = false without "
+                                 "confirmed_by")
+            seen[by] = name
+        return cls(operations, event, fields)
 
     def connect_url(self, url: str, room: str, member: str) -> str:
         """``url`` with Socket.IO's default path and Engine.IO's query where they are missing."""
@@ -69,24 +219,35 @@ class SocketIO(ClientProtocol):
         query.setdefault("transport", "websocket")
         return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
 
-    def join_frame(self, room: str, member: str) -> str:
-        return _send(sio.EVENT, ["join", {"room": room, "member": member}], ACK_IDS["join"])
+    def opened(self, room: str, member: str) -> tuple[str, ...]:
+        self._member = member
+        return ()
 
-    def leave_frame(self, room: str) -> str:
-        return _send(sio.EVENT, ["leave", {"room": room}], ACK_IDS["leave"])
+    def _event(self, name: str, **values: Any) -> str:
+        operation = self._operations[name]
+        arguments = _render(operation.args, {"member": self._member, **values})
+        return _send(sio.EVENT, [operation.event, *arguments],
+                     ACK_IDS[name] if operation.ack else None)
+
+    def join_frame(self, room: str, member: str) -> str:
+        self._member = member
+        return self._event("join", room=room)
+
+    def leave_frame(self, room: str) -> str | None:
+        """The leave event; ``None`` (close the connection) with ``leave = "disconnect"``."""
+        return self._event("leave", room=room) if "leave" in self._operations else None
 
     def broadcast_frame(self, room: str, message_id: MessageId, body: Any,
                         sent_at: float) -> str:
         if not math.isfinite(sent_at):
             raise ValueError(f"sent_at {sent_at!r} is not a finite number")
-        return _send(sio.EVENT, ["broadcast", {"room": room, "id": message_id, "body": body,
-                                               "sent_at": sent_at}], ACK_IDS["broadcast"])
+        return self._event("broadcast", room=room, id=message_id, body=body, sent_at=sent_at)
 
     def ack_frame(self, message: Delivered) -> str | None:
         ack_id = message.frame.id if isinstance(message.frame, sio.Packet) else None
         return None if ack_id is None else _send(sio.ACK, [], ack_id)
 
-    def classify(self, raw: str | bytes) -> Event:
+    def classify(self, raw: str | bytes) -> Event | list[Event]:
         if not isinstance(raw, str):
             return base.Unparseable("a binary frame (Socket.IO attachments are not supported)",
                                     raw)
@@ -108,7 +269,7 @@ class SocketIO(ClientProtocol):
             return base.Unparseable(f"not a Socket.IO packet: {type(exc).__name__}: {exc}", raw)
         return self._socketio_event(packet, raw)
 
-    def _socketio_event(self, packet: sio.Packet, raw: str) -> Event:
+    def _socketio_event(self, packet: sio.Packet, raw: str) -> Event | list[Event]:
         kind = packet.packet_type
         if kind == sio.CONNECT:
             return base.Opened(packet.data)
@@ -119,9 +280,16 @@ class SocketIO(ClientProtocol):
             return self._confirmation(packet, raw)
         if kind == sio.EVENT:
             arguments = packet.data if isinstance(packet.data, list) else []
-            if arguments and arguments[0] == "message":
-                return self._delivered(packet, raw)
             name = arguments[0] if arguments else None
+            if name == self._message_event:
+                return self._delivered(packet, raw)
+            confirms = self._confirmed_by.get(name) if type(name) is str else None
+            if confirms is not None:
+                confirmation = self._confirmation_event(confirms, packet)
+                if packet.id is None:
+                    return confirmation
+                return [base.Answer(_send(sio.ACK, [], packet.id),
+                                    f"event {name!r} asks for an ack", packet), confirmation]
             if packet.id is not None:
                 return base.Answer(_send(sio.ACK, [], packet.id), f"event {name!r} asks for an ack",
                                    packet)
@@ -153,8 +321,34 @@ class SocketIO(ClientProtocol):
                           packet)
 
     @staticmethod
-    def _delivered(packet: sio.Packet, raw: str) -> Event:
+    def _confirmation_event(confirms: str, packet: sio.Packet) -> Event:
+        if confirms == "joined":
+            return base.Joined(None, None, None, packet)
+        if confirms == "broadcasted":
+            return base.Broadcasted(None, None, None, packet)
+        return base.Left(None, packet)
+
+    def _delivered(self, packet: sio.Packet, raw: str) -> Event:
+        if self._message_fields is not None:
+            return self._described_message(packet, raw)
         payload = packet.data[1] if len(packet.data) > 1 else None
         if not isinstance(payload, dict):
             return base.Unparseable(f"a message event without an object: {payload!r}"[:200], raw)
         return _message(payload, packet, raw)
+
+    def _described_message(self, packet: sio.Packet, raw: str) -> Event:
+        """A message read by ``[protocol] message.fields``: paths into its arguments."""
+        assert self._message_fields is not None
+        arguments = packet.data[1:]
+        parts = {key: _lookup(arguments, path) for key, path in self._message_fields.items()}
+        message_id = parts.get("id", "")
+        if type(message_id) is not str and type(message_id) is not int:
+            where = ".".join(map(str, self._message_fields.get("id", ())))
+            return base.Unparseable(f"{self._message_event!r} event without a string or "
+                                    f"integer id at {where}", raw)
+        sender, room, body = parts.get("sender"), parts.get("room"), parts.get("body")
+        return Delivered(room=room if type(room) is str else None,
+                         sender=sender if type(sender) is str else None, id=message_id,
+                         sent_at=_seconds(parts.get("sent_at")), seq=None,
+                         body=body if type(body) in (str, int, float, dict, list) else None,
+                         frame=packet)
