@@ -23,6 +23,9 @@ from harness.sampled import SampledSeries
 OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
 """Operations a sample can time. ``deliver`` is broadcast-sent to received-by-this-member."""
 
+TIMEOUT_ERROR = "timeout"
+"""How the error of an operation that waited ``[load] op_timeout`` for its reply begins."""
+
 MEMBER_KINDS: tuple[str, ...] = ("fast", "slow")
 """``slow`` members reach the server through their own faulty proxy; ``fast`` ones do not."""
 
@@ -56,6 +59,12 @@ class Sample:
     corrected_ms: float | None = None
     member: str | None = None
     unfinished: bool = False
+
+    @property
+    def timed_out(self) -> bool:
+        """It failed because it waited ``[load] op_timeout`` for its reply (its latency is
+        that wait: a lower bound, like an unfinished one's)."""
+        return not self.ok and (self.error or "").startswith(TIMEOUT_ERROR)
 
     def to_dict(self) -> dict[str, Any]:
         """The sample as a JSON-ready dict with exactly the dataclass fields."""
@@ -169,10 +178,12 @@ class Measurements:
 
     def lower_bounds_ms(self, op: str, member_kinds: tuple[str, ...]) -> list[float]:
         """Ages (ms) of the operations of ``op`` that never completed: still in flight
-        (:attr:`waiting`, live) or ``unfinished`` at the run's end. Each is a lower bound of
-        its latency, and latency checks count it as one."""
+        (:attr:`waiting`, live), given up after ``[load] op_timeout`` (:attr:`Sample.timed_out`)
+        or ``unfinished`` at the run's end. Each is a lower bound of its latency, and latency
+        checks count it as one (so a wait does not vanish from a percentile when it ends)."""
         ages = [sample.latency_ms for sample in self.samples
-                if sample.unfinished and sample.op == op and sample.member_kind in member_kinds]
+                if (sample.unfinished or sample.timed_out) and sample.op == op
+                and sample.member_kind in member_kinds]
         ages += [item.age_ms for item in self.waiting
                  if item.op == op and item.member_kind in member_kinds]
         return ages

@@ -114,6 +114,10 @@ class OperationHistory:
         self.matched = False
         self.ended = False
 
+    def restart(self) -> None:
+        """A new test starts (the web UI's swarm again): forget the last one entirely."""
+        self.__init__(self.clock)  # type: ignore[misc]
+
     # Operations.
 
     def invoke(self, member: str, member_kind: str, op: str) -> Operation:

@@ -45,6 +45,7 @@ class InFlightRecorder(JsonLinesShipper):
     def attach(self) -> bool:
         if not super().attach():
             return False
+        self.environment.events.test_start.add_listener(lambda **_: self.restart())
         self.environment.events.test_stopping.add_listener(lambda **_: self.end_run())
         self.environment.events.quitting.add_listener(lambda **_: self.end_run())
         member_faults(self.environment).on_run_end.append(self.end_run)
@@ -66,6 +67,13 @@ class InFlightRecorder(JsonLinesShipper):
             waiting.setdefault((operation.op, operation.member_kind), []).append(age * 1000)
         return [{"time": time.time(), "process": self.process,
                  "waiting": waiting_lines(waiting)}]
+
+    def restart(self) -> None:
+        """A new test starts (in the web UI, a swarm after a stop): a fresh history."""
+        if self._final_shipped or operation_history(self.environment).ended:
+            operation_history(self.environment).restart()
+            member_faults(self.environment).draining = False
+            self._final_shipped = False
 
     def end_run(self) -> None:
         """Judge what is owed, fire the unfinished samples, ship the last counts."""

@@ -61,6 +61,7 @@ from gevent.queue import Empty, Queue
 from locust import User
 from locust.exception import StopUser
 
+from harness.measurements import TIMEOUT_ERROR
 from harness.protocols import (
     ROOMCHAOS,
     Answer,
@@ -212,6 +213,8 @@ class RoomUser(User):
                 url, timeout=self.op_timeout, skip_utf8_validation=True,
                 **self.tls.connect_options(url, self.target_url))
             ws.settimeout(None)  # the receive greenlet blocks in recv
+        except (TimeoutError, websocket.WebSocketTimeoutException) as exc:  # no handshake in time
+            return OperationFailed(f"{TIMEOUT_ERROR}: connect {url}: {exc}")
         except (OSError, websocket.WebSocketException) as exc:
             return OperationFailed(f"connect {url}: {exc}")
         self.ws = ws
@@ -390,7 +393,7 @@ class RoomUser(User):
         except Empty:
             self.disconnect()
             return OperationFailed(
-                f"timeout: no {expect.kind!r} reply within {self.op_timeout:g} s")
+                f"{TIMEOUT_ERROR}: no {expect.kind!r} reply within {self.op_timeout:g} s")
         if isinstance(reply, _Closed):
             self.disconnect()
             return OperationFailed(reply.reason)

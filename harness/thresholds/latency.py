@@ -10,7 +10,8 @@ Subjects: ``OP[MEMBERS].STAT`` where
 
 Values are milliseconds; limits need a unit (``us``, ``ms`` or ``s``). Successful samples
 (``ok``) count, and so does every operation that never completed, as a sample of its age (a
-lower bound): still in flight while the run goes on, ``unfinished`` at its end
+lower bound): still in flight while the run goes on, failed with ``timeout`` after
+``[load] op_timeout``, ``unfinished`` at its end
 (:meth:`~harness.measurements.Measurements.lower_bounds_ms`). Other failures are judged by
 ``errors.*``.
 

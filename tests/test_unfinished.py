@@ -1,0 +1,143 @@
+"""A room that dies must FAIL: operations that never finish count (issue 18, parts 1 to 5).
+
+Real runs of the docs' own example scenario (docs/protocols.md, read from the file, with
+shorter timings) against the servers of :mod:`tests.brokenservers`, which break a few seconds
+in: a room that freezes completely, one that stops answering joins, one that silently stops
+delivering, one whose one room of two freezes. Each FAILs with the example's checks; their
+healthy twin PASSes. The same through join-by-connect and a user's own class. With a latency
+check in ``abort_on_fail`` the early verdict fires within 2 s of the freeze.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.target import PROJECT_ROOT
+
+from .brokenservers import Breakage, broken_connect_server, broken_frame_server
+from .test_chaos_run import assert_nothing_left
+
+DOCS = PROJECT_ROOT / "docs" / "protocols.md"
+#: Short timings: the breakage sets in about 3 s after the first member connects.
+TIMING = '[timing]\nwarmup = "2s"\nfault = "6s"\ncooldown = "1s"\n'
+CONNECT_PROTOCOL_HEADING = "## Join by connecting"
+
+
+def docs_example() -> str:
+    """The docs' complete example scenario (its first TOML block), as a user copies it."""
+    return _toml_blocks(DOCS.read_text())[0]
+
+
+def _toml_blocks(text: str) -> list[str]:
+    return re.findall(r"```toml\n(.*?)```", text, re.S)
+
+
+def scenario_text(protocol: str = "frame", rooms: int = 1,
+                  abort_on_fail: str | None = None) -> str:
+    """The docs' example with short timings; ``protocol`` ``frame`` (as written), ``connect``
+    (the docs' join-by-connect ``[protocol]``) or ``user`` (tests.userprotocol's class)."""
+    text = re.sub(r"\[timing\]\n(?:[a-z_]+ = .*\n)+", TIMING, docs_example())
+    text = text.replace("rooms = 1\n", f"rooms = {rooms}\n")
+    if protocol != "frame":
+        text = text[:text.index("[protocol]")]
+        if protocol == "connect":
+            section = DOCS.read_text().split(CONNECT_PROTOCOL_HEADING, 1)[1]
+            text += _toml_blocks(section)[0]
+        else:
+            text += '[protocol]\nkind = "tests.userprotocol:ChatOverUrl"\n'
+    if abort_on_fail is not None:
+        text = text.replace("[thresholds]\n", f"[thresholds]\nabort_on_fail = {abort_on_fail}\n")
+    return text
+
+
+def run_against(tmp_path: Path, kind: str, protocol: str = "frame", rooms: int = 1,
+                abort_on_fail: str | None = None) -> tuple[dict[str, Any], Breakage]:
+    """One real run of the example against a server breaking as ``kind`` says."""
+    breakage = Breakage(kind)
+    scenario = tmp_path / f"{kind}-{protocol}.toml"
+    scenario.write_text(scenario_text(protocol, rooms, abort_on_fail))
+    results = tmp_path / "results"
+    server = broken_frame_server if protocol == "frame" else broken_connect_server
+    with server(breakage) as url:
+        target = url if protocol == "frame" else url + "/chat"
+        completed = subprocess.run(
+            [sys.executable, "-m", "harness", "run", str(scenario), "--target-url", target,
+             "--results-dir", str(results), "--quiet"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    [result_file] = [path for path in results.glob("*/result.json")
+                     if path.stat().st_mtime >= scenario.stat().st_mtime]
+    result = json.loads(result_file.read_text())
+    assert completed.returncode == {"PASS": 0, "FAIL": 1, "ERROR": 2}[
+        result["verdict"]["status"]], completed.stderr
+    assert_nothing_left(result, results)
+    result["_stdout"] = completed.stdout
+    return result, breakage
+
+
+def test_the_docs_example_is_what_the_tests_run() -> None:
+    text = scenario_text("connect")
+    assert 'checks = ["join[fast].p99 < 250ms", "deliver[fast].p99 < 250ms"' in text
+    assert "deliver[fast].lost < 0.01" in text
+    assert 'url = "/chat?room={room}&user={member}"' in text and 'fault = "6s"' in text
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["freeze", "joins", "deliveries"])
+def test_a_room_that_breaks_fails_with_the_docs_example(tmp_path: Path, kind: str) -> None:
+    result, _ = run_against(tmp_path, kind)
+    assert result["verdict"]["status"] == "FAIL", result["verdict"]["message"]
+    message = result["verdict"]["message"]
+    broken = {check["subject"] for check in result["thresholds"] if check["status"] == "broken"}
+    if kind == "joins":  # too few joins for a percentile: the ones that never ended say it
+        assert re.search(r"\d+ joins? never finished", message) or "join[fast].p99" in broken, \
+            message
+    else:
+        assert "deliver[fast].lost" in broken, message
+
+
+@pytest.mark.integration
+def test_one_frozen_room_of_two_fails_and_names_what_never_finished(tmp_path: Path) -> None:
+    result, _ = run_against(tmp_path, "one_room", rooms=2)
+    assert result["verdict"]["status"] == "FAIL", result["verdict"]["message"]
+    message = result["verdict"]["message"]
+    assert re.search(r"\d+ (joins|leaves|deliveries owed) never finished; the oldest waited "
+                     r"\d+\.\d s", message), message
+    unfinished = result["measured"]["unfinished"]
+    assert unfinished and all(entry["count"] >= 1 and entry["oldest_s"] > 0.5
+                              for entry in unfinished), unfinished
+    assert "never finished" in result["_stdout"]
+
+
+@pytest.mark.integration
+def test_the_healthy_twin_passes(tmp_path: Path) -> None:
+    result, _ = run_against(tmp_path, "healthy")
+    assert result["verdict"]["status"] == "PASS", result["verdict"]["message"]
+    order = result["measured"]["delivery_order"]
+    assert order["owed"] >= 100 and order["lost"] == 0, order
+    assert result["measured"]["unfinished"] == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", ["connect", "user"])
+def test_a_frozen_room_fails_through_join_by_connect_and_a_users_class(
+        tmp_path: Path, protocol: str) -> None:
+    result, _ = run_against(tmp_path, "freeze", protocol)
+    assert result["verdict"]["status"] == "FAIL", result["verdict"]["message"]
+
+
+@pytest.mark.integration
+def test_the_early_verdict_fires_within_2_s_of_the_freeze(tmp_path: Path) -> None:
+    result, breakage = run_against(tmp_path, "freeze",
+                                   abort_on_fail='["deliver[fast].p99 < 250ms"]')
+    assert result["verdict"]["status"] == "FAIL", result["verdict"]["message"]
+    early = result["extra"].get("early_verdict")
+    assert early is not None, result["verdict"]["message"]
+    assert breakage.broke_at is not None
+    assert 0 < early["detected_at"] - breakage.broke_at <= 2.0, (early, breakage.broke_at)
