@@ -2,8 +2,10 @@
 
 They speak the dialects of :mod:`tests.jsonservers` (join by frame: ``enter`` / ``entered``,
 ``post`` relayed as ``posted``, ``exit`` / ``exited``; join by connect: ``/chat?room=R&user=U``,
-``say`` relayed as ``chat``), so the docs' own example scenarios run against them unchanged.
-``after_s`` seconds after the first member connects, a :class:`Breakage` sets in for good:
+``say`` relayed as ``chat``), so the docs' own example scenarios run against them unchanged,
+and Socket.IO (:func:`broken_socketio_server`: targets/socketio_room's events, fixed mode).
+``after_s`` seconds after the first member joins (not the harness's own probe of the URL), a
+:class:`Breakage` sets in for good:
 
 - ``freeze``: the room freezes completely: nothing is read, answered, relayed or accepted
   any more (connections stay open; new ones never complete their handshake);
@@ -33,7 +35,8 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
-__all__ = ["BREAKAGES", "Breakage", "broken_connect_server", "broken_frame_server"]
+__all__ = ["BREAKAGES", "Breakage", "broken_connect_server", "broken_frame_server",
+           "broken_socketio_server"]
 
 BREAKAGES = ("freeze", "joins", "deliveries", "one_room", "healthy")
 FROZEN_ROOM = "room-1"
@@ -41,7 +44,7 @@ FROZEN_ROOM = "room-1"
 
 @dataclass
 class Breakage:
-    """What breaks, and when: ``after_s`` seconds after the first connection."""
+    """What breaks, and when: ``after_s`` seconds after the first join."""
 
     kind: str
     after_s: float = 3.0
@@ -52,13 +55,13 @@ class Breakage:
         if self.kind not in BREAKAGES:
             raise ValueError(f"unknown breakage {self.kind!r}; use one of {BREAKAGES}")
 
-    def connected(self) -> None:
+    def joined(self) -> None:
         if self.first_connection is None:
             self.first_connection = time.time()
 
     @property
     def broke_at(self) -> float | None:
-        """When it set in (wall clock); None before the first connection or when healthy."""
+        """When it set in (wall clock); None before the first join or when healthy."""
         if self.first_connection is None or self.kind == "healthy":
             return None
         return self.first_connection + self.after_s
@@ -117,7 +120,6 @@ def broken_frame_server(breakage: Breakage) -> Iterator[str]:
     lock = threading.Lock()
 
     def handler(connection: ServerConnection) -> None:
-        breakage.connected()
         channel: str | None = None
         try:
             for raw in connection:
@@ -128,6 +130,7 @@ def broken_frame_server(breakage: Breakage) -> Iterator[str]:
                     breakage.hang()
                     return
                 if action == "enter":
+                    breakage.joined()
                     if breakage.broken("join", room):
                         continue  # no answer, not in the room
                     channel = room
@@ -162,11 +165,13 @@ def broken_connect_server(breakage: Breakage) -> Iterator[str]:
 
     def room_of(path: str) -> tuple[str, str]:
         query = parse_qs(urlsplit(path).query)
-        return query["room"][0], query["user"][0]
+        return query.get("room", [""])[0], query.get("user", [""])[0]
 
     def process_request(connection: ServerConnection, request: Any) -> None:
-        breakage.connected()
-        room, _ = room_of(request.path)
+        room, user = room_of(request.path)
+        if not (room and user):
+            return None  # not a member (the harness checking the URL): no join
+        breakage.joined()
         if breakage.broken("join", room):
             breakage.hang()  # the handshake never completes
         return None
@@ -192,3 +197,60 @@ def broken_connect_server(breakage: Breakage) -> Iterator[str]:
 
     with _running(breakage, handler, process_request) as url:
         yield url
+
+
+@contextlib.contextmanager
+def broken_socketio_server(breakage: Breakage) -> Iterator[str]:
+    """targets/socketio_room in fixed mode, breaking as ``breakage`` says (a frozen handler
+    never answers; the Engine.IO pings still do, as in a room whose lock is stuck); yields
+    ``ws://127.0.0.1:PORT``."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from harness import lockwatch
+    from targets.socketio_room.server import RoomApp
+
+    class BrokenRoomApp(RoomApp):
+        async def hang(self) -> None:
+            while not breakage.stop.is_set():
+                await asyncio.sleep(0.2)
+
+        async def join(self, sid: str, data: Any) -> dict[str, Any]:
+            breakage.joined()
+            room = data.get("room") if isinstance(data, dict) else None
+            if breakage.broken("read", room) or breakage.broken("join", room):
+                await self.hang()
+            return await super().join(sid, data)
+
+        async def leave(self, sid: str, data: Any) -> dict[str, Any]:
+            if breakage.broken("read", data.get("room") if isinstance(data, dict) else None):
+                await self.hang()
+            return await super().leave(sid, data)
+
+        async def broadcast(self, sid: str, data: Any) -> dict[str, Any]:
+            room = data.get("room") if isinstance(data, dict) else None
+            if breakage.broken("read", room):
+                await self.hang()
+            if breakage.broken("relay", room):
+                return {"room": room, "id": data.get("id"), "recipients": 0}
+            return await super().broadcast(sid, data)
+
+    app = BrokenRoomApp("fixed", 10.0, lockwatch.MemorySink())
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app.asgi, lifespan="off", log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[listener]),),
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        breakage.stop.set()
+        server.should_exit = True
+        thread.join(10)
+        listener.close()

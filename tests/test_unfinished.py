@@ -21,7 +21,12 @@ import pytest
 
 from harness.target import PROJECT_ROOT
 
-from .brokenservers import Breakage, broken_connect_server, broken_frame_server
+from .brokenservers import (
+    Breakage,
+    broken_connect_server,
+    broken_frame_server,
+    broken_socketio_server,
+)
 from .test_chaos_run import assert_nothing_left
 
 DOCS = PROJECT_ROOT / "docs" / "protocols.md"
@@ -42,7 +47,8 @@ def _toml_blocks(text: str) -> list[str]:
 def scenario_text(protocol: str = "frame", rooms: int = 1,
                   abort_on_fail: str | None = None) -> str:
     """The docs' example with short timings; ``protocol`` ``frame`` (as written), ``connect``
-    (the docs' join-by-connect ``[protocol]``) or ``user`` (tests.userprotocol's class)."""
+    (the docs' join-by-connect ``[protocol]``), ``user`` (tests.userprotocol's class) or
+    ``socketio``."""
     text = re.sub(r"\[timing\]\n(?:[a-z_]+ = .*\n)+", TIMING, docs_example())
     text = text.replace("rooms = 1\n", f"rooms = {rooms}\n")
     if protocol != "frame":
@@ -50,6 +56,8 @@ def scenario_text(protocol: str = "frame", rooms: int = 1,
         if protocol == "connect":
             section = DOCS.read_text().split(CONNECT_PROTOCOL_HEADING, 1)[1]
             text += _toml_blocks(section)[0]
+        elif protocol == "socketio":
+            text += '[protocol]\nkind = "socketio"\n'
         else:
             text += '[protocol]\nkind = "tests.userprotocol:ChatOverUrl"\n'
     if abort_on_fail is not None:
@@ -64,9 +72,10 @@ def run_against(tmp_path: Path, kind: str, protocol: str = "frame", rooms: int =
     scenario = tmp_path / f"{kind}-{protocol}.toml"
     scenario.write_text(scenario_text(protocol, rooms, abort_on_fail))
     results = tmp_path / "results"
-    server = broken_frame_server if protocol == "frame" else broken_connect_server
+    server = {"frame": broken_frame_server, "socketio": broken_socketio_server}.get(
+        protocol, broken_connect_server)
     with server(breakage) as url:
-        target = url if protocol == "frame" else url + "/chat"
+        target = url if protocol in ("frame", "socketio") else url + "/chat"
         completed = subprocess.run(
             [sys.executable, "-m", "harness", "run", str(scenario), "--target-url", target,
              "--results-dir", str(results), "--quiet"],
@@ -125,8 +134,8 @@ def test_the_healthy_twin_passes(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("protocol", ["connect", "user"])
-def test_a_frozen_room_fails_through_join_by_connect_and_a_users_class(
+@pytest.mark.parametrize("protocol", ["connect", "user", "socketio"])
+def test_a_frozen_room_fails_through_join_by_connect_a_users_class_and_socketio(
         tmp_path: Path, protocol: str) -> None:
     result, _ = run_against(tmp_path, "freeze", protocol)
     assert result["verdict"]["status"] == "FAIL", result["verdict"]["message"]
