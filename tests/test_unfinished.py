@@ -150,3 +150,55 @@ def test_the_early_verdict_fires_within_2_s_of_the_freeze(tmp_path: Path) -> Non
     assert early is not None, result["verdict"]["message"]
     assert breakage.broke_at is not None
     assert 0 < early["detected_at"] - breakage.broke_at <= 2.0, (early, breakage.broke_at)
+
+
+def test_the_verdict_names_what_never_finished() -> None:
+    from harness.delivery_order import DeliveryOrderCounts
+    from harness.measurements import Measurements, Sample
+    from harness.scenario import load_scenario
+    from harness.verdict import judge
+
+    def unfinished(op: str, age_ms: float) -> Sample:
+        return Sample(1010.0, op, "fast", age_ms, False, "unfinished", unfinished=True)
+
+    ok = [Sample(1000.0 + i / 10, op, "fast", 5.0, True) for i in range(100)
+          for op in ("join", "deliver")]
+    counts = DeliveryOrderCounts(received=100, owed=100)
+    counts.kinds = {"fast": {"owed": 100, "lost": 0}}
+    measurements = Measurements(
+        samples=ok + [unfinished("join", 6900.0), unfinished("join", 1200.0),
+                      unfinished("deliver", 800.0)],
+        run_started=1000.0, run_ended=1011.0, delivery_order=counts)
+    verdict = judge(load_scenario(PROJECT_ROOT / "scenarios" / "slow-member.toml"),
+                    measurements)
+    assert verdict.status == "FAIL"
+    assert verdict.message.endswith(
+        "; 2 joins never finished; the oldest waited 6.9 s; 1 delivery owed never finished; "
+        "it waited 0.8 s")
+    # The lower bounds count: p99 of 102 joins is the 101st, the younger unfinished one.
+    assert "join[fast].p99 = 1200 ms" in verdict.message
+
+
+def test_the_progress_line_shows_what_is_in_flight(tmp_path: Path) -> None:
+    from harness.inflight import InFlightTail, describe_waiting
+    from harness.progress import status_line
+
+    path = tmp_path / "inflight.jsonl"
+    path.write_text(
+        json.dumps({"time": 100.0, "process": "a", "waiting": [
+            {"op": "join", "member_kind": "fast", "ages_ms": [6500.0, 10.0]}]}) + "\n"
+        + json.dumps({"time": 100.0, "process": "b", "waiting": []}) + "\n"
+        + '{"time": 100.0, "process": "b", "wai')  # a half-written line waits
+    tail = InFlightTail(path)
+    tail.read_new()
+    waiting = tail.current(now=100.4)
+    assert describe_waiting(waiting) == "in flight 2 (oldest 6.9 s)"
+    assert status_line("x", "fault", 9, 9, [], waiting=waiting).endswith(
+        "in flight 2 (oldest 6.9 s)")
+    assert not tail.all_ended() and not tail.settled_since(99.0)
+    with open(path, "a") as file:
+        file.write('ting": [], "ended": true}\n')
+        file.write(json.dumps({"time": 101.0, "process": "a", "waiting": [], "ended": True})
+                   + "\n")
+    tail.read_new()
+    assert tail.all_ended() and tail.settled_since(99.0) and tail.current() == []
