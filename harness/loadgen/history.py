@@ -102,6 +102,10 @@ class OperationHistory:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
+        self.restart()
+
+    def restart(self) -> None:
+        """Start from nothing (a new test: the web UI's swarm again)."""
         self.in_flight: dict[Operation, None] = {}  # ordered: oldest first
         #: Room -> member -> its current membership.
         self.rooms: dict[str, dict[str, Membership]] = {}
@@ -113,10 +117,6 @@ class OperationHistory:
         #: Set once a delivered message matched an owed one: ids are comparable.
         self.matched = False
         self.ended = False
-
-    def restart(self) -> None:
-        """A new test starts (the web UI's swarm again): forget the last one entirely."""
-        self.__init__(self.clock)  # type: ignore[misc]
 
     # Operations.
 
