@@ -83,6 +83,8 @@ def run_against(tmp_path: Path, kind: str, protocol: str = "frame", rooms: int =
     [result_file] = [path for path in results.glob("*/result.json")
                      if path.stat().st_mtime >= scenario.stat().st_mtime]
     result = json.loads(result_file.read_text())
+    result["_samples"] = [json.loads(line)
+                          for line in (result_file.parent / "samples.jsonl").open()]
     assert completed.returncode == {"PASS": 0, "FAIL": 1, "ERROR": 2}[
         result["verdict"]["status"]], completed.stderr
     assert_nothing_left(result, results)
@@ -107,6 +109,9 @@ def test_a_room_that_breaks_fails_with_the_docs_example(tmp_path: Path, kind: st
     if kind == "joins":  # too few joins for a percentile: the ones that never ended say it
         assert re.search(r"\d+ joins? never finished", message) or "join[fast].p99" in broken, \
             message
+        # [load] op_timeout (default 5 s): a join older than it ended failed "timeout".
+        assert any(sample["op"] == "join" and (sample["error"] or "").startswith(
+            "timeout: no 'joined' reply within 5 s") for sample in result["_samples"])
     else:
         assert "deliver[fast].lost" in broken, message
 
@@ -122,6 +127,9 @@ def test_one_frozen_room_of_two_fails_and_names_what_never_finished(tmp_path: Pa
     assert unfinished and all(entry["count"] >= 1 and entry["oldest_s"] > 0.5
                               for entry in unfinished), unfinished
     assert "never finished" in result["_stdout"]
+    entries = [sample for sample in result["_samples"] if sample.get("unfinished")]
+    assert entries and all(not sample["ok"] and sample["error"] == "unfinished"
+                           and sample["latency_ms"] > 500 for sample in entries), entries[:3]
 
 
 @pytest.mark.integration
