@@ -1,10 +1,12 @@
 """Operations in flight, as the Locust processes report them: ``inflight.jsonl``.
 
-Every 0.5 s each Locust process that runs members ships what its operation history
+Every 0.25 s each Locust process that runs members ships what its operation history
 (:mod:`harness.loadgen.history`) holds in flight, and the collecting process appends it as one
-JSON line: ``{"time", "process", "waiting": [{"op", "member_kind", "ages_ms": [...]}]}``
+JSON line: ``{"time", "process", "waiting": [{"op", "member_kind", "ages_ms": [...]}],
+"draining"}``
 (ages at ``time``, the oldest first, at most :data:`MAX_AGES` per op and member kind); its
-last line, once the run ended and its unfinished operations were fired, has ``"ended": true``.
+last line, once the run ended and its unfinished operations were fired, has ``"ended": true``;
+``"draining"`` says the process has seen the run's drain (its members start nothing new).
 :class:`InFlightTail` keeps each process's latest line. A latency check counts each waiting
 operation as a sample of at least its current age (:class:`Waiting`), so a freeze shows while
 it happens, not only once it ends.
@@ -45,6 +47,8 @@ class InFlightTail:
         self.latest: dict[str, tuple[float, list[Waiting]]] = {}
         #: Processes whose history ended the run.
         self.ended: set[str] = set()
+        #: Processes whose latest line says they drain.
+        self.draining: set[str] = set()
 
     def read_new(self) -> None:
         try:
@@ -64,6 +68,10 @@ class InFlightTail:
             except (ValueError, KeyError, TypeError):
                 continue  # a line we cannot read tells nothing about what waits
             self.latest[process] = (stamp, waiting)
+            if line.get("draining") is True:
+                self.draining.add(process)
+            else:
+                self.draining.discard(process)
             if line.get("ended") is True:
                 self.ended.add(process)
 
@@ -77,10 +85,10 @@ class InFlightTail:
         """Whether every process that reported has ended its run."""
         return bool(self.latest) and set(self.latest) <= self.ended
 
-    def settled_since(self, since: float) -> bool:
-        """Whether every process reported, after ``since``, that nothing is in flight."""
-        return bool(self.latest) and all(stamp > since and not waiting
-                                         for stamp, waiting in self.latest.values())
+    def settled(self) -> bool:
+        """Whether every process reported that it drains and nothing is in flight."""
+        return bool(self.latest) and set(self.latest) <= self.draining and not any(
+            waiting for _, waiting in self.latest.values())
 
 
 def describe_waiting(waiting: list[Waiting]) -> str:

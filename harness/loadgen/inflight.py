@@ -29,7 +29,7 @@ from .order import order_recorder
 __all__ = ["InFlightRecorder", "UNFINISHED"]
 
 MESSAGE_TYPE = "room_inflight"
-FLUSH_INTERVAL = 0.5
+FLUSH_INTERVAL = 0.25  # the drain at the run's end waits for a line saying nothing is in flight
 #: The error of an operation still in flight when the run ended.
 UNFINISHED = "unfinished"
 
@@ -66,7 +66,8 @@ class InFlightRecorder(JsonLinesShipper):
         for operation, age in history.waiting():
             waiting.setdefault((operation.op, operation.member_kind), []).append(age * 1000)
         return [{"time": time.time(), "process": self.process,
-                 "waiting": waiting_lines(waiting)}]
+                 "waiting": waiting_lines(waiting),
+                 "draining": member_faults(self.environment).draining}]
 
     def restart(self) -> None:
         """A new test starts (in the web UI, a swarm after a stop): a fresh history."""
