@@ -26,7 +26,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from harness.delivery_order import DeliveryOrderCounts
-from harness.loadgen.history import DELIVERY_GRACE, LEAVE_RACE, OperationHistory
+from harness.loadgen.history import DELIVERY_GRACE, JOIN_RACE, LEAVE_RACE, OperationHistory
 from harness.loadgen.order import DeliveryOrder
 from harness.measurements import Measurements
 from harness.protocols import ROOMCHAOS, Delivered
@@ -162,6 +162,20 @@ def test_the_join_and_leave_races_owe_nothing() -> None:
     history.broadcast("a", "lobby", "a-5")
     history.received("c", "a-5")
     assert owed_counts(history) == {"fast": {"owed": 3, "lost": 1}}
+
+
+def test_a_join_nothing_confirms_is_owed_only_after_the_join_race() -> None:
+    clock = Clock()
+    history = OperationHistory(clock)
+    history.entered("a", "fast", "lobby")
+    history.entered("b", "fast", "lobby", confirmed=False)  # connected: the server may lag
+    clock.now += JOIN_RACE / 2
+    history.broadcast("a", "lobby", "a-1")  # not owed to b yet
+    clock.now += JOIN_RACE
+    history.broadcast("a", "lobby", "a-2")
+    history.received("b", "a-2")
+    assert [operation.member for operation, _ in history.waiting()] == []
+    assert owed_counts(history) == {"fast": {"owed": 1}}
 
 
 def test_a_close_with_messages_maybe_on_their_way_owes_only_the_older_ones() -> None:

@@ -8,11 +8,12 @@ Every protocol's members record through the one :class:`OperationHistory` of the
   invoke` when a member starts one, :meth:`~OperationHistory.finish` when it ends (its sample,
   ``ok`` or failed with its reason, is fired as before). Until then it is *in flight*.
 - **Owed deliveries** (``deliver``): a broadcast is owed to every other member of this process
-  that is in the sender's room: its join was confirmed before the broadcast was invoked, and
-  it did not begin to leave (or lose its connection) within :data:`LEAVE_RACE` seconds after
-  (a server may rightly have seen the leave first). The sender's own echo is never owed, and
-  a broadcast that failed owes nothing. An owed delivery is in flight until the member
-  receives the message (matched by message id).
+  that is in the sender's room: its join was confirmed before the broadcast was invoked (where
+  nothing confirms a join, it was sent or connected :data:`JOIN_RACE` seconds before: the
+  server may not have seen it yet), and it did not begin to leave (or lose its connection)
+  within :data:`LEAVE_RACE` seconds after (a server may rightly have seen the leave first).
+  The sender's own echo is never owed, and a broadcast that failed owes nothing. An owed
+  delivery is in flight until the member receives the message (matched by message id).
 - **Lost**: an owed delivery is judged only once nothing more can arrive on its
   receiver's connection, or at the end of the run. A leave by frame does not end the wait:
   a server may still be sending what it queued for the member before the leave (its reply
@@ -41,13 +42,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DELIVERY_GRACE", "LEAVE_RACE", "Membership", "Operation", "OperationHistory",
-           "Unfinished", "operation_history"]
+__all__ = ["DELIVERY_GRACE", "JOIN_RACE", "LEAVE_RACE", "Membership", "Operation",
+           "OperationHistory", "Unfinished", "operation_history"]
 
 #: Seconds a delivery may take before a receiver's own close (or the run's end) makes it lost.
 DELIVERY_GRACE = 1.0
 #: A receiver that began to leave within this many seconds after a broadcast was not owed it.
 LEAVE_RACE = 0.5
+#: Where nothing confirms a join, a broadcast within this many seconds after it is not owed.
+JOIN_RACE = 0.5
 
 
 @dataclass(eq=False)
@@ -130,10 +133,12 @@ class OperationHistory:
 
     # Memberships and owed deliveries.
 
-    def entered(self, member: str, member_kind: str, room: str) -> None:
-        """``member``'s join of ``room`` was confirmed (or sent, where nothing confirms it)."""
+    def entered(self, member: str, member_kind: str, room: str, confirmed: bool = True) -> None:
+        """``member``'s join of ``room`` was ``confirmed`` by the server, or sent (connected)
+        where nothing confirms it."""
         self.left(member)
-        membership = Membership(member, member_kind, room, self.clock())
+        joined = self.clock() + (0.0 if confirmed else JOIN_RACE)
+        membership = Membership(member, member_kind, room, joined)
         self._memberships[member] = membership
         self.rooms.setdefault(room, {})[member] = membership
 

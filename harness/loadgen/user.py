@@ -418,7 +418,8 @@ class RoomUser(User):
             self.request("join", protocol.join_frame(self.slot.room, self.slot.name), expect,
                          intended_start)
             self._order.joined()
-            self.history.entered(self.slot.name, self.slot.kind, self.slot.room)
+            self.history.entered(self.slot.name, self.slot.kind, self.slot.room,
+                                 confirmed=expect is not None)
             return
         operation = self._begin("join")
         started = time.perf_counter()
@@ -430,7 +431,8 @@ class RoomUser(User):
         if error is not None:
             raise error
         self._order.joined()
-        self.history.entered(self.slot.name, self.slot.kind, self.slot.room)
+        self.history.entered(self.slot.name, self.slot.kind, self.slot.room,
+                             confirmed=expect is not None)
 
     def leave(self) -> None:
         """Leave the room: a leave frame, or closing the connection (timed until closed)."""
