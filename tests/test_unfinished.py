@@ -123,15 +123,20 @@ def test_one_frozen_room_of_two_fails_and_names_what_never_finished(tmp_path: Pa
     result, _ = run_against(tmp_path, "one_room", rooms=2)
     assert result["verdict"]["status"] == "FAIL", result["verdict"]["message"]
     message = result["verdict"]["message"]
-    assert re.search(r"\d+ (joins|leaves|deliveries owed) never finished; the oldest waited "
-                     r"\d+\.\d s", message), message
-    unfinished = result["measured"]["unfinished"]
-    assert unfinished and all(entry["count"] >= 1 and entry["oldest_s"] > 0.5
-                              for entry in unfinished), unfinished
-    assert "never finished" in result["_stdout"]
     entries = [sample for sample in result["_samples"] if sample.get("unfinished")]
-    assert entries and all(not sample["ok"] and sample["error"] == "unfinished"
-                           and sample["latency_ms"] > 500 for sample in entries), entries[:3]
+    timeouts = [sample for sample in result["_samples"]
+                if (sample["error"] or "").startswith("timeout: ")]
+    # The frozen room's members wait for good: at the end each one still waits (unfinished)
+    # or has just given up after op_timeout (when the end came while each was between two).
+    assert entries or timeouts, message
+    assert all(not sample["ok"] and sample["error"] == "unfinished"
+               and sample["latency_ms"] > 500 for sample in entries), entries[:3]
+    if entries:
+        assert re.search(r"\d+ (joins?|leaves?|deliver(y|ies) owed) never finished; "
+                         r"(the oldest|it) waited \d+\.\d s", message), message
+        assert "never finished" in result["_stdout"]
+        summary = result["measured"]["unfinished"]
+        assert sum(entry["count"] for entry in summary) == len(entries), summary
 
 
 @pytest.mark.integration
