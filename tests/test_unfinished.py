@@ -108,10 +108,9 @@ def test_a_room_that_breaks_fails_with_the_docs_example(tmp_path: Path, kind: st
     assert result["verdict"]["status"] == "FAIL", result["verdict"]["message"]
     message = result["verdict"]["message"]
     broken = {check["subject"] for check in result["thresholds"] if check["status"] == "broken"}
-    if kind == "joins":  # too few joins for a percentile: the ones that never ended say it
-        assert re.search(r"\d+ joins? never finished", message) or "join[fast].p99" in broken, \
-            message
-        # [load] op_timeout (default 5 s): a join older than it ended failed "timeout".
+    if kind == "joins":  # too few joins for a percentile: errors.ratio says it
+        # [load] op_timeout (default 5 s): a join older than it ended failed "timeout" (and
+        # one still waiting at the end is unfinished).
         assert any(sample["op"] == "join" and (sample["error"] or "").startswith(
             "timeout: no 'joined' reply within 5 s") for sample in result["_samples"])
     else:
@@ -166,7 +165,7 @@ def test_the_early_verdict_fires_within_2_s_of_the_freeze(tmp_path: Path) -> Non
     assert breakage.broke_at is not None
     assert 0 < early["detected_at"] - breakage.broke_at <= 2.0, (early, breakage.broke_at)
     broken = {check["subject"] for check in result["thresholds"] if check["status"] == "broken"}
-    assert "deliver[fast].lost" in broken, result["verdict"]["message"]
+    assert "deliver[fast].p99" in broken, result["verdict"]["message"]
 
 
 def test_the_verdict_names_what_never_finished() -> None:
