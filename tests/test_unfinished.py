@@ -77,7 +77,7 @@ def run_against(tmp_path: Path, kind: str, protocol: str = "frame", rooms: int =
     server = {"frame": broken_frame_server, "socketio": broken_socketio_server}.get(
         protocol, broken_connect_server)
     with server(breakage) as url:
-        target = url if protocol in ("frame", "socketio") else url + "/chat"
+        target = {"frame": url, "socketio": url + "/socket.io/"}.get(protocol, url + "/chat")
         completed = subprocess.run(
             [sys.executable, "-m", "harness", "run", str(scenario), "--target-url", target,
              "--results-dir", str(results), "--quiet"],
@@ -90,6 +90,9 @@ def run_against(tmp_path: Path, kind: str, protocol: str = "frame", rooms: int =
     assert completed.returncode == {"PASS": 0, "FAIL": 1, "ERROR": 2}[
         result["verdict"]["status"]], completed.stderr
     assert_nothing_left(result, results)
+    # The members spoke with the server before it broke: the FAIL is the breakage's.
+    assert any(sample["ok"] and sample["op"] == "join" for sample in result["_samples"]), \
+        result["verdict"]["message"]
     result["_stdout"] = completed.stdout
     return result, breakage
 
