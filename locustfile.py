@@ -23,6 +23,7 @@ from locust import constant, events, task
 from locust.runners import WorkerRunner
 
 from harness.loadgen.histograms import HistogramRecorder
+from harness.loadgen.inflight import InFlightRecorder, inflight_path
 from harness.loadgen.lag import LagMonitor
 from harness.loadgen.lockfeed import LockFeed
 from harness.loadgen.memberfaults import member_faults
@@ -105,4 +106,7 @@ def _on_init(environment: Any, **_: Any) -> None:
                                                       context=tls.ssl_context()))
         environment.events.test_start.add_listener(lambda **_: feed.start())
         environment.events.quitting.add_listener(lambda **_: feed.stop())
+    # Last: Locust runs quitting listeners last-registered first, and at the run's end this
+    # one fires the unfinished operations into the recorders above before they close.
+    InFlightRecorder(environment, inflight_path(options.samples_file)).attach()
     install_chaos_tab(environment)  # the web UI's Chaos tab; does nothing without a web UI

@@ -50,6 +50,7 @@ class LocustPlan:
     master_port: int = 5557
     lag_file: Path | None = None  # where the master writes the processes' lag windows
     body_size: int = 0  # bytes of random text per broadcast body; 0: "hello"
+    op_timeout_s: float = 5.0  # an operation waits this long for its reply, then fails
     control_file: Path | None = None  # member fault commands from the harness
     member_faults_file: Path | None = None  # what members measure while acting faults out
     target_url: str = ""  # the target's own URL: members keep its host for TLS and Host
@@ -76,6 +77,7 @@ class LocustPlan:
             "--lock-reports", self.lock_reports,
             "--lag-file", str(self.lag_file or ""),
             "--body-size", str(self.body_size),
+            "--op-timeout", f"{self.op_timeout_s:g}",
             "--control-file", str(self.control_file or ""),
             "--member-faults-file", str(self.member_faults_file or ""),
             "--target-url", self.target_url,

@@ -17,6 +17,7 @@ from typing import Any
 from harness.delivery_order import DeliveryOrderCounts
 from harness.generator_lag import GeneratorLag
 from harness.hdr import HistogramSet, LatencyHistogram, read_histograms
+from harness.inflight import Waiting
 from harness.sampled import SampledSeries
 
 OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
@@ -25,6 +26,9 @@ OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
 ERROR_OPS: tuple[str, ...] = ("frame",)
 """Samples that are always errors and time nothing: ``frame``, a frame the protocol could not
 read. They count in ``errors.ratio`` and ``errors.count``, never in a latency."""
+
+TIMEOUT_ERROR = "timeout"
+"""How the error of an operation that waited ``[load] op_timeout`` for its reply begins."""
 
 MEMBER_KINDS: tuple[str, ...] = ("fast", "slow")
 """``slow`` members reach the server through their own faulty proxy; ``fast`` ones do not."""
@@ -45,6 +49,9 @@ class Sample:
             member's fixed schedule (corrected for coordinated omission); else None.
         member: The member's name (``slow-0``, ``fast-3``) when the writer gave it; for
             ``deliver`` the receiving member.
+        unfinished: The operation was still in flight when the run ended (``ok`` False,
+            ``error`` ``"unfinished"``, ``time`` the run's end, ``latency_ms`` its age then:
+            a lower bound, which latency checks count).
     """
 
     time: float
@@ -55,6 +62,13 @@ class Sample:
     error: str | None = None
     corrected_ms: float | None = None
     member: str | None = None
+    unfinished: bool = False
+
+    @property
+    def timed_out(self) -> bool:
+        """It failed because it waited ``[load] op_timeout`` for its reply (its latency is
+        that wait: a lower bound, like an unfinished one's)."""
+        return not self.ok and (self.error or "").startswith(TIMEOUT_ERROR)
 
     def to_dict(self) -> dict[str, Any]:
         """The sample as a JSON-ready dict with exactly the dataclass fields."""
@@ -95,7 +109,11 @@ class Sample:
         member = data.get("member")
         if member is not None and not isinstance(member, str):
             raise ValueError(f"member must be a string or null, got {member!r}")
-        return cls(time, op, member_kind, latency_ms, ok, error, corrected_ms, member)
+        unfinished = data.get("unfinished", False)
+        if not isinstance(unfinished, bool):
+            raise ValueError(f"unfinished must be true or false, got {unfinished!r}")
+        return cls(time, op, member_kind, latency_ms, ok, error, corrected_ms, member,
+                   unfinished)
 
 
 def _finite_number(value: Any, name: str) -> float:
@@ -138,6 +156,8 @@ class Measurements:
             threads, see harness.sampled), with the reason for each one that has no data.
         delivery_order: Messages received, reordered, duplicated and lost over every member
             (harness.delivery_order); None when not measured.
+        waiting: Operations in flight right now, with their age so far (live judgements
+            only; at the end they are ``unfinished`` samples instead).
         fault_not_in_effect: One line per fault that did not take effect (a stall during
             which backpressure was never reached, harness.stall_check). Such a run never
             PASSes (ERROR instead), but a broken check still FAILs it, with these lines
@@ -158,6 +178,23 @@ class Measurements:
     sampled: SampledSeries = field(default_factory=SampledSeries)
     delivery_order: DeliveryOrderCounts | None = None
     fault_not_in_effect: list[str] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
+
+    def lower_bounds_ms(self, op: str, member_kinds: tuple[str, ...]) -> list[float]:
+        """Ages (ms) of the operations of ``op`` that never completed: still in flight
+        (:attr:`waiting`, live), given up after ``[load] op_timeout`` (:attr:`Sample.timed_out`)
+        or ``unfinished`` at the run's end. Each is a lower bound of its latency, and latency
+        checks count it as one (so a wait does not vanish from a percentile when it ends)."""
+        ages = [sample.latency_ms for sample in self.samples
+                if (sample.unfinished or sample.timed_out) and sample.op == op
+                and sample.member_kind in member_kinds]
+        ages += [item.age_ms for item in self.waiting
+                 if item.op == op and item.member_kind in member_kinds]
+        return ages
+
+    def unfinished(self) -> list[Sample]:
+        """The operations still in flight when the run ended."""
+        return [sample for sample in self.samples if sample.unfinished]
 
     def corrected_latency(self, op: str, member_kinds: tuple[str, ...]) -> LatencyHistogram | None:
         """The corrected latency histogram of ``op`` over ``member_kinds``, if recorded."""
@@ -180,6 +217,7 @@ def live_measurements(
     histograms_required: bool = False,
     sampled: SampledSeries | None = None,
     delivery_order: DeliveryOrderCounts | None = None,
+    waiting: list[Waiting] | None = None,
 ) -> Measurements:
     """What is measured so far, built the same way wherever a judgement is made.
 
@@ -204,6 +242,8 @@ def live_measurements(
         sampled: What the run's sampler took so far (copied); None: nothing was sampled, and
             checks on sampled series have no data.
         delivery_order: The order and loss counts so far (copied); None: not measured.
+        waiting: Operations in flight now (harness.inflight), counted by latency checks at
+            their age.
     """
     measurements = Measurements(
         samples=list(samples), lock_reports=list(lock_reports), run_started=run_started,
@@ -211,6 +251,7 @@ def live_measurements(
         lock_reports_available=lock_reports_available,
         sampled=SampledSeries() if sampled is None else sampled.snapshot(),
         delivery_order=None if delivery_order is None else delivery_order.copy(),
+        waiting=list(waiting or ()),
     )
     if histograms_file is None:
         for sample in samples:

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MemberFaultCommand", "append_command"]
+__all__ = ["DRAIN", "MemberFaultCommand", "append_command"]
+
+#: Not a fault: the run's load is over; members start nothing new but keep reading, so that
+#: deliveries still owed can arrive before the run judges them (harness.loadgen.history).
+DRAIN = "drain"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from .inflight import Waiting, describe_waiting
 from .measurements import Measurements, Sample
 from .scenario import ThresholdSettings
 from .thresholds import CheckResult
@@ -51,9 +52,10 @@ class SampleTail:
 
 def status_line(
     label: str, phase: str, elapsed_s: float, left_s: float, results: Sequence[CheckResult],
-    lag_ms: float | None = None,
+    lag_ms: float | None = None, waiting: Sequence[Waiting] | None = None,
 ) -> str:
-    """One line such as ``[naive] fault  t=9s left 9s  join[fast].p99 812 ms BROKEN ...``.
+    """One line such as ``[naive] fault  t=9s left 9s  join[fast].p99 812 ms BROKEN ...
+    in flight 7 (oldest 6.9 s)``.
 
     Each check's subject and value as the verdict would measure them right now (from
     :func:`~harness.measurements.live_measurements`): latency corrected for coordinated
@@ -65,8 +67,9 @@ def status_line(
         for result in results
     )
     lag_text = "" if lag_ms is None else f"  generator lag {lag_ms:.0f} ms"
+    waiting_text = "" if waiting is None else f"  {describe_waiting(list(waiting))}"
     return (f"[{label}] {phase:<9} t={elapsed_s:4.0f}s left {max(0.0, left_s):3.0f}s  "
-            f"{figures}{lag_text}")
+            f"{figures}{waiting_text}{lag_text}")
 
 
 class Progress:
@@ -86,7 +89,9 @@ class Progress:
         if now - self._last < self.interval:
             return
         self._last = now
-        results = evaluate_checks(thresholds.checks, measure(), thresholds.min_samples)
+        measurements = measure()
+        results = evaluate_checks(thresholds.checks, measurements, thresholds.min_samples)
         lag_ms = self.lag_ms() if self.lag_ms is not None else None
-        print(status_line(self.label, phase, elapsed_s, left_s, results, lag_ms),
+        print(status_line(self.label, phase, elapsed_s, left_s, results, lag_ms,
+                          measurements.waiting),
               file=self.stream, flush=True)

@@ -22,6 +22,7 @@ from harness.files import write_text_atomically
 from harness.measurements import MEMBER_KINDS, OPS, Measurements, Sample
 from harness.scenario import Scenario
 from harness.thresholds.latency import nearest_rank_percentile
+from harness.unfinished import unfinished_summary
 from harness.verdict import Verdict
 
 RESULT_FILE_NAME = "result.json"
@@ -113,6 +114,8 @@ def build_result(
             "lock_reports": len(measurements.lock_reports),
             "delivery_order": (None if measurements.delivery_order is None
                                else measurements.delivery_order.to_dict()),
+            # Operations still in flight at the end, per op and member kind (count, oldest).
+            "unfinished": unfinished_summary(measurements.samples),
             "latency_ms": summarize_latencies(measurements),
             "latency_ms_corrected": summarize_corrected_latencies(measurements),
             "generator_lag": (

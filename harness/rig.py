@@ -348,6 +348,7 @@ class Rig:
             master_port=free_port() if distributed else 0,
             lag_file=self.run_dir / LAG_FILE_NAME,
             body_size=load.body_size,
+            op_timeout_s=load.op_timeout_s,
             control_file=self.control_file,
             member_faults_file=self.member_faults_file,
             target_url=self.target_info.url if self.target_info else "",

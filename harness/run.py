@@ -10,8 +10,11 @@ Order of events:
 3. Start Locust headless with the project's locustfile.py.
 4. Once samples flow: warm-up, then the faults go onto every slow proxy
    (downstream, server to member), then they come off, then cool-down.
-5. Stop Locust with SIGINT (it writes its CSV and HTML report), collect the
-   samples and the lock reports, judge, and write ``results/<run-id>/``.
+5. Drain: members start nothing new but keep reading until nothing is in flight (at most
+   :data:`DRAIN_MAX_S`), so that every delivery owed can arrive and every gap is judged.
+6. Stop Locust with SIGINT (it writes its CSV and HTML report; operations still in flight
+   become ``unfinished`` samples), collect the samples and the lock reports, judge, and
+   write ``results/<run-id>/``.
 
 A component that dies, a Toxiproxy call that hangs, a signal: each becomes an
 ERROR verdict naming the cause. Every child and proxy is removed on the way
@@ -30,9 +33,10 @@ from .delivery_order import ORDER_FILE_NAME, OrderTail
 from .errors import ComponentError
 from .generator_lag import LAG_FILE_NAME, read_lag_file
 from .history import append_history
+from .inflight import INFLIGHT_FILE_NAME, InFlightTail
 from .lockreports import LockReportsUnavailable, LockReportTracker
 from .measurements import Measurements, Sample, live_measurements
-from .memberfaults import MemberFaultCommand, append_command
+from .memberfaults import DRAIN, MemberFaultCommand, append_command
 from .pages import PageError, write_run_page
 from .progress import Progress, SampleTail
 from .prometheus import MetricSelector
@@ -60,6 +64,12 @@ FIRST_SAMPLE_TIMEOUT = 30.0
 #: With --expect-workers, how long the master waits for them (and their first sample).
 REMOTE_WORKERS_TIMEOUT = 300.0
 TICK = 0.2
+#: The longest the run waits for every Locust process to end its history (after the drain).
+END_WAIT_S = 2.0
+#: The longest the drain at the run's end waits for operations and owed deliveries in flight:
+#: longer than harness.loadgen.history.DELIVERY_GRACE, so that what is still missing then is
+#: judged lost.
+DRAIN_MAX_S = 1.5
 
 
 @dataclass
@@ -104,6 +114,7 @@ class ChaosRun:
         self.samples: list[Sample] = []
         self.tail = SampleTail(self.run_dir / "samples.jsonl")
         self.order = OrderTail(self.run_dir / ORDER_FILE_NAME)
+        self.inflight = InFlightTail(self.run_dir / INFLIGHT_FILE_NAME)
         self.lag_file = self.run_dir / LAG_FILE_NAME
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
@@ -182,6 +193,7 @@ class ChaosRun:
     def collect(self) -> None:
         self.samples.extend(self.tail.read_new())
         self.order.read_new()
+        self.inflight.read_new()
 
     def poll_lock_reports(self) -> None:
         self.measurements.lock_reports = self.locks.poll()
@@ -195,6 +207,7 @@ class ChaosRun:
             run_started=self.measurements.run_started,
             fault_started=self.measurements.fault_started,
             sampled=self.sampled(), delivery_order=self.order.counts,
+            waiting=self.inflight.current(),
         )
 
     def broken_abort_check(self, into_fault_s: float) -> bool:
@@ -291,6 +304,7 @@ class ChaosRun:
                 self.progress.update(time.monotonic(), phase, elapsed, left, self.live,
                                      self.scenario.thresholds)
             time.sleep(TICK)
+        self.drain()
         self.measurements.run_ended = time.time()
         if self.sampler is not None:
             self.sampler.stop()
@@ -298,6 +312,26 @@ class ChaosRun:
             self.measurements.fault_ended = self.measurements.run_ended
             self.stopped_with_faults_on = True
         self.rig.stop_locust()
+
+    def drain(self) -> None:
+        """The load is over: members start nothing new but keep reading until every process
+        reports nothing in flight (at most :data:`DRAIN_MAX_S`); then each process judges
+        what is still owed or waiting (at most :data:`END_WAIT_S`)."""
+        asked = time.time()
+        append_command(self.rig.control_file, MemberFaultCommand(DRAIN, True))
+        while time.time() - asked < DRAIN_MAX_S:
+            self.rig.check_components("while draining")
+            time.sleep(TICK)
+            self.collect()
+            if self.inflight.settled():
+                break
+        # Lift the drain: each process ends its history (unfinished operations, lost
+        # deliveries) and says so; then Locust may stop.
+        append_command(self.rig.control_file, MemberFaultCommand(DRAIN, False))
+        ending = time.time()
+        while time.time() - ending < END_WAIT_S and not self.inflight.all_ended():
+            time.sleep(TICK / 2)
+            self.collect()
 
     def finish_measuring(self) -> None:
         """Read the last lock reports; the target must still answer, so before teardown."""

@@ -64,6 +64,8 @@ TARGET_KEYS: tuple[str, ...] = (
 TARGET_TEXT_KEYS: tuple[str, ...] = ("cmd", "url", "ready", "lock_reports", "ca_file")
 """``[target]`` keys naming the user's own server (checked with the flags they stand for,
 by :mod:`harness.target_options`, before anything starts)."""
+#: The longest ``[load] op_timeout``: an operation waits at most this long for its reply.
+MAX_OP_TIMEOUT_S = 600.0
 LOAD_KEYS: tuple[str, ...] = (
     "rooms",
     "members",
@@ -73,6 +75,7 @@ LOAD_KEYS: tuple[str, ...] = (
     "stay",
     "away",
     "body_size",
+    "op_timeout",
 )
 TIMING_KEYS: tuple[str, ...] = ("warmup", "fault", "cooldown", "evidence_window")
 THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail", "max_generator_lag")
@@ -203,6 +206,9 @@ class LoadSettings:
         stay_s: Time in a room before leaving.
         away_s: Time out of the room before rejoining.
         body_size: Bytes of fresh random text in each broadcast body; 0 sends ``hello``.
+        op_timeout_s: How long an operation waits for its reply before it fails with
+            ``timeout`` (shorter than a fault window, so that an operation a freeze holds
+            ends inside the run; one still waiting at the end is ``unfinished``).
     """
 
     rooms: int = 1
@@ -213,6 +219,7 @@ class LoadSettings:
     stay_s: float = 2.0
     away_s: float = 0.2
     body_size: int = 0
+    op_timeout_s: float = 5.0
 
     @property
     def fast_members(self) -> int:
@@ -354,6 +361,7 @@ class Scenario:
                 "stay_s": self.load.stay_s,
                 "away_s": self.load.away_s,
                 "body_size": self.load.body_size,
+                "op_timeout_s": self.load.op_timeout_s,
             },
             "timing": {
                 "warmup_s": self.timing.warmup_s,
@@ -731,6 +739,11 @@ class _ScenarioReader:
         stay_s = self.read_duration(table, "stay", default.stay_s, "[load] stay")
         away_s = self.read_duration(table, "away", default.away_s, "[load] away")
         body_size = self.read_size(table, "body_size", "[load] body_size")
+        op_timeout_s = self.read_duration(table, "op_timeout", default.op_timeout_s,
+                                          "[load] op_timeout")
+        if not 0 < op_timeout_s <= MAX_OP_TIMEOUT_S:
+            raise self.fail(f"[load] op_timeout must be > 0 and at most {MAX_OP_TIMEOUT_S:g}s, "
+                            f'got {op_timeout_s:g}s; use e.g. op_timeout = "5s"')
         if members < 1:
             raise self.fail(f"[load] members must be >= 1, got {members}")
         if members > MAX_MEMBERS:
@@ -776,6 +789,7 @@ class _ScenarioReader:
             stay_s=stay_s,
             away_s=away_s,
             body_size=body_size,
+            op_timeout_s=op_timeout_s,
         )
 
     def read_size(self, table: Mapping[str, Any], key: str, label: str,

@@ -30,7 +30,7 @@ Rules, in order:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from harness.measurements import Measurements
@@ -38,6 +38,7 @@ from harness.not_tested import NotTested, not_tested
 from harness.scenario import Scenario
 from harness.thresholds import Check, CheckResult
 from harness.thresholds.base import EVERY_OPERATION
+from harness.unfinished import describe_unfinished
 from harness.warmup import before_faults
 
 VerdictStatus = Literal["PASS", "FAIL", "ERROR"]
@@ -99,7 +100,16 @@ def evaluate_checks(
 
 
 def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
-    """Evaluate the scenario's checks on the measurements and decide the verdict."""
+    """Evaluate the scenario's checks on the measurements and decide the verdict; its message
+    also names the operations that never finished (harness.unfinished)."""
+    verdict = _judge_checks(scenario, measurements)
+    unfinished = describe_unfinished(measurements.samples)
+    if not unfinished:
+        return verdict
+    return replace(verdict, message=f"{verdict.message}; {unfinished}")
+
+
+def _judge_checks(scenario: Scenario, measurements: Measurements) -> Verdict:
     results = evaluate_checks(
         scenario.thresholds.checks, measurements, scenario.thresholds.min_samples
     )

@@ -22,6 +22,7 @@ import pytest
 import xmlschema
 
 from harness.__main__ import main
+from harness.delivery_order import DeliveryOrderCounts
 from harness.generator_lag import GeneratorLag, LagWindow
 from harness.hdr import LatencyHistogram
 from harness.lockwatch.report import Party, Report
@@ -87,8 +88,10 @@ def measurements(stalls: bool, corrected: bool = True) -> Measurements:
         if index % 6 == 0:
             samples.append(Sample(START + t_s + 0.1, "join", "slow",
                                   520.0 if in_fault else 15.0, True))
-    samples.append(Sample(START + 9.0, "join", "fast", 10_000.0, False, "timeout"))
+    samples.append(Sample(START + 9.0, "join", "fast", 10_000.0, False, "connection closed"))
     result.samples = samples
+    result.delivery_order = DeliveryOrderCounts(received=72, owed=72)
+    result.delivery_order.kinds = {"fast": {"owed": 72, "lost": 0}}
     if stalls:
         result.lock_reports = [lock_report(FAULT[0] + 0.4 * i, 0.1 + 0.05 * i) for i in range(20)]
     return result
@@ -192,7 +195,7 @@ def test_thresholds_table_shows_limit_measured_and_status(
     thresholds = json.loads((run_dir / "result.json").read_text())["thresholds"]
     table = page.split("<h2>Thresholds</h2>")[1].split("</table>")[0]
     rows = table.split("<tr>")[2:]
-    assert len(rows) == len(thresholds) == 4
+    assert len(rows) == len(thresholds) == 5
     for row, threshold in zip(rows, thresholds, strict=True):
         assert threshold["subject"] in row
         assert f"{threshold['operator']} ".replace("<", "&lt;") in row

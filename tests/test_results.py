@@ -46,6 +46,7 @@ def test_result_json_round_trips(tmp_path: Path, scenario: Scenario) -> None:
     assert [(t["check"], t["status"]) for t in result["thresholds"]] == [
         ("join[fast].p99 < 250ms", "broken"),
         ("deliver[fast].p99 < 250ms", "no_data"),
+        ("deliver[fast].lost < 0.01", "no_data"),
         ("lock_reports == 0", "broken"),
         ("errors.ratio < 0.01", "holding"),
     ]
@@ -76,9 +77,9 @@ def test_junit_has_one_testcase_per_check(tmp_path: Path, scenario: Scenario) ->
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
     assert suite.attrib["name"] == "slow-member-naive"
-    assert suite.attrib["tests"] == "4"
+    assert suite.attrib["tests"] == "5"
     assert suite.attrib["failures"] == "2"
-    assert suite.attrib["errors"] == "1"
+    assert suite.attrib["errors"] == "2"
     assert suite.attrib["time"] == "18.500"
     assert suite.attrib["timestamp"] == "2023-11-14T22:13:20"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.attrib["timestamp"])
@@ -88,7 +89,7 @@ def test_junit_has_one_testcase_per_check(tmp_path: Path, scenario: Scenario) ->
     assert [case.attrib["name"] for case in cases] == [
         check.text for check in scenario.thresholds.checks
     ]
-    join_case, deliver_case, lock_case, errors_case = cases
+    join_case, deliver_case, lost_case, lock_case, errors_case = cases
     failure = join_case.find("failure")
     assert failure is not None
     assert failure.attrib["message"] == "join[fast].p99 = 812 ms (limit < 250 ms)"
@@ -97,6 +98,7 @@ def test_junit_has_one_testcase_per_check(tmp_path: Path, scenario: Scenario) ->
     assert error is not None
     assert error.attrib["message"] == "deliver[fast].p99 has 0 samples, needs 20"
     assert error.attrib["type"]
+    assert lost_case.find("error") is not None  # deliver[fast].lost: not measured here
     assert lock_case.find("failure") is not None
     assert list(errors_case) == []
     for case in cases:
@@ -125,8 +127,8 @@ def test_junit_reports_component_errors_as_an_extra_error_case(
     measurements.component_errors.append("target exited with code -9 at 12.3s")
     verdict = judge(scenario, measurements)
     suite = ElementTree.parse(write_junit_xml(tmp_path, "run", verdict)).getroot()[0]
-    assert suite.attrib["tests"] == "5"
-    assert suite.attrib["errors"] == "2"
+    assert suite.attrib["tests"] == "6"
+    assert suite.attrib["errors"] == "3"
     last_case = suite.findall("testcase")[-1]
     assert last_case.attrib["name"] == "harness components"
     error = last_case.find("error")
@@ -146,10 +148,10 @@ def test_summary_table_is_aligned(scenario: Scenario) -> None:
     lines = table.splitlines()
     assert lines[0].split() == ["check", "limit", "measured", "samples", "status"]
     assert set(lines[1].replace(" ", "")) == {"-"}
-    assert len(lines) == 2 + 4
+    assert len(lines) == 2 + 5
     assert "join[fast].p99" in lines[2] and "< 250 ms" in lines[2] and "812 ms" in lines[2]
     assert "n/a" in lines[3] and "no_data" in lines[3]
-    assert lines[5].split()[-1] == "holding"
+    assert lines[6].split()[-1] == "holding"
     limit_column = lines[0].index("limit")
     assert all(line[limit_column - 2 : limit_column] == "  " for line in lines)
     assert all(line[limit_column] != " " for line in lines)

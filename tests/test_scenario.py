@@ -321,7 +321,8 @@ def test_command_line_prints_one_line_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip().splitlines() == [
         f"{bad}: unknown key 'membrs' in [load]; did you mean 'members'? (allowed: "
-        "rooms, members, slow_members, spawn_rate, broadcast_interval, stay, away, body_size)"
+        "rooms, members, slow_members, spawn_rate, broadcast_interval, stay, away, body_size, "
+            "op_timeout)"
     ]
     assert "slow-member.toml: ok: slow-member" in completed.stdout
 
@@ -436,3 +437,16 @@ def test_target_delivery_is_refused_for_a_server_without_it(tmp_path: Path) -> N
         tmp_path, 'name = "x"\n[target]\nserver = "socketio"\ndelivery = "write"\n')
     assert "[target] delivery does not apply to the socketio server; drop it" in problem
     assert "roomserver" in problem
+
+
+def test_op_timeout_defaults_below_a_fault_window_and_bad_values_get_one_line(
+        tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('name = "x"\n')
+    assert load_scenario(path).load.op_timeout_s == 5.0
+    path.write_text('name = "x"\n[load]\nop_timeout = "2s"\n')
+    assert load_scenario(path).load.op_timeout_s == 2.0
+    for bad in ("0s", "900s"):
+        path.write_text(f'name = "x"\n[load]\nop_timeout = "{bad}"\n')
+        with pytest.raises(ScenarioError, match="op_timeout must be > 0 and at most 600s"):
+            load_scenario(path)

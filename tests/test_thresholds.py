@@ -25,7 +25,7 @@ def sample(
         member_kind=member_kind,
         latency_ms=latency_ms,
         ok=ok,
-        error=None if ok else "timeout",
+        error=None if ok else "expected 'joined', got {\"type\": \"error\"}",
     )
 
 
@@ -92,6 +92,22 @@ def test_latency_statistics_on_synthetic_samples() -> None:
     assert measure("join[fast].max < 1s", measurements) == 100
     assert measure("join[fast].min < 1s", measurements) == 1
     assert measure("join[fast].mean < 1s", measurements) == pytest.approx(50.5)
+
+
+def test_operations_that_never_completed_count_at_their_age() -> None:
+    from dataclasses import replace
+
+    from harness.inflight import Waiting
+
+    measurements = Measurements(samples=[
+        *joins([10.0] * 7, "fast"),
+        replace(sample("join", "fast", 5000.0, ok=False), error="timeout: no 'joined' reply"),
+        replace(sample("join", "fast", 6900.0, ok=False), error="unfinished", unfinished=True),
+        sample("join", "fast", 9999.0, ok=False),  # an error reply: judged by errors.* only
+    ], waiting=[Waiting("join", "fast", 7100.0), Waiting("join", "slow", 9000.0)])
+    assert measure("join[fast].max < 1s", measurements) == 7100
+    assert measure("join[fast].p50 < 1s", measurements) == 10
+    assert parse_check("join[fast].p99 < 1s").evaluate(measurements, 10).samples == 10
 
 
 def test_latency_filters_by_op_member_kind_and_success() -> None:

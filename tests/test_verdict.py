@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.delivery_order import DeliveryOrderCounts
 from harness.generator_lag import GeneratorLag, LagWindow
 from harness.hdr import LatencyHistogram
 from harness.measurements import Measurements, Sample
@@ -21,6 +22,8 @@ def assert_judged(verdict: Verdict, status: str, exit_code: int, message: str) -
 
 
 def healthy_run() -> Measurements:
+    every_delivery_owed_arrived = DeliveryOrderCounts(received=100, owed=100)
+    every_delivery_owed_arrived.kinds = {"fast": {"owed": 100, "lost": 0}}
     return Measurements(
         samples=[
             *samples("join", "fast", 20.0, 100),
@@ -29,13 +32,14 @@ def healthy_run() -> Measurements:
         ],
         run_started=1000.0,
         run_ended=1018.0,
+        delivery_order=every_delivery_owed_arrived,
     )
 
 
 def test_pass_when_every_check_holds(scenario: Scenario) -> None:
     verdict = judge(scenario, healthy_run())
-    assert_judged(verdict, "PASS", 0, "PASS: all 4 checks hold")
-    assert [result.status for result in verdict.check_results] == ["holding"] * 4
+    assert_judged(verdict, "PASS", 0, "PASS: all 5 checks hold")
+    assert [result.status for result in verdict.check_results] == ["holding"] * 5
 
 
 def test_fail_names_each_broken_check_and_its_value(scenario: Scenario) -> None:

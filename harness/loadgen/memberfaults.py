@@ -20,13 +20,14 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import gevent
 from gevent.event import Event
 
-from harness.memberfaults import MemberFaultCommand
+from harness.memberfaults import DRAIN, MemberFaultCommand
 
 from .collector import collects, register_collector
 
@@ -47,6 +48,10 @@ class MemberFaults:
         self.environment = environment
         #: Commands in force, by fault kind (only those switched on).
         self.active: dict[str, MemberFaultCommand] = {}
+        #: Set by the :data:`~harness.memberfaults.DRAIN` command: members start nothing new.
+        self.draining = False
+        #: Called when the harness lifts the drain: the run ends (harness.loadgen.inflight).
+        self.on_run_end: list[Callable[[], None]] = []
         self._changed = Event()
         self._file: IO[str] | None = None
         self._follower: gevent.Greenlet | None = None
@@ -97,6 +102,12 @@ class MemberFaults:
 
     def _on_command(self, msg: Any, **_: Any) -> None:
         command = MemberFaultCommand.from_dict(msg.data)
+        if command.kind == DRAIN:
+            self.draining = command.on
+            if not command.on:
+                for listener in self.on_run_end:
+                    listener()
+            return
         self.active = switched(self.active, command, self.slow_members())
         self._changed.set()
         self._changed = Event()

@@ -49,8 +49,9 @@ def _options(load: LoadSettings) -> list[tuple[str, str | int | float | bool, bo
         ("--protocol", "", False,
          "the wire protocol as JSON, the scenario's [protocol] table "
          '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/protocol.md)'),
-        ("--op-timeout", 15.0, False,
-         "seconds to wait for a reply before counting the operation failed"),
+        ("--op-timeout", load.op_timeout_s, True,
+         "seconds an operation waits for its reply before it fails with 'timeout' "
+         "(the scenario's [load] op_timeout)"),
         ("--samples-file", "", False,
          "append every sample as a JSON line to this file (for the harness)"),
         ("--histograms-file", "", False,

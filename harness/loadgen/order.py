@@ -20,17 +20,16 @@ What counts (the definitions ``deliver.reordered`` and ``deliver.lost`` judge):
   skipped. A message that fills a gap later is **reordered** (it arrived after a message
   numbered above it). A number seen twice, or one below the stream's start, is
   **duplicated**.
-- A number still missing :data:`LOSS_GRACE` (5) seconds after a later one arrived, or when
-  its stream ends (the connection closed, the receiver joined again), is **lost**. Should
-  it arrive after all, it is counted reordered as well. So a message the server never sent
-  after a member's connection broke is not counted: only gaps between messages that did
-  arrive. Gaps opened in the run's last 5 seconds are judged only if their stream ends
-  before the run does.
+- **Lost** is not judged from gaps here: a gap says nothing about a message that was never
+  followed by another, nor when to give up waiting. Deliveries a member was *owed* and never
+  got are counted by the operation history (:mod:`harness.loadgen.history`), which judges
+  every one of them by the end of the run; :class:`OrderRecorder` ships its ``owed`` and
+  ``lost`` counts with these.
 
-Each Locust process sums its receivers' counts every 0.5 s (expiring old gaps) and ships
-them to the collecting process,
-which appends one JSON line per batch and member kind to ``order.jsonl`` next to the samples
-file: ``{"time", "member_kind", "received", "reordered", "duplicated", "lost"}``.
+Each Locust process sums its receivers' counts every 0.5 s and ships them to the collecting
+process, which appends one JSON line per batch and member kind to ``order.jsonl`` next to
+the samples file: ``{"time", "member_kind", "received", "reordered", "duplicated", "lost",
+"owed"}``.
 """
 
 from __future__ import annotations
@@ -44,26 +43,24 @@ from typing import Any
 from ..delivery_order import ORDER_COUNTS, ORDER_FILE_NAME
 from ..protocols import Delivered
 from .collector import JsonLinesShipper
+from .history import operation_history
 
 __all__ = ["DeliveryOrder", "OrderRecorder", "order_recorder"]
 
 MESSAGE_TYPE = "room_order"
 FLUSH_INTERVAL = 0.5
-#: A gap wider than this is counted lost at once instead of remembered number by number.
+#: Missing numbers remembered per stream (to tell a late arrival from a duplicate); beyond
+#: it the oldest are forgotten, and a forgotten number that arrives counts as duplicated.
 MAX_REMEMBERED_GAP = 10_000
-#: Seconds a number may stay missing, after a later one arrived, before it counts as lost.
-LOSS_GRACE = 5.0
 
 
 class _Stream:
-    __slots__ = ("given_up", "highest", "missing")
+    __slots__ = ("highest", "missing")
 
     def __init__(self, highest: int) -> None:
         self.highest = highest
-        #: Numbers skipped, with the time the gap was seen.
-        self.missing: dict[int, float] = {}
-        #: Numbers counted lost (bounded): one that arrives after all is reordered, not a dup.
-        self.given_up: set[int] = set()
+        #: Numbers skipped and not seen since (insertion-ordered, bounded).
+        self.missing: dict[int, None] = {}
 
 
 class DeliveryOrder:
@@ -73,8 +70,8 @@ class DeliveryOrder:
         self.counts: Counter[str] = Counter()
         self._streams: dict[Any, _Stream] = {}
 
-    def observe(self, message: Delivered, now: float | None = None) -> None:
-        """Count one delivered message (``now``: the time it arrived, default the clock)."""
+    def observe(self, message: Delivered) -> None:
+        """Count one delivered message."""
         if message.seq is not None:
             key: Any = None
             number = message.seq
@@ -89,42 +86,25 @@ class DeliveryOrder:
         if stream is None:
             stream = self._streams[key] = _Stream(start)
         if number > stream.highest:
-            gap = number - stream.highest - 1
-            if gap > MAX_REMEMBERED_GAP:
-                self.counts["lost"] += gap
-            elif gap:
-                seen = time.monotonic() if now is None else now
-                stream.missing.update(dict.fromkeys(range(stream.highest + 1, number), seen))
+            first = max(stream.highest + 1, number - MAX_REMEMBERED_GAP)
+            stream.missing.update(dict.fromkeys(range(first, number)))
+            while len(stream.missing) > MAX_REMEMBERED_GAP:
+                del stream.missing[next(iter(stream.missing))]
             stream.highest = number
-        elif stream.missing.pop(number, None) is not None or number in stream.given_up:
-            stream.given_up.discard(number)
+        elif number in stream.missing:
+            del stream.missing[number]
             self.counts["reordered"] += 1
         else:
             self.counts["duplicated"] += 1
 
-    def expire(self, now: float | None = None) -> None:
-        """Count as lost every number missing for :data:`LOSS_GRACE` seconds or more."""
-        now = time.monotonic() if now is None else now
-        for stream in self._streams.values():
-            late = [number for number, seen in stream.missing.items() if now - seen >= LOSS_GRACE]
-            for number in late:
-                del stream.missing[number]
-                if len(stream.given_up) < MAX_REMEMBERED_GAP:
-                    stream.given_up.add(number)
-            self.counts["lost"] += len(late)
-
-    def _end(self, key: Any) -> None:
-        self.counts["lost"] += len(self._streams.pop(key).missing)
-
     def joined(self) -> None:
         """A new membership begins: streams numbered by senders' counters end here."""
         for key in [key for key in self._streams if key is not None]:
-            self._end(key)
+            del self._streams[key]
 
     def close(self) -> None:
         """The connection ended: every stream ends."""
-        for key in list(self._streams):
-            self._end(key)
+        self._streams.clear()
 
     def take(self) -> Counter[str]:
         """The counts since the last call (and start over)."""
@@ -133,9 +113,10 @@ class DeliveryOrder:
 
 
 class OrderRecorder(JsonLinesShipper):
-    """Every :data:`FLUSH_INTERVAL`, take the counts of this process's receivers (expiring
-    their old gaps), sum them per member kind and ship them to the collector. Workers learn
-    the path from the master's options, which arrive before their first user starts."""
+    """Every :data:`FLUSH_INTERVAL`, take the counts of this process's receivers and its
+    operation history's owed and lost deliveries, sum them per member kind and ship them to
+    the collector. Workers learn the path from the master's options, which arrive before
+    their first user starts."""
 
     def __init__(self, environment: Any, path: str) -> None:
         super().__init__(environment, path, MESSAGE_TYPE, FLUSH_INTERVAL)
@@ -149,8 +130,9 @@ class OrderRecorder(JsonLinesShipper):
     def pending_lines(self) -> list[dict[str, Any]]:
         sums: dict[str, Counter[str]] = {}
         for receiver, kind in list(self._receivers.items()):
-            receiver.expire()
             sums.setdefault(kind, Counter()).update(receiver.take())
+        for kind, counts in operation_history(self.environment).take().items():
+            sums.setdefault(kind, Counter()).update(counts)
         if not self.path:  # no order.jsonl anywhere (the benchmark's members): nothing to ship
             return []
         now = time.time()

@@ -52,6 +52,9 @@ class SampleRecorder(RequestRecorder):
             "error": None if exception is None else str(exception)[:200],
             "member": context.get("member") if isinstance(context, dict) else None,
             "corrected_ms": context.get("corrected_ms") if isinstance(context, dict) else None,
+            # Still in flight when the run ended: latency_ms is its age (harness.loadgen.history).
+            **({"unfinished": True}
+               if isinstance(context, dict) and context.get("unfinished") else {}),
             # Assigned by the master after init, so read it per sample.
             "worker": getattr(self.environment.runner, "worker_index", 0),
         })

@@ -37,8 +37,14 @@ member, and :class:`~harness.loadgen.stall.StallWatch` samples its socket meanwh
 Broadcast bodies are fresh random text of ``--body-size`` bytes when that is set
 (incompressible, so that a stalled member's buffers fill with real bytes).
 
-Each member also counts messages received out of order or lost
-(:mod:`harness.loadgen.order`).
+Each member also counts messages received out of order (:mod:`harness.loadgen.order`).
+
+Every operation is recorded in the process's operation history
+(:mod:`harness.loadgen.history`) from its invocation to its end, and so is every delivery a
+member is owed; the history, not each protocol, knows what is still in flight. An operation
+waits for its reply at most ``--op-timeout`` seconds, then fails with ``timeout``. Once the
+run drains (the harness's ``drain`` command, :data:`~harness.memberfaults.DRAIN`), members
+start no new operation but keep reading, so that what is owed can still arrive.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from gevent.queue import Empty, Queue
 from locust import User
 from locust.exception import StopUser
 
+from harness.measurements import TIMEOUT_ERROR
 from harness.protocols import (
     ROOMCHAOS,
     Answer,
@@ -77,6 +84,7 @@ from harness.protocols import (
 from harness.tls import TlsOptions
 
 from .endings import ConnectionEndings
+from .history import Operation, operation_history
 from .memberfaults import member_faults
 from .order import DeliveryOrder, order_recorder
 from .sentlog import SentLog
@@ -127,6 +135,7 @@ class RoomUser(User):
             logger.error("%s; this user stops", exc)
             raise StopUser() from None
         order_recorder(self.environment).track(self._order, self.slot.kind)
+        self.history = operation_history(self.environment)
         self.op_timeout = float(options.op_timeout)
         # A wss target seen through a proxy: keep its name for SNI, verification and Host.
         self.tls = TlsOptions(options.ca_file or None, bool(options.insecure))
@@ -150,6 +159,18 @@ class RoomUser(User):
         self.disconnect()
 
     # Reporting.
+
+    def _hold_while_draining(self) -> None:
+        """While the run drains, wait (for good: the run ends), so that nothing new starts
+        while owed deliveries may still arrive."""
+        faults = member_faults(self.environment)
+        while faults.draining or self.history.ended:
+            gevent.sleep(1.0)
+
+    def _begin(self, op: str) -> Operation:
+        """Record ``op`` as invoked (once the run is not draining)."""
+        self._hold_while_draining()
+        return self.history.invoke(self.slot.name, self.slot.kind, op)
 
     def _fire(self, op: str, started: float, error: BaseException | None = None,
               intended_start: float | None = None) -> None:
@@ -176,8 +197,10 @@ class RoomUser(User):
 
     def connect(self) -> bool:
         """Open the connection; report ``connect``; ``False`` on failure."""
+        operation = self._begin("connect")
         started = time.perf_counter()
         error = self._open()
+        self.history.finish(operation)
         self._fire("connect", started, error)
         return error is None
 
@@ -196,6 +219,8 @@ class RoomUser(User):
                 url, timeout=self.op_timeout, skip_utf8_validation=True,
                 **self.tls.connect_options(url, self.target_url, self.origin))
             ws.settimeout(None)  # the receive greenlet blocks in recv
+        except (TimeoutError, websocket.WebSocketTimeoutException) as exc:  # no handshake in time
+            return OperationFailed(f"{TIMEOUT_ERROR}: connect {url}: {exc}")
         except (OSError, websocket.WebSocketException) as exc:
             return OperationFailed(f"connect {url}: {exc}")
         self.ws = ws
@@ -222,6 +247,7 @@ class RoomUser(User):
         by closing, which close in every cycle).
         """
         self._order.close()
+        self.history.closed(self.slot.name)
         ws, self.ws = self.ws, None
         if self._receiver is not None:
             self._receiver.kill(block=False)
@@ -342,6 +368,7 @@ class RoomUser(User):
         if message.sender == self.slot.name:
             return  # the server echoed this member's own message: not a delivery
         self._order.observe(message)
+        self.history.received(self.slot.name, message.id)
         sent_at = message.sent_at
         if sent_at is None:
             sent_at = self.sent_log.sent_at(message.id)
@@ -368,6 +395,7 @@ class RoomUser(User):
             OperationFailed: error reply, timeout, unreadable reply or lost
                 connection (reported).
         """
+        operation = self._begin(op)
         started = time.perf_counter()
         error: OperationFailed | None = None
         if self.ws is None:
@@ -382,6 +410,7 @@ class RoomUser(User):
                 self.disconnect()
             else:
                 error = self._wait_for(expect) if expect is not None else None
+        self.history.finish(operation)
         self._fire(op, started, error, intended_start)
         if error is not None:
             raise error
@@ -397,7 +426,8 @@ class RoomUser(User):
             reply = self._replies.get(timeout=self.op_timeout)
         except Empty:
             self.disconnect()
-            return OperationFailed(f"no {expect.kind!r} reply within {self.op_timeout:g} s")
+            return OperationFailed(
+                f"{TIMEOUT_ERROR}: no {expect.kind!r} reply within {self.op_timeout:g} s")
         if isinstance(reply, _Closed):
             self.disconnect()
             return OperationFailed(reply.reason)
@@ -423,23 +453,34 @@ class RoomUser(User):
                 self._order.joined()  # nothing confirms it: the membership starts at the send
             self.request("join", protocol.join_frame(self.slot.room, self.slot.name), expect,
                          intended_start)
+            self.history.entered(self.slot.name, self.slot.kind, self.slot.room,
+                                 confirmed=expect is not None)
             return
+        operation = self._begin("join")
         started = time.perf_counter()
         error = self._open()
         if error is None and expect is not None:
             error = self._wait_for(expect)
+        self.history.finish(operation)
         self._fire("join", started, error, intended_start)
         if error is not None:
             raise error
+        self.history.entered(self.slot.name, self.slot.kind, self.slot.room,
+                             confirmed=expect is not None)
 
     def leave(self) -> None:
         """Leave the room: a leave frame, or closing the connection (timed until closed)."""
         frame = self.protocol.leave_frame(self.slot.room)
+        self._hold_while_draining()
+        self.history.leaving(self.slot.name)
         if frame is not None:
             self.request("leave", frame, Left if self.protocol.confirms_leave else None)
+            self.history.left(self.slot.name)
             return
+        operation = self._begin("leave")
         started = time.perf_counter()
         self.disconnect()
+        self.history.finish(operation)
         self._fire("leave", started)
 
     def broadcast(self, body: str | None = None) -> None:
@@ -452,8 +493,14 @@ class RoomUser(User):
         sent_at = time.time()
         frame = self.protocol.broadcast_frame(self.slot.room, message_id, body, sent_at)
         self.sent_log.record(message_id, sent_at)
-        self.request("broadcast", frame,
-                     Broadcasted if self.protocol.confirms_broadcast else None)
+        self._hold_while_draining()
+        owed = self.history.broadcast(self.slot.name, self.slot.room, message_id)
+        try:
+            self.request("broadcast", frame,
+                         Broadcasted if self.protocol.confirms_broadcast else None)
+        except OperationFailed:
+            self.history.broadcast_failed(owed)
+            raise
         self._sequence += 1
 
 

@@ -8,8 +8,12 @@ Subjects: ``OP[MEMBERS].STAT`` where
   conventional ``p999`` and ``p9999`` mean 99.9 and 99.99), ``median`` (= ``p50``), ``min``
   (= ``p0``), ``max`` (= ``p100``) or ``mean``.
 
-Values are milliseconds; limits need a unit (``us``, ``ms`` or ``s``). Only successful samples
-(``ok``) count; failures are judged by ``errors.*``.
+Values are milliseconds; limits need a unit (``us``, ``ms`` or ``s``). Successful samples
+(``ok``) count, and so does every operation that never completed, as a sample of its age (a
+lower bound): still in flight while the run goes on, failed with ``timeout`` after
+``[load] op_timeout``, ``unfinished`` at its end
+(:meth:`~harness.measurements.Measurements.lower_bounds_ms`). Other failures are judged by
+``errors.*``.
 
 Percentiles use the nearest-rank method: ``pN`` is the smallest observed latency such that at
 least N% of the samples are <= it, i.e. the sample at 1-based rank ``ceil(N/100 * n)`` (rank 1
@@ -101,11 +105,19 @@ class LatencyMetric:
         histogram instead of the raw samples.
         """
         kinds = MEMBER_KINDS if self.members == "all" else (self.members,)
+        waited_ms = measurements.lower_bounds_ms(self.op, kinds)
         corrected = measurements.corrected_latency(self.op, kinds)
         if corrected is not None:
+            if waited_ms:
+                copy = LatencyHistogram()
+                copy.merge(corrected)
+                for age_ms in waited_ms:
+                    copy.record_ms(age_ms)
+                corrected = copy
             return self._measure_histogram(corrected, min_samples)
         latencies_ms = sorted(
             ok_latencies_ms(measurements, self.op, None if self.members == "all" else self.members)
+            + waited_ms
         )
         sample_count = len(latencies_ms)
         missing = too_few_samples(self.subject, sample_count, min_samples)

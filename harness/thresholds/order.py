@@ -1,29 +1,44 @@
 """Threshold kind ``order``: messages that arrived out of order, twice, or not at all.
 
-Subjects: ``deliver.reordered``, ``deliver.lost`` and ``deliver.duplicated``, counts over
-every receiving member of the run (plain numbers, no unit), e.g. ``deliver.reordered == 0``
-and ``deliver.lost == 0``. The load generator measures them from ``seq`` where the protocol
-numbers each member's messages, else from each sender's own counter carried in its message
-ids; what counts as reordered, duplicated and lost is defined in
-:mod:`harness.loadgen.order` (in short: a gap between messages that did arrive, within one
-connection, or one continuous membership for sender counters, is lost unless it is filled
-later, which is a reorder).
+Subjects:
 
-The counts judge something only when messages were received: with fewer than
-``min_samples`` received, the check has no data (ERROR), never a PASS on nothing.
+- ``deliver.reordered``, ``deliver.duplicated`` and ``deliver.lost``: counts over every
+  receiving member of the run (plain numbers, no unit), e.g. ``deliver.reordered == 0``.
+- ``deliver[MEMBERS].lost`` (``MEMBERS``: ``fast``, ``slow`` or ``all``): the *ratio* of the
+  deliveries owed to those members that were lost (0..1, or a percentage), e.g.
+  ``deliver[fast].lost < 0.01``.
+
+Reordered and duplicated come from ``seq`` where the protocol numbers each member's messages,
+else from each sender's own counter carried in its message ids (:mod:`harness.loadgen.order`).
+Owed and lost come from the operation history (:mod:`harness.loadgen.history`): a broadcast
+is owed to every other member in the room when it is sent; one not received by the end of its
+receiver's membership, or of the run, is lost (the rules: scenarios/README.md).
+
+The counts judge something only when messages were received (for ``lost``: owed): with fewer
+than ``min_samples``, the check has no data (ERROR), never a PASS on nothing.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harness.measurements import Measurements
-from harness.thresholds.base import Measured, PlainNumber, ThresholdKind, pick_statistic
+from harness.thresholds.base import (
+    Measured,
+    PlainNumber,
+    ThresholdKind,
+    pick_statistic,
+    require_no_unit,
+)
 
 HEAD = "deliver"
 STATISTICS: tuple[str, ...] = ("reordered", "lost", "duplicated")
-SYNTAX = f"deliver.{'|'.join(STATISTICS)}"
+MEMBERS: tuple[str, ...] = ("fast", "slow", "all")
+SYNTAX = f"deliver.{'|'.join(STATISTICS)} (counts) or deliver[fast|slow|all].lost (ratio)"
+_RATIO = re.compile(r"^deliver\[(?P<members>[^\]]*)\]\.(?P<statistic>.*)$")
 
 
 @dataclass(frozen=True)
@@ -51,19 +66,70 @@ class OrderCount(PlainNumber):
         return Measured(value=float(getattr(counts, self.statistic)), samples=counts.received)
 
 
+@dataclass(frozen=True)
+class LostRatio:
+    """The share of the deliveries owed to ``members`` that were lost."""
+
+    members: str
+
+    @property
+    def subject(self) -> str:
+        return f"{HEAD}[{self.members}].lost"
+
+    unit: ClassVar[str] = ""
+
+    def limit_from(self, number: float, unit: str | None) -> float:
+        """A fraction (0..1) or a percentage."""
+        if unit == "%":
+            return number / 100
+        require_no_unit(self.subject, unit)
+        if number > 1:
+            raise ValueError(f"{self.subject} is a fraction from 0 to 1; write e.g. 0.01 or 1%")
+        return number
+
+    def measure(self, measurements: Measurements, min_samples: int) -> Measured:
+        """Lost / owed, once at least ``min_samples`` deliveries were owed."""
+        counts = measurements.delivery_order
+        if counts is None:
+            return Measured(value=None, samples=0,
+                            reason=f"{self.subject} was not measured in this run")
+        of_kind = counts.of_kind(None if self.members == "all" else self.members)
+        owed, lost = of_kind["owed"], of_kind["lost"]
+        needed = max(min_samples, 1)
+        if owed < needed:
+            return Measured(value=None, samples=owed,
+                            reason=f"{self.subject} has {owed} deliveries owed, needs {needed} "
+                                   "(owed: to members of the same Locust process whose "
+                                   "message ids match what was sent)")
+        return Measured(value=lost / owed, samples=owed)
+
+
 def claims(subject: str) -> bool:
-    """``deliver.reordered`` and the like (typos too, for a useful message) are this kind's;
-    ``deliver[fast].p99`` and ``deliver.max`` are latency's."""
+    """``deliver.reordered`` and the like (typos too, for a useful message) and
+    ``deliver[fast].lost`` are this kind's; ``deliver[fast].p99`` and ``deliver.max`` are
+    latency's."""
+    ratio = _RATIO.match(subject)
+    if ratio is not None:
+        return bool(difflib.get_close_matches(ratio["statistic"], ["lost"], n=1, cutoff=0.75))
     statistic = subject[len(HEAD) + 1:] if subject.startswith(HEAD + ".") else ""
     return bool(statistic) and bool(difflib.get_close_matches(statistic, STATISTICS, n=1))
 
 
-def parse(subject: str) -> OrderCount:
-    """Parse ``deliver.reordered``, ``deliver.lost`` or ``deliver.duplicated``.
+def parse(subject: str) -> OrderCount | LostRatio:
+    """Parse ``deliver.reordered``, ``deliver.lost``, ``deliver.duplicated`` or
+    ``deliver[MEMBERS].lost``.
 
     Raises:
-        ValueError: any other statistic.
+        ValueError: any other statistic or member kind.
     """
+    ratio = _RATIO.match(subject)
+    if ratio is not None:
+        members = ratio["members"].strip().lower()
+        if members not in MEMBERS:
+            raise ValueError(f"unknown member kind '{ratio['members']}' in '{subject}'; "
+                             "use fast, slow or all")
+        pick_statistic(ratio["statistic"], ("lost",), subject, SYNTAX, f"{HEAD}[{members}].")
+        return LostRatio(members)
     statistic = subject[len(HEAD) + 1:] if subject.startswith(HEAD + ".") else ""
     return OrderCount(pick_statistic(statistic, STATISTICS, subject, SYNTAX, f"{HEAD}."))
 

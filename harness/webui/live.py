@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.delivery_order import ORDER_FILE_NAME, DeliveryOrderCounts, OrderTail
+from harness.inflight import INFLIGHT_FILE_NAME, InFlightTail
 from harness.loadgen.samples import SAMPLE_KINDS
 from harness.measurements import Measurements, Sample, live_measurements
 from harness.progress import SampleTail
@@ -81,6 +82,9 @@ class LiveMeasurements:
         # deliver.reordered and deliver.lost: counted by the members, written next to it.
         self._order = (OrderTail(Path(samples_file).with_name(ORDER_FILE_NAME))
                        if samples_file else None)
+        # Operations in flight, counted by latency checks at their age (a freeze shows live).
+        self._inflight = (InFlightTail(Path(samples_file).with_name(INFLIGHT_FILE_NAME))
+                          if samples_file else None)
 
     # Hooks.
 
@@ -129,6 +133,8 @@ class LiveMeasurements:
             self.samples.extend(self._tail.read_new())
         if self._order is not None:
             self._order.read_new()
+        if self._inflight is not None:
+            self._inflight.read_new()
 
     def measurements(self) -> Measurements:
         """A snapshot for the thresholds, built as a run builds its own (the lists are copied)."""
@@ -136,7 +142,9 @@ class LiveMeasurements:
                                  lock_reports_available=self.lock_reports_available,
                                  histograms_file=None, run_started=self.started,
                                  delivery_order=None if self._order is None
-                                 else self._order.counts)
+                                 else self._order.counts,
+                                 waiting=None if self._inflight is None
+                                 else self._inflight.current())
 
     def thresholds(self) -> list[ThresholdStatus]:
         """Every check evaluated on what was seen so far."""

@@ -1,0 +1,105 @@
+"""Operations in flight, as the Locust processes report them: ``inflight.jsonl``.
+
+Every 0.25 s each Locust process that runs members ships what its operation history
+(:mod:`harness.loadgen.history`) holds in flight, and the collecting process appends it as one
+JSON line: ``{"time", "process", "waiting": [{"op", "member_kind", "ages_ms": [...]}],
+"draining"}``
+(ages at ``time``, the oldest first, at most :data:`MAX_AGES` per op and member kind); its
+last line, once the run ended and its unfinished operations were fired, has ``"ended": true``;
+``"draining"`` says the process has seen the run's drain (its members start nothing new).
+:class:`InFlightTail` keeps each process's latest line. A latency check counts each waiting
+operation as a sample of at least its current age (:class:`Waiting`), so a freeze shows while
+it happens, not only once it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["INFLIGHT_FILE_NAME", "MAX_AGES", "InFlightTail", "Waiting", "describe_waiting"]
+
+#: Written by the collecting Locust process next to the samples file.
+INFLIGHT_FILE_NAME = "inflight.jsonl"
+#: Ages shipped per op and member kind (the oldest): enough for any percentile that matters.
+MAX_AGES = 500
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """One operation in flight: its op, its member kind, and its age so far (ms)."""
+
+    op: str
+    member_kind: str
+    age_ms: float
+
+
+class InFlightTail:
+    """Follow ``inflight.jsonl``: the latest line of each process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        #: Process -> (wall time of its latest line, its waiting operations).
+        self.latest: dict[str, tuple[float, list[Waiting]]] = {}
+        #: Processes whose history ended the run.
+        self.ended: set[str] = set()
+        #: Processes whose latest line says they drain.
+        self.draining: set[str] = set()
+
+    def read_new(self) -> None:
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self._offset)
+                chunk = file.read()
+        except FileNotFoundError:
+            return
+        end = chunk.rfind(b"\n") + 1
+        self._offset += end
+        for raw in chunk[:end].splitlines():
+            try:
+                line = json.loads(raw)
+                process, stamp = str(line["process"]), float(line["time"])
+                waiting = [Waiting(str(item["op"]), str(item["member_kind"]), float(age))
+                           for item in line["waiting"] for age in item["ages_ms"]]
+            except (ValueError, KeyError, TypeError):
+                continue  # a line we cannot read tells nothing about what waits
+            self.latest[process] = (stamp, waiting)
+            if line.get("draining") is True:
+                self.draining.add(process)
+            else:
+                self.draining.discard(process)
+            if line.get("ended") is True:
+                self.ended.add(process)
+
+    def current(self, now: float | None = None) -> list[Waiting]:
+        """Every operation in flight per its process's latest line, aged to ``now``."""
+        now = time.time() if now is None else now
+        return [Waiting(item.op, item.member_kind, item.age_ms + max(0.0, now - stamp) * 1000)
+                for stamp, waiting in self.latest.values() for item in waiting]
+
+    def all_ended(self) -> bool:
+        """Whether every process that reported has ended its run."""
+        return bool(self.latest) and set(self.latest) <= self.ended
+
+    def settled(self) -> bool:
+        """Whether every process reported that it drains and nothing is in flight."""
+        return bool(self.latest) and set(self.latest) <= self.draining and not any(
+            waiting for _, waiting in self.latest.values())
+
+
+def describe_waiting(waiting: list[Waiting]) -> str:
+    """``in flight 7 (oldest 6.9 s)``, or ``in flight 0``."""
+    if not waiting:
+        return "in flight 0"
+    return f"in flight {len(waiting)} (oldest {max(item.age_ms for item in waiting) / 1000:.1f} s)"
+
+
+def waiting_lines(waiting: dict[tuple[str, str], list[float]]) -> list[dict[str, Any]]:
+    """The ``waiting`` list of one line from ages in ms per (op, member kind)."""
+    return [{"op": op, "member_kind": kind,
+             "ages_ms": [round(age, 1) for age in sorted(ages, reverse=True)[:MAX_AGES]]}
+            for (op, kind), ages in sorted(waiting.items())]

@@ -1,0 +1,256 @@
+"""Room servers that break a few seconds in, and their healthy twin (issue 18's test servers).
+
+They speak the dialects of :mod:`tests.jsonservers` (join by frame: ``enter`` / ``entered``,
+``post`` relayed as ``posted``, ``exit`` / ``exited``; join by connect: ``/chat?room=R&user=U``,
+``say`` relayed as ``chat``), so the docs' own example scenarios run against them unchanged,
+and Socket.IO (:func:`broken_socketio_server`: targets/socketio_room's events, fixed mode).
+``after_s`` seconds after the first member joins (not the harness's own probe of the URL), a
+:class:`Breakage` sets in for good:
+
+- ``freeze``: the room freezes completely: nothing is read, answered, relayed or accepted
+  any more (connections stay open; new ones never complete their handshake);
+- ``joins``: joins get no answer any more (by frame: no ``entered``; by connect: the
+  handshake never completes); everything else works;
+- ``deliveries``: posts are still read (and confirmed where the dialect confirms) but
+  silently relayed to nobody;
+- ``one_room``: ``room-1`` freezes as ``freeze`` does, ``room-0`` keeps working;
+- ``healthy``: nothing breaks (the twin).
+
+:attr:`Breakage.broke_at` is the wall-clock time it set in, for the early-verdict test.
+Each runs in a thread of the test process on 127.0.0.1 and a free port; blocked handlers wake
+up and end when the server shuts down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
+
+__all__ = ["BREAKAGES", "Breakage", "broken_connect_server", "broken_frame_server",
+           "broken_socketio_server"]
+
+BREAKAGES = ("freeze", "joins", "deliveries", "one_room", "healthy")
+FROZEN_ROOM = "room-1"
+
+
+@dataclass
+class Breakage:
+    """What breaks, and when: ``after_s`` seconds after the first join."""
+
+    kind: str
+    after_s: float = 3.0
+    first_connection: float | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        if self.kind not in BREAKAGES:
+            raise ValueError(f"unknown breakage {self.kind!r}; use one of {BREAKAGES}")
+
+    def joined(self) -> None:
+        if self.first_connection is None:
+            self.first_connection = time.time()
+
+    @property
+    def broke_at(self) -> float | None:
+        """When it set in (wall clock); None before the first join or when healthy."""
+        if self.first_connection is None or self.kind == "healthy":
+            return None
+        return self.first_connection + self.after_s
+
+    def broken(self, what: str, room: str | None) -> bool:
+        """Whether ``what`` (``join``, ``relay``, ``read``) fails now in ``room``."""
+        broke_at = self.broke_at
+        if broke_at is None or time.time() < broke_at:
+            return False
+        if self.kind == "freeze":
+            return True
+        if self.kind == "one_room":
+            return room == FROZEN_ROOM
+        if self.kind == "joins":
+            return what == "join"
+        return self.kind == "deliveries" and what == "relay"
+
+    def hang(self) -> None:
+        """Wait forever (until the server shuts down)."""
+        self.stop.wait()
+
+
+Rooms = dict[str, dict[ServerConnection, str]]
+
+
+def _relay(breakage: Breakage, rooms: Rooms, lock: threading.Lock, room: str,
+           sender: ServerConnection, frame: dict[str, Any]) -> None:
+    if breakage.broken("relay", room):
+        return
+    with lock:
+        others = [member for member in rooms.get(room, {}) if member is not sender]
+    text = json.dumps(frame)
+    for member in others:
+        with contextlib.suppress(ConnectionClosed):
+            member.send(text)
+
+
+@contextlib.contextmanager
+def _running(breakage: Breakage, handler: Any, process_request: Any = None) -> Iterator[str]:
+    with serve(handler, "127.0.0.1", 0, compression=None,
+               process_request=process_request) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"ws://127.0.0.1:{int(server.socket.getsockname()[1])}"
+        finally:
+            breakage.stop.set()
+            server.shutdown()
+            thread.join(10)
+
+
+@contextlib.contextmanager
+def broken_frame_server(breakage: Breakage) -> Iterator[str]:
+    """The join-by-frame dialect; yields its URL (``ws://127.0.0.1:PORT/rooms``)."""
+    rooms: Rooms = {}
+    lock = threading.Lock()
+
+    def handler(connection: ServerConnection) -> None:
+        channel: str | None = None
+        try:
+            for raw in connection:
+                request = json.loads(raw)
+                action = request["action"]
+                room = request.get("channel", channel)
+                if breakage.broken("read", room):
+                    breakage.hang()
+                    return
+                if action == "enter":
+                    breakage.joined()
+                    if breakage.broken("join", room):
+                        continue  # no answer, not in the room
+                    channel = room
+                    with lock:
+                        rooms.setdefault(room, {})[connection] = request["nick"]
+                    connection.send(json.dumps({"kind": "entered", "channel": channel}))
+                elif action == "exit" and channel is not None:
+                    with lock:
+                        rooms[channel].pop(connection, None)
+                    connection.send(json.dumps({"kind": "exited"}))
+                    channel = None
+                elif action == "post" and channel is not None:
+                    _relay(breakage, rooms, lock, channel, connection,
+                           {"kind": "posted", "by": rooms[channel].get(connection),
+                            "msg": request["msg"]})
+        except ConnectionClosed:
+            pass
+        finally:
+            if channel is not None:
+                with lock:
+                    rooms[channel].pop(connection, None)
+
+    with _running(breakage, handler) as url:
+        yield url + "/rooms"
+
+
+@contextlib.contextmanager
+def broken_connect_server(breakage: Breakage) -> Iterator[str]:
+    """The join-by-connect dialect; yields its base URL (``ws://127.0.0.1:PORT``)."""
+    rooms: Rooms = {}
+    lock = threading.Lock()
+
+    def room_of(path: str) -> tuple[str, str]:
+        query = parse_qs(urlsplit(path).query)
+        return query.get("room", [""])[0], query.get("user", [""])[0]
+
+    def process_request(connection: ServerConnection, request: Any) -> None:
+        room, user = room_of(request.path)
+        if not (room and user):
+            return None  # not a member (the harness checking the URL): no join
+        breakage.joined()
+        if breakage.broken("join", room):
+            breakage.hang()  # the handshake never completes
+        return None
+
+    def handler(connection: ServerConnection) -> None:
+        assert connection.request is not None
+        room, user = room_of(connection.request.path)
+        with lock:
+            rooms.setdefault(room, {})[connection] = user
+        try:
+            for raw in connection:
+                if breakage.broken("read", room):
+                    breakage.hang()
+                    return
+                said = json.loads(raw)
+                _relay(breakage, rooms, lock, room, connection,
+                       {"event": "chat", "from": user, "text": said["say"], "ref": said["ref"]})
+        except ConnectionClosed:
+            pass
+        finally:
+            with lock:
+                rooms[room].pop(connection, None)
+
+    with _running(breakage, handler, process_request) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def broken_socketio_server(breakage: Breakage) -> Iterator[str]:
+    """targets/socketio_room in fixed mode, breaking as ``breakage`` says (a frozen handler
+    never answers; the Engine.IO pings still do, as in a room whose lock is stuck); yields
+    ``ws://127.0.0.1:PORT``."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from harness import lockwatch
+    from targets.socketio_room.server import RoomApp
+
+    class BrokenRoomApp(RoomApp):
+        async def hang(self) -> None:
+            while not breakage.stop.is_set():
+                await asyncio.sleep(0.2)
+
+        async def join(self, sid: str, data: Any) -> dict[str, Any]:
+            breakage.joined()
+            room = data.get("room") if isinstance(data, dict) else None
+            if breakage.broken("read", room) or breakage.broken("join", room):
+                await self.hang()
+            return await super().join(sid, data)
+
+        async def leave(self, sid: str, data: Any) -> dict[str, Any]:
+            if breakage.broken("read", data.get("room") if isinstance(data, dict) else None):
+                await self.hang()
+            return await super().leave(sid, data)
+
+        async def broadcast(self, sid: str, data: Any) -> dict[str, Any]:
+            room = data.get("room") if isinstance(data, dict) else None
+            if breakage.broken("read", room):
+                await self.hang()
+            if breakage.broken("relay", room):
+                return {"room": room, "id": data.get("id"), "recipients": 0}
+            return await super().broadcast(sid, data)
+
+    app = BrokenRoomApp("fixed", 10.0, lockwatch.MemorySink())
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app.asgi, lifespan="off", log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[listener]),),
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        breakage.stop.set()
+        server.should_exit = True
+        thread.join(10)
+        listener.close()
