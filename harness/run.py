@@ -380,6 +380,7 @@ class ChaosRun:
         measurements.samples = final.samples
         measurements.histograms = final.histograms
         measurements.sampled = final.sampled
+        self.inflight.add_series(measurements.sampled)  # drawn behind latency/errors checks
         measurements.delivery_order = final.delivery_order
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()
