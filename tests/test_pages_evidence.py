@@ -27,7 +27,7 @@ from harness.delivery_order import ORDER_FILE_NAME, OrderTail
 from harness.inflight import INFLIGHT_FILE_NAME, InFlightTail, waiting_lines
 from harness.measurements import Measurements, Sample, read_samples_file
 from harness.pages import load_run, write_index, write_run_page
-from harness.pages.charts import draw_deliveries, draw_joins
+from harness.pages.charts import draw_deliveries, draw_joins, draw_lost
 from harness.pages.comparison import comparison, evidence_rows
 from harness.pages.model import RunView
 from harness.results import RESULT_FILE_NAME, build_series, thin_deliveries, write_result_json
@@ -357,6 +357,9 @@ def test_the_run_page_draws_lost_deliveries_and_operations_in_flight(tmp_path: P
                         measured(tmp_path, frozen=True, piling=False, inflight=True, lost=30))
     page = write_run_page(run_dir).read_text()
     assert "<h2>Deliveries lost over time</h2>" in page
+    alone = Figure().add_subplot()
+    draw_lost(alone, load_run(run_dir).series)
+    assert alone.get_ylim() == (0.0, 33.0)  # the whole climb in view, on its own too
     assert "the operations in flight, over every Locust process" in page
 
 

@@ -215,7 +215,7 @@ def draw_lost(axes: Axes, series: Series | None, *, legend: bool = True) -> None
         return
     assert series is not None
     axes.set_xlim(series.start_s, series.chart_end_s)
-    axes.set_ylim(bottom=0)
+    axes.set_ylim(0, max(max_lost(series) * 1.1, 1.0))
     if series.lost is None:
         no_data(axes, "no series recorded")
         return
