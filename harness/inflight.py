@@ -11,10 +11,11 @@ nothing new). :class:`InFlightTail` keeps each process's latest line. A latency 
 each waiting operation as a sample of at least its current age (:class:`Waiting`), so a freeze
 shows while it happens, not only once it ends.
 
-The tail also keeps the run's time series of what was in flight over every process
-(:attr:`InFlightTail.points`), which :meth:`InFlightTail.add_series` puts among the sampled
-series as :data:`INFLIGHT_SERIES` (how many) and :data:`INFLIGHT_OLDEST_SERIES` (the oldest's
-age in seconds): the pages draw them behind a broken latency or errors check.
+A tail made with ``record=True`` (the run's) also keeps the time series of what was in flight
+over every process (:attr:`InFlightTail.points`), which :meth:`InFlightTail.add_series` puts
+among the sampled series as :data:`INFLIGHT_SERIES` (how many) and
+:data:`INFLIGHT_OLDEST_SERIES` (the oldest's age in seconds): the pages draw them behind a
+broken latency or errors check.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ class Waiting:
 class InFlightTail:
     """Follow ``inflight.jsonl``: the latest line of each process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, record: bool = False) -> None:
+        """``record``: keep :attr:`points` (a run does; the web UI, which may follow swarms
+        for days, does not)."""
         self.path = path
+        self.record = record
         self._offset = 0
         #: Process -> (wall time of its latest line, its waiting operations).
         self.latest: dict[str, tuple[float, list[Waiting]]] = {}
@@ -88,7 +92,7 @@ class InFlightTail:
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a line we cannot read tells nothing about what waits
             self.latest[process] = (stamp, waiting)
-            if line.get("ended") is not True:  # the end's empty line: unfinished, not done
+            if self.record and line.get("ended") is not True:  # the end: unfinished, not done
                 self._counts[process] = max(count, len(waiting))
                 self._add_point(stamp)
             if line.get("draining") is True:

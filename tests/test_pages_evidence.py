@@ -140,7 +140,7 @@ def measured(tmp_path: Path, *, frozen: bool, piling: bool, lost: int = 0,
         sampled.add(METRIC, START + t_s, 31.0 * (t_s - FAULT[0]) if piling and in_fault else 0.0)
     if inflight:
         inflight_lines(tmp_path / INFLIGHT_FILE_NAME, frozen)
-        tail = InFlightTail(tmp_path / INFLIGHT_FILE_NAME)
+        tail = InFlightTail(tmp_path / INFLIGHT_FILE_NAME, record=True)
         tail.read_new()
         tail.add_series(sampled)
     order_lines(tmp_path / ORDER_FILE_NAME, lost, reordered)
@@ -274,7 +274,7 @@ def test_the_tail_records_what_was_in_flight_over_every_process(tmp_path: Path) 
                  {"op": "join", "member_kind": "fast", "ages_ms": [3000.0, 20.0]}]},
              {"time": 100.75, "process": "a", "waiting": [], "ended": True}]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    tail = InFlightTail(path)
+    tail = InFlightTail(path, record=True)
     tail.read_new()
     # a's 2.5 s join is 2.75 s old at 100.5; the ended line is not a point (they became
     # unfinished, they did not finish).
@@ -283,6 +283,9 @@ def test_the_tail_records_what_was_in_flight_over_every_process(tmp_path: Path) 
     tail.add_series(sampled)
     assert sampled.points["inflight"][-1] == (100.5, 703.0)
     assert sampled.points["inflight_oldest_s"][-1] == (100.5, 3.0)
+    following = InFlightTail(path)  # the web UI's: follows, keeps no series
+    following.read_new()
+    assert following.points == [] and len(following.current(now=101.0)) == 2  # b's; a ended
 
 
 def test_the_matrix_draws_operations_in_flight_and_lost_deliveries_behind_broken_checks(
