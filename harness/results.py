@@ -148,16 +148,20 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
     member_kind, ok, corrected_ms | None], ...], "deliver": [[t_s, latency_ms, member_kind,
     ok], ...], "deliver_count": N, "unfinished": [[t_s, op, member_kind, age_ms], ...],
     "failed_per_second": [[second, op, count], ...], "lock_reports": [[t_s, kind], ...],
-    "lock_durations": [[t_s, kind, duration_ms], ...], "fault_window_s": [start_s, end_s] |
+    "lock_durations": [[t_s, kind, duration_ms], ...], "lost": [[t_s, member_kind, count],
+    ...] | None, "fault_window_s": [start_s, end_s] |
     None, "generator_lag": [[t_s, process, max_ms], ...], "sampled": {"points": {name:
     [[t_s, value], ...]}, "problems": {name: reason}}}`` (``sampled``: the series the harness
-    sampled, harness.sampled: Prometheus metrics, the target's RSS and threads): every join
+    sampled, harness.sampled: Prometheus metrics, the target's RSS and threads, and the
+    operations in flight, harness.inflight): every join
     sample (failed ones too, with how long the attempt took) and every lock report that
     carries a numeric ``time``, both in time order. ``deliver`` holds the deliveries, thinned
     past :data:`MAX_DELIVERY_POINTS` (:func:`thin_deliveries`; ``deliver_count`` is how many
     there were); ``unfinished`` the operations still waiting at the end (:func:`is_unfinished`:
     drawn at their age, kept out of ``join`` and ``deliver``); ``failed_per_second`` the other
-    failures counted per whole second since load started and operation. The fault window
+    failures counted per whole second since load started and operation; ``lost`` the
+    deliveries owed and lost, by when their message was sent, per receiving member kind, in
+    time order (None when delivery loss was not measured). The fault window
     ends at ``run_ended`` when the faults were never switched off (an interrupted run).
     """
     origin = measurements.run_started
@@ -210,6 +214,9 @@ def build_series(measurements: Measurements) -> dict[str, Any]:
                               in sorted(failed_per_second.items())],
         "lock_reports": [list(point) for point in lock_reports],
         "lock_durations": [list(point) for point in lock_durations],
+        "lost": None if measurements.delivery_order is None else [
+            [relative(sent), kind, count]
+            for sent, kind, count in sorted(measurements.delivery_order.lost_sent)],
         "fault_window_s": fault_window,
         # [t_s, process, worst lag of that window in ms], one per Locust process and second
         "generator_lag": [

@@ -114,7 +114,7 @@ class ChaosRun:
         self.samples: list[Sample] = []
         self.tail = SampleTail(self.run_dir / "samples.jsonl")
         self.order = OrderTail(self.run_dir / ORDER_FILE_NAME)
-        self.inflight = InFlightTail(self.run_dir / INFLIGHT_FILE_NAME)
+        self.inflight = InFlightTail(self.run_dir / INFLIGHT_FILE_NAME, record=True)
         self.lag_file = self.run_dir / LAG_FILE_NAME
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
@@ -380,6 +380,7 @@ class ChaosRun:
         measurements.samples = final.samples
         measurements.histograms = final.histograms
         measurements.sampled = final.sampled
+        self.inflight.add_series(measurements.sampled)  # drawn behind latency/errors checks
         measurements.delivery_order = final.delivery_order
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()

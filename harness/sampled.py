@@ -10,7 +10,10 @@ Series names:
 - ``metric[SELECTOR]``: a Prometheus selector (``metric[roomserver_pending_sends]``,
   ``metric[roomserver_outbox_depth{stat="max"}]``), see :mod:`harness.prometheus`;
 - ``rss`` (in bytes) and ``threads``: the resident set size and thread count of the target
-  process the harness started (:mod:`harness.sampler`).
+  process the harness started (:mod:`harness.sampler`);
+- ``inflight`` and ``inflight_oldest_s``: the operations in flight over every Locust process
+  and the oldest's age in seconds, added at the run's end from what the load generator
+  reported every 0.25 s (:mod:`harness.inflight`); no check judges them, the pages draw them.
 
 A check's subject is its series name followed by a statistic (``rss.growth``).
 """

@@ -164,6 +164,42 @@ def test_the_join_and_leave_races_owe_nothing() -> None:
     assert owed_counts(history) == {"fast": {"owed": 3, "lost": 1}}
 
 
+def test_a_lost_delivery_is_timed_by_when_its_message_was_sent() -> None:
+    clock = Clock()
+    history = OperationHistory(clock, wall=lambda: clock.now + 1_000_000.0)
+    for member in ("a", "b"):
+        history.entered(member, "fast", "lobby")
+    history.entered("s", "slow", "lobby")
+    clock.now += 0.5
+    history.broadcast("a", "lobby", "a-1")  # sent at wall 1_000_100.5, never received
+    history.received("s", "a-1")
+    clock.now += 2.0
+    history.broadcast("a", "lobby", "a-2")  # at 1_000_102.5: b lost it too, s got it
+    history.received("s", "a-2")
+    clock.now += 0.04
+    history.broadcast("a", "lobby", "a-3")  # at 1_000_102.54: the same 0.1 s slot
+    history.received("s", "a-3")
+    clock.now += DELIVERY_GRACE
+    history.closed("b")  # judged now, several seconds after the sends: timed by the send
+    assert {kind: dict(times) for kind, times in history.take_lost_sent().items()} == {
+        "fast": {1_000_100.5: 1, 1_000_102.5: 2}}
+    assert owed_counts(history) == {"fast": {"owed": 3, "lost": 3}, "slow": {"owed": 3}}
+    assert history.take_lost_sent() == {}  # taken: starts over
+
+
+def test_order_lines_carry_the_lost_send_times_and_the_counts_keep_them_apart() -> None:
+    counts = DeliveryOrderCounts()
+    counts.add({"member_kind": "fast", "owed": 5, "lost": 3,
+                "lost_sent": [[1_000_100.5, 1], [1_000_102.5, 2]]})
+    counts.add({"member_kind": "slow", "owed": 4})  # an older writer: no lost_sent
+    assert counts.lost_sent == [(1_000_100.5, "fast", 1), (1_000_102.5, "fast", 2)]
+    assert "lost_sent" not in counts.to_dict()  # result.json's counts stay counts
+    assert counts.copy().lost_sent == counts.lost_sent
+    for bad in ([[1.0, -1]], [[1.0]], "x", [[float("nan"), 1]]):
+        with pytest.raises(ValueError, match="lost_sent"):
+            DeliveryOrderCounts().add({"member_kind": "fast", "lost": 1, "lost_sent": bad})
+
+
 def test_a_join_nothing_confirms_is_owed_only_after_the_join_race() -> None:
     clock = Clock()
     history = OperationHistory(clock)

@@ -6,8 +6,11 @@ shape (the contract with the operation history)::
     {"time": <end of run>, "op": "join", "member_kind": "fast", "latency_ms": <age>,
      "ok": false, "error": "unfinished", "unfinished": true, ...}
 
-The tests write their own samples in that shape. The matrix page must draw the series behind
-every check that broke, per mode, and say so honestly where nothing was recorded.
+The tests write their own samples in that shape, and their own ``inflight.jsonl`` and
+``order.jsonl`` lines in the shapes the load generator writes (read back through their owners,
+harness.inflight and harness.delivery_order). The matrix page must draw the series behind
+every check that broke, per mode (a metric, the operations in flight, the deliveries lost),
+and say so honestly where nothing was recorded, old result files included.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
-from harness.delivery_order import DeliveryOrderCounts
+from harness.delivery_order import ORDER_FILE_NAME, OrderTail
+from harness.inflight import INFLIGHT_FILE_NAME, InFlightTail, waiting_lines
 from harness.measurements import Measurements, Sample, read_samples_file
 from harness.pages import load_run, write_index, write_run_page
-from harness.pages.charts import draw_deliveries, draw_joins
+from harness.pages.charts import draw_deliveries, draw_joins, draw_lost
 from harness.pages.comparison import comparison, evidence_rows
 from harness.pages.model import RunView
-from harness.results import build_series, thin_deliveries, write_result_json
+from harness.results import RESULT_FILE_NAME, build_series, thin_deliveries, write_result_json
 from harness.sampled import SampledSeries
 from harness.scenario import Scenario, load_scenario
 from harness.verdict import judge
@@ -56,8 +60,12 @@ checks = [
   "metric[roomserver_pending_sends].max < 100",
   "errors.ratio < 0.05",
   "deliver.lost == 0",
+  "deliver[fast].lost < 0.05",
+  "deliver.reordered == 0",
 ]
 """
+#: Deliveries owed to fast members in every run of the fixture.
+OWED = 200
 
 
 def unfinished_line(op: str, age_ms: float, member: str = "fast-1") -> str:
@@ -73,12 +81,41 @@ def scenario(tmp_path: Path) -> Scenario:
     return load_scenario(path)
 
 
+def inflight_lines(path: Path, frozen: bool) -> None:
+    """What one Locust process reports every 0.25 s: nothing waits, or (``frozen``) from 6 s
+    on 4 more joins every second, none of which ever ends."""
+    lines = []
+    for step in range(int(END_S / 0.25)):
+        t_s = step * 0.25
+        started = [6.0 + k / 4 for k in range(int(max(0.0, t_s - 6.0) * 4))] if frozen else []
+        ages = {("join", "fast"): [(t_s - start) * 1000 for start in started]} if started else {}
+        lines.append(json.dumps({"time": START + t_s, "process": "p1",
+                                 "waiting": waiting_lines(ages), "draining": False}))
+    lines.append(json.dumps({"time": START + END_S, "process": "p1", "waiting": [],
+                             "ended": True}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def order_lines(path: Path, lost: int, reordered: int) -> None:
+    """The load generator's order counts: :data:`OWED` deliveries owed to fast members, the
+    ``lost`` ones sent one every 0.1 s from 6 s on, judged (shipped) at the run's end."""
+    sent = [[round(START + 6.0 + index * 0.1, 3), 1] for index in range(lost)]
+    lines = [{"time": START + 5.0, "member_kind": "fast", "received": OWED - lost,
+              "reordered": reordered, "duplicated": 0, "lost": 0, "owed": OWED - lost},
+             {"time": START + END_S, "member_kind": "fast", "received": 0, "reordered": 0,
+              "duplicated": 0, "lost": lost, "owed": lost, **({"lost_sent": sent} if sent else {})}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
 def measured(tmp_path: Path, *, frozen: bool, piling: bool, lost: int = 0,
-             inflight: bool = False) -> Measurements:
+             inflight: bool = False, reordered: int = 0) -> Measurements:
     """12 s of load. ``frozen``: joins take 400 ms once the fault is on, from 6 s on nothing
     completes, and two joins and a delivery are still waiting at the end (read back from
     samples.jsonl lines in the contract's shape). ``piling``: the pending sends climb to
-    170.5 during the fault (0 otherwise). ``lost``: deliveries counted lost."""
+    170.5 during the fault (0 otherwise). ``lost``: deliveries lost, sent from 6 s on (read
+    back from order.jsonl). ``inflight``: the operations in flight recorded (read back from
+    inflight.jsonl; climbing from 6 s on where ``frozen``). ``reordered``: messages counted
+    reordered."""
     samples = []
     for index in range(120):
         t_s = index * 0.1
@@ -101,12 +138,18 @@ def measured(tmp_path: Path, *, frozen: bool, piling: bool, lost: int = 0,
         t_s = step * 0.5
         in_fault = FAULT[0] <= t_s < FAULT[1]
         sampled.add(METRIC, START + t_s, 31.0 * (t_s - FAULT[0]) if piling and in_fault else 0.0)
-        if inflight:
-            sampled.add("inflight", START + t_s, 3.0 * max(0.0, t_s - 6.0))
+    if inflight:
+        inflight_lines(tmp_path / INFLIGHT_FILE_NAME, frozen)
+        tail = InFlightTail(tmp_path / INFLIGHT_FILE_NAME, record=True)
+        tail.read_new()
+        tail.add_series(sampled)
+    order_lines(tmp_path / ORDER_FILE_NAME, lost, reordered)
+    order = OrderTail(tmp_path / ORDER_FILE_NAME)
+    order.read_new()
+    assert order.malformed == 0
     return Measurements(samples=read.samples, run_started=START, run_ended=START + END_S,
                         fault_started=START + FAULT[0], fault_ended=START + FAULT[1],
-                        sampled=sampled, delivery_order=DeliveryOrderCounts(
-                            received=len(samples) // 2, lost=lost))
+                        sampled=sampled, delivery_order=order.counts)
 
 
 def write_run(folder: Path, scenario: Scenario, mode: str, measurements: Measurements) -> Path:
@@ -117,16 +160,23 @@ def write_run(folder: Path, scenario: Scenario, mode: str, measurements: Measure
 
 
 def matrix(tmp_path: Path) -> list[RunView]:
-    """naive froze (joins broken, operations in flight climbing), spawn piled up pending sends,
-    fixed held."""
+    """naive froze (joins broken, operations in flight climbing, 30 deliveries lost from 6 s
+    on), spawn piled up pending sends, fixed held."""
     checks = scenario(tmp_path)
     folder = tmp_path / "matrix"
-    runs = {"naive": measured(tmp_path, frozen=True, piling=False, inflight=True),
-            "spawn": measured(tmp_path, frozen=False, piling=True),
-            "fixed": measured(tmp_path, frozen=False, piling=False)}
+    runs = {"naive": measured(tmp_path, frozen=True, piling=False, inflight=True, lost=30),
+            "spawn": measured(tmp_path, frozen=False, piling=True, inflight=True),
+            "fixed": measured(tmp_path, frozen=False, piling=False, inflight=True)}
     for mode, measurements in runs.items():
         write_run(folder / mode, checks, mode, measurements)
     return [load_run(folder / mode) for mode in runs]
+
+
+def chart_rows(views: list[RunView]) -> tuple[list[list[Axes]], tuple[str, ...]]:
+    """The comparison's panels, a list per row, and its captions."""
+    chart = comparison(views)
+    axes, columns = chart.figure.axes, len(views)
+    return [axes[index:index + columns] for index in range(0, len(axes), columns)], chart.captions
 
 
 def scatter(axes: Axes, label_start: str) -> list[tuple[float, float]]:
@@ -206,21 +256,114 @@ def test_operations_in_flight_are_evidence_for_a_broken_latency_check(tmp_path: 
     naive = matrix(tmp_path)[0]
     join_check = next(check for check in naive.checks if check.subject == "join[fast].p99")
     assert join_check.status == "broken"  # the unfinished joins count at their age
-    assert evidence_rows(naive, join_check) == ("join", "series:inflight")
+    inflight = ("series:inflight", "series:inflight_oldest_s")
+    assert evidence_rows(naive, join_check) == ("join", *inflight)
+    errors = next(check for check in naive.checks if check.subject == "errors.ratio")
+    assert evidence_rows(naive, errors) == ("failures", *inflight)
+
+
+def test_the_tail_records_what_was_in_flight_over_every_process(tmp_path: Path) -> None:
+    path = tmp_path / INFLIGHT_FILE_NAME
+    many = waiting_lines({("deliver", "slow"): [float(age) for age in range(700)],
+                          ("join", "fast"): [2500.0]})
+    assert [item["count"] for item in many] == [700, 1] and len(many[0]["ages_ms"]) == 500
+    lines = [{"time": 100.0, "process": "a", "waiting": []},
+             {"time": 100.05, "process": "b", "waiting": []},  # one point with a's line
+             {"time": 100.25, "process": "a", "waiting": many},
+             {"time": 100.5, "process": "b", "waiting": [  # an older writer: no count
+                 {"op": "join", "member_kind": "fast", "ages_ms": [3000.0, 20.0]}]},
+             {"time": 100.75, "process": "a", "waiting": [], "ended": True}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    tail = InFlightTail(path, record=True)
+    tail.read_new()
+    # a's 2.5 s join is 2.75 s old at 100.5; the ended line is not a point (they became
+    # unfinished, they did not finish).
+    assert tail.points == [(100.05, 0, 0.0), (100.25, 701, 2.5), (100.5, 703, 3.0)]
+    sampled = SampledSeries()
+    tail.add_series(sampled)
+    assert sampled.points["inflight"][-1] == (100.5, 703.0)
+    assert sampled.points["inflight_oldest_s"][-1] == (100.5, 3.0)
+    following = InFlightTail(path)  # the web UI's: follows, keeps no series
+    following.read_new()
+    assert following.points == [] and len(following.current(now=101.0)) == 2  # b's; a ended
+
+
+def test_the_matrix_draws_operations_in_flight_and_lost_deliveries_behind_broken_checks(
+        tmp_path: Path) -> None:
+    views = matrix(tmp_path)
+    naive = views[0]
+    broken = {check.subject for check in naive.checks if check.status == "broken"}
+    assert {"join[fast].p99", "deliver.lost", "deliver[fast].lost"} <= broken
+    rows, captions = chart_rows(views)
+    [inflight] = [row for row in rows if row[0].get_ylabel() == "operations in flight"]
+    [oldest] = [row for row in rows if row[0].get_ylabel() == "oldest in flight (s)"]
+    [lost] = [row for row in rows if row[0].get_ylabel() == "deliveries lost (cumulative)"]
+    peaks = [max(line.get_ydata()) for row in (inflight, oldest) for panel in row
+             for line in panel.get_lines() if line.get_label().startswith("inflight")]
+    # naive: 4 joins a second pile up from 6 s to 11.75 s; the oldest waited 5.75 s.
+    assert peaks == [23.0, 0.0, 0.0, 5.75, 0.0, 0.0]
+    steps = [[(float(x), float(y)) for x, y in zip(*line.get_data(), strict=True)]
+             for line in lost[0].get_lines() if str(line.get_label()).startswith("owed to")]
+    assert len(steps) == 1 and steps[0][0] == (0.0, 0.0) and steps[0][-1] == (END_S, 30.0)
+    assert steps[0][1] == (6.0, 1.0)  # the first lost message was sent at 6 s
+    assert lost[0].get_legend_handles_labels()[1][-1] == "owed to fast members, lost (30)"
+    for panel in lost[1:]:  # the modes that lost nothing say so
+        assert "no deliveries lost" in [text.get_text() for text in panel.texts]
+    assert len({panel.get_ylim() for panel in lost}) == 1
+    title = lost[0].get_title(loc="left").replace("\n", " ")
+    assert "broken: deliver.lost = 30 (limit == 0)" in title
+    assert "broken: deliver[fast].lost = 0.15 (limit < 0.05)" in title
+    assert any(caption.startswith("deliveries owed and lost so far") and
+               "behind naive's deliver.lost == 0, naive's deliver[fast].lost < 0.05" in caption
+               for caption in captions)
+    assert any(caption.startswith("operations in flight") and "naive's join[fast].p99 < 250ms"
+               in caption for caption in captions)
 
 
 def test_a_broken_check_with_no_series_recorded_says_so(tmp_path: Path) -> None:
     checks = scenario(tmp_path)
     folder = tmp_path / "matrix"
     write_run(folder / "naive", checks, "naive",
-              measured(tmp_path, frozen=False, piling=False, lost=12))
+              measured(tmp_path, frozen=False, piling=False, reordered=12))
     [view] = [load_run(folder / "naive")]
-    lost = next(check for check in view.checks if check.subject == "deliver.lost")
-    assert lost.status == "broken" and evidence_rows(view, lost) == ()
+    reordered = next(check for check in view.checks if check.subject == "deliver.reordered")
+    assert reordered.status == "broken" and evidence_rows(view, reordered) == ()
     chart = comparison([view])
     texts = [text.get_text() for axes in chart.figure.axes for text in axes.texts]
-    assert "no series recorded for:\ndeliver.lost = 12 (limit == 0)" in texts
+    assert "no series recorded for:\ndeliver.reordered = 12 (limit == 0)" in texts
     assert chart.captions[-1].startswith("broken checks with no series recorded")
+
+
+def test_an_old_result_file_without_these_series_still_renders(tmp_path: Path) -> None:
+    matrix(tmp_path)
+    for mode in ("naive", "spawn", "fixed"):  # as written before lost and in flight existed
+        path = tmp_path / "matrix" / mode / RESULT_FILE_NAME
+        document = json.loads(path.read_text())
+        del document["series"]["lost"]
+        for name in ("inflight", "inflight_oldest_s"):
+            del document["series"]["sampled"]["points"][name]
+        path.write_text(json.dumps(document))
+    views = [load_run(tmp_path / "matrix" / mode) for mode in ("naive", "spawn", "fixed")]
+    assert views[0].series is not None and views[0].series.lost is None
+    rows, _ = chart_rows(views)
+    [lost] = [row for row in rows if row[0].get_ylabel() == "deliveries lost (cumulative)"]
+    assert all("no series recorded" in [text.get_text() for text in panel.texts]
+               for panel in lost)
+    assert not [row for row in rows if row[0].get_ylabel() == "operations in flight"]
+    assert "<img" in write_index(tmp_path / "matrix").read_text()
+    page = write_run_page(tmp_path / "matrix" / "naive").read_text()
+    assert "Deliveries lost over time" not in page and "Sampled during the run" in page
+
+
+def test_the_run_page_draws_lost_deliveries_and_operations_in_flight(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", scenario(tmp_path), "naive",
+                        measured(tmp_path, frozen=True, piling=False, inflight=True, lost=30))
+    page = write_run_page(run_dir).read_text()
+    assert "<h2>Deliveries lost over time</h2>" in page
+    alone = Figure().add_subplot()
+    draw_lost(alone, load_run(run_dir).series)
+    assert alone.get_ylim() == (0.0, 33.0)  # the whole climb in view, on its own too
+    assert "the operations in flight, over every Locust process" in page
 
 
 def test_the_matrix_page_caption_names_every_row(tmp_path: Path) -> None:
@@ -229,8 +372,10 @@ def test_the_matrix_page_caption_names_every_row(tmp_path: Path) -> None:
     items = re.findall(r"<li>(.*?)</li>", page.split('<ol class="note">')[1])
     assert items[0].startswith("join latency") and items[1].startswith("delivery latency")
     assert items[2].startswith("lock reports") and items[3].startswith("how long each")
-    # naive broke join[fast].p99 (its operations in flight drawn), spawn the metric check
-    assert [item.split(",")[0] for item in items[4:]] == ["inflight", METRIC]
+    # naive broke join[fast].p99 (its operations in flight drawn) and lost deliveries, spawn
+    # the metric check
+    assert [item.split(" ")[0] for item in items[4:]] == ["operations", "how", "deliveries",
+                                                          METRIC + ","]
     assert "Top:" not in page and "Bottom:" not in page
 
 

@@ -1,4 +1,5 @@
-"""A room that dies must FAIL: operations that never finish count (issue 18, parts 1 to 5).
+"""A room that dies must FAIL: operations that never finish count (issue 18, parts 1 to 5, and
+the series behind the pictures of part 7).
 
 Real runs of the docs' own example scenario (docs/protocols.md, read from the file, with
 shorter timings) against the servers of :mod:`tests.brokenservers`, which break a few seconds
@@ -107,7 +108,7 @@ def test_the_docs_example_is_what_the_tests_run() -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("kind", ["joins", "deliveries"])  # freeze: the early-verdict test
 def test_a_room_that_breaks_fails_with_the_docs_example(tmp_path: Path, kind: str) -> None:
-    result, _ = run_against(tmp_path, kind)
+    result, breakage = run_against(tmp_path, kind)
     assert result["verdict"]["status"] == "FAIL", result["verdict"]["message"]
     message = result["verdict"]["message"]
     broken = {check["subject"] for check in result["thresholds"] if check["status"] == "broken"}
@@ -118,6 +119,15 @@ def test_a_room_that_breaks_fails_with_the_docs_example(tmp_path: Path, kind: st
             "timeout: no 'joined' reply within 5 s") for sample in result["_samples"])
     else:
         assert "deliver[fast].lost" in broken, message
+        # The matrix page's evidence: every lost delivery placed at when it was sent, all of
+        # them once the server stopped delivering (0.5 s: a message relayed just before).
+        lost = result["series"]["lost"]
+        assert sum(count for _, _, count in lost) == result["measured"]["delivery_order"][
+            "lost"] > 0, lost[:5]
+        assert breakage.broke_at is not None
+        origin = result["series"]["origin"]
+        assert min(origin + t_s for t_s, _, _ in lost) >= breakage.broke_at - 0.5, (
+            lost[:3], breakage.broke_at - origin)
 
 
 @pytest.mark.integration
@@ -131,6 +141,11 @@ def test_one_frozen_room_of_two_fails_and_names_what_never_finished(tmp_path: Pa
     # The frozen room's members wait for good: at the end each one still waits (unfinished)
     # or has just given up after op_timeout (when the end came while each was between two).
     assert entries or timeouts, message
+    # What was in flight over time (the matrix page's evidence): the frozen room's operations
+    # pile up and wait for seconds.
+    points = result["series"]["sampled"]["points"]
+    assert max(count for _, count in points["inflight"]) >= 2, points["inflight"][-5:]
+    assert max(age for _, age in points["inflight_oldest_s"]) > 1.0
     assert all(not sample["ok"] and sample["error"] == "unfinished"
                and sample["latency_ms"] > 500 for sample in entries), entries[:3]
     if entries:

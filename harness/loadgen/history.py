@@ -31,7 +31,9 @@ without ``--workers``), and only once a delivered message's id matched one the m
 a protocol whose messages carry another id owes nothing (it cannot be judged, not lost).
 
 Counts per receiving member kind, ``owed`` (lost or received) and ``lost``, go to
-``order.jsonl`` with the order counts (:mod:`harness.loadgen.order`).
+``order.jsonl`` with the order counts (:mod:`harness.loadgen.order`), and so do the lost ones'
+send times (wall clock, to :data:`LOST_TIME_RESOLUTION_S`), so the pages can draw when the
+lost messages were sent. They are only counted when a loss is judged (rare), never per message.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ DELIVERY_GRACE = 1.0
 LEAVE_RACE = 0.5
 #: Where nothing confirms a join, a broadcast within this many seconds after it is not owed.
 JOIN_RACE = 0.5
+#: A lost delivery's send time is kept to this many seconds (counts per such slice).
+LOST_TIME_RESOLUTION_S = 0.1
 
 
 @dataclass(eq=False)
@@ -103,8 +107,11 @@ class OperationHistory:
     """Operations in flight and deliveries owed, in one Locust process (Sans-I/O: a clock in,
     counts and unfinished entries out)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.clock = clock
+        #: Wall-clock time, only to say when a lost message was sent (``clock`` may jump less).
+        self.wall = wall
         self.restart()
 
     def restart(self) -> None:
@@ -117,6 +124,9 @@ class OperationHistory:
         self._departed: dict[str, list[Membership]] = {}
         #: Per receiving member kind: ``owed`` and ``lost`` since the last :meth:`take`.
         self.counts: dict[str, Counter[str]] = {}
+        #: Per receiving member kind: lost deliveries by their message's send time (Unix
+        #: seconds, to :data:`LOST_TIME_RESOLUTION_S`) since the last :meth:`take_lost_sent`.
+        self.lost_sent: dict[str, Counter[float]] = {}
         #: Set once a delivered message matched an owed one: ids are comparable.
         self.matched = False
         self.ended = False
@@ -174,7 +184,7 @@ class OperationHistory:
             for owed in membership.owed.values():
                 self.finish(owed.operation)
                 if now - owed.sent >= DELIVERY_GRACE:
-                    self._count(membership.member_kind, "owed", "lost")
+                    self._lost(membership.member_kind, owed.sent, now)
                 # else: may have been on its way when the connection ended: not owed
             membership.owed.clear()
 
@@ -236,7 +246,7 @@ class OperationHistory:
                 if self.matched and now - entry.sent >= DELIVERY_GRACE \
                         and (membership.leaving is None
                              or membership.leaving - entry.sent >= LEAVE_RACE):
-                    self._count(membership.member_kind, "owed", "lost")
+                    self._lost(membership.member_kind, entry.sent, now)
                 else:
                     self.finish(entry.operation)  # not owed after all: not a result
             membership.owed.clear()
@@ -251,6 +261,19 @@ class OperationHistory:
         if not self.matched:
             return {}  # nothing owed can be judged yet: keep counting from scratch
         return counts
+
+    def take_lost_sent(self) -> dict[str, Counter[float]]:
+        """The lost deliveries per member kind by send time since the last call (and start
+        over); empty while :meth:`take` would be (nothing owed can be judged yet)."""
+        lost, self.lost_sent = self.lost_sent, {}
+        return lost if self.matched else {}
+
+    def _lost(self, member_kind: str, sent: float, now: float) -> None:
+        """An owed delivery sent at ``sent`` (``clock``) is lost, judged at ``now``."""
+        self._count(member_kind, "owed", "lost")
+        sent_wall = self.wall() - (now - sent)
+        slot = round(round(sent_wall / LOST_TIME_RESOLUTION_S) * LOST_TIME_RESOLUTION_S, 3)
+        self.lost_sent.setdefault(member_kind, Counter())[slot] += 1
 
     def _count(self, member_kind: str, *names: str) -> None:
         counter = self.counts.setdefault(member_kind, Counter())

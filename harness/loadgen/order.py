@@ -29,7 +29,7 @@ What counts (the definitions ``deliver.reordered`` and ``deliver.lost`` judge):
 Each Locust process sums its receivers' counts every 0.5 s and ships them to the collecting
 process, which appends one JSON line per batch and member kind to ``order.jsonl`` next to
 the samples file: ``{"time", "member_kind", "received", "reordered", "duplicated", "lost",
-"owed"}``.
+"owed", "lost_sent"}`` (``lost_sent``, only with losses: ``[[send time, count], ...]``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..delivery_order import ORDER_COUNTS, ORDER_FILE_NAME
+from ..delivery_order import LOST_SENT, ORDER_COUNTS, ORDER_FILE_NAME
 from ..protocols import Delivered
 from .collector import JsonLinesShipper
 from .history import operation_history
@@ -131,12 +131,16 @@ class OrderRecorder(JsonLinesShipper):
         sums: dict[str, Counter[str]] = {}
         for receiver, kind in list(self._receivers.items()):
             sums.setdefault(kind, Counter()).update(receiver.take())
-        for kind, counts in operation_history(self.environment).take().items():
+        history = operation_history(self.environment)
+        for kind, counts in history.take().items():
             sums.setdefault(kind, Counter()).update(counts)
+        lost_sent = history.take_lost_sent()
         if not self.path:  # no order.jsonl anywhere (the benchmark's members): nothing to ship
             return []
         now = time.time()
-        return [{"time": now, "member_kind": kind, **{name: counts[name] for name in ORDER_COUNTS}}
+        return [{"time": now, "member_kind": kind, **{name: counts[name] for name in ORDER_COUNTS},
+                 **({LOST_SENT: sorted([sent, count] for sent, count in lost_sent[kind].items())}
+                    if lost_sent.get(kind) else {})}
                 for kind, counts in sums.items() if any(counts.values())]
 
 

@@ -189,6 +189,51 @@ def max_failures_per_second(series: Series | None) -> float:
     return max(totals.values(), default=0.0)
 
 
+def cumulative_lost(series: Series, member_kind: str) -> list[tuple[float, float]]:
+    """``(t_s, lost so far)`` of deliveries owed to ``member_kind`` members, by send time."""
+    total = 0.0
+    points = []
+    for t_s, kind, count in sorted(series.lost or ()):
+        if kind == member_kind:
+            total += count
+            points.append((t_s, total))
+    return points
+
+
+def max_lost(series: Series | None) -> float:
+    """The most deliveries one member kind lost in a run (0 without any)."""
+    if series is None or not series.lost:
+        return 0.0
+    return max(cumulative_lost(series, kind)[-1][1] for kind in {k for _, k, _ in series.lost})
+
+
+def draw_lost(axes: Axes, series: Series | None, *, legend: bool = True) -> None:
+    """Deliveries owed and lost so far, by when the lost message was sent, one step line per
+    receiving member kind, fault shaded; "no series recorded" for a run (or an older result
+    file) that did not record them."""
+    if not start_panel(axes, series, "deliveries lost (cumulative)", grid_axis="both"):
+        return
+    assert series is not None
+    axes.set_xlim(series.start_s, series.chart_end_s)
+    axes.set_ylim(0, max(max_lost(series) * 1.1, 1.0))
+    if series.lost is None:
+        no_data(axes, "no series recorded")
+        return
+    kinds = [kind for kind in MEMBER_COLORS if any(k == kind for _, k, _ in series.lost)]
+    kinds += sorted({kind for _, kind, _ in series.lost} - set(MEMBER_COLORS))
+    for kind in kinds:
+        points = cumulative_lost(series, kind)
+        # From 0 at the start, a step up at each lost message's send time, flat to the end.
+        xs = [series.start_s, *(t for t, _ in points), series.end_s]
+        ys = [0.0, *(total for _, total in points), points[-1][1]]
+        axes.step(xs, ys, where="post", color=MEMBER_COLORS.get(kind, OTHER_KIND_COLOR),
+                  linewidth=1.6, label=f"owed to {kind} members, lost ({points[-1][1]:g})")
+    if not kinds:
+        no_data(axes, "no deliveries lost")
+    elif legend:
+        axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
+
+
 def draw_lock_reports(axes: Axes, series: Series | None, *, legend: bool = True) -> None:
     """Lock reports per second, stacked by kind (wait, hold, ...), fault shaded."""
     if not start_panel(axes, series, "lock reports per second", grid_axis="y"):
@@ -261,6 +306,12 @@ def run_failures_chart(view: RunView) -> str:
     """The run page's failed operations per second as a PNG data URI."""
     figure = Figure(figsize=(10, 2.4), dpi=DPI, layout="constrained")
     draw_failures(figure.add_subplot(), view.series)
+    return figure_data_uri(figure)
+
+
+def run_lost_chart(view: RunView) -> str:
+    figure = Figure(figsize=(10, 2.6), dpi=DPI, layout="constrained")
+    draw_lost(figure.add_subplot(), view.series)
     return figure_data_uri(figure)
 
 

@@ -3,10 +3,11 @@
 One column per run. The first rows are the same for every matrix: join latency, delivery
 latency, lock reports per second, reported lock durations. Below them, one row for each
 series behind a check that broke in some run (:func:`evidence_rows`): failed operations per
-second for ``errors.*``, a sampled series (a Prometheus metric, RSS, threads, operations in
-flight) for a check judged on it. A broken check with nothing recorded to draw is said so in
-a last row. Every row shares its y-limits across runs, so a mode that broke a check is drawn
-to the same scale as the modes that held it.
+second for ``errors.*``, deliveries lost over time for a ``lost`` check, a sampled series (a
+Prometheus metric, RSS, threads) for a check judged on it, and the operations in flight (how
+many, and the oldest's age) behind a broken latency or ``errors.*`` check. A broken check with
+nothing recorded to draw is said so in a last row. Every row shares its y-limits across runs,
+so a mode that broke a check is drawn to the same scale as the modes that held it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from harness.inflight import INFLIGHT_OLDEST_SERIES, INFLIGHT_SERIES
 from harness.pages import charts
 from harness.pages.model import RunView
+from harness.pages.sampled_chart import scale_and_label
 from harness.sampled import RSS_SERIES
 from harness.thresholds import CheckResult, lock_reports, parse_check
 from harness.thresholds.base import ObservesOperations, SampledMetric
+from harness.thresholds.order import LostRatio, OrderCount
 
 __all__ = ["Comparison", "comparison", "evidence_rows"]
 
@@ -35,6 +39,7 @@ INFLIGHT_PREFIX = "inflight"
 SERIES_ROW = "series:"
 FIXED_ROWS = ("join", "deliver", "locks", "durations")
 FAILURES_ROW = "failures"
+LOST_ROW = "lost"
 UNRECORDED_ROW = "unrecorded"
 LIMIT_STATISTICS = ("max", "last")
 BROKEN_COLOR = "#b42318"
@@ -68,9 +73,10 @@ def evidence_rows(view: RunView, check: CheckResult) -> tuple[str, ...]:
     """The rows that draw what ``check`` judged in ``view``; empty when nothing recorded
     could show it.
 
-    ``join`` and ``deliver`` for a latency check on them (and the sampled operations in
-    flight, where recorded), ``locks`` for lock reports, ``failures`` for ``errors.*``,
-    ``series:NAME`` for a check on a sampled series.
+    ``join`` and ``deliver`` for a latency check on them, ``failures`` for ``errors.*``, and
+    for both the operations in flight (``series:inflight``, ``series:inflight_oldest_s``)
+    where recorded; ``locks`` for lock reports, ``lost`` for ``deliver.lost`` and
+    ``deliver[KIND].lost``, ``series:NAME`` for a check on a sampled series.
     """
     try:
         metric = parse_check(check.check).metric
@@ -81,14 +87,17 @@ def evidence_rows(view: RunView, check: CheckResult) -> tuple[str, ...]:
         return (SERIES_ROW + inner.series_name,)
     if lock_reports.KIND.matches(check.subject):
         return ("locks",)
+    if isinstance(inner, LostRatio) or (isinstance(inner, OrderCount)
+                                        and inner.statistic == "lost"):
+        return (LOST_ROW,)
     if not isinstance(inner, ObservesOperations):
         return ()
-    op = getattr(inner, "op", None)
-    if op is None:
-        return (FAILURES_ROW,)
     sampled = view.series.sampled if view.series is not None else {}
     inflight = tuple(SERIES_ROW + name for name in sorted(sampled)
                      if name.startswith(INFLIGHT_PREFIX))
+    op = getattr(inner, "op", None)
+    if op is None:
+        return (FAILURES_ROW, *inflight)
     return ((op,) if op in ("join", "deliver") else ()) + inflight
 
 
@@ -145,6 +154,8 @@ def _draw(axes: Axes, row: str, view: RunView, broken: list[CheckResult], *,
         charts.draw_lock_durations(axes, series, legend=True)
     elif row == FAILURES_ROW:
         charts.draw_failures(axes, series, legend=True)
+    elif row == LOST_ROW:
+        charts.draw_lost(axes, series, legend=True)
     elif row == UNRECORDED_ROW:
         _draw_unrecorded(axes, view, broken)
     else:
@@ -153,7 +164,7 @@ def _draw(axes: Axes, row: str, view: RunView, broken: list[CheckResult], *,
 
 def _draw_sampled(axes: Axes, name: str, view: RunView, *, legend: bool) -> None:
     """One sampled series of one run, its check's limit dashed; or why it has no points."""
-    scale, label = (1e6, "RSS (MB)") if name == RSS_SERIES else (1.0, name)
+    scale, label = scale_and_label(name)
     if not charts.start_panel(axes, view.series, label if len(label) <= 30 else label[:28] + "…"):
         return
     series = view.series
@@ -220,9 +231,12 @@ def _share_limits(grid: Any, rows: list[str],
         elif row == FAILURES_ROW:
             top = max([charts.max_failures_per_second(view.series) for view in views] + [1.0])
             panels[0].set_ylim(0, top * 1.1)
+        elif row == LOST_ROW:
+            top = max([charts.max_lost(view.series) for view in views] + [1.0])
+            panels[0].set_ylim(0, top * 1.1)
         elif row.startswith(SERIES_ROW):
             name = row.removeprefix(SERIES_ROW)
-            scale = 1e6 if name == RSS_SERIES else 1.0
+            scale, _ = scale_and_label(name)
             values = [value / scale for view in views if view.series is not None
                       for _, value in view.series.sampled.get(name, ())]
             limits = [limit for view in views for statistic in LIMIT_STATISTICS
@@ -238,9 +252,17 @@ def _caption(row: str, views: Sequence[RunView], broken: dict[int, list[CheckRes
     because = f", behind {', '.join(behind)}" if behind else ""
     if row == FAILURES_ROW:
         return f"failed operations per second, by operation{because}"
+    if row == LOST_ROW:
+        return ("deliveries owed and lost so far, by when the lost message was sent, per "
+                f"receiving member kind{because}")
     if row == UNRECORDED_ROW:
         return "broken checks with no series recorded to draw (named in their run's column)"
     name = row.removeprefix(SERIES_ROW)
+    if name == INFLIGHT_SERIES:
+        return ("operations in flight (joins, broadcasts, leaves, connects and deliveries "
+                f"owed, still waiting), as the load generator reported them every 0.25 s{because}")
+    if name == INFLIGHT_OLDEST_SERIES:
+        return f"how long the oldest operation in flight had waited, in seconds{because}"
     what = "RSS of the target, in MB" if name == RSS_SERIES else name
     return (f"{what}, as the harness sampled it every 0.5 s{because}; the dashed line is the "
             "check's limit")

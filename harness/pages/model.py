@@ -72,6 +72,9 @@ class Series:
         deliver_count: How many deliveries the run had.
         unfinished: Operations still waiting at the end, drawn at their age.
         failed_per_second: ``(second, op, count)``: failed operations per whole second.
+        lost: ``(t_s, member_kind, count)``: deliveries owed and lost, by when their message
+            was sent; None when not recorded (delivery loss not measured, or an older
+            result file).
     """
 
     duration_s: float
@@ -86,6 +89,7 @@ class Series:
     deliver_count: int = 0
     unfinished: tuple[UnfinishedPoint, ...] = ()
     failed_per_second: tuple[tuple[float, str, float], ...] = ()
+    lost: tuple[tuple[float, str, float], ...] | None = None
 
     @property
     def end_s(self) -> float:
@@ -333,6 +337,8 @@ def _series(value: Any) -> Series:
         fault_window = (_number(window[0], "series.fault_window_s"),
                         _number(window[1], "series.fault_window_s"))
     lag = _timed_figures(data, "generator_lag", "[t_s, process, max_ms]")
+    lost = (None if data.get("lost") is None
+            else tuple(_timed_figures(data, "lost", "[t_s, member_kind, count]")))
     sampled = _mapping(data.get("sampled", {}), "series.sampled")
     points = {
         str(name): tuple((_number(point[0], f"series.sampled.points[{name}]"),
@@ -356,6 +362,7 @@ def _series(value: Any) -> Series:
         deliver_count=count,
         unfinished=tuple(unfinished),
         failed_per_second=tuple(failed),
+        lost=lost,
     )
 
 

@@ -5,12 +5,13 @@ broken or no data, and ``not tested`` with the cause where none of a check's ope
 succeeded); the stalled members, with a stall fault (backpressure, how it cleared);
 join latency over time (fast and slow members, fault window shaded, operations still waiting
 at the end as triangles at their age); delivery latency over time (the same); failed
-operations per second (when any failed); lock reports over time;
+operations per second (when any failed); deliveries lost over time, by when the lost
+message was sent (when any were lost); lock reports over time;
 the load generator's own lag (when measured); what the harness sampled (Prometheus metrics,
-the target's RSS and threads, when any); latency percentiles raw and corrected for
-coordinated omission side by side; the lock reports grouped by where they happened, each with
-its stacks in ``<details>``; the scenario that ran; component versions; links to the run's
-other files.
+the target's RSS and threads, the operations in flight and the oldest's age, when any);
+latency percentiles raw and corrected for coordinated omission side by side; the lock
+reports grouped by where they happened, each with its stacks in ``<details>``; the scenario
+that ran; component versions; links to the run's other files.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def render_run_page(view: RunView) -> str:
                  _chart(charts.run_delivery_chart(view), "delivery latency")
                  + unfinished_note(view, "deliver") + delivery_note(view)),
         *failures_section(view),
+        *lost_section(view),
         _section("Lock reports over time",
                  _chart(charts.run_lock_chart(view), "lock reports per second")
                  + _chart(charts.run_lock_duration_chart(view), "reported lock durations")
@@ -197,6 +199,18 @@ def stall_section(view: RunView) -> list[str]:
     return [_section("Stalled members", table(header, rows, frozenset({1, 2, 3, 5})) + note)]
 
 
+def lost_section(view: RunView) -> list[str]:
+    """Deliveries owed and lost over time; nothing when none was lost (or not recorded)."""
+    if view.series is None or not view.series.lost:
+        return []
+    return [_section("Deliveries lost over time",
+                     _chart(charts.run_lost_chart(view), "deliveries lost")
+                     + '<p class="note">How many deliveries owed to members were lost so far, '
+                     "placed at when the lost message was sent (a member owed a message that "
+                     "had not received it a grace period after the send, or by the run's end; "
+                     "the rules are in scenarios/README.md).</p>")]
+
+
 def sampled_section(view: RunView) -> list[str]:
     """The sampled series over time, and why any of them has no data; nothing when the run
     sampled nothing."""
@@ -206,8 +220,10 @@ def sampled_section(view: RunView) -> list[str]:
     chart = _chart(run_sampled_chart(view), "sampled series") if sampled_names(view) else ""
     problems = "".join(f"<li><code>{esc(name)}</code>: {esc(reason)}</li>"
                        for name, reason in series.sampled_problems.items())
-    note = ('<p class="note">Sampled every 0.5 s from load start to load stop; the shaded '
-            "band is the time the fault was on. Points are also in series.jsonl.</p>")
+    note = ('<p class="note">Sampled every 0.5 s from load start to load stop (points also '
+            "in series.jsonl); the operations in flight, over every Locust process, as the "
+            "load generator reported them every 0.25 s (inflight.jsonl). The shaded band is "
+            "the time the fault was on.</p>")
     if problems:
         note += f'<p class="note">Without data, or not every time:</p><ul>{problems}</ul>'
     return [_section("Sampled during the run", chart + note)]

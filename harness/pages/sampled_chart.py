@@ -1,4 +1,5 @@
-"""The run page's chart of what the harness sampled: Prometheus metrics, RSS and threads.
+"""The run page's chart of what the harness sampled: Prometheus metrics, RSS, threads and the
+operations in flight.
 
 One panel per sampled series, over time since load started, the fault window shaded, and
 the limit of a ``max`` or ``last`` check on that series dashed (``rss.max < 500MB``,
@@ -9,18 +10,28 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from harness.inflight import INFLIGHT_OLDEST_SERIES, INFLIGHT_SERIES
 from harness.pages.charts import DPI, TIME_LABEL, figure_data_uri, shade_fault
 from harness.pages.model import RunView
 from harness.sampled import RSS_SERIES
 
-__all__ = ["run_sampled_chart", "sampled_names"]
+__all__ = ["run_sampled_chart", "sampled_names", "scale_and_label"]
 
 LINE_COLOR = "#1f77b4"
 LIMIT_STATISTICS = ("max", "last")
+#: How a series is drawn: divided by the scale, under the label (else as it is, by its name).
+SCALES_AND_LABELS = {RSS_SERIES: (1e6, "RSS (MB)"),
+                     INFLIGHT_SERIES: (1.0, "operations in flight"),
+                     INFLIGHT_OLDEST_SERIES: (1.0, "oldest in flight (s)")}
+
+
+def scale_and_label(name: str) -> tuple[float, str]:
+    """What the values of sampled series ``name`` are divided by to draw, and its axis label."""
+    return SCALES_AND_LABELS.get(name, (1.0, name))
 
 
 def sampled_names(view: RunView) -> list[str]:
-    """The sampled series with points, RSS and threads last."""
+    """The sampled series with points: metrics first, then the rest by name."""
     if view.series is None:
         return []
     names = [name for name, points in view.series.sampled.items() if points]
@@ -35,7 +46,7 @@ def run_sampled_chart(view: RunView) -> str:
     figure = Figure(figsize=(10, 1.2 + 1.9 * len(names)), dpi=DPI, layout="constrained")
     panels = figure.subplots(len(names), 1, sharex=True, squeeze=False)
     for axes, name in zip((row[0] for row in panels), names, strict=True):
-        scale, label = (1e6, "RSS (MB)") if name == RSS_SERIES else (1.0, name)
+        scale, label = scale_and_label(name)
         points = series.sampled[name]
         shade_fault(axes, series)
         axes.plot([t for t, _ in points], [value / scale for _, value in points],
