@@ -8,7 +8,8 @@ or the check's limit, not the fault.
 from __future__ import annotations
 
 from harness.hdr import HistogramSet
-from harness.measurements import Measurements
+from harness.inflight import Waiting
+from harness.measurements import OPS, Measurements, Sample
 from harness.sampled import SampledSeries
 
 __all__ = ["before_faults"]
@@ -20,12 +21,19 @@ def before_faults(measurements: Measurements) -> Measurements | None:
 
     Joins are judged on the corrected latency their samples carry, as the whole run is; the
     order counts and the generator's lag cannot be split by time and are left out (a check on
-    them has no data here, so it is never said to be broken in the warm-up).
+    them has no data here, so it is never said to be broken in the warm-up). An operation that
+    began before the faults and ended (or never did) after they went on was in flight then: it
+    counts as waiting at its age at that moment, a lower bound, as in a live judgement (so a
+    room that froze in the warm-up is said to have broken there, not blamed on the fault).
     """
     cutoff = measurements.fault_started
     if cutoff is None:
         return None
     samples = [sample for sample in measurements.samples if sample.time < cutoff]
+    waiting = [Waiting(sample.op, sample.member_kind, (cutoff - began) * 1000.0)
+               for sample in measurements.samples
+               if sample.time >= cutoff and sample.op in OPS
+               and (began := _began(sample)) < cutoff]
     histograms = HistogramSet()
     for sample in samples:
         if sample.ok and sample.corrected_ms is not None:
@@ -39,8 +47,15 @@ def before_faults(measurements: Measurements) -> Measurements | None:
         run_started=measurements.run_started,
         run_ended=cutoff,
         histograms=histograms,
+        waiting=waiting,
         lock_reports_available=measurements.lock_reports_available,
         sampled=SampledSeries({name: [point for point in points if point[0] < cutoff]
                                for name, points in sampled.points.items()},
                               dict(sampled.problems)),
     )
+
+
+def _began(sample: Sample) -> float:
+    """When the operation began (wall clock): its end less its latency (for a delivery, the
+    send)."""
+    return sample.time - sample.latency_ms / 1000.0

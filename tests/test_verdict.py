@@ -166,7 +166,8 @@ def test_a_check_broken_before_the_fault_says_so(scenario: Scenario) -> None:
     assert verdict.message == (
         "FAIL: join[fast].p99 = 900 ms (limit < 250 ms); already broken in the warm-up, before "
         "any fault: join[fast].p99 = 900 ms (limit < 250 ms)")
-    assert [result.samples for result in verdict.broken_in_warmup] == [30 + 10]
+    # 30 + 10 before the fault, and the join that ended at 1030.0 was in flight as it began.
+    assert [result.samples for result in verdict.broken_in_warmup] == [30 + 10 + 1]
     # Broken only once the fault was on: no such words.
     later = healthy_run()
     later.samples += [Sample(1050.0 + i, "join", "fast", 900.0, True) for i in range(10)]
@@ -174,6 +175,26 @@ def test_a_check_broken_before_the_fault_says_so(scenario: Scenario) -> None:
     verdict = judge(scenario, later)
     assert verdict.status == "FAIL" and "warm-up" not in verdict.message, verdict.message
     assert verdict.broken_in_warmup == ()
+
+
+def test_operations_in_flight_when_the_fault_began_count_in_the_warm_up(
+        scenario: Scenario) -> None:
+    """A room that froze in the warm-up: its joins ended (timed out, unfinished) only after the
+    fault went on, but they were already waiting then, at least 900 ms."""
+    measurements = healthy_run()  # 30 good joins, 1000 s .. 1029 s
+    measurements.fault_started = 1030.0
+    measurements.samples += [
+        Sample(1034.1 + i, "join", "fast", 5000.0, False, "timeout: no 'joined' reply")
+        for i in range(3)]  # began at 1029.1, 1030.1, 1031.1: the first was in flight at 1030
+    measurements.samples.append(Sample(1040.0, "join", "fast", 10_800.0, False, "unfinished",
+                                       unfinished=True))  # began 1029.2
+    verdict = judge(scenario, measurements)
+    assert verdict.status == "FAIL"
+    assert "already broken in the warm-up, before any fault: join[fast].p99 = 900 ms" in (
+        verdict.message), verdict.message
+    # 30 before; in flight at 1030: that timeout (900 ms), the unfinished join (800 ms) and
+    # the healthy join that ended at 1030.0 (20 ms).
+    assert [result.samples for result in verdict.broken_in_warmup] == [30 + 3]
 
 
 def test_lock_reports_before_the_fault_count_as_broken_in_the_warm_up(scenario: Scenario
