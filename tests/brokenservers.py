@@ -24,16 +24,16 @@ up and end when the server shuts down.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import ServerConnection, serve
+from websockets.http11 import Request
+from websockets.sync.server import ServerConnection
+
+from .roomservers import ConnectRoom, FrameRoom, room_and_user, serving
 
 __all__ = ["BREAKAGES", "Breakage", "broken_connect_server", "broken_frame_server",
            "broken_socketio_server"]
@@ -84,118 +84,67 @@ class Breakage:
         self.stop.wait()
 
 
-Rooms = dict[str, dict[ServerConnection, str]]
+class _BrokenFrameRoom(FrameRoom):
+    """The join-by-frame dialect, breaking as ``breakage`` says."""
+
+    def __init__(self, breakage: Breakage) -> None:
+        super().__init__()
+        self.breakage = breakage
+
+    def intercept(self, connection: ServerConnection, request: dict[str, Any],
+                  channel: str | None) -> bool:
+        if self.breakage.broken("read", request.get("channel", channel)):
+            self.breakage.hang()
+            return True
+        return False
+
+    def admit(self, connection: ServerConnection, request: dict[str, Any]) -> bool:
+        self.breakage.joined()
+        return not self.breakage.broken("join", request["channel"])  # else: no answer
+
+    def relays(self, room: str) -> bool:
+        return not self.breakage.broken("relay", room)
 
 
-def _relay(breakage: Breakage, rooms: Rooms, lock: threading.Lock, room: str,
-           sender: ServerConnection, frame: dict[str, Any]) -> None:
-    if breakage.broken("relay", room):
-        return
-    with lock:
-        others = [member for member in rooms.get(room, {}) if member is not sender]
-    text = json.dumps(frame)
-    for member in others:
-        with contextlib.suppress(ConnectionClosed):
-            member.send(text)
+class _BrokenConnectRoom(ConnectRoom):
+    """The join-by-connect dialect, breaking as ``breakage`` says."""
 
+    def __init__(self, breakage: Breakage) -> None:
+        super().__init__()
+        self.breakage = breakage
 
-@contextlib.contextmanager
-def _running(breakage: Breakage, handler: Any, process_request: Any = None) -> Iterator[str]:
-    with serve(handler, "127.0.0.1", 0, compression=None,
-               process_request=process_request) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"ws://127.0.0.1:{int(server.socket.getsockname()[1])}"
-        finally:
-            breakage.stop.set()
-            server.shutdown()
-            thread.join(10)
+    def process_request(self, connection: ServerConnection, request: Request) -> None:
+        room, user = room_and_user(request.path)
+        if not (room and user):
+            return None  # not a member (the harness checking the URL): no join
+        self.breakage.joined()
+        if self.breakage.broken("join", room):
+            self.breakage.hang()  # the handshake never completes
+        return None
+
+    def intercept(self, room: str) -> bool:
+        if self.breakage.broken("read", room):
+            self.breakage.hang()
+            return True
+        return False
+
+    def relays(self, room: str) -> bool:
+        return not self.breakage.broken("relay", room)
 
 
 @contextlib.contextmanager
 def broken_frame_server(breakage: Breakage) -> Iterator[str]:
     """The join-by-frame dialect; yields its URL (``ws://127.0.0.1:PORT/rooms``)."""
-    rooms: Rooms = {}
-    lock = threading.Lock()
-
-    def handler(connection: ServerConnection) -> None:
-        channel: str | None = None
-        try:
-            for raw in connection:
-                request = json.loads(raw)
-                action = request["action"]
-                room = request.get("channel", channel)
-                if breakage.broken("read", room):
-                    breakage.hang()
-                    return
-                if action == "enter":
-                    breakage.joined()
-                    if breakage.broken("join", room):
-                        continue  # no answer, not in the room
-                    channel = room
-                    with lock:
-                        rooms.setdefault(room, {})[connection] = request["nick"]
-                    connection.send(json.dumps({"kind": "entered", "channel": channel}))
-                elif action == "exit" and channel is not None:
-                    with lock:
-                        rooms[channel].pop(connection, None)
-                    connection.send(json.dumps({"kind": "exited"}))
-                    channel = None
-                elif action == "post" and channel is not None:
-                    _relay(breakage, rooms, lock, channel, connection,
-                           {"kind": "posted", "by": rooms[channel].get(connection),
-                            "msg": request["msg"]})
-        except ConnectionClosed:
-            pass
-        finally:
-            if channel is not None:
-                with lock:
-                    rooms[channel].pop(connection, None)
-
-    with _running(breakage, handler) as url:
-        yield url + "/rooms"
+    with serving(_BrokenFrameRoom(breakage), "/rooms", on_stop=breakage.stop.set) as url:
+        yield url
 
 
 @contextlib.contextmanager
 def broken_connect_server(breakage: Breakage) -> Iterator[str]:
     """The join-by-connect dialect; yields its base URL (``ws://127.0.0.1:PORT``)."""
-    rooms: Rooms = {}
-    lock = threading.Lock()
-
-    def room_of(path: str) -> tuple[str, str]:
-        query = parse_qs(urlsplit(path).query)
-        return query.get("room", [""])[0], query.get("user", [""])[0]
-
-    def process_request(connection: ServerConnection, request: Any) -> None:
-        room, user = room_of(request.path)
-        if not (room and user):
-            return None  # not a member (the harness checking the URL): no join
-        breakage.joined()
-        if breakage.broken("join", room):
-            breakage.hang()  # the handshake never completes
-        return None
-
-    def handler(connection: ServerConnection) -> None:
-        assert connection.request is not None
-        room, user = room_of(connection.request.path)
-        with lock:
-            rooms.setdefault(room, {})[connection] = user
-        try:
-            for raw in connection:
-                if breakage.broken("read", room):
-                    breakage.hang()
-                    return
-                said = json.loads(raw)
-                _relay(breakage, rooms, lock, room, connection,
-                       {"event": "chat", "from": user, "text": said["say"], "ref": said["ref"]})
-        except ConnectionClosed:
-            pass
-        finally:
-            with lock:
-                rooms[room].pop(connection, None)
-
-    with _running(breakage, handler, process_request) as url:
+    room = _BrokenConnectRoom(breakage)
+    with serving(room, process_request=room.process_request,
+                 on_stop=breakage.stop.set) as url:
         yield url
 
 

@@ -41,7 +41,9 @@ from urllib.parse import urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
+
+from .roomservers import serving
 
 __all__ = ["BINARY_PROTOCOL", "binary_record", "binary_records", "binary_server", "hub_server",
            "messaging_server"]
@@ -97,22 +99,6 @@ class _Writers:
 def _direct(connection: ServerConnection, frame: str | bytes) -> None:
     with contextlib.suppress(ConnectionClosed):
         connection.send(frame)
-
-
-@contextlib.contextmanager
-def _serving(handler: Callable[[ServerConnection], None], path: str,
-             process_request: Callable[[ServerConnection, Request], Response | None] | None
-             = None) -> Iterator[str]:
-    """Serve ``handler`` in a thread; yield ``ws://127.0.0.1:PORT`` + ``path``."""
-    with serve(handler, "127.0.0.1", 0, compression=None,
-               process_request=process_request) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}{path}"
-        finally:
-            server.shutdown()
-            thread.join(10)
 
 
 # The messaging server.
@@ -227,11 +213,8 @@ def messaging_server(broken: bool = False, ping_interval: float = 0.5,
                     channels.get(channel, set()).discard(client)
             writers.stop(connection)
 
-    try:
-        with _serving(handler, "/connection/websocket") as url:
-            yield url
-    finally:
-        stop.set()
+    with serving(handler, "/connection/websocket", on_stop=stop.set) as url:
+        yield url
 
 
 # The Go chat hub.
@@ -281,7 +264,7 @@ def hub_server(broken: bool = False, check_origin: bool = False) -> Iterator[str
                 clients.discard(connection)
             writers.stop(connection)
 
-    with _serving(handler, "/ws", _same_origin if check_origin else None) as url:
+    with serving(handler, "/ws", _same_origin if check_origin else None) as url:
         yield url
 
 
@@ -396,8 +379,5 @@ def binary_server(broken: bool = False, ping_interval: float = 0.5,
                     rooms[room].discard(connection)
             writers.stop(connection)
 
-    try:
-        with _serving(handler, "/bin") as url:
-            yield url
-    finally:
-        stop.set()
+    with serving(handler, "/bin", on_stop=stop.set) as url:
+        yield url

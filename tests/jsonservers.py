@@ -15,113 +15,38 @@ other's and from docs/protocol.md's:
   included). With ``garbage`` it also sends every member one frame that is not
   JSON right after it entered.
 
-Both run in a thread of the test process on 127.0.0.1 and a free port.
+Both run in a thread of the test process on 127.0.0.1 and a free port; their room logic is
+tests/roomservers.py's, which they share with the other JSON test servers.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import threading
-from collections.abc import Callable, Iterator
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Iterator
 
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import ServerConnection
+
+from .roomservers import ConnectRoom, FrameRoom, serving
 
 __all__ = ["connect_server", "frame_server"]
-
-Rooms = dict[str, dict[ServerConnection, str]]
-
-
-def _relay(rooms: Rooms, lock: threading.Lock, room: str, sender: ServerConnection,
-           frame: dict[str, object]) -> None:
-    with lock:
-        others = [member for member in rooms.get(room, {}) if member is not sender]
-    text = json.dumps(frame)
-    for member in others:
-        with contextlib.suppress(ConnectionClosed):
-            member.send(text)
-
-
-@contextlib.contextmanager
-def _running(handler: Callable[[ServerConnection], None]) -> Iterator[str]:
-    """Serve ``handler`` in a thread; yield ``ws://127.0.0.1:PORT``."""
-    with serve(handler, "127.0.0.1", 0, compression=None) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"ws://127.0.0.1:{_port(server)}"
-        finally:
-            server.shutdown()
-            thread.join(10)
-
-
-def _port(server: Server) -> int:
-    return int(server.socket.getsockname()[1])
 
 
 @contextlib.contextmanager
 def connect_server() -> Iterator[str]:
     """The join-by-connect server; yields its base URL (``ws://127.0.0.1:PORT``)."""
-    rooms: Rooms = {}
-    lock = threading.Lock()
-
-    def handler(connection: ServerConnection) -> None:
-        assert connection.request is not None
-        query = parse_qs(urlsplit(connection.request.path).query)
-        room, user = query["room"][0], query["user"][0]
-        with lock:
-            rooms.setdefault(room, {})[connection] = user
-        try:
-            for raw in connection:
-                said = json.loads(raw)
-                _relay(rooms, lock, room, connection,
-                       {"event": "chat", "from": user, "text": said["say"], "ref": said["ref"]})
-        except ConnectionClosed:
-            pass
-        finally:
-            with lock:
-                rooms[room].pop(connection, None)
-
-    with _running(handler) as url:
+    with serving(ConnectRoom()) as url:
         yield url
+
+
+class _GarbageRoom(FrameRoom):
+    """Sends every member one frame that is not JSON right after its ``entered``."""
+
+    def entered(self, connection: ServerConnection) -> None:
+        connection.send("this is not JSON {")
 
 
 @contextlib.contextmanager
 def frame_server(garbage: bool = False) -> Iterator[str]:
     """The join-by-frame server; yields its URL (``ws://127.0.0.1:PORT/rooms``)."""
-    rooms: Rooms = {}
-    lock = threading.Lock()
-
-    def handler(connection: ServerConnection) -> None:
-        channel: str | None = None
-        try:
-            for raw in connection:
-                request = json.loads(raw)
-                action = request["action"]
-                if action == "enter":
-                    channel = request["channel"]
-                    with lock:
-                        rooms.setdefault(channel, {})[connection] = request["nick"]
-                    connection.send(json.dumps({"kind": "entered", "channel": channel}))
-                    if garbage:
-                        connection.send("this is not JSON {")
-                elif action == "exit" and channel is not None:
-                    with lock:
-                        rooms[channel].pop(connection, None)
-                    connection.send(json.dumps({"kind": "exited"}))
-                    channel = None
-                elif action == "post" and channel is not None:
-                    _relay(rooms, lock, channel, connection,
-                           {"kind": "posted", "by": rooms[channel][connection],
-                            "msg": request["msg"]})
-        except ConnectionClosed:
-            pass
-        finally:
-            if channel is not None:
-                with lock:
-                    rooms[channel].pop(connection, None)
-
-    with _running(handler) as url:
-        yield url + "/rooms"
+    with serving(_GarbageRoom() if garbage else FrameRoom(), "/rooms") as url:
+        yield url

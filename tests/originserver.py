@@ -9,29 +9,27 @@ must be there and its ``host:port`` must equal the ``Host`` header; otherwise it
 ``403 Forbidden`` with a one-line body saying why. A client that dials a proxy and sends the
 proxy's address as its Origin is refused; one that sends the target's own origin is not.
 
-It stands in for a server nobody here wrote (issue 19): the tests run it under
+Its rooms are tests/roomservers.py's join-by-connect dialect (path ``/ws`` instead of
+``/chat``). It stands in for a server nobody here wrote (issue 19): the tests run it under
 ``--target-cmd``. It stops on SIGTERM and SIGINT.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import signal
 import threading
 from http import HTTPStatus
 from types import FrameType
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 
-__all__ = ["main", "origin_refusal"]
+from .roomservers import ConnectRoom
 
-Rooms = dict[str, dict[ServerConnection, str]]
+__all__ = ["main", "origin_refusal"]
 
 
 def origin_refusal(origin: str | None, host: str | None) -> str | None:
@@ -58,32 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
-    rooms: Rooms = {}
-    lock = threading.Lock()
-
-    def handler(connection: ServerConnection) -> None:
-        assert connection.request is not None
-        query = parse_qs(urlsplit(connection.request.path).query)
-        room, user = query["room"][0], query["user"][0]
-        with lock:
-            rooms.setdefault(room, {})[connection] = user
-        try:
-            for raw in connection:
-                said = json.loads(raw)
-                frame = json.dumps({"event": "chat", "from": user, "text": said["say"],
-                                    "ref": said["ref"]})
-                with lock:  # a copy: no lock is held while sending
-                    others = [member for member in rooms[room] if member is not connection]
-                for member in others:
-                    with contextlib.suppress(ConnectionClosed):
-                        member.send(frame)
-        except ConnectionClosed:
-            pass
-        finally:
-            with lock:
-                rooms[room].pop(connection, None)
-
-    with serve(handler, "127.0.0.1", port, process_request=check_origin,
+    with serve(ConnectRoom(), "127.0.0.1", port, process_request=check_origin,
                compression=None) as server:
         def stop(signum: int, frame: FrameType | None) -> None:
             threading.Thread(target=server.shutdown, daemon=True).start()

@@ -16,7 +16,7 @@ from websockets.sync.server import ServerConnection
 
 from harness.loadgen.endings import ConnectionEndings
 
-from .jsonservers import _running
+from .roomservers import serving
 
 CONNECTS = 200
 
@@ -27,7 +27,7 @@ def _close_at_once(connection: ServerConnection) -> None:
 
 @pytest.fixture
 def server_url() -> Iterator[str]:
-    with _running(_close_at_once) as url:
+    with serving(_close_at_once) as url:
         yield url + "/"
 
 

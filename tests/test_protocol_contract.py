@@ -6,16 +6,14 @@ on ordinary input: one line naming the method, exit code 2, nothing started, no 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from harness.protocols import check_protocol
-from harness.target import PROJECT_ROOT
+
+from .test_protocol_json import refused_in_one_line
 
 MODULE = textwrap.dedent('''
     from harness.protocols import ClientProtocol, Other
@@ -128,13 +126,5 @@ def test_harness_run_refuses_it_in_one_line_with_exit_2(modules: Path, tmp_path:
     path.write_text('name = "x"\n[load]\nmembers = 2\n[timing]\nwarmup = "2s"\n'
                     '[thresholds]\nchecks = ["errors.ratio < 0.01"]\n'
                     '[protocol]\nkind = "userproto:DictFrames"\n')
-    completed = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(path), "--target-url",
-         "ws://127.0.0.1:9/ws", "--results-dir", str(tmp_path / "results")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": str(modules)})
-    assert completed.returncode == 2, completed.stderr
-    [line] = completed.stderr.strip().splitlines()
+    line = refused_in_one_line(tmp_path, path, "ws://127.0.0.1:9/ws", pythonpath=modules)
     assert "[protocol] protocol userproto:DictFrames.broadcast_frame returned dict" in line, line
-    assert "Traceback" not in completed.stderr
-    assert not (tmp_path / "results").exists()

@@ -187,18 +187,28 @@ def test_bad_description_is_refused_in_one_line(tmp_path: Path, line: str, probl
     assert "\n" not in str(caught.value)
 
 
-def test_harness_run_refuses_a_bad_description_before_starting_anything(tmp_path: Path) -> None:
-    path = _scenario(tmp_path, CONNECT_PROTOCOL.replace('ref = "{id}"', 'ref = "{msgid}"'))
+def refused_in_one_line(tmp_path: Path, scenario: Path, target_url: str,
+                        pythonpath: Path | None = None) -> str:
+    """Run ``harness run scenario`` (results under ``tmp_path``, ``PYTHONPATH`` set to
+    ``pythonpath`` if given); assert it refused before starting anything (exit 2, one line
+    on stderr, no traceback, no results) and return that line."""
+    env = None if pythonpath is None else {**os.environ, "PYTHONPATH": str(pythonpath)}
     completed = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(path), "--target-url",
-         "ws://127.0.0.1:9/chat", "--results-dir", str(tmp_path / "results")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
-    assert completed.returncode == 2
+        [sys.executable, "-m", "harness", "run", str(scenario), "--target-url", target_url,
+         "--results-dir", str(tmp_path / "results")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert completed.returncode == 2, completed.stderr
     [line] = completed.stderr.strip().splitlines()
-    assert line.endswith(f"{path}: [protocol] broadcast.ref names unknown placeholder {{msgid}}; "
-                         "it may use {room}, {member}, {id}, {sent_at}, {body}, {cmd}"), line
     assert "Traceback" not in completed.stderr
     assert not (tmp_path / "results").exists()
+    return line
+
+
+def test_harness_run_refuses_a_bad_description_before_starting_anything(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, CONNECT_PROTOCOL.replace('ref = "{id}"', 'ref = "{msgid}"'))
+    line = refused_in_one_line(tmp_path, path, "ws://127.0.0.1:9/chat")
+    assert line.endswith(f"{path}: [protocol] broadcast.ref names unknown placeholder {{msgid}}; "
+                         "it may use {room}, {member}, {id}, {sent_at}, {body}, {cmd}"), line
 
 
 def test_unknown_kind_and_user_classes(tmp_path: Path) -> None:
@@ -228,16 +238,8 @@ def test_harness_run_refuses_a_class_that_cannot_be_imported_in_one_line(
     (modules / "raising_protocol_module.py").write_text(
         'raise RuntimeError("no database\\n configured")\n')
     path = _scenario(tmp_path, f'[protocol]\nkind = "{kind}"\n')
-    completed = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(path), "--target-url",
-         "ws://127.0.0.1:9/chat", "--results-dir", str(tmp_path / "results")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": str(modules)})
-    assert completed.returncode == 2, completed.stderr
-    [line] = completed.stderr.strip().splitlines()
+    line = refused_in_one_line(tmp_path, path, "ws://127.0.0.1:9/chat", pythonpath=modules)
     assert problem in line, line
-    assert "Traceback" not in completed.stderr
-    assert not (tmp_path / "results").exists()
 
 
 def test_every_example_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:

@@ -295,27 +295,19 @@ def _latency_table(value: Any, where: str) -> LatencyTable:
 def _series(value: Any) -> Series:
     data = _mapping(value, "series")
     joins = []
-    for index, point in enumerate(_list(data.get("join", []), "series.join")):
-        where = f"series.join[{index}]"
-        if not isinstance(point, list) or len(point) not in (4, 5):
-            raise _Malformed(f"{where} must be [t_s, latency_ms, member_kind, ok, corrected_ms]")
+    for where, point in _points(data, "join", "[t_s, latency_ms, member_kind, ok, corrected_ms]",
+                                4, 5):
         t_s, latency_ms, member_kind, ok = point[:4]
         corrected = point[4] if len(point) == 5 else None
         joins.append(JoinPoint(_number(t_s, where), _number(latency_ms, where),
                                _string(member_kind, where), bool(ok),
                                None if corrected is None else _number(corrected, where)))
     deliveries = []
-    for index, point in enumerate(_list(data.get("deliver", []), "series.deliver")):
-        where = f"series.deliver[{index}]"
-        if not isinstance(point, list) or len(point) != 4:
-            raise _Malformed(f"{where} must be [t_s, latency_ms, member_kind, ok]")
+    for where, point in _points(data, "deliver", "[t_s, latency_ms, member_kind, ok]", 4):
         deliveries.append(JoinPoint(_number(point[0], where), _number(point[1], where),
                                     _string(point[2], where), bool(point[3])))
     unfinished = []
-    for index, point in enumerate(_list(data.get("unfinished", []), "series.unfinished")):
-        where = f"series.unfinished[{index}]"
-        if not isinstance(point, list) or len(point) != 4:
-            raise _Malformed(f"{where} must be [t_s, op, member_kind, age_ms]")
+    for where, point in _points(data, "unfinished", "[t_s, op, member_kind, age_ms]", 4):
         unfinished.append(UnfinishedPoint(_number(point[0], where), _string(point[1], where),
                                           _string(point[2], where), _number(point[3], where)))
     failed = _timed_figures(data, "failed_per_second", "[second, op, count]")
@@ -323,10 +315,7 @@ def _series(value: Any) -> Series:
     if isinstance(count, bool) or not isinstance(count, int):
         raise _Malformed(f"series.deliver_count must be an integer, got {_kind(count)}")
     reports = []
-    for index, point in enumerate(_list(data.get("lock_reports", []), "series.lock_reports")):
-        where = f"series.lock_reports[{index}]"
-        if not isinstance(point, list) or len(point) != 2:
-            raise _Malformed(f"{where} must be [t_s, kind]")
+    for where, point in _points(data, "lock_reports", "[t_s, kind]", 2):
         reports.append((_number(point[0], where), _string(point[1], where)))
     durations = _timed_figures(data, "lock_durations", "[t_s, kind, duration_ms]")
     window = data.get("fault_window_s")
@@ -368,13 +357,20 @@ def _series(value: Any) -> Series:
 
 def _timed_figures(data: Mapping[str, Any], key: str, shape: str) -> list[tuple[float, str, float]]:
     """``series.KEY``: a list of ``[t_s, name, figure]`` points, ``shape`` naming their fields."""
+    return [(_number(point[0], where), _string(point[1], where), _number(point[2], where))
+            for where, point in _points(data, key, shape, 3)]
+
+
+def _points(data: Mapping[str, Any], key: str, shape: str, *sizes: int
+            ) -> list[tuple[str, list[Any]]]:
+    """``series.KEY``'s points, each a JSON array of one of ``sizes`` elements (``shape``
+    names them, for the message), with its place (``series.KEY[i]``) for messages."""
     points = []
     for index, point in enumerate(_list(data.get(key, []), f"series.{key}")):
         where = f"series.{key}[{index}]"
-        if not isinstance(point, list) or len(point) != 3:
+        if not isinstance(point, list) or len(point) not in sizes:
             raise _Malformed(f"{where} must be {shape}")
-        points.append((_number(point[0], where), _string(point[1], where),
-                       _number(point[2], where)))
+        points.append((where, point))
     return points
 
 
