@@ -448,7 +448,9 @@ def test_a_real_run_writes_report_and_history(tmp_path: Path) -> None:
     failures = 1 if result["series"]["failed_per_second"] else 0
     assert len(embedded_pngs(page)) == 6 + failures
     assert "<h2>Sampled during the run</h2>" in page
-    assert set(result["series"]["sampled"]["points"]) == {"rss", "threads"}
+    # the server's RSS and threads, and what was in flight (how many, the oldest's age)
+    assert set(result["series"]["sampled"]["points"]) == {"rss", "threads", "inflight",
+                                                           "inflight_oldest_s"}
     assert result["measured"]["generator_lag"]["processes"]["local"]["count"] > 100
     assert "<h2>Load generator lag</h2>" in page
     assert result["series"]["join"] and result["series"]["fault_window_s"]
