@@ -83,6 +83,7 @@ THRESHOLD_KEYS: tuple[str, ...] = ("min_samples", "checks", "abort_on_fail", "ma
 DEFAULT_CHECKS: tuple[str, ...] = (
     "join[fast].p99 < 250ms",
     "deliver[fast].p99 < 250ms",
+    "deliver[fast].lost < 0.01",
     "lock_reports == 0",
     "errors.ratio < 0.01",
 )

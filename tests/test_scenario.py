@@ -63,6 +63,7 @@ def test_slow_member_scenario_loads_with_the_documented_values() -> None:
     assert [check.text for check in scenario.thresholds.checks] == [
         "join[fast].p99 < 250ms",
         "deliver[fast].p99 < 250ms",
+        "deliver[fast].lost < 0.01",
         "lock_reports == 0",
         "errors.ratio < 0.01",
     ]
@@ -107,7 +108,7 @@ def test_to_dict_is_json_ready_and_complete() -> None:
             },
         }
     ]
-    assert scenario_dict["thresholds"]["checks"][2] == "lock_reports == 0"
+    assert scenario_dict["thresholds"]["checks"][3] == "lock_reports == 0"
 
 
 def test_bandwidth_fault_and_upstream_stream(tmp_path: Path) -> None:
