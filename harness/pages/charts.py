@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Callable
 from typing import Literal
 
 from matplotlib.axes import Axes
@@ -287,46 +288,43 @@ def draw_lock_durations(axes: Axes, series: Series | None, *, legend: bool = Tru
         axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
 
 
+def _panel_chart(height_in: float, draw: Callable[[Axes], None]) -> str:
+    """One full-width panel ``height_in`` inches high, drawn by ``draw``, as a PNG data URI."""
+    figure = Figure(figsize=(10, height_in), dpi=DPI, layout="constrained")
+    draw(figure.add_subplot())
+    return figure_data_uri(figure)
+
+
 def run_join_chart(view: RunView) -> str:
     """The run page's join latency chart as a PNG data URI."""
-    figure = Figure(figsize=(10, 3.6), dpi=DPI, layout="constrained")
-    draw_joins(figure.add_subplot(), view.series, limit_ms=view.check_limit(JOIN_LIMIT_SUBJECT))
-    return figure_data_uri(figure)
+    return _panel_chart(3.6, lambda axes: draw_joins(
+        axes, view.series, limit_ms=view.check_limit(JOIN_LIMIT_SUBJECT)))
 
 
 def run_delivery_chart(view: RunView) -> str:
     """The run page's delivery latency chart as a PNG data URI."""
-    figure = Figure(figsize=(10, 3.6), dpi=DPI, layout="constrained")
-    draw_deliveries(figure.add_subplot(), view.series,
-                    limit_ms=view.check_limit(DELIVER_LIMIT_SUBJECT))
-    return figure_data_uri(figure)
+    return _panel_chart(3.6, lambda axes: draw_deliveries(
+        axes, view.series, limit_ms=view.check_limit(DELIVER_LIMIT_SUBJECT)))
 
 
 def run_failures_chart(view: RunView) -> str:
     """The run page's failed operations per second as a PNG data URI."""
-    figure = Figure(figsize=(10, 2.4), dpi=DPI, layout="constrained")
-    draw_failures(figure.add_subplot(), view.series)
-    return figure_data_uri(figure)
+    return _panel_chart(2.4, lambda axes: draw_failures(axes, view.series))
 
 
 def run_lost_chart(view: RunView) -> str:
-    figure = Figure(figsize=(10, 2.6), dpi=DPI, layout="constrained")
-    draw_lost(figure.add_subplot(), view.series)
-    return figure_data_uri(figure)
+    """The run page's deliveries lost over time as a PNG data URI."""
+    return _panel_chart(2.6, lambda axes: draw_lost(axes, view.series))
 
 
 def run_lock_chart(view: RunView) -> str:
     """The run page's lock reports chart as a PNG data URI."""
-    figure = Figure(figsize=(10, 2.8), dpi=DPI, layout="constrained")
-    draw_lock_reports(figure.add_subplot(), view.series)
-    return figure_data_uri(figure)
+    return _panel_chart(2.8, lambda axes: draw_lock_reports(axes, view.series))
 
 
 def run_lock_duration_chart(view: RunView) -> str:
     """The run page's chart of reported wait, hold and suspension durations."""
-    figure = Figure(figsize=(10, 2.8), dpi=DPI, layout="constrained")
-    draw_lock_durations(figure.add_subplot(), view.series)
-    return figure_data_uri(figure)
+    return _panel_chart(2.8, lambda axes: draw_lock_durations(axes, view.series))
 
 
 def start_panel(axes: Axes, series: Series | None, ylabel: str,
