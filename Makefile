@@ -43,7 +43,7 @@ install: $(VENV)/.harness-installed
 
 lint: install $(ACTIONLINT)
 	$(PY) -m ruff check .
-	$(PY) -m mypy harness targets locustfile.py
+	$(PY) -m mypy harness lockwatch targets locustfile.py
 	$(ACTIONLINT) .github/workflows/*.yml
 
 # actionlint (checks .github/workflows) is built with `go install` at a pinned version into

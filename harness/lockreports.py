@@ -2,7 +2,7 @@
 
 A URL must answer with a JSON array of lockwatch reports (the reference
 server's ``/debug/locks``). A file may hold lockwatch JSONL or go-deadlock's
-text output; :func:`harness.lockwatch.parse_reports` reads both, so a Go
+text output; :func:`lockwatch.parse_reports` reads both, so a Go
 service that uses go-deadlock can be tested as it is.
 """
 
@@ -16,9 +16,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from lockwatch import parse_reports
+from lockwatch.render import HEADER
+
 from .errors import ComponentError
-from .lockwatch import parse_reports
-from .lockwatch.render import HEADER
 
 __all__ = ["LockReportSource", "LockReportTracker", "LockReportsUnavailable"]
 

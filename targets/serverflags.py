@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness import lockwatch
+import lockwatch
 
 __all__ = ["add_common_flags", "configure_lockwatch", "positive_seconds", "seconds_or_off"]
 

@@ -158,7 +158,7 @@ def broken_socketio_server(breakage: Breakage) -> Iterator[str]:
 
     import uvicorn
 
-    from harness import lockwatch
+    import lockwatch
     from targets.socketio_room.server import RoomApp
 
     class BrokenRoomApp(RoomApp):

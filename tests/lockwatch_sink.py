@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from harness import lockwatch
+import lockwatch
 
 THRESHOLD = 0.05
 """The wait (or hold) threshold most lockwatch tests set."""

@@ -2,7 +2,7 @@
 
 The checkout is copied to a temporary folder, built into a wheel with this environment's
 setuptools (no build isolation, so no network), and installed with ``pip install --no-deps``
-into a fresh ``python -m venv`` outside the checkout. There ``harness.lockwatch`` imports with
+into a fresh ``python -m venv`` outside the checkout. There ``lockwatch`` imports with
 no dependency at all (a user's service needs nothing else); with this environment's packages
 made visible to the fresh one for the dependencies, ``roomchaos --help`` runs, and so do real
 runs (naive FAIL, fixed PASS) and a matrix from a folder of the user's own, with Toxiproxy
@@ -57,7 +57,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_holds_the_harness_lockwatch_and_the_locustfile(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("harness/__main__.py", "harness/lockwatch/aio.py", "harness/launched.py",
+    for name in ("harness/__main__.py", "lockwatch/aio.py", "harness/launched.py",
                  "locustfile.py", "targets/roomserver/__main__.py",
                  "harness/webui/templates/roomchaos/chaos.html", "harness/install-toxiproxy.sh"):
         assert name in names, name
@@ -90,7 +90,7 @@ def test_installed_roomchaos_and_lockwatch_run_from_a_fresh_venv(
     env = installed
     python = env / "bin" / "python"
     # lockwatch needs nothing but the standard library: this venv has no other package.
-    imported = run(python, "-c", "import harness.lockwatch as lw; print(lw.__file__); "
+    imported = run(python, "-c", "import lockwatch as lw; print(lw.__file__); "
                    "lock = lw.aio.Lock('users-lock'); print(type(lock).__name__)", cwd=tmp_path)
     where, kind = imported.stdout.split()
     assert Path(where).is_relative_to(env) and kind == "Lock", imported.stdout

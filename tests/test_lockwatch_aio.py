@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness import lockwatch
-from harness.lockwatch import holds, order
+import lockwatch
+from lockwatch import holds, order
 
 from . import lockwatch_sink
 from .lockwatch_sink import LONG, THRESHOLD, kinds, memory_sink
@@ -580,7 +580,7 @@ def test_raising_sink_does_not_break_locking(
         async with lock:
             pass
 
-    with caplog.at_level(logging.ERROR, logger="harness.lockwatch"):
+    with caplog.at_level(logging.ERROR, logger="lockwatch"):
         asyncio.run(main())
     assert kinds(sink) == ["wait"]  # the next sink still got it
     assert "sink is broken" in caplog.text

@@ -16,8 +16,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from harness import lockwatch
-from harness.lockwatch import Report, suspend
+import lockwatch
+from lockwatch import Report, suspend
 
 from .lockwatch_sink import memory_sink
 

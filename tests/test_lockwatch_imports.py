@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "harness" / "lockwatch"
+PACKAGE = Path(__file__).resolve().parent.parent / "lockwatch"
 MODULES = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__")
 
 
@@ -60,10 +60,28 @@ def test_no_imports_outside_lockwatch() -> None:
                     assert not alias.name.startswith("harness"), (module, alias.name)
 
 
+def test_only_the_standard_library() -> None:
+    """The top-level ``lockwatch`` package needs nothing but the standard library."""
+    for module in MODULES + ["__init__"]:
+        tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top in {"lockwatch", "__future__"}, (
+                    module,
+                    name,
+                )
+
+
 PROBE = """
 import importlib, sys
 importlib.import_module(sys.argv[1])
-from harness.lockwatch.report import Party, Report
+from lockwatch.report import Party, Report
 party = Party(name="Task-1", ident="task 0x1", mode="exclusive", acquire_site="x.py:1 in f")
 text = Report(kind="wait", lock="l", duration_s=1.0, time=0.0, subject=party).render()
 assert text.startswith("POTENTIAL DEADLOCK:"), text
@@ -74,8 +92,8 @@ assert text.startswith("POTENTIAL DEADLOCK:"), text
 def test_importable_first(module: str) -> None:
     """Importing any one module first works, and ``Report.render()`` works after it."""
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE, f"harness.lockwatch.{module}"],
-        cwd=PACKAGE.parent.parent,
+        [sys.executable, "-c", PROBE, f"lockwatch.{module}"],
+        cwd=PACKAGE.parent,
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import lockwatch
-from harness.lockwatch import Party, Report, parse_reports
-from harness.lockwatch.gotime import format_duration, parse_duration
+import lockwatch
+from lockwatch import Party, Report, parse_reports
+from lockwatch.gotime import format_duration, parse_duration
 
 from .lockwatch_sink import memory_sink, readers_block_a_writer
 
@@ -230,7 +230,7 @@ def test_parse_reads_many_blocks_and_skips_noise(sink: lockwatch.MemorySink) -> 
     text = "starting server\n"
     for report in reports:
         # LoggingSink output puts the first line after a log prefix.
-        text += "2026-11-28 10:00:00 WARNING harness.lockwatch: " + report.render()
+        text += "2026-11-28 10:00:00 WARNING lockwatch: " + report.render()
         text += "INFO some unrelated line\n\n"
     back = parse_reports(text)
     assert [r.kind for r in back] == [r.kind for r in reports]
@@ -432,7 +432,7 @@ def test_callback_sink_calls_back() -> None:
 
 
 def test_logging_sink_logs_rendered_text_at_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="harness.lockwatch"):
+    with caplog.at_level(logging.WARNING, logger="lockwatch"):
         lockwatch.LoggingSink().emit(wait_report())
     [record] = caplog.records
     assert record.levelno == logging.WARNING
@@ -449,7 +449,7 @@ def test_default_sink_is_logging(caplog: pytest.LogCaptureFixture) -> None:
     try:
         lockwatch.configure(wait_threshold=0.05)
         lock = lockwatch.threads.Lock("default")
-        with caplog.at_level(logging.WARNING, logger="harness.lockwatch"):
+        with caplog.at_level(logging.WARNING, logger="lockwatch"):
             with lock:
                 thread = threading.Thread(target=lambda: lock.acquire(timeout=0.15))
                 thread.start()

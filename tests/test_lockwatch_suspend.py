@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness import lockwatch
-from harness.lockwatch import Report, parse_reports, suspend
+import lockwatch
+from lockwatch import Report, parse_reports, suspend
 
 from .lockwatch_sink import memory_sink
 

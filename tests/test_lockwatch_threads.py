@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness import lockwatch
-from harness.lockwatch import holds
+import lockwatch
+from lockwatch import holds
 
 from . import lockwatch_sink
 from .lockwatch_sink import LONG, THRESHOLD, kinds, memory_sink
@@ -442,7 +442,7 @@ def test_raising_sink_does_not_break_locking(
     lockwatch.configure(sinks=[lockwatch.CallbackSink(lockwatch_sink.broken_sink), sink],
                         hold_threshold=THRESHOLD)
     lock = lockwatch.threads.Lock("fragile")
-    with caplog.at_level(logging.ERROR, logger="harness.lockwatch"):
+    with caplog.at_level(logging.ERROR, logger="lockwatch"):
         with lock:
             join(start(lambda: lock.acquire(timeout=LONG / 2), "waiter"))
     assert sorted(kinds(sink)) == ["hold", "wait"]

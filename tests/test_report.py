@@ -25,7 +25,6 @@ from harness.__main__ import main
 from harness.delivery_order import DeliveryOrderCounts
 from harness.generator_lag import GeneratorLag, LagWindow
 from harness.hdr import LatencyHistogram
-from harness.lockwatch.report import Party, Report
 from harness.measurements import Measurements, Sample
 from harness.pages import (
     INDEX_FILE_NAME,
@@ -44,6 +43,7 @@ from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from harness.thresholds.base import format_number
 from harness.verdict import judge
+from lockwatch.report import Party, Report
 
 START = 1_795_000_000.0
 FAULT = (4.0, 16.0)

@@ -26,7 +26,7 @@ import pytest
 import websocket  # websocket-client: a blocking client that reads only when told to
 from websockets.asyncio.client import connect
 
-from harness import lockwatch
+import lockwatch
 from harness.protocols import Delivered, Joined
 from harness.target import ReferenceTarget, TargetInfo, http_base
 from targets.roomserver.context import ServerContext

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness import lockwatch
-from harness.lockwatch import aio, threads
+import lockwatch
+from lockwatch import aio, threads
 
 from .result import BenchResult, Row, best_ratio, median, paired_ratio
 

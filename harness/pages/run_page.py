@@ -20,13 +20,13 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.lockwatch.report import Report
 from harness.measurements import MEMBER_KINDS, OPS
 from harness.pages import charts
 from harness.pages.html import STATUS_CLASSES, badge, esc, number, page, table
 from harness.pages.model import RunView
 from harness.pages.sampled_chart import run_sampled_chart, sampled_names
 from harness.thresholds import CheckResult
+from lockwatch.report import Report
 
 REPORT_FILE_NAME = "report.html"
 #: Lock reports shown one by one with their stacks; the rest are one line each.

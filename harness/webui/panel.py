@@ -24,11 +24,11 @@ import gevent
 from harness.faults import FAULT_KINDS, MEMBER
 from harness.loadgen.lockfeed import summarize
 from harness.loadgen.memberfaults import member_faults
-from harness.lockwatch.report import Report
 from harness.memberfaults import MemberFaultCommand
 from harness.scenario import DEFAULT_CHECKS, ScenarioError, ThresholdSettings, load_scenario
 from harness.thresholds import Check, parse_check
 from harness.toxiproxy import ToxiproxyClient
+from lockwatch.report import Report
 
 from .live import LiveMeasurements, ThresholdStatus
 from .proxies import ChaosError, ChaosProxies

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.lockwatch import aio as lockwatch_aio
+from lockwatch import aio as lockwatch_aio
 
 from .connection import Connection
 

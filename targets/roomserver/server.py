@@ -22,7 +22,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.http11 import Request, Response
 
-from harness import lockwatch
+import lockwatch
 
 from .connection import Connection
 from .context import ServerContext

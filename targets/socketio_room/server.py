@@ -22,7 +22,7 @@ from typing import Any
 
 import socketio
 
-from harness import lockwatch
+import lockwatch
 
 from .modes import MODES
 from .rooms import Room

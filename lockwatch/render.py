@@ -1,7 +1,7 @@
-"""Render a :class:`~harness.lockwatch.Report` as go-deadlock-style text.
+"""Render a :class:`~lockwatch.Report` as go-deadlock-style text.
 
 The layout follows go-deadlock's output so that one parser
-(:func:`~harness.lockwatch.parse_reports`) reads reports from Go services and
+(:func:`~lockwatch.parse_reports`) reads reports from Go services and
 from lockwatch. Each section is a header line, its lines, then a blank line. A
 party is written as::
 

@@ -48,7 +48,7 @@ __all__ = [
     "describe_awaited",
 ]
 
-logger = logging.getLogger("harness.lockwatch")
+logger = logging.getLogger("lockwatch")
 
 
 def party(hold: Hold) -> Party:

@@ -72,7 +72,7 @@ __all__ = [
     "rebind_unwatched",
 ]
 
-logger = logging.getLogger("harness.lockwatch")
+logger = logging.getLogger("lockwatch")
 
 MIN_TICK = 0.001
 """Never sample more often than this (seconds)."""
@@ -403,7 +403,7 @@ def arm(loop: asyncio.AbstractEventLoop) -> None:
     """Start the watch of ``loop`` if none runs yet.
 
     Called off the fast path: when a lock that wants the detector first binds to
-    a loop, on a contended acquire, and by :func:`~harness.lockwatch.configure`.
+    a loop, on a contended acquire, and by :func:`~lockwatch.configure`.
     Locks with a threshold of their own arm it even while the global threshold is off.
     """
     if loop in watches or loop.is_closed():
@@ -440,7 +440,7 @@ def rebind_unwatched() -> None:
 
 
 def forget_all() -> None:
-    """Stop every watch (for :func:`~harness.lockwatch.reset`)."""
+    """Stop every watch (for :func:`~lockwatch.reset`)."""
     for watch in list(watches.values()):
         watch.stop()
     watches.clear()

@@ -39,8 +39,8 @@ def configure(
             that holds a monitored lock and suspends on network I/O or a reply
             (a socket drain, an ack future) is reported however short the
             wait; on a timer (a sleep), once it has lasted this long; on a lock
-            or a bare yield, never (see :mod:`harness.lockwatch.awaits` and
-            :mod:`harness.lockwatch.suspend`). Called inside a running event loop, it starts that
+            or a bare yield, never (see :mod:`lockwatch.awaits` and
+            :mod:`lockwatch.suspend`). Called inside a running event loop, it starts that
             loop's sampler at once; other loops start theirs when a monitored
             lock is first used in them.
         sinks: where reports go (default ``[LoggingSink()]``). Replaces the list.

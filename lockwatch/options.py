@@ -3,8 +3,8 @@
 One module-level :data:`options` object holds the settings every monitored lock
 reads at acquire time. It is plain data at the bottom of the package: every
 other module may read it, and it imports none of them but :mod:`.sinks` (for the
-default sink). :func:`~harness.lockwatch.configure` and
-:func:`~harness.lockwatch.reset`, in :mod:`.config`, change it.
+default sink). :func:`~lockwatch.configure` and
+:func:`~lockwatch.reset`, in :mod:`.config`, change it.
 
 Thresholds are in seconds. ``None`` or a value ``<= 0`` turns a check off.
 """
@@ -32,7 +32,7 @@ def normalize_threshold(value: float | None) -> float | None:
 
 
 class Options:
-    """Current global settings. Read them; change them with :func:`~harness.lockwatch.configure`."""
+    """Current global settings. Read them; change them with :func:`~lockwatch.configure`."""
 
     __slots__ = (
         "enabled",

@@ -3,13 +3,13 @@
 Reports hold only strings and numbers: stacks are formatted when a report fires,
 so a report never keeps frames (or their locals) alive. :meth:`Report.to_dict`
 and :meth:`Report.from_dict` give a JSON-safe form; :meth:`Report.render` gives
-go-deadlock-style text that :func:`~harness.lockwatch.parse_reports` reads back.
+go-deadlock-style text that :func:`~lockwatch.parse_reports` reads back.
 
 The text format lives in :mod:`.render`, which builds on this module. So that
 this module need not import it back, :meth:`Report.render` calls the renderer
-installed with :func:`set_renderer`; importing :mod:`harness.lockwatch` (which
+installed with :func:`set_renderer`; importing :mod:`lockwatch` (which
 any import of one of its modules does first) installs
-:func:`~harness.lockwatch.render.render_report`.
+:func:`~lockwatch.render.render_report`.
 """
 
 from __future__ import annotations
@@ -142,12 +142,12 @@ class Report:
         )
 
     def render(self) -> str:
-        """Return go-deadlock-style text; see :mod:`harness.lockwatch.render`."""
+        """Return go-deadlock-style text; see :mod:`lockwatch.render`."""
         return _renderer(self)
 
 
 def _no_renderer(report: Report) -> str:
-    raise RuntimeError("no report renderer installed: import harness.lockwatch")
+    raise RuntimeError("no report renderer installed: import lockwatch")
 
 
 _renderer: Callable[[Report], str] = _no_renderer

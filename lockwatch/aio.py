@@ -207,7 +207,7 @@ class Lock(_AioLockBase):
         wait_threshold: overrides the global wait threshold (``0``: off).
         hold_threshold: overrides the global hold threshold (``0``: off).
         suspend_threshold: overrides the global suspend threshold (``0``: off),
-            see :mod:`harness.lockwatch.suspend`.
+            see :mod:`lockwatch.suspend`.
         allow_io: ``True``: held across I/O on purpose, never reported held
             across an await (the same as ``suspend_threshold=0``).
         sinks: overrides the global sinks.
@@ -503,7 +503,7 @@ class RWLock(_AioLockBase, RWAdmission):
         wait_threshold: overrides the global wait threshold (``0``: off).
         hold_threshold: overrides the global hold threshold (``0``: off).
         suspend_threshold: overrides the global suspend threshold (``0``: off),
-            see :mod:`harness.lockwatch.suspend`.
+            see :mod:`lockwatch.suspend`.
         allow_io: ``True``: held across I/O on purpose, never reported held
             across an await (the same as ``suspend_threshold=0``).
         sinks: overrides the global sinks.

@@ -19,7 +19,7 @@ from .report import Report
 
 __all__ = ["Sink", "CallbackSink", "LoggingSink", "JsonlSink", "MemorySink", "dispatch"]
 
-logger = logging.getLogger("harness.lockwatch")
+logger = logging.getLogger("lockwatch")
 
 
 @runtime_checkable
@@ -44,10 +44,10 @@ class CallbackSink:
 
 
 class LoggingSink:
-    """Log ``report.render()`` at WARNING, by default on the ``harness.lockwatch`` logger."""
+    """Log ``report.render()`` at WARNING, by default on the ``lockwatch`` logger."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
-        self.logger = logger if logger is not None else logging.getLogger("harness.lockwatch")
+        self.logger = logger if logger is not None else logging.getLogger("lockwatch")
 
     def emit(self, report: Report) -> None:
         self.logger.warning("%s", report.render())

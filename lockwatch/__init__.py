@@ -2,7 +2,7 @@
 
 Drop-in locks that report potential deadlocks instead of hanging silently::
 
-    from harness import lockwatch
+    import lockwatch
 
     members = lockwatch.aio.RWLock("room:lobby")
     async with members.read():      # many readers
