@@ -29,7 +29,7 @@ class OneLineParser(argparse.ArgumentParser):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(
         prog="python -m targets.roomserver",
-        description="Reference room server with monitored room locks (see docs/protocol.md).",
+        description="Reference room server with monitored room locks (see docs/wire-protocol.md).",
     )
     parser.add_argument("--mode", choices=sorted(MODES), default="naive",
                         help="broadcast strategy: naive (the bug), spawn (one task per send), "

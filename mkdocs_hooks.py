@@ -1,0 +1,126 @@
+"""MkDocs hooks that make the repository's own Markdown files one documentation site.
+
+README.md (the site's home page) and scenarios/README.md live outside ``docs/``, where
+people browsing the repository expect them, and their links are written for the repository:
+``docs/benchmarks.md``, ``../docs/protocols.md#socketio``, ``#kind--stall``. These hooks add the
+two files to the site (:data:`PAGES_OUTSIDE_DOCS`) and rewrite every relative link of every page
+so that it points at the same file in the site. A link to anything the site does not hold (a
+missing file, or one outside docs/ such as source code) is left as written, so
+``mkdocs build --strict`` fails on it instead of publishing a dead link. Its warning names the
+page by its name in the site: ``index.md`` is README.md, ``scenarios.md`` is scenarios/README.md.
+
+Fragments are written as the repository's Markdown renderer makes them (``kind--stall``: each
+space a hyphen); MkDocs' headings collapse runs of hyphens (``kind-stall``), so a fragment's
+runs of hyphens are collapsed too, and a broken anchor still fails the strict build.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+#: Markdown files outside docs/ that belong to the site: path in the repository -> page in the site.
+PAGES_OUTSIDE_DOCS = {
+    "README.md": "index.md",
+    "scenarios/README.md": "scenarios.md",
+}
+
+#: An inline link or image, ``[text](target)`` or ``[text](target "title")``.
+_LINK = re.compile(r"(?P<head>!?\[[^\]\n]*\]\()(?P<target>[^)\s]+)(?P<tail>(?:\s+\"[^\"\n]*\")?\))")
+#: A target with a scheme (``https:``, ``mailto:``) or an absolute path is not rewritten.
+_NOT_RELATIVE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/)")
+#: Fenced code blocks, whose text is code, not links.
+_FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
+
+
+def repository_root(config: MkDocsConfig) -> Path:
+    """The repository's root: the folder of mkdocs.yml."""
+    return Path(config.config_file_path).resolve().parent
+
+
+def site_path(repository_path: str, docs_dir: str) -> str | None:
+    """Where a file given by its path in the repository is in the site, or None if not there.
+
+    ``docs_dir`` is the docs folder's path in the repository (``docs``). Whether the file
+    exists is not checked here.
+    """
+    if repository_path in PAGES_OUTSIDE_DOCS:
+        return PAGES_OUTSIDE_DOCS[repository_path]
+    prefix = docs_dir.rstrip("/") + "/"
+    if repository_path.startswith(prefix):
+        return repository_path[len(prefix):]
+    return None
+
+
+def collapse_fragment(fragment: str) -> str:
+    """A repository-style heading fragment as MkDocs spells it (runs of hyphens collapsed)."""
+    return re.sub(r"-{2,}", "-", fragment)
+
+
+def rewrite_link(target: str, page_repository_path: str, page_site_path: str,
+                 docs_dir: str, root: Path) -> str:
+    """``target``, written in the page at ``page_repository_path``, as the site page must write it.
+
+    ``root`` is the repository's root folder. Targets that are not relative, or name a file
+    that does not exist or that the site does not hold, come back unchanged but for their
+    fragment.
+    """
+    if _NOT_RELATIVE.match(target):
+        return target
+    path, hash_mark, fragment = target.partition("#")
+    fragment = collapse_fragment(fragment)
+    if not path:
+        return f"#{fragment}" if hash_mark else target
+    in_repository = posixpath.normpath(
+        posixpath.join(posixpath.dirname(page_repository_path), path))
+    in_site = site_path(in_repository, docs_dir)
+    if in_site is None or not (root / in_repository).is_file():
+        return path + hash_mark + fragment
+    relative = posixpath.relpath(in_site, posixpath.dirname(page_site_path) or ".")
+    return relative + hash_mark + fragment
+
+
+def rewrite_links(markdown: str, page_repository_path: str, page_site_path: str,
+                  docs_dir: str, root: Path) -> str:
+    """Every relative link of a page's Markdown rewritten by :func:`rewrite_link`.
+
+    Fenced code blocks are left alone.
+    """
+    def rewrite(match: re.Match[str]) -> str:
+        target = rewrite_link(match["target"], page_repository_path, page_site_path, docs_dir,
+                              root)
+        return match["head"] + target + match["tail"]
+
+    parts: list[str] = []
+    last = 0
+    for fence in _FENCE.finditer(markdown):
+        parts.append(_LINK.sub(rewrite, markdown[last:fence.start()]))
+        parts.append(fence.group(0))
+        last = fence.end()
+    parts.append(_LINK.sub(rewrite, markdown[last:]))
+    return "".join(parts)
+
+
+def on_files(files: Files, *, config: MkDocsConfig) -> Files:
+    """Add the pages that live outside docs/ (:data:`PAGES_OUTSIDE_DOCS`)."""
+    root = repository_root(config)
+    for repository_path, page in PAGES_OUTSIDE_DOCS.items():
+        files.append(File.generated(config, page, abs_src_path=str(root / repository_path)))
+    return files
+
+
+def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig,
+                     files: Files) -> str:
+    """Rewrite the page's links from repository paths to site paths."""
+    root = repository_root(config)
+    docs_dir = Path(config.docs_dir).resolve().relative_to(root).as_posix()
+    source = page.file.abs_src_path
+    if source is None:
+        return markdown
+    page_repository_path = Path(source).resolve().relative_to(root).as_posix()
+    return rewrite_links(markdown, page_repository_path, page.file.src_uri, docs_dir, root)
