@@ -25,7 +25,7 @@ help:
 	@echo "make docs     build the documentation site into site/ (strict: a broken link fails)"
 	@echo "make bench    run every benchmark once; table + results/bench.json (docs/benchmarks.md)"
 	@echo "make install  create .venv (the harness in it, editable) and install Toxiproxy into $(TOOLS_BIN)"
-	@echo "make clean    remove .venv, .tools and results"
+	@echo "make clean    remove .venv, .tools, results and site"
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
