@@ -73,7 +73,7 @@ def _add_target_flags(parser: argparse.ArgumentParser, many: bool = False) -> No
     parser.add_argument("--expect-workers", type=int, default=0, metavar="N",
                         help="also wait for N workers started on other machines "
                              "(locust -f locustfile.py --worker --master-host HOST "
-                             "--master-port PORT); see README")
+                             "--master-port PORT); see docs/runs.md")
     parser.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDRESS",
                         help="where the Locust master listens for workers (default: 127.0.0.1; "
                              "another address must also be named with --allow-host)")
