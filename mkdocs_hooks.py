@@ -16,6 +16,7 @@ runs of hyphens are collapsed too, and a broken anchor still fails the strict bu
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from pathlib import Path
@@ -34,8 +35,10 @@ PAGES_OUTSIDE_DOCS = {
 _LINK = re.compile(r"(?P<head>!?\[[^\]\n]*\]\()(?P<target>[^)\s]+)(?P<tail>(?:\s+\"[^\"\n]*\")?\))")
 #: A target with a scheme (``https:``, ``mailto:``) or an absolute path is not rewritten.
 _NOT_RELATIVE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/)")
-#: Fenced code blocks, whose text is code, not links.
-_FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
+#: Fenced code blocks and inline code spans, whose text is code, not links.
+#: (An inline span ends at its paragraph, so a stray backtick cannot hide the rest of the page.)
+CODE = re.compile(r"^(?P<fence>```|~~~).*?^(?P=fence)[^\n]*$"
+                  r"|(?P<ticks>`+)(?:(?!\n\n)[^`])+?(?P=ticks)", re.MULTILINE | re.DOTALL)
 
 
 def repository_root(config: MkDocsConfig) -> Path:
@@ -89,21 +92,24 @@ def rewrite_links(markdown: str, page_repository_path: str, page_site_path: str,
                   docs_dir: str, root: Path) -> str:
     """Every relative link of a page's Markdown rewritten by :func:`rewrite_link`.
 
-    Fenced code blocks are left alone.
+    Code (fenced blocks and inline spans) is left alone.
     """
+    code = [span.span() for span in CODE.finditer(markdown)]
+
     def rewrite(match: re.Match[str]) -> str:
+        if in_code(match.start(), code):
+            return match.group(0)
         target = rewrite_link(match["target"], page_repository_path, page_site_path, docs_dir,
                               root)
         return match["head"] + target + match["tail"]
 
-    parts: list[str] = []
-    last = 0
-    for fence in _FENCE.finditer(markdown):
-        parts.append(_LINK.sub(rewrite, markdown[last:fence.start()]))
-        parts.append(fence.group(0))
-        last = fence.end()
-    parts.append(_LINK.sub(rewrite, markdown[last:]))
-    return "".join(parts)
+    return _LINK.sub(rewrite, markdown)
+
+
+def in_code(position: int, code: list[tuple[int, int]]) -> bool:
+    """Whether ``position`` lies in one of the ``code`` spans (sorted ``(start, end)`` pairs)."""
+    index = bisect.bisect_right(code, (position, float("inf"))) - 1
+    return index >= 0 and code[index][0] <= position < code[index][1]
 
 
 def on_files(files: Files, *, config: MkDocsConfig) -> Files:

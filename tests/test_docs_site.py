@@ -46,10 +46,12 @@ def anchors(path: Path) -> set[str]:
 
 
 def relative_links(path: Path) -> list[str]:
-    """The relative link targets of a Markdown file (outside code blocks)."""
-    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
-    return [target for target in _LINK.findall(text)
-            if not re.match(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/)", target)]
+    """The relative link targets of a Markdown file (outside code blocks and spans)."""
+    text = path.read_text(encoding="utf-8")
+    code = [span.span() for span in mkdocs_hooks.CODE.finditer(text)]
+    return [link[1] for link in _LINK.finditer(text)
+            if not mkdocs_hooks.in_code(link.start(), code)
+            and not re.match(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/)", link[1])]
 
 
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
@@ -113,9 +115,9 @@ def test_links_are_rewritten_from_repository_to_site_paths() -> None:
     # Not in the site: left as written, for the strict build to name.
     assert site("harness/run.py", "README.md", "index.md") == "harness/run.py"
     assert site("docs/no-such-page.md", "README.md", "index.md") == "docs/no-such-page.md"
-    fenced = "```\n[x](docs/stall.md)\n```\n[x](docs/stall.md)\n"
-    assert mkdocs_hooks.rewrite_links(fenced, "README.md", "index.md", "docs", ROOT) == (
-        "```\n[x](docs/stall.md)\n```\n[x](stall.md)\n")
+    code = "```\n[x](docs/stall.md)\n```\n`[x](docs/stall.md)` [x](docs/stall.md)\n"
+    assert mkdocs_hooks.rewrite_links(code, "README.md", "index.md", "docs", ROOT) == (
+        "```\n[x](docs/stall.md)\n```\n`[x](docs/stall.md)` [x](stall.md)\n")
 
 
 def test_the_readme_is_short_and_names_ci_s_test_command() -> None:
