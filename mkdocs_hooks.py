@@ -9,6 +9,10 @@ missing file, or one outside docs/ such as source code) is left as written, so
 ``mkdocs build --strict`` fails on it instead of publishing a dead link. Its warning names the
 page by its name in the site: ``index.md`` is README.md, ``scenarios.md`` is scenarios/README.md.
 
+A pipe inside code in a table cell is escaped (``\\|``) for the repository's renderer, which
+would split the cell there; MkDocs' tables never split inside code and would show the
+backslash, so the hooks drop it there.
+
 Fragments are written as the repository's Markdown renderer makes them (``kind--stall``: each
 space a hyphen); MkDocs' headings collapse runs of hyphens (``kind-stall``), so a fragment's
 runs of hyphens are collapsed too, and a broken anchor still fails the strict build.
@@ -24,6 +28,9 @@ from pathlib import Path
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
+
+#: An inline code span on one line.
+_INLINE_CODE = re.compile(r"(`+)[^`].*?\1")
 
 #: Markdown files outside docs/ that belong to the site: path in the repository -> page in the site.
 PAGES_OUTSIDE_DOCS = {
@@ -112,6 +119,15 @@ def in_code(position: int, code: list[tuple[int, int]]) -> bool:
     return index >= 0 and code[index][0] <= position < code[index][1]
 
 
+def unescape_table_code_pipes(markdown: str) -> str:
+    """``\\|`` as ``|`` in the code spans of table rows (lines that start with ``|``)."""
+    def unescape(span: re.Match[str]) -> str:
+        return span.group(0).replace("\\|", "|")
+
+    return "\n".join(_INLINE_CODE.sub(unescape, line) if line.lstrip().startswith("|") else line
+                     for line in markdown.split("\n"))
+
+
 def on_files(files: Files, *, config: MkDocsConfig) -> Files:
     """Add the pages that live outside docs/ (:data:`PAGES_OUTSIDE_DOCS`)."""
     root = repository_root(config)
@@ -122,11 +138,12 @@ def on_files(files: Files, *, config: MkDocsConfig) -> Files:
 
 def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig,
                      files: Files) -> str:
-    """Rewrite the page's links from repository paths to site paths."""
+    """The page's links rewritten from repository paths to site paths; table code unescaped."""
     root = repository_root(config)
     docs_dir = Path(config.docs_dir).resolve().relative_to(root).as_posix()
     source = page.file.abs_src_path
     if source is None:
         return markdown
     page_repository_path = Path(source).resolve().relative_to(root).as_posix()
-    return rewrite_links(markdown, page_repository_path, page.file.src_uri, docs_dir, root)
+    markdown = rewrite_links(markdown, page_repository_path, page.file.src_uri, docs_dir, root)
+    return unescape_table_code_pipes(markdown)

@@ -138,3 +138,8 @@ def test_make_test_builds_the_docs_strictly_before_pytest() -> None:
     docs_rule = re.search(r"^docs: .*\n((?:\t.*\n)+)", makefile, re.M)
     assert docs_rule is not None and "mkdocs build --strict" in docs_rule[1]
     assert "site/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_pipes_escaped_in_table_code_show_without_their_backslash() -> None:
+    markdown = "| `a\\|b` | c\\|d |\n`e\\|f`\n"
+    assert mkdocs_hooks.unescape_table_code_pipes(markdown) == "| `a|b` | c\\|d |\n`e\\|f`\n"
