@@ -13,6 +13,10 @@ A pipe inside code in a table cell is escaped (``\\|``) for the repository's ren
 would split the cell there; MkDocs' tables never split inside code and would show the
 backslash, so the hooks drop it there.
 
+Lists are written with two spaces of indentation for a nested item or a continued paragraph,
+as the repository's renderer takes them; MkDocs wants four, so such a list is indented twice as
+deep for the site (:func:`widen_lists`).
+
 Fragments are written as the repository's Markdown renderer makes them (``kind--stall``: each
 space a hyphen); MkDocs' headings collapse runs of hyphens (``kind-stall``), so a fragment's
 runs of hyphens are collapsed too, and a broken anchor still fails the strict build.
@@ -31,6 +35,10 @@ from mkdocs.structure.pages import Page
 
 #: An inline code span on one line.
 _INLINE_CODE = re.compile(r"(`+)[^`].*?\1")
+
+#: A list item at the margin, and a fence line.
+_LIST_ITEM = re.compile(r"^(?:[-*+]|\d+\.) ")
+_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)")
 
 #: Markdown files outside docs/ that belong to the site: path in the repository -> page in the site.
 PAGES_OUTSIDE_DOCS = {
@@ -128,6 +136,46 @@ def unescape_table_code_pipes(markdown: str) -> str:
                      for line in markdown.split("\n"))
 
 
+def widen_lists(markdown: str) -> str:
+    """Lists indented by two or three spaces, indented twice as deep (MkDocs wants four).
+
+    A list runs from a line that starts with a marker (``-``, ``*``, ``+``, ``1.``) at the
+    margin to the first line at the margin, after a blank line, that is no marker (a lazy
+    continuation has no blank line before it). Fenced code is never changed, and a fence at
+    the margin ends a list.
+    """
+    lines = markdown.split("\n")
+    in_fence: list[bool] = []
+    fenced = False
+    for line in lines:
+        fence_line = bool(_FENCE_LINE.match(line))
+        fenced = fenced != fence_line
+        in_fence.append(fenced or fence_line)
+    blocks: list[tuple[int, int]] = []
+    start: int | None = None
+    for number, line in enumerate(lines):
+        if _LIST_ITEM.match(line) and not in_fence[number]:
+            start = number if start is None else start
+        elif start is not None and line[:1].strip() and (
+                in_fence[number] or not lines[number - 1].strip()):
+            blocks.append((start, number))
+            start = None
+    if start is not None:
+        blocks.append((start, len(lines)))
+    for first, end in blocks:
+        body = [number for number in range(first, end)
+                if not in_fence[number] and lines[number].startswith(" ")]
+        indents = [_indent(lines[number]) for number in body if lines[number].strip()]
+        if indents and min(indents) < 4:
+            for number in body:
+                lines[number] = " " * _indent(lines[number]) + lines[number]
+    return "\n".join(lines)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
 def on_files(files: Files, *, config: MkDocsConfig) -> Files:
     """Add the pages that live outside docs/ (:data:`PAGES_OUTSIDE_DOCS`)."""
     root = repository_root(config)
@@ -146,4 +194,4 @@ def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig,
         return markdown
     page_repository_path = Path(source).resolve().relative_to(root).as_posix()
     markdown = rewrite_links(markdown, page_repository_path, page.file.src_uri, docs_dir, root)
-    return unescape_table_code_pipes(markdown)
+    return widen_lists(unescape_table_code_pipes(markdown))

@@ -143,3 +143,13 @@ def test_make_test_builds_the_docs_strictly_before_pytest() -> None:
 def test_pipes_escaped_in_table_code_show_without_their_backslash() -> None:
     markdown = "| `a\\|b` | c\\|d |\n`e\\|f`\n"
     assert mkdocs_hooks.unescape_table_code_pipes(markdown) == "| `a|b` | c\\|d |\n`e\\|f`\n"
+
+
+def test_lists_indented_by_two_spaces_are_widened_for_the_site() -> None:
+    nested = "* Loss:\n  - Owed: a\n    broadcast\n  - Lost\n\nAfter.\n  kept\n"
+    assert mkdocs_hooks.widen_lists(nested) == (
+        "* Loss:\n    - Owed: a\n        broadcast\n    - Lost\n\nAfter.\n  kept\n")
+    four = "- a\n    - b\n"
+    assert mkdocs_hooks.widen_lists(four) == four
+    fenced = "- a\n  b\n```\n  code\n```\n"
+    assert mkdocs_hooks.widen_lists(fenced) == "- a\n    b\n```\n  code\n```\n"
