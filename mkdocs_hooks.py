@@ -33,13 +33,6 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-#: An inline code span on one line.
-_INLINE_CODE = re.compile(r"(`+)[^`].*?\1")
-
-#: A list item at the margin, and a fence line.
-_LIST_ITEM = re.compile(r"^(?:[-*+]|\d+\.) ")
-_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)")
-
 #: Markdown files outside docs/ that belong to the site: path in the repository -> page in the site.
 PAGES_OUTSIDE_DOCS = {
     "README.md": "index.md",
@@ -54,6 +47,13 @@ _NOT_RELATIVE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/)")
 #: (An inline span ends at its paragraph, so a stray backtick cannot hide the rest of the page.)
 CODE = re.compile(r"^(?P<fence>```|~~~).*?^(?P=fence)[^\n]*$"
                   r"|(?P<ticks>`+)(?:(?!\n\n)[^`])+?(?P=ticks)", re.MULTILINE | re.DOTALL)
+
+#: An inline code span on one line.
+_INLINE_CODE = re.compile(r"(`+)[^`].*?\1")
+
+#: A list item at the margin, and a fence line.
+_LIST_ITEM = re.compile(r"^(?:[-*+]|\d+\.) ")
+_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)")
 
 
 def repository_root(config: MkDocsConfig) -> Path:
@@ -186,7 +186,7 @@ def on_files(files: Files, *, config: MkDocsConfig) -> Files:
 
 def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig,
                      files: Files) -> str:
-    """The page's links rewritten from repository paths to site paths; table code unescaped."""
+    """The page as MkDocs must read it: links to site paths, table code and lists adapted."""
     root = repository_root(config)
     docs_dir = Path(config.docs_dir).resolve().relative_to(root).as_posix()
     source = page.file.abs_src_path
