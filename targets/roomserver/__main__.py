@@ -66,11 +66,12 @@ async def run(args: argparse.Namespace) -> None:
     room_server = RoomServer(context, memory, max_unsent=args.max_unsent)
     async with room_server.serve(args.host, args.port) as server:
         port = listening_port(server)
-        print(f"roomserver ({args.mode}) listening on ws://{args.host}:{port}/ws "
-              f"({args.delivery} delivery)", flush=True)
+        # Handlers before the announcement: a supervisor may signal as soon as it reads it.
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        print(f"roomserver ({args.mode}) listening on ws://{args.host}:{port}/ws "
+              f"({args.delivery} delivery)", flush=True)
         await stop.wait()
 
 
