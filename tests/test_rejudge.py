@@ -42,6 +42,7 @@ SCENARIO = short_slow_member(
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "lock_reports == 0", "deliver[fast].lost < 0.01",
           "threads.max < 50"]
+abort_on_fail = ["lock_reports == 0"]
 """,
 )
 
@@ -63,7 +64,7 @@ def same_judgement(written: ResultRecord, run_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def naive_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real short run of the naive server: its join latency and lock reports break."""
+    """A real short run of the naive server: its lock reports break, and end it early."""
     folder = tmp_path_factory.mktemp("rejudge")
     scenario_file = folder / "rejudge.toml"
     scenario_file.write_text(SCENARIO)
@@ -82,7 +83,20 @@ def test_a_real_run_judged_again_gives_its_own_verdict(naive_run: Path) -> None:
     written = load_record(naive_run)
     assert written.status in ("FAIL", "ERROR") and written.sample_count
     same_judgement(written, naive_run)
-    assert written.stopped_early is None and written.lock_reports_available
+    assert written.lock_reports_available
+    # It stopped early, said why, and judged again the verdict says so too.
+    assert written.stopped_early and written.stopped_early in written.message
+
+
+@pytest.mark.integration
+def test_a_record_from_before_stopped_early_was_kept_still_says_why(naive_run: Path,
+                                                                      tmp_path: Path) -> None:
+    run_dir = copy_of(naive_run, tmp_path)
+    document = json.loads(RunFolder(run_dir).result.read_text())
+    assert document["extra"].get("early_verdict"), "the naive run was not stopped early"
+    del document["measured"]["stopped_early"]
+    RunFolder(run_dir).result.write_text(json.dumps(document))
+    assert "(stopped early by 'lock_reports == 0', " in rejudge(run_dir).verdict.message
 
 
 @pytest.mark.integration
