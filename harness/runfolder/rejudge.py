@@ -207,8 +207,9 @@ def rejudge(run_dir: str | Path, *, thresholds: ThresholdSettings | None = None,
     try:
         if settings is None:
             settings = recorded_thresholds(record)
-        elif checks and thresholds is None:
-            recorded = recorded_thresholds(record)
+        elif checks and thresholds is None and isinstance(
+                record.scenario.get("thresholds"), Mapping):
+            recorded = recorded_thresholds(record)  # its min_samples and lag limit
             settings = replace(recorded, checks=settings.checks, abort_on_fail=())
         measurements = recorded_measurements(record)
     except CannotRejudge as exc:
