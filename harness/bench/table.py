@@ -78,6 +78,8 @@ def _number(value: float | None, unit: str) -> str:
         return "-"
     if unit in ("s", "ms"):
         return f"{value:,.1f} {unit}"
+    if unit == "cores":  # CPU shares are fractions of a core
+        return f"{value:,.2f} {unit}"
     return f"{value:,.0f} {unit}"
 
 
