@@ -59,15 +59,33 @@ class CpuSplit:
     def read(self) -> None:
         """Add one point: the CPU time so far of this process and of each child by role."""
         me = psutil.Process(os.getpid())
-        totals = {HARNESS: _cpu(me)}
-        waits = {HARNESS: run_queue_wait(me.pid)}
+        families: dict[str, list[psutil.Process]] = {HARNESS: [me]}
         with contextlib.suppress(psutil.Error):
             for child in me.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
                     role = role_of(child.cmdline())
                     if role is not None:
-                        totals[role] = totals.get(role, 0.0) + _cpu(child)
-                        waits[role] = waits.get(role, 0.0) + run_queue_wait(child.pid)
+                        families.setdefault(role, []).append(child)
+        self._add(families)
+
+    def read_trees(self, pids: dict[str, int]) -> None:
+        """Add one point for processes named by role, each with all its descendants (a tool
+        that runs its work in child processes or threads)."""
+        families: dict[str, list[psutil.Process]] = {}
+        for role, pid in pids.items():
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(pid)
+                families[role] = [root, *root.children(recursive=True)]
+        self._add(families)
+
+    def _add(self, families: dict[str, list[psutil.Process]]) -> None:
+        totals: dict[str, float] = {}
+        waits: dict[str, float] = {}
+        for role, processes in families.items():
+            for process in processes:
+                with contextlib.suppress(psutil.Error):
+                    totals[role] = totals.get(role, 0.0) + _cpu(process)
+                    waits[role] = waits.get(role, 0.0) + run_queue_wait(process.pid)
         busy = psutil.cpu_times()
         totals[MACHINE] = float(busy.user + busy.nice + busy.system + busy.irq + busy.softirq
                                 + getattr(busy, "steal", 0.0))

@@ -36,15 +36,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from harness.processes import ChildProcess
 from harness.target import PROJECT_ROOT
 
 from .cpu_split import GENERATOR, CpuSplit
 from .procs import reference_server
 from .result import BenchResult, Row, median
-from .scale import CHAT_RATE, LIMIT_MS, MAX_ERROR_RATIO, MIN_JOINS, Workload, measure_step
+from .scale import (
+    CHAT_RATE,
+    LIMIT_MS,
+    MAX_ERROR_RATIO,
+    MIN_JOINS,
+    Workload,
+    measure_step,
+    starved_by_machine,
+)
 
 __all__ = ["ARTILLERY_VERSION", "PeerUnavailable", "artillery_script", "ensure_artillery",
            "failed_users",
@@ -158,8 +164,8 @@ def failed_users(log: str) -> int:
     return total
 
 
-def artillery_step(binary: Path, workload: Workload, members: int,
-                   runs_dir: Path) -> dict[str, Any]:
+def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Path,
+                   min_joins: int = MIN_JOINS) -> dict[str, Any]:
     """One Artillery run of ``members``; join p99 and CPU over the same window as ``scale``."""
     folder = runs_dir / f"artillery-{members}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -184,9 +190,9 @@ def artillery_step(binary: Path, workload: Workload, members: int,
         pids = {GENERATOR: child.pid, "server": server_pid}
         try:
             while time.time() < began + warmup + window + 0.5 and child.alive():
-                _read_tree(split, pids)
+                split.read_trees(pids)
                 time.sleep(0.5)
-            _read_tree(split, pids)
+            split.read_trees(pids)
         finally:
             child.stop(grace=3.0)
     window_start, window_end = began + warmup, began + warmup + window
@@ -198,44 +204,41 @@ def artillery_step(binary: Path, workload: Workload, members: int,
     ratio = failed / members
     cores = split.cores(window_start, window_end)
     generator = cores.get(GENERATOR)
-    held = (p99 is not None and p99 < LIMIT_MS and len(latencies) >= MIN_JOINS
+    waited = split.waited(window_start, window_end)
+    others = split.others(window_start, window_end)
+    held = (p99 is not None and p99 < LIMIT_MS and len(latencies) >= min_joins
             and ratio < MAX_ERROR_RATIO)
+    starved = starved_by_machine(waited[GENERATOR], others)
     return {"tool": "artillery", "members": members, "join_p99_ms": p99,
             "joins": len(latencies), "failed_users": failed, "held": held,
+            "starved": starved, "inconclusive": starved and not held,
+            "waited_for_core": waited, "others_cores": others,
             "cpu_cores": cores, "generator_cores_per_1000": None if generator is None
             else round(generator / members * 1000, 3),
             "seconds": round(time.monotonic() - started, 1), "run_dir": str(folder)}
 
 
-def _read_tree(split: CpuSplit, pids: dict[str, int]) -> None:
-    """One point of ``split``: each named process's CPU seconds, its children's included
-    (Artillery runs its test in worker threads or child processes)."""
-    totals: dict[str, float] = {}
-    for role, pid in pids.items():
-        try:
-            root = psutil.Process(pid)
-            family = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            continue
-        for process in family:
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
-                continue
-            totals[role] = totals.get(role, 0.0) + times.user + times.system
-    split.points.append((time.time(), totals))
-
-
-def _search(measure: Any, start: int, ceiling: int, grain: int) -> tuple[int | None,
-                                                                         list[dict[str, Any]]]:
-    """Double from ``start`` until a step fails, bisect once; the largest count held."""
+def _search(measure: Any, start: int, ceiling: int,
+            grain: int) -> tuple[int | None, list[dict[str, Any]], int | None]:
+    """Double from ``start`` until a step fails, bisect once: the largest count held, the
+    steps, and the count at which stepping stopped inconclusive (twice; else None)."""
     steps: list[dict[str, Any]] = []
     held_max: int | None = None
     failed_min: int | None = None
+
+    def attempt(count: int) -> dict[str, Any]:
+        step = measure(count)
+        steps.append(step)
+        if step["inconclusive"]:  # the machine starved it: once more
+            step = measure(count)
+            steps.append(step)
+        return step
+
     members = start
     while members <= ceiling:
-        step = measure(members)
-        steps.append(step)
+        step = attempt(members)
+        if step["inconclusive"]:
+            return held_max, steps, members
         if not step["held"]:
             failed_min = members
             break
@@ -245,11 +248,12 @@ def _search(measure: Any, start: int, ceiling: int, grain: int) -> tuple[int | N
         low = held_max or 0
         middle = max(grain, round((low + failed_min) / 2 / grain) * grain)
         if low < middle < failed_min:
-            step = measure(middle)
-            steps.append(step)
+            step = attempt(middle)
+            if step["inconclusive"]:
+                return held_max, steps, middle
             if step["held"]:
                 held_max = middle
-    return held_max, steps
+    return held_max, steps, None
 
 
 def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
@@ -284,16 +288,21 @@ def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
         return {"tool": "locust", **step}
 
     def theirs(members: int) -> dict[str, Any]:
-        return artillery_step(binary, workload, members, runs_dir)
+        return artillery_step(binary, workload, members, runs_dir, min_joins)
 
-    ours_held, ours_steps = _search(ours, start, ceiling, workload.grain)
-    theirs_held, theirs_steps = _search(theirs, start, ceiling, workload.grain)
+    ours_held, ours_steps, ours_stopped = _search(ours, start, ceiling, workload.grain)
+    theirs_held, theirs_steps, theirs_stopped = _search(theirs, start, ceiling, workload.grain)
     result.details["steps"] = ours_steps + theirs_steps
-    for name, held, steps in (("Locust (harness)", ours_held, ours_steps),
-                              ("Artillery", theirs_held, theirs_steps)):
+    for name, held, steps, stopped in (
+            ("Locust (harness)", ours_held, ours_steps, ours_stopped),
+            ("Artillery", theirs_held, theirs_steps, theirs_stopped)):
         bound = "none held" if held is None else f"held {held}"
         result.rows.append(Row(f"{name}: largest count held ({bound}, "
                                f"{len(steps)} steps)", held, "members"))
+        if stopped is not None:
+            result.notes.append(f"{name}: the step at {stopped} members was starved twice (it "
+                                "waited for a core while other work took the machine): its "
+                                "figure is a lower bound")
     held_ratio = None if not ours_held or not theirs_held else round(ours_held / theirs_held, 2)
     result.rows.append(Row("members held, Locust / Artillery", ours_held, "members",
                            baseline="Artillery", baseline_value=theirs_held, ratio=held_ratio))
