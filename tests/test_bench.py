@@ -219,15 +219,18 @@ def test_artillery_script_and_its_outputs(tmp_path: Path) -> None:
     assert scenario["engine"] == "ws"
     [set_up, cycle] = scenario["flow"]
     assert set_up == {"function": "setUp"} and cycle["count"] == 2
-    join, stay, leave = cycle["loop"][1], cycle["loop"][3], cycle["loop"][4]
-    assert json.loads(join["send"]["payload"])["type"] == "join"
-    assert join["send"]["match"] == {"json": "$.type", "value": "joined"}
-    assert stay["count"] == 6 and stay["loop"][2] == {"think": 5.0}
+    before, join, stay, leave = cycle["loop"][:4]
+    assert before == {"function": "beforeJoin"}  # the processor times the join
+    assert json.loads(join["send"]) == {"type": "join", "room": "{{ room }}",
+                                        "member": "{{ member }}"}
+    assert stay["count"] == 6 and stay["loop"][2] == {"think": "5000ms"}
+    assert cycle["loop"][-1] == {"think": "3000ms"}  # not "3.0": Artillery reads 0.5 as 0.5 ms
     assert '"sent_at": {{ now }}' in stay["loop"][1]["send"]
     assert json.loads(leave["send"]) == {"type": "leave", "room": "{{ room }}"}
     joins = tmp_path / "joins.txt"
-    joins.write_text("1000.5 12\n1001.0 300\n1001.")
-    assert read_joins(joins) == [(1000.5, 12.0), (1001.0, 300.0)]
+    assert read_joins(joins) == (None, [])
+    joins.write_text("start 999.25\n1000.5 12\n1001.0 fail\n1001.5 300\n1001.")
+    assert read_joins(joins) == (999.25, [(1000.5, 12.0), (1001.0, None), (1001.5, 300.0)])
     log = "vusers.failed: ...... 2\nvusers.created: ..... 9\nvusers.failed: ..... 1\n"
     assert failed_users(log) == 3
 

@@ -61,6 +61,8 @@ ARTILLERY_DIR = PROJECT_ROOT / ".tools" / "artillery"
 PROCESSOR = Path(__file__).with_name("artillery_files") / "processor.js"
 START = 500
 CEILING = 4000
+#: How long Node and Artillery may take to start the first member.
+START_TIMEOUT_S = 60.0
 
 
 class PeerUnavailable(Exception):
@@ -110,7 +112,7 @@ def artillery_script(url: str, members: int, workload: Workload, cycles: int) ->
                                      "id": "{{ id }}", "body": "hello",
                                      "sent_at": 0}).replace('"sent_at": 0',
                                                             '"sent_at": {{ now }}')}
-    stay = [{"function": "stamp"}, broadcast, {"think": workload.broadcast_interval_s}]
+    stay = [{"function": "stamp"}, broadcast, {"think": _duration(workload.broadcast_interval_s)}]
     return {
         "config": {
             "target": url,
@@ -127,31 +129,44 @@ def artillery_script(url: str, members: int, workload: Workload, cycles: int) ->
                 {"function": "setUp"},
                 {"loop": [
                     {"function": "beforeJoin"},
-                    {"send": {"payload": json.dumps({"type": "join", "room": "{{ room }}",
-                                                     "member": "{{ member }}"}),
-                              "match": {"json": "$.type", "value": "joined"}}},
-                    {"function": "afterJoin"},
+                    {"send": json.dumps({"type": "join", "room": "{{ room }}",
+                                         "member": "{{ member }}"})},
                     {"loop": stay, "count": broadcasts},
                     {"send": json.dumps({"type": "leave", "room": "{{ room }}"})},
-                    {"think": workload.away_s},
+                    {"think": _duration(workload.away_s)},
                 ], "count": cycles},
             ],
         }],
     }
 
 
-def read_joins(path: Path) -> list[tuple[float, float]]:
-    """``(unix time, join ms)`` per line the processor wrote (a torn last line is skipped)."""
-    joins = []
+def _duration(seconds: float) -> str:
+    """A think time for Artillery, which reads a bare number as seconds only when it is a
+    whole number (``0.5`` would be half a millisecond): always in milliseconds."""
+    return f"{round(seconds * 1000)}ms"
+
+
+def read_joins(path: Path) -> tuple[float | None, list[tuple[float, float | None]]]:
+    """When the first member arrived (the ``start`` line; None before), and ``(unix time,
+    join ms)`` per join line the processor wrote (ms None: a join never answered; a torn
+    last line is skipped)."""
+    start: float | None = None
+    joins: list[tuple[float, float | None]] = []
     if path.is_file():
         for line in path.read_text(errors="replace").splitlines():
             parts = line.split()
-            if len(parts) == 2:
-                try:
+            if len(parts) != 2:
+                continue
+            try:
+                if parts[0] == "start":
+                    start = float(parts[1])
+                elif parts[1] == "fail":
+                    joins.append((float(parts[0]), None))
+                else:
                     joins.append((float(parts[0]), float(parts[1])))
-                except ValueError:
-                    continue
-    return joins
+            except ValueError:
+                continue
+    return start, joins
 
 
 def failed_users(log: str) -> int:
@@ -168,16 +183,20 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
                    min_joins: int = MIN_JOINS) -> dict[str, Any]:
     """One Artillery run of ``members``; join p99 and CPU over the same window as ``scale``."""
     folder = runs_dir / f"artillery-{members}"
-    folder.mkdir(parents=True, exist_ok=True)
+    attempt = 1
+    while folder.exists():  # a step measured again keeps the first one's files
+        attempt += 1
+        folder = runs_dir / f"artillery-{members}-{attempt}"
+    folder.mkdir(parents=True)
     warmup = workload.spawn_s + workload.period_s + 1
     window = workload.window_s
     cycles = math.ceil((warmup + window) / workload.period_s) + 1
     started = time.monotonic()
+    joins_file = folder / "joins.txt"
     with reference_server("fixed", folder, delivery="write") as (url, server_pid):
         script = folder / "script.json"
         script.write_text(json.dumps(artillery_script(url, members, workload, cycles),
                                      indent=1))
-        joins_file = folder / "joins.txt"
         env = {**os.environ, "ROOMCHAOS_ARTILLERY_JOINS": str(joins_file),
                "ROOMCHAOS_ARTILLERY_ROOMS": str(workload.rooms(members)),
                "ROOMCHAOS_ARTILLERY_PERIOD_MS": str(int(workload.period_s * 1000)),
@@ -186,22 +205,35 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
                              folder / "artillery.log", env=env, cwd=folder)
         split = CpuSplit()
         child.start()
-        began = time.time()
         pids = {GENERATOR: child.pid, "server": server_pid}
+        # Node and Artillery take seconds to start: the clock starts at the first arrival.
+        deadline = time.time() + START_TIMEOUT_S
+        load_began: float | None = None
         try:
-            while time.time() < began + warmup + window + 0.5 and child.alive():
+            while child.alive():
                 split.read_trees(pids)
+                if load_began is None:
+                    load_began = read_joins(joins_file)[0]
+                    if load_began is None and time.time() > deadline:
+                        break
+                elif time.time() > load_began + warmup + window + 0.5:
+                    break
                 time.sleep(0.5)
             split.read_trees(pids)
         finally:
             child.stop(grace=3.0)
-    window_start, window_end = began + warmup, began + warmup + window
-    latencies = sorted(ms for when, ms in read_joins(joins_file)
-                       if window_start <= when <= window_end)
+    if load_began is None:
+        raise RuntimeError(f"Artillery started no member within {START_TIMEOUT_S:g} s "
+                           f"(see {folder / 'artillery.log'})")
+    window_start, window_end = load_began + warmup, load_began + warmup + window
+    inside = [ms for when, ms in read_joins(joins_file)[1]
+              if window_start <= when <= window_end]
+    latencies = sorted(ms for ms in inside if ms is not None)
+    unanswered = len(inside) - len(latencies)
     log = (folder / "artillery.log").read_text(errors="replace")
     failed = failed_users(log)
     p99 = latencies[max(0, math.ceil(0.99 * len(latencies)) - 1)] if latencies else None
-    ratio = failed / members
+    ratio = (failed + unanswered) / max(members, len(inside))
     cores = split.cores(window_start, window_end)
     generator = cores.get(GENERATOR)
     waited = split.waited(window_start, window_end)
@@ -210,7 +242,8 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
             and ratio < MAX_ERROR_RATIO)
     starved = starved_by_machine(waited[GENERATOR], others)
     return {"tool": "artillery", "members": members, "join_p99_ms": p99,
-            "joins": len(latencies), "failed_users": failed, "held": held,
+            "joins": len(latencies), "failed_users": failed, "joins_unanswered": unanswered,
+            "held": held,
             "starved": starved, "inconclusive": starved and not held,
             "waited_for_core": waited, "others_cores": others,
             "cpu_cores": cores, "generator_cores_per_1000": None if generator is None

@@ -3,7 +3,8 @@
 ``python -m harness.bench.profile_step --members 1000`` runs one step of the chat-rate
 workload (:func:`harness.bench.scale.measure_step`), and once its window begins, records the
 Locust process and the reference server with ``py-spy record --format raw`` (folded stacks)
-for the window's length. It prints the step's CPU split (cores per role) and, for each
+for the window's length. ``--town-hall`` runs the town hall (``fixed``) instead and records
+its fault. It prints the step's CPU split (cores per role) and, for each
 profiled process, the share of samples by where the time went: the leaf frame's file,
 grouped (:func:`area_of`). py-spy is not a dependency of the harness: ``pip install
 py-spy`` into the venv first. Not part of ``make bench`` (docs/benchmarks.md, "Where the
@@ -24,8 +25,10 @@ from typing import Any
 
 import psutil
 
+from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
 
+from . import townhall
 from .cpu_split import GENERATOR, SERVER, role_of
 from .scale import CHAT_RATE, MIN_JOINS, measure_step
 
@@ -93,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.bench.profile_step",
                                       description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--town-hall", action="store_true",
+                        help="profile the town hall's fault (fixed mode) instead")
     parser.add_argument("--output", type=Path,
                         default=PROJECT_ROOT / "results" / "profile-step")
     args = parser.parse_args(argv)
@@ -102,30 +107,41 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     workload = CHAT_RATE
     warmup = workload.spawn_s + workload.period_s + 3
+    seconds = workload.window_s - 2
     outcome: dict[str, Any] = {}
+    scenario = load_scenario(townhall.SCENARIO_PATH)
+    if args.town_hall:
+        warmup, seconds = scenario.timing.warmup_s + 3, scenario.timing.fault_s - 4
 
-    def step() -> None:
+    recorders: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
+
+    def attach() -> None:
+        """Once the measured part begins, record the generator and the server."""
+        time.sleep(warmup)
+        for child in psutil.Process().children(recursive=True):
+            try:
+                role = role_of(child.cmdline())
+            except psutil.Error:
+                continue
+            if role in (GENERATOR, SERVER):
+                label = "town-hall" if args.town_hall else str(args.members)
+                out = args.output / f"{role}-{label}.folded"
+                recorders.append((role, out, _record(pyspy, child.pid, seconds, out)))
+
+    # The run stays in the main thread (it installs signal handlers); py-spy starts aside.
+    thread = threading.Thread(target=attach, daemon=True)
+    thread.start()
+    if args.town_hall:
+        outcome.update(townhall.measure(scenario, "fixed", args.output))
+    else:
         outcome.update(measure_step(workload, args.members, workload.window_s, args.output,
                                     MIN_JOINS))
-
-    thread = threading.Thread(target=step)
-    thread.start()
-    time.sleep(warmup)
-    recorders = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            role = role_of(child.cmdline())
-        except psutil.Error:
-            continue
-        if role in (GENERATOR, SERVER):
-            out = args.output / f"{role}-{args.members}.folded"
-            recorders.append((role, out, _record(pyspy, child.pid, workload.window_s - 2, out)))
-    thread.join()
+    thread.join(timeout=5)
     for _, _, recorder in recorders:
         recorder.wait(timeout=30)
-    print({key: outcome.get(key) for key in ("members", "join_p99_ms", "held", "cpu_cores",
-                                            "waited_for_core", "others_cores",
-                                            "generator_cores_per_1000")})
+    print({key: outcome.get(key) for key in ("members", "mode", "verdict", "join_p99_ms", "held",
+                                            "cpu_cores", "waited_for_core", "others_cores",
+                                            "deliveries_per_s", "generator_cores_per_1000")})
     for role, out, _ in recorders:
         print(role, folded_shares(out))
     return 0

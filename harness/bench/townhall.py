@@ -25,7 +25,7 @@ from harness.thresholds.latency import nearest_rank_percentile
 from .cpu_split import CpuSplit, sampling
 from .result import BenchResult, Row
 
-__all__ = ["SCENARIO_PATH", "run"]
+__all__ = ["SCENARIO_PATH", "measure", "run"]
 
 SCENARIO_PATH = PROJECT_ROOT / "scenarios" / "town-hall.toml"
 LIMIT_MS = 250.0
@@ -40,7 +40,8 @@ def _tiny(scenario: Scenario) -> Scenario:
     return dataclasses.replace(scenario, load=load, timing=timing)
 
 
-def _one(scenario: Scenario, mode: str, runs_dir: Path) -> dict[str, Any]:
+def measure(scenario: Scenario, mode: str, runs_dir: Path) -> dict[str, Any]:
+    """Run ``scenario`` in ``mode``; its verdict and its figures over the fault."""
     started = time.monotonic()
     with sampling(CpuSplit()) as split:
         outcome = run_scenario(RunOptions(scenario=scenario, mode=mode, results_dir=runs_dir,
@@ -60,6 +61,8 @@ def _one(scenario: Scenario, mode: str, runs_dir: Path) -> dict[str, Any]:
             "joins": len(joins), "deliveries_per_s": round(delivered / span),
             "fault_s": round(span, 1), "lock_reports": len(measured.lock_reports),
             "cpu_cores": split.cores(fault_start, fault_end),
+            "waited_for_core": split.waited(fault_start, fault_end),
+            "others_cores": split.others(fault_start, fault_end),
             "seconds": round(time.monotonic() - started, 1), "run_dir": str(outcome.run_dir)}
 
 
@@ -80,7 +83,7 @@ def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
         params={"scenario": str(SCENARIO_PATH), "members": load.members,
                 "broadcast_interval_s": load.broadcast_interval_s, "stay_s": load.stay_s,
                 "fault_s": scenario.timing.fault_s, "runs_dir": str(runs_dir)})
-    runs = [_one(scenario, mode, runs_dir) for mode in EXPECTED]
+    runs = [measure(scenario, mode, runs_dir) for mode in EXPECTED]
     result.details["runs"] = runs
     for figures in runs:
         mode = figures["mode"]
