@@ -59,7 +59,7 @@ __all__ = ["ARTILLERY_VERSION", "PeerUnavailable", "artillery_script", "ensure_a
 ARTILLERY_VERSION = "2.0.34"
 ARTILLERY_DIR = PROJECT_ROOT / ".tools" / "artillery"
 PROCESSOR = Path(__file__).with_name("artillery_files") / "processor.js"
-START = 500
+START = 250
 CEILING = 4000
 #: How long Node and Artillery may take to start the first member.
 START_TIMEOUT_S = 60.0

@@ -87,7 +87,7 @@ class Workload:
 
 
 CHAT_RATE = Workload("chat rate", members_per_room=10, broadcast_interval_s=5.0, stay_s=30.0,
-                     away_s=3.0, start=500, ceiling=4000, grain=250, window_s=20.0,
+                     away_s=3.0, start=250, ceiling=4000, grain=125, window_s=20.0,
                      budget_s=600.0, spawn_s=10.0)
 CHATTY = Workload("chatty", members_per_room=0, broadcast_interval_s=0.2, stay_s=2.0,
                   away_s=0.2, start=100, ceiling=3200, grain=50, window_s=6.0,
@@ -159,7 +159,14 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
     # Every member spawned, then one whole cycle: each has joined at its random phase.
     warmup = math.ceil(members / spawn_rate + workload.period_s) + 1
     slug = workload.name.replace(" ", "-") + ("" if delivery == "ack" else f"-{delivery}")
-    path = runs_dir / f"scale-{slug}-{members}.toml"
+    run_id = f"scale-{slug}-{members}"
+    attempt = 1
+    # A step measured again gets a run folder of its own: a reused one would hold the first
+    # run's logs, and the new target's "listening" line would be read from the old log.
+    while (runs_dir / f"{run_id}.toml").exists():
+        attempt += 1
+        run_id = f"scale-{slug}-{members}-{attempt}"
+    path = runs_dir / f"{run_id}.toml"
     path.write_text(SCENARIO.format(members=members, rooms=rooms, spawn_rate=spawn_rate,
                                     workload=workload.name, delivery=delivery,
                                     interval=f"{workload.broadcast_interval_s:g}",
@@ -170,7 +177,7 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
     with sampling(CpuSplit()) as split:
         outcome = run_scenario(RunOptions(scenario=load_scenario(path), mode="fixed",
                                           results_dir=runs_dir,
-                                          run_id=f"scale-{slug}-{members}", progress=False))
+                                          run_id=run_id, progress=False))
     measured = outcome.measurements
     window_start = measured.run_started + warmup
     figures = judge_window(measured.samples, window_start, measured.run_ended, min_joins)
