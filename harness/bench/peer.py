@@ -47,7 +47,9 @@ from .scale import (
     LIMIT_MS,
     MAX_ERROR_RATIO,
     MIN_JOINS,
+    STALLED_SHARE,
     Workload,
+    expected_joins,
     measure_step,
     starved_by_machine,
 )
@@ -241,10 +243,13 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
     held = (p99 is not None and p99 < LIMIT_MS and len(latencies) >= min_joins
             and ratio < MAX_ERROR_RATIO)
     starved = starved_by_machine(waited[GENERATOR], others)
+    expected = expected_joins(members, window, workload.period_s)
+    stalled = len(inside) < STALLED_SHARE * expected
     return {"tool": "artillery", "members": members, "join_p99_ms": p99,
+            "expected_joins": expected, "stalled": stalled,
             "joins": len(latencies), "failed_users": failed, "joins_unanswered": unanswered,
             "held": held,
-            "starved": starved, "inconclusive": starved and not held,
+            "starved": starved, "inconclusive": stalled or (starved and not held),
             "waited_for_core": waited, "others_cores": others,
             "cpu_cores": cores, "generator_cores_per_1000": None if generator is None
             else round(generator / members * 1000, 3),

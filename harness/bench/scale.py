@@ -320,8 +320,9 @@ def _search(workload: Workload, runs_dir: Path, min_joins: int, tiny: bool,
     if workload is not CHATTY:
         goal = CHAT_GOAL if not tiny else workload.start
         row.goal = f">= {goal:,} members"
-        row.met = None if held_max is None and stalled_at is not None else (
-            held_max is not None and held_max >= goal)
+        reached = held_max is not None and held_max >= goal
+        # Stopped by a starved or stalled window below the goal: not shown either way.
+        row.met = True if reached else (None if stalled_at is not None else False)
     result.rows.append(row)
     if stalled_at is not None:
         result.notes.append(f"{name}: the window at {stalled_at} members was inconclusive twice "
