@@ -9,9 +9,11 @@ members still ack every message (the server ignores it): extra work on our side 
 
 Each member, in both tools: joins one of the rooms of 10, broadcasts at once and then every
 5 s, stays 30 s, leaves, is away 3 s, rejoins; its first join is at a random point of its
-first cycle. The Artillery script (JSON, :func:`artillery_script`) times each join with two
-``function`` steps of a small processor (``artillery_files/processor.js``), since the engine
-has no reply timing of its own. Artillery's members connect to the server directly; ours
+first cycle. In the Artillery script (JSON, :func:`artillery_script`) the join is a plain
+``send``: a small processor (``artillery_files/processor.js``) times it with a ``function``
+step before it and a listener of its own for the ``joined`` reply, since the engine has no
+reply timing, and its ``match`` stays installed after the step (a delivery read with the
+reply would finish the step twice). Artillery's members connect to the server directly; ours
 go through Toxiproxy's clean proxy as in every harness run (which costs the machine, not
 the generator, CPU).
 
