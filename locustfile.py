@@ -29,7 +29,7 @@ from harness.loadgen.lockfeed import LockFeed
 from harness.loadgen.memberfaults import member_faults
 from harness.loadgen.options import add_options
 from harness.loadgen.samples import SampleRecorder
-from harness.loadgen.schedule import CycleSchedule
+from harness.loadgen.schedule import CycleSchedule, first_broadcast_delay
 from harness.loadgen.shutdown import interrupt_main_only
 from harness.loadgen.slots import slot_service
 from harness.loadgen.user import OperationFailed, RoomUser
@@ -70,6 +70,9 @@ class RoomMember(RoomUser):
             self.join(intended_join)
             self.stall_point()  # in the room, no reply awaited: a stall may start here
             leave_at = self.schedule.leave_at(intended_join)
+            first = first_broadcast_delay(options.broadcast_interval, options.stay)
+            if first > 0:
+                gevent.sleep(min(first, max(0.0, leave_at - time.monotonic())))
             while (now := time.monotonic()) < leave_at:
                 self.broadcast()
                 # After a stall (longer than the stay) it returns once the backlog is read,

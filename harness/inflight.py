@@ -140,8 +140,11 @@ def describe_waiting(waiting: list[Waiting]) -> str:
     return f"in flight {len(waiting)} (oldest {max(item.age_ms for item in waiting) / 1000:.1f} s)"
 
 
-def waiting_lines(waiting: dict[tuple[str, str], list[float]]) -> list[dict[str, Any]]:
-    """The ``waiting`` list of one line from ages in ms per (op, member kind)."""
-    return [{"op": op, "member_kind": kind, "count": len(ages),
+def waiting_lines(waiting: dict[tuple[str, str], list[float]],
+                  counts: dict[tuple[str, str], int] | None = None) -> list[dict[str, Any]]:
+    """The ``waiting`` list of one line from ages in ms per (op, member kind); ``counts``:
+    how many wait per key where ``waiting`` holds only the oldest (default: its lengths)."""
+    counts = counts or {}
+    return [{"op": op, "member_kind": kind, "count": counts.get((op, kind), len(ages)),
              "ages_ms": [round(age, 1) for age in sorted(ages, reverse=True)[:MAX_AGES]]}
             for (op, kind), ages in sorted(waiting.items())]

@@ -23,8 +23,11 @@ import pytest
 
 from harness.bench.__main__ import BENCHMARKS
 from harness.bench.__main__ import main as bench_main
+from harness.bench.cpu_split import CpuSplit, role_of, run_queue_wait
+from harness.bench.peer import ARTILLERY_DIR, artillery_script, failed_users, read_joins
+from harness.bench.profile_step import area_of, folded_shares
 from harness.bench.result import BenchResult, Row, median, ratio
-from harness.bench.scale import expected_joins, judge_window
+from harness.bench.scale import CHAT_RATE, expected_joins, judge_window, starved_by_machine
 from harness.bench.table import format_table
 from harness.bench.verdict_time import detection
 from harness.measurements import Sample
@@ -99,7 +102,7 @@ def bench_tiny(
 
 
 def test_every_benchmark_has_a_test() -> None:
-    tested = {"lockwatch", "fanout", "loadgen", "verdict", "scale"}
+    tested = {"lockwatch", "fanout", "loadgen", "verdict", "scale", "townhall", "peer"}
     assert set(BENCHMARKS) == tested
 
 
@@ -148,12 +151,99 @@ def test_verdict_tiny(tmp_path: Path) -> None:
 def test_scale_tiny(tmp_path: Path) -> None:
     benchmark, _, _ = bench_tiny("scale", tmp_path)
     steps = benchmark["details"]["steps"]
-    assert steps and steps[0]["members"] == 10
+    assert steps and steps[0]["members"] == 10 and steps[0]["workload"] == "chat rate"
     for step in steps:
         assert step["operations"] > 0 and isinstance(step["held"], bool)
-    [largest] = [row for row in benchmark["rows"] if row["case"].startswith("largest count")]
-    assert largest["unit"] == "members"
-    assert benchmark["goals_met"] is None  # a search, not a goal
+        # Every role's CPU over the window was measured, from the processes themselves.
+        assert set(step["cpu_cores"]) == {"generator", "server", "toxiproxy", "harness"}
+        assert step["cpu_cores"]["generator"] > 0 and step["cpu_cores"]["server"] > 0
+        assert step["generator_cores_per_1000"] > 0
+        assert step["waited_for_core"]["generator"] is not None
+    [largest] = [row for row in benchmark["rows"] if "largest count" in row["case"]]
+    assert largest["unit"] == "members" and largest["goal"] == ">= 10 members"
+    assert isinstance(benchmark["goals_met"], bool)
+
+
+@pytest.mark.integration
+def test_townhall_tiny(tmp_path: Path) -> None:
+    benchmark, _, _ = bench_tiny("townhall", tmp_path)
+    runs = {run["mode"]: run for run in benchmark["details"]["runs"]}
+    assert set(runs) == {"fixed", "naive"}
+    # Tiny or not, the verdicts are the point: naive FAILs, fixed PASSes with its joins timed.
+    assert runs["naive"]["verdict"] == "FAIL" and runs["naive"]["lock_reports"] > 0
+    assert runs["fixed"]["verdict"] == "PASS" and runs["fixed"]["joins"] > 0
+    assert runs["fixed"]["deliveries_per_s"] > 0
+    assert benchmark["goals_met"] is True
+
+
+@pytest.mark.integration
+def test_peer_tiny(tmp_path: Path) -> None:
+    if not (ARTILLERY_DIR / "node_modules" / ".bin" / "artillery").exists():
+        pytest.skip("Artillery is installed by `make bench` (harness.bench --only peer), "
+                    "not by the tests; it is not in .tools/artillery")
+    benchmark, rows, _ = bench_tiny("peer", tmp_path)
+    tools = {step["tool"] for step in benchmark["details"]["steps"]}
+    assert tools == {"locust", "artillery"}
+    for step in benchmark["details"]["steps"]:
+        assert step["joins"] > 0, step  # Artillery's members really joined, and were timed
+    ratio = rows["members held, Locust / Artillery"]
+    assert ratio["value"] == 10 and ratio["baseline_value"] == 10 and ratio["ratio"] == 1.0
+
+
+def test_cpu_split_rates_roles_and_run_queue_wait() -> None:
+    split = CpuSplit(points=[(10.0, {"generator": 1.0, "server": 5.0}),
+                             (11.0, {"generator": 1.5, "server": 5.2, "harness": 0.1}),
+                             (12.0, {"generator": 2.0, "harness": 0.3})])
+    cores = split.cores(10.0, 12.0)
+    assert cores["generator"] == 0.5 and cores["server"] == pytest.approx(0.2)
+    assert cores["harness"] == pytest.approx(0.2) and cores["toxiproxy"] is None
+    assert role_of(["/x/python", "-m", "locust", "-f", "locustfile.py"]) == "generator"
+    assert role_of(["/x/.tools/bin/toxiproxy-server", "-port", "1"]) == "toxiproxy"
+    assert role_of(["/x/python", "-m", "targets.roomserver", "--mode", "fixed"]) == "server"
+    assert role_of(["/bin/sleep", "1"]) is None
+    split.read()  # this process, for real
+    assert split.points[-1][1]["harness"] > 0 and run_queue_wait(os.getpid()) >= 0
+
+
+def test_a_starved_window_needs_both_a_waiting_generator_and_other_work() -> None:
+    assert starved_by_machine(0.6, 1.2)
+    assert not starved_by_machine(0.6, 0.1)   # our own processes contend: a real limit
+    assert not starved_by_machine(0.05, 1.5)  # the machine is busy but we got our cores
+    assert not starved_by_machine(None, 1.5)
+    assert expected_joins(330, 20.0, CHAT_RATE.period_s) == 200
+
+
+def test_artillery_script_and_its_outputs(tmp_path: Path) -> None:
+    script = artillery_script("ws://127.0.0.1:1/ws", 40, CHAT_RATE, cycles=2)
+    assert script["config"]["phases"] == [{"duration": 10, "arrivalCount": 40}]
+    [scenario] = script["scenarios"]
+    assert scenario["engine"] == "ws"
+    [set_up, cycle] = scenario["flow"]
+    assert set_up == {"function": "setUp"} and cycle["count"] == 2
+    before, join, stay, leave = cycle["loop"][:4]
+    assert before == {"function": "beforeJoin"}  # the processor times the join
+    assert json.loads(join["send"]) == {"type": "join", "room": "{{ room }}",
+                                        "member": "{{ member }}"}
+    assert stay["count"] == 6 and stay["loop"][2] == {"think": "5000ms"}
+    assert cycle["loop"][-1] == {"think": "3000ms"}  # not "3.0": Artillery reads 0.5 as 0.5 ms
+    assert '"sent_at": {{ now }}' in stay["loop"][1]["send"]
+    assert json.loads(leave["send"]) == {"type": "leave", "room": "{{ room }}"}
+    joins = tmp_path / "joins.txt"
+    assert read_joins(joins) == (None, [])
+    joins.write_text("start 999.25\n1000.5 12\n1001.0 fail\n1001.5 300\n1001.")
+    assert read_joins(joins) == (999.25, [(1000.5, 12.0), (1001.0, None), (1001.5, 300.0)])
+    log = "vusers.failed: ...... 2\nvusers.created: ..... 9\nvusers.failed: ..... 1\n"
+    assert failed_users(log) == 3
+
+
+def test_profile_areas(tmp_path: Path) -> None:
+    assert area_of("main (locustfile.py:1);run (harness/loadgen/history.py:9);"
+                   "dumps (json/__init__.py:2)") == "harness: operation history"
+    assert area_of("run (gevent/hub.py:1);recv (websocket/_core.py:3)") == "websocket-client"
+    assert area_of("x (a.py:1)") == "other"
+    folded = tmp_path / "x.folded"
+    folded.write_text("a (websocket/_core.py:1) 3\nb (json/decoder.py:2) 1\n")
+    assert folded_shares(folded) == {"websocket-client": 0.75, "json": 0.25}
 
 
 # Pure functions.

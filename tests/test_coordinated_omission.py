@@ -8,8 +8,10 @@ that were due during the stall; when it does not stall, the two agree.
 
 from __future__ import annotations
 
+import random
+
 from harness.hdr import HistogramSet, LatencyHistogram
-from harness.loadgen.schedule import CycleSchedule
+from harness.loadgen.schedule import CycleSchedule, first_broadcast_delay
 from harness.measurements import Measurements
 from harness.thresholds import parse_check
 
@@ -113,3 +115,14 @@ def test_random_phase_spreads_members_over_the_period() -> None:
         first_joins.append(schedule.next_join())
     assert all(0.0 <= join < 1.0 for join in first_joins)
     assert max(first_joins) - min(first_joins) > 0.3
+
+
+def test_a_broadcast_interval_longer_than_the_stay_is_kept_on_average() -> None:
+    assert first_broadcast_delay(0.2, 2.0) == 0.0  # the usual case: at once after the join
+    assert first_broadcast_delay(5.0, 5.0) == 0.0
+    assert first_broadcast_delay(1000.0, 20.0, draw=lambda low, high: high / 2) == 500.0
+    # Over many stays a member speaks in about stay/interval of them: one per interval.
+    rng = random.Random(7)
+    spoke = sum(first_broadcast_delay(100.0, 20.0, draw=rng.uniform) < 20.0
+                for _ in range(10_000))
+    assert 1800 < spoke < 2200

@@ -258,6 +258,22 @@ def test_operations_in_flight_at_the_end_are_unfinished_with_their_age() -> None
     assert history.waiting() == []
 
 
+def test_the_live_view_reads_only_the_oldest_of_each_op_with_the_count() -> None:
+    clock = Clock()
+    history = OperationHistory(clock)
+    joins = [history.invoke(f"m{index}", "fast", "join") for index in range(5)]
+    clock.now += 1.0
+    history.invoke("s", "slow", "join")
+    history.finish(joins[0])
+    history.finish(joins[3])
+    clock.now += 1.0
+    assert history.waiting_oldest(2) == {("join", "fast"): (3, [2.0, 2.0]),
+                                         ("join", "slow"): (1, [1.0])}
+    # The full walk agrees with it, oldest first.
+    assert [(op.member, age) for op, age in history.waiting()] == [
+        ("m1", 2.0), ("m2", 2.0), ("m4", 2.0), ("s", 1.0)]
+
+
 def test_the_order_kind_judges_counts_and_has_no_data_without_messages() -> None:
     lost = parse_check("deliver.lost == 0")
     reordered = parse_check("deliver.reordered == 0")

@@ -14,8 +14,15 @@ run, on the same machine, at the same time:
   (:mod:`harness.bench.loadgen`).
 * ``verdict``: wall time of the ``make chaos`` matrix and how soon the naive
   server's fault shows in the evidence (:mod:`harness.bench.verdict_time`).
-* ``scale``: the most members (100 rooms) the fixed server and one Locust
-  process hold with join p99 under 250 ms (:mod:`harness.bench.scale`).
+* ``scale``: the most members the fixed server and one Locust process hold with
+  join p99 under 250 ms, at chat rates (rooms of 10, a broadcast every 5 s; goal
+  2,000) and at the old chatty rate, with the CPU of each process
+  (:mod:`harness.bench.scale`, :mod:`harness.bench.cpu_split`).
+* ``townhall``: one room of 1,000 with one slow member: fixed keeps join p99
+  under 250 ms and PASSes, naive FAILs (:mod:`harness.bench.townhall`).
+* ``peer``: the chat-rate workload from Locust and from Artillery's WebSocket
+  engine, side by side: members held and CPU per 1,000 members as ratios
+  (:mod:`harness.bench.peer`; it installs Artillery with npm).
 
 Benchmarks report; they never fail on speed. Results go to
 ``results/bench.json`` (see :mod:`harness.bench.table`).

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.target import PROJECT_ROOT
 
-from . import fanout, loadgen, locks, scale, verdict_time
+from . import fanout, loadgen, locks, peer, scale, townhall, verdict_time
 from .result import BenchResult
 from .table import build_document, format_table, machine, now, write_document
 
@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, Runner] = {
     "loadgen": lambda tiny, work: loadgen.run(tiny),
     "verdict": lambda tiny, work: verdict_time.run(tiny, work),
     "scale": lambda tiny, work: scale.run(tiny, work),
+    "townhall": lambda tiny, work: townhall.run(tiny, work),
+    "peer": lambda tiny, work: peer.run(tiny, work),
 }
 
 

@@ -1,28 +1,41 @@
-"""Scale: the most members (in 100 rooms) held with join p99 under 250 ms.
+"""Scale: the most members one Locust process holds with join p99 under 250 ms.
 
-Each step is one short run of the harness itself (:func:`harness.runner.run_scenario`)
-with a generated scenario: the reference server in ``fixed`` mode, one Locust
-process with the project's ``locustfile.py`` (members broadcast every 200 ms,
-stay 2 s, leave for 200 ms, rejoin; through Toxiproxy's clean proxy, as in a
-real run), no fault. The window judged starts once every member has been spawned
-plus one second, and lasts ``window`` seconds; a step holds when, in that
-window, the fast members' join p99 is under 250 ms, under 1% of operations
-failed and there were at least 20 joins. A window with under a quarter of the
-joins the load implies (one per member per 2.2 s cycle) has stalled: the
-machine was busy elsewhere, and the step proves nothing either way. It is
-measured once more; if it stalls again, stepping stops there.
+Two workloads, each a search over the member count (:class:`Workload`):
 
-The count steps up by doubling from 100 until a step fails (or the time budget
-runs out), then the interval between the last count that held and the first
-that failed is bisected once. The result is the largest count that held; it is
-a property of this whole set-up (server, one generator, Toxiproxy, one shared
-2-core machine), not of the server alone.
+- **chat rate** (the goal: at least :data:`CHAT_GOAL` members): rooms of 10, every member
+  broadcasts every 5 s, stays 30 s, leaves for 3 s and rejoins (join/leave churn);
+- **chatty** (the old step, kept as a second row): 100 rooms, a broadcast every 200 ms,
+  stays of 2 s, 200 ms away.
+
+Each step is one run of the harness itself (:func:`harness.runner.run_scenario`) with a
+generated scenario: the reference server in ``fixed`` mode, one Locust process with the
+project's ``locustfile.py`` (through Toxiproxy's clean proxy, as in a real run), no fault.
+The window judged starts once every member has been spawned and has had one whole
+stay+away cycle to join (members start at a random point of their first cycle), and lasts
+the workload's ``window_s``; a step holds when, in that window, the fast members' join p99 is
+under 250 ms, under 1% of operations failed and there were at least 20 joins. A window with
+under a quarter of the joins the load implies (one per member per cycle) has stalled: the
+machine was busy elsewhere, and the step proves nothing either way. So does a failed window
+in which the generator was *starved*: it waited for a core more than a quarter of the time
+while other people's processes took more than half a core (:func:`starved_by_machine`; the
+benchmark runs niced on a shared machine). An inconclusive step is measured once more; if it
+is inconclusive again, stepping stops there.
+
+Every step also records the CPU each process used over the window (:mod:`.cpu_split`): the
+generator, the server, Toxiproxy and this process (the harness's own following and judging),
+so the generator's CPU per 1,000 members comes with each count.
+
+The count steps up by doubling until a step fails (or the time budget runs out), then the
+interval between the last count that held and the first that failed is bisected once. The
+result is the largest count that held; it is a property of this whole set-up (server, one
+generator, Toxiproxy, one shared 2-core machine), not of the server alone.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +47,74 @@ from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
 from harness.thresholds.latency import nearest_rank_percentile
 
+from .cpu_split import GENERATOR, CpuSplit, sampling
 from .result import BenchResult, Row
 
-__all__ = ["LIMIT_MS", "judge_window", "run"]
+__all__ = ["CHAT_GOAL", "CHAT_RATE", "CHATTY", "LIMIT_MS", "Workload", "judge_window", "run",
+           "measure_step"]
 
 LIMIT_MS = 250.0
 MAX_ERROR_RATIO = 0.01
 MIN_JOINS = 20
-STAY_S, AWAY_S = 2.0, 0.2
+#: The chat-rate search's goal: members one generator process holds.
+CHAT_GOAL = 2000
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What each member does, and how the member count is searched."""
+
+    name: str
+    members_per_room: int
+    broadcast_interval_s: float
+    stay_s: float
+    away_s: float
+    start: int        # first count tried
+    ceiling: int      # never try more
+    grain: int        # the bisection rounds to a multiple of this
+    window_s: float   # judged window, after the ramp-up and one whole cycle
+    budget_s: float   # stop stepping when the next step would end after this
+    spawn_s: float    # the ramp-up spawns every member within about this long
+    room_count: int | None = None  # a fixed number of rooms instead of members_per_room
+
+    @property
+    def period_s(self) -> float:
+        return self.stay_s + self.away_s
+
+    def rooms(self, members: int) -> int:
+        if self.room_count is not None:
+            return min(self.room_count, members)
+        return max(1, members // self.members_per_room)
+
+
+CHAT_RATE = Workload("chat rate", members_per_room=10, broadcast_interval_s=5.0, stay_s=30.0,
+                     away_s=3.0, start=250, ceiling=4000, grain=125, window_s=20.0,
+                     budget_s=600.0, spawn_s=10.0)
+CHATTY = Workload("chatty", members_per_room=0, broadcast_interval_s=0.2, stay_s=2.0,
+                  away_s=0.2, start=100, ceiling=3200, grain=50, window_s=6.0,
+                  budget_s=180.0, spawn_s=4.0, room_count=100)
 #: A window with fewer joins than this share of :func:`expected_joins` stalled
 #: (the generator or the whole machine stopped): it proves nothing either way.
 STALLED_SHARE = 0.25
+#: A window in which the generator waited for a core more than this share of the time while
+#: other people's processes took more than :data:`STARVED_OTHERS` cores was starved by the
+#: machine (this benchmark runs niced): like a stalled one, it proves nothing either way.
+STARVED_WAIT = 0.25
+STARVED_OTHERS = 0.5
 
 SCENARIO = """
 name = "bench-scale-{members}"
-description = "Generated by harness.bench.scale: {members} members in {rooms} rooms, no fault."
+description = "Generated by harness.bench.scale ({workload}): {members} members in {rooms} rooms."
+
+[target]
+delivery = "{delivery}"
 
 [load]
 rooms = {rooms}
 members = {members}
 slow_members = 0
 spawn_rate = {spawn_rate}
-broadcast_interval = "200ms"
+broadcast_interval = "{interval}s"
 stay = "{stay}s"
 away = "{away}s"
 
@@ -88,27 +147,45 @@ def judge_window(samples: list[Sample], start: float, end: float,
             "error_ratio": None if ratio is None else round(ratio, 4), "held": held}
 
 
-def expected_joins(members: int, window: float) -> int:
+def expected_joins(members: int, window: float, period: float = 2.2) -> int:
     """Joins the window should hold if nothing stalls: one per member per stay+away cycle."""
-    return int(members * window / (STAY_S + AWAY_S))
+    return int(members * window / period)
 
 
-def _step(members: int, rooms: int, window: float, runs_dir: Path,
-          min_joins: int) -> dict[str, Any]:
-    spawn_rate = max(50, math.ceil(members / 4))
-    warmup = math.ceil(members / spawn_rate) + 1
-    path = runs_dir / f"scale-{members}.toml"
+def measure_step(workload: Workload, members: int, window: float, runs_dir: Path,
+          min_joins: int, delivery: str = "ack") -> dict[str, Any]:
+    """One run of ``members`` in ``fixed`` mode with ``delivery``; its window's figures."""
+    rooms = workload.rooms(members)
+    spawn_rate = max(50, math.ceil(members / workload.spawn_s))
+    # Every member spawned, then one whole cycle: each has joined at its random phase.
+    warmup = math.ceil(members / spawn_rate + workload.period_s) + 1
+    slug = workload.name.replace(" ", "-") + ("" if delivery == "ack" else f"-{delivery}")
+    run_id = f"scale-{slug}-{members}"
+    attempt = 1
+    # A step measured again gets a run folder of its own: a reused one would hold the first
+    # run's logs, and the new target's "listening" line would be read from the old log.
+    while (runs_dir / f"{run_id}.toml").exists():
+        attempt += 1
+        run_id = f"scale-{slug}-{members}-{attempt}"
+    path = runs_dir / f"{run_id}.toml"
     path.write_text(SCENARIO.format(members=members, rooms=rooms, spawn_rate=spawn_rate,
-                                    stay=f"{STAY_S:g}", away=f"{AWAY_S:g}",
+                                    workload=workload.name, delivery=delivery,
+                                    interval=f"{workload.broadcast_interval_s:g}",
+                                    stay=f"{workload.stay_s:g}", away=f"{workload.away_s:g}",
                                     warmup=warmup, window=window, limit=LIMIT_MS,
                                     errors=MAX_ERROR_RATIO))
     started = time.monotonic()
-    outcome = run_scenario(RunOptions(scenario=load_scenario(path), mode="fixed",
-                                      results_dir=runs_dir, run_id=f"scale-{members}",
-                                      progress=False))
+    with sampling(CpuSplit()) as split:
+        outcome = run_scenario(RunOptions(scenario=load_scenario(path), mode="fixed",
+                                          results_dir=runs_dir,
+                                          run_id=run_id, progress=False))
     measured = outcome.measurements
-    figures = judge_window(measured.samples, measured.run_started + warmup, measured.run_ended,
-                           min_joins)
+    window_start = measured.run_started + warmup
+    figures = judge_window(measured.samples, window_start, measured.run_ended, min_joins)
+    cores = split.cores(window_start, measured.run_ended)
+    generator = cores[GENERATOR]
+    waited = split.waited(window_start, measured.run_ended)
+    others = split.others(window_start, measured.run_ended)
     cpu_warning = False
     log = RunFolder(outcome.run_dir).locust_log
     if log.is_file():
@@ -117,12 +194,24 @@ def _step(members: int, rooms: int, window: float, runs_dir: Path,
         figures["held"] = False
     lag = measured.generator_lag.worst() if measured.generator_lag is not None else None
     figures["generator_lag_p99_ms"] = None if lag is None else round(lag.p99_ms, 1)
-    expected = expected_joins(members, window)
+    expected = expected_joins(members, window, workload.period_s)
     stalled = outcome.verdict.status != "ERROR" and figures["joins"] < STALLED_SHARE * expected
-    return {"members": members, "spawn_rate": spawn_rate, "verdict": outcome.verdict.status,
-            "expected_joins": expected, "stalled": stalled,
+    starved = starved_by_machine(waited[GENERATOR], others)
+    return {"workload": workload.name, "members": members, "rooms": rooms,
+            "spawn_rate": spawn_rate, "verdict": outcome.verdict.status,
+            "expected_joins": expected, "stalled": stalled, "starved": starved,
+            "inconclusive": stalled or (starved and not figures["held"]),
+            "cpu_cores": cores, "waited_for_core": waited, "others_cores": others,
+            "generator_cores_per_1000": None if generator is None
+            else round(generator / members * 1000, 3),
             "locust_cpu_warning": cpu_warning, "seconds": round(time.monotonic() - started, 1),
             "run_dir": str(outcome.run_dir), **figures}
+
+
+def starved_by_machine(generator_wait: float | None, others: float | None) -> bool:
+    """Whether the machine's other work starved the generator over a window."""
+    return (generator_wait is not None and others is not None
+            and generator_wait > STARVED_WAIT and others > STARVED_OTHERS)
 
 
 def _round_to(value: float, step: int) -> int:
@@ -130,50 +219,71 @@ def _round_to(value: float, step: int) -> int:
 
 
 def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
-    """Step the member count up, then bisect once; ``tiny``: 10 and 20 members in 5 rooms."""
-    if tiny:
-        start, rooms, window, budget, ceiling, grain, min_joins = 10, 5, 2, 60.0, 20, 5, 3
-    else:
-        start, rooms, window, budget, ceiling, grain, min_joins = (
-            100, 100, 6, 180.0, 3200, 50, MIN_JOINS)
+    """Search the chat-rate workload, then the chatty one; ``tiny``: the chat rate at 10 and
+    20 members in rooms of 5, short cycles (the figures mean nothing)."""
     runs_dir = (work_dir or PROJECT_ROOT / "results") / "bench-runs" / time.strftime(
         "scale-%Y%m%d-%H%M%S")
     runs_dir.mkdir(parents=True, exist_ok=True)
+    workloads = [CHAT_RATE, CHATTY]
+    min_joins = MIN_JOINS
+    if tiny:
+        workloads = [Workload("chat rate", members_per_room=5, broadcast_interval_s=0.5,
+                              stay_s=1.0, away_s=0.2, start=10, ceiling=20, grain=5,
+                              window_s=2.0, budget_s=60.0, spawn_s=1.0)]
+        min_joins = 3
     result = BenchResult(
         "scale",
-        f"most members in {rooms} rooms held by the fixed server and one Locust process "
-        f"with join p99 < {LIMIT_MS:g} ms",
-        params={"rooms": rooms, "window_s": window, "budget_s": budget,
-                "criterion": f"join[fast] p99 < {LIMIT_MS:g} ms, errors < "
-                             f"{MAX_ERROR_RATIO:.0%}, >= {min_joins} joins, after ramp-up",
+        f"most members held by the fixed server and one Locust process with join p99 < "
+        f"{LIMIT_MS:g} ms: chat rate (goal >= {CHAT_GOAL:,}), then chatty",
+        params={"criterion": f"join[fast] p99 < {LIMIT_MS:g} ms, errors < "
+                             f"{MAX_ERROR_RATIO:.0%}, >= {min_joins} joins, after ramp-up "
+                             "and one whole cycle",
+                "workloads": {workload.name: {
+                    "members_per_room": workload.members_per_room,
+                    "broadcast_interval_s": workload.broadcast_interval_s,
+                    "stay_s": workload.stay_s, "away_s": workload.away_s,
+                    "window_s": workload.window_s, "budget_s": workload.budget_s}
+                    for workload in workloads},
                 "runs_dir": str(runs_dir)},
-        has_goal=False,
     )
-    began = time.monotonic()
     steps: list[dict[str, Any]] = []
+    for workload in workloads:
+        _search(workload, runs_dir, min_joins, tiny, result, steps)
+    result.details["steps"] = steps
+    if any(step["locust_cpu_warning"] for step in steps):
+        result.notes.append("Locust warned about its CPU usage in at least one step: the "
+                            "generator, not the server, may set the limit")
+    return result
+
+
+def _search(workload: Workload, runs_dir: Path, min_joins: int, tiny: bool,
+            result: BenchResult, steps: list[dict[str, Any]]) -> None:
+    """Step ``workload``'s member count up, then bisect once; add its rows to ``result``."""
+    began = time.monotonic()
+    searched: list[dict[str, Any]] = []
     held_max: int | None = None
     failed_min: int | None = None
     stalled_at: int | None = None
-    members = start
+    members = workload.start
     last_seconds = 0.0
 
     def over_budget() -> bool:
-        return time.monotonic() - began + last_seconds > budget
+        return time.monotonic() - began + last_seconds > workload.budget_s
 
     def attempt(count: int) -> dict[str, Any]:
         nonlocal last_seconds
-        step = _step(count, rooms, window, runs_dir, min_joins)
-        steps.append(step)
+        step = measure_step(workload, count, workload.window_s, runs_dir, min_joins)
+        searched.append(step)
         last_seconds = step["seconds"]
-        if step["stalled"] and not over_budget():  # measure once more before giving up
-            step = _step(count, rooms, window, runs_dir, min_joins)
-            steps.append(step)
+        if step["inconclusive"] and not over_budget():  # measure once more before giving up
+            step = measure_step(workload, count, workload.window_s, runs_dir, min_joins)
+            searched.append(step)
             last_seconds = step["seconds"]
         return step
 
-    while members <= ceiling and not over_budget():
+    while members <= workload.ceiling and not over_budget():
         step = attempt(members)
-        if step["stalled"]:
+        if step["inconclusive"]:
             stalled_at = members
             break
         if step["held"]:
@@ -184,32 +294,45 @@ def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
             break
     if failed_min is not None and not tiny and not over_budget():
         low = held_max or 0
-        middle = _round_to((low + failed_min) / 2, grain)
+        middle = _round_to((low + failed_min) / 2, workload.grain)
         if low < middle < failed_min:
             step = attempt(middle)
-            if step["stalled"]:
+            if step["inconclusive"]:
                 stalled_at = middle
             elif step["held"]:
                 held_max = middle
             else:
                 failed_min = middle
-    result.details["steps"] = steps
-    for step in steps:
-        label = f"{step['members']} members: join p99" + (" (stalled)" if step["stalled"] else "")
-        result.rows.append(Row(label, step["join_p99_ms"], "ms", goal=f"< {LIMIT_MS:g} ms",
-                               met=None if step["stalled"] else bool(step["held"])))
-    bound = (f"held {held_max}" if held_max else f"none held from {start}") + (
+    steps.extend(searched)
+    name = workload.name
+    for step in searched:
+        label = (f"{name}, {step['members']} members: join p99"
+                 + (" (stalled)" if step["stalled"] else " (starved)" if step["inconclusive"]
+                    else " (held)" if step["held"] else " (failed)"))
+        result.rows.append(Row(label, step["join_p99_ms"], "ms"))
+        per_1000 = step["generator_cores_per_1000"]
+        if per_1000 is not None:
+            result.rows.append(Row(f"{name}, {step['members']} members: generator CPU per "
+                                   "1,000 members", per_1000, "cores"))
+    bound = (f"held {held_max}" if held_max else f"none held from {workload.start}") + (
         f", failed at {failed_min}" if failed_min else ", no step failed")
-    result.rows.append(Row(f"largest count held ({bound})", held_max, "members",
-                           rounds=[] if held_max is None else [held_max]))
+    row = Row(f"{name}: largest count held ({bound})", held_max, "members",
+              rounds=[] if held_max is None else [held_max])
+    if workload is not CHATTY:
+        goal = CHAT_GOAL if not tiny else workload.start
+        row.goal = f">= {goal:,} members"
+        reached = held_max is not None and held_max >= goal
+        # Stopped by a starved or stalled window below the goal: not shown either way.
+        row.met = True if reached else (None if stalled_at is not None else False)
+    result.rows.append(row)
     if stalled_at is not None:
-        result.notes.append(f"the window at {stalled_at} members stalled twice (far fewer joins "
-                            "than the load implies: the machine was busy elsewhere); stepping "
-                            "stopped there, so the figure is a lower bound")
-    elif failed_min is None and members <= ceiling:
-        result.notes.append(f"time budget ({budget:g} s) ran out before a step failed; the "
-                            "figure is a lower bound")
-    if any(step["locust_cpu_warning"] for step in steps):
-        result.notes.append("Locust warned about its CPU usage in at least one step: the "
-                            "generator, not the server, may set the limit")
-    return result
+        result.notes.append(f"{name}: the window at {stalled_at} members was inconclusive twice "
+                            "(stalled: far fewer joins than the load implies; or starved: the "
+                            "generator waited for a core while other work took the machine); "
+                            "stepping stopped there, so the figure is a lower bound")
+    elif failed_min is None and members <= workload.ceiling:
+        result.notes.append(f"{name}: time budget ({workload.budget_s:g} s) ran out before a "
+                            "step failed; the figure is a lower bound")
+    elif failed_min is None:
+        result.notes.append(f"{name}: every step up to the ceiling of {workload.ceiling:,} "
+                            "held; the figure is a lower bound")

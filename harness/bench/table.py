@@ -78,12 +78,15 @@ def _number(value: float | None, unit: str) -> str:
         return "-"
     if unit in ("s", "ms"):
         return f"{value:,.1f} {unit}"
+    if unit == "cores":  # CPU shares are fractions of a core
+        return f"{value:,.2f} {unit}"
     return f"{value:,.0f} {unit}"
 
 
 def _cells(bench: str, row: Row) -> list[str]:
-    versus = "" if row.baseline is None else f"{row.baseline} ({_number(row.baseline_value, '')}"
-    versus = versus.rstrip() + ")" if versus else ""
+    # The baseline's figure without its unit, but with the unit's precision.
+    figure = _number(row.baseline_value, row.unit).removesuffix(row.unit).rstrip()
+    versus = "" if row.baseline is None else f"{row.baseline} ({figure})"
     met = "" if row.met is None else ("yes" if row.met else "NO")
     return [bench, row.case, _number(row.value, row.unit), versus,
             "" if row.ratio is None else f"{row.ratio:.2f}x", row.goal or "", met]

@@ -18,7 +18,7 @@ import socket
 import time
 from typing import Any
 
-from harness.inflight import waiting_lines
+from harness.inflight import MAX_AGES, waiting_lines
 from harness.runfolder import RunFolder
 
 from .collector import JsonLinesShipper
@@ -62,11 +62,11 @@ class InFlightRecorder(JsonLinesShipper):
             self._final_shipped = True
             return [{"time": time.time(), "process": self.process, "waiting": [],
                      "ended": True}]
-        waiting: dict[tuple[str, str], list[float]] = {}
-        for operation, age in history.waiting():
-            waiting.setdefault((operation.op, operation.member_kind), []).append(age * 1000)
+        oldest = history.waiting_oldest(MAX_AGES)
+        waiting = {key: [age * 1000 for age in ages] for key, (_, ages) in oldest.items()}
+        counts = {key: count for key, (count, _) in oldest.items()}
         return [{"time": time.time(), "process": self.process,
-                 "waiting": waiting_lines(waiting),
+                 "waiting": waiting_lines(waiting, counts),
                  "draining": member_faults(self.environment).draining}]
 
     def restart(self) -> None:

@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Callable
 
-__all__ = ["CycleSchedule"]
+__all__ = ["CycleSchedule", "first_broadcast_delay"]
 
 
 class CycleSchedule:
@@ -64,3 +64,17 @@ class CycleSchedule:
     @staticmethod
     def corrected_ms(intended_start: float, completed: float) -> float:
         return max(0.0, (completed - intended_start) * 1000)
+
+
+def first_broadcast_delay(interval_s: float, stay_s: float,
+                          draw: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds from a join to the member's first broadcast of the stay.
+
+    When the interval fits in the stay, at once (then every interval). When it is longer
+    than the stay (a town hall: 1,000 members who rarely speak), at a random point of one
+    interval: a delay past the stay means no broadcast this stay, so each member still
+    broadcasts once per interval in the room on average, not once per join.
+    """
+    if interval_s <= stay_s:
+        return 0.0
+    return draw(0.0, interval_s)
