@@ -11,6 +11,8 @@ each a Toxiproxy proxy with injected latency; the others use ``--room-url``.
 A slow member in a room acts a ``stall`` out when one is in force (commands from
 ``--control-file`` or the Chaos tab).
 Lock reports from ``--lock-reports`` show up as ``LOCK`` failures.
+With ``--push`` (a scenario's ``[push]``) members time the server's own pushes, listen only
+unless it says they chat, and each process calls the server's HTTP trigger where it has one.
 """
 
 from __future__ import annotations
@@ -23,17 +25,20 @@ from locust import constant, events, task
 from locust.runners import WorkerRunner
 
 from harness.loadgen.histograms import HistogramRecorder
+from harness.loadgen.history import operation_history
 from harness.loadgen.inflight import InFlightRecorder, inflight_path
 from harness.loadgen.lag import LagMonitor
 from harness.loadgen.lockfeed import LockFeed
-from harness.loadgen.memberfaults import member_faults
+from harness.loadgen.memberfaults import member_faults, runs_members
 from harness.loadgen.options import add_options
+from harness.loadgen.pushes import TriggerLoop
 from harness.loadgen.samples import SampleRecorder
 from harness.loadgen.schedule import CycleSchedule
 from harness.loadgen.shutdown import interrupt_main_only
 from harness.loadgen.slots import slot_service
 from harness.loadgen.user import OperationFailed, RoomUser
 from harness.lockreports import LockReportSource
+from harness.push import PushSettings
 from harness.tls import TlsOptions
 from harness.webui import install as install_chaos_tab
 
@@ -70,8 +75,11 @@ class RoomMember(RoomUser):
             self.join(intended_join)
             self.stall_point()  # in the room, no reply awaited: a stall may start here
             leave_at = self.schedule.leave_at(intended_join)
+            # A server-push room's members only listen unless its [push] says they chat.
+            broadcasts = self.pushes is None or self.pushes.members_broadcast
             while (now := time.monotonic()) < leave_at:
-                self.broadcast()
+                if broadcasts:
+                    self.broadcast()
                 # After a stall (longer than the stay) it returns once the backlog is read,
                 # so the leave below cannot close the connection on an unread backlog.
                 self.stall_point()
@@ -81,6 +89,24 @@ class RoomMember(RoomUser):
             pass  # already reported; the next cycle reconnects if needed
         self.schedule.advance()
         gevent.sleep(self.schedule.wait_s())
+
+
+def _attach_trigger(environment: Any) -> None:
+    """With ``[push] timing = "trigger"``: call the server's HTTP trigger from each process that
+    runs members, from the test's start until it stops."""
+    options = environment.parsed_options
+    settings = PushSettings.from_json(options.push or "")
+    if settings is None or settings.trigger is None or environment.runner is None \
+            or not runs_members(environment.runner):
+        return
+    faults = member_faults(environment)
+    loop = TriggerLoop(environment, settings, operation_history(environment),
+                       RoomUser.sent_log, options.target_url or options.room_url, options.rooms,
+                       float(options.op_timeout), lambda: faults.draining,
+                       int(options.body_size or 0))
+    environment.events.test_start.add_listener(lambda **_: loop.start())
+    environment.events.test_stopping.add_listener(lambda **_: loop.stop())
+    environment.events.quitting.add_listener(lambda **_: loop.stop())
 
 
 @events.init_command_line_parser.add_listener
@@ -109,4 +135,5 @@ def _on_init(environment: Any, **_: Any) -> None:
     # Last: Locust runs quitting listeners last-registered first, and at the run's end this
     # one fires the unfinished operations into the recorders above before they close.
     InFlightRecorder(environment, inflight_path(options.samples_file)).attach()
+    _attach_trigger(environment)
     install_chaos_tab(environment)  # the web UI's Chaos tab; does nothing without a web UI

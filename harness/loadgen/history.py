@@ -23,6 +23,9 @@ Every protocol's members record through the one :class:`OperationHistory` of the
   of the run, after the drain (:meth:`~OperationHistory.end_run`), every owed delivery still
   missing and older than the grace is lost. A reconnect is a new membership, owed from its
   own confirmed join.
+- **Pushes** the server originates (:mod:`harness.loadgen.pushes`): one it was triggered to
+  send is owed as a broadcast is (the trigger is its sender, never a member), and a heartbeat
+  is owed from the time it is due (:meth:`~OperationHistory.expect`).
 - **Unfinished**: at the end of the run every operation and owed delivery still in flight
   becomes an ``unfinished`` sample with its age (``ok`` false, ``error`` ``"unfinished"``).
 
@@ -203,6 +206,23 @@ class OperationHistory:
             owed.append((membership, entry))
         return Broadcast(owed)
 
+    def expect(self, member: str, key: str, due: float) -> None:
+        """``member`` is owed the push ``key`` (a heartbeat) from ``due`` (``clock``): it is
+        in flight from then, and lost as a delivery is (:meth:`closed`, :meth:`end_run`).
+
+        What is owed needs no id to match, so waiting and lost ones count from the start.
+        """
+        membership = self._memberships.get(member)
+        if membership is None:
+            return
+        previous = membership.owed.pop(key, None)
+        if previous is not None:
+            self.finish(previous.operation)
+        entry = _Owed(key, due, Operation(member, membership.member_kind, "deliver", due))
+        membership.owed[key] = entry
+        self.in_flight[entry.operation] = None
+        self.matched = True
+
     def broadcast_failed(self, broadcast: Broadcast) -> None:
         """The broadcast failed: it owes nothing (a copy that arrives anyway is not counted)."""
         for membership, entry in broadcast.owed:
@@ -228,11 +248,12 @@ class OperationHistory:
     # Reading it.
 
     def waiting(self) -> list[tuple[Operation, float]]:
-        """Every operation in flight with its age in seconds, oldest first (owed deliveries
-        only once ids were seen to match: before that they may never be recognised)."""
+        """Every operation in flight with its age in seconds (owed deliveries only once ids
+        were seen to match: before that they may never be recognised; a push not yet due is
+        not in flight)."""
         now = self.clock()
         return [(operation, now - operation.started) for operation in self.in_flight
-                if self.matched or operation.op != "deliver"]
+                if (self.matched or operation.op != "deliver") and operation.started <= now]
 
     def end_run(self) -> list[Unfinished]:
         """The run ends (after the drain): every owed delivery still missing and older than
