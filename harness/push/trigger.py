@@ -1,7 +1,8 @@
 """The HTTP trigger of a server-push room: fill in its request, send it (bounded in time).
 
 ``url`` and ``body`` of ``[push.trigger]`` name ``{room}``, ``{id}``, ``{sent_at}`` and
-``{body}``, filled in as text (a literal brace is written twice). The id is the harness's own,
+``{body}``, filled in as text (URL-quoted in ``url``). Only a name in braces is a placeholder,
+so a JSON body is written as it is sent: ``'{"id": "{id}"}'``. The id is the harness's own,
 ``push-P-N``, and a body is random base64 text, so neither needs escaping inside a JSON
 string. A ``url`` that is a path goes to the target's own host and port (never through a
 Toxiproxy proxy: the trigger is the harness, not a member).
@@ -9,7 +10,7 @@ Toxiproxy proxy: the trigger is the harness, not a member).
 
 from __future__ import annotations
 
-import string
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -18,26 +19,28 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from .settings import TRIGGER_PLACEHOLDERS, TriggerSettings
 
-__all__ = ["TriggerFailed", "TriggerRequest", "check_template", "http_base", "send"]
+__all__ = ["TriggerFailed", "TriggerRequest", "check_template", "fill", "http_base", "send"]
 
 
 class TriggerFailed(Exception):
     """The trigger's request failed: no answer in time, refused, or not a 2xx status."""
 
 
+#: A placeholder: a name in braces (``{"id": 1}`` is JSON, not a placeholder).
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def check_template(text: str, where: str) -> None:
-    """Raise ValueError (one line) for a placeholder ``text`` may not name, or bad braces."""
-    try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as exc:
-        raise ValueError(f"{where}: bad template {text!r} ({exc}); write a literal brace "
-                         "twice ({{ or }})") from None
-    for _, field, spec, conversion in parsed:
-        if field is None:
-            continue
-        if field not in TRIGGER_PLACEHOLDERS or spec or conversion:
-            raise ValueError(f"{where} names {{{field}}}; it may use "
-                             + ", ".join(f"{{{name}}}" for name in TRIGGER_PLACEHOLDERS))
+    """Raise ValueError (one line) for a placeholder ``text`` may not name."""
+    for name in _PLACEHOLDER.findall(text):
+        if name not in TRIGGER_PLACEHOLDERS:
+            raise ValueError(f"{where} names unknown placeholder {{{name}}}; it may use "
+                             + ", ".join(f"{{{known}}}" for known in TRIGGER_PLACEHOLDERS))
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """``text`` with each placeholder replaced by its value (others left as written)."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), text)
 
 
 def http_base(target_url: str) -> str:
@@ -62,10 +65,10 @@ class TriggerRequest:
         """The request for ``values`` (``room``, ``id``, ``sent_at``, ``body``); a path
         ``url`` goes to ``base`` (:func:`http_base`)."""
         quoted = {key: quote(value, safe="") for key, value in values.items()}
-        url = settings.url.format_map(quoted)
+        url = fill(settings.url, quoted)
         if url.startswith("/"):
             url = base.rstrip("/") + url
-        return cls(settings.method, url, settings.body.format_map(values).encode(),
+        return cls(settings.method, url, fill(settings.body, values).encode(),
                    settings.content_type)
 
 
