@@ -114,16 +114,19 @@ cooldown = "1s"
 
 [thresholds]
 min_samples = 8
-checks = ["join[fast].p99 < 250ms", "deliver[fast].p99 < 250ms",
-          "deliver[fast].lost < 0.01", "errors.ratio < 0.05"]
+checks = ["join[fast].p99 < 250ms", "deliver[fast].p99 < 250ms", {lost}"errors.ratio < 0.05"]
 """
+#: Nothing is owed with ``server_clock`` (no push is promised): its runs judge no loss.
+LOST_CHECK = '"deliver[fast].lost < 0.01", '
+
 
 
 def _short(directory: Path, protocol: str, push: str, fault: str = "0s", faults: str = "",
            slow: int = 0) -> Path:
     path = directory / "push.toml"
+    lost = "" if push == SERVER_CLOCK else LOST_CHECK
     path.write_text(SHORT.replace("{fault}", fault).replace("{faults}", faults)
-                    .replace("{slow}", str(slow)) + push + protocol)
+                    .replace("{slow}", str(slow)).replace("{lost}", lost) + push + protocol)
     return path
 
 
@@ -321,7 +324,7 @@ def _run(tmp_path: Path, scenario: Path, target_url: str) -> tuple[int, dict[str
 def test_listen_only_members_time_the_pushes(tmp_path: Path, dashboard: str, protocol: str,
                                              push: str) -> None:
     code, result, output = _run(tmp_path, _short(tmp_path, protocol, push), dashboard)
-    assert (code, result["verdict"]) == (0, "PASS"), output
+    assert (code, result["verdict"]["status"]) == (0, "PASS"), output
     counts = result["counts"] if "counts" in result else {}
     assert "broadcast" not in json.dumps(counts)
     samples = (next((tmp_path / "results").glob("**/samples.jsonl"))).read_text()
@@ -332,18 +335,21 @@ def test_listen_only_members_time_the_pushes(tmp_path: Path, dashboard: str, pro
 def test_socketio_pushes_triggered_over_http_pass(tmp_path: Path) -> None:
     with socketio_push_server("queued", period_s=1.0) as url:
         code, result, output = _run(tmp_path, _short(tmp_path, SOCKETIO_PROTOCOL, TRIGGER), url)
-    assert (code, result["verdict"]) == (0, "PASS"), output
+    assert (code, result["verdict"]["status"]) == (0, "PASS"), output
     samples = (next((tmp_path / "results").glob("**/samples.jsonl"))).read_text()
     assert '"trigger"' in samples and '"deliver"' in samples
 
 
 @pytest.mark.integration
 def test_pushes_that_stop_are_never_a_pass(tmp_path: Path) -> None:
-    with push_server("silent", period_s=0.25, stop_after_s=3.0) as url:
+    # The pushes stop some 6 s after the harness's first probe: about when the fault phase
+    # starts. Once they have been seen, it is FAIL (lost); had none come, ERROR (not tested).
+    with push_server("silent", period_s=0.25, stop_after_s=6.0) as url:
         code, result, output = _run(tmp_path, _short(tmp_path, FRAME_PROTOCOL, HEARTBEAT,
-                                                     fault="3s"), url)
-    assert result["verdict"] == "FAIL", output
-    assert "deliver[fast].lost" in output
+                                                     fault="4s"), url)
+    verdict = result["verdict"]
+    assert verdict["status"] in ("FAIL", "ERROR"), output
+    assert "deliver[fast]" in verdict["message"], output
     unfinished = (next((tmp_path / "results").glob("**/samples.jsonl"))).read_text()
     assert '"unfinished"' in unfinished
 
@@ -355,7 +361,7 @@ def test_the_locked_dashboard_fails_when_a_member_is_only_slow_and_pushes_are_ac
     with push_server("locked", period_s=0.25, acked=True) as url:
         code, result, output = _run(tmp_path, _short(tmp_path, FRAME_PROTOCOL, HEARTBEAT,
                                                      fault="4s", faults=latency, slow=1), url)
-    assert result["verdict"] == "FAIL", output
+    assert result["verdict"]["status"] == "FAIL", output
     assert "join[fast].p99" in output and "deliver[fast].p99" in output
 
 
@@ -376,11 +382,11 @@ def _dashboard_run(tmp_path: Path, mode: str) -> tuple[dict[str, Any], str]:
 @pytest.mark.integration
 def test_the_queued_dashboard_passes_a_stalled_member(tmp_path: Path) -> None:
     result, output = _dashboard_run(tmp_path, "queued")
-    assert result["verdict"] == "PASS", output
+    assert result["verdict"]["status"] == "PASS", output
 
 
 @pytest.mark.integration
 def test_the_locked_dashboard_fails_a_stalled_member(tmp_path: Path) -> None:
     result, output = _dashboard_run(tmp_path, "locked")
-    assert result["verdict"] == "FAIL", output
+    assert result["verdict"]["status"] == "FAIL", output
     assert "join[fast].p99" in output

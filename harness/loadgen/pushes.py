@@ -13,9 +13,10 @@ member is owed in the process's operation history (:mod:`harness.loadgen.history
 
 :class:`TriggerLoop` (one per Locust process that runs members) calls the trigger for every
 room each ``interval``, each request in a greenlet of its own (bounded by ``--op-timeout``), and
-reports each as a ``trigger`` sample (``request_type`` ``trigger``); a failed request owes
-nothing and is an error sample with the reason. With ``--workers`` each worker triggers for
-itself, and only its own members are owed its pushes.
+reports each as a ``trigger`` sample (``request_type`` ``fast``: it reaches the server as a
+fast member does, not through a proxy; member ``trigger``); a failed request owes nothing and
+is an error sample with the reason, counted by ``errors.ratio``. With ``--workers`` each worker
+triggers for itself, and only its own members are owed its pushes.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ logger = logging.getLogger(__name__)
 
 #: The owed-delivery key of a member's next heartbeat (one at a time).
 HEARTBEAT_KEY = "heartbeat"
-#: The ``request_type`` (and ``name``) of the trigger's samples: the harness, not a member.
+#: The ``name`` (operation) and member of the trigger's samples: the harness, not a member.
 TRIGGER_KIND = "trigger"
+#: The member kind of the trigger's samples: it goes to the server directly, as fast members do.
+TRIGGER_MEMBER_KIND = "fast"
 
 
 class PushTimer:
@@ -141,7 +144,7 @@ class TriggerLoop:
             "room": room, "id": push_id, "sent_at": repr(sent), "body": _body(self.body_size)})
         self.sent_log.record(push_id, sent)
         owed = self.history.broadcast(TRIGGER_KIND, room, push_id)
-        operation = self.history.invoke(TRIGGER_KIND, TRIGGER_KIND, TRIGGER_KIND)
+        operation = self.history.invoke(TRIGGER_KIND, TRIGGER_MEMBER_KIND, TRIGGER_KIND)
         started = time.perf_counter()
         error: TriggerFailed | None = None
         try:
@@ -151,7 +154,7 @@ class TriggerLoop:
             self.history.broadcast_failed(owed)
         self.history.finish(operation)
         self.environment.events.request.fire(
-            request_type=TRIGGER_KIND, name=TRIGGER_KIND,
+            request_type=TRIGGER_MEMBER_KIND, name=TRIGGER_KIND,
             response_time=(time.perf_counter() - started) * 1000, response_length=0,
             exception=error, context={"member": TRIGGER_KIND})
 
