@@ -11,6 +11,7 @@ small buffers).
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tomllib
@@ -147,9 +148,9 @@ def test_json_push_rule_gives_pushed_with_its_fields_and_acks_it() -> None:
 
 def test_socketio_push_event_gives_pushed_and_answers_an_ack() -> None:
     protocol = build_protocol(tomllib.loads(SOCKETIO_PROTOCOL)["protocol"])
-    pushed = protocol.classify('42["task",{"id":"push-1-2","at":3.5,"room":"room-0"}]')
+    pushed: Any = protocol.classify('42["task",{"id":"push-1-2","at":3.5,"room":"room-0"}]')
     assert pushed == Pushed("room-0", "push-1-2", 3.5, None, pushed.frame)
-    answer, acked = protocol.classify('427["task",{"id":"push-1-3"}]')
+    answer, acked = protocol.classify('427["task",{"id":"push-1-3"}]')  # type: ignore[misc]
     assert type(answer) is Answer and answer.reply == "437[]" and acked.id == "push-1-3"
 
 
@@ -390,3 +391,51 @@ def test_the_locked_dashboard_fails_a_stalled_member(tmp_path: Path) -> None:
     result, output = _dashboard_run(tmp_path, "locked")
     assert result["verdict"]["status"] == "FAIL", output
     assert "join[fast].p99" in output
+
+
+# The trigger against the real dashboard: a refused request owes nothing and is an error.
+
+class _Events:
+    def __init__(self) -> None:
+        self.fired: list[dict[str, Any]] = []
+        self.request = self
+
+    def fire(self, **sample: Any) -> None:
+        self.fired.append(sample)
+
+
+class _Environment:
+    def __init__(self) -> None:
+        self.events = _Events()
+
+
+@pytest.mark.parametrize("body, error", [('{"id": "{id}", "text": "{body}"}', None),
+                                         ("not json {id}", "HTTP 400")])
+def test_a_trigger_request_is_a_sample_and_a_refused_one_owes_nothing(
+        dashboard: str, body: str, error: str | None) -> None:
+    from harness.loadgen.pushes import TriggerLoop
+
+    settings = PushSettings.from_table({"timing": "trigger", "trigger": {
+        "url": "/tasks?room={room}", "body": body}})
+    history = OperationHistory()
+    history.entered("fast-1", "fast", "room-0")
+    history.rooms["room-0"]["fast-1"].joined -= 1.0  # in the room well before the trigger
+    environment = _Environment()
+    loop = TriggerLoop(environment, settings, history, SentLog(), dashboard + "/ws", 1,
+                       timeout_s=5.0, draining=lambda: False)
+    loop.fire("room-0")
+    [sample] = environment.events.fired
+    assert (sample["name"], sample["request_type"]) == ("trigger", "fast")
+    owed = history.rooms["room-0"]["fast-1"].owed
+    if error is None:
+        assert sample["exception"] is None
+        assert list(owed) == [f"push-{os.getpid()}-1"]  # owed, not yet received
+    else:
+        assert error in str(sample["exception"])
+        assert owed == {} and history.in_flight == {}  # refused: nothing owed or in flight
+
+
+def test_a_listen_only_class_passes_the_contract() -> None:
+    from harness.protocols import check_protocol
+
+    check_protocol({"kind": "tests.pushprotocol:DashboardListener"})
