@@ -31,6 +31,7 @@ from harness.loadgen.lag import LagMonitor
 from harness.loadgen.lockfeed import LockFeed
 from harness.loadgen.memberfaults import member_faults, runs_members
 from harness.loadgen.options import add_options
+from harness.loadgen.order import order_recorder
 from harness.loadgen.pushes import TriggerLoop
 from harness.loadgen.samples import SampleRecorder
 from harness.loadgen.schedule import CycleSchedule
@@ -93,20 +94,31 @@ class RoomMember(RoomUser):
 
 def _attach_trigger(environment: Any) -> None:
     """With ``[push] timing = "trigger"``: call the server's HTTP trigger from each process that
-    runs members, from the test's start until it stops."""
-    options = environment.parsed_options
-    settings = PushSettings.from_json(options.push or "")
-    if settings is None or settings.trigger is None or environment.runner is None \
-            or not runs_members(environment.runner):
+    runs members, from the test's start until it stops. Read at the start, not here: a worker
+    gets the custom options from the master only then."""
+    if environment.runner is None or not runs_members(environment.runner):
         return
-    faults = member_faults(environment)
-    loop = TriggerLoop(environment, settings, operation_history(environment),
-                       RoomUser.sent_log, options.target_url or options.room_url, options.rooms,
-                       float(options.op_timeout), lambda: faults.draining,
-                       int(options.body_size or 0))
-    environment.events.test_start.add_listener(lambda **_: loop.start())
-    environment.events.test_stopping.add_listener(lambda **_: loop.stop())
-    environment.events.quitting.add_listener(lambda **_: loop.stop())
+    loops: list[TriggerLoop] = []
+
+    def start(**_: Any) -> None:
+        options = environment.parsed_options
+        settings = PushSettings.from_json(getattr(options, "push", "") or "")
+        if loops or settings is None or settings.trigger is None:
+            return
+        faults = member_faults(environment)
+        loops.append(TriggerLoop(environment, settings, operation_history(environment),
+                                 RoomUser.sent_log, options.target_url or options.room_url,
+                                 options.rooms, float(options.op_timeout),
+                                 lambda: faults.draining, int(options.body_size or 0)))
+        loops[0].start()
+
+    def stop(**_: Any) -> None:
+        while loops:
+            loops.pop().stop()
+
+    environment.events.test_start.add_listener(start)
+    environment.events.test_stopping.add_listener(stop)
+    environment.events.quitting.add_listener(stop)
 
 
 @events.init_command_line_parser.add_listener
@@ -124,6 +136,11 @@ def _on_init(environment: Any, **_: Any) -> None:
     SampleRecorder(environment, options.samples_file).attach()
     HistogramRecorder(environment, options.histograms_file).attach()
     LagMonitor(environment, options.lag_file).attach()  # the generator's own health
+    if not isinstance(environment.runner, WorkerRunner):
+        # The collector of owed/lost counts must listen before a worker ships any (a master
+        # runs no member, so nothing else would create it there); workers create theirs with
+        # their first member, once the master's options have arrived.
+        order_recorder(environment)
     # Member faults (a stall): commands from the run's control file or the Chaos tab.
     member_faults(environment).attach(options.control_file, options.member_faults_file)
     if options.lock_reports and not isinstance(environment.runner, WorkerRunner):
