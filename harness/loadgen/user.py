@@ -102,6 +102,12 @@ __all__ = ["OperationFailed", "RoomUser"]
 
 logger = logging.getLogger(__name__)
 
+#: The longest a receive loop goes on reading frames already buffered before it lets the other
+#: members run: a stalled member's backlog (hundreds of frames at once after the lift) read in
+#: one go held up every other member's timers and replies (a healthy server's joins seen late).
+FAIR_SLICE_S = 0.002
+
+
 class OperationFailed(Exception):
     """An operation got an error reply, no reply in time, or lost its connection."""
 
@@ -277,9 +283,13 @@ class RoomUser(User):
 
     def _receive(self, ws: websocket.WebSocket) -> None:
         protocol = self.protocol
+        slice_started = time.perf_counter()
         try:
             while True:
                 self._reading.wait()  # a stall holds the loop here: nothing is read
+                if time.perf_counter() - slice_started > FAIR_SLICE_S:
+                    gevent.sleep(0)  # a buffered recv never yields: let the others run
+                    slice_started = time.perf_counter()
                 opcode, raw = ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     code, reason = _close_status(raw)
