@@ -11,6 +11,8 @@ each a Toxiproxy proxy with injected latency; the others use ``--room-url``.
 A slow member in a room acts a ``stall`` out when one is in force (commands from
 ``--control-file`` or the Chaos tab).
 Lock reports from ``--lock-reports`` show up as ``LOCK`` failures.
+With ``--push`` (a scenario's ``[push]``) members time the server's own pushes, listen only
+unless it says they chat, and each process calls the server's HTTP trigger where it has one.
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ from locust import constant, events, task
 from locust.runners import WorkerRunner
 
 from harness.loadgen.histograms import HistogramRecorder
+from harness.loadgen.history import operation_history
 from harness.loadgen.inflight import InFlightRecorder, inflight_path
 from harness.loadgen.lag import LagMonitor
 from harness.loadgen.lockfeed import LockFeed
-from harness.loadgen.memberfaults import member_faults
+from harness.loadgen.memberfaults import member_faults, runs_members
 from harness.loadgen.options import add_options
+from harness.loadgen.order import order_recorder
+from harness.loadgen.pushes import TriggerLoop
 from harness.loadgen.samples import SampleRecorder
 from harness.loadgen.schedule import CycleSchedule, first_broadcast_delay
 from harness.loadgen.shutdown import interrupt_main_only
 from harness.loadgen.slots import slot_service
 from harness.loadgen.user import OperationFailed, RoomUser
 from harness.lockreports import LockReportSource
+from harness.push import PushSettings
 from harness.tls import TlsOptions
 from harness.webui import install as install_chaos_tab
 
@@ -70,11 +76,14 @@ class RoomMember(RoomUser):
             self.join(intended_join)
             self.stall_point()  # in the room, no reply awaited: a stall may start here
             leave_at = self.schedule.leave_at(intended_join)
+            # A server-push room's members only listen unless its [push] says they chat.
+            broadcasts = self.pushes is None or self.pushes.members_broadcast
             first = first_broadcast_delay(options.broadcast_interval, options.stay)
-            if first > 0:
+            if broadcasts and first > 0:
                 gevent.sleep(min(first, max(0.0, leave_at - time.monotonic())))
             while (now := time.monotonic()) < leave_at:
-                self.broadcast()
+                if broadcasts:
+                    self.broadcast()
                 # After a stall (longer than the stay) it returns once the backlog is read,
                 # so the leave below cannot close the connection on an unread backlog.
                 self.stall_point()
@@ -84,6 +93,35 @@ class RoomMember(RoomUser):
             pass  # already reported; the next cycle reconnects if needed
         self.schedule.advance()
         gevent.sleep(self.schedule.wait_s())
+
+
+def _attach_trigger(environment: Any) -> None:
+    """With ``[push] timing = "trigger"``: call the server's HTTP trigger from each process that
+    runs members, from the test's start until it stops. Read at the start, not here: a worker
+    gets the custom options from the master only then."""
+    if environment.runner is None or not runs_members(environment.runner):
+        return
+    loops: list[TriggerLoop] = []
+
+    def start(**_: Any) -> None:
+        options = environment.parsed_options
+        settings = PushSettings.from_json(getattr(options, "push", "") or "")
+        if loops or settings is None or settings.trigger is None:
+            return
+        faults = member_faults(environment)
+        loops.append(TriggerLoop(environment, settings, operation_history(environment),
+                                 RoomUser.sent_log, options.target_url or options.room_url,
+                                 options.rooms, float(options.op_timeout),
+                                 lambda: faults.draining, int(options.body_size or 0)))
+        loops[0].start()
+
+    def stop(**_: Any) -> None:
+        while loops:
+            loops.pop().stop()
+
+    environment.events.test_start.add_listener(start)
+    environment.events.test_stopping.add_listener(stop)
+    environment.events.quitting.add_listener(stop)
 
 
 @events.init_command_line_parser.add_listener
@@ -101,6 +139,11 @@ def _on_init(environment: Any, **_: Any) -> None:
     SampleRecorder(environment, options.samples_file).attach()
     HistogramRecorder(environment, options.histograms_file).attach()
     LagMonitor(environment, options.lag_file).attach()  # the generator's own health
+    if not isinstance(environment.runner, WorkerRunner):
+        # The collector of owed/lost counts must listen before a worker ships any (a master
+        # runs no member, so nothing else would create it there); workers create theirs with
+        # their first member, once the master's options have arrived.
+        order_recorder(environment)
     # Member faults (a stall): commands from the run's control file or the Chaos tab.
     member_faults(environment).attach(options.control_file, options.member_faults_file)
     if options.lock_reports and not isinstance(environment.runner, WorkerRunner):
@@ -112,4 +155,5 @@ def _on_init(environment: Any, **_: Any) -> None:
     # Last: Locust runs quitting listeners last-registered first, and at the run's end this
     # one fires the unfinished operations into the recorders above before they close.
     InFlightRecorder(environment, inflight_path(options.samples_file)).attach()
+    _attach_trigger(environment)
     install_chaos_tab(environment)  # the web UI's Chaos tab; does nothing without a web UI

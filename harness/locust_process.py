@@ -56,6 +56,7 @@ class LocustPlan:
     target_url: str = ""  # the target's own URL: members keep its host for TLS and Host
     tls: TlsOptions = TlsOptions()
     protocol: str = ""  # the scenario's [protocol] table as JSON; "" is roomchaos
+    push: str = ""  # the scenario's [push] table as JSON; "": no server pushes are timed
     origin: str = ""  # the Origin header members send; "": the target's own
 
     @property
@@ -83,6 +84,7 @@ class LocustPlan:
             "--target-url", self.target_url,
             *self.tls.arguments(),
             "--protocol", self.protocol,
+            "--push", self.push,
             "--origin", self.origin,
             "--users", str(self.users),
             "--spawn-rate", f"{self.spawn_rate:g}",

@@ -20,8 +20,10 @@ from harness.hdr import HistogramSet, LatencyHistogram, read_histograms
 from harness.inflight import Waiting
 from harness.sampled import SampledSeries
 
-OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect")
-"""Operations a sample can time. ``deliver`` is broadcast-sent to received-by-this-member."""
+OPS: tuple[str, ...] = ("join", "broadcast", "deliver", "leave", "connect", "trigger")
+"""Operations a sample can time. ``deliver`` is broadcast-sent (or push-triggered, or
+push-due) to received-by-this-member; ``trigger`` is the harness's own HTTP request that makes
+a server push (``[push.trigger]``), recorded as a ``fast`` sample of member ``trigger``."""
 
 ERROR_OPS: tuple[str, ...] = ("frame",)
 """Samples that are always errors and time nothing: ``frame``, a frame the protocol could not

@@ -353,6 +353,7 @@ class Rig:
             target_url=self.target_info.url if self.target_info else "",
             tls=self.options.tls,
             protocol=self.scenario.protocol.to_json(),
+            push=self.scenario.push.to_json() if self.scenario.push else "",
             origin=self.options.origin or "",
         )
 

@@ -24,7 +24,8 @@ from typing import Any
 
 from harness.durations import format_duration, parse_duration
 from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
-from harness.protocols import check_protocol
+from harness.protocols import PROTOCOLS, build_protocol, check_protocol
+from harness.push import PushSettings
 from harness.target import BUNDLED_SERVERS, MODES, BundledServer, check_label
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
@@ -36,6 +37,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "description",
     "target",
     "protocol",
+    "push",
     "load",
     "timing",
     "faults",
@@ -297,6 +299,8 @@ class Scenario:
         expect: ``[expect]``: the verdict each mode of the bundled server must give
             (``matrix`` checks them); empty: the server's own (:attr:`expectations`).
         network: ``[network]``: small socket buffers in a namespace of the run's own.
+        push: ``[push]``: the server pushes by itself and how its pushes are timed
+            (:mod:`harness.push`); None: members broadcast and time each other's messages.
     """
 
     name: str
@@ -310,6 +314,7 @@ class Scenario:
     protocol: ProtocolSettings = ProtocolSettings()
     expect: dict[str, str] = field(default_factory=dict)
     network: NetworkSettings = NetworkSettings()
+    push: PushSettings | None = None
 
     @property
     def member_faults(self) -> tuple[Fault, ...]:
@@ -385,6 +390,7 @@ class Scenario:
             },
             "expect": self.expectations,
             "network": {"socket_buffer": self.network.socket_buffer},
+            **({"push": self.push.to_dict()} if self.push is not None else {}),
         }
 
 
@@ -496,6 +502,8 @@ class _ScenarioReader:
         description = self.read_string(document, "description", "", "description")
         target = self.read_target(self.section(document, "target"))
         protocol = self.read_protocol(self.section(document, "protocol"), target)
+        push = self.read_push(self.section(document, "push"), protocol) \
+            if "push" in document else None
         load = self.read_load(self.section(document, "load"))
         timing = self.read_timing(self.section(document, "timing"))
         faults = self.read_faults(document.get("faults", []))
@@ -515,6 +523,7 @@ class _ScenarioReader:
             source_path=Path(self.path),
             protocol=protocol,
             expect=expect,
+            push=push,
             network=NetworkSettings(self.read_size(network, "socket_buffer",
                                                    "[network] socket_buffer", MAX_SOCKET_BUFFER)),
         )
@@ -725,6 +734,26 @@ class _ScenarioReader:
             raise self.fail(message if message.startswith("[protocol]")
                             else f"[protocol] {message}") from None
         return ProtocolSettings(tuple(description.items()))
+
+    def read_push(self, table: dict[str, Any], protocol: ProtocolSettings) -> PushSettings:
+        """``[push]``: checked with the protocol, which must recognise pushes (and build
+        broadcasts where members chat too)."""
+        try:
+            push = PushSettings.from_table(table)
+        except ValueError as problem:
+            raise self.fail(str(problem)) from None
+        description = dict(protocol.description)
+        kind = protocol.kind
+        if kind in PROTOCOLS and "push" not in description:
+            raise self.fail(f'[push] needs a protocol that recognises the server\'s pushes: '
+                            f'kind = "{kind}" has no push rule; add one to [protocol] (json: '
+                            'push = {type = "tick"}; socketio: push = {event = "tick"}), or '
+                            "name your own class (docs/protocols.md, \"Server-push rooms\")")
+        if push.members_broadcast and not build_protocol(description).broadcasts:
+            raise self.fail("[push] members_broadcast = true, but [protocol] has no broadcast "
+                            "frame; add broadcast (and message), or leave members_broadcast "
+                            "out (listen-only)")
+        return push
 
     def read_load(self, table: dict[str, Any]) -> LoadSettings:
         """``[load]``; counts must be possible together (see the checks below)."""

@@ -132,6 +132,24 @@ def test_a_broadcast_is_owed_to_every_other_member_in_the_room_and_lost_if_never
     assert owed_counts(history) == {"fast": {"owed": 2, "lost": 1}}
 
 
+def test_a_push_due_later_waits_only_from_when_it_is_due() -> None:
+    """A heartbeat owed from a time still to come is not in flight (no negative age, not in
+    the live count) until it falls due; one that arrives first is simply done."""
+    clock = Clock()
+    history = OperationHistory(clock)
+    for member in ("a", "b"):
+        history.entered(member, "fast", "lobby")
+    history.expect("a", "beat-2", due=clock.now + 1.0)
+    history.expect("b", "beat-2", due=clock.now + 1.0)
+    assert history.waiting() == [] and history.waiting_oldest(10) == {}
+    history.received("b", "beat-2")  # early: done before it was due
+    clock.now += 1.5
+    assert [(op.member, age) for op, age in history.waiting()] == [("a", 0.5)]
+    assert history.waiting_oldest(10) == {("deliver", "fast"): (1, [0.5])}
+    history.received("a", "beat-2")
+    assert history.waiting() == [] and history.waiting_oldest(10) == {}
+
+
 def test_the_join_and_leave_races_owe_nothing() -> None:
     clock = Clock()
     history = OperationHistory(clock)

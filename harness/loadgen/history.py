@@ -23,6 +23,9 @@ Every protocol's members record through the one :class:`OperationHistory` of the
   of the run, after the drain (:meth:`~OperationHistory.end_run`), every owed delivery still
   missing and older than the grace is lost. A reconnect is a new membership, owed from its
   own confirmed join.
+- **Pushes** the server originates (:mod:`harness.loadgen.pushes`): one it was triggered to
+  send is owed as a broadcast is (the trigger is its sender, never a member), and a heartbeat
+  is owed from the time it is due (:meth:`~OperationHistory.expect`).
 - **Unfinished**: at the end of the run every operation and owed delivery still in flight
   becomes an ``unfinished`` sample with its age (``ok`` false, ``error`` ``"unfinished"``).
 
@@ -38,6 +41,7 @@ lost messages were sent. They are only counted when a loss is judged (rare), nev
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -121,6 +125,10 @@ class OperationHistory:
         #: at the clock's current time, so insertion order is start order). Kept apart so
         #: that reading the oldest few costs the same with 10 or 100,000 in flight.
         self._in_flight: dict[tuple[str, str], dict[Operation, None]] = {}
+        #: Pushes owed from a time still to come (:meth:`expect`), by due time: they join
+        #: their group when due, so each group stays oldest first and holds only what waits.
+        self._not_due: list[tuple[float, int, Operation]] = []
+        self._not_due_live: set[Operation] = set()
         #: Room -> member -> its current membership.
         self.rooms: dict[str, dict[str, Membership]] = {}
         self._memberships: dict[str, Membership] = {}
@@ -143,9 +151,28 @@ class OperationHistory:
         return operation
 
     def finish(self, operation: Operation) -> None:
+        if operation in self._not_due_live:
+            self._not_due_live.discard(operation)  # its heap entry is skipped when popped
+            return
         group = self._in_flight.get((operation.op, operation.member_kind))
         if group is not None:
             group.pop(operation, None)
+
+    def _add_when_due(self, operation: Operation) -> None:
+        """In flight from ``operation.started``, which may be still to come."""
+        if operation.started <= self.clock():
+            self._add(operation)
+            return
+        heapq.heappush(self._not_due, (operation.started, id(operation), operation))
+        self._not_due_live.add(operation)
+
+    def _promote(self, now: float) -> None:
+        """Every push that fell due by ``now`` joins its group (oldest first: heap order)."""
+        while self._not_due and self._not_due[0][0] <= now:
+            _, _, operation = heapq.heappop(self._not_due)
+            if operation in self._not_due_live:
+                self._not_due_live.discard(operation)
+                self._add(operation)
 
     def _add(self, operation: Operation) -> None:
         key = (operation.op, operation.member_kind)
@@ -216,6 +243,23 @@ class OperationHistory:
             owed.append((membership, entry))
         return Broadcast(owed)
 
+    def expect(self, member: str, key: str, due: float) -> None:
+        """``member`` is owed the push ``key`` (a heartbeat) from ``due`` (``clock``): it is
+        in flight from then, and lost as a delivery is (:meth:`closed`, :meth:`end_run`).
+
+        What is owed needs no id to match, so waiting and lost ones count from the start.
+        """
+        membership = self._memberships.get(member)
+        if membership is None:
+            return
+        previous = membership.owed.pop(key, None)
+        if previous is not None:
+            self.finish(previous.operation)
+        entry = _Owed(key, due, Operation(member, membership.member_kind, "deliver", due))
+        membership.owed[key] = entry
+        self._add_when_due(entry.operation)
+        self.matched = True
+
     def broadcast_failed(self, broadcast: Broadcast) -> None:
         """The broadcast failed: it owes nothing (a copy that arrives anyway is not counted)."""
         for membership, entry in broadcast.owed:
@@ -243,6 +287,7 @@ class OperationHistory:
     def _groups(self) -> Iterator[tuple[tuple[str, str], dict[Operation, None]]]:
         """The non-empty groups in flight (owed deliveries only once ids were seen to match:
         before that they may never be recognised)."""
+        self._promote(self.clock())
         for key, group in self._in_flight.items():
             if group and (self.matched or key[0] != "deliver"):
                 yield key, group
@@ -283,6 +328,8 @@ class OperationHistory:
         unfinished = [Unfinished(operation.member, operation.member_kind, operation.op, age)
                       for operation, age in self.waiting()]
         self._in_flight.clear()
+        self._not_due.clear()
+        self._not_due_live.clear()
         return unfinished
 
     def take(self) -> dict[str, Counter[str]]:

@@ -49,6 +49,9 @@ def _options(load: LoadSettings) -> list[tuple[str, str | int | float | bool, bo
         ("--protocol", "", False,
          "the wire protocol as JSON, the scenario's [protocol] table "
          '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/wire-protocol.md)'),
+        ("--push", "", False,
+         "the server's own pushes as JSON, the scenario's [push] table (how they are timed, "
+         "whether members broadcast, the HTTP trigger); empty: no pushes are timed"),
         ("--op-timeout", load.op_timeout_s, True,
          "seconds an operation waits for its reply before it fails with 'timeout' "
          "(the scenario's [load] op_timeout)"),

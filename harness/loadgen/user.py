@@ -37,6 +37,10 @@ member, and :class:`~harness.loadgen.stall.StallWatch` samples its socket meanwh
 Broadcast bodies are fresh random text of ``--body-size`` bytes when that is set
 (incompressible, so that a stalled member's buffers fill with real bytes).
 
+A push the server originates (:class:`~harness.protocols.Pushed`) is a ``deliver`` sample too,
+timed as the scenario's ``[push] timing`` says (:mod:`harness.loadgen.pushes`); heartbeats and
+triggered pushes are owed like broadcasts.
+
 Each member also counts messages received out of order (:mod:`harness.loadgen.order`).
 
 Every operation is recorded in the process's operation history
@@ -78,15 +82,18 @@ from harness.protocols import (
     Left,
     Opened,
     Other,
+    Pushed,
     Unparseable,
     build_protocol,
 )
+from harness.push import PushSettings
 from harness.tls import TlsOptions
 
 from .endings import ConnectionEndings
 from .history import Operation, operation_history
 from .memberfaults import member_faults
 from .order import DeliveryOrder, order_recorder
+from .pushes import PushTimer
 from .sentlog import SentLog
 from .slots import MemberSlot, SlotUnavailable, slot_service
 from .stall import CLOSED_BY_MEMBER, StallWatch
@@ -94,6 +101,12 @@ from .stall import CLOSED_BY_MEMBER, StallWatch
 __all__ = ["OperationFailed", "RoomUser"]
 
 logger = logging.getLogger(__name__)
+
+#: The longest a receive loop goes on reading frames already buffered before it lets the other
+#: members run: a stalled member's backlog (hundreds of frames at once after the lift) read in
+#: one go held up every other member's timers and replies (a healthy server's joins seen late).
+FAIR_SLICE_S = 0.002
+
 
 class OperationFailed(Exception):
     """An operation got an error reply, no reply in time, or lost its connection."""
@@ -117,6 +130,8 @@ class RoomUser(User):
     ws: websocket.WebSocket | None = None
     #: Which message id was sent when, by the members of this process.
     sent_log: ClassVar[SentLog] = SentLog()
+    #: Times the server's own pushes (set in :meth:`on_start` when the run has ``[push]``).
+    push_timer: PushTimer | None = None
 
     def on_start(self) -> None:
         self._order = DeliveryOrder()
@@ -136,6 +151,10 @@ class RoomUser(User):
             raise StopUser() from None
         order_recorder(self.environment).track(self._order, self.slot.kind)
         self.history = operation_history(self.environment)
+        #: The server's own pushes (``--push``, the scenario's ``[push]``); None: none timed.
+        self.pushes = _push_settings(self.environment)
+        self.push_timer = None if self.pushes is None else PushTimer(
+            self.pushes, self.history, self.slot.name, self.sent_log)
         self.op_timeout = float(options.op_timeout)
         # A wss target seen through a proxy: keep its name for SNI, verification and Host.
         self.tls = TlsOptions(options.ca_file or None, bool(options.insecure))
@@ -247,6 +266,8 @@ class RoomUser(User):
         by closing, which close in every cycle).
         """
         self._order.close()
+        if self.push_timer is not None:
+            self.push_timer.left()
         self.history.closed(self.slot.name)
         ws, self.ws = self.ws, None
         if self._receiver is not None:
@@ -262,9 +283,13 @@ class RoomUser(User):
 
     def _receive(self, ws: websocket.WebSocket) -> None:
         protocol = self.protocol
+        slice_started = time.perf_counter()
         try:
             while True:
                 self._reading.wait()  # a stall holds the loop here: nothing is read
+                if time.perf_counter() - slice_started > FAIR_SLICE_S:
+                    gevent.sleep(0)  # a buffered recv never yields: let the others run
+                    slice_started = time.perf_counter()
                 opcode, raw = ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     code, reason = _close_status(raw)
@@ -292,6 +317,8 @@ class RoomUser(User):
     def _on_event(self, ws: websocket.WebSocket, event: Event) -> None:
         if type(event) is Delivered:
             self._on_message(ws, event)
+        elif type(event) is Pushed:
+            self._on_push(event)
         elif type(event) is Answer:
             if event.reply is not None:
                 _send(ws, event.reply)
@@ -382,6 +409,16 @@ class RoomUser(User):
                 context={"member": self.slot.name},
             )
 
+    def _on_push(self, push: Pushed) -> None:
+        """A push the server originated: a ``deliver`` sample timed as ``[push]`` says."""
+        if self.push_timer is None:
+            return  # no [push]: nothing says how to time it
+        seconds = self.push_timer.received(push)
+        if seconds is not None:
+            self.environment.events.request.fire(
+                request_type=self.slot.kind, name="deliver", response_time=seconds * 1000,
+                response_length=0, exception=None, context={"member": self.slot.name})
+
     # Operations.
 
     def request(self, op: str, frame: Frame | None, expect: type[Event] | None,
@@ -455,6 +492,7 @@ class RoomUser(User):
                          intended_start)
             self.history.entered(self.slot.name, self.slot.kind, self.slot.room,
                                  confirmed=expect is not None)
+            self._pushes_owed()
             return
         operation = self._begin("join")
         started = time.perf_counter()
@@ -467,11 +505,18 @@ class RoomUser(User):
             raise error
         self.history.entered(self.slot.name, self.slot.kind, self.slot.room,
                              confirmed=expect is not None)
+        self._pushes_owed()
+
+    def _pushes_owed(self) -> None:
+        if self.push_timer is not None:
+            self.push_timer.joined()
 
     def leave(self) -> None:
         """Leave the room: a leave frame, or closing the connection (timed until closed)."""
         frame = self.protocol.leave_frame(self.slot.room)
         self._hold_while_draining()
+        if self.push_timer is not None:
+            self.push_timer.left()
         self.history.leaving(self.slot.name)
         if frame is not None:
             self.request("leave", frame, Left if self.protocol.confirms_leave else None)
@@ -518,6 +563,11 @@ def _send(ws: websocket.WebSocket, frame: Frame) -> None:
         ws.send_bytes(frame)
     else:
         ws.send(frame)
+
+
+def _push_settings(environment: Any) -> PushSettings | None:
+    """The ``[push]`` settings ``--push`` carries (JSON), or None without."""
+    return PushSettings.from_json(getattr(environment.parsed_options, "push", "") or "")
 
 
 def _protocol(environment: Any) -> ClientProtocol:

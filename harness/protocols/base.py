@@ -22,6 +22,7 @@ The interface answers, for one wire protocol:
   closing the connection), confirmed by :class:`Left` where
   :attr:`ClientProtocol.confirms_leave`;
 - what an error frame is: :class:`ErrorReply`;
+- a push the server originated (no member sent it): :class:`Pushed`;
 - what the protocol answers by itself (a ping, a handshake step, an
   acknowledgement the server asked for): :class:`Answer`, and when a new
   connection is ready for operations: :class:`Opened`, awaited where
@@ -72,6 +73,7 @@ __all__ = [
     "MessageId",
     "Opened",
     "Other",
+    "Pushed",
     "Unparseable",
 ]
 
@@ -154,6 +156,24 @@ class Delivered(Event):
             return self.id
         digits = str(self.id).rpartition("-")[2]
         return int(digits) if digits.isdigit() and len(digits) <= 18 else None
+
+
+@dataclass(slots=True)
+class Pushed(Event):
+    """A push the server originated (a heartbeat, an update): no member sent it.
+
+    ``id`` is the push's id where it carries one (for a push the harness triggered, the
+    ``{id}`` it put in the trigger's request), ``sent_at`` the server's own clock (seconds,
+    as :func:`time.time`) where the push carries it; how a push is timed is the scenario's
+    ``[push] timing`` (:mod:`harness.push`), not the protocol's.
+    """
+
+    kind: ClassVar[str] = "pushed"
+    room: str | None
+    id: MessageId | None
+    sent_at: float | None
+    body: Any = None
+    frame: Any = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -246,6 +266,9 @@ class ClientProtocol(ABC):
     confirms_broadcast: bool = True
     #: The server confirms a leave frame with a :class:`Left` (else: done once sent).
     confirms_leave: bool = True
+    #: Members can broadcast (:meth:`broadcast_frame` builds a frame); false for a protocol
+    #: described for listen-only members of a server-push room (``[push]``).
+    broadcasts: bool = True
 
     @classmethod
     def from_description(cls, description: Mapping[str, Any]) -> ClientProtocol:

@@ -24,7 +24,7 @@ CONTRACT = "see docs/protocols.md, \"Your own class\""
 _URL = "ws://127.0.0.1:9/ws"
 _ROOM, _MEMBER = "room-0", "fast-0"
 _FLAGS = ("joins_by_connect", "awaits_open", "confirms_join", "confirms_broadcast",
-          "confirms_leave")
+          "confirms_leave", "broadcasts")
 
 
 def _frame(value: Any) -> bool:
@@ -90,9 +90,10 @@ def check_class(cls: type[ClientProtocol], description: Mapping[str, Any]) -> No
         raise ValueError(f"protocol {name}.join_frame returned None but joins_by_connect is "
                          f"False; return the join frame, or set joins_by_connect = True; "
                          f"{CONTRACT}")
-    _call(cls, "broadcast_frame",
-          lambda: protocol.broadcast_frame(_ROOM, f"{_MEMBER}-1", "hello", 1764582000.5),
-          _frame, "a frame (str or bytes)")
+    if protocol.broadcasts:  # else its members only listen (a server-push room)
+        _call(cls, "broadcast_frame",
+              lambda: protocol.broadcast_frame(_ROOM, f"{_MEMBER}-1", "hello", 1764582000.5),
+              _frame, "a frame (str or bytes)")
     for raw in ("", b"", "{}"):
         _call(cls, "classify", lambda raw=raw: protocol.classify(raw), _events,  # type: ignore[misc]
               "an Event or a list of Events (it must never raise)")

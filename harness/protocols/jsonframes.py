@@ -25,6 +25,12 @@ the server confirms nothing, and the operation is done once its frame is sent
 (or, joining, once the connection is open). Without an ``ack`` template no
 receipt is sent.
 
+A server-push room (docs/protocols.md, "Server-push rooms"): ``push`` is the rule a push
+the server originates matches (a heartbeat, an update), ``push_fields`` where its ``id``,
+``sent_at``, ``room`` and ``body`` are; with ``push``, ``broadcast`` and ``message`` may both
+be left out (listen-only members); ``push_ack`` (``{room}``, ``{member}``, ``{id}``) is the
+receipt a server that waits for one wants for each push.
+
 Servers that want more than a join (docs/protocols.md, "A messaging server"):
 
 - ``handshake``: steps sent on every new connection before the first join, each a
@@ -47,7 +53,7 @@ path holds exactly that value (``"*"`` means the path exists, whatever its
 value). A path is dotted keys and array indexes into the frame
 (``"data.kind"``, ``"args.0"``). Incoming frames are matched against
 ``answers``, the waiting handshake step, the command ids, then ``error``,
-``joined``, ``left``, ``broadcasted`` and ``message``, in this order; one
+``joined``, ``left``, ``broadcasted``, ``push`` and ``message``, in this order; one
 that matches none is :class:`~harness.protocols.base.Other` and answers
 nothing. :meth:`JsonFrames.from_description` refuses a description with an
 unknown key, a template naming an unknown placeholder, or a rule that can
@@ -77,20 +83,23 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "leave": ("room", "member", "cmd"),
     "broadcast": ("room", "member", "id", "sent_at", "body", "cmd"),
     "ack": ("room", "member", "id"),
+    "push_ack": ("room", "member", "id"),
 }
 #: The placeholders of a handshake step's ``send`` and of an answer's ``reply``.
 STEP_PLACEHOLDERS: tuple[str, ...] = ("room", "member", "cmd")
 ANSWER_PLACEHOLDERS: tuple[str, ...] = ("room", "member")
 #: Match rules, in the order a frame is tried against them.
-RULES: tuple[str, ...] = ("error", "joined", "left", "broadcasted", "message")
+RULES: tuple[str, ...] = ("error", "joined", "left", "broadcasted", "push", "message")
 #: The templates that are commands, whose reply can be matched by ``reply_id``.
 COMMANDS: tuple[str, ...] = ("join", "leave", "broadcast")
 _CONFIRMS = {"join": "joined", "leave": "left", "broadcast": "broadcasted"}
 #: Where a delivered message keeps each of its parts (a path, as in a rule).
 MESSAGE_FIELDS: tuple[str, ...] = ("id", "sender", "sent_at", "room", "body")
 ERROR_FIELDS: tuple[str, ...] = ("code", "detail")
+#: Where a push the server originated keeps each of its parts (none is required).
+PUSH_FIELDS: tuple[str, ...] = ("id", "sent_at", "room", "body")
 KEYS: tuple[str, ...] = (*PLACEHOLDERS, *RULES, "message_fields", "error_fields",
-                         "handshake", "answers", "separator", "reply_id")
+                         "push_fields", "handshake", "answers", "separator", "reply_id")
 
 #: A rule value that matches any value at its path.
 ANY = "*"
@@ -376,8 +385,11 @@ class JsonFrames(ClientProtocol):
                  error_fields: Mapping[str, tuple[str | int, ...]],
                  handshake: tuple[_Step, ...] = (), answers: tuple[_Answer, ...] = (),
                  separator: str | None = None,
-                 reply_id: tuple[str | int, ...] | None = None) -> None:
+                 reply_id: tuple[str | int, ...] | None = None,
+                 push_fields: Mapping[str, tuple[str | int, ...]] | None = None) -> None:
         self._templates = dict(templates)
+        self._push = dict(push_fields or {})
+        self.broadcasts = "broadcast" in templates
         self._rules = [rules[name] for name in RULES if name in rules]
         self._error_rule = rules.get("error")
         self._message = dict(message_fields)
@@ -405,10 +417,21 @@ class JsonFrames(ClientProtocol):
             if key not in KEYS:
                 raise ValueError(f"unknown key '{key}' in [protocol] (kind = \"json\" takes: "
                                  f"{', '.join(KEYS)})")
-        for required in ("broadcast", "message"):
-            if required not in description:
-                raise ValueError(f"[protocol] (kind = \"json\") needs {required}; see "
+        # A server-push room's members may only listen: a push rule stands in for both.
+        required = ("broadcast", "message") if "push" not in description else ()
+        for name in required:
+            if name not in description:
+                raise ValueError(f"[protocol] (kind = \"json\") needs {name}; see "
                                  "docs/protocols.md")
+        if ("push_fields" in description or "push_ack" in description) \
+                and "push" not in description:
+            raise ValueError("[protocol] has push_fields or push_ack but no push rule; add "
+                             'push (the rule a server push matches, e.g. push = {type = '
+                             '"tick"})')
+        if ("broadcast" in description) != ("message" in description):
+            raise ValueError("[protocol] needs broadcast and message together (members that "
+                             "broadcast must recognise each other's messages), or neither "
+                             "with a push rule (listen-only members)")
         templates: dict[str, Any] = {}
         for name, allowed in PLACEHOLDERS.items():
             if name not in description:
@@ -443,7 +466,8 @@ class JsonFrames(ClientProtocol):
                         "apart")
         message_fields = _fields("message_fields", description.get("message_fields", {}),
                                  MESSAGE_FIELDS)
-        if "id" not in message_fields and "sent_at" not in message_fields:
+        if "message" in description and "id" not in message_fields \
+                and "sent_at" not in message_fields:
             raise ValueError("[protocol] message_fields needs id (the {id} the sender put in) "
                              "or sent_at, or delivery time cannot be measured")
         error_fields = _fields("error_fields", description.get("error_fields", {}),
@@ -464,8 +488,9 @@ class JsonFrames(ClientProtocol):
         if separator is not None and (not isinstance(separator, str) or not separator):
             raise ValueError('[protocol] separator must be a non-empty string, e.g. "\\n" '
                              "for newline-separated messages in one frame")
+        push_fields = _fields("push_fields", description.get("push_fields", {}), PUSH_FIELDS)
         return cls(templates, rules, message_fields, error_fields, handshake, answers,
-                   separator, reply_id)
+                   separator, reply_id, push_fields)
 
     # Frames out.
 
@@ -526,7 +551,8 @@ class JsonFrames(ClientProtocol):
     def broadcast_frame(self, room: str, message_id: MessageId, body: Any,
                         sent_at: float) -> str:
         frame = self._frame("broadcast", room=room, id=message_id, sent_at=sent_at, body=body)
-        assert frame is not None  # from_description requires it
+        if frame is None:  # listen-only: the scenario refuses broadcasts (``broadcasts``)
+            raise ValueError("[protocol] has no broadcast template: its members only listen")
         return frame
 
     def ack_frame(self, message: Delivered) -> str | None:
@@ -593,9 +619,11 @@ class JsonFrames(ClientProtocol):
             events.append(base.Opened(frame))
         return events
 
-    def _event(self, name: str, frame: Any, raw: str | bytes) -> Event:
+    def _event(self, name: str, frame: Any, raw: str | bytes) -> Event | list[Event]:
         if name == "message":
             return self._delivered(frame, raw)
+        if name == "push":
+            return self._pushed(frame)
         if name == "joined":
             return base.Joined(None, None, None, frame)
         if name == "left":
@@ -622,3 +650,16 @@ class JsonFrames(ClientProtocol):
                          room=room if type(room) is str else None,
                          id=message_id, sent_at=_seconds(parts.get("sent_at")), seq=None,
                          body=None if body is _MISSING else body, frame=frame)
+
+    def _pushed(self, frame: Any) -> Event | list[Event]:
+        parts = {key: _lookup(frame, path) for key, path in self._push.items()}
+        push_id, room, body = parts.get("id"), parts.get("room"), parts.get("body")
+        pushed = base.Pushed(room=room if type(room) is str else None,
+                             id=push_id if type(push_id) in (str, int) else None,
+                             sent_at=_seconds(parts.get("sent_at")),
+                             body=None if body is _MISSING else body, frame=frame)
+        ack = self._frame("push_ack", room=pushed.room or self._room,
+                          id="" if pushed.id is None else pushed.id)
+        if ack is None:
+            return pushed
+        return [base.Answer(ack, "[protocol] push_ack", frame), pushed]

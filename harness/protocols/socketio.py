@@ -25,7 +25,9 @@ Other servers' event names and shapes are described in the scenario's
 per operation its event, its arguments (a template, as the json kind's), and
 whether an acknowledgement confirms it, or an event the server emits back
 (``confirmed_by``), or nothing; ``leave = "disconnect"`` leaves by closing; the
-``message`` event and where its fields are in its arguments.
+``message`` event and where its fields are in its arguments; ``push``, the event a
+server emits by itself (a heartbeat, an update) and where its ``id``, ``sent_at``, ``room``
+and ``body`` are (:class:`~.base.Pushed`).
 
 Binary packets (attachments) are not supported: they come back as
 :class:`~.base.Unparseable`.
@@ -145,6 +147,31 @@ def _message_rule(value: Any) -> tuple[str, dict[str, tuple[str | int, ...]] | N
     return event, {key: _path(path, f"{where} fields {key}") for key, path in fields.items()}
 
 
+#: Where a server's own push keeps its parts (paths into the event's arguments).
+PUSH_FIELDS: tuple[str, ...] = ("id", "sent_at", "room", "body")
+
+
+def _push_rule(value: Any) -> tuple[str, dict[str, tuple[str | int, ...]]]:
+    where = "[protocol] push"
+    if not isinstance(value, Mapping) or not isinstance(value.get("event"), str) \
+            or not value["event"]:
+        raise ValueError(f'{where} must be a table with the event\'s name, e.g. push = '
+                         '{event = "tick", fields = {sent_at = "0.at"}}')
+    for key in value:
+        if key not in ("event", "fields"):
+            raise ValueError(f"unknown key '{key}' in {where} (allowed: event, fields)")
+    fields = value.get("fields", {})
+    if not isinstance(fields, Mapping):
+        raise ValueError(f'{where} fields must be a table of paths into the event\'s '
+                         'arguments, e.g. fields = {id = "0.id"}')
+    for key in fields:
+        if key not in PUSH_FIELDS:
+            raise ValueError(f"unknown key '{key}' in {where} fields (allowed: "
+                             f"{', '.join(PUSH_FIELDS)})")
+    return value["event"], {key: _path(path, f"{where} fields {key}")
+                            for key, path in fields.items()}
+
+
 def _send(packet_type: int, data: Any = None, ack_id: int | None = None) -> str:
     """A Socket.IO packet inside an Engine.IO message, as text."""
     inner = sio.Packet(packet_type, data=data, id=ack_id).encode()
@@ -161,7 +188,10 @@ class SocketIO(ClientProtocol):
 
     def __init__(self, operations: Mapping[str, _Operation] | None = None,
                  message_event: str = "message",
-                 message_fields: Mapping[str, tuple[str | int, ...]] | None = None) -> None:
+                 message_fields: Mapping[str, tuple[str | int, ...]] | None = None,
+                 push: tuple[str, Mapping[str, tuple[str | int, ...]]] | None = None) -> None:
+        self._push_event: str | None = push[0] if push else None
+        self._push_fields = dict(push[1]) if push else {}
         self._operations = dict(operations) if operations is not None else {
             name: _operation(name, {}) for name in DEFAULTS}
         self._message_event = message_event
@@ -185,9 +215,10 @@ class SocketIO(ClientProtocol):
             ValueError: one line: an unknown key, a bad value, an ambiguous confirmation.
         """
         for key in description:
-            if key not in (*DEFAULTS, "message"):
+            if key not in (*DEFAULTS, "message", "push"):
                 raise ValueError(f"unknown key '{key}' in [protocol] (kind = \"socketio\" "
-                                 "takes: join, broadcast, leave, message)")
+                                 "takes: join, broadcast, leave, message, push)")
+        push = _push_rule(description["push"]) if "push" in description else None
         operations = {}
         for name in DEFAULTS:
             value = description.get(name, {})
@@ -208,7 +239,10 @@ class SocketIO(ClientProtocol):
                                  f"{by!r}; give each its own event, or ack = false without "
                                  "confirmed_by")
             seen[by] = name
-        return cls(operations, event, fields)
+        if push is not None and push[0] in (event, *seen):
+            raise ValueError(f"[protocol] push event {push[0]!r} is also the message event or "
+                             "a confirmation; a push must be an event of its own")
+        return cls(operations, event, fields, push)
 
     def connect_url(self, url: str, room: str, member: str) -> str:
         """``url`` with Socket.IO's default path and Engine.IO's query where they are missing."""
@@ -283,6 +317,12 @@ class SocketIO(ClientProtocol):
             name = arguments[0] if arguments else None
             if name == self._message_event:
                 return self._delivered(packet, raw)
+            if name is not None and name == self._push_event:
+                pushed = self._pushed(packet)
+                if packet.id is None:
+                    return pushed
+                return [base.Answer(_send(sio.ACK, [], packet.id),
+                                    f"push {name!r} asks for an ack", packet), pushed]
             confirms = self._confirmed_by.get(name) if type(name) is str else None
             if confirms is not None:
                 confirmation = self._confirmation_event(confirms, packet)
@@ -352,3 +392,14 @@ class SocketIO(ClientProtocol):
                          sent_at=_seconds(parts.get("sent_at")), seq=None,
                          body=body if type(body) in (str, int, float, dict, list) else None,
                          frame=packet)
+
+    def _pushed(self, packet: sio.Packet) -> Event:
+        """A push read by ``[protocol] push.fields``: paths into its arguments."""
+        arguments = packet.data[1:]
+        parts = {key: _lookup(arguments, path) for key, path in self._push_fields.items()}
+        push_id, room, body = parts.get("id"), parts.get("room"), parts.get("body")
+        return base.Pushed(room=room if type(room) is str else None,
+                           id=push_id if type(push_id) in (str, int) else None,
+                           sent_at=_seconds(parts.get("sent_at")),
+                           body=body if type(body) in (str, int, float, dict, list) else None,
+                           frame=packet)
