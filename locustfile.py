@@ -28,6 +28,7 @@ from harness.loadgen.lag import LagMonitor
 from harness.loadgen.lockfeed import LockFeed
 from harness.loadgen.memberfaults import member_faults
 from harness.loadgen.options import add_options
+from harness.loadgen.order import order_recorder
 from harness.loadgen.samples import SampleRecorder
 from harness.loadgen.schedule import CycleSchedule
 from harness.loadgen.shutdown import interrupt_main_only
@@ -97,6 +98,11 @@ def _on_init(environment: Any, **_: Any) -> None:
     slot_service(environment)  # slow-member assignment: once, on the master
     SampleRecorder(environment, options.samples_file).attach()
     HistogramRecorder(environment, options.histograms_file).attach()
+    if not isinstance(environment.runner, WorkerRunner):
+        # The collector of order.jsonl must exist before workers ship to it: a master runs no
+        # member, so it would never create it on first use. (A worker creates its own on its
+        # first member, once the master's options have told it the path.)
+        order_recorder(environment)
     LagMonitor(environment, options.lag_file).attach()  # the generator's own health
     # Member faults (a stall): commands from the run's control file or the Chaos tab.
     member_faults(environment).attach(options.control_file, options.member_faults_file)
