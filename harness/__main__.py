@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .batch_progress import BatchProgress
 from .history import HistoryError, trend
 from .pages import PageError, rebuild, write_index
 from .rig import Interrupted, RigOptions, new_run_id
@@ -343,11 +344,13 @@ def _scenario_matrix(args: argparse.Namespace, scenario: Scenario, expectations:
     if args.repeat == 1:
         return _matrix_pass(args, scenario, expectations, matrix_dir)
     passes: list[list[dict[str, Any]]] = []
+    progress = BatchProgress("matrix repeat", args.repeat)
     for repeat in range(1, args.repeat + 1):
         print(f"matrix repeat {repeat}/{args.repeat}", flush=True)
         rows, interrupted = _matrix_pass(args, scenario, expectations,
                                          matrix_dir / f"repeat-{repeat:02d}")
         passes.append(rows)
+        progress.run_finished(", ".join(f"{row['mode']} {row['verdict']}" for row in rows))
         if interrupted:
             return [row for rows in passes for row in rows], interrupted
     summary = summarize_repeats(passes)
