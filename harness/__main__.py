@@ -175,10 +175,13 @@ def _load(path: Path) -> Scenario:
         raise UsageError(str(exc)) from None
 
 
-def _check_toxiproxy(url: str | None) -> None:
+def _check_toxiproxy(args: argparse.Namespace) -> None:
+    """``--toxiproxy-url`` is loopback or named with ``--allow-host``; without it, the
+    bundled Toxiproxy is installed."""
+    url = args.toxiproxy_url
     if url is not None:
         try:
-            parse_toxiproxy_url(url)
+            parse_toxiproxy_url(url, allowed_hosts=allowed_hosts_flag(args))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         return
@@ -251,7 +254,7 @@ def _distribution(args: argparse.Namespace) -> dict[str, object]:
 
 def command_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
-    _check_toxiproxy(args.toxiproxy_url)
+    _check_toxiproxy(args)
     _check_workers(args)
     outcome = run_scenario(RunOptions(
         scenario=scenario,
@@ -313,7 +316,7 @@ def command_matrix(args: argparse.Namespace) -> int:
     scenarios = [_load(path) for path in args.scenarios]
     for scenario in scenarios:
         _bundled_only(scenario, "matrix")
-    _check_toxiproxy(args.toxiproxy_url)
+    _check_toxiproxy(args)
     override = _parse_expectations(args.expect) if args.expect is not None else None
     for scenario in scenarios:
         _check_modes(scenario, override or scenario.expectations)
@@ -401,7 +404,7 @@ def command_sweep(args: argparse.Namespace) -> int:
     if args.max_runs is not None and args.max_runs < 2 * args.repeat:
         raise UsageError(f"--max-runs {args.max_runs} must allow both ends of the range: at "
                          f"least 2 x --repeat = {2 * args.repeat}")
-    _check_toxiproxy(args.toxiproxy_url)
+    _check_toxiproxy(args)
     _check_workers(args)
     _check_modes(scenario, [args.mode])
     plan = SweepPlan(scenario, args.mode, args.find or DEFAULT_FIND[args.mode], low_ms,
@@ -441,7 +444,7 @@ def command_trend(args: argparse.Namespace) -> int:
 
 def command_ui(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
-    _check_toxiproxy(args.toxiproxy_url)
+    _check_toxiproxy(args)
     try:
         check_listen_hosts(args)
     except ValueError as exc:
