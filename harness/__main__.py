@@ -78,6 +78,9 @@ def _add_target_flags(parser: argparse.ArgumentParser, many: bool = False) -> No
     parser.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDRESS",
                         help="where the Locust master listens for workers (default: 127.0.0.1; "
                              "another address must also be named with --allow-host)")
+    parser.add_argument("--master-port", type=int, default=0, metavar="PORT",
+                        help="the port the Locust master listens on, for a firewall rule or a "
+                             "Kubernetes Service (default: a free one, printed)")
     add_host_flags(parser)
     parser.add_argument("--no-early-verdict", action="store_true",
                         help="ignore the scenario's abort_on_fail checks and run the full length")
@@ -236,6 +239,9 @@ def _check_modes(scenario: Scenario, modes: Iterable[str]) -> None:
 def _check_workers(args: argparse.Namespace) -> None:
     if args.workers < 0 or args.expect_workers < 0:
         raise UsageError("--workers and --expect-workers take a count of 0 or more")
+    if not 0 <= args.master_port <= 65535:
+        raise UsageError(f"--master-port {args.master_port} is not a port; give 1..65535, or "
+                         "leave it out for a free one")
     if args.workers > 32:
         raise UsageError(f"--workers {args.workers} is more than this harness allows (32); "
                          "each worker is a process on this machine")
@@ -247,7 +253,8 @@ def _check_workers(args: argparse.Namespace) -> None:
 
 def _distribution(args: argparse.Namespace) -> dict[str, object]:
     return {"workers": args.workers, "remote_workers": args.expect_workers,
-            "master_bind_host": args.master_bind_host, "proxy_host": args.proxy_host,
+            "master_bind_host": args.master_bind_host, "master_port": args.master_port,
+            "proxy_host": args.proxy_host,
             "allowed_hosts": allowed_hosts_flag(args),
             "early_verdict": not args.no_early_verdict}
 

@@ -40,7 +40,7 @@ HOSTS = {"target": "198.18.0.1", "master": "198.18.0.2", "worker-0": "198.18.0.3
          "worker-1": "198.18.0.4"}
 SWITCH_ADDRESS = "198.18.0.254"  # the bridge's own, so this process can poll the hosts
 PREFIX = 24
-SERVER_PORT, TOXIPROXY_PORT = 9000, 8474
+SERVER_PORT, TOXIPROXY_PORT, MASTER_PORT = 9000, 8474, 5557
 SOCKET_BUFFER = 65536
 #: The harness's run, start-up and teardown included, ends well within this.
 RUN_TIMEOUT_S = 240.0
@@ -167,6 +167,7 @@ def run(lab: Lab, spec: dict[str, Any]) -> dict[str, Any]:
         "--lock-reports", f"http://{target}:{SERVER_PORT}/debug/locks",
         "--toxiproxy-url", f"http://{target}:{TOXIPROXY_PORT}",
         "--proxy-host", target, "--master-bind-host", master,
+        "--master-port", str(MASTER_PORT),
         "--allow-host", target, "--allow-host", master,
         "--expect-workers", "2", "--label", spec["mode"],
         "--results-dir", spec["results"], "--quiet"], stderr_pipe=True)
@@ -188,7 +189,7 @@ def run(lab: Lab, spec: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while not found and harness.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    if found:
+    if found:  # the port the harness printed (the one --master-port asked for)
         for index in range(2):
             lab.start(f"worker-{index}", f"locust-worker-{index}", [
                 sys.executable, "-m", "locust", "-f", "locustfile.py", "--worker",

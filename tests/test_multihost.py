@@ -141,7 +141,7 @@ def test_a_run_across_four_hosts_gives_the_verdicts_of_one(
     lab, result, run_dir = run_across_hosts(tmp_path, mode)
     assert_lab_left_nothing(lab, links_before)
     assert_nothing_left(result, run_dir.parent)
-    assert lab["master_port"] is not None, lab["harness_stderr"]
+    assert lab["master_port"] == 5557, lab["harness_stderr"]  # --master-port, printed
     assert result["verdict"]["status"] == verdict, (result["verdict"], lab["harness_stderr"])
     assert lab["exit_code"] == result["verdict"]["exit_code"]
     # Every member ran on a worker host, both of them; the master ran none.
@@ -165,3 +165,17 @@ def test_a_run_across_four_hosts_gives_the_verdicts_of_one(
         assert result["measured"]["lock_reports"] > 0
     else:
         assert result["measured"]["lock_reports"] == 0
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_a_bad_master_port_is_refused_in_one_line(tmp_path: Path, port: str) -> None:
+    scenario = tmp_path / "multihost.toml"
+    scenario.write_text(SCENARIO)
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(scenario), "--workers", "1",
+         "--master-port", port, "--results-dir", str(tmp_path / "results"), "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    [line] = completed.stderr.strip().splitlines()
+    assert f"--master-port {port} is not a port" in line, line
+    assert not (tmp_path / "results").exists()
