@@ -17,7 +17,9 @@ stalled member backs the server up after kilobytes, as a scenario's ``[network]
 socket_buffer`` does on one host. SPEC_JSON is ``{"mode", "scenario", "results", "out"}``;
 the summary goes to ``out/lab.json``: the harness's exit code, every process started (pids)
 and the network namespaces (inodes), so the test can check nothing is left once this process
-(and with it the switch) is gone. Every process is bounded in time, and stopped in the end.
+(and with it the switch) is gone. Every process is bounded in time and stopped in the end;
+SIGTERM stops the lab the same way, and should the lab be killed, its children get a signal
+from the kernel (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +56,20 @@ SERVER_FLAGS = ["--delivery", "write", "--send-timeout", "10", "--lock-wait-thre
                 "--lock-hold-threshold", "0.25", "--lock-suspend-threshold", "0.002"]
 
 
+class Stopped(Exception):
+    """SIGTERM (or SIGINT) arrived: stop everything, then exit."""
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise Stopped(f"stopped by signal {signum}")
+
+
+def die_with_lab(signame: str) -> list[str]:
+    """The prefix that makes a child get ``signame`` when this process dies, even by SIGKILL
+    (``PR_SET_PDEATHSIG`` survives exec), so nothing outlives the lab."""
+    return ["setpriv", "--pdeathsig", signame]
+
+
 def ip(*args: str, anchor: int | None = None) -> None:
     """``ip ARGS`` here, or inside the namespace of ``anchor``; raises on failure."""
     prefix = ["nsenter", "-t", str(anchor), "-n"] if anchor is not None else []
@@ -74,7 +91,8 @@ class Lab:
         ip("addr", "add", f"{SWITCH_ADDRESS}/{PREFIX}", "dev", "br0")
         ip("link", "set", "br0", "up")
         for index, (host, address) in enumerate(HOSTS.items()):
-            anchor = subprocess.Popen(["unshare", "-n", "sleep", str(ANCHOR_LIFETIME_S)])
+            anchor = subprocess.Popen(
+                [*die_with_lab("KILL"), "unshare", "-n", "sleep", str(ANCHOR_LIFETIME_S)])
             self.anchors[host] = anchor
             self._wait_for_own_namespace(anchor.pid)
             veth = f"veth{index}"
@@ -110,14 +128,19 @@ class Lab:
         subprocess.run(["nsenter", "-t", str(self.anchors[host].pid), "-n", *argv], check=True,
                        capture_output=True, timeout=30, cwd=PROJECT_ROOT)
 
-    def start(self, host: str, name: str, argv: list[str],
-              stderr_pipe: bool = False) -> subprocess.Popen[bytes]:
-        """Start ``argv`` in ``host``, its output in ``out/NAME.log`` (stderr piped, if asked)."""
+    def start(self, host: str, name: str, argv: list[str], stderr_pipe: bool = False,
+              on_lab_death: str = "KILL") -> subprocess.Popen[bytes]:
+        """Start ``argv`` in ``host``, its output in ``out/NAME.log`` (stderr piped, if asked).
+
+        Should this process die, the child gets ``on_lab_death`` (the harness gets TERM, so
+        it stops its own children as on Ctrl-C)."""
         log = open(self.out / f"{name}.log", "wb")  # noqa: SIM115 (closed in stop)
         self.logs.append(log)
         process = subprocess.Popen(
-            ["nsenter", "-t", str(self.anchors[host].pid), "-n", *argv], cwd=PROJECT_ROOT,
-            stdout=log, stderr=subprocess.PIPE if stderr_pipe else subprocess.STDOUT)
+            [*die_with_lab(on_lab_death), "nsenter", "-t", str(self.anchors[host].pid), "-n",
+             *argv],
+            cwd=PROJECT_ROOT, stdout=log,
+            stderr=subprocess.PIPE if stderr_pipe else subprocess.STDOUT)
         self.processes.append((name, process))
         return process
 
@@ -170,7 +193,7 @@ def run(lab: Lab, spec: dict[str, Any]) -> dict[str, Any]:
         "--master-port", str(MASTER_PORT),
         "--allow-host", target, "--allow-host", master,
         "--expect-workers", "2", "--label", spec["mode"],
-        "--results-dir", spec["results"], "--quiet"], stderr_pipe=True)
+        "--results-dir", spec["results"], "--quiet"], stderr_pipe=True, on_lab_death="TERM")
     assert harness.stderr is not None
     found: list[int] = []
     stderr_lines: list[str] = []
@@ -205,6 +228,8 @@ def run(lab: Lab, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    signal.signal(signal.SIGINT, _raise_stopped)
     spec = json.loads(argv[0])
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -215,7 +240,7 @@ def main(argv: list[str]) -> int:
         summary["namespaces"] = lab.namespaces()
         summary["switch_namespace"] = os.readlink("/proc/self/ns/net")
         summary.update(run(lab, spec))
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+    except (OSError, RuntimeError, subprocess.SubprocessError, Stopped) as exc:
         summary["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         lab.stop()
