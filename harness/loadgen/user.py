@@ -484,9 +484,9 @@ class RoomUser(User):
         self._fire("leave", started)
 
     def broadcast(self, body: str | None = None) -> None:
-        """Broadcast ``body`` (by default :meth:`body`); the id ends with the count of confirmed
-        broadcasts plus one, so a refused one is sent again with the same number (see
-        harness.loadgen.order), then the send time (harness.protocols.sendtime)."""
+        """Broadcast ``body`` (by default :meth:`body`) with the id ``member-N@T``: N is the
+        count of confirmed broadcasts plus one, so a refused one is sent again with the same
+        number (see harness.loadgen.order), and T the send time (harness.protocols.sendtime)."""
         if body is None:
             body = self.body()
         sent_at = time.time()

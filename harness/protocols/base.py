@@ -135,8 +135,9 @@ class Delivered(Event):
     ``sent_at`` is the sender's wall clock (seconds, as :func:`time.time`) as a
     float, ``None`` when the frame does not carry a usable one; ``seq`` is the
     receiver's sequence number, ``None`` when not carried. ``id`` is what
-    :meth:`ClientProtocol.ack_frame` acknowledges; the load generator ends each
-    id with its sender's own counter (``member-N``), read by :attr:`counter`.
+    :meth:`ClientProtocol.ack_frame` acknowledges; the load generator writes each
+    id as its sender's name, own counter and send time (``member-N@T``, :mod:`.sendtime`);
+    :attr:`counter` reads N.
     """
 
     kind: ClassVar[str] = "delivered"
