@@ -70,10 +70,19 @@ def die_with_lab(signame: str) -> list[str]:
     return ["setpriv", "--pdeathsig", signame]
 
 
+def must_run(argv: list[str], timeout: float = 30) -> None:
+    """Run ``argv`` to its end; raises RuntimeError with its last line of stderr on failure."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          cwd=PROJECT_ROOT, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(f"{' '.join(argv[:6])}: {lines[-1] if lines else done.returncode}")
+
+
 def ip(*args: str, anchor: int | None = None) -> None:
     """``ip ARGS`` here, or inside the namespace of ``anchor``; raises on failure."""
     prefix = ["nsenter", "-t", str(anchor), "-n"] if anchor is not None else []
-    subprocess.run([*prefix, "ip", *args], check=True, capture_output=True, timeout=10)
+    must_run([*prefix, "ip", *args], timeout=10)
 
 
 class Lab:
@@ -125,8 +134,7 @@ class Lab:
 
     def run_in(self, host: str, argv: list[str]) -> None:
         """Run ``argv`` to its end in ``host``; raises on failure."""
-        subprocess.run(["nsenter", "-t", str(self.anchors[host].pid), "-n", *argv], check=True,
-                       capture_output=True, timeout=30, cwd=PROJECT_ROOT)
+        must_run(["nsenter", "-t", str(self.anchors[host].pid), "-n", *argv])
 
     def start(self, host: str, name: str, argv: list[str], stderr_pipe: bool = False,
               on_lab_death: str = "KILL") -> subprocess.Popen[bytes]:

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,14 +95,27 @@ def lab_problem() -> str | None:
     return None
 
 
-def net_namespaces_in_use() -> set[str]:
-    """The network namespaces of every process this user can see."""
+def since_boot() -> float:
+    """Seconds since boot, the clock of a process's start time in /proc/PID/stat."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def net_namespaces_in_use(started_before: float) -> set[str]:
+    """The network namespaces of every process (that this user can see) started before
+    ``started_before`` (:func:`since_boot`). A namespace's inode number is reused once it is
+    freed, and other runs on this machine make namespaces all the time: a process started
+    after the lab ended is in a new namespace, whatever its number."""
+    ticks = os.sysconf("SC_CLK_TCK")
     found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            found.add(os.readlink(f"/proc/{pid}/ns/net"))
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            namespace = os.readlink(f"/proc/{pid}/ns/net")
         except OSError:
             continue
+        started = int(stat.rpartition(")")[2].split()[19]) / ticks  # field 22: starttime
+        if started < started_before:
+            found.add(namespace)
     return found
 
 
@@ -133,13 +147,15 @@ def run_across_hosts(tmp_path: Path, mode: str) -> tuple[dict[str, Any], dict[st
     return lab, json.loads(result_file.read_text()), result_file.parent
 
 
-def assert_lab_left_nothing(lab: dict[str, Any], links_before: list[str]) -> None:
+def assert_lab_left_nothing(lab: dict[str, Any], lab_ended: float,
+                            links_before: list[str]) -> None:
     for name, pid in lab["pids"].items():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
             pytest.fail(f"{name} (pid {pid}) is still running")
     lab_namespaces = {*lab["namespaces"].values(), lab["switch_namespace"]}
-    assert not lab_namespaces & net_namespaces_in_use(), "a lab namespace is still in use"
+    in_use = lab_namespaces & net_namespaces_in_use(started_before=lab_ended)
+    assert not in_use, f"lab namespaces still in use: {in_use}"
     assert links() == links_before, "a network device was left in this namespace"
 
 
@@ -151,7 +167,7 @@ def test_a_run_across_four_hosts_gives_the_verdicts_of_one(
         pytest.skip(f"needs network namespaces with veth pairs: {problem}")
     links_before = links()
     lab, result, run_dir = run_across_hosts(tmp_path, mode)
-    assert_lab_left_nothing(lab, links_before)
+    assert_lab_left_nothing(lab, since_boot(), links_before)
     assert_nothing_left(result, run_dir.parent)
     assert lab["master_port"] == 5557, lab["harness_stderr"]  # --master-port, printed
     assert result["verdict"]["status"] == verdict, (result["verdict"], lab["harness_stderr"])
