@@ -110,7 +110,7 @@ def _attach_trigger(environment: Any) -> None:
             return
         faults = member_faults(environment)
         loops.append(TriggerLoop(environment, settings, operation_history(environment),
-                                 RoomUser.sent_log, options.target_url or options.room_url,
+                                 options.target_url or options.room_url,
                                  options.rooms, float(options.op_timeout),
                                  lambda: faults.draining, int(options.body_size or 0)))
         loops[0].start()
@@ -138,12 +138,12 @@ def _on_init(environment: Any, **_: Any) -> None:
     slot_service(environment)  # slow-member assignment: once, on the master
     SampleRecorder(environment, options.samples_file).attach()
     HistogramRecorder(environment, options.histograms_file).attach()
-    LagMonitor(environment, options.lag_file).attach()  # the generator's own health
     if not isinstance(environment.runner, WorkerRunner):
-        # The collector of owed/lost counts must listen before a worker ships any (a master
-        # runs no member, so nothing else would create it there); workers create theirs with
-        # their first member, once the master's options have arrived.
+        # The collector of order.jsonl must exist before workers ship to it: a master runs no
+        # member, so it would never create it on first use. (A worker creates its own on its
+        # first member, once the master's options have told it the path.)
         order_recorder(environment)
+    LagMonitor(environment, options.lag_file).attach()  # the generator's own health
     # Member faults (a stall): commands from the run's control file or the Chaos tab.
     member_faults(environment).attach(options.control_file, options.member_faults_file)
     if options.lock_reports and not isinstance(environment.runner, WorkerRunner):

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .batch_progress import BatchProgress
 from .history import HistoryError, trend
 from .pages import PageError, rebuild, write_index
 from .results import format_summary_table
@@ -80,6 +81,9 @@ def _add_target_flags(parser: argparse.ArgumentParser, many: bool = False) -> No
     parser.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDRESS",
                         help="where the Locust master listens for workers (default: 127.0.0.1; "
                              "another address must also be named with --allow-host)")
+    parser.add_argument("--master-port", type=int, default=0, metavar="PORT",
+                        help="the port the Locust master listens on, for a firewall rule or a "
+                             "Kubernetes Service (default: a free one, printed)")
     add_host_flags(parser)
     parser.add_argument("--no-early-verdict", action="store_true",
                         help="ignore the scenario's abort_on_fail checks and run the full length")
@@ -189,10 +193,13 @@ def _load(path: Path) -> Scenario:
         raise UsageError(str(exc)) from None
 
 
-def _check_toxiproxy(url: str | None) -> None:
+def _check_toxiproxy(args: argparse.Namespace) -> None:
+    """``--toxiproxy-url`` is loopback or named with ``--allow-host``; without it, the
+    bundled Toxiproxy is installed."""
+    url = args.toxiproxy_url
     if url is not None:
         try:
-            parse_toxiproxy_url(url)
+            parse_toxiproxy_url(url, allowed_hosts=allowed_hosts_flag(args))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         return
@@ -247,6 +254,9 @@ def _check_modes(scenario: Scenario, modes: Iterable[str]) -> None:
 def _check_workers(args: argparse.Namespace) -> None:
     if args.workers < 0 or args.expect_workers < 0:
         raise UsageError("--workers and --expect-workers take a count of 0 or more")
+    if not 0 <= args.master_port <= 65535:
+        raise UsageError(f"--master-port {args.master_port} is not a port; give 1..65535, or "
+                         "leave it out for a free one")
     if args.workers > 32:
         raise UsageError(f"--workers {args.workers} is more than this harness allows (32); "
                          "each worker is a process on this machine")
@@ -258,14 +268,15 @@ def _check_workers(args: argparse.Namespace) -> None:
 
 def _distribution(args: argparse.Namespace) -> dict[str, object]:
     return {"workers": args.workers, "remote_workers": args.expect_workers,
-            "master_bind_host": args.master_bind_host, "proxy_host": args.proxy_host,
+            "master_bind_host": args.master_bind_host, "master_port": args.master_port,
+            "proxy_host": args.proxy_host,
             "allowed_hosts": allowed_hosts_flag(args),
             "early_verdict": not args.no_early_verdict}
 
 
 def command_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
-    _check_toxiproxy(args.toxiproxy_url)
+    _check_toxiproxy(args)
     _check_workers(args)
     outcome = run_scenario(RunOptions(
         scenario=scenario,
@@ -327,7 +338,7 @@ def command_matrix(args: argparse.Namespace) -> int:
     scenarios = [_load(path) for path in args.scenarios]
     for scenario in scenarios:
         _bundled_only(scenario, "matrix")
-    _check_toxiproxy(args.toxiproxy_url)
+    _check_toxiproxy(args)
     override = _parse_expectations(args.expect) if args.expect is not None else None
     for scenario in scenarios:
         _check_modes(scenario, override or scenario.expectations)
@@ -358,11 +369,13 @@ def _scenario_matrix(args: argparse.Namespace, scenario: Scenario, expectations:
     if args.repeat == 1:
         return _matrix_pass(args, scenario, expectations, matrix_dir)
     passes: list[list[dict[str, Any]]] = []
+    progress = BatchProgress("matrix repeat", args.repeat)
     for repeat in range(1, args.repeat + 1):
         print(f"matrix repeat {repeat}/{args.repeat}", flush=True)
         rows, interrupted = _matrix_pass(args, scenario, expectations,
                                          matrix_dir / f"repeat-{repeat:02d}")
         passes.append(rows)
+        progress.run_finished(", ".join(f"{row['mode']} {row['verdict']}" for row in rows))
         if interrupted:
             return [row for rows in passes for row in rows], interrupted
     summary = summarize_repeats(passes)
@@ -413,7 +426,7 @@ def command_sweep(args: argparse.Namespace) -> int:
     if args.max_runs is not None and args.max_runs < 2 * args.repeat:
         raise UsageError(f"--max-runs {args.max_runs} must allow both ends of the range: at "
                          f"least 2 x --repeat = {2 * args.repeat}")
-    _check_toxiproxy(args.toxiproxy_url)
+    _check_toxiproxy(args)
     _check_workers(args)
     _check_modes(scenario, [args.mode])
     plan = SweepPlan(scenario, args.mode, args.find or DEFAULT_FIND[args.mode], low_ms,
@@ -475,7 +488,7 @@ def command_trend(args: argparse.Namespace) -> int:
 
 def command_ui(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
-    _check_toxiproxy(args.toxiproxy_url)
+    _check_toxiproxy(args)
     try:
         check_listen_hosts(args)
     except ValueError as exc:

@@ -115,6 +115,7 @@ class RigOptions:
         workers: Local Locust worker processes (0: one process).
         remote_workers: Workers on other machines that join the master.
         master_bind_host: Where the Locust master listens for workers.
+        master_port: The port it listens on (``--master-port``); 0: a free one.
         origin: The Origin header of every connection (``[target] origin``, ``--origin``);
             None: the target's own origin, whatever proxy is dialled (:mod:`harness.tls`).
         label: What the runs are called (``[target] label``, ``--label``); None: the mode.
@@ -132,6 +133,7 @@ class RigOptions:
     workers: int = 0
     remote_workers: int = 0
     master_bind_host: str = "127.0.0.1"
+    master_port: int = 0
     origin: str | None = None
     label: str | None = None
 
@@ -344,7 +346,7 @@ class Rig:
             workers=self.options.workers,
             remote_workers=self.options.remote_workers,
             master_bind_host=self.options.master_bind_host,
-            master_port=free_port() if distributed else 0,
+            master_port=(self.options.master_port or free_port()) if distributed else 0,
             lag_file=self.folder.lag,
             body_size=load.body_size,
             op_timeout_s=load.op_timeout_s,

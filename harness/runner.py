@@ -117,6 +117,7 @@ def namespace_options(options: RunOptions, run_id: str) -> dict[str, Any]:
     """The run's options as JSON for :mod:`harness.netns_run` (the scenario encoded whole)."""
     return {"scenario": encode_scenario(options.scenario), "mode": options.mode,
             "workers": options.workers, "master_bind_host": options.master_bind_host,
+            "master_port": options.master_port,
             "results_dir": str(options.results_dir),
             "history_dir": None if options.history_dir is None else str(options.history_dir),
             "run_id": run_id, "progress": options.progress,

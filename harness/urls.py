@@ -110,9 +110,11 @@ def parse_target_url(url: str, what: str = "--target-url",
                   allowed_hosts)
 
 
-def parse_toxiproxy_url(url: str, what: str = "--toxiproxy-url") -> LoopbackUrl:
-    """Check a Toxiproxy API URL (``http://127.0.0.1:8474``); raises ValueError like above."""
-    return _parse(url, what, ("http",), TOXIPROXY_EXAMPLE, "")
+def parse_toxiproxy_url(url: str, what: str = "--toxiproxy-url",
+                        allowed_hosts: Collection[str] = ()) -> LoopbackUrl:
+    """Check a Toxiproxy API URL (``http://127.0.0.1:8474``, or a host in ``allowed_hosts``:
+    the Toxiproxy next to a target on another machine); raises ValueError like above."""
+    return _parse(url, what, ("http",), TOXIPROXY_EXAMPLE, "", allowed_hosts)
 
 
 def parse_metrics_url(url: str, what: str = "[target] metrics_url") -> LoopbackUrl:

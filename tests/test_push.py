@@ -23,8 +23,8 @@ import pytest
 
 from harness.loadgen.history import DELIVERY_GRACE, OperationHistory
 from harness.loadgen.pushes import HEARTBEAT_KEY, PushTimer
-from harness.loadgen.sentlog import SentLog
 from harness.protocols import Answer, Joined, Other, Pushed, build_protocol
+from harness.protocols.sendtime import send_time, stamped, unstamped
 from harness.push import PushSettings
 from harness.push.trigger import TriggerRequest, http_base
 from harness.scenario import ScenarioError, load_scenario
@@ -215,14 +215,13 @@ class _Clock:
         return self.now
 
 
-def _member(settings: PushSettings) -> tuple[OperationHistory, PushTimer, _Clock, SentLog]:
+def _member(settings: PushSettings) -> tuple[OperationHistory, PushTimer, _Clock, None]:
     clock = _Clock()
     history = OperationHistory(clock=clock, wall=clock)
     history.entered("fast-1", "fast", "room-0")
-    sent_log = SentLog()
-    timer = PushTimer(settings, history, "fast-1", sent_log, clock=clock, wall=clock)
+    timer = PushTimer(settings, history, "fast-1", clock=clock, wall=clock)
     timer.joined()
-    return history, timer, clock, sent_log
+    return history, timer, clock, None
 
 
 def test_a_heartbeat_is_timed_by_how_late_it_came_and_owed_from_its_due_time() -> None:
@@ -257,14 +256,14 @@ def test_a_heartbeat_not_yet_due_when_the_member_leaves_is_not_owed() -> None:
 
 
 def test_a_triggered_push_is_timed_from_the_request_and_owed_to_the_room() -> None:
-    history, timer, clock, sent_log = _member(PushSettings("trigger"))
+    history, timer, clock, _ = _member(PushSettings("trigger"))
     clock.now += 0.1  # a member in the room when the request started is owed its push
-    history.broadcast("trigger", "room-0", "push-1-1")
-    sent_log.record("push-1-1", clock.now)
-    history.broadcast("trigger", "room-0", "push-1-2")
+    first = stamped("push-1-1", clock.now)  # the request's start rides in the id
+    history.broadcast("trigger", "room-0", first)
+    history.broadcast("trigger", "room-0", stamped("push-1-2", clock.now))
     clock.now += 0.25
-    assert timer.received(Pushed("room-0", "push-1-1", None)) == pytest.approx(0.25)
-    assert timer.received(Pushed("room-0", "push-other", None)) is None  # not ours: untimed
+    assert timer.received(Pushed("room-0", first, None)) == pytest.approx(0.25)
+    assert timer.received(Pushed("room-0", "push-other", None)) is None  # no stamp: untimed
     clock.now += DELIVERY_GRACE
     history.end_run()
     assert history.take()["fast"] == {"owed": 2, "lost": 1}
@@ -421,7 +420,7 @@ def test_a_trigger_request_is_a_sample_and_a_refused_one_owes_nothing(
     history.entered("fast-1", "fast", "room-0")
     history.rooms["room-0"]["fast-1"].joined -= 1.0  # in the room well before the trigger
     environment = _Environment()
-    loop = TriggerLoop(environment, settings, history, SentLog(), dashboard + "/ws", 1,
+    loop = TriggerLoop(environment, settings, history, dashboard + "/ws", 1,
                        timeout_s=5.0, draining=lambda: False)
     loop.fire("room-0")
     [sample] = environment.events.fired
@@ -429,7 +428,8 @@ def test_a_trigger_request_is_a_sample_and_a_refused_one_owes_nothing(
     owed = history.rooms["room-0"]["fast-1"].owed
     if error is None:
         assert sample["exception"] is None
-        assert list(owed) == [f"push-{os.getpid()}-1"]  # owed, not yet received
+        [owed_id] = owed  # owed, not yet received; its id carries the request's start
+        assert unstamped(owed_id) == f"push-{os.getpid()}-1" and send_time(owed_id) is not None
     else:
         assert error in str(sample["exception"])
         assert owed == {} and history.waiting() == []  # refused: nothing owed or in flight

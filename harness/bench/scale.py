@@ -29,6 +29,9 @@ The count steps up by doubling until a step fails (or the time budget runs out),
 interval between the last count that held and the first that failed is bisected once. The
 result is the largest count that held; it is a property of this whole set-up (server, one
 generator, Toxiproxy, one shared 2-core machine), not of the server alone.
+
+Each finished step prints a progress line (:mod:`harness.batch_progress`): the steps done
+of at most how many, and the time left.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.batch_progress import BatchProgress
 from harness.measurements import Sample
 from harness.run import RunOptions
 from harness.runfolder import RunFolder
@@ -214,6 +218,22 @@ def starved_by_machine(generator_wait: float | None, others: float | None) -> bo
             and generator_wait > STARVED_WAIT and others > STARVED_OTHERS)
 
 
+def planned_steps(start: int, ceiling: int, bisect: bool) -> int:
+    """Steps the search takes at most: doubling from ``start`` up to ``ceiling``, and one
+    bisection (``bisect``) after the first step that fails."""
+    doublings = max(0, math.floor(math.log2(ceiling / start))) + 1
+    return doublings + (1 if bisect else 0)
+
+
+def step_outcome(step: dict[str, Any]) -> str:
+    """A step in a few words: ``400 members: held, join p99 88 ms``."""
+    outcome = ("stalled" if step["stalled"] else "starved" if step["inconclusive"]
+               else "held" if step["held"] else "failed")
+    p99 = step["join_p99_ms"]
+    p99_text = "no joins" if p99 is None else f"join p99 {p99:.0f} ms"
+    return f"{step['members']} members: {outcome}, {p99_text} ({step['verdict']})"
+
+
 def _round_to(value: float, step: int) -> int:
     return max(step, int(round(value / step)) * step)
 
@@ -266,19 +286,27 @@ def _search(workload: Workload, runs_dir: Path, min_joins: int, tiny: bool,
     stalled_at: int | None = None
     members = workload.start
     last_seconds = 0.0
+    # Doubling up to the ceiling, one bisection: at most that many steps (a stalled one twice).
+    progress = BatchProgress(f"scale {workload.name}",
+                             planned_steps(workload.start, workload.ceiling, bisect=not tiny),
+                             at_most=True, budget_s=workload.budget_s)
 
     def over_budget() -> bool:
         return time.monotonic() - began + last_seconds > workload.budget_s
 
-    def attempt(count: int) -> dict[str, Any]:
+    def measure(count: int) -> dict[str, Any]:
         nonlocal last_seconds
         step = measure_step(workload, count, workload.window_s, runs_dir, min_joins)
         searched.append(step)
         last_seconds = step["seconds"]
+        progress.run_finished(step_outcome(step))
+        return step
+
+    def attempt(count: int) -> dict[str, Any]:
+        step = measure(count)
         if step["inconclusive"] and not over_budget():  # measure once more before giving up
-            step = measure_step(workload, count, workload.window_s, runs_dir, min_joins)
-            searched.append(step)
-            last_seconds = step["seconds"]
+            progress.planned += 1
+            step = measure(count)
         return step
 
     while members <= workload.ceiling and not over_budget():

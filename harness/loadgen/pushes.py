@@ -7,9 +7,9 @@ member is owed in the process's operation history (:mod:`harness.loadgen.history
 - ``server_clock``: the member's wall clock minus the push's ``sent_at``; nothing is owed;
 - ``heartbeat``: how late the push came after it was due (``period`` after the previous one,
   or after the join); the next one is owed from its due time;
-- ``trigger``: the member's wall clock minus when the trigger's request started (looked up by
-  the push's id in the process's :class:`~harness.loadgen.sentlog.SentLog`); owed as a
-  broadcast is, from the request's start.
+- ``trigger``: the member's wall clock minus when the trigger's request started (carried in
+  the push's id, :mod:`harness.protocols.sendtime`, so a member in any Locust process can
+  time it); owed as a broadcast is, from the request's start.
 
 :class:`TriggerLoop` (one per Locust process that runs members) calls the trigger for every
 room each ``interval``, each request in a greenlet of its own (bounded by ``--op-timeout``), and
@@ -32,11 +32,11 @@ from typing import Any
 import gevent
 
 from harness.protocols import Pushed
+from harness.protocols.sendtime import send_time, stamped
 from harness.push import HEARTBEAT, SERVER_CLOCK, TRIGGER, PushSettings
 from harness.push.trigger import TriggerFailed, TriggerRequest, http_base, send
 
 from .history import OperationHistory
-from .sentlog import SentLog
 
 __all__ = ["HEARTBEAT_KEY", "TRIGGER_KIND", "PushTimer", "TriggerLoop"]
 
@@ -54,12 +54,11 @@ class PushTimer:
     """One member's pushes: their delivery times, and what the member is owed."""
 
     def __init__(self, settings: PushSettings, history: OperationHistory, member: str,
-                 sent_log: SentLog, clock: Callable[[], float] = time.monotonic,
+                 clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.history = history
         self.member = member
-        self.sent_log = sent_log
         self.clock = clock
         self.wall = wall
         #: Heartbeats: when the member last got one (or joined); None out of a room.
@@ -94,7 +93,7 @@ class PushTimer:
         if push.id is None:
             return None
         self.history.received(self.member, push.id)
-        sent = self.sent_log.sent_at(push.id)
+        sent = send_time(push.id)
         return None if sent is None else max(0.0, self.wall() - sent)
 
 
@@ -102,13 +101,12 @@ class TriggerLoop:
     """Call the HTTP trigger for every room each interval, until the run drains."""
 
     def __init__(self, environment: Any, settings: PushSettings, history: OperationHistory,
-                 sent_log: SentLog, target_url: str, rooms: int, timeout_s: float,
+                 target_url: str, rooms: int, timeout_s: float,
                  draining: Callable[[], bool], body_size: int = 0) -> None:
         assert settings.trigger is not None and settings.timing == TRIGGER
         self.environment = environment
         self.trigger = settings.trigger
         self.history = history
-        self.sent_log = sent_log
         self.base = http_base(target_url)
         self.rooms = [f"room-{index}" for index in range(max(rooms, 1))]
         self.timeout_s = timeout_s
@@ -138,11 +136,11 @@ class TriggerLoop:
 
     def fire(self, room: str) -> None:
         """One trigger for ``room``: owed to its members from the request's start."""
-        push_id = f"{self._prefix}-{next(self._ids)}"
         sent = time.time()
+        # The send time rides in the id, so a member in any Locust process can time it.
+        push_id = stamped(f"{self._prefix}-{next(self._ids)}", sent)
         request = TriggerRequest.build(self.trigger, self.base, {
             "room": room, "id": push_id, "sent_at": repr(sent), "body": _body(self.body_size)})
-        self.sent_log.record(push_id, sent)
         owed = self.history.broadcast(TRIGGER_KIND, room, push_id)
         operation = self.history.invoke(TRIGGER_KIND, TRIGGER_MEMBER_KIND, TRIGGER_KIND)
         started = time.perf_counter()

@@ -20,8 +20,10 @@ alive also answers WebSocket pings, which ``websocket-client`` does only
 inside ``recv``.
 
 Delivery time is the receiver's clock minus the send time the message
-carries; a protocol whose messages carry none is timed from when the sender,
-in this Locust process, sent that message id (:class:`SentLog`).
+carries: its protocol's send-time field, else the send time the sender put in
+the message id (:mod:`harness.protocols.sendtime`), so deliveries between
+Locust processes and hosts are timed too. A server that hands back neither
+(it rewrites ids) leaves its deliveries untimed; they still count as received.
 
 Each operation is reported through ``events.request.fire`` with
 ``request_type`` set to the member kind (``fast`` or ``slow``) and ``name``
@@ -60,7 +62,7 @@ import logging
 import os
 import struct
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import gevent
 import websocket
@@ -86,6 +88,7 @@ from harness.protocols import (
     Unparseable,
     build_protocol,
 )
+from harness.protocols.sendtime import send_time, stamped, unstamped
 from harness.push import PushSettings
 from harness.tls import TlsOptions
 
@@ -94,7 +97,6 @@ from .history import Operation, operation_history
 from .memberfaults import member_faults
 from .order import DeliveryOrder, order_recorder
 from .pushes import PushTimer
-from .sentlog import SentLog
 from .slots import MemberSlot, SlotUnavailable, slot_service
 from .stall import CLOSED_BY_MEMBER, StallWatch
 
@@ -128,8 +130,6 @@ class RoomUser(User):
     protocol: ClientProtocol = ROOMCHAOS
     slot: MemberSlot
     ws: websocket.WebSocket | None = None
-    #: Which message id was sent when, by the members of this process.
-    sent_log: ClassVar[SentLog] = SentLog()
     #: Times the server's own pushes (set in :meth:`on_start` when the run has ``[push]``).
     push_timer: PushTimer | None = None
 
@@ -154,7 +154,7 @@ class RoomUser(User):
         #: The server's own pushes (``--push``, the scenario's ``[push]``); None: none timed.
         self.pushes = _push_settings(self.environment)
         self.push_timer = None if self.pushes is None else PushTimer(
-            self.pushes, self.history, self.slot.name, self.sent_log)
+            self.pushes, self.history, self.slot.name)
         self.op_timeout = float(options.op_timeout)
         # A wss target seen through a proxy: keep its name for SNI, verification and Host.
         self.tls = TlsOptions(options.ca_file or None, bool(options.insecure))
@@ -390,15 +390,15 @@ class RoomUser(User):
             except (OSError, websocket.WebSocketException):
                 return
         if message.sender is None and type(message.id) is str:
-            # The ids are the harness's own (``member-N``): they name their sender.
-            message.sender = message.id.rpartition("-")[0] or None
+            # The ids are the harness's own (``member-N@T``): they name their sender.
+            message.sender = unstamped(message.id).rpartition("-")[0] or None
         if message.sender == self.slot.name:
             return  # the server echoed this member's own message: not a delivery
         self._order.observe(message)
         self.history.received(self.slot.name, message.id)
         sent_at = message.sent_at
         if sent_at is None:
-            sent_at = self.sent_log.sent_at(message.id)
+            sent_at = send_time(message.id)
         if sent_at is not None:
             self.environment.events.request.fire(
                 request_type=self.slot.kind,
@@ -529,15 +529,14 @@ class RoomUser(User):
         self._fire("leave", started)
 
     def broadcast(self, body: str | None = None) -> None:
-        """Broadcast ``body`` (by default :meth:`body`); the id ends with the count of confirmed
-        broadcasts plus one, so a refused one is sent again with the same number (see
-        harness.loadgen.order)."""
+        """Broadcast ``body`` (by default :meth:`body`) with the id ``member-N@T``: N is the
+        count of confirmed broadcasts plus one, so a refused one is sent again with the same
+        number (see harness.loadgen.order), and T the send time (harness.protocols.sendtime)."""
         if body is None:
             body = self.body()
-        message_id = f"{self.slot.name}-{self._sequence + 1}"
         sent_at = time.time()
+        message_id = stamped(f"{self.slot.name}-{self._sequence + 1}", sent_at)
         frame = self.protocol.broadcast_frame(self.slot.room, message_id, body, sent_at)
-        self.sent_log.record(message_id, sent_at)
         self._hold_while_draining()
         owed = self.history.broadcast(self.slot.name, self.slot.room, message_id)
         try:

@@ -40,7 +40,8 @@ frames in are ``str`` for text frames and ``bytes`` for binary ones.
 
 A protocol whose delivered messages carry no send timestamp leaves
 :attr:`Delivered.sent_at` at ``None``; the transport then times the delivery
-with its own clock, from when the member that sent :attr:`Delivered.id` sent it.
+with the send time the load generator put in :attr:`Delivered.id` itself
+(:mod:`.sendtime`), in any Locust process.
 
 :meth:`ClientProtocol.classify` never raises: a frame it cannot read comes back
 as :class:`Unparseable`, a readable frame of a kind the interface has no event
@@ -58,6 +59,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from .sendtime import unstamped
 
 __all__ = [
     "Answer",
@@ -134,8 +137,9 @@ class Delivered(Event):
     ``sent_at`` is the sender's wall clock (seconds, as :func:`time.time`) as a
     float, ``None`` when the frame does not carry a usable one; ``seq`` is the
     receiver's sequence number, ``None`` when not carried. ``id`` is what
-    :meth:`ClientProtocol.ack_frame` acknowledges; the load generator ends each
-    id with its sender's own counter (``member-N``), read by :attr:`counter`.
+    :meth:`ClientProtocol.ack_frame` acknowledges; the load generator writes each
+    id as its sender's name, own counter and send time (``member-N@T``, :mod:`.sendtime`);
+    :attr:`counter` reads N.
     """
 
     kind: ClassVar[str] = "delivered"
@@ -150,11 +154,13 @@ class Delivered(Event):
     @property
     def counter(self) -> int | None:
         """The sender's own counter: an integer id, or the digits after an id's last ``-``
-        (``member-3-17`` -> 17); ``None`` when the id carries none. Where a protocol has no
-        ``seq``, the load generator finds lost and reordered messages with it."""
+        (``member-3-17`` -> 17), past the send time the id may carry
+        (``member-3-17@1765085267123456`` -> 17, :mod:`.sendtime`); ``None`` when the id
+        carries none. Where a protocol has no ``seq``, the load generator finds lost and
+        reordered messages with it."""
         if type(self.id) is int:
             return self.id
-        digits = str(self.id).rpartition("-")[2]
+        digits = unstamped(self.id).rpartition("-")[2]
         return int(digits) if digits.isdigit() and len(digits) <= 18 else None
 
 

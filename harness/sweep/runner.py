@@ -3,6 +3,8 @@
 The sweep folder holds one run folder per run (``<latency>-<k>``, e.g. ``300ms-2``), each
 with its own ``result.json`` and ``report.html``; ``sweep.json`` is rewritten after every run
 (so an interrupted sweep keeps its record) and ``sweep.html`` is drawn from it at the end.
+Each finished run prints one progress line: runs done of at most how many, and the time left
+(:mod:`harness.batch_progress`).
 Runs append their history line to the sweep folder's own ``history.jsonl``, not to the
 results dir's: their latencies differ from the scenario's, and ``trend`` must not compare
 them with ordinary runs.
@@ -15,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.batch_progress import BatchProgress
 from harness.pages import PageError
 from harness.pages.sweep_page import write_sweep_page
 from harness.rig import signals_raise
@@ -102,9 +105,9 @@ def announce(plan: SweepPlan, folder: Path) -> str:
 
 
 def run_line(point: Point, repeat: int) -> str:
-    """One line per finished run: the point's last run."""
+    """What a finished run found (the point's last run), for its progress line."""
     record = point.runs[-1]
-    return (f"[sweep {format_ms(point.latency_ms)} {len(point.runs)}/{repeat}] "
+    return (f"{format_ms(point.latency_ms)} run {len(point.runs)}/{repeat}: "
             f"{record.verdict:<5} {record.message}")
 
 
@@ -117,9 +120,11 @@ def run_sweep(plan: SweepPlan, folder: Path, run_once: RunOnce) -> SweepResult:
     """
     started_utc = utc_now()
     print(announce(plan, folder), flush=True)
+    # The bisection may stop before its budget of runs: "at most".
+    progress = BatchProgress("sweep", plan.run_budget, at_most=True)
 
     def after_run(result: SweepResult, point: Point) -> None:
-        print(run_line(point, plan.repeat), flush=True)
+        progress.run_finished(run_line(point, plan.repeat))
         write_sweep_json(folder, sweep_document(result, started_utc))
 
     with signals_raise():
