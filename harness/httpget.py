@@ -73,8 +73,9 @@ def http_get(url: str, *, timeout: float = 2.0, context: ssl.SSLContext | None =
              max_bytes: int | None = None) -> HttpAnswer:
     """GET ``url`` within ``timeout`` seconds.
 
-    The timeout bounds the connect and the whole read: the body is read in chunks and the
-    deadline checked between them. ``context`` verifies an ``https://`` URL (None: the
+    The timeout bounds the connect, each wait for bytes, and the whole read: the body is read
+    as it arrives and the deadline checked between reads (so a server that trickles its answer
+    fails too, after at most about twice the timeout). ``context`` verifies an ``https://`` URL (None: the
     system's CAs). ``max_bytes`` bounds the body: more than that is an :class:`HttpTooLong`
     (a cut answer could end mid-value, so none of it is returned).
 
@@ -96,9 +97,11 @@ def http_get(url: str, *, timeout: float = 2.0, context: ssl.SSLContext | None =
 
 def _read(response: Any, url: str, deadline: float, timeout: float,
           max_bytes: int | None) -> bytes:
+    # read1: whatever has arrived (read(n) would wait for all n bytes, past the deadline).
+    read = getattr(response, "read1", response.read)
     chunks: list[bytes] = []
     size = 0
-    while chunk := response.read(_CHUNK):
+    while chunk := read(_CHUNK):
         chunks.append(chunk)
         size += len(chunk)
         if max_bytes is not None and size > max_bytes:
