@@ -76,8 +76,8 @@ def http_get(url: str, *, timeout: float = 2.0, context: ssl.SSLContext | None =
     The timeout bounds the connect, each wait for bytes, and the whole read: the body is read
     as it arrives and the deadline checked between reads (so a server that trickles its answer
     fails too, after at most about twice the timeout). ``context`` verifies an ``https://``
-    URL (None: the system's CAs). ``max_bytes`` bounds the body: more than that is an :class:`HttpTooLong`
-    (a cut answer could end mid-value, so none of it is returned).
+    URL (None: the system's CAs). ``max_bytes`` bounds the body: more than that is an
+    :class:`HttpTooLong` (a cut answer could end mid-value, so none of it is returned).
 
     Raises:
         HttpFailed: no HTTP answer in time, or a body over ``max_bytes``.
