@@ -229,9 +229,9 @@ class ToxiproxyClient:
                                     allowed_hosts=allowed_hosts)[1]
 
         def call() -> ProxyInfo:
-            created = _json_dict(self._api.post(
+            created = _ok_object(self._api.post(
                 "/proxies", json={"name": name, "upstream": upstream, "listen": listen},
-                timeout=self.timeout).json())
+                timeout=self.timeout))
             real_listen = str(created["listen"])
             port = listen_port(real_listen)
             if port == 0:  # not seen with 2.12.0; fall back to the listing
@@ -296,13 +296,8 @@ class ToxiproxyClient:
             "attributes": dict(attributes or {}),
         }
 
-        def call() -> dict[str, Any]:
-            response = self._api.post(f"/proxies/{proxy}/toxics", json=payload,
-                                      timeout=self.timeout)
-            _require_ok(response)
-            return _json_dict(response.json())
-
-        return self._call(f"add toxic {name} to {proxy}", call)
+        return self._call(f"add toxic {name} to {proxy}", lambda: _ok_object(
+            self._api.post(f"/proxies/{proxy}/toxics", json=payload, timeout=self.timeout)))
 
     def update_toxic(self, proxy: str, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """Change attributes of toxic `name` on `proxy` in place; return the updated toxic.
@@ -314,13 +309,9 @@ class ToxiproxyClient:
         _check_name("toxic", name)
         payload = {"attributes": dict(attributes)}
 
-        def call() -> dict[str, Any]:
-            response = self._api.patch(f"/proxies/{proxy}/toxics/{name}", json=payload,
-                                       timeout=self.timeout)
-            _require_ok(response)
-            return _json_dict(response.json())
-
-        return self._call(f"update toxic {name} on {proxy}", call)
+        return self._call(f"update toxic {name} on {proxy}", lambda: _ok_object(
+            self._api.patch(f"/proxies/{proxy}/toxics/{name}", json=payload,
+                            timeout=self.timeout)))
 
     def remove_toxic(self, proxy: str, name: str) -> None:
         """Remove toxic `name` from `proxy` (`ToxiproxyApiError` 404 if absent).
@@ -386,6 +377,12 @@ def _require_ok(response: requests.Response) -> None:
     """Raise `_HttpStatus` unless `response` has a 2xx status."""
     if not response.ok:
         raise _HttpStatus(response.status_code, _error_text(ValueError(response.content)))
+
+
+def _ok_object(response: requests.Response) -> dict[str, Any]:
+    """The JSON object of a 2xx `response` (`_HttpStatus` otherwise)."""
+    _require_ok(response)
+    return _json_dict(response.json())
 
 
 def _json_dict(value: Any) -> dict[str, Any]:
