@@ -119,8 +119,13 @@ def _reason(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed: {exc.reason or exc}"
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return " ".join((text or type(exc).__name__).split()).lower()[:200]
+    if isinstance(exc, http.client.HTTPException):
+        text = f"not an HTTP answer ({type(exc).__name__}: {exc})"
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror.lower()  # "Connection refused" -> "connection refused"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
 
 
 def get_ok(url: str, *, timeout: float = 2.0, context: ssl.SSLContext | None = None,

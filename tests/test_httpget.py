@@ -64,6 +64,13 @@ def silent_port() -> Iterator[int]:
     listener.close()
 
 
+def _answer_garbage(listener: socket.socket) -> None:
+    connection, _ = listener.accept()
+    with connection:
+        connection.recv(4096)
+        connection.sendall(b"not http at all\r\n\r\n")
+
+
 def _refused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -104,6 +111,12 @@ def test_no_answer_is_one_line_naming_the_url_and_cause(silent_port: int) -> Non
     assert time.monotonic() - start < 0.5 + 3.0  # wide: the machine is shared
     with pytest.raises(HttpFailed, match="^GET nonsense: "):
         http_get("nonsense")
+    not_http = socket.create_server(("127.0.0.1", 0))
+    answering = threading.Thread(target=_answer_garbage, args=(not_http,), daemon=True)
+    answering.start()
+    with pytest.raises(HttpFailed, match=r"not an HTTP answer \(BadStatusLine: "):
+        http_get(f"http://127.0.0.1:{not_http.getsockname()[1]}/", timeout=5.0)
+    not_http.close()
     assert not answers_200(hung, timeout=0.3)
     assert not answers_200(refused)
 
