@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 import psutil
 import pytest
 
+import harness.launched
 from harness.launched import (
     DEFAULT_READY_TIMEOUT,
     LaunchedTarget,
@@ -308,3 +310,18 @@ def test_a_bundled_server_is_a_launched_target_on_its_healthz(tmp_path: Path) ->
         pid = target.pid
         assert pid is not None
     assert_gone([pid])
+
+
+def test_a_bundled_server_whose_port_was_taken_starts_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real roomserver's own message for a taken port is recognised: the first pick is a
+    port someone listens on (the picker is faked; the server and its message are real)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        ports = iter([taken.getsockname()[1]])
+        real_free_port = harness.launched.free_port
+        monkeypatch.setattr(harness.launched, "free_port", lambda: next(ports, None)
+                            or real_free_port())
+        with ReferenceTarget("fixed", tmp_path) as info:
+            assert info.port != taken.getsockname()[1]
+            assert "address already in use" in (tmp_path / "target.log").read_text()
