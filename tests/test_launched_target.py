@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import pytest
 
-import harness.launched
+from harness import launched as launched_module
 from harness.launched import (
     DEFAULT_READY_TIMEOUT,
     LaunchedTarget,
@@ -319,8 +319,8 @@ def test_a_bundled_server_whose_port_was_taken_starts_on_another(
     port someone listens on (the picker is faked; the server and its message are real)."""
     with socket.create_server(("127.0.0.1", 0)) as taken:
         ports = iter([taken.getsockname()[1]])
-        real_free_port = harness.launched.free_port
-        monkeypatch.setattr(harness.launched, "free_port", lambda: next(ports, None)
+        real_free_port = launched_module.free_port
+        monkeypatch.setattr(launched_module, "free_port", lambda: next(ports, None)
                             or real_free_port())
         with ReferenceTarget("fixed", tmp_path) as info:
             assert info.port != taken.getsockname()[1]
