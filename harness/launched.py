@@ -1,4 +1,8 @@
-"""A target the harness launches: the user's server command, on a free loopback port.
+"""A target the harness launches, on a free loopback port: the user's command or a bundled server.
+
+Both go the same way (:class:`LaunchedTarget`): a bundled server (:class:`ReferenceTarget`)
+is only a plan built here, its module's command with ``--port {port}`` and ``/healthz`` as
+its readiness URL.
 
 ``--target-cmd "python -m myserver --port {port}"`` (or ``[target] cmd`` in the scenario) is
 split with :func:`shlex.split` (no shell), ``{port}`` is replaced by a port free on 127.0.0.1,
@@ -8,6 +12,8 @@ group and SIGKILL after a grace period on every way out. The harness waits until
 accepts TCP connections, or until a readiness URL (``--target-ready``, may hold ``{port}``)
 answers 200, within the ready timeout; a command whose port never opens is a
 :class:`~harness.processes.ProcessFailed` naming the command and the last lines of its log.
+A command that exits logging ``address already in use`` (the picked port was taken before it
+bound it) is started again on another port.
 
 The target's WebSocket URL is a template too (``--target-url``, default
 ``ws://127.0.0.1:{port}/ws``); so are ``--lock-reports`` URLs.
@@ -15,26 +21,25 @@ The target's WebSocket URL is a template too (``--target-url``, default
 
 from __future__ import annotations
 
-import http.client
 import os
 import shlex
 import socket
-import time
-import urllib.error
-import urllib.request
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .httpget import answers_200, wait_until
 from .locust_process import free_port
 from .processes import ChildProcess, ProcessFailed
 from .runfolder import RunFolder
+from .target import BUNDLED_SERVERS, PROJECT_ROOT, TargetInfo
 from .tls import TlsOptions
 from .urls import check_host, parse_target_url
 
 __all__ = ["DEFAULT_READY_TIMEOUT", "DEFAULT_URL_TEMPLATE", "PORT", "LaunchPlan",
-           "LaunchedTarget", "fill_port", "parse_command"]
+           "LaunchedTarget", "ReferenceTarget", "fill_port", "parse_command"]
 
 PORT = "{port}"
 DEFAULT_URL_TEMPLATE = "ws://127.0.0.1:{port}/ws"
@@ -44,7 +49,10 @@ DEFAULT_READY_TIMEOUT = 20.0
 MAX_COMMAND_CHARS = 8192
 #: How many of the log's last lines a failure message quotes.
 LOG_LINES = 5
-_POLL = 0.05
+#: How many ports a command that finds its port taken is started on, at most.
+PORT_ATTEMPTS = 3
+#: What a server's log says (lower-cased) when its port was taken between pick and bind.
+_PORT_TAKEN = "address already in use"
 FLAG_NAMES = {"cmd": "--target-cmd", "url": "--target-url", "ready": "--target-ready",
               "ready_timeout": "--target-ready-timeout"}
 
@@ -131,56 +139,103 @@ class LaunchPlan:
 
 
 class LaunchedTarget:
-    """The user's server, started from a :class:`LaunchPlan` into ``run_dir``.
+    """A server the harness runs: the user's command or a bundled one, from a :class:`LaunchPlan`.
+
+    The one start, stop and death path for every target the harness starts: its
+    :class:`~harness.processes.ChildProcess` (own process group, output in ``target.log`` of
+    ``run_dir``), readiness polled with :func:`harness.httpget.wait_until`, and a death
+    before readiness named with the last lines of its log. The rig checks :attr:`process`
+    during the run, so a death mid-run is an ERROR naming it.
 
     Attributes:
         port: The port given to the command (free on 127.0.0.1 when picked).
         host: The URL's host, where readiness is checked.
         url: The target's WebSocket URL, ``{port}`` filled in.
         process: The child; ``target.log`` in the run folder holds its output.
+        info: Where it listens, once started.
     """
 
-    def __init__(self, plan: LaunchPlan, run_dir: Path, tls: TlsOptions | None = None) -> None:
+    def __init__(self, plan: LaunchPlan, run_dir: Path, tls: TlsOptions | None = None,
+                 name: str | None = None) -> None:
+        """``name``: what messages call it (default: ``target `COMMAND```)."""
         self.plan = plan
-        self.port = free_port()
-        self.url = fill_port(plan.url, self.port)
-        self.host = urlsplit(self.url).hostname or "127.0.0.1"
-        self.argv = [fill_port(part, self.port) for part in parse_command(plan.command)]
+        self.run_dir = run_dir
+        self.name = name or f"target `{plan.command}`"
         self.tls = tls or TlsOptions()
-        self.process = ChildProcess(f"target `{plan.command}`", self.argv,
-                                    RunFolder(run_dir).target_log,
-                                    cwd=None if plan.cwd is None else Path(plan.cwd))
+        self.info: TargetInfo | None = None
+        self._use_port(free_port())
+
+    def _use_port(self, port: int) -> None:
+        """Fill ``port`` into the plan's templates; a new (not yet started) child."""
+        self.port = port
+        self.url = fill_port(self.plan.url, port)
+        self.host = urlsplit(self.url).hostname or "127.0.0.1"
+        self.argv = [fill_port(part, port) for part in parse_command(self.plan.command)]
+        self.process = ChildProcess(self.name, self.argv, RunFolder(self.run_dir).target_log,
+                                    cwd=None if self.plan.cwd is None else Path(self.plan.cwd))
 
     @property
-    def pid(self) -> int:
-        """The launched command's process id (the leader of its process group)."""
-        return self.process.pid
+    def pid(self) -> int | None:
+        """The command's process id (the leader of its group); None before it started."""
+        return self.process.pid if self.process.popen is not None else None
 
-    def start(self) -> str:
-        """Start the command and wait until it is ready; return the target's URL.
+    def start(self) -> TargetInfo:
+        """Start the command and wait until it is ready; return where it listens.
+
+        A command that dies saying its port is taken (another process bound the picked port
+        first) is started again on another port, up to :data:`PORT_ATTEMPTS` times.
 
         Raises:
             ProcessFailed: it could not start, exited first, or was not ready within the
                 timeout (it is stopped then); the message names the command and ends with
                 the last lines of its log.
         """
-        self.process.start()
-        deadline = time.monotonic() + self.plan.ready_timeout_s
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            log_start = _size(self.process.log_path)
+            try:
+                self._start_once()
+            except ProcessFailed:
+                if attempt == PORT_ATTEMPTS or not self._lost_its_port(log_start):
+                    raise
+                self._use_port(free_port())
+                continue
+            break
+        parts = urlsplit(self.url)
+        self.info = TargetInfo(self.url, self.host, parts.port or self.port)
+        return self.info
+
+    def _start_once(self) -> None:
         what = (f"answer 200 at {fill_port(self.plan.ready_url, self.port)}" if self.plan.ready_url
                 else f"accept connections on port {self.port}")
-        while not self.ready():
+
+        def still_alive() -> None:
             if not self.process.alive():
                 raise ProcessFailed(f"{self.process.death_message(LOG_LINES)} before it "
                                     f"was ready (it should {what})")
-            if time.monotonic() > deadline:
-                self.process.stop(grace=2.0)
-                tail = self.process.log_tail(LOG_LINES)
-                raise ProcessFailed(
-                    f"{self.process.name} did not {what} within "
-                    f"{self.plan.ready_timeout_s:g} s; it was stopped "
-                    + (f"(last log lines: {tail})" if tail else "(its log is empty)"))
-            time.sleep(_POLL)
-        return self.url
+
+        def timed_out() -> ProcessFailed:
+            self.process.stop(grace=2.0)
+            tail = self.process.log_tail(LOG_LINES)
+            return ProcessFailed(
+                f"{self.process.name} did not {what} within "
+                f"{self.plan.ready_timeout_s:g} s; it was stopped "
+                + (f"(last log lines: {tail})" if tail else "(its log is empty)"))
+
+        self.process.start()
+        wait_until(self.ready, timeout=self.plan.ready_timeout_s, timed_out=timed_out,
+                   still_alive=still_alive)
+
+    def _lost_its_port(self, log_start: int) -> bool:
+        """Whether the child that just died logged that its port was taken."""
+        if self.process.alive():
+            return False
+        try:
+            with self.process.log_path.open("rb") as log:
+                log.seek(log_start)
+                text = log.read().decode("utf-8", "replace")
+        except OSError:
+            return False
+        return _PORT_TAKEN in text.lower()
 
     def ready(self) -> bool:
         """One readiness check: the URL answers 200, or the target's port accepts TCP.
@@ -190,11 +245,7 @@ class LaunchedTarget:
         if self.plan.ready_url is not None:
             url = fill_port(self.plan.ready_url, self.port)
             context = self.tls.ssl_context() if url.startswith("https://") else None
-            try:
-                with urllib.request.urlopen(url, timeout=1.0, context=context) as response:
-                    return int(response.status) == 200
-            except (OSError, urllib.error.URLError, ValueError, http.client.HTTPException):
-                return False  # not listening yet, or not answering HTTP (yet)
+            return answers_200(url, timeout=1.0, context=context)
         try:
             socket.create_connection((self.host, self.port), timeout=1.0).close()
         except OSError:
@@ -204,3 +255,70 @@ class LaunchedTarget:
     def stop(self) -> int | None:
         """SIGTERM to its process group, SIGKILL after the grace period; idempotent."""
         return self.process.stop()
+
+    def __enter__(self) -> TargetInfo:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class ReferenceTarget(LaunchedTarget):
+    """A bundled server (``python -m targets.roomserver`` by default), launched like any command.
+
+    Its plan is built here: the server's module with ``--port {port}``, its WebSocket URL
+    (:attr:`~harness.target.BundledServer.path`) and ``/healthz`` as the readiness URL.
+
+    Args:
+        mode: One of the server's modes (``naive``, ``spawn`` or ``fixed`` for roomserver).
+        run_dir: Where its log and lock-report file go.
+        lock_wait_threshold / lock_hold_threshold / lock_suspend_threshold / send_timeout /
+            outbox_size / delivery: Passed on as the server's flags; None leaves the server's own
+            default (``python -m targets.roomserver --help``), the one source of each.
+        startup_timeout: Seconds it has to answer ``/healthz``.
+        server: Which of :data:`~harness.target.BUNDLED_SERVERS`.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        run_dir: Path,
+        *,
+        lock_wait_threshold: float | None = None,
+        lock_hold_threshold: float | None = None,
+        lock_suspend_threshold: float | None = None,
+        send_timeout: float | None = None,
+        outbox_size: int | None = None,
+        delivery: str | None = None,
+        startup_timeout: float = 15.0,
+        server: str = "roomserver",
+    ) -> None:
+        self.mode = mode
+        self.server = BUNDLED_SERVERS[server]
+        self.lock_report_file = RunFolder(run_dir).target_locks
+        argv = [
+            sys.executable, "-m", self.server.module,
+            "--mode", mode, "--host", "127.0.0.1", "--port", PORT,
+            "--lock-report-file", str(self.lock_report_file),
+        ]
+        flags: dict[str, float | int | str | None] = {
+            "--lock-wait-threshold": lock_wait_threshold,
+            "--lock-hold-threshold": lock_hold_threshold,
+            "--lock-suspend-threshold": lock_suspend_threshold,
+            "--send-timeout": send_timeout,
+            "--outbox-size": outbox_size,
+            "--delivery": delivery,
+        }
+        argv += [part for flag, value in flags.items() if value is not None
+                 for part in (flag, str(value))]
+        plan = LaunchPlan(shlex.join(argv), url=f"ws://127.0.0.1:{PORT}{self.server.path}",
+                          ready_url=f"http://127.0.0.1:{PORT}/healthz",
+                          ready_timeout_s=startup_timeout, cwd=str(PROJECT_ROOT))
+        super().__init__(plan, run_dir, name="target")

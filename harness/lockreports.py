@@ -8,11 +8,8 @@ service that uses go-deadlock can be tested as it is.
 
 from __future__ import annotations
 
-import json
 import ssl
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from lockwatch import parse_reports
 from lockwatch.render import HEADER
 
 from .errors import ComponentError
+from .httpget import HttpFailed, get_json
 
 __all__ = ["LockReportSource", "LockReportTracker", "LockReportsUnavailable"]
 
@@ -58,11 +56,9 @@ class LockReportSource:
         """
         if self.is_url:
             try:
-                with urllib.request.urlopen(self.spec, timeout=self.timeout,
-                                            context=self.context) as response:
-                    data = json.loads(response.read())
-            except (OSError, urllib.error.URLError, ValueError) as exc:
-                raise LockReportsUnavailable(f"lock reports at {self.spec}: {exc}") from None
+                data = get_json(self.spec, timeout=self.timeout, context=self.context)
+            except HttpFailed as exc:
+                raise LockReportsUnavailable(f"lock reports at {self.spec}: {exc.reason}") from None
             if not isinstance(data, list):
                 raise LockReportsUnavailable(
                     f"lock reports at {self.spec}: expected a JSON array, got {type(data).__name__}"

@@ -16,13 +16,13 @@ import os
 import re
 import signal
 import subprocess
-import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from .errors import ComponentError
+from .httpget import wait_until
 
 __all__ = ["ChildProcess", "ProcessFailed"]
 
@@ -115,23 +115,22 @@ class ChildProcess:
             ProcessFailed: if the child exits first or ``timeout`` passes.
         """
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def matching_line() -> re.Match[str] | None:
             try:
                 text = self.log_path.read_text(errors="replace")
             except OSError:
-                text = ""
-            for line in text.splitlines():
-                match = regex.search(line)
-                if match:
-                    return match
+                return None
+            return next(filter(None, map(regex.search, text.splitlines())), None)
+
+        def still_alive() -> None:
             if not self.alive():
                 raise ProcessFailed(f"{self.death_message()} before it was ready")
-            if time.monotonic() > deadline:
-                raise ProcessFailed(
-                    f"{self.name} was not ready within {timeout:g} s (log: {self.log_path})"
-                )
-            time.sleep(0.05)
+
+        return wait_until(matching_line, timeout=timeout, still_alive=still_alive,
+                          timed_out=lambda: ProcessFailed(
+                              f"{self.name} was not ready within {timeout:g} s "
+                              f"(log: {self.log_path})"))
 
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the child's whole process group."""

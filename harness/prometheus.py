@@ -9,12 +9,12 @@ so a bare name adds up all its series.
 
 from __future__ import annotations
 
-import http.client
 import math
 import re
 import ssl
-import urllib.request
 from dataclasses import dataclass
+
+from .httpget import HttpFailed, HttpTooLong, get_ok
 
 __all__ = ["MetricSelector", "ScrapeFailed", "Series", "parse_exposition", "scrape"]
 
@@ -121,14 +121,10 @@ def scrape(url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None
             answer longer than :data:`MAX_EXPOSITION_BYTES`.
     """
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            if response.status != 200:
-                raise ScrapeFailed(f"{url} answered {response.status}")
-            body = response.read(MAX_EXPOSITION_BYTES + 1)
-    except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
-        raise ScrapeFailed(f"{url}: {type(exc).__name__}: {exc}") from None
-    if len(body) > MAX_EXPOSITION_BYTES:
-        # Cut, its last line could be a wrong value: not parsed at all.
-        raise ScrapeFailed(f"{url} answered more than {MAX_EXPOSITION_BYTES} bytes (the most "
-                           "read); not parsed: expose fewer series there")
+        body = get_ok(url, timeout=timeout, context=context, max_bytes=MAX_EXPOSITION_BYTES)
+    except HttpTooLong as exc:  # cut, its last line could be a wrong value: not parsed at all
+        raise ScrapeFailed(f"{url}: {exc.reason}; not parsed: expose fewer series there"
+                           ) from None
+    except HttpFailed as exc:
+        raise ScrapeFailed(f"{url}: {exc.reason}") from None
     return parse_exposition(body.decode("utf-8", "replace"))

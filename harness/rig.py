@@ -29,14 +29,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ComponentError
-from .launched import LaunchedTarget, LaunchPlan, fill_port
+from .launched import LaunchedTarget, LaunchPlan, ReferenceTarget, fill_port
 from .lockreports import LockReportSource
 from .locust_process import LocustPlan, free_port, locust_process, worker_processes
 from .processes import ChildProcess
 from .protocols import build_protocol
 from .runfolder import RunFolder
 from .scenario import Scenario
-from .target import ReferenceTarget, TargetInfo, TargetUnreachable, http_base, probe_target
+from .target import TargetInfo, TargetUnreachable, http_base, probe_target
 from .tls import TlsOptions
 from .toxiproxy import ToxiproxyClient, ToxiproxyError
 from .toxiproxy_server import ToxiproxyServer
@@ -160,7 +160,7 @@ class Rig:
         self.run_dir = run_dir.absolute()
         self.toxiproxy_server: ToxiproxyServer | None = None
         self.toxiproxy: ToxiproxyClient | None = None
-        self.target: ReferenceTarget | LaunchedTarget | None = None
+        self.target: LaunchedTarget | None = None
         self.target_info: TargetInfo | None = None
         self.lock_source: LockReportSource | None = None
         self.locust: ChildProcess | None = None
@@ -195,39 +195,29 @@ class Rig:
         """
         options = self.options
         spec = options.lock_reports
-        if options.launch is not None:
-            launched = self.target = LaunchedTarget(options.launch, self.run_dir, options.tls)
-            self.info["target_command"] = launched.argv
-            try:
-                url = launched.start()
-            finally:  # recorded even when it never got ready: result.json names the child
-                if launched.process.popen is not None:
-                    self.info["pids"]["target"] = launched.pid
-            self.use_target_url(url)
-            spec = fill_port(spec, launched.port) if spec else spec
-        elif options.target_url:
+        if options.target_url and options.launch is None:
             self.use_target_url(options.target_url)
         else:
-            settings = self.scenario.target
-            assert options.mode is not None
-            self.target = ReferenceTarget(
-                options.mode, self.run_dir,
-                lock_wait_threshold=settings.lock_wait_threshold_s,
-                lock_hold_threshold=settings.lock_hold_threshold_s,
-                lock_suspend_threshold=settings.lock_suspend_threshold_s,
-                send_timeout=settings.send_timeout_s,
-                server=settings.server,
-                delivery=settings.delivery if settings.bundled.deliveries else None,
-            )
-            self.target_info = self.target.start()
-            self.info["pids"]["target"] = self.target.process.pid
-            # The server appends every report to this file; unlike its /debug/locks URL,
-            # the file can still be read after the server died.
-            spec = str(self.target.lock_report_file)
-            delivery = (f", {settings.delivery} delivery" if settings.bundled.deliveries
-                        else "")
-            self.info["versions"]["target"] = (
-                f"{self.target.server.module} ({options.mode}{delivery})")
+            target = self.target = self.launched_target()
+            try:
+                info = target.start()
+            finally:  # recorded even when it never got ready: result.json names the child
+                self.info["target_command"] = target.argv
+                if target.pid is not None:
+                    self.info["pids"]["target"] = target.pid
+            if isinstance(target, ReferenceTarget):
+                self.target_info = info
+                # The server appends every report to this file; unlike its /debug/locks URL,
+                # the file can still be read after the server died.
+                spec = str(target.lock_report_file)
+                settings = self.scenario.target
+                delivery = (f", {settings.delivery} delivery" if settings.bundled.deliveries
+                            else "")
+                self.info["versions"]["target"] = (
+                    f"{target.server.module} ({options.mode}{delivery})")
+            else:
+                self.use_target_url(info.url)
+                spec = fill_port(spec, target.port) if spec else spec
         if spec and not spec.startswith(("http://", "https://")):
             spec = str(Path(spec).absolute())  # the user's file; Locust reads it too
         self.lock_source = (LockReportSource(spec, context=options.tls.ssl_context())
@@ -235,6 +225,23 @@ class Rig:
         assert self.target_info is not None
         self.info["target_url"] = self.target_info.url
         self.info["lock_reports_source"] = spec
+
+    def launched_target(self) -> LaunchedTarget:
+        """The user's command (``--target-cmd``), else the bundled server in the run's mode."""
+        options = self.options
+        if options.launch is not None:
+            return LaunchedTarget(options.launch, self.run_dir, options.tls)
+        settings = self.scenario.target
+        assert options.mode is not None
+        return ReferenceTarget(
+            options.mode, self.run_dir,
+            lock_wait_threshold=settings.lock_wait_threshold_s,
+            lock_hold_threshold=settings.lock_hold_threshold_s,
+            lock_suspend_threshold=settings.lock_suspend_threshold_s,
+            send_timeout=settings.send_timeout_s,
+            server=settings.server,
+            delivery=settings.delivery if settings.bundled.deliveries else None,
+        )
 
     def use_target_url(self, url: str) -> None:
         """Check that the server at ``url`` answers a WebSocket handshake, and use it.

@@ -1,26 +1,22 @@
-"""The system under test: the bundled reference server, or any server's URL."""
+"""The system under test: the bundled servers described, a target's address, its probe.
+
+Starting a target (a bundled server or the user's command) is :mod:`harness.launched`'s.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 import ssl
-import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ComponentError
-from .processes import ChildProcess, ProcessFailed
-from .runfolder import RunFolder
 from .tls import TlsOptions
 
 __all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "BUNDLED_SERVERS", "MODES", "EXPECTED_VERDICTS",
-           "BundledServer", "ReferenceTarget", "TargetInfo", "TargetUnreachable", "check_label",
-           "fetch_json", "http_base", "probe_target"]
+           "BundledServer", "TargetInfo", "TargetUnreachable", "check_label", "http_base",
+           "probe_target"]
 
 
 @dataclass(frozen=True)
@@ -29,12 +25,13 @@ class BundledServer:
 
     Attributes:
         name: What ``[target] server`` calls it.
-        module: Run as ``python -m module``; it prints ``listening on ws://HOST:PORT/...``.
+        module: Run as ``python -m module --port PORT``; it answers ``/healthz`` when ready.
         expected_verdicts: Its modes, in the order runs, matrices and reports list them,
             each with the verdict its slow-member scenario must give (the canary).
         protocol: The ``[protocol] kind`` it speaks.
         deliveries: What ``[target] delivery`` may say for it (``ack``, ``write``); empty:
             the server takes no such flag.
+        path: Its WebSocket URL's path (and query) after ``ws://HOST:PORT``.
     """
 
     name: str
@@ -43,6 +40,7 @@ class BundledServer:
     protocol: str
     #: The values its ``--delivery`` flag takes; empty when it has none.
     deliveries: tuple[str, ...] = ()
+    path: str = "/ws"
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -56,7 +54,8 @@ BUNDLED_SERVERS: dict[str, BundledServer] = {
                       {"naive": "FAIL", "spawn": "PASS", "fixed": "PASS"}, "roomchaos",
                       ("ack", "write")),
         BundledServer("socketio", "targets.socketio_room",
-                      {"naive": "FAIL", "fixed": "PASS"}, "socketio"),
+                      {"naive": "FAIL", "fixed": "PASS"}, "socketio",
+                      path="/socket.io/?EIO=4&transport=websocket"),
     )
 }
 
@@ -79,9 +78,6 @@ DEFAULT_RESULTS_DIR = Path("results")
 there), whether the harness runs from a checkout or is installed; never into site-packages.
 Every run folder is made absolute before a child process (with its own working directory)
 gets a path in it (:class:`harness.rig.Rig`, :func:`harness.runner.run_scenario`)."""
-
-_LISTENING = r"listening on (?P<url>ws://(?P<host>[^:/]+):(?P<port>\d+)/\S*)"
-
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -115,12 +111,6 @@ def http_base(ws_url: str) -> str:
     parts = urlsplit(ws_url)
     scheme = "https" if parts.scheme == "wss" else "http"
     return f"{scheme}://{parts.netloc}"
-
-
-def fetch_json(url: str, timeout: float = 2.0) -> Any:
-    """GET ``url`` and decode JSON; raises ``OSError`` or ``ValueError``."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
 
 
 class TargetUnreachable(ComponentError):
@@ -175,78 +165,3 @@ def probe_target(url: str, timeout: float = PROBE_TIMEOUT, tls: TlsOptions | Non
         connection.close(timeout=1)
     except (OSError, websocket.WebSocketException):
         pass
-
-
-class ReferenceTarget:
-    """Run a bundled server (``python -m targets.roomserver`` by default) on a free loopback port.
-
-    Args:
-        mode: One of the server's modes (``naive``, ``spawn`` or ``fixed`` for roomserver).
-        run_dir: Where its log and lock-report file go.
-        lock_wait_threshold / lock_hold_threshold / lock_suspend_threshold / send_timeout /
-            outbox_size / delivery: Passed on as the server's flags; None leaves the server's own
-            default (``python -m targets.roomserver --help``), the one source of each.
-    """
-    def __init__(
-        self,
-        mode: str,
-        run_dir: Path,
-        *,
-        lock_wait_threshold: float | None = None,
-        lock_hold_threshold: float | None = None,
-        lock_suspend_threshold: float | None = None,
-        send_timeout: float | None = None,
-        outbox_size: int | None = None,
-        delivery: str | None = None,
-        startup_timeout: float = 15.0,
-        server: str = "roomserver",
-    ) -> None:
-        """``server``: which of :data:`BUNDLED_SERVERS`."""
-        self.mode = mode
-        self.server = BUNDLED_SERVERS[server]
-        self.lock_report_file = RunFolder(run_dir).target_locks
-        argv = [
-            sys.executable, "-m", self.server.module,
-            "--mode", mode, "--host", "127.0.0.1", "--port", "0",
-            "--lock-report-file", str(self.lock_report_file),
-        ]
-        flags: dict[str, float | int | str | None] = {
-            "--lock-wait-threshold": lock_wait_threshold,
-            "--lock-hold-threshold": lock_hold_threshold,
-            "--lock-suspend-threshold": lock_suspend_threshold,
-            "--send-timeout": send_timeout,
-            "--outbox-size": outbox_size,
-            "--delivery": delivery,
-        }
-        argv += [part for flag, value in flags.items() if value is not None
-                 for part in (flag, str(value))]
-        self.process = ChildProcess("target", argv, RunFolder(run_dir).target_log,
-                                    cwd=PROJECT_ROOT)
-        self.startup_timeout = startup_timeout
-        self.info: TargetInfo | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The server's process id once started (what the RSS and thread samples read)."""
-        return self.process.pid if self.process.popen is not None else None
-
-    def start(self) -> TargetInfo:
-        self.process.start()
-        match = self.process.wait_for_line(_LISTENING, self.startup_timeout)
-        host, port = match["host"], int(match["port"])
-        self.info = TargetInfo(match["url"], host, port)
-        try:
-            urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=5).close()
-        except (OSError, urllib.error.URLError) as exc:
-            self.process.stop()
-            raise ProcessFailed(f"target started but /healthz failed: {exc}") from None
-        return self.info
-
-    def stop(self) -> int | None:
-        return self.process.stop()
-
-    def __enter__(self) -> TargetInfo:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

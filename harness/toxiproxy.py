@@ -1,18 +1,20 @@
-"""The one adapter over toxiproxy-python 0.1.1: per-client server, deadlines, toxic updates.
+"""The one adapter over toxiproxy-python 0.1.1: per-client server, timeouts, toxic updates.
 
-The library has three gaps that this module closes without editing or forking it:
+The library keeps the API's host and port as class attributes of `toxiproxy.api.APIConsumer`,
+whose classmethods build every URL from ``cls.host`` and ``cls.port`` and pass their keyword
+arguments on to `requests`. This module uses that design as it is, without editing, forking or
+patching it (docs/toxiproxy.md says why it goes no further):
 
-* **One server per process.** It keeps the API host and port as class attributes of
-  `toxiproxy.api.APIConsumer`. We replace those two attributes by descriptors that read a
-  thread-local value, and run every library call in its own worker thread that sets them. Each
-  `ToxiproxyClient` therefore talks to its own server, even concurrently, and a call that hangs
-  cannot later send requests to another client's server.
-* **No HTTP timeouts.** Every call runs in a daemon worker thread and the caller waits with a
-  deadline (`concurrent.futures.Future.result(timeout)`), so a hung Toxiproxy API (upstream issues
-  #159, #210, #412, #558) becomes a `ToxiproxyTimeout` instead of a frozen harness. Daemon threads
-  never block interpreter exit. The library's `requests` calls also get a socket timeout, so an
-  abandoned worker ends soon after its deadline instead of leaking.
-* **No toxic update.** `update_toxic` sends ``PATCH /proxies/{proxy}/toxics/{toxic}`` itself.
+* **One server per client.** Each `ToxiproxyClient` makes its own subclass of `APIConsumer`
+  with that server's host and port, so several clients talk to several servers, even
+  concurrently. The library's `Toxiproxy` and `Proxy` objects are not used: they call the
+  base class, whose host and port are one per process.
+* **Timeouts.** Every call passes ``timeout=`` through the consumer's keyword arguments to
+  `requests`, so a hung Toxiproxy API (upstream issues #159, #210, #412, #558) becomes a
+  `ToxiproxyTimeout` within the client's timeout instead of a frozen harness. (A `requests`
+  timeout bounds the connect and each wait for bytes; a hung API sends none.)
+* **No toxic update.** The subclass adds ``patch`` in the library's own style (its
+  ``validate_response`` maps 400, 404 and 409), for ``PATCH /proxies/{proxy}/toxics/{toxic}``.
 
 Load and fault traffic must stay on this machine, so proxies accept only loopback listen and
 upstream addresses (127.0.0.0/8, ``localhost``, ``::1``), unless the user named another host
@@ -23,17 +25,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Collection
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-import toxiproxy.api
-from toxiproxy import Toxiproxy
-from toxiproxy.api import APIConsumer
+from toxiproxy.api import APIConsumer, validate_response
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from .errors import ComponentError
@@ -87,58 +85,22 @@ class ProxyInfo:
     listen_port: int
 
 
-# -- library hooks: per-thread target and socket timeouts -------------------------------------
+class _ServerApi(APIConsumer):
+    """The library's API consumer with the one verb it lacks; subclassed per server."""
 
-_local = threading.local()
-_hooks_lock = threading.Lock()
-
-
-class _PerThreadSetting:
-    """A class attribute whose value is taken from `_local` when the current thread set it."""
-
-    def __init__(self, name: str, default: Any) -> None:
-        self.name = name
-        self.default = default
-
-    def __get__(self, obj: object, owner: type | None = None) -> Any:
-        return getattr(_local, self.name, self.default)
+    @classmethod
+    def patch(cls, url: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        """Use the PATCH method to change data in the API (as the library's ``post``)."""
+        endpoint = f"http://{cls.host}:{cls.port}{url}"
+        response: requests.Response = validate_response(
+            requests.patch(url=endpoint, json=json, **kwargs))
+        return response
 
 
-class _TimeoutRequests:
-    """Stands in for the `requests` module inside `toxiproxy.api`, adding the thread's timeout."""
-
-    def __init__(self, module: Any) -> None:
-        self._module = module
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def _kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        timeout = getattr(_local, "timeout", None)
-        if timeout is not None:
-            kwargs.setdefault("timeout", timeout)
-        return kwargs
-
-    def get(self, *args: Any, **kwargs: Any) -> Any:
-        return self._module.get(*args, **self._kwargs(kwargs))
-
-    def post(self, *args: Any, **kwargs: Any) -> Any:
-        return self._module.post(*args, **self._kwargs(kwargs))
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        return self._module.delete(*args, **self._kwargs(kwargs))
-
-
-def _install_hooks() -> None:
-    """Install the hooks on the library (idempotent; repairs them if something reassigned the
-    attributes, e.g. the library's own `update_api_consumer`)."""
-    with _hooks_lock:
-        for name in ("host", "port"):
-            current = APIConsumer.__dict__.get(name)
-            if not isinstance(current, _PerThreadSetting):
-                setattr(APIConsumer, name, _PerThreadSetting(name, current))
-        if not isinstance(toxiproxy.api.requests, _TimeoutRequests):
-            toxiproxy.api.requests = _TimeoutRequests(toxiproxy.api.requests)
+def _api_for(host: str, port: int) -> type[_ServerApi]:
+    """A consumer class bound to the server at ``host:port`` (class attributes of its own)."""
+    url_host = f"[{host}]" if ":" in host else host
+    return type(f"ToxiproxyApi_{port}", (_ServerApi,), {"host": url_host, "port": port})
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -213,9 +175,11 @@ class ToxiproxyClient:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.url = url.rstrip("/")
         self.timeout = float(timeout)
-        self._host = parts.hostname
-        self._port = parts.port
-        _install_hooks()
+        self._api = _api_for(parts.hostname, parts.port)
+
+    def _get(self, path: str) -> Any:
+        """GET ``path`` from this client's server and decode its JSON answer."""
+        return self._api.get(path, timeout=self.timeout).json()
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -223,9 +187,7 @@ class ToxiproxyClient:
         """The server version, e.g. ``"2.12.0"``."""
 
         def call() -> str:
-            raw = Toxiproxy().version()
-            if raw is None:  # the library's own TCP probe failed
-                raise requests.ConnectionError("connection refused")
+            raw = self._api.get("/version", timeout=self.timeout).content
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
             try:
                 body = json.loads(text)
@@ -237,14 +199,14 @@ class ToxiproxyClient:
 
     def list_proxies(self) -> dict[str, dict[str, Any]]:
         """All proxies as the API returns them: name -> {name, listen, upstream, toxics, ...}."""
-        return self._call("list proxies", lambda: _json_dict(APIConsumer.get("/proxies").json()))
+        return self._call("list proxies", lambda: _json_dict(self._get("/proxies")))
 
     def list_toxics(self, proxy: str) -> list[dict[str, Any]]:
         """The toxics of `proxy`: dicts with name, type, stream, toxicity, attributes."""
         _check_name("proxy", proxy)
         return self._call(
             f"list toxics of {proxy}",
-            lambda: list(APIConsumer.get(f"/proxies/{proxy}/toxics").json()),
+            lambda: list(self._get(f"/proxies/{proxy}/toxics")),
         )
 
     # -- proxies -------------------------------------------------------------------------------
@@ -267,15 +229,17 @@ class ToxiproxyClient:
                                     allowed_hosts=allowed_hosts)[1]
 
         def call() -> ProxyInfo:
-            proxy = Toxiproxy().create(upstream=upstream, name=name, listen=listen)
-            real_listen = str(proxy.listen)
+            created = _ok_object(self._api.post(
+                "/proxies", json={"name": name, "upstream": upstream, "listen": listen},
+                timeout=self.timeout))
+            real_listen = str(created["listen"])
             port = listen_port(real_listen)
             if port == 0:  # not seen with 2.12.0; fall back to the listing
-                real_listen = str(_json_dict(APIConsumer.get("/proxies").json())[name]["listen"])
+                real_listen = str(_json_dict(self._get("/proxies"))[name]["listen"])
                 port = listen_port(real_listen)
             return ProxyInfo(
-                name=name, listen=real_listen, upstream=str(proxy.upstream), listen_port=port
-            )
+                name=name, listen=real_listen, upstream=str(created["upstream"]),
+                listen_port=port)
 
         return self._call(f"create proxy {name} ({listen} -> {upstream})", call)
 
@@ -283,7 +247,8 @@ class ToxiproxyClient:
         """Delete proxy `name`, closing its connections (`ToxiproxyApiError` 404 if absent)."""
         _check_name("proxy", name)
         self._call(
-            f"destroy proxy {name}", lambda: _require_ok(APIConsumer.delete(f"/proxies/{name}"))
+            f"destroy proxy {name}",
+            lambda: _require_ok(self._api.delete(f"/proxies/{name}", timeout=self.timeout)),
         )
 
     def destroy_all(self, prefix: str | None = None) -> list[str]:
@@ -298,7 +263,7 @@ class ToxiproxyClient:
 
     def reset(self) -> None:
         """Re-enable all proxies and remove all toxics (``POST /reset``)."""
-        self._call("reset", lambda: _require_ok(APIConsumer.post("/reset")))
+        self._call("reset", lambda: _require_ok(self._api.post("/reset", timeout=self.timeout)))
 
     # -- toxics --------------------------------------------------------------------------------
 
@@ -331,34 +296,22 @@ class ToxiproxyClient:
             "attributes": dict(attributes or {}),
         }
 
-        def call() -> dict[str, Any]:
-            response = APIConsumer.post(f"/proxies/{proxy}/toxics", json=payload)
-            _require_ok(response)
-            return _json_dict(response.json())
-
-        return self._call(f"add toxic {name} to {proxy}", call)
+        return self._call(f"add toxic {name} to {proxy}", lambda: _ok_object(
+            self._api.post(f"/proxies/{proxy}/toxics", json=payload, timeout=self.timeout)))
 
     def update_toxic(self, proxy: str, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """Change attributes of toxic `name` on `proxy` in place; return the updated toxic.
 
-        Uses ``PATCH /proxies/{proxy}/toxics/{name}``, which toxiproxy-python lacks. Attributes
-        not given keep their values.
+        Uses ``PATCH /proxies/{proxy}/toxics/{name}``, which toxiproxy-python lacks (see
+        `_ServerApi.patch`). Attributes not given keep their values.
         """
         _check_name("proxy", proxy)
         _check_name("toxic", name)
-        endpoint = f"{self.url}/proxies/{proxy}/toxics/{name}"
         payload = {"attributes": dict(attributes)}
 
-        def call() -> dict[str, Any]:
-            response = requests.patch(endpoint, json=payload, timeout=self.timeout)
-            if response.status_code == 404:
-                raise NotFound(response.content)
-            if response.status_code == 400:
-                raise InvalidToxic(response.content)
-            _require_ok(response)
-            return _json_dict(response.json())
-
-        return self._call(f"update toxic {name} on {proxy}", call)
+        return self._call(f"update toxic {name} on {proxy}", lambda: _ok_object(
+            self._api.patch(f"/proxies/{proxy}/toxics/{name}", json=payload,
+                            timeout=self.timeout)))
 
     def remove_toxic(self, proxy: str, name: str) -> None:
         """Remove toxic `name` from `proxy` (`ToxiproxyApiError` 404 if absent).
@@ -369,31 +322,19 @@ class ToxiproxyClient:
         _check_name("toxic", name)
         self._call(
             f"remove toxic {name} from {proxy}",
-            lambda: _require_ok(APIConsumer.delete(f"/proxies/{proxy}/toxics/{name}")),
+            lambda: _require_ok(self._api.delete(f"/proxies/{proxy}/toxics/{name}",
+                                                 timeout=self.timeout)),
         )
 
-    # -- deadline wrapper ----------------------------------------------------------------------
+    # -- the one error rule ----------------------------------------------------------------------
 
     def _call(self, operation: str, fn: Callable[[], _T]) -> _T:
-        """Run `fn` against this client's server in a daemon thread; wait at most `timeout`."""
-        future: Future[_T] = Future()
-        host, port, timeout = self._host, self._port, self.timeout
-
-        def work() -> None:
-            _local.host, _local.port, _local.timeout = host, port, timeout
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed to the caller through the future
-                future.set_exception(exc)
-
-        _install_hooks()
-        threading.Thread(target=work, name=f"toxiproxy: {operation}", daemon=True).start()
-        where = f"Toxiproxy at {self.url}"
+        """Run `fn` (its requests carry `timeout`); turn every failure into one
+        `ToxiproxyError` line naming `operation` and the server."""
+        where, timeout = f"Toxiproxy at {self.url}", self.timeout
         try:
-            return future.result(timeout=timeout)
-        except (TimeoutError, requests.Timeout):
+            return fn()
+        except requests.Timeout:  # before ConnectionError: a ConnectTimeout is both
             raise ToxiproxyTimeout(
                 f"{where} did not answer '{operation}' within {timeout} s ({_HANG_HINT})"
             ) from None
@@ -436,6 +377,12 @@ def _require_ok(response: requests.Response) -> None:
     """Raise `_HttpStatus` unless `response` has a 2xx status."""
     if not response.ok:
         raise _HttpStatus(response.status_code, _error_text(ValueError(response.content)))
+
+
+def _ok_object(response: requests.Response) -> dict[str, Any]:
+    """The JSON object of a 2xx `response` (`_HttpStatus` otherwise)."""
+    _require_ok(response)
+    return _json_dict(response.json())
 
 
 def _json_dict(value: Any) -> dict[str, Any]:

@@ -16,13 +16,12 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import psutil
-import requests
 
 from .errors import ComponentError
+from .httpget import answers_200, wait_until
 from .processes import ChildProcess, ProcessFailed
 
 TOXIPROXY_VERSION = "2.12.0"
@@ -265,27 +264,20 @@ class ToxiproxyServer:
             _PortTaken: the port was taken by someone else, or the process exited.
             ToxiproxyStartError: not ready within `startup_timeout`.
         """
-        deadline = time.monotonic() + self.startup_timeout
         url = f"http://{_HOST}:{port}/version"
-        while True:
+
+        def still_alive() -> None:
             code = proc.returncode()
             if code is not None:
                 raise _PortTaken(f"process exited with status {code}")
             if _PORT_TAKEN_MARKER in self._log_since(log_start):
                 raise _PortTaken("address already in use")
-            if _listens_on(proc.pid, port):
-                try:
-                    response = requests.get(url, timeout=0.5)
-                    if response.status_code == 200:
-                        return
-                except requests.RequestException:
-                    pass
-            if time.monotonic() >= deadline:
-                raise ToxiproxyStartError(
-                    f"Toxiproxy server (pid {proc.pid}) did not answer {url} within "
-                    f"{self.startup_timeout} s; see {self.log_path}"
-                )
-            time.sleep(0.05)
+
+        wait_until(lambda: _listens_on(proc.pid, port) and answers_200(url, timeout=0.5),
+                   timeout=self.startup_timeout, still_alive=still_alive,
+                   timed_out=lambda: ToxiproxyStartError(
+                       f"Toxiproxy server (pid {proc.pid}) did not answer {url} within "
+                       f"{self.startup_timeout} s; see {self.log_path}"))
 
     def _log_since(self, offset: int) -> str:
         try:

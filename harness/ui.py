@@ -21,14 +21,13 @@ import json
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import ComponentError
+from .httpget import answers_200, wait_until
 from .netns import no_namespace_notice
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
 from .runfolder import RunFolder
@@ -133,19 +132,12 @@ def wait_for_ui(rig: Rig, url: str, timeout: float = UI_READY_TIMEOUT) -> None:
         ComponentFailed: Locust exited first, or did not answer within ``timeout``.
     """
     assert rig.locust is not None
-    deadline = time.monotonic() + timeout
-    while True:
-        rig.check_components("before its web UI answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2.0) as response:
-                if response.status == 200:
-                    return
-        except (OSError, urllib.error.URLError):
-            pass
-        if time.monotonic() > deadline:
-            raise ComponentFailed(f"Locust's web UI did not answer at {url} within {timeout:g} s "
-                                  f"(log: {rig.locust.log_path})")
-        time.sleep(0.2)
+    log_path = rig.locust.log_path
+    wait_until(lambda: answers_200(url, timeout=2.0), timeout=timeout, interval=0.2,
+               still_alive=lambda: rig.check_components("before its web UI answered"),
+               timed_out=lambda: ComponentFailed(
+                   f"Locust's web UI did not answer at {url} within {timeout:g} s "
+                   f"(log: {log_path})"))
 
 
 def serve(options: UiOptions, out: TextIO | None = None) -> int:

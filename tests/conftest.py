@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.launched import ReferenceTarget
 from harness.scenario import Scenario, load_scenario
-from harness.target import PROJECT_ROOT, ReferenceTarget, TargetInfo
+from harness.target import PROJECT_ROOT, TargetInfo
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.launched import ReferenceTarget
 from harness.target import (
     PROJECT_ROOT,
-    ReferenceTarget,
     TargetInfo,
     TargetUnreachable,
     probe_target,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
@@ -23,7 +24,14 @@ from typing import Any
 import psutil
 import pytest
 
-from harness.launched import DEFAULT_READY_TIMEOUT, LaunchPlan, parse_command
+from harness import launched as launched_module
+from harness.launched import (
+    DEFAULT_READY_TIMEOUT,
+    LaunchedTarget,
+    LaunchPlan,
+    ReferenceTarget,
+    parse_command,
+)
 from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
@@ -265,3 +273,55 @@ def test_the_command_is_split_like_a_shell_line_but_run_without_one() -> None:
     assert plan.url == "ws://127.0.0.1:{port}/ws" and plan.ready_timeout_s == DEFAULT_READY_TIMEOUT
     with pytest.raises(ValueError, match="no {port}"):
         parse_command("srv")
+
+
+_TAKEN_ONCE = """
+import pathlib, socket, sys, time
+marker, port = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+if not marker.exists():
+    marker.write_text(str(port))
+    sys.exit("OSError: [Errno 98] address already in use")
+with socket.create_server(("127.0.0.1", port)) as listener:
+    time.sleep(60)
+"""
+
+
+def test_a_command_whose_port_was_taken_starts_again_on_another(tmp_path: Path) -> None:
+    script = tmp_path / "taken_once.py"
+    script.write_text(_TAKEN_ONCE)
+    marker = tmp_path / "first-port"
+    plan = LaunchPlan.checked(f"{sys.executable} {script} {marker} {{port}}", None, None, 30)
+    target = LaunchedTarget(plan, tmp_path)
+    with target as info:
+        assert info.port != int(marker.read_text())  # the first attempt's port
+        assert info.url == f"ws://127.0.0.1:{info.port}/ws" and target.port == info.port
+        assert "address already in use" in (tmp_path / "target.log").read_text()
+        pid = target.pid
+        assert pid is not None and psutil.pid_exists(pid)
+    assert_gone([pid])
+
+
+def test_a_bundled_server_is_a_launched_target_on_its_healthz(tmp_path: Path) -> None:
+    target = ReferenceTarget("fixed", tmp_path, server="socketio")
+    assert isinstance(target, LaunchedTarget)
+    assert target.plan.ready_url == "http://127.0.0.1:{port}/healthz"
+    with target as info:
+        assert info.url == (f"ws://127.0.0.1:{info.port}/socket.io/?EIO=4&transport=websocket")
+        pid = target.pid
+        assert pid is not None
+    assert_gone([pid])
+
+
+def test_a_bundled_server_whose_port_was_taken_starts_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real roomserver's own message for a taken port is recognised: the first pick is a
+    port someone listens on (the picker is faked; the server and its message are real)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        ports = iter([taken.getsockname()[1]])
+        real_free_port = launched_module.free_port
+        monkeypatch.setattr(launched_module, "free_port", lambda: next(ports, None)
+                            or real_free_port())
+        with ReferenceTarget("fixed", tmp_path) as info:
+            assert info.port != taken.getsockname()[1]
+            assert "address already in use" in (tmp_path / "target.log").read_text()

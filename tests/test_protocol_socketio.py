@@ -22,6 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from socketio import packet as sio
 
+from harness.httpget import get_json
+from harness.launched import ReferenceTarget
 from harness.protocols import (
     Answer,
     Broadcasted,
@@ -36,7 +38,7 @@ from harness.protocols import (
     Unparseable,
     build_protocol,
 )
-from harness.target import BUNDLED_SERVERS, PROJECT_ROOT, ReferenceTarget, fetch_json, http_base
+from harness.target import BUNDLED_SERVERS, PROJECT_ROOT, http_base
 
 from .test_chaos_run import assert_nothing_left
 
@@ -255,7 +257,7 @@ def test_target_serves_rooms_health_and_lock_reports(socketio_target: tuple[str,
 def _reports(base: str) -> list[Any]:
     deadline = time.monotonic() + 5
     while True:
-        reports: list[Any] = fetch_json(f"{base}/debug/locks")
+        reports: list[Any] = get_json(f"{base}/debug/locks")
         if reports or time.monotonic() > deadline:
             return reports
         time.sleep(0.2)

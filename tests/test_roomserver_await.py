@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.target import ReferenceTarget, fetch_json, http_base
+from harness.httpget import get_json
+from harness.launched import ReferenceTarget
+from harness.target import http_base
 
 from .roomclient import RoomClient
 
@@ -48,7 +50,7 @@ def _reports(mode: str, tmp_path: Path) -> list[dict[str, object]]:
                              lock_suspend_threshold=SUSPEND_THRESHOLD)
     with target as info:
         asyncio.run(_drive(info.url))
-        reports: list[dict[str, object]] = fetch_json(f"{http_base(info.url)}/debug/locks")
+        reports: list[dict[str, object]] = get_json(f"{http_base(info.url)}/debug/locks")
     return reports
 
 

@@ -27,8 +27,9 @@ import websocket  # websocket-client: a blocking client that reads only when tol
 from websockets.asyncio.client import connect
 
 import lockwatch
+from harness.launched import ReferenceTarget
 from harness.protocols import Delivered, Joined
-from harness.target import ReferenceTarget, TargetInfo, http_base
+from harness.target import TargetInfo, http_base
 from targets.roomserver.context import ServerContext
 from targets.roomserver.modes import MODES
 from targets.roomserver.server import RoomServer, listening_port

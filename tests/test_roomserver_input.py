@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
-from harness.target import TargetInfo, fetch_json, http_base
+from harness.httpget import get_json
+from harness.target import TargetInfo, http_base
 
 from .roomclient import PROTOCOL, RoomClient, sender_and_receiver
 
@@ -146,7 +147,7 @@ def test_http_endpoints(naive_server: TargetInfo) -> None:
     base = http_base(naive_server.url)
     with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
         assert response.status == 200
-    assert isinstance(fetch_json(f"{base}/debug/locks"), list)
+    assert isinstance(get_json(f"{base}/debug/locks"), list)
     with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
         text = response.read().decode()
     for name in ("roomserver_rooms", "roomserver_members", "roomserver_outbox_depth",

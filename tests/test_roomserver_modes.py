@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.target import ReferenceTarget, fetch_json, http_base
+from harness.httpget import get_json
+from harness.launched import ReferenceTarget
+from harness.target import http_base
 
 from .roomclient import RoomClient
 
@@ -84,7 +86,7 @@ def _run(mode: str, tmp_path: Path) -> tuple[list[float], list[dict[str, object]
     target = ReferenceTarget(mode, tmp_path, lock_wait_threshold=0.1, send_timeout=10.0)
     with target as info:
         join_latencies = asyncio.run(_drive(info.url))
-        reports = fetch_json(f"{http_base(info.url)}/debug/locks")
+        reports = get_json(f"{http_base(info.url)}/debug/locks")
     assert len(join_latencies) >= 10, f"too few joins measured: {len(join_latencies)}"
     return join_latencies, reports
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.launched import ReferenceTarget
 from harness.prometheus import MetricSelector, scrape
-from harness.target import ReferenceTarget, http_base
+from harness.target import http_base
 
 from .roomclient import RoomClient
 

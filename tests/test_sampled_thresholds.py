@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.launched import ReferenceTarget
 from harness.measurements import Measurements
 from harness.prometheus import MAX_EXPOSITION_BYTES, MetricSelector, ScrapeFailed, scrape
 from harness.sampler import SeriesSampler
 from harness.short_scenario import short_slow_member
-from harness.target import ReferenceTarget
 from harness.thresholds import CheckResult, parse_check
 from harness.verdict import evaluate_checks
 

@@ -20,8 +20,9 @@ import pytest
 import trustme
 
 from harness.__main__ import build_parser
+from harness.launched import ReferenceTarget
 from harness.scenario import load_scenario
-from harness.target import ReferenceTarget, TargetInfo, TargetUnreachable, probe_target
+from harness.target import TargetInfo, TargetUnreachable, probe_target
 from harness.target_options import target_rig_options
 from harness.tls import TlsOptions, check_origin, target_origin
 from harness.toxiproxy import ToxiproxyClient

@@ -338,6 +338,41 @@ def test_loopback_variants_are_accepted(client: ToxiproxyClient) -> None:
     assert client.create_proxy("lo-2", "127.0.0.2:9", listen="127.0.0.1:0").listen_port > 0
 
 
+def test_two_clients_reach_two_servers_at_once_leaving_the_library_untouched(
+    client: ToxiproxyClient, tmp_path: Path
+) -> None:
+    """Each client has its own server, concurrently; the library's class attributes and its
+    `requests` are never replaced, and no call starts a thread."""
+    import requests
+    import toxiproxy.api
+
+    threads_before = threading.active_count()
+    with ToxiproxyServer(tmp_path / "second.log", _binary_or_skip()) as second_server:
+        second = ToxiproxyClient(second_server.url, timeout=5.0)
+        errors: list[BaseException] = []
+
+        def create_many(tp: ToxiproxyClient, prefix: str) -> None:
+            try:
+                for index in range(20):
+                    tp.create_proxy(f"{prefix}-{index}", "127.0.0.1:9")
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=create_many, args=(tp, prefix))
+                   for tp, prefix in ((client, "first"), (second, "second"))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert errors == []
+        assert sorted(client.list_proxies()) == sorted(f"first-{i}" for i in range(20))
+        assert sorted(second.list_proxies()) == sorted(f"second-{i}" for i in range(20))
+        assert threading.active_count() == threads_before
+    assert vars(toxiproxy.api.APIConsumer)["host"] == "127.0.0.1"
+    assert vars(toxiproxy.api.APIConsumer)["port"] == 8474
+    assert toxiproxy.api.requests is requests
+
+
 # -- failure modes: hung and dead APIs --------------------------------------------------------
 
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import psutil
 
+from harness.httpget import HttpFailed, get_json
+from harness.launched import ReferenceTarget
 from harness.processes import ChildProcess
-from harness.target import PROJECT_ROOT, ReferenceTarget, fetch_json, http_base
+from harness.target import PROJECT_ROOT, http_base
 
 __all__ = ["CpuMeter", "bench_server", "python_child", "reference_server", "server_count"]
 
@@ -60,8 +62,8 @@ def server_count(url: str) -> dict[str, Any]:
         RuntimeError: the server does not answer.
     """
     try:
-        counts = fetch_json(f"{http_base(url)}/count")
-    except (OSError, ValueError) as exc:
+        counts = get_json(f"{http_base(url)}/count")
+    except HttpFailed as exc:
         raise RuntimeError(f"bench server at {url} does not answer /count: {exc}") from None
     if not isinstance(counts, dict):
         raise RuntimeError(f"bench server at {url} answered /count with {counts!r}")
