@@ -109,6 +109,43 @@ class OneToxic:
         return ToxicSpec(type=self.NAME, stream=self.stream, attributes=self.attributes())
 
 
+class MemberActor(Protocol):
+    """What a slow member offers a member fault to act itself out with
+    (:class:`harness.loadgen.user.RoomUser`). A member calls its in-force faults'
+    :attr:`FaultKind.act` at its fault points: in its room, between operations, no reply
+    awaited. A failed operation raises the member's own (already reported) failure."""
+
+    def in_force(self, kind: str) -> bool:
+        """Whether fault ``kind`` is still in force for this member."""
+        ...
+
+    def wait_lifted(self, kind: str, timeout_s: float) -> bool:
+        """Wait until ``kind`` is lifted for this member (True) or ``timeout_s`` passed."""
+        ...
+
+    def stop_reading_until_lifted(self, kind: str) -> None:
+        """Stop reading the socket (no reads, no pongs, no acks) until ``kind`` is lifted,
+        watching the socket meanwhile; return once the backlog is read or the connection
+        ended."""
+        ...
+
+    def drop_connection(self) -> None:
+        """End the connection abruptly: no leave, no close frame, a TCP reset."""
+        ...
+
+    def rejoin(self) -> None:
+        """Connect again and join the member's room again (reported like any join)."""
+        ...
+
+    def fault_state(self, kind: str) -> dict[str, float]:
+        """Mutable state this member keeps for fault ``kind`` between fault points."""
+        ...
+
+    def report_fault(self, entry: dict[str, Any]) -> None:
+        """Send one entry about acting a fault out to the run's member-fault reports."""
+        ...
+
+
 @dataclass(frozen=True)
 class Param:
     """One number of a fault that a UI can edit: a whole number in Toxiproxy's unit.
@@ -172,6 +209,11 @@ class FaultKind:
         where: :data:`PROXY` or :data:`MEMBER`.
         describe: Short text of the toxic's attributes (``"latency 500 ms ± 50 ms"``); by
             default the kind's name followed by each param's value and unit.
+        act: For a member fault: what the member does at each fault point while the fault is
+            in force for it, given the fault's settings (its toxic attributes).
+        in_effect: For a member fault: given the members' reports of this kind (entries with
+            ``"fault": name``), why the fault never took effect, or None when it did. A fault
+            that never took effect makes the verdict ERROR, never PASS.
     """
 
     name: str
@@ -183,6 +225,8 @@ class FaultKind:
     build: Callable[[Mapping[str, int], str], Fault]
     where: str = PROXY
     describe: Callable[[Mapping[str, Any]], str] | None = None
+    act: Callable[[MemberActor, Mapping[str, int]], None] | None = None
+    in_effect: Callable[[list[dict[str, Any]]], str | None] | None = None
 
     def edit(self, values: Mapping[str, Any], stream: str = DOWNSTREAM) -> Fault:
         """The fault a UI asks for: every param checked against its bounds, then built.

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.faults.base import DOWNSTREAM, MEMBER, FaultKind, OneToxic
+from harness.faults.base import DOWNSTREAM, MEMBER, FaultKind, MemberActor, OneToxic
 
 NAME = "stall"
 
@@ -61,6 +61,11 @@ def build(values: Mapping[str, int], stream: str) -> StallFault:
     return StallFault()
 
 
+def act(member: MemberActor, settings: Mapping[str, int]) -> None:
+    """Stop reading until the stall is lifted (the member's receive loop pauses)."""
+    member.stop_reading_until_lifted(NAME)
+
+
 KIND = FaultKind(
     name=NAME,
     keys=(),
@@ -71,4 +76,5 @@ KIND = FaultKind(
     build=build,
     where=MEMBER,
     describe=lambda attributes: "stall (not reading)",
+    act=act,
 )
