@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from harness.results import RESULT_FILE_NAME
+from harness.schedule import Schedule
 from harness.thresholds import CheckResult
 
 VERDICT_STATUSES = ("PASS", "FAIL", "ERROR")
@@ -143,6 +144,8 @@ class RunView:
         generator_lag: ``measured.generator_lag`` (the load generator's own lag: ``p99_ms``,
             ``max_ms``, ``limit_ms``, ``processes``...), None when not measured.
         stall: ``extra.stall`` (:mod:`harness.stall_check`), None without a stall fault.
+        schedule: ``extra.schedule``, the timeline as the run carried it out
+            (:mod:`harness.schedule`); None in older result files.
         not_tested: ``verdict.not_tested``: per check as written, why it did not test the
             target (``every join[fast] got HTTP 403 (57 attempts, none succeeded)``).
     """
@@ -166,6 +169,7 @@ class RunView:
     generator_lag: Mapping[str, Any] | None = None
     stall: Mapping[str, Any] | None = None
     not_tested: Mapping[str, str] = field(default_factory=dict)
+    schedule: Schedule | None = None
 
     @property
     def scenario_name(self) -> str:
@@ -257,7 +261,18 @@ def _run_view(run_dir: Path, document: Any) -> RunView:
         not_tested={str(entry.get("check")): str(entry.get("summary", ""))
                     for entry in _list(verdict.get("not_tested", []), "verdict.not_tested")
                     if isinstance(entry, dict)},
+        schedule=_schedule(extra.get("schedule")),
     )
+
+
+def _schedule(value: Any) -> Schedule | None:
+    """``extra.schedule``; None when absent (an older run folder)."""
+    if value is None:
+        return None
+    try:
+        return Schedule.from_dict(value)
+    except ValueError as exc:
+        raise _Malformed(f"extra.schedule: {exc}") from None
 
 
 def _check(item: Any, where: str) -> CheckResult:
