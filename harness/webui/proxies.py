@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.faults import DOWNSTREAM, FAULT_KINDS, MEMBER, FaultKind
+from harness.faults import DOWNSTREAM, FAULT_KINDS, MEMBER, FaultKind, latency
 from harness.faults.nemesis import Nemesis, NoMemberChannel, NoToxiproxy
 from harness.memberfaults import MemberFaultCommand
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
@@ -231,11 +231,11 @@ class ChaosProxies:
     def set_latency(self, latency_ms: Any, jitter_ms: Any = 0,
                     proxy: str | None = None) -> list[str]:
         """:meth:`set_fault` for ``latency`` (the start form's field)."""
-        return self.set_fault("latency", {"latency": latency_ms, "jitter": jitter_ms}, proxy)
+        return self.set_fault(latency.NAME, {"latency": latency_ms, "jitter": jitter_ms}, proxy)
 
     def clear_latency(self, proxy: str | None = None) -> list[str]:
         """:meth:`clear_fault` for ``latency`` (the start form's field)."""
-        return self.clear_fault("latency", proxy)
+        return self.clear_fault(latency.NAME, proxy)
 
     # Start-form parameters.
 
