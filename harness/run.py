@@ -33,7 +33,7 @@ from typing import Any
 
 from .delivery_order import ORDER_FILE_NAME, OrderTail
 from .errors import ComponentError
-from .faults import FAULT_KINDS, stall
+from .faults import FAULT_KINDS, FaultCheck, MemberEvidence
 from .faults.nemesis import Nemesis
 from .generator_lag import LAG_FILE_NAME, read_lag_file
 from .history import append_history
@@ -56,7 +56,7 @@ from .rig import (
 from .sampled import SampledSeries
 from .sampler import SERIES_FILE_NAME, SeriesSampler
 from .schedule import END, FAULTS_OFF, FAULTS_ON, Schedule, Step
-from .stall_check import StallCheck, check_stalls, read_member_fault_reports
+from .stall_check import read_member_fault_reports
 from .target import DEFAULT_RESULTS_DIR
 from .thresholds import sampled_series
 from .verdict import Verdict, evaluate_checks, judge
@@ -176,33 +176,21 @@ class ChaosRun:
                          self.rig.slow_proxies)
         self.faults_on = on
 
-    def stall_check(self, final: bool = False) -> StallCheck | None:
-        """The stall check on what the members reported so far; None without a stall."""
-        if not any(fault.kind == stall.NAME for fault in self.scenario.member_faults):
-            return None
+    def member_fault_checks(self, final: bool = False) -> dict[str, FaultCheck]:
+        """Each member fault kind's own check (:attr:`FaultKind.check`) of what the members
+        reported so far, by kind name; empty without such a fault."""
+        kinds = [FAULT_KINDS[fault.kind] for fault in self.scenario.member_faults]
+        checks = {kind.name: kind.check for kind in kinds if kind.check is not None}
+        if not checks:
+            return {}
         measurements = self.measurements
         lifted = measurements.fault_ended
         if final and self.stopped_with_faults_on:
             lifted = None  # switched off by stopping, not lifted while measured
-        return check_stalls(read_member_fault_reports(self.rig.member_faults_file), self.samples,
-                            fault_started=measurements.fault_started, lifted_at=lifted,
-                            slow_members=self.scenario.load.slow_members)
-
-    def member_faults_not_in_effect(self) -> list[str]:
-        """Why each member fault that says how to tell (:attr:`FaultKind.in_effect`) never
-        took effect, judged on the members' reports; nothing before the fault phase began."""
-        if self.measurements.fault_started is None:
-            return []
-        reports = read_member_fault_reports(self.rig.member_faults_file)
-        problems = []
-        for fault in self.scenario.member_faults:
-            kind = FAULT_KINDS[fault.kind]
-            if kind.in_effect is not None:
-                problem = kind.in_effect([entry for entry in reports
-                                          if entry.get("fault") == kind.name])
-                if problem is not None:
-                    problems.append(problem)
-        return problems
+        evidence = MemberEvidence(read_member_fault_reports(self.rig.member_faults_file),
+                                  self.samples, measurements.fault_started, lifted,
+                                  self.scenario.load.slow_members)
+        return {name: check(evidence) for name, check in checks.items()}
 
     # The timeline.
 
@@ -287,8 +275,8 @@ class ChaosRun:
             step = schedule.step_at(elapsed)
             if step.phase == END:
                 break
-            if step.until_cleared and (check := self.stall_check()) is not None \
-                    and check.cleared:
+            if step.until_cleared and (checks := self.member_fault_checks()) \
+                    and all(check.cleared for check in checks.values()):
                 schedule = self.schedule = schedule.ended_at(elapsed)
                 break
             self.rig.check_components(f"{elapsed:.1f} s into the run")
@@ -401,14 +389,13 @@ class ChaosRun:
         measurements.delivery_order = final.delivery_order
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()
-        stall = self.stall_check(final=True)
-        if stall is not None:
-            # Never PASS without backpressure, but a broken check still FAILs (harness.verdict).
-            measurements.fault_not_in_effect.extend(stall.errors)
-            self.extra["stall"] = stall.to_dict(measurements.run_started)
+        for name, check in self.member_fault_checks(final=True).items():
+            # A fault that never took effect (a stall without backpressure) is never a PASS,
+            # but a broken check still FAILs (harness.verdict).
+            measurements.fault_not_in_effect.extend(check.errors)
+            self.extra[name] = check.to_dict(measurements.run_started)
             if self.progress is not None:
-                print(f"[{self.label}] {stall.summary()}", file=sys.stderr, flush=True)
-        measurements.fault_not_in_effect.extend(self.member_faults_not_in_effect())
+                print(f"[{self.label}] {check.summary()}", file=sys.stderr, flush=True)
         if failure is not None:
             measurements.component_errors.insert(0, failure)
             if measurements.run_started:  # the timeline as it went: cut short

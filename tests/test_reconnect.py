@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from harness.faults import FAULT_KINDS, MEMBER
-from harness.faults.reconnect import NAME, ReconnectFault, act, in_effect, parse
+from harness.faults import FAULT_KINDS, MEMBER, MemberEvidence
+from harness.faults.reconnect import NAME, ReconnectFault, act, check, parse
 from harness.scenario import ScenarioError, load_scenario
 
 from .test_chaos_run import assert_nothing_left, harness, only_result
@@ -141,10 +141,20 @@ def test_a_failed_rejoin_restarts_the_clock_and_is_the_members_failure() -> None
     assert time.monotonic() - member.state["connected_since"] < 5
 
 
-def test_no_drop_is_a_fault_not_in_effect() -> None:
-    assert in_effect([{"fault": NAME, "event": "dropped"}]) is None
-    problem = in_effect([])
-    assert problem is not None and problem.startswith("reconnect: no slow member dropped")
+def test_the_check_counts_drops_and_no_drop_is_a_fault_not_in_effect() -> None:
+    reports = [{"fault": NAME, "member": "slow-0", "event": event}
+               for event in ("dropped", "rejoined", "dropped")]
+    reports.append({"member": "slow-1", "event": "stalled"})  # another kind's: not counted
+    counted = check(MemberEvidence(reports, [], fault_started=10.0, lifted_at=16.0,
+                                   slow_members=2))
+    assert (counted.drops, counted.rejoins, counted.errors) == ({"slow-0": 2}, {"slow-0": 1}, [])
+    assert counted.summary() == "reconnect: slow-0 dropped 2 times, rejoined 1"
+    assert counted.cleared is True
+    assert counted.to_dict(10.0) == {"drops": {"slow-0": 2}, "rejoins": {"slow-0": 1},
+                                     "errors": []}
+    [problem] = check(MemberEvidence([], [], 10.0, 16.0, 1)).errors
+    assert problem.startswith("reconnect: no slow member dropped")
+    assert check(MemberEvidence([], [], None, None, 1)).errors == []  # never switched on
 
 
 # The real thing.
@@ -165,6 +175,7 @@ def test_a_reconnecting_member_passes_fixed_and_leaves_naive_failing_on_its_lock
         # 6 s of fault, a drop every 0.5 s connected + 0.1 s away: about 9; a loaded machine
         # does fewer, never none.
         assert len(drops) >= 3 and len(rejoins) >= len(drops) - 1, (mode, reports)
+        assert result["extra"][NAME]["drops"] == {"slow-0": len(drops)}
         statuses = {item["subject"]: item["status"] for item in result["thresholds"]}
         # Its own drops cost nobody a delivery, and every rejoin worked: on both servers.
         assert statuses["deliver[slow].lost"] == "holding", (mode, result["verdict"])

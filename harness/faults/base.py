@@ -24,7 +24,7 @@ e.g. ``"500ms"``); the UI's values by :meth:`FaultKind.edit` (plain whole number
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -147,6 +147,47 @@ class MemberActor(Protocol):
 
 
 @dataclass(frozen=True)
+class MemberEvidence:
+    """What a run knows of its member faults, for a kind's :attr:`FaultKind.check`.
+
+    Attributes:
+        reports: The members' report entries (``member_faults.jsonl``), every kind's.
+        samples: Every sample of the run so far (:class:`harness.measurements.Sample`).
+        fault_started: When the faults went on (Unix seconds); None: never.
+        lifted_at: When they were lifted while measured; None: still on, or on until the end.
+        slow_members: How many slow members were asked to act the faults out.
+    """
+
+    reports: list[dict[str, Any]]
+    samples: Sequence[Any]
+    fault_started: float | None
+    lifted_at: float | None
+    slow_members: int
+
+
+class FaultCheck(Protocol):
+    """A member fault's own check of a run: did it take effect, did it clear."""
+
+    errors: list[str]
+    """Lines that make the verdict ERROR: the fault never took effect (never a PASS)."""
+
+    @property
+    def cleared(self) -> bool | None:
+        """Whether what the fault did is over once lifted (a recovery may end then); None:
+        not known yet."""
+        ...
+
+    def summary(self) -> str:
+        """One line (or a few) for the console."""
+        ...
+
+    def to_dict(self, origin: float) -> dict[str, Any]:
+        """The check as JSON for ``result.json`` ``extra.<kind>``, times relative to
+        ``origin`` (the run's start)."""
+        ...
+
+
+@dataclass(frozen=True)
 class Param:
     """One number of a fault that a UI can edit: a whole number in Toxiproxy's unit.
 
@@ -211,9 +252,10 @@ class FaultKind:
             default the kind's name followed by each param's value and unit.
         act: For a member fault: what the member does at each fault point while the fault is
             in force for it, given the fault's settings (its toxic attributes).
-        in_effect: For a member fault: given the members' reports of this kind (entries with
-            ``"fault": name``), why the fault never took effect, or None when it did. A fault
-            that never took effect makes the verdict ERROR, never PASS.
+        check: For a member fault: judges what the members reported (:class:`MemberEvidence`)
+            into a :class:`FaultCheck`: whether it took effect (else the verdict is ERROR,
+            never PASS), whether it cleared once lifted, and what ``result.json`` keeps of it
+            (``extra.<name>``).
     """
 
     name: str
@@ -226,7 +268,7 @@ class FaultKind:
     where: str = PROXY
     describe: Callable[[Mapping[str, Any]], str] | None = None
     act: Callable[[MemberActor, Mapping[str, int]], None] | None = None
-    in_effect: Callable[[list[dict[str, Any]]], str | None] | None = None
+    check: Callable[[MemberEvidence], FaultCheck] | None = None
 
     def edit(self, values: Mapping[str, Any], stream: str = DOWNSTREAM) -> Fault:
         """The fault a UI asks for: every param checked against its bounds, then built.

@@ -31,8 +31,9 @@ a fault phase with no drop at all is the ERROR "fault not in effect", never a PA
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from harness.faults.base import (
@@ -40,6 +41,7 @@ from harness.faults.base import (
     MEMBER,
     FaultKind,
     MemberActor,
+    MemberEvidence,
     OneToxic,
     Param,
     read_whole_milliseconds,
@@ -121,13 +123,52 @@ def act(member: MemberActor, settings: Mapping[str, int]) -> None:
     member.report_fault({"fault": NAME, "event": "rejoined"})
 
 
-def in_effect(reports: list[dict[str, Any]]) -> str | None:
-    """None once some member dropped its connection; else why not."""
-    if any(entry.get("event") == "dropped" for entry in reports):
-        return None
-    return ("reconnect: no slow member dropped its connection during the fault (each drops "
+@dataclass
+class ReconnectCheck:
+    """How often each slow member dropped and rejoined (a :class:`FaultCheck`)."""
+
+    drops: dict[str, int]
+    rejoins: dict[str, int]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def cleared(self) -> bool:
+        """Always: a member that stops dropping is connected (or its rejoin failed, which its
+        join reports)."""
+        return True
+
+    def summary(self) -> str:
+        """``reconnect: slow-0 dropped 9 times, rejoined 9``, one member per line."""
+        if not self.drops:
+            return self.errors[0] if self.errors else "reconnect: no drop"
+        return "\n".join(f"reconnect: {member} dropped {count} times, rejoined "
+                         f"{self.rejoins.get(member, 0)}" for member, count in self.drops.items())
+
+    def to_dict(self, origin: float) -> dict[str, Any]:
+        """Drops and rejoins per member, and the errors."""
+        return {"drops": dict(self.drops), "rejoins": dict(self.rejoins),
+                "errors": list(self.errors)}
+
+
+def check(evidence: MemberEvidence) -> ReconnectCheck:
+    """Count each member's drops and rejoins; no drop at all while the fault was on is the
+    ERROR "fault not in effect"."""
+    drops: Counter[str] = Counter()
+    rejoins: Counter[str] = Counter()
+    for entry in evidence.reports:
+        if entry.get("fault") == NAME:
+            member = str(entry.get("member", "?"))
+            if entry.get("event") == "dropped":
+                drops[member] += 1
+            elif entry.get("event") == "rejoined":
+                rejoins[member] += 1
+    result = ReconnectCheck(dict(sorted(drops.items())), dict(sorted(rejoins.items())))
+    if evidence.fault_started is not None and not drops:
+        result.errors.append(
+            "reconnect: no slow member dropped its connection during the fault (each drops "
             "only after `interval` connected, in its room; shorten interval or lengthen the "
             "fault)")
+    return result
 
 
 def describe(attributes: Mapping[str, Any]) -> str:
@@ -152,5 +193,5 @@ KIND = FaultKind(
     where=MEMBER,
     describe=describe,
     act=act,
-    in_effect=in_effect,
+    check=check,
 )
