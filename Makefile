@@ -15,16 +15,17 @@ CHAOS_SCENARIOS ?= scenarios/slow-member.toml \
 MODE ?= naive
 PORT ?= 8089
 
-.PHONY: help install test lint chaos run ui browser bench clean
+.PHONY: help install test lint docs chaos run ui browser bench clean
 
 help:
 	@echo "make chaos    install what is missing, then run the canary matrices (CHAOS_SCENARIOS)"
 	@echo "make test     lint, type-check and run the whole test suite"
 	@echo "make run      one headless run: make run MODE=naive SCENARIO=$(SCENARIO)"
 	@echo "make ui       Locust's web UI with the Chaos tab on 127.0.0.1:$(PORT) (MODE=, PORT=)"
+	@echo "make docs     build the documentation site into site/ (strict: a broken link fails)"
 	@echo "make bench    run every benchmark once; table + results/bench.json (docs/benchmarks.md)"
 	@echo "make install  create .venv (the harness in it, editable) and install Toxiproxy into $(TOOLS_BIN)"
-	@echo "make clean    remove .venv, .tools and results"
+	@echo "make clean    remove .venv, .tools, results and site"
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +44,7 @@ install: $(VENV)/.harness-installed
 
 lint: install $(ACTIONLINT)
 	$(PY) -m ruff check .
-	$(PY) -m mypy harness lockwatch targets locustfile.py
+	$(PY) -m mypy harness lockwatch targets locustfile.py mkdocs_hooks.py
 	$(ACTIONLINT) .github/workflows/*.yml
 
 # actionlint (checks .github/workflows) is built with `go install` at a pinned version into
@@ -56,8 +57,13 @@ $(ACTIONLINT):
 	rmdir $(TOOLS_BIN)/.actionlint-build
 	ln -sf $(notdir $@) $(TOOLS_BIN)/actionlint
 
-test: lint browser
+test: lint docs browser
 	$(PY) -m pytest -q
+
+# The documentation site (mkdocs.yml): README.md, docs/ and scenarios/README.md as one site in
+# site/. Strict, so a broken link or anchor fails the build, and with it `make test`.
+docs: install
+	$(PY) -m mkdocs build --strict --quiet
 
 # The web UI's browser test drives Debian's Chromium; install it when missing (CI runs as root).
 CHROMIUM := /usr/bin/chromium
@@ -86,4 +92,4 @@ ui: install
 	$(PY) -m harness ui $(SCENARIO) --mode $(MODE) --port $(PORT)
 
 clean:
-	rm -rf $(VENV) .tools results .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools results site .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -2,8 +2,9 @@
 
 Exit codes follow the verdict: 0 PASS, 1 FAIL, 2 ERROR (and bad input),
 130 or 143 when stopped by SIGINT or SIGTERM. ``report`` exits 0, or 2 on a bad
-folder; ``trend`` exits 1 when the newest fixed run is a regression, else 0. ``sweep``
-exits 0 when it found its floor or ceiling, 1 when there is none in range, 2 on an ERROR run.
+folder (``report --rejudge`` exits like ``run``: the new verdict's code); ``trend`` exits 1
+when the newest fixed run is a regression, else 0. ``sweep`` exits 0 when it found its floor
+or ceiling, 1 when there is none in range, 2 on an ERROR run.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any, NoReturn
 
 from .history import HistoryError, trend
 from .pages import PageError, rebuild, write_index
+from .results import format_summary_table
 from .rig import Interrupted, RigOptions, new_run_id
 from .run import RunOptions, print_outcome
+from .runfolder.rejudge import CannotRejudge, rejudge, write_rejudged
 from .runner import run_scenario
 from .scenario import Scenario, ScenarioError, load_scenario
 from .sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
@@ -73,7 +76,7 @@ def _add_target_flags(parser: argparse.ArgumentParser, many: bool = False) -> No
     parser.add_argument("--expect-workers", type=int, default=0, metavar="N",
                         help="also wait for N workers started on other machines "
                              "(locust -f locustfile.py --worker --master-host HOST "
-                             "--master-port PORT); see README")
+                             "--master-port PORT); see docs/runs.md")
     parser.add_argument("--master-bind-host", default="127.0.0.1", metavar="ADDRESS",
                         help="where the Locust master listens for workers (default: 127.0.0.1; "
                              "another address must also be named with --allow-host)")
@@ -144,12 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="rebuild report.html (and a matrix's index.html or a sweep's "
                        "sweep.html) from result.json",
         description="Rebuild the HTML reports from result.json without running anything. "
-                    "Exit 0, or 2 when the folder or a result.json is unusable.")
+                    "Exit 0, or 2 when the folder or a result.json is unusable. With "
+                    "--rejudge, judge a run folder again from what it recorded and exit like "
+                    "run: 0 PASS, 1 FAIL, 2 ERROR.")
     report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
                         help="a run folder (holds result.json), a sweep folder (holds "
                              "sweep.json: each report.html and sweep.html are rebuilt) or a "
                              "matrix folder (holds run folders): each report.html and the "
                              "index.html are rebuilt")
+    report.add_argument("--rejudge", action="store_true",
+                        help="judge the run folder RESULTS_DIR again from its recorded files "
+                             "(samples, histograms, order, lag, series, lock reports in "
+                             "result.json); print the verdict and write rejudged.json")
+    report.add_argument("--check", action="append", default=[], metavar="CHECK",
+                        help="with --rejudge: judge by this check instead of the recorded "
+                             "ones (repeatable), e.g. --check 'join[fast].p99 < 100ms'")
+    report.add_argument("--scenario", type=Path, metavar="SCENARIO",
+                        help="with --rejudge: judge by this scenario's [thresholds] instead "
+                             "of the recorded ones")
 
     trend_parser = commands.add_parser(
         "trend", help="the last runs per label (the mode, unless --label named them) from "
@@ -416,6 +431,10 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
+    if args.rejudge:
+        return command_rejudge(args)
+    if args.check or args.scenario:
+        raise UsageError("--check and --scenario go with --rejudge (judge a run folder again)")
     try:
         written = rebuild(args.results_dir)
     except PageError as exc:
@@ -423,6 +442,24 @@ def command_report(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def command_rejudge(args: argparse.Namespace) -> int:
+    thresholds = _load(args.scenario).thresholds if args.scenario else None
+    try:
+        rejudged = rejudge(args.results_dir, thresholds=thresholds, checks=args.check)
+    except CannotRejudge as exc:
+        raise UsageError(str(exc)) from None
+    verdict = rejudged.verdict
+    if verdict.check_results:
+        print(format_summary_table(verdict))
+    print(verdict.message)
+    written = write_rejudged(rejudged)
+    if rejudged.record is not None and verdict.status != rejudged.record.status:
+        print(f"(the run's own verdict was {rejudged.record.status})")
+    if written is not None:
+        print(f"wrote {written}")
+    return verdict.exit_code
 
 
 def command_trend(args: argparse.Namespace) -> int:

@@ -17,11 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOST_SENT", "ORDER_COUNTS", "ORDER_FILE_NAME", "DeliveryOrderCounts", "OrderTail"]
+__all__ = ["LOST_SENT", "ORDER_COUNTS", "DeliveryOrderCounts", "OrderTail"]
 
 ORDER_COUNTS: tuple[str, ...] = ("received", "reordered", "duplicated", "lost", "owed")
-#: Written by the collecting Locust process next to the samples file.
-ORDER_FILE_NAME = "order.jsonl"
 #: A line's lost deliveries by send time: ``[[unix time, count], ...]`` (absent: none, or a
 #: writer from before it existed).
 LOST_SENT = "lost_sent"

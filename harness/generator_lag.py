@@ -21,7 +21,6 @@ from .hdr import LatencyHistogram
 
 __all__ = ["GeneratorLag", "LagWindow", "read_lag_file"]
 
-LAG_FILE_NAME = "lag.jsonl"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.runfolder.record import ResultRecord, load_record
 from harness.target import MODES
 
 HISTORY_FILE_NAME = "history.jsonl"
@@ -41,9 +42,8 @@ class HistoryError(Exception):
     """The history cannot be read (e.g. the results dir does not exist); one line."""
 
 
-def history_entry(result: Mapping[str, Any], run_dir: Path, results_dir: Path
-                  ) -> dict[str, Any]:
-    """The history line of one run, from its ``result.json`` document.
+def history_entry(result: ResultRecord, results_dir: Path) -> dict[str, Any]:
+    """The history line of one run, from the typed record of its ``result.json``.
 
     Keys: ``date`` (UTC, ISO 8601), ``mode``, ``label`` (``extra.label``, else the mode),
     ``scenario``, ``verdict``,
@@ -52,46 +52,40 @@ def history_entry(result: Mapping[str, Any], run_dir: Path, results_dir: Path
     ``samples``, ``duration_s``, ``run_dir`` (relative to ``results_dir`` when inside it).
     Figures not measured are None.
     """
-    measured = _mapping(result.get("measured"))
-    raw = _figure(measured.get("latency_ms"))
-    corrected = _figure(measured.get("latency_ms_corrected"))
-    timings = _mapping(result.get("timings"))
+    raw = result.latency_stat("join", "fast", "p99_ms")
+    corrected = result.latency_stat("join", "fast", "p99_ms", corrected=True)
     try:
-        relative_dir = str(run_dir.resolve().relative_to(results_dir.resolve()))
+        relative_dir = str(result.run_dir.resolve().relative_to(results_dir.resolve()))
     except ValueError:
-        relative_dir = str(run_dir)
+        relative_dir = str(result.run_dir)
     return {
-        "date": timings.get("run_started_utc"),
-        "mode": result.get("mode"),
-        "label": _mapping(result.get("extra")).get("label") or result.get("mode"),
-        "scenario": _mapping(result.get("scenario")).get("name"),
-        "verdict": _mapping(result.get("verdict")).get("status"),
+        "date": result.started_utc or None,
+        "mode": result.mode,
+        "label": result.label,
+        "scenario": result.scenario_name,
+        "verdict": result.status,
         "join_fast_p99_ms": corrected if corrected is not None else raw,
         "join_fast_p99_basis": "corrected" if corrected is not None else "raw",
         "join_fast_p99_raw_ms": raw,
         "join_fast_p99_corrected_ms": corrected,
-        "lock_reports": measured.get("lock_reports"),
-        "samples": measured.get("samples"),
-        "duration_s": timings.get("duration_s"),
+        "lock_reports": result.lock_report_count,
+        "samples": result.sample_count,
+        "duration_s": result.duration_s,
         "run_dir": relative_dir,
     }
 
 
-def append_history(results_dir: str | Path, result_file: str | Path) -> Path:
-    """Append the history line of the run whose ``result.json`` is ``result_file``.
+def append_history(results_dir: str | Path, run_dir: str | Path) -> Path:
+    """Append the history line of the run in ``run_dir`` (read from its ``result.json``).
 
     One ``write`` of one line in append mode, so concurrent runs do not interleave lines.
 
     Raises:
-        OSError: the result cannot be read or the history cannot be written.
-        ValueError: ``result_file`` is not a JSON object.
+        OSError: the history cannot be written.
+        RecordError: the run's ``result.json`` is missing or malformed.
     """
     results_dir = Path(results_dir)
-    result_file = Path(result_file)
-    result = json.loads(result_file.read_text(encoding="utf-8"))
-    if not isinstance(result, dict):
-        raise ValueError(f"{result_file}: not a JSON object")
-    line = json.dumps(history_entry(result, result_file.parent, results_dir), allow_nan=False)
+    line = json.dumps(history_entry(load_record(run_dir), results_dir), allow_nan=False)
     path = results_dir / HISTORY_FILE_NAME
     with open(path, "a", encoding="utf-8") as history:
         history.write(line + "\n")
@@ -304,11 +298,3 @@ def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
     return [render(header), *(render(row) for row in rows)]
 
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _figure(table: Any) -> float | None:
-    value = _mapping(_mapping(_mapping(table).get("join")).get("fast")).get("p99_ms")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -28,11 +28,9 @@ from typing import Any
 
 from harness.sampled import SampledSeries
 
-__all__ = ["INFLIGHT_FILE_NAME", "INFLIGHT_OLDEST_SERIES", "INFLIGHT_SERIES", "MAX_AGES",
+__all__ = ["INFLIGHT_OLDEST_SERIES", "INFLIGHT_SERIES", "MAX_AGES",
            "InFlightTail", "Waiting", "describe_waiting"]
 
-#: Written by the collecting Locust process next to the samples file.
-INFLIGHT_FILE_NAME = "inflight.jsonl"
 #: Ages shipped per op and member kind (the oldest): enough for any percentile that matters.
 MAX_AGES = 500
 #: Sampled series names: operations in flight over every process, and the oldest's age (s).

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from .locust_process import free_port
 from .processes import ChildProcess, ProcessFailed
+from .runfolder import RunFolder
 from .tls import TlsOptions
 from .urls import check_host, parse_target_url
 
@@ -147,7 +148,7 @@ class LaunchedTarget:
         self.argv = [fill_port(part, self.port) for part in parse_command(plan.command)]
         self.tls = tls or TlsOptions()
         self.process = ChildProcess(f"target `{plan.command}`", self.argv,
-                                    run_dir / "target.log",
+                                    RunFolder(run_dir).target_log,
                                     cwd=None if plan.cwd is None else Path(plan.cwd))
 
     @property

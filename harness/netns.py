@@ -1,11 +1,11 @@
 """Small socket buffers: run a whole rig inside a network namespace of its own.
 
-Linux's default TCP buffers are large (``tcp_wmem`` up to 4 MB, ``tcp_rmem`` up to 6 to 32 MB),
+Linux's default TCP buffers are large (``tcp_wmem`` up to 4 MiB, ``tcp_rmem`` up to 6 to 32 MiB),
 so a member that stops reading is backed up only after megabytes: minutes at chat rates. The
 sysctls ``net.ipv4.tcp_wmem`` and ``net.ipv4.tcp_rmem`` are per network namespace, and
 ``unshare -rn`` (a user namespace plus a network namespace, no privileges needed where the
 kernel allows unprivileged user namespaces) gives one whose only interface is loopback. A
-scenario's ``[network] socket_buffer = "64KB"`` makes each of its runs happen in such a
+scenario's ``[network] socket_buffer = "64KiB"`` makes each of its runs happen in such a
 namespace, with both sysctls' maximum (and default) set to that size, so backpressure comes
 after kilobytes.
 

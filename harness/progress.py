@@ -7,47 +7,17 @@ not a redrawn screen, so CI logs read well too.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TextIO
 
 from .inflight import Waiting, describe_waiting
-from .measurements import Measurements, Sample
+from .measurements import Measurements
 from .scenario import ThresholdSettings
 from .thresholds import CheckResult
 from .verdict import evaluate_checks
 
-__all__ = ["SampleTail", "status_line", "Progress"]
-
-
-class SampleTail:
-    """Read the complete lines appended to a samples file since the last call."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
-        self.malformed = 0
-
-    def read_new(self) -> list[Sample]:
-        try:
-            with open(self.path, "rb") as file:
-                file.seek(self._offset)
-                chunk = file.read()
-        except FileNotFoundError:
-            return []
-        end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
-        self._offset += end
-        samples: list[Sample] = []
-        for line in chunk[:end].splitlines():
-            if not line.strip():
-                continue
-            try:
-                samples.append(Sample.from_dict(json.loads(line)))
-            except ValueError:
-                self.malformed += 1
-        return samples
+__all__ = ["status_line", "Progress"]
 
 
 def status_line(

@@ -20,13 +20,12 @@ from typing import Any
 
 from harness.files import write_text_atomically
 from harness.measurements import MEMBER_KINDS, OPS, Measurements, Sample
+from harness.runfolder.folder import RunFolder
 from harness.scenario import Scenario
 from harness.thresholds.latency import nearest_rank_percentile
 from harness.unfinished import unfinished_summary
 from harness.verdict import Verdict
 
-RESULT_FILE_NAME = "result.json"
-JUNIT_FILE_NAME = "junit.xml"
 RESULT_FORMAT_VERSION = 1
 SUMMARY_PERCENTILES: tuple[float, ...] = (50, 90, 99)
 #: The error of an operation still waiting when the run ended (see :func:`is_unfinished`).
@@ -112,6 +111,9 @@ def build_result(
             "samples": len(measurements.samples),
             "failed_samples": sum(1 for sample in measurements.samples if not sample.ok),
             "lock_reports": len(measurements.lock_reports),
+            # What the judgement read besides the run folder's files (harness report --rejudge).
+            "lock_reports_available": measurements.lock_reports_available,
+            "stopped_early": measurements.stopped_early,
             "delivery_order": (None if measurements.delivery_order is None
                                else measurements.delivery_order.to_dict()),
             # Operations still in flight at the end, per op and member kind (count, oldest).
@@ -283,16 +285,17 @@ def write_result_json(
     Keys: ``format_version``, ``scenario`` (:meth:`Scenario.to_dict`), ``mode`` (server mode),
     ``verdict`` (status, exit_code, message, component_errors), ``thresholds`` (one entry per
     check: check, subject, operator, limit, measured, unit, status, samples, reason),
-    ``measured`` (sample/failure/lock-report counts, :func:`summarize_latencies`, and
+    ``measured`` (sample/failure/lock-report counts, ``lock_reports_available``,
+    ``stopped_early``, :func:`summarize_latencies`, and
     ``generator_lag``: the load generator's own lag, see harness.generator_lag),
     ``lock_reports``, ``timings`` (Unix seconds plus ``run_started_utc`` and ``duration_s``),
     ``component_errors``, ``series`` (:func:`build_series`: what the HTML report draws) and
     ``extra`` (whatever the caller passed). Non-finite floats become
     ``null`` and non-JSON values their ``str()``, so the file is always strict JSON.
     """
-    document = _json_safe(build_result(scenario, mode, verdict, measurements, extra))
+    document = json_safe(build_result(scenario, mode, verdict, measurements, extra))
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-    return write_text_atomically(Path(run_dir) / RESULT_FILE_NAME, text)
+    return write_text_atomically(RunFolder(Path(run_dir)).result, text)
 
 
 def write_junit_xml(
@@ -392,7 +395,7 @@ def write_junit_xml(
     ElementTree.indent(suites)
     text = ElementTree.tostring(suites, encoding="unicode", xml_declaration=False)
     return write_text_atomically(
-        Path(run_dir) / JUNIT_FILE_NAME, '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+        RunFolder(Path(run_dir)).junit, '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
     )
 
 
@@ -435,16 +438,16 @@ def format_summary_table(verdict: Verdict) -> str:
     return "\n".join(render(line) for line in (header, separator, *rows))
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """``value`` with non-finite floats as None and non-JSON objects as their ``str()``."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, str | int | bool):
         return value
     if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     return str(value)
 
 

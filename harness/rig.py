@@ -29,12 +29,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ComponentError
-from .generator_lag import LAG_FILE_NAME
 from .launched import LaunchedTarget, LaunchPlan, fill_port
 from .lockreports import LockReportSource
 from .locust_process import LocustPlan, free_port, locust_process, worker_processes
 from .processes import ChildProcess
 from .protocols import build_protocol
+from .runfolder import RunFolder
 from .scenario import Scenario
 from .target import ReferenceTarget, TargetInfo, TargetUnreachable, http_base, probe_target
 from .tls import TlsOptions
@@ -45,8 +45,6 @@ from .urls import parse_target_url
 __all__ = ["ComponentFailed", "Interrupted", "Rig", "RigOptions", "new_run_id", "signals_raise"]
 
 #: The run's member fault commands to Locust, and what the members report back (run folder).
-CONTROL_FILE_NAME = "control.jsonl"
-MEMBER_FAULTS_FILE_NAME = "member_faults.jsonl"
 #: How long Locust may take to write its reports and exit after SIGINT.
 LOCUST_STOP_GRACE = 20.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -170,8 +168,9 @@ class Rig:
         self.info: dict[str, Any] = {"versions": {}, "pids": {}}
         self.cleanup_errors: list[str] = []
         #: Member fault commands for Locust (see harness.memberfaults), and its reports.
-        self.control_file = run_dir / CONTROL_FILE_NAME
-        self.member_faults_file = run_dir / MEMBER_FAULTS_FILE_NAME
+        self.folder = RunFolder(run_dir)
+        self.control_file = self.folder.control
+        self.member_faults_file = self.folder.member_faults
 
     # Start-up, in this order.
 
@@ -179,7 +178,7 @@ class Rig:
         """Start ``toxiproxy-server`` on a free loopback port, or connect to the user's."""
         url = self.options.toxiproxy_url
         if url is None:
-            self.toxiproxy_server = ToxiproxyServer(self.run_dir / "toxiproxy.log").start()
+            self.toxiproxy_server = ToxiproxyServer(self.folder.toxiproxy_log).start()
             self.info["pids"]["toxiproxy"] = self.toxiproxy_server.pid
             url = self.toxiproxy_server.url
         self.toxiproxy = ToxiproxyClient(url, timeout=5.0)
@@ -337,16 +336,16 @@ class Rig:
             broadcast_interval_s=load.broadcast_interval_s,
             stay_s=load.stay_s,
             away_s=load.away_s,
-            samples_file=self.run_dir / "samples.jsonl",
-            histograms_file=self.run_dir / "histograms.json",
+            samples_file=self.folder.samples,
+            histograms_file=self.folder.histograms,
             lock_reports=self.lock_source.spec if self.lock_source else "",
-            csv_prefix=self.run_dir / "locust",
-            html_report=self.run_dir / "locust.html",
+            csv_prefix=self.folder.locust_csv_prefix,
+            html_report=self.folder.locust_html,
             workers=self.options.workers,
             remote_workers=self.options.remote_workers,
             master_bind_host=self.options.master_bind_host,
             master_port=free_port() if distributed else 0,
-            lag_file=self.run_dir / LAG_FILE_NAME,
+            lag_file=self.folder.lag,
             body_size=load.body_size,
             op_timeout_s=load.op_timeout_s,
             control_file=self.control_file,
@@ -359,7 +358,7 @@ class Rig:
 
     def start_locust(self, plan: LocustPlan, extra_arguments: Sequence[str] = ()) -> None:
         """Start Locust (and its local workers) as ``plan`` says."""
-        self.locust = locust_process(plan, self.run_dir / "locust.log", extra_arguments)
+        self.locust = locust_process(plan, self.folder.locust_log, extra_arguments)
         self.locust.start()
         self.info["locust_master"] = (
             f"{plan.master_bind_host}:{plan.master_port}" if plan.distributed else None

@@ -31,18 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .delivery_order import ORDER_FILE_NAME, OrderTail
 from .errors import ComponentError
 from .faults import FAULT_KINDS, FaultCheck, MemberEvidence
 from .faults.nemesis import Nemesis
-from .generator_lag import LAG_FILE_NAME, read_lag_file
+from .generator_lag import read_lag_file
 from .history import append_history
-from .inflight import INFLIGHT_FILE_NAME, InFlightTail
 from .lockreports import LockReportsUnavailable, LockReportTracker
 from .measurements import Measurements, Sample, live_measurements
 from .memberfaults import DRAIN, MemberFaultCommand, append_command
 from .pages import PageError, write_run_page
-from .progress import Progress, SampleTail
+from .progress import Progress
 from .prometheus import MetricSelector
 from .results import format_summary_table, write_junit_xml, write_result_json
 from .rig import (
@@ -53,8 +51,11 @@ from .rig import (
     new_run_id,
     signals_raise,
 )
+from .runfolder import RunFolder
+from .runfolder.live import RunFolderReaders
+from .runfolder.record import RecordError
 from .sampled import SampledSeries
-from .sampler import SERIES_FILE_NAME, SeriesSampler
+from .sampler import SeriesSampler
 from .schedule import END, FAULTS_OFF, FAULTS_ON, Schedule, Step
 from .stall_check import read_member_fault_reports
 from .target import DEFAULT_RESULTS_DIR
@@ -112,15 +113,16 @@ class ChaosRun:
         self.run_id = options.run_id or new_run_id(self.scenario, self.label)
         self.run_dir = options.results_dir / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.folder = RunFolder(self.run_dir)
         self.rig = Rig(options, self.run_dir, self.run_id)
         self.measurements = Measurements()
         self.locks = LockReportTracker(None)
         self.faults_on = False
         self.samples: list[Sample] = []
-        self.tail = SampleTail(self.run_dir / "samples.jsonl")
-        self.order = OrderTail(self.run_dir / ORDER_FILE_NAME)
-        self.inflight = InFlightTail(self.run_dir / INFLIGHT_FILE_NAME, record=True)
-        self.lag_file = self.run_dir / LAG_FILE_NAME
+        self.readers = RunFolderReaders(self.folder, record_inflight=True)
+        self.order = self.readers.order
+        self.inflight = self.readers.inflight
+        self.lag_file = self.folder.lag
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
         self.extra: dict[str, Any] = {"run_id": self.run_id, "label": self.label}
@@ -154,7 +156,7 @@ class ChaosRun:
         selectors = [MetricSelector.parse(name.removeprefix("metric[").removesuffix("]"))
                      for name in sampled_series(self.scenario.thresholds.checks)
                      if name.startswith("metric[")]
-        return SeriesSampler(self.run_dir / SERIES_FILE_NAME,
+        return SeriesSampler(self.folder.series,
                              metrics_url=self.rig.metrics_url if selectors else None,
                              selectors=selectors, pid=self.rig.target_pid,
                              context=self.options.tls.ssl_context())
@@ -195,9 +197,7 @@ class ChaosRun:
     # The timeline.
 
     def collect(self) -> None:
-        self.samples.extend(self.tail.read_new())
-        self.order.read_new()
-        self.inflight.read_new()
+        self.samples.extend(self.readers.read_new())
 
     def poll_lock_reports(self) -> None:
         self.measurements.lock_reports = self.locks.poll()
@@ -207,7 +207,7 @@ class ChaosRun:
         return live_measurements(
             self.samples, self.measurements.lock_reports,
             lock_reports_available=self.locks.available,
-            histograms_file=self.run_dir / "histograms.json",
+            histograms_file=self.folder.histograms,
             run_started=self.measurements.run_started,
             fault_started=self.measurements.fault_started,
             sampled=self.sampled(), delivery_order=self.order.counts,
@@ -377,7 +377,7 @@ class ChaosRun:
         final = live_measurements(
             self.samples, measurements.lock_reports,
             lock_reports_available=self.locks.available,
-            histograms_file=self.run_dir / "histograms.json",
+            histograms_file=self.folder.histograms,
             run_started=measurements.run_started, fault_started=measurements.fault_started,
             histograms_required=True, sampled=self.sampled(),
             delivery_order=self.order.counts,
@@ -431,10 +431,8 @@ class ChaosRun:
         return lag.recent_max_ms(time.time()) if lag is not None else None
 
     def write_results(self, verdict: Verdict) -> None:
-        self.extra["locust_outputs"] = sorted(
-            path.name for path in self.run_dir.glob("locust*") if path.is_file()
-        )
-        result_file = write_result_json(self.run_dir, self.scenario, self.mode, verdict,
+        self.extra["locust_outputs"] = self.folder.locust_outputs()
+        write_result_json(self.run_dir, self.scenario, self.mode, verdict,
                                         self.measurements, self.extra)
         write_junit_xml(self.run_dir, f"{self.scenario.name}[{self.label}]", verdict,
                         started_at=self.measurements.run_started,
@@ -451,8 +449,8 @@ class ChaosRun:
             print(f"harness: report.html not written: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
         try:
-            append_history(self.options.history_dir or self.options.results_dir, result_file)
-        except (OSError, ValueError) as exc:
+            append_history(self.options.history_dir or self.options.results_dir, self.run_dir)
+        except (OSError, RecordError) as exc:
             print(f"harness: history line not written: {exc}", file=sys.stderr)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import os
 import pickle
 import subprocess
@@ -23,12 +22,11 @@ from typing import Any
 
 from .measurements import Measurements
 from .netns import INSIDE_ENV, namespace_argv, namespace_problem, no_namespace_notice
-from .not_tested import NotTested
 from .rig import Interrupted, new_run_id, signals_ignored, signals_raise
 from .run import ChaosRun, RunOptions, RunOutcome
+from .runfolder.record import RecordError, load_record
 from .scenario import Scenario
 from .target import PROJECT_ROOT
-from .thresholds import CheckResult
 from .verdict import Verdict
 
 __all__ = ["decode_scenario", "encode_scenario", "run_scenario"]
@@ -145,22 +143,14 @@ def decode_scenario(text: str) -> Scenario:
 def outcome_from_result(run_dir: Path, exit_code: int, interrupted: int | None) -> RunOutcome:
     """The outcome of a run made by another process, from its ``result.json``."""
     try:
-        result = json.loads((run_dir / "result.json").read_text())
-        written = result["verdict"]
-        verdict = Verdict(written["status"], written["message"],
-                          tuple(CheckResult(**item) for item in result["thresholds"]),
-                          tuple(written.get("component_errors") or ()),
-                          tuple(NotTested.from_dict(item)
-                                for item in written.get("not_tested") or ()),
-                          tuple(CheckResult(**item)
-                                for item in written.get("broken_in_warmup") or ()))
-        timings = result["timings"]
-        measurements = Measurements(run_started=timings["run_started"],
-                                    run_ended=timings["run_ended"],
-                                    fault_started=timings["fault_started"],
-                                    fault_ended=timings["fault_ended"])
-        extra = dict(result.get("extra") or {})
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        record = load_record(run_dir)
+        verdict = record.verdict()
+        measurements = Measurements(run_started=record.run_started,
+                                    run_ended=record.run_ended,
+                                    fault_started=record.fault_started,
+                                    fault_ended=record.fault_ended)
+        extra = dict(record.extra)
+    except RecordError as exc:
         cause = f"the run in its network namespace left no usable result.json (exit code " \
                 f"{exit_code}: {exc})"
         verdict = Verdict("ERROR", f"ERROR: {cause}", (), (cause,))

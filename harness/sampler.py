@@ -28,11 +28,10 @@ import psutil
 from .prometheus import MetricSelector, ScrapeFailed, scrape
 from .sampled import RSS_SERIES, THREADS_SERIES, SampledSeries, metric_series
 
-__all__ = ["SAMPLE_INTERVAL", "SERIES_FILE_NAME", "SeriesSampler"]
+__all__ = ["SAMPLE_INTERVAL", "SeriesSampler", "read_series_file"]
 
 #: Seconds between two samples.
 SAMPLE_INTERVAL = 0.5
-SERIES_FILE_NAME = "series.jsonl"
 #: A scrape must answer within this; a slower one is a failed sample, not a stalled run.
 SCRAPE_TIMEOUT = 1.0
 
@@ -132,3 +131,26 @@ class SeriesSampler:
     def _fail_process(self, reason: str) -> None:
         self.series.fail(RSS_SERIES, reason)
         self.series.fail(THREADS_SERIES, reason)
+
+
+def read_series_file(path: Path, series: SampledSeries | None = None) -> SampledSeries:
+    """The points a sampler appended to ``path`` (into ``series``, or a new one).
+
+    A missing file is no point; a half-written or malformed line is skipped (the sampler
+    writes whole lines, so only the last one of an interrupted run can be half-written).
+    """
+    series = SampledSeries() if series is None else series
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return series
+    for line in text.splitlines():
+        try:
+            point = json.loads(line)
+            name, when, value = point["series"], point["time"], point["value"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if (isinstance(name, str) and isinstance(when, int | float)
+                and isinstance(value, int | float)):
+            series.add(name, float(when), float(value))
+    return series

@@ -109,10 +109,12 @@ MAX_SETTING_S = 3600.0
 MAX_BODY_SIZE = 60 * 1024
 """A broadcast frame must stay under the reference server's 64 KiB limit on client frames."""
 MAX_SOCKET_BUFFER = 64 * 1024 * 1024
-"""``[network] socket_buffer`` is meant to be small; the kernels' own maxima are a few MB."""
+"""``[network] socket_buffer`` is meant to be small; the kernels' own maxima are a few MiB."""
 VERDICTS: tuple[str, ...] = ("PASS", "FAIL", "ERROR")
-_SIZE_PATTERN = re.compile(r"^\s*(?P<number>\d+)\s*(?P<unit>B|KB|MB)\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024 * 1024}
+_SIZE_PATTERN = re.compile(r"^\s*(?P<number>\d+)\s*(?P<unit>B|KiB|MiB|KB|MB)\s*$", re.IGNORECASE)
+# Sizes here are buffer and frame sizes, counted in powers of two: KiB and MiB. "KB" and "MB",
+# which older scenario files use, are read as the same (1024 and 1024 * 1024 bytes).
+_SIZE_UNITS = {"b": 1, "kib": 1024, "mib": 1024 * 1024, "kb": 1024, "mb": 1024 * 1024}
 
 
 class ScenarioError(Exception):
@@ -795,23 +797,24 @@ class _ScenarioReader:
 
     def read_size(self, table: Mapping[str, Any], key: str, label: str,
                   maximum: int = 0) -> int:
-        """A size in bytes written ``"16KB"`` (units B, KB, MB; KB = 1024 bytes), 0 when absent,
+        """A size in bytes written ``"16KiB"`` (units B, KiB, MiB; KB and MB read as KiB and
+        MiB), 0 when absent,
         at most ``maximum`` (:data:`MAX_BODY_SIZE` for 0)."""
         if key not in table:
             return 0
         value = table[key]
         match = _SIZE_PATTERN.match(value) if isinstance(value, str) else None
         if match is None:
-            raise self.fail(f'{label} must be a size like "16KB" (units B, KB, MB), got '
+            raise self.fail(f'{label} must be a size like "16KiB" (units B, KiB, MiB), got '
                             f"{_toml_type(value)} {value!r}")
         size = int(match["number"]) * _SIZE_UNITS[match["unit"].lower()]
         if maximum and not 4096 <= size <= maximum:
-            raise self.fail(f"{label} must be from 4KB to {maximum // (1024 * 1024)}MB, got "
-                            f'{value!r}; use e.g. {key} = "64KB"')
+            raise self.fail(f"{label} must be from 4KiB to {maximum // (1024 * 1024)}MiB, got "
+                            f'{value!r}; use e.g. {key} = "64KiB"')
         if not maximum and size > MAX_BODY_SIZE:
-            raise self.fail(f"{label} is {size} bytes, more than {MAX_BODY_SIZE // 1024}KB: a "
+            raise self.fail(f"{label} is {size} bytes, more than {MAX_BODY_SIZE // 1024}KiB: a "
                             "broadcast frame must stay under the server's 64 KiB limit on "
-                            'client frames; use e.g. body_size = "16KB"')
+                            'client frames; use e.g. body_size = "16KiB"')
         return size
 
     def read_expect(self, table: dict[str, Any]) -> dict[str, str]:

@@ -314,5 +314,5 @@ def check_stalls(reports: Iterable[dict[str, Any]], samples: Sequence[Sample], *
 
 def _size(size: int) -> str:
     if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MB"
-    return f"{size / 1024:.0f} KB"
+        return f"{size / (1024 * 1024):.1f} MiB"
+    return f"{size / 1024:.0f} KiB"

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from .errors import ComponentError
 from .processes import ChildProcess, ProcessFailed
+from .runfolder import RunFolder
 from .tls import TlsOptions
 
 __all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "BUNDLED_SERVERS", "MODES", "EXPECTED_VERDICTS",
@@ -203,7 +204,7 @@ class ReferenceTarget:
         """``server``: which of :data:`BUNDLED_SERVERS`."""
         self.mode = mode
         self.server = BUNDLED_SERVERS[server]
-        self.lock_report_file = run_dir / "target-locks.jsonl"
+        self.lock_report_file = RunFolder(run_dir).target_locks
         argv = [
             sys.executable, "-m", self.server.module,
             "--mode", mode, "--host", "127.0.0.1", "--port", "0",
@@ -219,7 +220,8 @@ class ReferenceTarget:
         }
         argv += [part for flag, value in flags.items() if value is not None
                  for part in (flag, str(value))]
-        self.process = ChildProcess("target", argv, run_dir / "target.log", cwd=PROJECT_ROOT)
+        self.process = ChildProcess("target", argv, RunFolder(run_dir).target_log,
+                                    cwd=PROJECT_ROOT)
         self.startup_timeout = startup_timeout
         self.info: TargetInfo | None = None
 

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from .errors import ComponentError
 from .netns import no_namespace_notice
 from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
+from .runfolder import RunFolder
 from .target import DEFAULT_RESULTS_DIR
 from .target_options import add_host_flags, add_target_flags
 
@@ -196,7 +197,7 @@ def _write_session(rig: Rig, run_id: str, url: str) -> None:
     """``ui.json`` in the session folder: addresses and child PIDs, for scripts and tests."""
     session = {"url": url, "chaos_page": f"{url}/chaos", "chaos_tab": f"{url}/?tab=chaos",
                "run_id": run_id, **rig.info}
-    (rig.run_dir / "ui.json").write_text(json.dumps(session, indent=2) + "\n")
+    RunFolder(rig.run_dir).ui_session.write_text(json.dumps(session, indent=2) + "\n")
 
 
 def _announce(rig: Rig, url: str, out: TextIO) -> None:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from harness.measurements import Measurements
 from harness.not_tested import NotTested, not_tested
-from harness.scenario import Scenario
+from harness.scenario import Scenario, ThresholdSettings
 from harness.thresholds import Check, CheckResult
 from harness.thresholds.base import EVERY_OPERATION
 from harness.unfinished import describe_unfinished
@@ -102,21 +102,26 @@ def evaluate_checks(
 def judge(scenario: Scenario, measurements: Measurements) -> Verdict:
     """Evaluate the scenario's checks on the measurements and decide the verdict; its message
     also names the operations that never finished (harness.unfinished)."""
-    verdict = _judge_checks(scenario, measurements)
+    return judge_thresholds(scenario.thresholds, measurements)
+
+
+def judge_thresholds(thresholds: ThresholdSettings, measurements: Measurements) -> Verdict:
+    """:func:`judge` by ``[thresholds]`` alone: all a verdict reads of a scenario, so a run
+    folder can be judged again by what its ``result.json`` recorded
+    (harness.runfolder.rejudge)."""
+    verdict = _judge_checks(thresholds, measurements)
     unfinished = describe_unfinished(measurements.samples)
     if not unfinished:
         return verdict
     return replace(verdict, message=f"{verdict.message}; {unfinished}")
 
 
-def _judge_checks(scenario: Scenario, measurements: Measurements) -> Verdict:
-    results = evaluate_checks(
-        scenario.thresholds.checks, measurements, scenario.thresholds.min_samples
-    )
+def _judge_checks(thresholds: ThresholdSettings, measurements: Measurements) -> Verdict:
+    results = evaluate_checks(thresholds.checks, measurements, thresholds.min_samples)
     component_errors = tuple(_one_line(error) for error in measurements.component_errors)
     if component_errors:
         return Verdict("ERROR", "ERROR: " + "; ".join(component_errors), results, component_errors)
-    unseen = not_tested(scenario.thresholds.checks, measurements.samples,
+    unseen = not_tested(thresholds.checks, measurements.samples,
                         measurements.run_started)
     if unseen:
         message = "ERROR: the target was not tested: " + not_tested_text(unseen)
@@ -129,7 +134,7 @@ def _judge_checks(scenario: Scenario, measurements: Measurements) -> Verdict:
     # A lagging generator excuses only what it measures itself: a broken check read from
     # the target (its lock reports, metrics, process) stands whatever the lag.
     excusable = bool(broken) and not any(result.at_target for result in broken)
-    overloaded = generator_overloaded(scenario, measurements) if excusable else None
+    overloaded = generator_overloaded(thresholds, measurements) if excusable else None
     if overloaded is not None:
         message = (f"ERROR: {overloaded}; not blamed on the target: "
                    + "; ".join(result.describe() for result in broken))
@@ -138,7 +143,7 @@ def _judge_checks(scenario: Scenario, measurements: Measurements) -> Verdict:
         return Verdict("ERROR", message, results, (overloaded,))
     if broken:
         message = "FAIL: " + "; ".join(result.describe() for result in broken)
-        in_warmup = broken_in_warmup(scenario, measurements, results)
+        in_warmup = broken_in_warmup(thresholds, measurements, results)
         if in_warmup:
             message += "; already broken in the warm-up, before any fault: " + "; ".join(
                 result.describe() for result in in_warmup)
@@ -172,26 +177,27 @@ def not_tested_text(unseen: tuple[NotTested, ...]) -> str:
     return "; ".join(dict.fromkeys(entry.describe() for entry in precise))
 
 
-def broken_in_warmup(scenario: Scenario, measurements: Measurements,
+def broken_in_warmup(thresholds: ThresholdSettings, measurements: Measurements,
                      results: tuple[CheckResult, ...]) -> tuple[CheckResult, ...]:
     """The broken checks that are broken over the warm-up alone too, measured there; empty
     when the faults never went on."""
     warmup = before_faults(measurements)
     if warmup is None:
         return ()
-    min_samples = scenario.thresholds.min_samples
+    min_samples = thresholds.min_samples
     again = (check.evaluate(warmup, min_samples)
-             for check, result in zip(scenario.thresholds.checks, results, strict=True)
+             for check, result in zip(thresholds.checks, results, strict=True)
              if result.status == "broken")
     return tuple(result for result in again if result.status == "broken")
 
 
-def generator_overloaded(scenario: Scenario, measurements: Measurements) -> str | None:
+def generator_overloaded(thresholds: ThresholdSettings, measurements: Measurements
+                         ) -> str | None:
     """``"load generator overloaded (lag p99 N ms ...)"`` when the worst Locust process's lag
     p99 is above ``[thresholds] max_generator_lag``; None when it is not, or not measured."""
     lag = measurements.generator_lag
     worst = lag.worst() if lag is not None else None
-    limit_ms = scenario.thresholds.max_generator_lag_s * 1000
+    limit_ms = thresholds.max_generator_lag_s * 1000
     if worst is None or worst.p99_ms <= limit_ms:
         return None
     return (f"load generator overloaded (lag p99 {worst.p99_ms:.0f} ms in Locust process "

@@ -1,7 +1,7 @@
 """Room servers in the shapes of widely used ones nobody here wrote, each with a broken twin.
 
 Each runs in threads of the test process on 127.0.0.1 and a free port (websockets' sync
-server), and speaks its own protocol, not docs/protocol.md:
+server), and speaks its own protocol, not docs/wire-protocol.md:
 
 - :func:`messaging_server`, a JSON messaging server in the shape of Centrifugo's protocol:
   a client sends ``{"id": N, "connect": {...}}`` before anything else (otherwise it is closed

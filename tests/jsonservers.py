@@ -1,8 +1,8 @@
-"""Two small JSON-over-WebSocket room servers that do not speak docs/protocol.md.
+"""Two small JSON-over-WebSocket room servers that do not speak docs/wire-protocol.md.
 
 They stand in for "your own service" in the json protocol's acceptance tests;
 neither asks for acknowledgements, and their field names differ from each
-other's and from docs/protocol.md's:
+other's and from docs/wire-protocol.md's:
 
 - :func:`connect_server` joins by connecting (``/chat?room=R&user=U``) and
   leaves by closing; it confirms nothing and its messages carry no send time

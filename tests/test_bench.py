@@ -28,6 +28,7 @@ from harness.bench.scale import expected_joins, judge_window
 from harness.bench.table import format_table
 from harness.bench.verdict_time import detection
 from harness.measurements import Sample
+from harness.runfolder.record import record_from_document
 from harness.target import PROJECT_ROOT
 
 TAG_VARIABLE = "ROOMCHAOS_BENCH_TEST_TAG"
@@ -180,13 +181,19 @@ def test_row_goal_and_ratio() -> None:
 
 def test_detection_from_result_and_samples() -> None:
     fault = 1000.0
-    result = {
+    def check(subject: str) -> dict[str, Any]:
+        return {"check": f"{subject} < 250ms", "subject": subject, "operator": "<",
+                "limit": 250.0, "measured": None, "unit": "ms", "status": "no_data"}
+
+    document = {
+        "mode": "naive", "scenario": {"name": "s"}, "measured": {"latency_ms": {}},
+        "verdict": {"status": "FAIL", "message": "FAIL: lock_reports = 2 (limit == 0)"},
         "timings": {"fault_started": fault},
-        "thresholds": [{"subject": "join[fast].p99", "limit": 250.0},
-                       {"subject": "deliver[fast].p99", "limit": 250.0}],
+        "thresholds": [check("join[fast].p99"), check("deliver[fast].p99")],
         "lock_reports": [{"time": 999.0}, {"time": 1000.7}, {"time": 1001.5}],
         "extra": {"early_verdict": {"detected_at": 1002.25}},
     }
+    result = record_from_document(Path("naive"), document)
     samples = [
         Sample(999.5, "join", "fast", 900.0, True),     # before the fault
         Sample(1000.9, "join", "slow", 900.0, True),    # a slow member
@@ -198,7 +205,8 @@ def test_detection_from_result_and_samples() -> None:
     assert figures == {"lock_report_s": 0.7, "join_over_limit_s": 1.2,
                        "deliver_over_limit_s": 0.5, "first_evidence_s": 0.5,
                        "early_verdict_s": 2.25}
-    assert detection({"timings": {"fault_started": None}}, samples)["first_evidence_s"] is None
+    never = record_from_document(Path("naive"), {**document, "timings": {"fault_started": None}})
+    assert detection(never, samples)["first_evidence_s"] is None
 
 
 def test_judge_window() -> None:

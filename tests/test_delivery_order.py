@@ -293,7 +293,7 @@ def test_the_lost_ratio_per_member_kind() -> None:
 # A room server that loses and swaps messages on purpose.
 
 class LossyRoom:
-    """docs/protocol.md, minimally, with faults: to each receiver, the message numbered
+    """docs/wire-protocol.md, minimally, with faults: to each receiver, the message numbered
     ``10k + 5`` is never sent, and ``10k + 2`` is sent after ``10k + 3``."""
 
     def __init__(self) -> None:

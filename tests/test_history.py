@@ -18,6 +18,7 @@ from harness.history import (
     newest_fixed_regression,
     read_history,
 )
+from harness.runfolder.record import record_from_document
 
 
 def entry(p99: float | None, mode: str = "fixed", verdict: str = "PASS",
@@ -40,7 +41,8 @@ def write_history(results: Path, entries: list[dict[str, Any]]) -> None:
 def result_document(mode: str, raw: float, corrected: float | None) -> dict[str, Any]:
     latency = {"join": {"fast": {"p99_ms": raw}}}
     return {
-        "mode": mode, "scenario": {"name": "slow-member"}, "verdict": {"status": "PASS"},
+        "mode": mode, "scenario": {"name": "slow-member"},
+        "verdict": {"status": "PASS", "message": "PASS: all 0 checks hold"}, "thresholds": [],
         "measured": {"samples": 500, "lock_reports": 2, "latency_ms": latency,
                      "latency_ms_corrected": ({"join": {"fast": {"p99_ms": corrected}}}
                                               if corrected is not None else {})},
@@ -52,8 +54,8 @@ def result_document(mode: str, raw: float, corrected: float | None) -> dict[str,
 
 
 def test_history_entry_holds_the_key_figures(tmp_path: Path) -> None:
-    line = history_entry(result_document("fixed", 38.2, 50.1), tmp_path / "m" / "fixed",
-                         tmp_path)
+    line = history_entry(record_from_document(tmp_path / "m" / "fixed",
+                                              result_document("fixed", 38.2, 50.1)), tmp_path)
     assert line == {
         "date": "2026-11-28T11:24:07.520700Z", "mode": "fixed", "label": "fixed",
         "scenario": "slow-member", "verdict": "PASS", "join_fast_p99_ms": 50.1,
@@ -61,7 +63,8 @@ def test_history_entry_holds_the_key_figures(tmp_path: Path) -> None:
         "join_fast_p99_raw_ms": 38.2, "join_fast_p99_corrected_ms": 50.1, "lock_reports": 2,
         "samples": 500, "duration_s": 18.1, "run_dir": "m/fixed",
     }
-    raw_only = history_entry(result_document("naive", 970.9, None), Path("/elsewhere/run"),
+    raw_only = history_entry(record_from_document(Path("/elsewhere/run"),
+                                                  result_document("naive", 970.9, None)),
                              tmp_path)
     assert raw_only["join_fast_p99_ms"] == 970.9 and raw_only["join_fast_p99_basis"] == "raw"
     assert raw_only["join_fast_p99_corrected_ms"] is None
@@ -74,7 +77,7 @@ def test_append_history_adds_one_line_per_run(tmp_path: Path) -> None:
         run_dir.mkdir(parents=True)
         (run_dir / "result.json").write_text(json.dumps(result_document(mode, 30.0 + index,
                                                                         40.0)))
-        path = append_history(tmp_path, run_dir / "result.json")
+        path = append_history(tmp_path, run_dir)
     assert path == tmp_path / HISTORY_FILE_NAME
     history = read_history(path)
     assert [e["mode"] for e in history.entries] == ["naive", "spawn", "fixed"]
@@ -189,9 +192,11 @@ def test_labels_tell_external_runs_apart_in_history_and_trend(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 19: runs of two servers of the user's own were all mode ``external``."""
     document = result_document("external", 30.0, None)
-    line = history_entry({**document, "extra": {"label": "go-hub"}}, tmp_path / "r", tmp_path)
+    line = history_entry(record_from_document(
+        tmp_path / "r", {**document, "extra": {"label": "go-hub"}}), tmp_path)
     assert (line["mode"], line["label"]) == ("external", "go-hub")
-    assert history_entry(document, tmp_path / "r", tmp_path)["label"] == "external"
+    assert history_entry(record_from_document(tmp_path / "r", document),
+                         tmp_path)["label"] == "external"
     results = tmp_path / "results"
     runs = [{**entry(30.0 + day, mode="external", day=day), "label": label}
             for day, label in ((1, "go-hub"), (2, "node-chat"), (3, "go-hub"))]

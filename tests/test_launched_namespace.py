@@ -35,7 +35,7 @@ def test_a_launched_target_runs_inside_the_namespace_with_small_buffers(
     if namespace_problem() is not None:
         pytest.skip(f"needs a network namespace: {namespace_problem()}")
     scenario = tmp_path / "small-buffers.toml"
-    scenario.write_text(SCENARIO.format(target="") + '\n[network]\nsocket_buffer = "64KB"\n')
+    scenario.write_text(SCENARIO.format(target="") + '\n[network]\nsocket_buffer = "64KiB"\n')
     results = tmp_path / "results"
     completed = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(scenario), "--target-cmd", SERVER,

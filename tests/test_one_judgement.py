@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.delivery_order import ORDER_FILE_NAME, OrderTail
+from harness.delivery_order import OrderTail
 from harness.hdr import HistogramSet, write_histograms
 from harness.measurements import Sample, live_measurements
+from harness.runfolder.folder import ORDER_FILE_NAME
 from harness.thresholds import parse_check
 from harness.verdict import evaluate_checks
 from harness.webui.live import LiveMeasurements

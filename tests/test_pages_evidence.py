@@ -23,14 +23,15 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
-from harness.delivery_order import ORDER_FILE_NAME, OrderTail
-from harness.inflight import INFLIGHT_FILE_NAME, InFlightTail, waiting_lines
+from harness.delivery_order import OrderTail
+from harness.inflight import InFlightTail, waiting_lines
 from harness.measurements import Measurements, Sample, read_samples_file
 from harness.pages import load_run, write_index, write_run_page
 from harness.pages.charts import draw_deliveries, draw_joins, draw_lost
 from harness.pages.comparison import comparison, evidence_rows
 from harness.pages.model import RunView
-from harness.results import RESULT_FILE_NAME, build_series, thin_deliveries, write_result_json
+from harness.results import build_series, thin_deliveries, write_result_json
+from harness.runfolder.folder import INFLIGHT_FILE_NAME, ORDER_FILE_NAME, RESULT_FILE_NAME
 from harness.sampled import SampledSeries
 from harness.scenario import Scenario, load_scenario
 from harness.verdict import judge

@@ -1,6 +1,6 @@
-"""The client side of docs/protocol.md (harness.protocols.roomchaos), without sockets.
+"""The client side of docs/wire-protocol.md (harness.protocols.roomchaos), without sockets.
 
-Frame templates are read from docs/protocol.md itself, so a frame the module
+Frame templates are read from docs/wire-protocol.md itself, so a frame the module
 builds is compared with what the document says, character for character.
 """
 
@@ -32,12 +32,12 @@ from harness.protocols import (
     Unparseable,
 )
 
-DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+DOC = (Path(__file__).resolve().parent.parent / "docs" / "wire-protocol.md").read_text()
 P = ROOMCHAOS
 
 
 def _template(kind: str) -> str:
-    """The frame of type ``kind`` as docs/protocol.md writes it, placeholders included."""
+    """The frame of type ``kind`` as docs/wire-protocol.md writes it, placeholders included."""
     [template] = set(re.findall(r'`(\{"type":"' + kind + r'"[^`]*\})`', DOC))
     return template
 

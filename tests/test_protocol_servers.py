@@ -110,7 +110,7 @@ spawn_rate = 8
 broadcast_interval = "50ms"
 stay = "1s"
 away = "100ms"
-body_size = "32KB"
+body_size = "32KiB"
 [timing]
 warmup = "3s"
 fault = "7s"

@@ -240,7 +240,7 @@ def _fill(overhead: int, kind: str) -> str:
 def test_server_frames_grow_past_64_kib_but_stay_within_256_kib(
     naive_server: TargetInfo, kind: str
 ) -> None:
-    """docs/protocol.md: the server's frames can be up to 4 x 64 KiB (non-ASCII is escaped)."""
+    """docs/wire-protocol.md: the server's frames can be up to 4 x 64 KiB (non-ASCII is escaped)."""
 
     async def scenario() -> None:
         room = str(time.monotonic_ns()).ljust(128, "r")

@@ -19,7 +19,7 @@ from .roomclient import PROTOCOL, RoomClient, sender_and_receiver
 
 pytestmark = pytest.mark.integration
 
-#: Every error code in docs/protocol.md.
+#: Every error code in docs/wire-protocol.md.
 ERROR_CODES = {"bad_json", "unknown_type", "bad_field", "too_long", "already_joined",
                "member_taken", "not_in_room", "busy", "internal_error"}
 

@@ -1,4 +1,5 @@
-"""Random frame sequences over several connections, every reply checked against docs/protocol.md.
+"""Random frame sequences over several connections, each reply checked against
+docs/wire-protocol.md.
 
 Hypothesis draws steps: which connection sends what (join, leave, broadcast,
 ack, garbage). Broadcasts carry bodies nested up to 1200 levels, NaN and
@@ -29,11 +30,11 @@ from targets.roomserver.protocol import ProtocolError, parse_frame
 
 pytestmark = pytest.mark.integration
 
-#: docs/protocol.md: the frame object is level 1; deeper than this is bad_json.
+#: docs/wire-protocol.md: the frame object is level 1; deeper than this is bad_json.
 MAX_DEPTH = 100
-#: docs/protocol.md: the server's frames are at most this long.
+#: docs/wire-protocol.md: the server's frames are at most this long.
 MAX_SERVER_FRAME = 256 * 1024
-#: docs/protocol.md: every error code.
+#: docs/wire-protocol.md: every error code.
 ERROR_CODES = {"bad_json", "unknown_type", "bad_field", "too_long", "already_joined",
                "member_taken", "not_in_room", "busy", "internal_error"}
 CONNECTIONS = 3

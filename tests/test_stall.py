@@ -74,7 +74,7 @@ def write(directory: Path, name: str, **values: str) -> Path:
 # The fault kind and the scenario keys.
 
 def test_stall_is_a_member_fault_without_settings(tmp_path: Path) -> None:
-    path = write(tmp_path, "s", body='body_size = "16KB"', network="", fault="4s",
+    path = write(tmp_path, "s", body='body_size = "16KiB"', network="", fault="4s",
                  expect='fixed = "PASS"')
     scenario = load_scenario(path)
     assert FAULT_KINDS["stall"].where == MEMBER
@@ -97,9 +97,9 @@ def test_a_stall_and_a_latency_in_one_scenario_are_refused_in_one_line(tmp_path:
 
 
 @pytest.mark.parametrize(("line", "problem"), [
-    ('body_size = "16 parsecs"', 'must be a size like "16KB"'),
+    ('body_size = "16 parsecs"', 'must be a size like "16KiB"'),
     ('body_size = "1MB"', "must stay under the server's 64 KiB limit"),
-    ("body_size = 16", 'must be a size like "16KB"'),
+    ("body_size = 16", 'must be a size like "16KiB"'),
 ])
 def test_a_bad_body_size_is_one_line(tmp_path: Path, line: str, problem: str) -> None:
     path = write(tmp_path, "s", body=line, network="", fault="4s", expect='fixed = "PASS"')
@@ -112,9 +112,9 @@ def test_bad_expect_and_network_tables_are_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "s", body="", network="", fault="4s", expect='fixed = "GREEN"')
     with pytest.raises(ScenarioError, match=r"\[expect\] fixed must be one of PASS, FAIL"):
         load_scenario(path)
-    path = write(tmp_path, "s", body="", network='[network]\nsocket_buffer = "1KB"',
+    path = write(tmp_path, "s", body="", network='[network]\nsocket_buffer = "1KiB"',
                  fault="4s", expect='fixed = "PASS"')
-    with pytest.raises(ScenarioError, match=r"\[network\] socket_buffer must be from 4KB"):
+    with pytest.raises(ScenarioError, match=r"\[network\] socket_buffer must be from 4KiB"):
         load_scenario(path)
 
 
@@ -286,7 +286,7 @@ def test_backpressure_is_stamped_when_the_servers_buffer_passes_80_percent_not_b
     assert not check.errors
     assert check.members[0].backpressure_at == pytest.approx(12.0)
     assert "backpressure 2.0 s into the stall" in check.summary()
-    assert "full: 3.0 MB queued, buffer 3.7 MB" in check.summary()
+    assert "full: 3.0 MiB queued, buffer 3.7 MiB" in check.summary()
     stall = check.to_dict(10.0)["members"][0]
     assert stall["backpressure_after_stall_s"] == pytest.approx(2.0)
     assert stall["peer_queued_bytes"] >= 0.8 * stall["peer_buffer_bytes"]
@@ -350,8 +350,8 @@ def test_the_causal_check_needs_the_backlog_read_or_a_close_and_fast_joins() -> 
 def test_a_real_stall_backs_up_naive_and_fixed_drops_the_member(tmp_path: Path) -> None:
     if namespace_problem() is not None:
         pytest.skip(f"needs small socket buffers: {namespace_problem()}")
-    strong = write(tmp_path, "stall-strong", body='body_size = "8KB"',
-                   network='[network]\nsocket_buffer = "64KB"', fault="9s",
+    strong = write(tmp_path, "stall-strong", body='body_size = "8KiB"',
+                   network='[network]\nsocket_buffer = "64KiB"', fault="9s",
                    expect='naive = "FAIL"\nfixed = "PASS"')
     # fixed: 5 publishers every 100 ms fill the stalled member's outbox (256) about 6 s into
     # the 9 s stall.
@@ -402,7 +402,7 @@ def test_what_runs_already_keeps_a_run_out_of_a_namespace_and_is_named(tmp_path:
     from harness.runner import namespace_obstacle, outcome_from_result
 
     scenario = load_scenario(write(tmp_path, "s", body="",
-                                   network='[network]\nsocket_buffer = "64KB"', fault="4s",
+                                   network='[network]\nsocket_buffer = "64KiB"', fault="4s",
                                    expect='fixed = "PASS"'))
     assert scenario.network.socket_buffer == 64 * 1024
     outside = RunOptions(scenario=scenario, toxiproxy_url="http://127.0.0.1:8474")

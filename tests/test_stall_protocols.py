@@ -73,7 +73,7 @@ def test_a_stall_with_the_json_protocol_backs_up_a_join_by_connect_server(
     # bodies fill them within the stall.
     with connect_server() as url:
         result = stall_run(tmp_path, "json", "--target-url", url + "/chat", target="",
-                           body="32KB", network="", protocol=CONNECT_PROTOCOL)
+                           body="32KiB", network="", protocol=CONNECT_PROTOCOL)
     stall = result["extra"]["stall"]
     # The member reads its backlog after the lift and only then leaves (by closing).
     assert_backpressure_then_cleared(stall, "drained")
@@ -86,7 +86,7 @@ def test_a_stall_with_the_socketio_protocol_backs_up_the_socketio_room(tmp_path:
     # python-socketio queues each client's packets without bound, so its emit never blocks;
     # what backs up is its writer: the socket's buffers fill, then the queue grows.
     result = stall_run(tmp_path, "socketio", "--mode", "fixed",
-                       target='[target]\nserver = "socketio"', body="8KB",
-                       network='[network]\nsocket_buffer = "64KB"', protocol="")
+                       target='[target]\nserver = "socketio"', body="8KiB",
+                       network='[network]\nsocket_buffer = "64KiB"', protocol="")
     assert result["scenario"]["protocol"]["kind"] == "socketio"
     assert_backpressure_then_cleared(result["extra"]["stall"], "drained")

@@ -207,6 +207,7 @@ def test_ranges_and_resolutions() -> None:
 
 def test_a_record_reads_the_figures_of_result_json() -> None:
     document = {
+        "mode": "naive", "scenario": {"name": "slow-member"}, "thresholds": [],
         "verdict": {"status": "FAIL", "message": "FAIL: lock_reports = 2 (limit == 0)"},
         "measured": {"latency_ms": {"join": {"fast": {"p99_ms": 612.5}}},
                      "latency_ms_corrected": {"join": {"fast": {"p99_ms": 1289.0}}}},
@@ -220,7 +221,9 @@ def test_a_record_reads_the_figures_of_result_json() -> None:
                                join_fast_p99_ms=612.5, join_fast_p99_corrected_ms=1289.0,
                                lock_reports={"hold": 1, "wait": 2}, duration_s=6.4)
     bare = record_from_document("0s-1", {"verdict": {"status": "PASS", "message": "PASS"},
-                                         "measured": {}, "extra": {}})
+                                         "mode": "fixed", "scenario": {"name": "s"},
+                                         "thresholds": [], "measured": {"latency_ms": {}},
+                                         "extra": {}})
     assert bare.detection_s is None and bare.join_fast_p99_corrected_ms is None
     assert record_from_document("x", {}).verdict == "ERROR"
 

@@ -684,7 +684,7 @@ def test_sigterm_stops_everything(ui_command: Callable[[str], UiCommand]) -> Non
     command.assert_nothing_left()
 
 
-@pytest.mark.parametrize("network", ["", '\n[network]\nsocket_buffer = "64KB"\n'])
+@pytest.mark.parametrize("network", ["", '\n[network]\nsocket_buffer = "64KiB"\n'])
 def test_busy_port_is_one_line_and_starts_nothing(tmp_path: Path, network: str) -> None:
     scenario = tmp_path / "ui.toml"
     scenario.write_text(UI_SCENARIO + network)

@@ -3,7 +3,7 @@
 One asyncio process opens ``--members`` connections to one room. Member 0
 broadcasts as fast as flow control allows; every other member counts the
 ``message`` frames it receives and, unless ``--no-ack``, answers each with an
-``ack`` at once, as docs/protocol.md requires. Flow control keeps the slowest
+``ack`` at once, as docs/wire-protocol.md requires. Flow control keeps the slowest
 receiver at most ``--window`` broadcasts behind the sender, well under the
 reference server's outbox (256), so nobody is dropped as a slow consumer.
 Frames are built and read by :data:`harness.protocols.ROOMCHAOS`.

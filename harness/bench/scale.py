@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.measurements import Sample
 from harness.run import RunOptions
+from harness.runfolder import RunFolder
 from harness.runner import run_scenario
 from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
@@ -109,7 +110,7 @@ def _step(members: int, rooms: int, window: float, runs_dir: Path,
     figures = judge_window(measured.samples, measured.run_started + warmup, measured.run_ended,
                            min_joins)
     cpu_warning = False
-    log = outcome.run_dir / "locust.log"
+    log = RunFolder(outcome.run_dir).locust_log
     if log.is_file():
         cpu_warning = "CPU usage" in log.read_text(errors="replace")
     if outcome.verdict.status == "ERROR":

@@ -10,7 +10,7 @@
   acknowledges) and then ``broadcasted``; ``join`` and ``leave`` get their
   replies. Nothing is shared, nothing waits.
 
-Both speak the frames of docs/protocol.md, listen on loopback, print
+Both speak the frames of docs/wire-protocol.md, listen on loopback, print
 ``bench server (KIND) listening on ws://HOST:PORT/ws`` once ready, answer
 ``GET /count`` with JSON counters (``broadcasts``, ``acks``, ``delivered``) and
 stop on SIGINT or SIGTERM.

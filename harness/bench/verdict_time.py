@@ -26,9 +26,10 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from harness.measurements import Sample, read_samples_jsonl
+from harness.runfolder import RunFolder
+from harness.runfolder.record import RecordError, ResultRecord, load_record
 from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
@@ -56,20 +57,6 @@ abort_on_fail = ["lock_reports == 0"]
 )
 
 
-def _find(document: Any, key: str, depth: int = 3) -> Any:
-    """The first value of ``key`` in nested dicts, breadth first, up to ``depth`` levels."""
-    level: list[Any] = [document]
-    for _ in range(depth + 1):
-        nested: list[Any] = []
-        for item in level:
-            if isinstance(item, dict):
-                if item.get(key) is not None:
-                    return item[key]
-                nested.extend(item.values())
-        level = nested
-    return None
-
-
 def _first_over(samples: Iterable[Sample], op: str, limit: float | None,
                 since: float) -> float | None:
     if limit is None:
@@ -83,23 +70,21 @@ def _first_over(samples: Iterable[Sample], op: str, limit: float | None,
 def _duration(run_dir: Path) -> float | None:
     """Seconds of load of one run of the matrix (``timings.duration_s``), if it wrote one."""
     try:
-        timings = json.loads((run_dir / "result.json").read_text()).get("timings") or {}
-    except (OSError, ValueError):
+        return round(load_record(run_dir).duration_s, 1)
+    except RecordError:
         return None
-    value = timings.get("duration_s")
-    return round(float(value), 1) if isinstance(value, int | float) else None
 
 
-def detection(result: dict[str, Any], samples: list[Sample]) -> dict[str, float | None]:
+def detection(result: ResultRecord, samples: list[Sample]) -> dict[str, float | None]:
     """Seconds from fault start to each kind of evidence in one run (``None``: never seen)."""
-    fault = (result.get("timings") or {}).get("fault_started")
+    fault = result.fault_started
     empty: dict[str, float | None] = {"lock_report_s": None, "join_over_limit_s": None,
                                       "deliver_over_limit_s": None, "first_evidence_s": None,
                                       "early_verdict_s": None}
-    if not isinstance(fault, int | float):
+    if fault is None:
         return empty
-    limits = {entry.get("subject"): entry.get("limit") for entry in result.get("thresholds", [])}
-    report_times = [float(report["time"]) for report in result.get("lock_reports", [])
+    limits = {check.subject: check.limit for check in result.checks}
+    report_times = [float(report["time"]) for report in result.lock_reports
                     if isinstance(report.get("time"), int | float)
                     and float(report["time"]) >= fault]
     figures = dict(empty)
@@ -110,7 +95,7 @@ def detection(result: dict[str, Any], samples: list[Sample]) -> dict[str, float 
                                                   limits.get("deliver[fast].p99"), fault)
     seen = [value for value in figures.values() if value is not None]
     figures["first_evidence_s"] = min(seen) if seen else None
-    detected_at = _find(result, "detected_at")
+    detected_at = result.early_verdict.get("detected_at")
     if isinstance(detected_at, int | float):
         figures["early_verdict_s"] = float(detected_at) - fault
     return {key: None if value is None else round(value, 3) for key, value in figures.items()}
@@ -171,14 +156,13 @@ def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
         result.notes.append("an expectation of the matrix did not hold: "
                             + ", ".join(f"{run['mode']} {run['verdict']}"
                                         for run in result.details["runs"]))
-    naive_dir = matrix_dir / "naive"
-    if (naive_dir / "result.json").is_file():
-        naive = json.loads((naive_dir / "result.json").read_text())
-        samples = read_samples_jsonl(naive_dir / "samples.jsonl") if (
-            naive_dir / "samples.jsonl").is_file() else []
+    naive_folder = RunFolder(matrix_dir / "naive")
+    if naive_folder.result.is_file():
+        naive = load_record(naive_folder.path)
+        samples = (read_samples_jsonl(naive_folder.samples) if naive_folder.samples.is_file()
+                   else [])
         figures = detection(naive, samples)
-        result.details["naive"] = {"verdict": naive.get("verdict", {}).get("status"),
-                                   "duration_s": (naive.get("timings") or {}).get("duration_s"),
+        result.details["naive"] = {"verdict": naive.status, "duration_s": naive.duration_s,
                                    **figures}
         names = {"first_evidence_s": "naive: first evidence",
                  "lock_report_s": "naive: first lock report",

@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
-from harness.inflight import INFLIGHT_FILE_NAME, waiting_lines
+from harness.inflight import waiting_lines
+from harness.runfolder import RunFolder
 
 from .collector import JsonLinesShipper
 from .history import Unfinished, operation_history
@@ -103,4 +103,4 @@ class UnfinishedOperation(Exception):
 
 def inflight_path(samples_file: str) -> str:
     """``inflight.jsonl`` next to ``samples_file`` ("" without one)."""
-    return str(Path(samples_file).with_name(INFLIGHT_FILE_NAME)) if samples_file else ""
+    return str(RunFolder.beside(samples_file).inflight) if samples_file else ""

@@ -48,7 +48,7 @@ def _options(load: LoadSettings) -> list[tuple[str, str | int | float | bool, bo
          "append what members measure while acting a fault out (a stalled member's queues) here"),
         ("--protocol", "", False,
          "the wire protocol as JSON, the scenario's [protocol] table "
-         '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/protocol.md)'),
+         '(e.g. {"kind": "socketio"}); empty: roomchaos (docs/wire-protocol.md)'),
         ("--op-timeout", load.op_timeout_s, True,
          "seconds an operation waits for its reply before it fails with 'timeout' "
          "(the scenario's [load] op_timeout)"),

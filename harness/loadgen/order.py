@@ -37,11 +37,11 @@ from __future__ import annotations
 import time
 import weakref
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from ..delivery_order import LOST_SENT, ORDER_COUNTS, ORDER_FILE_NAME
+from ..delivery_order import LOST_SENT, ORDER_COUNTS
 from ..protocols import Delivered
+from ..runfolder import RunFolder
 from .collector import JsonLinesShipper
 from .history import operation_history
 
@@ -153,7 +153,7 @@ def order_recorder(environment: Any) -> OrderRecorder:
     recorder = _recorders.get(environment)
     if recorder is None:
         samples_file = getattr(environment.parsed_options, "samples_file", "") or ""
-        path = str(Path(samples_file).with_name(ORDER_FILE_NAME)) if samples_file else ""
+        path = str(RunFolder.beside(samples_file).order) if samples_file else ""
         recorder = _recorders[environment] = OrderRecorder(environment, path)
         recorder.attach()
     return recorder

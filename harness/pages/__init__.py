@@ -8,7 +8,7 @@ with ``python -m harness report DIR``.
 from harness.pages.build import rebuild, write_index, write_run_page
 from harness.pages.index_page import INDEX_FILE_NAME
 from harness.pages.model import PageError, RunView, load_run
-from harness.pages.run_page import REPORT_FILE_NAME
+from harness.runfolder.folder import REPORT_FILE_NAME
 
 __all__ = ["INDEX_FILE_NAME", "REPORT_FILE_NAME", "PageError", "RunView", "load_run",
            "rebuild", "write_index", "write_run_page"]

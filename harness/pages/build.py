@@ -15,9 +15,10 @@ from typing import Any
 from harness.pages.html import write_page
 from harness.pages.index_page import INDEX_FILE_NAME, render_index
 from harness.pages.model import PageError, load_run
-from harness.pages.run_page import REPORT_FILE_NAME, render_run_page
+from harness.pages.run_page import render_run_page
 from harness.pages.sweep_page import write_sweep_page
-from harness.results import RESULT_FILE_NAME
+from harness.runfolder import RunFolder
+from harness.runfolder.folder import RESULT_FILE_NAME
 from harness.sweep.document import SWEEP_FILE_NAME, SweepFileError
 from harness.target import MODES
 
@@ -39,7 +40,7 @@ def write_run_page(run_dir: str | Path) -> Path:
         warnings.filterwarnings("ignore", "Attempting to set identical low and high")
         warnings.filterwarnings("ignore", "No artists with labels found")
         page = render_run_page(view)
-    return write_page(Path(run_dir) / REPORT_FILE_NAME, page)
+    return write_page(RunFolder(Path(run_dir)).report, page)
 
 
 def write_index(folder: str | Path) -> Path:
@@ -73,7 +74,7 @@ def rebuild(path: str | Path) -> list[Path]:
         raise PageError(f"{path}: no such directory")
     if not path.is_dir():
         raise PageError(f"{path}: not a directory (give a run folder or a matrix folder)")
-    if (path / RESULT_FILE_NAME).exists():
+    if RunFolder(path).result.exists():
         return [write_run_page(path)]
     if (path / SWEEP_FILE_NAME).exists():
         return _rebuild_sweep(path)
@@ -101,7 +102,7 @@ def _rebuild_sweep(folder: Path) -> list[Path]:
 def run_folders(folder: Path, matrix: Mapping[str, Any] | None = None) -> list[Path]:
     """Run folders directly inside ``folder``, in ``matrix.json`` order, else mode order."""
     found = [child for child in folder.iterdir()
-             if child.is_dir() and (child / RESULT_FILE_NAME).is_file()]
+             if child.is_dir() and RunFolder(child).result.is_file()]
     listed = [Path(str(row.get("run_dir", ""))).name
               for row in (matrix or {}).get("runs", []) if isinstance(row, Mapping)]
 

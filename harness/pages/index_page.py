@@ -15,7 +15,7 @@ from harness.pages import charts
 from harness.pages.comparison import comparison
 from harness.pages.html import badge, esc, number, page, table
 from harness.pages.model import RunView
-from harness.pages.run_page import REPORT_FILE_NAME
+from harness.runfolder.folder import REPORT_FILE_NAME
 
 INDEX_FILE_NAME = "index.html"
 

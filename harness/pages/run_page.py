@@ -28,14 +28,10 @@ from harness.pages.sampled_chart import run_sampled_chart, sampled_names
 from harness.thresholds import CheckResult
 from lockwatch.report import Report
 
-REPORT_FILE_NAME = "report.html"
 #: Lock reports shown one by one with their stacks; the rest are one line each.
 MAX_REPORT_STACKS = 40
 STATISTICS = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
 VERSION_COMPONENTS = ("target", "toxiproxy", "locust")
-#: Files of a run folder the page links to when they exist (relative links, same folder).
-RUN_FILES = ("result.json", "junit.xml", "locust.html", "samples.jsonl", "series.jsonl",
-             "order.jsonl", "target.log", "toxiproxy.log", "locust.log")
 
 
 def render_run_page(view: RunView) -> str:
@@ -345,7 +341,7 @@ def versions_table(versions: Mapping[str, str]) -> str:
 
 def files_section(view: RunView) -> str:
     """Relative links to the run's other files that exist next to the report."""
-    present = [name for name in RUN_FILES if (view.run_dir / name).is_file()]
+    present = view.folder.linked_files()
     if not present:
         return '<p class="note">No other files next to this report.</p>'
     return "<ul>" + "".join(f'<li><a href="{esc(name)}">{esc(name)}</a></li>'

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from harness.pages.charts import DPI, figure_data_uri
 from harness.pages.html import badge, esc, number, page, table, write_page
-from harness.pages.run_page import REPORT_FILE_NAME
+from harness.runfolder.folder import REPORT_FILE_NAME
 from harness.sweep.axis import format_ms
 from harness.sweep.document import SweepView, load_sweep
 from harness.sweep.points import Point

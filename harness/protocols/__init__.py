@@ -4,7 +4,7 @@
 own file and one line here. A scenario's ``[protocol]`` table names one of them
 as ``kind``, or a user's own :class:`ClientProtocol` subclass as
 ``"module:Class"``; :func:`build_protocol` makes the instance.
-:data:`ROOMCHAOS` is the stateless instance of docs/protocol.md that the
+:data:`ROOMCHAOS` is the stateless instance of docs/wire-protocol.md that the
 harness's members, benchmarks and tests share.
 """
 
@@ -33,7 +33,7 @@ PROTOCOLS: dict[str, type[ClientProtocol]] = {
     SocketIO.name: SocketIO,
 }
 
-#: docs/protocol.md, client side; stateless, so one instance serves every connection.
+#: docs/wire-protocol.md, client side; stateless, so one instance serves every connection.
 ROOMCHAOS = RoomChaos()
 
 

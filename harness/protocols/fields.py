@@ -31,7 +31,7 @@ def seconds(value: Any) -> float | None:
 
 
 def message(fields: dict[str, Any], frame: Any, raw: str | bytes) -> base.Event:
-    """docs/protocol.md's message object (``room``, ``from``, ``id``, ``sent_at``, ``seq``,
+    """docs/wire-protocol.md's message object (``room``, ``from``, ``id``, ``sent_at``, ``seq``,
     ``body``) as :class:`~.base.Delivered`; :class:`~.base.Unparseable` without a usable id.
     """
     message_id = fields.get("id")

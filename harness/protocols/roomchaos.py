@@ -1,4 +1,4 @@
-"""The room protocol of docs/protocol.md ("roomchaos"), seen from a member.
+"""The room protocol of docs/wire-protocol.md ("roomchaos"), seen from a member.
 
 Frames are built compact (no spaces), exactly as the document writes them:
 ``{"type":"join","room":R,"member":M}``, ``{"type":"leave","room":R}``,
@@ -38,7 +38,7 @@ _loads = json.loads
 
 
 class RoomChaos(ClientProtocol):
-    """docs/protocol.md, client side. Stateless: one instance can serve every connection."""
+    """docs/wire-protocol.md, client side. Stateless: one instance can serve every connection."""
 
     name: ClassVar[str] = "roomchaos"
 

@@ -6,14 +6,14 @@ records exactly what the run's own report shows.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.results import RESULT_FILE_NAME
+from harness.runfolder.record import RecordError, ResultRecord, load_record
+from harness.runfolder.record import record_from_document as read_document
 
 VERDICTS = ("PASS", "FAIL", "ERROR")
 #: Outcomes of a point: every run FAILed, every run PASSed, both (no ERROR), or any ERROR.
@@ -107,53 +107,42 @@ class Point:
 
 
 def record_from_result(run_dir: Path) -> RunRecord:
-    """Read ``run_dir/result.json`` into a record.
+    """Read ``run_dir/result.json`` (its typed record) into a sweep's record.
 
-    A missing or unreadable file makes an ERROR record that says so: a run without a result
-    is not evidence either way.
+    A missing, unreadable or malformed file makes an ERROR record that says so: a run
+    without a result is not evidence either way.
     """
-    path = run_dir / RESULT_FILE_NAME
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(document, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return RunRecord(run=run_dir.name, verdict="ERROR",
-                         message=f"ERROR: {path} unreadable: {exc}")
-    return record_from_document(run_dir.name, document)
+        return run_record(load_record(run_dir))
+    except RecordError as exc:
+        return RunRecord(run=run_dir.name, verdict="ERROR", message=f"ERROR: unreadable: {exc}")
 
 
 def record_from_document(run: str, document: Mapping[str, Any]) -> RunRecord:
-    """The record of one run from its ``result.json`` document (see :class:`RunRecord`)."""
-    verdict = _get(document, "verdict")
-    status = verdict.get("status")
-    measured = _get(document, "measured")
+    """The record of one run from its decoded ``result.json`` document (see
+    :func:`record_from_result`)."""
+    try:
+        return run_record(read_document(Path(run), document))
+    except RecordError as exc:
+        return RunRecord(run=run, verdict="ERROR", message=f"ERROR: unreadable: {exc}")
+
+
+def run_record(result: ResultRecord) -> RunRecord:
+    """The figures a sweep keeps of one run (see :class:`RunRecord`)."""
     kinds: dict[str, int] = {}
-    for report in document.get("lock_reports") or []:
-        if isinstance(report, Mapping):
-            kind = str(report.get("kind", "unknown"))
-            kinds[kind] = kinds.get(kind, 0) + 1
+    for report in result.lock_reports:
+        kind = str(report.get("kind", "unknown"))
+        kinds[kind] = kinds.get(kind, 0) + 1
     return RunRecord(
-        run=run,
-        verdict=str(status) if status in VERDICTS else "ERROR",
-        message=str(verdict.get("message", "")),
-        detection_s=_number(_get(_get(document, "extra"), "early_verdict").get("after_fault_s")),
-        join_fast_p99_ms=_number(_join_fast_p99(measured.get("latency_ms"))),
-        join_fast_p99_corrected_ms=_number(_join_fast_p99(measured.get("latency_ms_corrected"))),
+        run=result.run_dir.name,
+        verdict=result.status,
+        message=result.message,
+        detection_s=_number(result.early_verdict.get("after_fault_s")),
+        join_fast_p99_ms=result.latency_stat("join", "fast", "p99_ms"),
+        join_fast_p99_corrected_ms=result.latency_stat("join", "fast", "p99_ms", corrected=True),
         lock_reports=dict(sorted(kinds.items())),
-        duration_s=_number(_get(document, "timings").get("duration_s")),
+        duration_s=result.duration_s,
     )
-
-
-def _join_fast_p99(table: Any) -> Any:
-    if not isinstance(table, Mapping):
-        return None
-    return _get(_get(table, "join"), "fast").get("p99_ms")
-
-
-def _get(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = mapping.get(key)
-    return value if isinstance(value, Mapping) else {}
 
 
 def _number(value: Any) -> float | None:

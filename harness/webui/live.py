@@ -15,14 +15,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from harness.delivery_order import ORDER_FILE_NAME, DeliveryOrderCounts, OrderTail
-from harness.inflight import INFLIGHT_FILE_NAME, InFlightTail
+from harness.delivery_order import DeliveryOrderCounts
 from harness.loadgen.samples import SAMPLE_KINDS
 from harness.measurements import Measurements, Sample, live_measurements
-from harness.progress import SampleTail
+from harness.runfolder import RunFolder
+from harness.runfolder.live import RunFolderReaders
 from harness.thresholds import Check, CheckResult
 from harness.verdict import evaluate_checks
 
@@ -78,13 +77,12 @@ class LiveMeasurements:
         #: Changes whenever the lists restart from empty, so pollers know to start over.
         self.generation = 0
         self.started = time.time()
-        self._tail = SampleTail(Path(samples_file)) if samples_file else None
-        # deliver.reordered and deliver.lost: counted by the members, written next to it.
-        self._order = (OrderTail(Path(samples_file).with_name(ORDER_FILE_NAME))
-                       if samples_file else None)
-        # Operations in flight, counted by latency checks at their age (a freeze shows live).
-        self._inflight = (InFlightTail(Path(samples_file).with_name(INFLIGHT_FILE_NAME))
-                          if samples_file else None)
+        # The samples, and beside them deliver.reordered and deliver.lost (counted by the
+        # members) and the operations in flight (counted by latency checks at their age).
+        self._readers = RunFolderReaders(RunFolder.beside(samples_file)) if samples_file else None
+        self._tail = self._readers.samples if self._readers else None
+        self._order = self._readers.order if self._readers else None
+        self._inflight = self._readers.inflight if self._readers else None
 
     # Hooks.
 
@@ -129,12 +127,8 @@ class LiveMeasurements:
 
     def refresh(self) -> None:
         """Read the samples written since the last call."""
-        if self._tail is not None:
-            self.samples.extend(self._tail.read_new())
-        if self._order is not None:
-            self._order.read_new()
-        if self._inflight is not None:
-            self._inflight.read_new()
+        if self._readers is not None:
+            self.samples.extend(self._readers.read_new())
 
     def measurements(self) -> Measurements:
         """A snapshot for the thresholds, built as a run builds its own (the lists are copied)."""

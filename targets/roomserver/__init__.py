@@ -1,4 +1,4 @@
-"""The bundled reference room server (see docs/protocol.md).
+"""The bundled reference room server (see docs/wire-protocol.md).
 
 Run it with ``python -m targets.roomserver --mode {naive,spawn,fixed}``.
 """

@@ -29,7 +29,7 @@ class OneLineParser(argparse.ArgumentParser):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(
         prog="python -m targets.roomserver",
-        description="Reference room server with monitored room locks (see docs/protocol.md).",
+        description="Reference room server with monitored room locks (see docs/wire-protocol.md).",
     )
     parser.add_argument("--mode", choices=sorted(MODES), default="naive",
                         help="broadcast strategy: naive (the bug), spawn (one task per send), "
@@ -66,11 +66,12 @@ async def run(args: argparse.Namespace) -> None:
     room_server = RoomServer(context, memory, max_unsent=args.max_unsent)
     async with room_server.serve(args.host, args.port) as server:
         port = listening_port(server)
-        print(f"roomserver ({args.mode}) listening on ws://{args.host}:{port}/ws "
-              f"({args.delivery} delivery)", flush=True)
+        # Handlers before the announcement: a supervisor may signal as soon as it reads it.
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        print(f"roomserver ({args.mode}) listening on ws://{args.host}:{port}/ws "
+              f"({args.delivery} delivery)", flush=True)
         await stop.wait()
 
 

@@ -1,4 +1,4 @@
-"""Frames of the room protocol (docs/protocol.md): parsing and building.
+"""Frames of the room protocol (docs/wire-protocol.md): parsing and building.
 
 Parsing never raises anything but :class:`ProtocolError`, whose ``code`` and
 ``detail`` go back to the client in an ``error`` frame. The connection stays

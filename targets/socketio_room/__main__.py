@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import signal
 import socket
 import sys
 
@@ -48,9 +49,14 @@ async def serve(args: argparse.Namespace, listener: socket.socket) -> None:
     config = uvicorn.Config(app.asgi, lifespan="off", log_level=args.log_level.lower(),
                             access_log=False)
     host, port = listener.getsockname()[:2]
+    server = uvicorn.Server(config)
+    # A supervisor may signal as soon as it reads the announcement, before uvicorn has put its
+    # own handlers in place: until then, these ask the server to exit cleanly.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, server.handle_exit, signum, None)
     print(f"socketio_room ({args.mode}) listening on "
           f"ws://{host}:{port}/socket.io/?EIO=4&transport=websocket", flush=True)
-    await uvicorn.Server(config).serve(sockets=[listener])
+    await server.serve(sockets=[listener])
 
 
 def main(argv: list[str] | None = None) -> int:

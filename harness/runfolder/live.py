@@ -1,0 +1,71 @@
+"""The live readers of a run folder: they follow its growing files while the run goes on.
+
+The Locust processes append to ``samples.jsonl``, ``order.jsonl`` and ``inflight.jsonl``;
+:class:`RunFolderReaders` owns one reader per file and reads each one's complete new lines on
+every :meth:`~RunFolderReaders.read_new`. The run, the web UI's Chaos tab and
+``harness report --rejudge`` (which reads each file once, to its end) use it alike, so a
+file's name and its reader are chosen in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.delivery_order import OrderTail
+from harness.inflight import InFlightTail
+from harness.measurements import Sample
+from harness.runfolder.folder import RunFolder
+
+__all__ = ["RunFolderReaders", "SampleTail"]
+
+
+class SampleTail:
+    """Read the complete lines appended to a samples file since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self.malformed = 0
+
+    def read_new(self) -> list[Sample]:
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self._offset)
+                chunk = file.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
+        self._offset += end
+        samples: list[Sample] = []
+        for line in chunk[:end].splitlines():
+            if not line.strip():
+                continue
+            try:
+                samples.append(Sample.from_dict(json.loads(line)))
+            except ValueError:
+                self.malformed += 1
+        return samples
+
+
+class RunFolderReaders:
+    """One reader per growing file of ``folder``: samples, delivery order, operations in flight.
+
+    Args:
+        folder: The run folder.
+        record_inflight: Keep the in-flight counts as a series (the run draws them; the
+            Chaos tab needs only the current ones).
+    """
+
+    def __init__(self, folder: RunFolder, *, record_inflight: bool = False) -> None:
+        self.folder = folder
+        self.samples = SampleTail(folder.samples)
+        self.order = OrderTail(folder.order)
+        self.inflight = InFlightTail(folder.inflight, record=record_inflight)
+
+    def read_new(self) -> list[Sample]:
+        """Read every file's new complete lines; return the new samples."""
+        new = self.samples.read_new()
+        self.order.read_new()
+        self.inflight.read_new()
+        return new
