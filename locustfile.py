@@ -8,8 +8,8 @@ Run by hand against a server (or let ``python -m harness`` run it for you):
 Every member acknowledges each message at once. The first members started
 (one per URL in ``--slow-urls``) connect through their own URLs, normally
 each a Toxiproxy proxy with injected latency; the others use ``--room-url``.
-A slow member in a room acts a ``stall`` out when one is in force (commands from
-``--control-file`` or the Chaos tab).
+A slow member in a room acts out the member faults in force for it (a stall, a reconnect;
+commands from ``--control-file`` or the Chaos tab).
 Lock reports from ``--lock-reports`` show up as ``LOCK`` failures.
 With ``--push`` (a scenario's ``[push]``) members time the server's own pushes, listen only
 unless it says they chat, and each process calls the server's HTTP trigger where it has one.
@@ -74,7 +74,7 @@ class RoomMember(RoomUser):
                 gevent.sleep(1.0)  # unreachable: retry; the schedule keeps running
                 return
             self.join(intended_join)
-            self.stall_point()  # in the room, no reply awaited: a stall may start here
+            self.fault_point()  # in the room, no reply awaited: a stall may start here
             leave_at = self.schedule.leave_at(intended_join)
             # A server-push room's members only listen unless its [push] says they chat.
             broadcasts = self.pushes is None or self.pushes.members_broadcast
@@ -86,7 +86,7 @@ class RoomMember(RoomUser):
                     self.broadcast()
                 # After a stall (longer than the stay) it returns once the backlog is read,
                 # so the leave below cannot close the connection on an unread backlog.
-                self.stall_point()
+                self.fault_point()
                 gevent.sleep(min(options.broadcast_interval, max(0.0, leave_at - now)))
             self.leave()
         except OperationFailed:

@@ -8,8 +8,10 @@ Order of events:
    Toxiproxy has no per-connection toxics, so a proxy per member is how one
    member's link gets slow while the others' do not.
 3. Start Locust headless with the project's locustfile.py.
-4. Once samples flow: warm-up, then the faults go onto every slow proxy
-   (downstream, server to member), then they come off, then cool-down.
+4. Once samples flow: the schedule (:mod:`harness.schedule`): warm-up, then the faults go
+   onto every slow member through the nemesis (:mod:`harness.faults.nemesis`), then they come
+   off, then cool-down; an early verdict replaces what is left with an evidence window (and a
+   recovery for a member fault).
 5. Drain: members start nothing new but keep reading until nothing is in flight (at most
    :data:`DRAIN_MAX_S`), so that every delivery owed can arrive and every gap is judged.
 6. Stop Locust with SIGINT (it writes its CSV and HTML report; operations still in flight
@@ -30,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ComponentError
+from .faults import FAULT_KINDS, FaultCheck, MemberEvidence
+from .faults.nemesis import Nemesis
 from .generator_lag import read_lag_file
 from .history import append_history
 from .lockreports import LockReportsUnavailable, LockReportTracker
@@ -52,7 +56,8 @@ from .runfolder.live import RunFolderReaders
 from .runfolder.record import RecordError
 from .sampled import SampledSeries
 from .sampler import SeriesSampler
-from .stall_check import StallCheck, check_stalls, read_member_fault_reports
+from .schedule import END, FAULTS_OFF, FAULTS_ON, Schedule, Step
+from .stall_check import read_member_fault_reports
 from .target import DEFAULT_RESULTS_DIR
 from .thresholds import sampled_series
 from .verdict import Verdict, evaluate_checks, judge
@@ -123,6 +128,8 @@ class ChaosRun:
         self.extra: dict[str, Any] = {"run_id": self.run_id, "label": self.label}
         self.stopped_with_faults_on = False
         self.sampler: SeriesSampler | None = None
+        #: The timeline being carried out (replaced by an early verdict); result.json's copy.
+        self.schedule = Schedule.planned(self.scenario.timing, bool(self.scenario.faults))
 
     def first_sample_timeout(self) -> float:
         """Remote workers are started by people: give them minutes, not seconds."""
@@ -160,35 +167,32 @@ class ChaosRun:
     # Faults.
 
     def set_faults(self, on: bool) -> None:
-        """Switch every fault on or off: toxics on the slow proxies, commands to the members
-        for member faults (:mod:`harness.memberfaults`)."""
-        toxiproxy = self.rig.toxiproxy
-        assert toxiproxy is not None
-        for proxy in self.rig.slow_proxies:
-            for index, fault in enumerate(self.scenario.proxy_faults):
-                name = f"{fault.kind}-{index}"
-                if on:
-                    toxic = fault.toxic()
-                    toxiproxy.add_toxic(proxy, name, toxic.type, toxic.stream,
-                                        attributes=dict(toxic.attributes))
-                else:
-                    toxiproxy.remove_toxic(proxy, name)
-        for fault in self.scenario.member_faults:
-            append_command(self.rig.control_file, MemberFaultCommand(
-                fault.kind, on, settings=dict(fault.toxic().attributes)))
+        """Switch every fault of the scenario on or off on every slow member, through the
+        nemesis (:mod:`harness.faults.nemesis`)."""
+        nemesis = Nemesis(self.rig.toxiproxy,
+                          lambda command: append_command(self.rig.control_file, command))
+        if on:
+            nemesis.apply(self.scenario.faults, self.rig.slow_proxies)
+        else:
+            nemesis.lift([FAULT_KINDS[fault.kind] for fault in self.scenario.faults],
+                         self.rig.slow_proxies)
         self.faults_on = on
 
-    def stall_check(self, final: bool = False) -> StallCheck | None:
-        """The stall check on what the members reported so far; None without a stall."""
-        if not any(fault.kind == "stall" for fault in self.scenario.member_faults):
-            return None
+    def member_fault_checks(self, final: bool = False) -> dict[str, FaultCheck]:
+        """Each member fault kind's own check (:attr:`FaultKind.check`) of what the members
+        reported so far, by kind name; empty without such a fault."""
+        kinds = [FAULT_KINDS[fault.kind] for fault in self.scenario.member_faults]
+        checks = {kind.name: kind.check for kind in kinds if kind.check is not None}
+        if not checks:
+            return {}
         measurements = self.measurements
         lifted = measurements.fault_ended
         if final and self.stopped_with_faults_on:
             lifted = None  # switched off by stopping, not lifted while measured
-        return check_stalls(read_member_fault_reports(self.rig.member_faults_file), self.samples,
-                            fault_started=measurements.fault_started, lifted_at=lifted,
-                            slow_members=self.scenario.load.slow_members)
+        evidence = MemberEvidence(read_member_fault_reports(self.rig.member_faults_file),
+                                  self.samples, measurements.fault_started, lifted,
+                                  self.scenario.load.slow_members)
+        return {name: check(evidence) for name, check in checks.items()}
 
     # The timeline.
 
@@ -251,57 +255,47 @@ class ChaosRun:
             self.collect()
 
     def drive(self) -> None:
+        """Carry the schedule out (:mod:`harness.schedule`): each step as it falls due, an
+        early verdict replacing what is still to come; collect and report meanwhile."""
         timing = self.scenario.timing
         self.wait_for_first_sample()
         self.measurements.run_started = time.time()
         if self.sampler is not None:
             self.sampler.start(self.measurements.run_started)
-        fault_start, fault_end = timing.warmup_s, timing.warmup_s + timing.fault_s
-        end = timing.total_s
+        schedule = self.schedule = Schedule.planned(timing, bool(self.scenario.faults))
+        done = 0  # steps carried out
         next_lock_poll = 0.0
-        # After an early verdict the run goes on for the evidence window (faults still on),
-        # so the report shows the stall it caught; the detection time stays the breach's.
-        # Member faults are then lifted and the run watches the stall clear (the causal
-        # check) for at most the cool-down.
-        evidence_until: float | None = None
-        recovery_until: float | None = None
-        while (elapsed := self.elapsed()) < end:
-            if recovery_until is not None:
-                check = self.stall_check()
-                if elapsed >= recovery_until or (check is not None and check.cleared):
-                    break
-            elif evidence_until is not None and elapsed >= evidence_until:
-                if not (self.faults_on and self.scenario.member_faults):
-                    break
-                self.set_faults(False)
-                self.measurements.fault_ended = time.time()
-                recovery_until = elapsed + timing.cooldown_s
+        judged_early = False
+        while True:
+            elapsed = self.elapsed()
+            due = schedule.due(done, elapsed)
+            done += len(due)
+            for step in due:
+                self.carry_out(step, current=step is schedule.step_at(elapsed))
+            step = schedule.step_at(elapsed)
+            if step.phase == END:
+                break
+            if step.until_cleared and (checks := self.member_fault_checks()) \
+                    and all(check.cleared for check in checks.values()):
+                schedule = self.schedule = schedule.ended_at(elapsed)
+                break
             self.rig.check_components(f"{elapsed:.1f} s into the run")
-            if (self.scenario.faults and not self.faults_on and fault_start <= elapsed < fault_end
-                    and self.measurements.fault_started is None):
-                self.set_faults(True)
-                self.measurements.fault_started = time.time()
-            elif self.faults_on and elapsed >= fault_end:
-                self.set_faults(False)
-                self.measurements.fault_ended = time.time()
             self.collect()
             if time.monotonic() >= next_lock_poll:
                 self.poll_lock_reports()
                 # Every tick: an early verdict lands soon after the evidence.
                 next_lock_poll = time.monotonic() + TICK - 0.01
-                if (evidence_until is None and elapsed >= fault_start
-                        and self.broken_abort_check(elapsed - fault_start)):
-                    evidence_until = elapsed + timing.evidence_window_s
+                if (not judged_early and elapsed >= schedule.fault_start_s
+                        and self.broken_abort_check(elapsed - schedule.fault_start_s)):
+                    judged_early = True
                     self.extra["early_verdict"]["evidence_window_s"] = timing.evidence_window_s
-                    if timing.evidence_window_s <= 0 and not self.scenario.member_faults:
-                        break
+                    schedule = self.schedule = schedule.after_early_verdict(
+                        elapsed, timing.evidence_window_s, timing.cooldown_s,
+                        member_faults_on=self.faults_on and bool(self.scenario.member_faults))
+                    continue  # an evidence window of 0 ends the run at once
             if self.progress is not None:
-                phase = ("recovery" if recovery_until is not None else
-                         "evidence" if evidence_until is not None else
-                         "warm-up" if elapsed < fault_start else
-                         "fault" if elapsed < fault_end else "cool-down")
-                left = min(end, recovery_until or evidence_until or end) - elapsed
-                self.progress.update(time.monotonic(), phase, elapsed, left, self.live,
+                self.progress.update(time.monotonic(), schedule.phase_at(elapsed), elapsed,
+                                     schedule.left_s(elapsed), self.live,
                                      self.scenario.thresholds)
             time.sleep(TICK)
         self.drain()
@@ -312,6 +306,17 @@ class ChaosRun:
             self.measurements.fault_ended = self.measurements.run_ended
             self.stopped_with_faults_on = True
         self.rig.stop_locust()
+
+    def carry_out(self, step: Step, current: bool) -> None:
+        """Do what ``step`` says; faults go on only while their phase is ``current`` (a run
+        that fell behind past the whole fault phase applies none)."""
+        if step.action == FAULTS_ON and current and not self.faults_on \
+                and self.measurements.fault_started is None:
+            self.set_faults(True)
+            self.measurements.fault_started = time.time()
+        elif step.action == FAULTS_OFF and self.faults_on:
+            self.set_faults(False)
+            self.measurements.fault_ended = time.time()
 
     def drain(self) -> None:
         """The load is over: members start nothing new but keep reading until every process
@@ -384,20 +389,24 @@ class ChaosRun:
         measurements.delivery_order = final.delivery_order
         measurements.component_errors.extend(final.component_errors)
         self.read_generator_lag()
-        stall = self.stall_check(final=True)
-        if stall is not None:
-            # Never PASS without backpressure, but a broken check still FAILs (harness.verdict).
-            measurements.fault_not_in_effect.extend(stall.errors)
-            self.extra["stall"] = stall.to_dict(measurements.run_started)
+        for name, check in self.member_fault_checks(final=True).items():
+            # A fault that never took effect (a stall without backpressure) is never a PASS,
+            # but a broken check still FAILs (harness.verdict).
+            measurements.fault_not_in_effect.extend(check.errors)
+            self.extra[name] = check.to_dict(measurements.run_started)
             if self.progress is not None:
-                print(f"[{self.label}] {stall.summary()}", file=sys.stderr, flush=True)
+                print(f"[{self.label}] {check.summary()}", file=sys.stderr, flush=True)
         if failure is not None:
             measurements.component_errors.insert(0, failure)
+            if measurements.run_started:  # the timeline as it went: cut short
+                self.schedule = self.schedule.ended_at(
+                    measurements.run_ended - measurements.run_started)
         verdict = judge(self.scenario, measurements)
         self.extra.update(self.rig.info)
         if self.rig.cleanup_errors:
             self.extra["cleanup_errors"] = list(self.rig.cleanup_errors)
         self.extra["interrupted_by"] = interrupted.signum if interrupted else None
+        self.extra["schedule"] = self.schedule.to_dict()
         self.write_results(verdict)
         return RunOutcome(verdict, self.run_dir, measurements, self.extra)
 

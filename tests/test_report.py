@@ -39,6 +39,7 @@ from harness.pages.charts import lock_report_bins
 from harness.pages.comparison import comparison
 from harness.results import build_series, write_junit_xml, write_result_json
 from harness.scenario import Scenario
+from harness.schedule import Schedule
 from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from harness.thresholds.base import format_number
@@ -427,6 +428,27 @@ checks = ["join[fast].p99 < 250ms", "lock_reports == 0"]
 
 
 @pytest.mark.integration
+def test_the_banner_reads_the_timeline_from_the_runs_schedule(tmp_path: Path,
+                                                             scenario: Scenario) -> None:
+    run_dir = write_run(tmp_path / "naive", scenario, "naive", stalls=True)
+    result_file = run_dir / "result.json"
+    document = json.loads(result_file.read_text())
+    assert "schedule" not in document["extra"]  # like a run folder from before the schedule
+    assert "warm-up 0.0" not in write_run_page(run_dir).read_text()
+    early = Schedule.planned(scenario.timing, faults=True).after_early_verdict(
+        scenario.timing.warmup_s + 1.5, 1.0, 1.0, member_faults_on=False)
+    document["extra"]["schedule"] = early.to_dict()
+    result_file.write_text(json.dumps(document))
+    fault_start = scenario.timing.warmup_s
+    assert (f"warm-up 0.0–{fault_start:.1f} s, fault {fault_start:.1f}–{fault_start + 1.5:.1f} "
+            f"s, evidence {fault_start + 1.5:.1f}–{fault_start + 2.5:.1f} s"
+            in write_run_page(run_dir).read_text())
+    document["extra"]["schedule"] = [{"phase": "end"}]
+    result_file.write_text(json.dumps(document))
+    with pytest.raises(PageError, match="extra.schedule: not a schedule step"):
+        write_run_page(run_dir)
+
+
 def test_a_real_run_writes_report_and_history(tmp_path: Path) -> None:
     scenario_file = tmp_path / "short.toml"
     scenario_file.write_text(SHORT_SCENARIO)
@@ -454,6 +476,10 @@ def test_a_real_run_writes_report_and_history(tmp_path: Path) -> None:
     assert result["measured"]["generator_lag"]["processes"]["local"]["count"] > 100
     assert "<h2>Load generator lag</h2>" in page
     assert result["series"]["join"] and result["series"]["fault_window_s"]
+    # The timeline it carried out: the planned one (no early verdict), shown in the banner.
+    schedule = Schedule.from_dict(result["extra"]["schedule"])
+    assert [phase for phase, _, _ in schedule.phases()] == ["warm-up", "fault", "cool-down"]
+    assert "warm-up 0.0–" in page
     [line] = (results / "history.jsonl").read_text().splitlines()
     entry = json.loads(line)
     assert entry["mode"] == "fixed" and entry["run_dir"] == run_dir.name

@@ -119,7 +119,7 @@ def test_bandwidth_fault_and_upstream_stream(tmp_path: Path) -> None:
         )
     )
     assert scenario.faults[0].toxic() == ToxicSpec("bandwidth", "upstream", {"rate": 64})
-    assert set(FAULT_KINDS) == {"latency", "bandwidth", "slicer", "stall"}
+    assert set(FAULT_KINDS) == {"latency", "bandwidth", "slicer", "stall", "reconnect"}
 
 
 def test_slicer_fault(tmp_path: Path) -> None:

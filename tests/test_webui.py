@@ -152,7 +152,7 @@ def test_proxies_set_update_and_clear_latency(toxiproxy: ToxiproxyClient) -> Non
     proxies.set_latency("200", "0", proxy="t-slow-0")  # updated in place, not a second toxic
     [toxic] = toxiproxy.list_toxics("t-slow-0")
     assert toxic["attributes"] == {"latency": 200, "jitter": 0}
-    toxiproxy.add_toxic("t-slow-0", "latency-0", "latency", attributes={"latency": 5})
+    toxiproxy.add_toxic("t-slow-0", "someone-elses", "latency", attributes={"latency": 5})
     assert proxies.clear_latency() == ["t-slow-0"]  # every latency toxic goes
     assert toxiproxy.list_toxics("t-slow-0") == []
     assert proxies.members[0].to_dict()["toxics_text"] == "none"
@@ -169,7 +169,7 @@ def test_proxies_set_and_clear_a_slicer_like_any_kind(toxiproxy: ToxiproxyClient
                                         "delay": 500}) == ["t-slow-0"]
     slicer = next(toxic for toxic in toxiproxy.list_toxics("t-slow-0")
                   if toxic["type"] == "slicer")
-    assert slicer["name"] == "chaos-slicer" and slicer["stream"] == "downstream"
+    assert slicer["name"] == "slicer-0" and slicer["stream"] == "downstream"
     assert slicer["attributes"] == {"average_size": 32, "size_variation": 8, "delay": 500}
     proxies.set_fault("slicer", {"average_size": 16, "delay": 0}, proxy="t-slow-0")  # in place
     assert [toxic["attributes"] for toxic in toxiproxy.list_toxics("t-slow-0")
@@ -178,11 +178,14 @@ def test_proxies_set_and_clear_a_slicer_like_any_kind(toxiproxy: ToxiproxyClient
     assert "slicer average_size 16 bytes" in proxies.members[0].to_dict()["toxics_text"]
     for kind, values, words in [("slicer", {"average_size": 0}, "average_size must be"),
                                 ("freeze", {}, "unknown fault kind 'freeze'"),
-                                ("stall", {}, "fault kind 'stall' does not go on a proxy"),
                                 ("slicer", [1], "params must be an object")]:
         with pytest.raises(ChaosError, match=words) as caught:
             proxies.set_fault(kind, values)  # type: ignore[arg-type]
         assert caught.value.status == 400
+    # A member fault is a command to the members: without a channel to them, a 409.
+    with pytest.raises(ChaosError, match="nothing carries the member fault 'stall'") as caught:
+        proxies.set_fault("stall", {})
+    assert caught.value.status == 409
     assert proxies.clear_fault("slicer") == ["t-slow-0"]  # only the slicer goes
     assert [toxic["type"] for toxic in toxiproxy.list_toxics("t-slow-0")] == ["latency"]
 

@@ -5,12 +5,14 @@ To add a fault kind, one file plus one line:
 1. write ``harness/faults/<name>.py`` exposing ``KIND = FaultKind(...)`` (see
    :mod:`harness.faults.base` for the interface and :mod:`harness.faults.slicer` for a whole
    example): the toxic it applies, where (``PROXY``, or ``MEMBER`` for a fault the member acts
-   out, like :mod:`harness.faults.stall`), its ``[[faults]]`` keys and ``parse``, and the
-   ``params`` a UI edits with ``build``;
+   out, like :mod:`harness.faults.stall`; such a kind also says how the member acts it out,
+   ``act``, and may judge what the members reported, ``check``), its ``[[faults]]`` keys
+   and ``parse``, and the ``params`` a UI edits with ``build``;
 2. import the module and add its line ``<name>.KIND,`` to :data:`FAULT_KINDS` below.
 
-Nothing else changes: scenarios accept ``kind = "<name>"``, runs put its toxic on every slow
-member's proxy for the fault phase (or send a member fault to the slow members), and the web
+Nothing else changes: scenarios accept ``kind = "<name>"``, the nemesis
+(:mod:`harness.faults.nemesis`) puts its toxic on every slow member's proxy for the fault phase
+(or sends a member fault to the slow members, who call its ``act``), and the web
 UI's Chaos page gets Set/Clear controls for it
 (they are built from :meth:`FaultKind.to_dict`, served at ``GET /chaos/faults``). Document its
 keys in ``scenarios/README.md``.
@@ -18,7 +20,7 @@ keys in ``scenarios/README.md``.
 
 from __future__ import annotations
 
-from harness.faults import bandwidth, latency, slicer, stall
+from harness.faults import bandwidth, latency, reconnect, slicer, stall
 from harness.faults.base import (
     COMMON_KEYS,
     DOWNSTREAM,
@@ -27,7 +29,10 @@ from harness.faults.base import (
     STREAMS,
     UPSTREAM,
     Fault,
+    FaultCheck,
     FaultKind,
+    MemberActor,
+    MemberEvidence,
     Param,
     ToxicSpec,
 )
@@ -37,6 +42,7 @@ FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
     bandwidth.KIND,
     slicer.KIND,
     stall.KIND,
+    reconnect.KIND,
 )}
 """Every known fault kind, by the ``kind`` value that selects it in a scenario."""
 
@@ -47,8 +53,11 @@ __all__ = [
     "STREAMS",
     "UPSTREAM",
     "Fault",
+    "FaultCheck",
     "FaultKind",
     "MEMBER",
+    "MemberActor",
+    "MemberEvidence",
     "PROXY",
     "Param",
     "ToxicSpec",

@@ -24,7 +24,7 @@ e.g. ``"500ms"``); the UI's values by :meth:`FaultKind.edit` (plain whole number
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -109,6 +109,84 @@ class OneToxic:
         return ToxicSpec(type=self.NAME, stream=self.stream, attributes=self.attributes())
 
 
+class MemberActor(Protocol):
+    """What a slow member offers a member fault to act itself out with
+    (:class:`harness.loadgen.user.RoomUser`). A member calls its in-force faults'
+    :attr:`FaultKind.act` at its fault points: in its room, between operations, no reply
+    awaited. A failed operation raises the member's own (already reported) failure."""
+
+    def in_force(self, kind: str) -> bool:
+        """Whether fault ``kind`` is still in force for this member."""
+        ...
+
+    def wait_lifted(self, kind: str, timeout_s: float) -> bool:
+        """Wait until ``kind`` is lifted for this member (True) or ``timeout_s`` passed."""
+        ...
+
+    def stop_reading_until_lifted(self, kind: str) -> None:
+        """Stop reading the socket (no reads, no pongs, no acks) until ``kind`` is lifted,
+        watching the socket meanwhile; return once the backlog is read or the connection
+        ended."""
+        ...
+
+    def drop_connection(self) -> None:
+        """End the connection abruptly: no leave, no close frame, a TCP reset."""
+        ...
+
+    def rejoin(self) -> None:
+        """Connect again and join the member's room again (reported like any join)."""
+        ...
+
+    def fault_state(self, kind: str) -> dict[str, float]:
+        """Mutable state this member keeps for fault ``kind`` between fault points."""
+        ...
+
+    def report_fault(self, entry: dict[str, Any]) -> None:
+        """Send one entry about acting a fault out to the run's member-fault reports."""
+        ...
+
+
+@dataclass(frozen=True)
+class MemberEvidence:
+    """What a run knows of its member faults, for a kind's :attr:`FaultKind.check`.
+
+    Attributes:
+        reports: The members' report entries (``member_faults.jsonl``), every kind's.
+        samples: Every sample of the run so far (:class:`harness.measurements.Sample`).
+        fault_started: When the faults went on (Unix seconds); None: never.
+        lifted_at: When they were lifted while measured; None: still on, or on until the end.
+        slow_members: How many slow members were asked to act the faults out.
+    """
+
+    reports: list[dict[str, Any]]
+    samples: Sequence[Any]
+    fault_started: float | None
+    lifted_at: float | None
+    slow_members: int
+
+
+class FaultCheck(Protocol):
+    """A member fault's own check of a run: did it take effect, did it clear."""
+
+    errors: list[str]
+    """Lines that make the verdict ERROR: the fault never took effect (never a PASS)."""
+
+    @property
+    def cleared(self) -> bool | None:
+        """Whether what the fault did is over once lifted (a recovery may end then); None:
+        not known yet."""
+        ...
+
+    def summary(self) -> str:
+        """One line (or a few) for the console."""
+        ...
+
+    def to_dict(self, origin: float) -> dict[str, Any]:
+        """The check as JSON for ``result.json`` ``extra.<kind>``, times relative to
+        ``origin`` (the run's start)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Param:
     """One number of a fault that a UI can edit: a whole number in Toxiproxy's unit.
@@ -172,6 +250,12 @@ class FaultKind:
         where: :data:`PROXY` or :data:`MEMBER`.
         describe: Short text of the toxic's attributes (``"latency 500 ms ± 50 ms"``); by
             default the kind's name followed by each param's value and unit.
+        act: For a member fault: what the member does at each fault point while the fault is
+            in force for it, given the fault's settings (its toxic attributes).
+        check: For a member fault: judges what the members reported (:class:`MemberEvidence`)
+            into a :class:`FaultCheck`: whether it took effect (else the verdict is ERROR,
+            never PASS), whether it cleared once lifted, and what ``result.json`` keeps of it
+            (``extra.<name>``).
     """
 
     name: str
@@ -183,6 +267,8 @@ class FaultKind:
     build: Callable[[Mapping[str, int], str], Fault]
     where: str = PROXY
     describe: Callable[[Mapping[str, Any]], str] | None = None
+    act: Callable[[MemberActor, Mapping[str, int]], None] | None = None
+    check: Callable[[MemberEvidence], FaultCheck] | None = None
 
     def edit(self, values: Mapping[str, Any], stream: str = DOWNSTREAM) -> Fault:
         """The fault a UI asks for: every param checked against its bounds, then built.

@@ -23,7 +23,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.faults.base import DOWNSTREAM, MEMBER, FaultKind, OneToxic
+from harness.faults.base import (
+    DOWNSTREAM,
+    MEMBER,
+    FaultKind,
+    MemberActor,
+    MemberEvidence,
+    OneToxic,
+)
+from harness.stall_check import StallCheck, check_stalls
 
 NAME = "stall"
 
@@ -61,6 +69,18 @@ def build(values: Mapping[str, int], stream: str) -> StallFault:
     return StallFault()
 
 
+def act(member: MemberActor, settings: Mapping[str, int]) -> None:
+    """Stop reading until the stall is lifted (the member's receive loop pauses)."""
+    member.stop_reading_until_lifted(NAME)
+
+
+def check(evidence: MemberEvidence) -> StallCheck:
+    """Backpressure reached (else ERROR), and cleared once lifted (:mod:`harness.stall_check`)."""
+    return check_stalls(evidence.reports, evidence.samples,
+                        fault_started=evidence.fault_started, lifted_at=evidence.lifted_at,
+                        slow_members=evidence.slow_members)
+
+
 KIND = FaultKind(
     name=NAME,
     keys=(),
@@ -71,4 +91,6 @@ KIND = FaultKind(
     build=build,
     where=MEMBER,
     describe=lambda attributes: "stall (not reading)",
+    act=act,
+    check=check,
 )

@@ -126,6 +126,13 @@ class MemberFaults:
         command = self.active.get(kind)
         return command is not None and command.applies_to(slow_index)
 
+    def settings(self, kind: str, slow_index: int) -> dict[str, int] | None:
+        """The settings of fault ``kind`` if it is in force for ``slow_index``, else None."""
+        command = self.active.get(kind)
+        if command is None or not command.applies_to(slow_index):
+            return None
+        return dict(command.settings or {})
+
     def wait_lifted(self, kind: str, slow_index: int, timeout: float) -> bool:
         """Block until fault ``kind`` is lifted for ``slow_index`` or ``timeout`` seconds pass;
         True when it was lifted."""

@@ -33,9 +33,12 @@ set to the operation: ``connect``, ``join``, ``broadcast``, ``leave``,
 connecting reports its connection as ``join`` and its closing as ``leave``.
 
 Member faults (:mod:`harness.loadgen.memberfaults`) are acted out here, below the protocol:
-:meth:`RoomUser.stall_point` pauses the one receive loop (the member reads nothing, answers no
-ping, acknowledges nothing, whatever the protocol) while a ``stall`` is in force for this slow
-member, and :class:`~harness.loadgen.stall.StallWatch` samples its socket meanwhile.
+at :meth:`RoomUser.fault_point` each kind in force for this slow member acts itself out
+(:attr:`harness.faults.FaultKind.act`) through what the member offers
+(:class:`harness.faults.MemberActor`): pausing the one receive loop (the member reads nothing,
+answers no ping, acknowledges nothing, whatever the protocol; a
+:class:`~harness.loadgen.stall.StallWatch` samples its socket meanwhile), or dropping the
+connection abruptly and rejoining.
 Broadcast bodies are fresh random text of ``--body-size`` bytes when that is set
 (incompressible, so that a stalled member's buffers fill with real bytes).
 
@@ -60,6 +63,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import struct
 import time
 from typing import Any
@@ -71,6 +75,7 @@ from gevent.queue import Empty, Queue
 from locust import User
 from locust.exception import StopUser
 
+from harness.faults import FAULT_KINDS, MEMBER
 from harness.measurements import TIMEOUT_ERROR
 from harness.protocols import (
     ROOMCHAOS,
@@ -108,6 +113,9 @@ logger = logging.getLogger(__name__)
 #: members run: a stalled member's backlog (hundreds of frames at once after the lift) read in
 #: one go held up every other member's timers and replies (a healthy server's joins seen late).
 FAIR_SLICE_S = 0.002
+
+#: The fault kinds a member acts out itself, in registry order.
+MEMBER_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS.values() if kind.where == MEMBER)
 
 
 class OperationFailed(Exception):
@@ -173,6 +181,8 @@ class RoomUser(User):
         #: connection's after the user may have reconnected); bounded over any number.
         #: The member's own close is :data:`~harness.loadgen.stall.CLOSED_BY_MEMBER`.
         self.endings = ConnectionEndings()
+        #: What member faults keep between fault points, by kind (:meth:`fault_state`).
+        self._fault_state: dict[str, dict[str, float]] = {}
 
     def on_stop(self) -> None:
         self.disconnect()
@@ -257,8 +267,8 @@ class RoomUser(User):
             self.disconnect()
         return error
 
-    def disconnect(self) -> None:
-        """Close the connection at once: a close frame, then the socket.
+    def disconnect(self, abrupt: bool = False) -> None:
+        """Close the connection at once: a close frame (none when ``abrupt``), then the socket.
 
         Not websocket-client's ``close()``: it waits for the server's close frame inside a
         bare ``except:``, which swallows the ``GreenletExit`` Locust stops a user with; a
@@ -276,7 +286,7 @@ class RoomUser(User):
         if ws is not None:
             self.protocol.closed()
             self.endings.record(ws, None, CLOSED_BY_MEMBER)
-            if ws.connected:
+            if ws.connected and not abrupt:
                 with contextlib.suppress(OSError, websocket.WebSocketException):
                     ws.send_close()
             ws.shutdown()
@@ -334,35 +344,86 @@ class RoomUser(User):
         elif type(event) is not Other:
             self._replies.put(event)
 
-    # Member faults.
+    # Member faults: what this member offers a member fault (harness.faults.MemberActor).
 
-    def stall_point(self) -> None:
-        """Act a ``stall`` out if one is in force for this member; call where no reply is
-        awaited (in a room, between operations).
+    def fault_point(self) -> None:
+        """Act out every member fault in force for this member; call where no reply is
+        awaited (in a room, between operations). Each kind says what it does
+        (:attr:`~harness.faults.FaultKind.act`): a stall stops reading until lifted, a
+        reconnect drops the connection and rejoins.
 
-        The receive loop stops reading until the stall is lifted (bounded by Locust's own
+        Raises:
+            OperationFailed: an operation a fault made (a rejoin) failed (reported).
+        """
+        if self.slot.kind != "slow":
+            return
+        faults = member_faults(self.environment)
+        for kind in MEMBER_FAULT_KINDS:
+            settings = faults.settings(kind.name, self.slot.index)
+            if settings is not None and kind.act is not None and self.connected:
+                kind.act(self, settings)
+
+    #: The name the stall's fault point had; protocols' users may still call it.
+    stall_point = fault_point
+
+    def in_force(self, kind: str) -> bool:
+        return member_faults(self.environment).wanted(kind, self.slot.index)
+
+    def wait_lifted(self, kind: str, timeout_s: float) -> bool:
+        return member_faults(self.environment).wait_lifted(kind, self.slot.index, timeout_s)
+
+    def fault_state(self, kind: str) -> dict[str, float]:
+        return self._fault_state.setdefault(kind, {})
+
+    def report_fault(self, entry: dict[str, Any]) -> None:
+        member_faults(self.environment).report(
+            dict(entry, member=self.slot.name, time=time.time()))
+
+    def stop_reading_until_lifted(self, kind: str) -> None:
+        """The receive loop stops reading until ``kind`` is lifted (bounded by Locust's own
         run time); meanwhile the member sends nothing and its socket is watched. After the
         lift it returns only once the backlog is read or the connection has ended (at most
         :data:`~harness.loadgen.stall.CLEAR_TIMEOUT`): its next operation may be a leave that
         closes the connection (join-by-connect), which would leave the backlog unread.
         """
-        faults = member_faults(self.environment)
-        if self.slot.kind != "slow" or not faults.wanted("stall", self.slot.index):
-            return
         ws = self.ws
         if ws is None or not self.connected:
             return
+        faults = member_faults(self.environment)
         self._reading.clear()
         ending = self.endings.watch(ws)
         watch = StallWatch(self.slot.name, ws.sock, faults.report, ending.get)
         watch.start()
         try:
-            while not faults.wait_lifted("stall", self.slot.index, timeout=1.0):
+            while not faults.wait_lifted(kind, self.slot.index, timeout=1.0):
                 pass
         finally:
             watch.lifted()
             self._reading.set()
         watch.wait_settled()
+
+    def drop_connection(self) -> None:
+        """End the connection abruptly: no leave, no close frame; a TCP reset (``SO_LINGER``
+        0), as a phone losing its network looks to the server. What the member was owed is
+        judged as for any ended connection (:meth:`OperationHistory.closed`)."""
+        ws = self.ws
+        if ws is None:
+            return
+        self.history.leaving(self.slot.name)
+        if ws.sock is not None:
+            with contextlib.suppress(OSError):
+                ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.disconnect(abrupt=True)
+
+    def rejoin(self) -> None:
+        """Connect again (unless the protocol joins by connecting) and join the room again.
+
+        Raises:
+            OperationFailed: the connect or the join failed (reported).
+        """
+        if not self.protocol.joins_by_connect and not self.connect():
+            raise OperationFailed("reconnect failed (reported as connect)")
+        self.join()
 
     def body(self) -> str:
         """A broadcast body: ``--body-size`` fresh random (incompressible) characters, else

@@ -80,6 +80,9 @@ def verdict_banner(view: RunView) -> str:
     if view.started_utc:
         meta.append(f"started {view.started_utc.replace('T', ' ')[:19]} UTC")
     meta.append(f"{view.duration_s:.1f} s of load")
+    if view.schedule is not None:  # the steps the run carried out (harness.schedule)
+        meta.append(", ".join(f"{phase} {start:.1f}–{end:.1f} s"
+                              for phase, start, end in view.schedule.phases()))
     lag_p99 = _figure((view.generator_lag or {}).get("p99_ms"))
     if lag_p99 is not None:
         meta.append(f"generator lag p99 {lag_p99:.0f} ms")

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from harness.not_tested import NotTested
 from harness.runfolder.folder import RESULT_FILE_NAME, RunFolder
+from harness.schedule import Schedule
 from harness.thresholds import CheckResult
 from harness.verdict import Verdict
 
@@ -154,6 +155,8 @@ class ResultRecord:
         generator_lag: ``measured.generator_lag`` (the load generator's own lag: ``p99_ms``,
             ``max_ms``, ``limit_ms``, ``processes``...), None when not measured.
         stall: ``extra.stall`` (:mod:`harness.stall_check`), None without a stall fault.
+        schedule: ``extra.schedule``, the timeline as the run carried it out
+            (:mod:`harness.schedule`); None in older result files.
         not_tested: ``verdict.not_tested``: per check as written, why it did not test the
             target (``every join[fast] got HTTP 403 (57 attempts, none succeeded)``).
         not_tested_entries: The same entries in full (:class:`NotTested`).
@@ -199,6 +202,7 @@ class ResultRecord:
     stopped_early: str | None = None
     lock_reports_available: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+    schedule: Schedule | None = None
 
     @property
     def folder(self) -> RunFolder:
@@ -338,7 +342,18 @@ def _record(run_dir: Path, document: Any) -> ResultRecord:
                        _string(measured["stopped_early"], "measured.stopped_early")),
         lock_reports_available=measured.get("lock_reports_available", True) is not False,
         extra=extra,
+        schedule=_schedule(extra.get("schedule")),
     )
+
+
+def _schedule(value: Any) -> Schedule | None:
+    """``extra.schedule``; None when absent (an older run folder)."""
+    if value is None:
+        return None
+    try:
+        return Schedule.from_dict(value)
+    except ValueError as exc:
+        raise _Malformed(f"extra.schedule: {exc}") from None
 
 
 def _not_tested(item: Any, where: str) -> NotTested:

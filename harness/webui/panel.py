@@ -21,10 +21,9 @@ from typing import Any
 
 import gevent
 
-from harness.faults import FAULT_KINDS, MEMBER
+from harness.faults import FAULT_KINDS
 from harness.loadgen.lockfeed import summarize
 from harness.loadgen.memberfaults import member_faults
-from harness.memberfaults import MemberFaultCommand
 from harness.scenario import DEFAULT_CHECKS, ScenarioError, ThresholdSettings, load_scenario
 from harness.thresholds import Check, parse_check
 from harness.toxiproxy import ToxiproxyClient
@@ -114,7 +113,9 @@ class ChaosPanel:
         client = (ToxiproxyClient(settings.toxiproxy_url, timeout=TOXIPROXY_TIMEOUT)
                   if settings.toxiproxy_url else None)
         urls = settings.slow_urls or [""] * len(settings.slow_proxies)
-        self.proxies = ChaosProxies(client, settings.slow_proxies, urls, settings.target_url)
+        self.proxies = ChaosProxies(
+            client, settings.slow_proxies, urls, settings.target_url,
+            command_members=lambda command: member_faults(self.environment).dispatch(command))
         self.form_latency = 0  # the start form's latency last applied
         self._thresholds: list[ThresholdStatus] = []
         self._thresholds_key: tuple[int, int, int] | None = None
@@ -266,28 +267,17 @@ class ChaosPanel:
     def set_fault(self, kind_name: Any, values: Any, proxy: str | None,
                   on: bool = True) -> list[str]:
         """Set (or with ``on`` False, clear) fault ``kind_name`` on the slow member behind
-        ``proxy`` (every active one for None): a toxic on its proxy, or for a member fault
-        (a stall) a command the members act out (:mod:`harness.loadgen.memberfaults`).
+        ``proxy`` (every active one for None), through the nemesis: a toxic on its proxy, or
+        for a member fault a command the members act out (:mod:`harness.loadgen.memberfaults`).
 
         Returns the proxies of the members changed.
 
         Raises:
             ChaosError: unknown kind or member, bad values, or Toxiproxy failed.
         """
-        kind = FAULT_KINDS.get(kind_name) if isinstance(kind_name, str) else None
-        if kind is None or kind.where != MEMBER:
-            if on:
-                return self.proxies.set_fault(kind_name, values, proxy)
-            return self.proxies.clear_fault(kind_name, proxy)
-        chosen = self.proxies.select(proxy)
-        try:
-            fault = kind.edit(values if isinstance(values, dict) else {})
-        except ValueError as exc:
-            raise ChaosError(str(exc)) from None
-        indexes = None if proxy is None else tuple(member.index for member in chosen)
-        member_faults(self.environment).dispatch(MemberFaultCommand(
-            kind.name, on, indexes, dict(fault.toxic().attributes), time.time()))
-        return [member.proxy for member in chosen]
+        if on:
+            return self.proxies.set_fault(kind_name, values, proxy)
+        return self.proxies.clear_fault(kind_name, proxy)
 
     def fault_controls(self) -> list[dict[str, Any]]:
         """Every registered fault kind as the page builds its controls: params with bounds,

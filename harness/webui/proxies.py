@@ -5,11 +5,13 @@ its API can hang (upstream issues #159, #558). Every call goes through
 :class:`~harness.toxiproxy.ToxiproxyClient`, whose deadline turns a hang into an error message
 in the tab instead of a frozen page.
 
-Nothing here knows a fault kind by name: every registered kind (:data:`harness.faults.FAULT_KINDS`)
-is steered the same way. A fault set from the UI is one toxic named ``chaos-<kind>``
-(:func:`toxic_name`), downstream (server to member), like the scenario's faults. Setting it
-again updates it in place (``PATCH``); clearing a kind removes every toxic of the kind's type
-from the proxy, whoever added it.
+Nothing here knows a fault kind by name, nor applies one itself: every registered kind
+(:data:`harness.faults.FAULT_KINDS`) is set and cleared through the one nemesis
+(:class:`harness.faults.nemesis.Nemesis`), with its naming and removal rule: a proxy fault set
+from the UI is the toxic ``<kind>-0``, downstream (server to member), like a scenario's first
+fault of that kind; setting it again updates it in place; clearing a kind removes every toxic of
+the kind's type from the proxy, whoever added it. A member fault (a stall, a reconnect) is a
+command to the chosen slow members (``command_members``).
 """
 
 from __future__ import annotations
@@ -19,17 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.faults import DOWNSTREAM, FAULT_KINDS, PROXY, FaultKind
-from harness.toxiproxy import ToxiproxyApiError, ToxiproxyClient, ToxiproxyError
+from harness.faults import DOWNSTREAM, FAULT_KINDS, MEMBER, FaultKind, latency
+from harness.faults.nemesis import Nemesis, NoMemberChannel, NoToxiproxy
+from harness.memberfaults import MemberFaultCommand
+from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
 from harness.urls import parse_target_url
 
-__all__ = ["ChaosError", "ChaosProxies", "SlowMember", "describe_toxic", "fault_kind",
-           "toxic_name"]
-
-
-def toxic_name(kind: FaultKind) -> str:
-    """Name of the toxic the Chaos tab sets for ``kind``: ``chaos-latency``, ..."""
-    return f"chaos-{kind.name}"
+__all__ = ["ChaosError", "ChaosProxies", "SlowMember", "describe_toxic", "fault_kind"]
 
 
 class ChaosError(Exception):
@@ -84,16 +82,14 @@ def describe_toxic(toxic: dict[str, Any]) -> str:
 
 
 def fault_kind(name: Any) -> FaultKind:
-    """The registered fault kind ``name`` that the tab can put on a proxy.
+    """The registered fault kind ``name``.
 
     Raises:
-        ChaosError: unknown kind, or one that does not go on a proxy.
+        ChaosError: unknown kind.
     """
     kind = FAULT_KINDS.get(name) if isinstance(name, str) else None
     if kind is None:
         raise ChaosError(f"unknown fault kind {name!r}; known: {', '.join(FAULT_KINDS)}")
-    if kind.where != PROXY:
-        raise ChaosError(f"fault kind {kind.name!r} does not go on a proxy")
     return kind
 
 
@@ -106,11 +102,15 @@ class ChaosProxies:
         proxies: Proxy names, one per slow member, in member order.
         urls: The WebSocket URL each slow member connects to, in the same order.
         target_url: The server the proxies forward to.
+        command_members: Hands a member-fault command to the members (the master's
+            dispatch); None: member faults cannot be set here.
     """
 
     def __init__(self, client: ToxiproxyClient | None, proxies: list[str], urls: list[str],
-                 target_url: str) -> None:
+                 target_url: str,
+                 command_members: Callable[[MemberFaultCommand], None] | None = None) -> None:
         self.client = client
+        self.nemesis = Nemesis(client, command_members)
         self.members = [SlowMember(index, proxy, url)
                         for index, (proxy, url) in enumerate(zip(proxies, urls, strict=False))]
         self.active = len(self.members)
@@ -172,10 +172,11 @@ class ChaosProxies:
 
     def set_fault(self, kind_name: Any, values: Mapping[str, Any],
                   proxy: str | None = None) -> list[str]:
-        """Put fault ``kind_name`` with param ``values`` on ``proxy`` (every active slow
-        member's for ``None``); the kind checks the values.
+        """Put fault ``kind_name`` with param ``values`` on the slow member behind ``proxy``
+        (every active slow member for ``None``), through the nemesis; the kind checks the
+        values.
 
-        Returns the proxies changed.
+        Returns the proxies of the members changed.
 
         Raises:
             ChaosError: unknown kind, bad values, unknown proxy, or Toxiproxy failed (message
@@ -185,73 +186,56 @@ class ChaosProxies:
         if not isinstance(values, Mapping):
             raise ChaosError(f"params must be an object of {kind.name}'s values, got {values!r}")
         try:
-            toxic = kind.edit(values, DOWNSTREAM).toxic()
+            fault = kind.edit(values, DOWNSTREAM)
         except ValueError as exc:
             raise ChaosError(str(exc)) from None
-        client = self._require_client()
-        name = toxic_name(kind)
-
-        def put(member_proxy: str) -> None:
-            try:
-                client.update_toxic(member_proxy, name, dict(toxic.attributes))
-            except ToxiproxyApiError as exc:
-                if exc.status != 404:
-                    raise
-                client.add_toxic(member_proxy, name, toxic.type, toxic.stream,
-                                 attributes=dict(toxic.attributes))
-
-        return self._change_each(proxy, put)
+        return self._change(kind, proxy, lambda proxies, members:
+                            self.nemesis.apply([fault], proxies, members))
 
     def clear_fault(self, kind_name: Any, proxy: str | None = None) -> list[str]:
-        """Remove every toxic of fault kind ``kind_name`` from ``proxy`` (every active slow
-        member's for ``None``).
+        """Lift fault kind ``kind_name`` from the slow member behind ``proxy`` (every active
+        one for ``None``): every toxic of the kind's type goes, whoever added it.
 
-        Returns the proxies changed.
+        Returns the proxies of the members changed.
 
         Raises:
             ChaosError: unknown kind or proxy, or Toxiproxy failed or hung (message says which).
         """
         kind = fault_kind(kind_name)
-        client = self._require_client()
+        return self._change(kind, proxy, lambda proxies, members:
+                            self.nemesis.lift([kind], proxies, members))
 
-        def remove(member_proxy: str) -> None:
-            for toxic in client.list_toxics(member_proxy):
-                if toxic.get("type") == kind.toxic_type:
-                    try:
-                        client.remove_toxic(member_proxy, str(toxic["name"]))
-                    except ToxiproxyApiError as exc:
-                        if exc.status != 404:
-                            raise
-
-        return self._change_each(proxy, remove)
-
-    def _change_each(self, proxy: str | None, change: Callable[[str], None]) -> list[str]:
-        """Apply ``change`` to the proxy of each selected member, then refresh the view.
-
-        Returns the proxies changed.
+    def _change(self, kind: FaultKind, proxy: str | None,
+                change: Callable[[list[str], tuple[int, ...] | None], None]) -> list[str]:
+        """Apply ``change`` to the selected members (their proxies; their indexes, None for
+        every slow member), then refresh the view. Returns the proxies changed.
 
         Raises:
-            ChaosError: Toxiproxy failed or hung (502); members before it stay changed.
+            ChaosError: nothing to apply the kind with (409), or Toxiproxy failed or hung
+                (502; members before the failure stay changed).
         """
-        changed = []
-        for member in self.select(proxy):
-            try:
-                change(member.proxy)
-            except ToxiproxyError as exc:
-                self.refresh()
-                raise ChaosError(str(exc), 502) from None
-            changed.append(member.proxy)
+        chosen = self.select(proxy)
+        if kind.where != MEMBER and self.client is None:
+            raise ChaosError("no Toxiproxy to steer (start Locust with --toxiproxy-url)", 409)
+        members = None if proxy is None else tuple(member.index for member in chosen)
+        try:
+            change([member.proxy for member in chosen], members)
+        except (NoToxiproxy, NoMemberChannel) as exc:
+            raise ChaosError(str(exc), 409) from None
+        except ToxiproxyError as exc:
+            self.refresh()
+            raise ChaosError(str(exc), 502) from None
         self.refresh()
-        return changed
+        return [member.proxy for member in chosen]
 
     def set_latency(self, latency_ms: Any, jitter_ms: Any = 0,
                     proxy: str | None = None) -> list[str]:
         """:meth:`set_fault` for ``latency`` (the start form's field)."""
-        return self.set_fault("latency", {"latency": latency_ms, "jitter": jitter_ms}, proxy)
+        return self.set_fault(latency.NAME, {"latency": latency_ms, "jitter": jitter_ms}, proxy)
 
     def clear_latency(self, proxy: str | None = None) -> list[str]:
         """:meth:`clear_fault` for ``latency`` (the start form's field)."""
-        return self.clear_fault("latency", proxy)
+        return self.clear_fault(latency.NAME, proxy)
 
     # Start-form parameters.
 
