@@ -1,7 +1,19 @@
-"""Shared fixtures: the slow-member scenario, a real reference server per module."""
+"""Shared fixtures and suite-wide rules.
+
+Fixtures: the slow-member scenario, a real reference server per module, and one real
+Toxiproxy server for the whole session (its URL goes to ``harness ... --toxiproxy-url``; each
+rig names its proxies with a unique prefix and removes them, so runs can share it).
+
+Rules: under CI (env ``CI`` set) a skip for a missing part of the project's own set-up
+(:class:`tests.missing_setup.MissingSetup`) is a failure. At the end the summary says how many
+real harness runs the session made and how long they ran (result.json files under the
+session's temporary folder): a measure of the suite's real work that does not depend on how
+loaded the machine is.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +21,9 @@ import pytest
 
 from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT, ReferenceTarget, TargetInfo
+from harness.toxiproxy_server import ToxiproxyServer
+
+from .missing_setup import MissingSetup, require_toxiproxy, under_ci
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 
@@ -25,3 +40,50 @@ def naive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TargetInf
     target = ReferenceTarget("naive", Path(tmp_path_factory.mktemp("target")), send_timeout=2.0)
     with target as info:
         yield info
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API URL of one real toxiproxy-server shared by the whole session.
+
+    Pass it as ``--toxiproxy-url`` (or ``RigOptions.toxiproxy_url``): a run then skips
+    starting its own. Tests that check Toxiproxy's own start, stop or death start their own.
+    """
+    require_toxiproxy()
+    with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log") as server:
+        yield server.url
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI, a skip for missing own set-up becomes a failure with a one-line reason."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if (report.skipped and under_ci() and call.excinfo is not None
+            and call.excinfo.errisinstance(MissingSetup)):
+        report.outcome = "failed"
+        report.longrepr = f"CI must not skip this test: {call.excinfo.value.msg}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line: the real harness runs this session made (result.json files) and their time."""
+    factory = getattr(terminalreporter.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    try:
+        basetemp = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    count, seconds = 0, 0.0
+    for path in basetemp.glob("**/result.json"):
+        try:
+            timings = json.loads(path.read_text()).get("timings", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        count += 1
+        duration = timings.get("duration_s") if isinstance(timings, dict) else None
+        seconds += duration if isinstance(duration, (int, float)) else 0.0
+    if count:
+        terminalreporter.write_line(
+            f"real harness runs: {count} (result.json files), {seconds:.0f} s of run time")
