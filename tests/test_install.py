@@ -29,6 +29,8 @@ import pytest
 from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
+from .missing_setup import skip_missing_setup
+
 pytestmark = pytest.mark.integration
 
 _NOT_SOURCE = shutil.ignore_patterns(".venv", ".tools", ".git", "results", "__pycache__",
@@ -175,7 +177,7 @@ def test_make_install_puts_the_harness_into_the_venv_for_any_folder(tmp_path: Pa
     """After ``make install``, the checkout's .venv runs the harness from any folder."""
     venv = PROJECT_ROOT / ".venv" / "bin"
     if not (venv / "python").exists():
-        pytest.skip("no .venv: run make install")
+        skip_missing_setup("no .venv: run make install")
     module = run(venv / "python", "-m", "harness", "--help", cwd=tmp_path)
     assert module.stdout.startswith("usage: python -m harness"), module.stdout
     script = run(venv / "roomchaos", "--help", cwd=tmp_path)
