@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,7 +20,7 @@ from harness.target import PROJECT_ROOT
 
 from .missing_setup import require_namespace
 from .scenario_text import with_timing
-from .test_chaos_run import assert_nothing_left, harness
+from .test_chaos_run import assert_corrected_join_latency, assert_nothing_left, harness
 
 pytestmark = pytest.mark.integration
 
@@ -47,21 +46,6 @@ def test_every_shipped_scenario_is_a_canary_here_and_in_make_chaos() -> None:
     assert block is not None
     assert sorted(Path(name).name for name in block.group(1).replace("\\", " ").split()) == \
         shipped()
-
-
-def join_fast(result: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """``measured[key].join.fast`` of a result.json (``latency_ms`` or its corrected twin)."""
-    return ((result["measured"].get(key) or {}).get("join") or {}).get("fast")
-
-
-def assert_corrected_join_latency(result: dict[str, Any]) -> None:
-    """The corrected join[fast] latency exists and is at least the raw one."""
-    raw, corrected = join_fast(result, "latency_ms"), join_fast(result, "latency_ms_corrected")
-    assert raw is not None and raw["samples"] > 0, result["measured"].get("latency_ms")
-    assert corrected is not None, "no corrected join latency in result.json"
-    assert corrected["samples"] >= raw["samples"]
-    for figure in ("p99_ms", "max_ms"):
-        assert corrected[figure] >= raw[figure], (figure, corrected, raw)
 
 
 @pytest.mark.parametrize("name", sorted(SHORTENED))
