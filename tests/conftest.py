@@ -4,6 +4,9 @@ Fixtures: the slow-member scenario, a real reference server per module, and one 
 Toxiproxy server for the whole session (its URL goes to ``harness ... --toxiproxy-url``; each
 rig names its proxies with a unique prefix and removes them, so runs can share it).
 
+Markers: ``serial`` for a test that cannot run beside others (it watches the whole checkout or
+the whole machine): ``make test`` runs the rest on two pytest-xdist workers, then these alone.
+
 Rules: under CI (env ``CI`` set) a skip for a missing part of the project's own set-up
 (:class:`tests.missing_setup.MissingSetup`) is a failure. At the end the summary says how many
 real harness runs the session made and how long they ran (result.json files under the
@@ -52,6 +55,11 @@ def toxiproxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_toxiproxy()
     with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log") as server:
         yield server.url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "serial: cannot run beside other tests; `make test` runs it after the rest")
 
 
 @pytest.hookimpl(hookwrapper=True)

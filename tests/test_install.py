@@ -31,7 +31,8 @@ from harness.target import PROJECT_ROOT
 
 from .missing_setup import skip_missing_setup
 
-pytestmark = pytest.mark.integration
+# serial: it checks that a run writes nothing into the checkout, which other tests may do.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 _NOT_SOURCE = shutil.ignore_patterns(".venv", ".tools", ".git", "results", "__pycache__",
                                      ".*_cache", ".hypothesis", "build", "*.egg-info", "tests",
