@@ -9,9 +9,9 @@ the whole machine): ``make test`` runs the rest on two pytest-xdist workers, the
 
 Rules: under CI (env ``CI`` set) a skip for a missing part of the project's own set-up
 (:class:`tests.missing_setup.MissingSetup`) is a failure. At the end the summary says how many
-real harness runs the session made and how long they ran (result.json files under the
-session's temporary folder): a measure of the suite's real work that does not depend on how
-loaded the machine is.
+real harness runs the session made and how long they ran (result.json files that name the
+processes they started, under the session's temporary folder): a measure of the suite's real
+work that does not depend on how loaded the machine is.
 """
 
 from __future__ import annotations
@@ -83,15 +83,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         basetemp = factory.getbasetemp()
     except (OSError, ValueError):
         return
-    count, seconds = 0, 0.0
+    runs: dict[object, float] = {}  # by start time: a test's copy of a run folder is one run
     for path in basetemp.glob("**/result.json"):
         try:
-            timings = json.loads(path.read_text()).get("timings", {})
-        except (OSError, ValueError, AttributeError):
+            result = json.loads(path.read_text())
+            real = bool(result["extra"]["pids"])  # a written-out result.json started nothing
+            started, duration = result["timings"]["run_started"], result["timings"]["duration_s"]
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        count += 1
-        duration = timings.get("duration_s") if isinstance(timings, dict) else None
-        seconds += duration if isinstance(duration, (int, float)) else 0.0
+        if real:
+            runs[started] = duration if isinstance(duration, (int, float)) else 0.0
+    count, seconds = len(runs), sum(runs.values())
     if count:
         terminalreporter.write_line(
-            f"real harness runs: {count} (result.json files), {seconds:.0f} s of run time")
+            f"real harness runs: {count} (result.json with child pids), {seconds:.0f} s of "
+            "run time")
