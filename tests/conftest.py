@@ -1,7 +1,22 @@
-"""Shared fixtures: the slow-member scenario, a real reference server per module."""
+"""Shared fixtures and suite-wide rules.
+
+Fixtures: the slow-member scenario, a real reference server per module, and one real
+Toxiproxy server for the whole session (its URL goes to ``harness ... --toxiproxy-url``; each
+rig names its proxies with a unique prefix and removes them, so runs can share it).
+
+Markers: ``serial`` for a test that cannot run beside others (it watches the whole checkout or
+the whole machine): ``make test`` runs the rest on two pytest-xdist workers, then these alone.
+
+Rules: under CI (env ``CI`` set) a skip for a missing part of the project's own set-up
+(:class:`tests.missing_setup.MissingSetup`) is a failure. At the end the summary says how many
+real harness runs the session made and how long they ran (result.json files that name the
+processes they started, under the session's temporary folder): a measure of the suite's real
+work that does not depend on how loaded the machine is.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +25,9 @@ import pytest
 from harness.launched import ReferenceTarget
 from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT, TargetInfo
+from harness.toxiproxy_server import ToxiproxyServer
+
+from .missing_setup import MissingSetup, require_toxiproxy, under_ci
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 
@@ -26,3 +44,58 @@ def naive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TargetInf
     target = ReferenceTarget("naive", Path(tmp_path_factory.mktemp("target")), send_timeout=2.0)
     with target as info:
         yield info
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API URL of one real toxiproxy-server shared by the whole session.
+
+    Pass it as ``--toxiproxy-url`` (or ``RigOptions.toxiproxy_url``): a run then skips
+    starting its own. Tests that check Toxiproxy's own start, stop or death start their own.
+    """
+    require_toxiproxy()
+    with ToxiproxyServer(tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log") as server:
+        yield server.url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "serial: cannot run beside other tests; `make test` runs it after the rest")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI, a skip for missing own set-up becomes a failure with a one-line reason."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if (report.skipped and under_ci() and call.excinfo is not None
+            and call.excinfo.errisinstance(MissingSetup)):
+        report.outcome = "failed"
+        report.longrepr = f"CI must not skip this test: {call.excinfo.value.msg}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line: the real harness runs this session made (result.json files) and their time."""
+    factory = getattr(terminalreporter.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    try:
+        basetemp = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    runs: dict[object, float] = {}  # by start time: a test's copy of a run folder is one run
+    for path in basetemp.glob("**/result.json"):
+        try:
+            result = json.loads(path.read_text())
+            real = bool(result["extra"]["pids"])  # a written-out result.json started nothing
+            started, duration = result["timings"]["run_started"], result["timings"]["duration_s"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if real:
+            runs[started] = duration if isinstance(duration, (int, float)) else 0.0
+    count, seconds = len(runs), sum(runs.values())
+    if count:
+        terminalreporter.write_line(
+            f"real harness runs: {count} (result.json with child pids), {seconds:.0f} s of "
+            "run time")

@@ -70,6 +70,21 @@ def assert_nothing_left(result: dict[str, Any], results: Path) -> None:
     assert leftovers.stdout.strip() == "", f"processes left: {leftovers.stdout}"
 
 
+def join_fast(result: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """``measured[key].join.fast`` of a result.json (``latency_ms`` or its corrected twin)."""
+    return ((result["measured"].get(key) or {}).get("join") or {}).get("fast")
+
+
+def assert_corrected_join_latency(result: dict[str, Any]) -> None:
+    """The corrected join[fast] latency exists and is at least the raw one."""
+    raw, corrected = join_fast(result, "latency_ms"), join_fast(result, "latency_ms_corrected")
+    assert raw is not None and raw["samples"] > 0, result["measured"].get("latency_ms")
+    assert corrected is not None, "no corrected join latency in result.json"
+    assert corrected["samples"] >= raw["samples"]
+    for figure in ("p99_ms", "max_ms"):
+        assert corrected[figure] >= raw[figure], (figure, corrected, raw)
+
+
 def assert_clean_locust_log(run_dir: Path) -> None:
     """Locust stopped cleanly: its report is there and no member left a traceback (issue 19:
     a member blocked in a send got the KeyboardInterrupt of the harness's SIGINT)."""
@@ -89,6 +104,7 @@ def test_naive_fails_with_slow_joins_and_lock_reports(tmp_path: Path) -> None:
     assert checks["lock_reports == 0"]["status"] == "broken"
     assert len(result["lock_reports"]) >= 1
     assert "join[fast].p99" in result["verdict"]["message"]
+    assert_corrected_join_latency(result)
     run_dir = next(tmp_path.glob("**/result.json")).parent
     for name in ("junit.xml", "locust_stats.csv", "locust.html", "samples.jsonl"):
         assert (run_dir / name).is_file(), name
@@ -103,6 +119,7 @@ def test_fixed_passes(tmp_path: Path) -> None:
     assert result["verdict"]["status"] == "PASS"
     assert result["lock_reports"] == []
     assert "PASS" in completed.stdout
+    assert_corrected_join_latency(result)
     assert_clean_locust_log(next(tmp_path.glob("**/result.json")).parent)
     assert_nothing_left(result, tmp_path)
 

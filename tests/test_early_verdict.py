@@ -15,8 +15,8 @@ pytestmark = pytest.mark.integration
 ABORT = 'abort_on_fail = ["lock_reports == 0", "join[fast].p99 < 250ms"]\n'
 
 
-def scenario_with_abort(tmp_path: Path) -> Path:
-    path = write_scenario(tmp_path, fault="15s")
+def scenario_with_abort(tmp_path: Path, fault: str = "15s") -> Path:
+    path = write_scenario(tmp_path, fault=fault)
     path.write_text(path.read_text() + ABORT)
     return path
 
@@ -46,13 +46,14 @@ def test_naive_stops_early_with_fail_and_detection_time(tmp_path: Path) -> None:
 
 
 def test_fixed_runs_its_full_length(tmp_path: Path) -> None:
-    completed = harness("run", str(scenario_with_abort(tmp_path)), "--mode", "fixed",
+    # Long enough for a check to break if it were going to, short enough for the suite.
+    completed = harness("run", str(scenario_with_abort(tmp_path, fault="6s")), "--mode", "fixed",
                         results=tmp_path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     [result_file] = tmp_path.glob("**/result.json")
     result = json.loads(result_file.read_text())
     assert "early_verdict" not in result["extra"]
-    assert result["timings"]["duration_s"] >= 3 + 15 + 1 - 0.5
+    assert result["timings"]["duration_s"] >= 3 + 6 + 1 - 0.5
 
 
 def test_early_verdict_can_be_switched_off(tmp_path: Path) -> None:

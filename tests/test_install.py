@@ -29,7 +29,10 @@ import pytest
 from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
-pytestmark = pytest.mark.integration
+from .missing_setup import skip_missing_setup
+
+# serial: it checks that a run writes nothing into the checkout, which other tests may do.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 _NOT_SOURCE = shutil.ignore_patterns(".venv", ".tools", ".git", "results", "__pycache__",
                                      ".*_cache", ".hypothesis", "build", "*.egg-info", "tests",
@@ -175,7 +178,7 @@ def test_make_install_puts_the_harness_into_the_venv_for_any_folder(tmp_path: Pa
     """After ``make install``, the checkout's .venv runs the harness from any folder."""
     venv = PROJECT_ROOT / ".venv" / "bin"
     if not (venv / "python").exists():
-        pytest.skip("no .venv: run make install")
+        skip_missing_setup("no .venv: run make install")
     module = run(venv / "python", "-m", "harness", "--help", cwd=tmp_path)
     assert module.stdout.startswith("usage: python -m harness"), module.stdout
     script = run(venv / "roomchaos", "--help", cwd=tmp_path)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.netns import namespace_problem
 from harness.target import PROJECT_ROOT
 
+from .missing_setup import require_namespace
 from .test_chaos_run import assert_nothing_left
 from .test_origin import SCENARIO
 
@@ -32,8 +32,7 @@ SERVER = (f"sh -c 'cat /proc/sys/net/ipv4/tcp_wmem; exec {sys.executable} -m "
 
 def test_a_launched_target_runs_inside_the_namespace_with_small_buffers(
         tmp_path: Path) -> None:
-    if namespace_problem() is not None:
-        pytest.skip(f"needs a network namespace: {namespace_problem()}")
+    require_namespace()
     scenario = tmp_path / "small-buffers.toml"
     scenario.write_text(SCENARIO.format(target="") + '\n[network]\nsocket_buffer = "64KiB"\n')
     results = tmp_path / "results"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.__main__ import summarize_repeats
+from harness.__main__ import _matrix_exit_code, summarize_repeats
 
 from .test_chaos_run import harness, write_scenario
 
@@ -47,3 +47,42 @@ def test_repeat_must_be_positive(tmp_path: Path) -> None:
                         results=tmp_path, timeout=30)
     assert completed.returncode == 2
     assert "--repeat 0 must be 1 or more" in completed.stderr
+
+
+@pytest.mark.integration
+def test_a_broken_expectation_exits_1(tmp_path: Path, toxiproxy_url: str) -> None:
+    """naive FAILs the slow-member case; expecting PASS of it breaks the matrix: exit 1."""
+    completed = harness("matrix", str(write_scenario(tmp_path, fault="3s")),
+                        "--expect", "naive=PASS", "--toxiproxy-url", toxiproxy_url,
+                        results=tmp_path)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1, output
+    [matrix_file] = tmp_path.glob("*/matrix.json")
+    [row] = json.loads(matrix_file.read_text())["runs"]
+    assert (row["mode"], row["verdict"], row["expected"], row["held"]) == (
+        "naive", "FAIL", "PASS", False), output
+    assert "an expectation is BROKEN" in completed.stdout
+
+
+@pytest.mark.integration
+def test_an_error_run_exits_2(tmp_path: Path, toxiproxy_url: str) -> None:
+    """A run that measured too little to judge is ERROR, never PASS: the matrix exits 2."""
+    scenario = write_scenario(tmp_path, fault="3s")
+    text = scenario.read_text()
+    assert text.count("min_samples = 10") == 1
+    scenario.write_text(text.replace("min_samples = 10", "min_samples = 1000000"))
+    completed = harness("matrix", str(scenario), "--expect", "fixed=PASS",
+                        "--toxiproxy-url", toxiproxy_url, results=tmp_path)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 2, output
+    [matrix_file] = tmp_path.glob("*/matrix.json")
+    [row] = json.loads(matrix_file.read_text())["runs"]
+    assert (row["mode"], row["verdict"], row["held"]) == ("fixed", "ERROR", False), output
+    assert row["message"].startswith("ERROR: too few samples to judge"), row["message"]
+
+
+def test_an_error_outranks_a_broken_fail_in_the_exit_code() -> None:
+    rows = [row("naive", "FAIL", "PASS"), row("fixed", "ERROR", "PASS")]
+    assert _matrix_exit_code(rows) == 2  # type: ignore[arg-type]
+    assert _matrix_exit_code(rows[:1]) == 1  # type: ignore[arg-type]
+    assert _matrix_exit_code([row("naive", "ERROR", "ERROR")]) == 0  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ from harness.scenario import ScenarioError, load_scenario
 from harness.stall_check import PLATEAU_S, QueueSample, backpressure_point, check_stalls
 from harness.target import PROJECT_ROOT
 
+from .missing_setup import require_namespace
 from .test_chaos_run import assert_nothing_left, harness, only_result
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
@@ -348,8 +349,7 @@ def test_the_causal_check_needs_the_backlog_read_or_a_close_and_fast_joins() -> 
 
 @pytest.mark.integration
 def test_a_real_stall_backs_up_naive_and_fixed_drops_the_member(tmp_path: Path) -> None:
-    if namespace_problem() is not None:
-        pytest.skip(f"needs small socket buffers: {namespace_problem()}")
+    require_namespace("small socket buffers")
     strong = write(tmp_path, "stall-strong", body='body_size = "8KiB"',
                    network='[network]\nsocket_buffer = "64KiB"', fault="9s",
                    expect='naive = "FAIL"\nfixed = "PASS"')
@@ -440,8 +440,7 @@ def path_without_ip(directory: Path) -> str:
 
 def test_the_namespace_probe_covers_the_whole_set_up(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    if namespace_problem() is not None:
-        pytest.skip(f"no namespace here at all: {namespace_problem()}")
+    require_namespace()
     monkeypatch.setenv("PATH", path_without_ip(tmp_path / "bin"))
     problem = namespace_problem.__wrapped__()  # type: ignore[attr-defined]
     assert problem is not None and problem.startswith(

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from harness.netns import namespace_problem
-
 from .jsonservers import connect_server
+from .missing_setup import require_namespace
 from .test_chaos_run import assert_nothing_left, harness, only_result
 from .test_protocol_json import CONNECT_PROTOCOL
 
@@ -81,8 +80,7 @@ def test_a_stall_with_the_json_protocol_backs_up_a_join_by_connect_server(
 
 @pytest.mark.integration
 def test_a_stall_with_the_socketio_protocol_backs_up_the_socketio_room(tmp_path: Path) -> None:
-    if namespace_problem() is not None:
-        pytest.skip(f"needs small socket buffers: {namespace_problem()}")
+    require_namespace("small socket buffers")
     # python-socketio queues each client's packets without bound, so its emit never blocks;
     # what backs up is its writer: the socket's buffers fill, then the queue grows.
     result = stall_run(tmp_path, "socketio", "--mode", "fixed",

@@ -1,6 +1,7 @@
 """Integration tests for the Toxiproxy launcher and adapter, against the real toxiproxy-server.
 
-Tests that need the binary skip (with the install hint) when toxiproxy-server 2.12.0 is missing.
+Tests that need the binary skip (with the install hint; under CI they fail) when toxiproxy-server
+2.12.0 is missing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from harness.toxiproxy_server import (
     find_toxiproxy_server,
 )
 
+from .missing_setup import skip_missing_setup
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +42,7 @@ def _binary_or_skip() -> Path:
     try:
         return find_toxiproxy_server(ROOT)
     except ToxiproxyNotFound as exc:
-        pytest.skip(str(exc))
+        skip_missing_setup(str(exc))
 
 
 def _gone(pid: int, within: float = 2.0) -> bool:

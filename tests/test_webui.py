@@ -41,6 +41,8 @@ from harness.webui.panel import ChaosPanel, PanelSettings, report_item
 from harness.webui.proxies import ChaosError, ChaosProxies, describe_toxic
 from harness.webui.routes import TAB_KEY, add_routes
 
+from .missing_setup import skip_missing_setup
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -131,7 +133,7 @@ def toxiproxy(tmp_path: Path) -> Iterator[ToxiproxyClient]:
     try:
         find_toxiproxy_server(PROJECT_ROOT)
     except ToxiproxyNotFound as exc:
-        pytest.skip(str(exc))
+        skip_missing_setup(str(exc))
     with ToxiproxyServer(tmp_path / "toxiproxy.log") as server:
         yield ToxiproxyClient(server.url, timeout=5.0)
 
