@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +142,7 @@ def test_lenient_where_the_member_does_not_depend_on_a_field() -> None:
 
 # sent_at: the sender's float, exactly.
 
-@pytest.mark.parametrize("sent_at", [time.time(), 1764582000.123456, 0.1, 1e-7, 5e-324,
+@pytest.mark.parametrize("sent_at", [1796625945.3454201, 1764582000.123456, 0.1, 1e-7, 5e-324,
                                      1.7976931348623157e308, 1764582000.0, 2.0**53 + 2])
 def test_sent_at_passes_through_exactly(sent_at: float) -> None:
     assert _echoed_sent_at(sent_at) == sent_at
