@@ -60,6 +60,8 @@ class ChildProcess:
         self.cwd = cwd
         self.popen: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        #: Where this start's output begins in the log (a reused folder's log has older runs').
+        self._log_start = 0
 
     @property
     def pid(self) -> int:
@@ -70,6 +72,7 @@ class ChildProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
+        self._log_start = self._log.tell()
         try:
             self.popen = subprocess.Popen(
                 self.argv,
@@ -109,7 +112,11 @@ class ChildProcess:
         return f"{self.name} {how}" + (f" (log: {tail})" if tail else "")
 
     def wait_for_line(self, pattern: str, timeout: float) -> re.Match[str]:
-        """Wait until the log has a line matching ``pattern``; return the match.
+        """Wait until this start's output has a line matching ``pattern``; return the match.
+
+        Only what the child wrote since :meth:`start` counts: the log is appended to, and an
+        earlier child's line in a reused folder (its "listening" line, with another port)
+        must not pass for this one's.
 
         Raises:
             ProcessFailed: if the child exits first or ``timeout`` passes.
@@ -118,7 +125,9 @@ class ChildProcess:
 
         def matching_line() -> re.Match[str] | None:
             try:
-                text = self.log_path.read_text(errors="replace")
+                with open(self.log_path, "rb") as log:
+                    log.seek(self._log_start)
+                    text = log.read().decode(errors="replace")
             except OSError:
                 return None
             return next(filter(None, map(regex.search, text.splitlines())), None)

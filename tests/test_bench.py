@@ -8,9 +8,11 @@ left behind. The pure functions are tested directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -308,3 +310,35 @@ def test_judge_window() -> None:
     samples.append(Sample(15.0, "leave", "fast", 1.0, False))
     assert judge_window(samples, 10.0, 20.0)["held"] is False  # 2 of 102 failed: over 1%
     assert expected_joins(300, 6) == 818  # one join per member per 2.2 s cycle
+
+
+@pytest.mark.integration
+def test_sigterm_stops_the_bench_and_every_child_it_started(tmp_path: Path) -> None:
+    """A SIGTERM while a scale step runs stops the bench with 143, and leaves no Toxiproxy,
+    target or Locust behind (each runs in a session of its own, out of the signal's reach)."""
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "harness.bench", "--only", "scale", "--tiny",
+         "--output", str(tmp_path / "bench.json"), "--work-dir", str(tmp_path)],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen: dict[int, psutil.Process] = {}
+    try:
+        deadline = time.monotonic() + 90
+        names: set[str] = set()
+        while time.monotonic() < deadline and not {"toxiproxy-server", "locust"} <= names:
+            for child in psutil.Process(bench.pid).children(recursive=True):
+                seen.setdefault(child.pid, child)
+                with contextlib.suppress(psutil.Error):
+                    names.update(part.rsplit("/", 1)[-1] for part in child.cmdline()[:3])
+            time.sleep(0.2)
+        assert {"toxiproxy-server", "locust"} <= names, names  # a run is under way
+        bench.send_signal(signal.SIGTERM)
+        _, stderr = bench.communicate(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert bench.returncode == 143, stderr.decode()[-2000:]
+    assert "interrupted by SIGTERM" in stderr.decode()
+    time.sleep(0.5)
+    left = [child for child in seen.values() if child.is_running()
+            and child.status() != psutil.STATUS_ZOMBIE]
+    assert not left, [child.cmdline() for child in left]

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness.rig import Interrupted, signals_raise
 from harness.target import PROJECT_ROOT
 
 from . import fanout, loadgen, locks, peer, scale, townhall, verdict_time
@@ -48,6 +49,8 @@ def run_one(name: str, tiny: bool, work_dir: Path) -> BenchResult:
     began = time.monotonic()
     try:
         result = BENCHMARKS[name](tiny, work_dir)
+    except Interrupted:
+        raise  # a signal stops the whole bench, not one benchmark
     except Exception as exc:  # report it, keep going with the others
         traceback.print_exc(file=sys.stderr)
         result = BenchResult(name, "did not complete", error=f"{type(exc).__name__}: {exc}")
@@ -80,12 +83,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     work_dir = args.work_dir or output.parent
     started, before = now(), machine()
     results = []
-    for name in names:
-        print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        result = run_one(name, args.tiny, work_dir)
-        state = f"error: {result.error}" if result.error else "done"
-        print(f"bench: {name} {state} ({result.elapsed_s:.0f} s)", file=sys.stderr, flush=True)
-        results.append(result)
+    try:
+        # A signal between runs too must stop the children (each in its own session) before
+        # the bench exits: Interrupted unwinds, and the atexit hook of harness.processes
+        # stops what still runs.
+        with signals_raise():
+            for name in names:
+                print(f"bench: {name} ...", file=sys.stderr, flush=True)
+                result = run_one(name, args.tiny, work_dir)
+                state = f"error: {result.error}" if result.error else "done"
+                print(f"bench: {name} {state} ({result.elapsed_s:.0f} s)", file=sys.stderr,
+                      flush=True)
+                results.append(result)
+    except Interrupted as exc:
+        print(f"bench: {exc}; stopped, nothing written", file=sys.stderr, flush=True)
+        return 128 + exc.signum
     document = build_document(results, started=started, finished=now(), tiny=args.tiny,
                               machine_before=before)
     write_document(output, document)

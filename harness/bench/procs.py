@@ -19,11 +19,29 @@ import psutil
 from harness.httpget import HttpFailed, get_json
 from harness.launched import ReferenceTarget
 from harness.processes import ChildProcess
+from harness.rig import Interrupted
+from harness.run import RunOptions, RunOutcome
+from harness.runner import run_scenario
 from harness.target import PROJECT_ROOT, http_base
 
-__all__ = ["CpuMeter", "bench_server", "python_child", "reference_server", "server_count"]
+__all__ = ["CpuMeter", "bench_server", "harness_run", "python_child", "reference_server",
+           "server_count"]
 
 _LISTENING = r"listening on (?P<url>ws://\S+)"
+
+
+def harness_run(options: RunOptions) -> RunOutcome:
+    """One real run of the harness, as a step of a benchmark.
+
+    Raises:
+        Interrupted: the run was stopped by a signal (it cleaned up after itself): the
+            benchmark stops too, rather than go on to its next step.
+    """
+    outcome = run_scenario(options)
+    signum = outcome.extra.get("interrupted_by")
+    if signum:
+        raise Interrupted(int(signum))
+    return outcome
 
 
 def python_child(name: str, args: list[str], log_dir: Path) -> ChildProcess:

@@ -46,12 +46,12 @@ from harness.batch_progress import BatchProgress
 from harness.measurements import Sample
 from harness.run import RunOptions
 from harness.runfolder import RunFolder
-from harness.runner import run_scenario
 from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
 from harness.thresholds.latency import nearest_rank_percentile
 
 from .cpu_split import GENERATOR, CpuSplit, sampling
+from .procs import harness_run
 from .result import BenchResult, Row
 
 __all__ = ["CHAT_GOAL", "CHAT_RATE", "CHATTY", "LIMIT_MS", "Workload", "judge_window", "run",
@@ -180,7 +180,7 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
                                     errors=MAX_ERROR_RATIO))
     started = time.monotonic()
     with sampling(CpuSplit()) as split:
-        outcome = run_scenario(RunOptions(scenario=load_scenario(path), mode="fixed",
+        outcome = harness_run(RunOptions(scenario=load_scenario(path), mode="fixed",
                                           results_dir=runs_dir,
                                           run_id=run_id, progress=False))
     measured = outcome.measurements

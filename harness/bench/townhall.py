@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.run import RunOptions
-from harness.runner import run_scenario
 from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT
 from harness.thresholds.latency import nearest_rank_percentile
 
 from .cpu_split import CpuSplit, sampling
+from .procs import harness_run
 from .result import BenchResult, Row
 
 __all__ = ["SCENARIO_PATH", "measure", "run"]
@@ -44,7 +44,7 @@ def measure(scenario: Scenario, mode: str, runs_dir: Path) -> dict[str, Any]:
     """Run ``scenario`` in ``mode``; its verdict and its figures over the fault."""
     started = time.monotonic()
     with sampling(CpuSplit()) as split:
-        outcome = run_scenario(RunOptions(scenario=scenario, mode=mode, results_dir=runs_dir,
+        outcome = harness_run(RunOptions(scenario=scenario, mode=mode, results_dir=runs_dir,
                                           run_id=f"town-hall-{mode}", progress=False))
     measured = outcome.measurements
     fault_start = measured.run_started + scenario.timing.warmup_s
