@@ -38,6 +38,16 @@ SHORTENED: dict[str, dict[str, str]] = {
     "socketio-slow-member.toml": {"warmup": "2s", "fault": "5s"},
 }
 PENDING_SENDS = "metric[roomserver_pending_sends].max < 100"
+#: Shipped scenarios that are no canary of ``make chaos``, with why and the file whose test
+#: runs them for real (it names the scenario).
+RUN_ELSEWHERE: dict[str, tuple[str, str]] = {
+    "dashboard-stalled-member.toml": (
+        "its target is a test server (tests/pushservers.py), not a bundled one",
+        "tests/test_push.py"),
+    "town-hall.toml": (
+        "1,000 members in one room: a benchmark row (make bench), too heavy for a canary",
+        "harness/bench/townhall.py"),  # run --tiny by tests/test_bench.py
+}
 
 
 def shipped() -> list[str]:
@@ -45,12 +55,18 @@ def shipped() -> list[str]:
 
 
 def test_every_shipped_scenario_is_a_canary_here_and_in_make_chaos() -> None:
-    assert shipped() == sorted(SHORTENED), "add the new scenario to SHORTENED above"
+    """Each shipped scenario is a canary (here and in make chaos), or says why not and which
+    test runs it instead."""
+    assert shipped() == sorted([*SHORTENED, *RUN_ELSEWHERE]), (
+        "add the new scenario to SHORTENED above (or to RUN_ELSEWHERE, with the test that runs "
+        "it)")
+    for name, (_, runner) in RUN_ELSEWHERE.items():
+        assert name in (PROJECT_ROOT / runner).read_text(), (name, runner)
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     block = re.search(r"^CHAOS_SCENARIOS \?=((?:.*\\\n)*.*)$", makefile, flags=re.M)
     assert block is not None
     assert sorted(Path(name).name for name in block.group(1).replace("\\", " ").split()) == \
-        shipped()
+        sorted(SHORTENED)
 
 
 def canaries() -> list[tuple[str, str, str]]:
