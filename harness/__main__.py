@@ -17,31 +17,31 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .batch_progress import BatchProgress
-from .history import HistoryError, trend
-from .pages import PageError, rebuild, write_index
-from .results import format_summary_table
-from .rig import Interrupted, RigOptions, new_run_id
-from .run import RunOptions, print_outcome
-from .runfolder.rejudge import CannotRejudge, rejudge, write_rejudged
-from .runner import run_scenario
-from .scenario import Scenario, ScenarioError, load_scenario
-from .sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
-from .sweep.runner import real_runner, run_sweep
-from .sweep.search import DEFAULT_FIND, SweepPlan
-from .target import DEFAULT_RESULTS_DIR, EXPECTED_VERDICTS, MODES, PROJECT_ROOT
-from .target_options import (
+from harness.batch_progress import BatchProgress
+from harness.history import HistoryError, trend
+from harness.pages import PageError, rebuild, write_index
+from harness.results import format_summary_table
+from harness.rig import Interrupted, RigOptions, new_run_id
+from harness.run import RunOptions, print_outcome
+from harness.runfolder.rejudge import CannotRejudge, rejudge, write_rejudged
+from harness.runner import run_scenario
+from harness.scenario import Scenario, ScenarioError, load_scenario
+from harness.sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
+from harness.sweep.runner import real_runner, run_sweep
+from harness.sweep.search import DEFAULT_FIND, SweepPlan
+from harness.target import DEFAULT_RESULTS_DIR, EXPECTED_VERDICTS, MODES, PROJECT_ROOT
+from harness.target_options import (
     add_host_flags,
     add_target_flags,
     allowed_hosts_flag,
     check_listen_hosts,
     target_rig_options,
 )
-from .toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
-from .ui import PortBusy, UiOptions
-from .ui import add_parser as add_ui_parser
-from .ui import serve as serve_ui
-from .urls import parse_toxiproxy_url
+from harness.toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
+from harness.ui import PortBusy, UiOptions
+from harness.ui import add_parser as add_ui_parser
+from harness.ui import serve as serve_ui
+from harness.urls import parse_toxiproxy_url
 
 VERDICTS = ("PASS", "FAIL", "ERROR")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .hdr import LatencyHistogram
+from harness.hdr import LatencyHistogram
 
 __all__ = ["GeneratorLag", "LagWindow", "read_lag_file"]
 

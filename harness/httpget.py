@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import ComponentError
+from harness.errors import ComponentError
 
 __all__ = ["HttpAnswer", "HttpFailed", "HttpTooLong", "answers_200", "get_json", "get_ok",
            "http_get", "wait_until"]

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .httpget import answers_200, wait_until
-from .locust_process import free_port
-from .processes import ChildProcess, ProcessFailed
-from .runfolder import RunFolder
-from .target import BUNDLED_SERVERS, PROJECT_ROOT, TargetInfo
-from .tls import TlsOptions
-from .urls import check_host, parse_target_url
+from harness.httpget import answers_200, wait_until
+from harness.locust_process import free_port
+from harness.processes import ChildProcess, ProcessFailed
+from harness.runfolder import RunFolder
+from harness.target import BUNDLED_SERVERS, PROJECT_ROOT, TargetInfo
+from harness.tls import TlsOptions
+from harness.urls import check_host, parse_target_url
 
 __all__ = ["DEFAULT_READY_TIMEOUT", "DEFAULT_URL_TEMPLATE", "PORT", "LaunchPlan",
            "LaunchedTarget", "ReferenceTarget", "fill_port", "parse_command"]

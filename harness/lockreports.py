@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ComponentError
+from harness.httpget import HttpFailed, get_json
 from lockwatch import parse_reports
 from lockwatch.render import HEADER
-
-from .errors import ComponentError
-from .httpget import HttpFailed, get_json
 
 __all__ = ["LockReportSource", "LockReportTracker", "LockReportsUnavailable"]
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .processes import ChildProcess
-from .target import PROJECT_ROOT
-from .tls import TlsOptions
+from harness.processes import ChildProcess
+from harness.target import PROJECT_ROOT
+from harness.tls import TlsOptions
 
 __all__ = ["LocustPlan", "free_port", "locust_process", "worker_processes"]
 

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from .errors import ComponentError
-from .httpget import wait_until
+from harness.errors import ComponentError
+from harness.httpget import wait_until
 
 __all__ = ["ChildProcess", "ProcessFailed"]
 

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from .inflight import Waiting, describe_waiting
-from .measurements import Measurements
-from .scenario import ThresholdSettings
-from .thresholds import CheckResult
-from .verdict import evaluate_checks
+from harness.inflight import Waiting, describe_waiting
+from harness.measurements import Measurements
+from harness.scenario import ThresholdSettings
+from harness.thresholds import CheckResult
+from harness.verdict import evaluate_checks
 
 __all__ = ["status_line", "Progress"]
 

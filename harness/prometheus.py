@@ -14,7 +14,7 @@ import re
 import ssl
 from dataclasses import dataclass
 
-from .httpget import HttpFailed, HttpTooLong, get_ok
+from harness.httpget import HttpFailed, HttpTooLong, get_ok
 
 __all__ = ["MetricSelector", "ScrapeFailed", "Series", "parse_exposition", "scrape"]
 

@@ -28,19 +28,19 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ComponentError
-from .launched import LaunchedTarget, LaunchPlan, ReferenceTarget, fill_port
-from .lockreports import LockReportSource
-from .locust_process import LocustPlan, free_port, locust_process, worker_processes
-from .processes import ChildProcess
-from .protocols import build_protocol
-from .runfolder import RunFolder
-from .scenario import Scenario
-from .target import TargetInfo, TargetUnreachable, http_base, probe_target
-from .tls import TlsOptions
-from .toxiproxy import ToxiproxyClient, ToxiproxyError
-from .toxiproxy_server import ToxiproxyServer
-from .urls import parse_target_url
+from harness.errors import ComponentError
+from harness.launched import LaunchedTarget, LaunchPlan, ReferenceTarget, fill_port
+from harness.lockreports import LockReportSource
+from harness.locust_process import LocustPlan, free_port, locust_process, worker_processes
+from harness.processes import ChildProcess
+from harness.protocols import build_protocol
+from harness.runfolder import RunFolder
+from harness.scenario import Scenario
+from harness.target import TargetInfo, TargetUnreachable, http_base, probe_target
+from harness.tls import TlsOptions
+from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
+from harness.toxiproxy_server import ToxiproxyServer
+from harness.urls import parse_target_url
 
 __all__ = ["ComponentFailed", "Interrupted", "Rig", "RigOptions", "new_run_id", "signals_raise"]
 

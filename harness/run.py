@@ -31,36 +31,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ComponentError
-from .faults import FAULT_KINDS, FaultCheck, MemberEvidence
-from .faults.nemesis import Nemesis
-from .generator_lag import read_lag_file
-from .history import append_history
-from .lockreports import LockReportsUnavailable, LockReportTracker
-from .measurements import Measurements, Sample, live_measurements
-from .memberfaults import DRAIN, MemberFaultCommand, append_command
-from .pages import PageError, write_run_page
-from .progress import Progress
-from .prometheus import MetricSelector
-from .results import format_summary_table, write_junit_xml, write_result_json
-from .rig import (
-    ComponentFailed,
-    Interrupted,
-    Rig,
-    RigOptions,
-    new_run_id,
-    signals_raise,
-)
-from .runfolder import RunFolder
-from .runfolder.live import RunFolderReaders
-from .runfolder.record import RecordError
-from .sampled import SampledSeries
-from .sampler import SeriesSampler
-from .schedule import END, FAULTS_OFF, FAULTS_ON, Schedule, Step
-from .stall_check import read_member_fault_reports
-from .target import DEFAULT_RESULTS_DIR
-from .thresholds import sampled_series
-from .verdict import Verdict, evaluate_checks, judge
+from harness.errors import ComponentError
+from harness.faults import FAULT_KINDS, FaultCheck, MemberEvidence
+from harness.faults.nemesis import Nemesis
+from harness.generator_lag import read_lag_file
+from harness.history import append_history
+from harness.lockreports import LockReportsUnavailable, LockReportTracker
+from harness.measurements import Measurements, Sample, live_measurements
+from harness.memberfaults import DRAIN, MemberFaultCommand, append_command
+from harness.pages import PageError, write_run_page
+from harness.progress import Progress
+from harness.prometheus import MetricSelector
+from harness.results import format_summary_table, write_junit_xml, write_result_json
+from harness.rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
+from harness.runfolder import RunFolder
+from harness.runfolder.live import RunFolderReaders
+from harness.runfolder.record import RecordError
+from harness.sampled import SampledSeries
+from harness.sampler import SeriesSampler
+from harness.schedule import END, FAULTS_OFF, FAULTS_ON, Schedule, Step
+from harness.stall_check import read_member_fault_reports
+from harness.target import DEFAULT_RESULTS_DIR
+from harness.thresholds import sampled_series
+from harness.verdict import Verdict, evaluate_checks, judge
 
 __all__ = ["ChaosRun", "ComponentFailed", "Interrupted", "RunOptions", "RunOutcome", "new_run_id",
            "print_outcome"]

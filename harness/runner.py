@@ -20,14 +20,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .measurements import Measurements
-from .netns import INSIDE_ENV, namespace_argv, namespace_problem, no_namespace_notice
-from .rig import Interrupted, new_run_id, signals_ignored, signals_raise
-from .run import ChaosRun, RunOptions, RunOutcome
-from .runfolder.record import RecordError, load_record
-from .scenario import Scenario
-from .target import PROJECT_ROOT
-from .verdict import Verdict
+from harness.measurements import Measurements
+from harness.netns import INSIDE_ENV, namespace_argv, namespace_problem, no_namespace_notice
+from harness.rig import Interrupted, new_run_id, signals_ignored, signals_raise
+from harness.run import ChaosRun, RunOptions, RunOutcome
+from harness.runfolder.record import RecordError, load_record
+from harness.scenario import Scenario
+from harness.target import PROJECT_ROOT
+from harness.verdict import Verdict
 
 __all__ = ["decode_scenario", "encode_scenario", "run_scenario"]
 

@@ -25,8 +25,8 @@ from typing import TextIO
 
 import psutil
 
-from .prometheus import MetricSelector, ScrapeFailed, scrape
-from .sampled import RSS_SERIES, THREADS_SERIES, SampledSeries, metric_series
+from harness.prometheus import MetricSelector, ScrapeFailed, scrape
+from harness.sampled import RSS_SERIES, THREADS_SERIES, SampledSeries, metric_series
 
 __all__ = ["SAMPLE_INTERVAL", "SeriesSampler", "read_series_file"]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import ComponentError
-from .tls import TlsOptions
+from harness.errors import ComponentError
+from harness.tls import TlsOptions
 
 __all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "BUNDLED_SERVERS", "MODES", "EXPECTED_VERDICTS",
            "BundledServer", "TargetInfo", "TargetUnreachable", "check_label", "http_base",

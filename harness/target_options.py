@@ -20,12 +20,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .durations import parse_duration
-from .launched import DEFAULT_READY_TIMEOUT, FLAG_NAMES, PORT, LaunchPlan
-from .scenario import Scenario
-from .target import check_label
-from .tls import TlsOptions, check_ca_file, check_origin
-from .urls import check_host, parse_target_url
+from harness.durations import parse_duration
+from harness.launched import DEFAULT_READY_TIMEOUT, FLAG_NAMES, PORT, LaunchPlan
+from harness.scenario import Scenario
+from harness.target import check_label
+from harness.tls import TlsOptions, check_ca_file, check_origin
+from harness.urls import check_host, parse_target_url
 
 __all__ = ["add_host_flags", "add_target_flags", "allowed_hosts_flag", "check_listen_hosts",
            "target_rig_options"]

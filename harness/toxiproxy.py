@@ -34,8 +34,8 @@ import requests
 from toxiproxy.api import APIConsumer, validate_response
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from .errors import ComponentError
-from .urls import check_host
+from harness.errors import ComponentError
+from harness.urls import check_host
 
 __all__ = [
     "ProxyInfo",

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import psutil
 
-from .errors import ComponentError
-from .httpget import answers_200, wait_until
-from .processes import ChildProcess, ProcessFailed
+from harness.errors import ComponentError
+from harness.httpget import answers_200, wait_until
+from harness.processes import ChildProcess, ProcessFailed
 
 TOXIPROXY_VERSION = "2.12.0"
 """The Toxiproxy version the harness is built and tested against."""

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import ComponentError
-from .httpget import answers_200, wait_until
-from .netns import no_namespace_notice
-from .rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
-from .runfolder import RunFolder
-from .target import DEFAULT_RESULTS_DIR
-from .target_options import add_host_flags, add_target_flags
+from harness.errors import ComponentError
+from harness.httpget import answers_200, wait_until
+from harness.netns import no_namespace_notice
+from harness.rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
+from harness.runfolder import RunFolder
+from harness.target import DEFAULT_RESULTS_DIR
+from harness.target_options import add_host_flags, add_target_flags
 
 __all__ = ["DEFAULT_PORT", "PortBusy", "UiOptions", "add_parser", "check_port", "serve"]
 

@@ -41,11 +41,11 @@ Good to know:
 
 from __future__ import annotations
 
-from . import aio, render, report, threads
-from .config import configure, reset
-from .parse import parse_reports
-from .report import Kind, Mode, Party, Report
-from .sinks import CallbackSink, JsonlSink, LoggingSink, MemorySink, Sink
+from lockwatch import aio, render, report, threads
+from lockwatch.config import configure, reset
+from lockwatch.parse import parse_reports
+from lockwatch.report import Kind, Mode, Party, Report
+from lockwatch.sinks import CallbackSink, JsonlSink, LoggingSink, MemorySink, Sink
 
 __all__ = [
     "aio",

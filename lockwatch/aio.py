@@ -26,11 +26,11 @@ import time
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
-from . import detect, holds, suspend, watchdog
-from .core import MonitoredLock, RWAdmission, Waiter
-from .holds import LOCK, OWNER, T0, Hold, holds_on, remove_hold
-from .options import options
-from .report import Mode
+from lockwatch import detect, holds, suspend, watchdog
+from lockwatch.core import MonitoredLock, RWAdmission, Waiter
+from lockwatch.holds import LOCK, OWNER, T0, Hold, holds_on, remove_hold
+from lockwatch.options import options
+from lockwatch.report import Mode
 
 __all__ = ["Lock", "RWLock"]
 

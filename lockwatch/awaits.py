@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any, Final, Literal
 
-from .frames import coro_chain, is_internal
+from lockwatch.frames import coro_chain, is_internal
 
 __all__ = [
     "AwaitKind",

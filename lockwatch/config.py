@@ -8,9 +8,9 @@ them. The package exports both.
 
 from __future__ import annotations
 
-from . import holds, order, suspend
-from .options import normalize_threshold, options
-from .sinks import Sink
+from lockwatch import holds, order, suspend
+from lockwatch.options import normalize_threshold, options
+from lockwatch.sinks import Sink
 
 __all__ = ["configure", "reset"]
 

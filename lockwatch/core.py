@@ -30,10 +30,21 @@ import collections
 import time
 from types import FrameType
 
-from . import detect
-from .holds import OWNER, T0, Hold, LockBase, Owner, add_hold, held, remove_hold, retimed, take_hold
-from .options import options
-from .report import Mode, Report
+from lockwatch import detect
+from lockwatch.holds import (
+    OWNER,
+    T0,
+    Hold,
+    LockBase,
+    Owner,
+    add_hold,
+    held,
+    remove_hold,
+    retimed,
+    take_hold,
+)
+from lockwatch.options import options
+from lockwatch.report import Mode, Report
 
 __all__ = ["MonitoredLock", "Waiter", "RWAdmission"]
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .frames import coro_chain, format_snaps, is_internal, line_of, short_file, site, snap
-from .holds import (
+from lockwatch.frames import coro_chain, format_snaps, is_internal, line_of, short_file, site, snap
+from lockwatch.holds import (
     FRAME,
     LASTI,
     LOCK,
@@ -28,11 +28,11 @@ from .holds import (
     all_holds,
     reported_holds,
 )
-from .options import options
-from .order import Sighting, history
-from .owners import describe, frames_at_acquire, frames_now, short_repr
-from .report import Kind, Party, Report
-from .sinks import dispatch
+from lockwatch.options import options
+from lockwatch.order import Sighting, history
+from lockwatch.owners import describe, frames_at_acquire, frames_now, short_repr
+from lockwatch.report import Kind, Party, Report
+from lockwatch.sinks import dispatch
 
 __all__ = [
     "party",

@@ -28,11 +28,11 @@ import itertools
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, Union
 
-from .options import normalize_threshold, options
-from .report import Mode
+from lockwatch.options import normalize_threshold, options
+from lockwatch.report import Mode
 
 if TYPE_CHECKING:
-    from .sinks import Sink
+    from lockwatch.sinks import Sink
 
 __all__ = [
     "Owner",

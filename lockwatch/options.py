@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from .sinks import LoggingSink, Sink
+from lockwatch.sinks import LoggingSink, Sink
 
 __all__ = ["Options", "options", "normalize_threshold"]
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import threading
 from typing import NamedTuple
 
-from .frames import Snap, format_snaps, site, snap
-from .holds import FRAME, LASTI, LOCK, MODE, OWNER, Hold
-from .options import options
-from .owners import describe, frames_at_acquire, frames_now
-from .report import Mode, Party
+from lockwatch.frames import Snap, format_snaps, site, snap
+from lockwatch.holds import FRAME, LASTI, LOCK, MODE, OWNER, Hold
+from lockwatch.options import options
+from lockwatch.owners import describe, frames_at_acquire, frames_now
+from lockwatch.report import Mode, Party
 
 __all__ = ["Sighting", "OrderHistory", "history"]
 

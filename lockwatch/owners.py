@@ -10,8 +10,8 @@ import sys
 import threading
 from types import FrameType
 
-from .frames import coro_chain, walk_back
-from .holds import Owner
+from lockwatch.frames import coro_chain, walk_back
+from lockwatch.holds import Owner
 
 __all__ = ["describe", "frames_now", "frames_at_acquire", "short_repr"]
 

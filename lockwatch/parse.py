@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass, field
 from typing import cast
 
-from .gotime import DURATION_PATTERN, parse_duration
-from .render import HEADER, MARK
-from .report import KINDS, MODES, Kind, Mode, Party, Report
+from lockwatch.gotime import DURATION_PATTERN, parse_duration
+from lockwatch.render import HEADER, MARK
+from lockwatch.report import KINDS, MODES, Kind, Mode, Party, Report
 
 __all__ = ["parse_reports"]
 

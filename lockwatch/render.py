@@ -18,8 +18,8 @@ first, unindented). Wait and hold durations use Go's duration format.
 
 from __future__ import annotations
 
-from .gotime import format_duration
-from .report import Party, Report
+from lockwatch.gotime import format_duration
+from lockwatch.report import Party, Report
 
 __all__ = ["render_report", "keyword", "HEADER", "MARK"]
 

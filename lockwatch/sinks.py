@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
-from .report import Report
+from lockwatch.report import Report
 
 __all__ = ["Sink", "CallbackSink", "LoggingSink", "JsonlSink", "MemorySink", "dispatch"]
 

@@ -60,12 +60,12 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from .awaits import Awaited, classify
-from .detect import emit, suspend_report
-from .frames import coro_chain
-from .holds import FRAME, LASTI, LOCK, Hold, LockBase, held
-from .options import options
-from .report import Report
+from lockwatch.awaits import Awaited, classify
+from lockwatch.detect import emit, suspend_report
+from lockwatch.frames import coro_chain
+from lockwatch.holds import FRAME, LASTI, LOCK, Hold, LockBase, held
+from lockwatch.options import options
+from lockwatch.report import Report
 
 __all__ = [
     "SuspendWatch", "watches", "unwatched", "arm", "arm_running_loop", "wanted", "forget_all",

@@ -22,14 +22,14 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
-from . import detect, holds, watchdog
-from .core import MonitoredLock, RWAdmission, Waiter
-from .holds import LOCK, MODE, OWNER, T0, Hold, add_hold, holds_on, remove_hold
-from .options import options
-from .report import Mode
+from lockwatch import detect, holds, watchdog
+from lockwatch.core import MonitoredLock, RWAdmission, Waiter
+from lockwatch.holds import LOCK, MODE, OWNER, T0, Hold, add_hold, holds_on, remove_hold
+from lockwatch.options import options
+from lockwatch.report import Mode
 
 if TYPE_CHECKING:
-    from .sinks import Sink
+    from lockwatch.sinks import Sink
 
 __all__ = ["Lock", "RLock", "RWLock"]
 

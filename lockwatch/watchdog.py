@@ -19,8 +19,8 @@ import math
 import threading
 import time
 
-from .detect import scan_holds
-from .holds import OWNER, Hold
+from lockwatch.detect import scan_holds
+from lockwatch.holds import OWNER, Hold
 
 __all__ = ["loop_watches", "arm_loop", "thread_watch", "arm_threads"]
 

@@ -33,7 +33,7 @@ from typing import Any
 from websockets.http11 import Request
 from websockets.sync.server import ServerConnection
 
-from .roomservers import ConnectRoom, FrameRoom, room_and_user, serving
+from tests.roomservers import ConnectRoom, FrameRoom, room_and_user, serving
 
 __all__ = ["BREAKAGES", "Breakage", "broken_connect_server", "broken_frame_server",
            "broken_socketio_server"]

@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection
 
-from .roomservers import serving
+from tests.roomservers import serving
 
 __all__ = ["BINARY_PROTOCOL", "binary_record", "binary_records", "binary_server", "hub_server",
            "messaging_server"]

@@ -26,8 +26,7 @@ from harness.launched import ReferenceTarget
 from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT, TargetInfo
 from harness.toxiproxy_server import ToxiproxyServer
-
-from .missing_setup import MissingSetup, require_toxiproxy, under_ci
+from tests.missing_setup import MissingSetup, require_toxiproxy, under_ci
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from websockets.sync.server import ServerConnection
 
-from .roomservers import ConnectRoom, FrameRoom, serving
+from tests.roomservers import ConnectRoom, FrameRoom, serving
 
 __all__ = ["connect_server", "frame_server"]
 

@@ -27,7 +27,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 
-from .roomservers import ConnectRoom
+from tests.roomservers import ConnectRoom
 
 __all__ = ["main", "origin_refusal"]
 

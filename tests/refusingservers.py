@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection
 
-from .roomservers import FrameRoom, room_and_user, serving
+from tests.roomservers import FrameRoom, room_and_user, serving
 
 __all__ = ["PROBE_ROOM", "forbidding_server", "frame_room_server"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_chaos_run import assert_nothing_left, harness, only_result, write_scenario
+from tests.test_chaos_run import assert_nothing_left, harness, only_result, write_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,9 @@ import pytest
 
 from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
-
-from .missing_setup import require_namespace
-from .scenario_text import with_timing
-from .test_chaos_run import (
+from tests.missing_setup import require_namespace
+from tests.scenario_text import with_timing
+from tests.test_chaos_run import (
     assert_corrected_join_latency,
     assert_nothing_left,
     harness,

@@ -15,8 +15,7 @@ import websocket
 from websockets.sync.server import ServerConnection
 
 from harness.loadgen.endings import ConnectionEndings
-
-from .roomservers import serving
+from tests.roomservers import serving
 
 CONNECTS = 200
 

@@ -32,9 +32,8 @@ from harness.measurements import Measurements
 from harness.protocols import ROOMCHAOS, Delivered
 from harness.short_scenario import short_slow_member
 from harness.thresholds import parse_check
-
-from .roomclient import RoomClient
-from .test_chaos_run import assert_nothing_left, harness, only_result
+from tests.roomclient import RoomClient
+from tests.test_chaos_run import assert_nothing_left, harness, only_result
 
 
 def delivered(seq: int | None, message_id: str = "m", sender: str = "a") -> Delivered:

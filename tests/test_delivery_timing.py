@@ -20,10 +20,14 @@ import pytest
 from harness.protocols import Delivered
 from harness.protocols.sendtime import send_time, stamped, unstamped
 from harness.target import PROJECT_ROOT
-
-from .jsonservers import connect_server
-from .test_chaos_run import assert_nothing_left
-from .test_protocol_json import CONNECT_PROTOCOL, GOOD_CHECKS, SCENARIO, _assert_no_member_crashed
+from tests.jsonservers import connect_server
+from tests.test_chaos_run import assert_nothing_left
+from tests.test_protocol_json import (
+    CONNECT_PROTOCOL,
+    GOOD_CHECKS,
+    SCENARIO,
+    _assert_no_member_crashed,
+)
 
 #: What this test judges is timing, not the generator's health: three Locust processes share
 #: a loaded machine, so their lag may pass the default 100 ms without making a delivery untimed.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .test_chaos_run import assert_nothing_left, harness, write_scenario
+from tests.test_chaos_run import assert_nothing_left, harness, write_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_chaos_run import assert_nothing_left, harness, write_scenario
+from tests.test_chaos_run import assert_nothing_left, harness, write_scenario
 
 pytestmark = pytest.mark.integration
 

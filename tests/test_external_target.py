@@ -27,8 +27,7 @@ from harness.target import (
 )
 from harness.toxiproxy import ToxiproxyClient
 from harness.toxiproxy_server import ToxiproxyServer
-
-from .test_chaos_run import assert_nothing_left, write_scenario
+from tests.test_chaos_run import assert_nothing_left, write_scenario
 
 pytestmark = pytest.mark.integration
 

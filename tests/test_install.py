@@ -28,8 +28,7 @@ import pytest
 
 from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
-
-from .missing_setup import skip_missing_setup
+from tests.missing_setup import skip_missing_setup
 
 # serial: it checks that a run writes nothing into the checkout, which other tests may do.
 pytestmark = [pytest.mark.integration, pytest.mark.serial]

@@ -20,8 +20,7 @@ from harness.measurements import Measurements, Sample
 from harness.results import write_junit_xml
 from harness.scenario import Scenario
 from harness.verdict import judge
-
-from .verdicts import error_verdict
+from tests.verdicts import error_verdict
 
 SCHEMAS = sorted((Path(__file__).parent / "data" / "junit").glob("*.xsd"))
 START = 1_795_000_000.0

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 from harness.target import PROJECT_ROOT
-
-from .missing_setup import require_namespace
-from .test_chaos_run import assert_nothing_left
-from .test_origin import SCENARIO
+from tests.missing_setup import require_namespace
+from tests.test_chaos_run import assert_nothing_left
+from tests.test_origin import SCENARIO
 
 pytestmark = pytest.mark.integration
 

@@ -34,8 +34,7 @@ from harness.launched import (
 )
 from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
-
-from .test_chaos_run import SHORT_TARGET, SHORT_THRESHOLDS, harness, only_result
+from tests.test_chaos_run import SHORT_TARGET, SHORT_THRESHOLDS, harness, only_result
 
 pytestmark = pytest.mark.integration
 

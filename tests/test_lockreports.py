@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 from harness.lockreports import LockReportSource
-
-from .test_external_target import GO_DEADLOCK_REPORT
-from .test_report import lock_report
+from tests.test_external_target import GO_DEADLOCK_REPORT
+from tests.test_report import lock_report
 
 
 def line(index: int) -> str:

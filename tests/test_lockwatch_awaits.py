@@ -18,8 +18,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 import lockwatch
 from lockwatch import Report, suspend
-
-from .lockwatch_sink import memory_sink
+from tests.lockwatch_sink import memory_sink
 
 LONG_THRESHOLD = 10.0
 """The suspend threshold: no wait in these tests comes near it."""

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 import lockwatch
 from lockwatch import Party, Report, parse_reports
 from lockwatch.gotime import format_duration, parse_duration
-
-from .lockwatch_sink import memory_sink, readers_block_a_writer
+from tests.lockwatch_sink import memory_sink, readers_block_a_writer
 
 # From /work/shared/field-notes.md: go-deadlock's output for the article's Room.
 GO_ROOM_SAMPLE = """\

@@ -18,8 +18,7 @@ import pytest
 
 import lockwatch
 from lockwatch import Report, parse_reports, suspend
-
-from .lockwatch_sink import memory_sink
+from tests.lockwatch_sink import memory_sink
 
 THRESHOLD = 0.05
 LONG = 0.4

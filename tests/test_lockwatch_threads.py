@@ -16,9 +16,8 @@ import pytest
 
 import lockwatch
 from lockwatch import holds
-
-from . import lockwatch_sink
-from .lockwatch_sink import LONG, THRESHOLD, kinds, memory_sink
+from tests import lockwatch_sink
+from tests.lockwatch_sink import LONG, THRESHOLD, kinds, memory_sink
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.__main__ import _matrix_exit_code, summarize_repeats
-
-from .test_chaos_run import harness, write_scenario
+from tests.test_chaos_run import harness, write_scenario
 
 
 def row(mode: str, verdict: str, expected: str) -> dict[str, object]:

@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from harness.target import PROJECT_ROOT
-
-from .missing_setup import skip_missing_setup, under_ci
+from tests.missing_setup import skip_missing_setup, under_ci
 
 #: Set by the outer test: makes the probe below skip as if Toxiproxy were missing.
 PROBE_ENV = "ROOMCHAOS_MISSING_SETUP_PROBE"

@@ -28,8 +28,7 @@ import pytest
 
 from harness.netns import namespace_problem
 from harness.target import PROJECT_ROOT
-
-from .test_chaos_run import assert_nothing_left
+from tests.test_chaos_run import assert_nothing_left
 
 pytestmark = pytest.mark.integration
 

@@ -19,16 +19,15 @@ import pytest
 
 from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
-
-from .refusingservers import forbidding_server, frame_room_server
-from .test_chaos_run import (
+from tests.refusingservers import forbidding_server, frame_room_server
+from tests.test_chaos_run import (
     SHORT_TARGET,
     SHORT_THRESHOLDS,
     assert_nothing_left,
     harness,
     only_result,
 )
-from .test_protocol_json import CONNECT_PROTOCOL, FRAME_PROTOCOL
+from tests.test_protocol_json import CONNECT_PROTOCOL, FRAME_PROTOCOL
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from harness.target import PROJECT_ROOT
-
-from .originserver import origin_refusal
-from .test_chaos_run import assert_clean_locust_log, assert_nothing_left
+from tests.originserver import origin_refusal
+from tests.test_chaos_run import assert_clean_locust_log, assert_nothing_left
 
 SERVER = f"{sys.executable} -m tests.originserver --port {{port}}"
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.protocols import check_protocol
-
-from .test_protocol_json import refused_in_one_line
+from tests.test_protocol_json import refused_in_one_line
 
 MODULE = textwrap.dedent('''
     from harness.protocols import ClientProtocol, Other

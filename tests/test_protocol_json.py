@@ -32,9 +32,8 @@ from harness.protocols import (
 )
 from harness.scenario import ScenarioError, load_scenario
 from harness.target import PROJECT_ROOT
-
-from .jsonservers import connect_server, frame_server
-from .test_chaos_run import assert_nothing_left
+from tests.jsonservers import connect_server, frame_server
+from tests.test_chaos_run import assert_nothing_left
 
 #: The join-by-connect server of tests/jsonservers.py, as a user describes it.
 CONNECT_PROTOCOL = """

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from .binaryprotocol import BinaryRooms
-from .chatservers import binary_server, hub_server, messaging_server
-from .socketiochat import chat_server
-from .test_chaos_run import assert_nothing_left, harness, only_result
-from .test_protocol_json import _assert_no_member_crashed
+from tests.binaryprotocol import BinaryRooms
+from tests.chatservers import binary_server, hub_server, messaging_server
+from tests.socketiochat import chat_server
+from tests.test_chaos_run import assert_nothing_left, harness, only_result
+from tests.test_protocol_json import _assert_no_member_crashed
 
 #: The JSON messaging server: a connect command first, command ids, {} pings, batches.
 MESSAGING_PROTOCOL = """
@@ -217,7 +217,7 @@ def test_hub_with_its_same_origin_check_passes(tmp_path: Path) -> None:
 
 def test_the_binary_class_reads_a_batch_of_records() -> None:
     """The user's class, unit-tested like any Sans-I/O protocol: one frame, three events."""
-    from .chatservers import binary_record
+    from tests.chatservers import binary_record
 
     protocol = BinaryRooms()
     assert protocol.opened("r", "fast-1") == [binary_record(b"H", "fast-1")]

@@ -39,8 +39,7 @@ from harness.protocols import (
     build_protocol,
 )
 from harness.target import BUNDLED_SERVERS, PROJECT_ROOT, http_base
-
-from .test_chaos_run import assert_nothing_left
+from tests.test_chaos_run import assert_nothing_left
 
 P = SocketIO()
 SCENARIO = PROJECT_ROOT / "scenarios" / "socketio-slow-member.toml"

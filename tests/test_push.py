@@ -29,9 +29,8 @@ from harness.push import PushSettings
 from harness.push.trigger import TriggerRequest, http_base
 from harness.scenario import ScenarioError, load_scenario
 from harness.target import PROJECT_ROOT
-
-from .pushservers import push_server, socketio_push_server
-from .test_chaos_run import assert_nothing_left, harness, only_result
+from tests.pushservers import push_server, socketio_push_server
+from tests.test_chaos_run import assert_nothing_left, harness, only_result
 
 SCENARIO_FILE = PROJECT_ROOT / "scenarios" / "dashboard-stalled-member.toml"
 PUSH_SERVER = f"{sys.executable} -m tests.pushservers"

@@ -20,9 +20,8 @@ import requests
 from harness.faults import FAULT_KINDS, MEMBER, MemberEvidence
 from harness.faults.reconnect import NAME, ReconnectFault, act, check, parse
 from harness.scenario import ScenarioError, load_scenario
-
-from .test_chaos_run import assert_nothing_left, harness, only_result
-from .test_webui import UiCommand
+from tests.test_chaos_run import assert_nothing_left, harness, only_result
+from tests.test_webui import UiCommand
 
 RECONNECT_SCENARIO = """
 name = "{name}"

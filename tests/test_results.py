@@ -14,8 +14,7 @@ from harness.measurements import Measurements, Sample
 from harness.results import format_summary_table, write_junit_xml, write_result_json
 from harness.scenario import Scenario
 from harness.verdict import Verdict, judge
-
-from .verdicts import error_verdict, samples
+from tests.verdicts import error_verdict, samples
 
 
 def mixed_run() -> Measurements:

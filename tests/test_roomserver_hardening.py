@@ -33,8 +33,7 @@ from harness.target import TargetInfo, http_base
 from targets.roomserver.context import ServerContext
 from targets.roomserver.modes import MODES
 from targets.roomserver.server import RoomServer, listening_port
-
-from .roomclient import PROTOCOL, RoomClient, sender_and_receiver
+from tests.roomclient import PROTOCOL, RoomClient, sender_and_receiver
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,7 @@ from websockets.asyncio.client import connect
 
 from harness.httpget import get_json
 from harness.target import TargetInfo, http_base
-
-from .roomclient import PROTOCOL, RoomClient, sender_and_receiver
+from tests.roomclient import PROTOCOL, RoomClient, sender_and_receiver
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,7 @@ import pytest
 from harness.httpget import get_json
 from harness.launched import ReferenceTarget
 from harness.target import http_base
-
-from .roomclient import RoomClient
+from tests.roomclient import RoomClient
 
 pytestmark = pytest.mark.integration
 

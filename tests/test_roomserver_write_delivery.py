@@ -25,8 +25,7 @@ import pytest
 from harness.launched import ReferenceTarget
 from harness.prometheus import MetricSelector, scrape
 from harness.target import http_base
-
-from .roomclient import RoomClient
+from tests.roomclient import RoomClient
 
 pytestmark = pytest.mark.integration
 

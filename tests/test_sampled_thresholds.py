@@ -30,8 +30,7 @@ from harness.sampler import SeriesSampler
 from harness.short_scenario import short_slow_member
 from harness.thresholds import CheckResult, parse_check
 from harness.verdict import evaluate_checks
-
-from .test_chaos_run import assert_nothing_left, harness, only_result
+from tests.test_chaos_run import assert_nothing_left, harness, only_result
 
 pytestmark = pytest.mark.integration
 

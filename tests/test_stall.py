@@ -28,9 +28,8 @@ from harness.netns import namespace_problem
 from harness.scenario import ScenarioError, load_scenario
 from harness.stall_check import PLATEAU_S, QueueSample, backpressure_point, check_stalls
 from harness.target import PROJECT_ROOT
-
-from .missing_setup import require_namespace
-from .test_chaos_run import assert_nothing_left, harness, only_result
+from tests.missing_setup import require_namespace
+from tests.test_chaos_run import assert_nothing_left, harness, only_result
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 STALL_SCENARIO = """

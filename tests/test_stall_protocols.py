@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from .jsonservers import connect_server
-from .missing_setup import require_namespace
-from .test_chaos_run import assert_nothing_left, harness, only_result
-from .test_protocol_json import CONNECT_PROTOCOL
+from tests.jsonservers import connect_server
+from tests.missing_setup import require_namespace
+from tests.test_chaos_run import assert_nothing_left, harness, only_result
+from tests.test_protocol_json import CONNECT_PROTOCOL
 
 SCENARIO = """
 name = "stall-{kind}"

@@ -33,9 +33,8 @@ from harness.sweep.points import RunRecord, record_from_document
 from harness.sweep.runner import run_sweep
 from harness.sweep.search import Find, SweepInterrupted, SweepPlan, search
 from harness.target import PROJECT_ROOT
-
-from .scenario_text import with_timing
-from .test_chaos_run import assert_nothing_left
+from tests.scenario_text import with_timing
+from tests.test_chaos_run import assert_nothing_left
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 

@@ -28,9 +28,8 @@ from harness.tls import TlsOptions, check_origin, target_origin
 from harness.toxiproxy import ToxiproxyClient
 from harness.toxiproxy_server import ToxiproxyServer
 from harness.urls import parse_target_url
-
-from .test_chaos_run import assert_nothing_left, harness, only_result, write_scenario
-from .test_launched_target import assert_refused
+from tests.test_chaos_run import assert_nothing_left, harness, only_result, write_scenario
+from tests.test_launched_target import assert_refused
 
 pytestmark = pytest.mark.integration
 

@@ -30,8 +30,7 @@ from harness.toxiproxy_server import (
     ToxiproxyStartError,
     find_toxiproxy_server,
 )
-
-from .missing_setup import skip_missing_setup
+from tests.missing_setup import skip_missing_setup
 
 pytestmark = pytest.mark.integration
 

@@ -21,14 +21,13 @@ from typing import Any
 import pytest
 
 from harness.target import PROJECT_ROOT
-
-from .brokenservers import (
+from tests.brokenservers import (
     Breakage,
     broken_connect_server,
     broken_frame_server,
     broken_socketio_server,
 )
-from .test_chaos_run import assert_nothing_left
+from tests.test_chaos_run import assert_nothing_left
 
 DOCS = PROJECT_ROOT / "docs" / "protocols.md"
 #: Shorter timings (the docs say 4 s, 8 s, 2 s): the breakage sets in 3 s after the first join.

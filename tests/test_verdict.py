@@ -10,8 +10,7 @@ from harness.hdr import LatencyHistogram
 from harness.measurements import Measurements, Sample
 from harness.scenario import Scenario, load_scenario
 from harness.verdict import Verdict, evaluate_checks, judge
-
-from .verdicts import samples
+from tests.verdicts import samples
 
 SLOW_MEMBER = Path(__file__).resolve().parent.parent / "scenarios" / "slow-member.toml"
 

@@ -40,8 +40,7 @@ from harness.webui.live import LiveMeasurements
 from harness.webui.panel import ChaosPanel, PanelSettings, report_item
 from harness.webui.proxies import ChaosError, ChaosProxies, describe_toxic
 from harness.webui.routes import TAB_KEY, add_routes
-
-from .missing_setup import skip_missing_setup
+from tests.missing_setup import skip_missing_setup
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

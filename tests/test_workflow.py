@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from harness.target import PROJECT_ROOT
-
-from .missing_setup import skip_missing_setup
+from tests.missing_setup import skip_missing_setup
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "nightly.yml"
 

@@ -14,12 +14,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness.bench import fanout, loadgen, locks, peer, scale, townhall, verdict_time
+from harness.bench.result import BenchResult
+from harness.bench.table import build_document, format_table, machine, now, write_document
 from harness.rig import Interrupted, signals_raise
 from harness.target import PROJECT_ROOT
-
-from . import fanout, loadgen, locks, peer, scale, townhall, verdict_time
-from .result import BenchResult
-from .table import build_document, format_table, machine, now, write_document
 
 Runner = Callable[[bool, Path], BenchResult]
 

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .procs import bench_server, python_child, reference_server
-from .result import BenchResult, Row, best_ratio, median, paired_ratio
+from harness.bench.procs import bench_server, python_child, reference_server
+from harness.bench.result import BenchResult, Row, best_ratio, median, paired_ratio
 
 __all__ = ["run"]
 

@@ -27,9 +27,8 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from harness.bench.cli import child_parser
 from harness.protocols import ROOMCHAOS, Delivered, ErrorReply, Joined, Unparseable
-
-from .cli import child_parser
 
 __all__ = ["main", "measure"]
 

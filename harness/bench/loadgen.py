@@ -25,10 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.bench.procs import CpuMeter, bench_server, python_child, server_count
+from harness.bench.result import BenchResult, Row, best_ratio, median, paired_ratio
 from harness.processes import ChildProcess
-
-from .procs import CpuMeter, bench_server, python_child, server_count
-from .result import BenchResult, Row, best_ratio, median, paired_ratio
 
 __all__ = ["GOAL_SHARE", "run"]
 

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import lockwatch
+from harness.bench.result import BenchResult, Row, best_ratio, median, paired_ratio
 from lockwatch import aio, threads
-
-from .result import BenchResult, Row, best_ratio, median, paired_ratio
 
 __all__ = ["GOAL_RATIO", "run"]
 

@@ -38,13 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.processes import ChildProcess
-from harness.target import PROJECT_ROOT
-
-from .cpu_split import GENERATOR, CpuSplit
-from .procs import reference_server
-from .result import BenchResult, Row, median
-from .scale import (
+from harness.bench.cpu_split import GENERATOR, CpuSplit
+from harness.bench.procs import reference_server
+from harness.bench.result import BenchResult, Row, median
+from harness.bench.scale import (
     CHAT_RATE,
     LIMIT_MS,
     MAX_ERROR_RATIO,
@@ -55,6 +52,8 @@ from .scale import (
     measure_step,
     starved_by_machine,
 )
+from harness.processes import ChildProcess
+from harness.target import PROJECT_ROOT
 
 __all__ = ["ARTILLERY_VERSION", "PeerUnavailable", "artillery_script", "ensure_artillery",
            "failed_users",

@@ -25,12 +25,11 @@ from typing import Any
 
 import psutil
 
+from harness.bench import townhall
+from harness.bench.cpu_split import GENERATOR, SERVER, role_of
+from harness.bench.scale import CHAT_RATE, MIN_JOINS, measure_step
 from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
-
-from . import townhall
-from .cpu_split import GENERATOR, SERVER, role_of
-from .scale import CHAT_RATE, MIN_JOINS, measure_step
 
 __all__ = ["area_of", "folded_shares", "main"]
 

@@ -43,16 +43,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.batch_progress import BatchProgress
+from harness.bench.cpu_split import GENERATOR, CpuSplit, sampling
+from harness.bench.procs import harness_run
+from harness.bench.result import BenchResult, Row
 from harness.measurements import Sample
 from harness.run import RunOptions
 from harness.runfolder import RunFolder
 from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
 from harness.thresholds.latency import nearest_rank_percentile
-
-from .cpu_split import GENERATOR, CpuSplit, sampling
-from .procs import harness_run
-from .result import BenchResult, Row
 
 __all__ = ["CHAT_GOAL", "CHAT_RATE", "CHATTY", "LIMIT_MS", "Workload", "judge_window", "run",
            "measure_step"]

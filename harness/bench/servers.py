@@ -32,7 +32,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .cli import child_parser
+from harness.bench.cli import child_parser
 
 __all__ = ["KINDS", "main"]
 

@@ -18,9 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.bench.result import BenchResult, Row
 from harness.files import write_text_atomically
-
-from .result import BenchResult, Row
 
 __all__ = ["FORMAT_VERSION", "build_document", "format_table", "machine", "write_document"]
 

@@ -16,14 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.bench.cpu_split import CpuSplit, sampling
+from harness.bench.procs import harness_run
+from harness.bench.result import BenchResult, Row
 from harness.run import RunOptions
 from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT
 from harness.thresholds.latency import nearest_rank_percentile
-
-from .cpu_split import CpuSplit, sampling
-from .procs import harness_run
-from .result import BenchResult, Row
 
 __all__ = ["SCENARIO_PATH", "measure", "run"]
 

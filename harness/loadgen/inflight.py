@@ -19,12 +19,11 @@ import time
 from typing import Any
 
 from harness.inflight import MAX_AGES, waiting_lines
+from harness.loadgen.collector import JsonLinesShipper
+from harness.loadgen.history import Unfinished, operation_history
+from harness.loadgen.memberfaults import member_faults, runs_members
+from harness.loadgen.order import order_recorder
 from harness.runfolder import RunFolder
-
-from .collector import JsonLinesShipper
-from .history import Unfinished, operation_history
-from .memberfaults import member_faults, runs_members
-from .order import order_recorder
 
 __all__ = ["InFlightRecorder", "UNFINISHED"]
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import gevent
 
-from ..hdr import LatencyHistogram
-from .collector import register_collector
+from harness.hdr import LatencyHistogram
+from harness.loadgen.collector import register_collector
 
 __all__ = ["LagMonitor", "MESSAGE_TYPE", "TICK_S"]
 

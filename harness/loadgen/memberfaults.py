@@ -27,9 +27,8 @@ from typing import IO, Any
 import gevent
 from gevent.event import Event
 
+from harness.loadgen.collector import collects, register_collector
 from harness.memberfaults import DRAIN, MemberFaultCommand
-
-from .collector import collects, register_collector
 
 __all__ = ["MemberFaults", "member_faults"]
 

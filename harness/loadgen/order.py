@@ -39,11 +39,11 @@ import weakref
 from collections import Counter
 from typing import Any
 
-from ..delivery_order import LOST_SENT, ORDER_COUNTS
-from ..protocols import Delivered
-from ..runfolder import RunFolder
-from .collector import JsonLinesShipper
-from .history import operation_history
+from harness.delivery_order import LOST_SENT, ORDER_COUNTS
+from harness.loadgen.collector import JsonLinesShipper
+from harness.loadgen.history import operation_history
+from harness.protocols import Delivered
+from harness.runfolder import RunFolder
 
 __all__ = ["DeliveryOrder", "OrderRecorder", "order_recorder"]
 

@@ -31,12 +31,11 @@ from typing import Any
 
 import gevent
 
+from harness.loadgen.history import OperationHistory
 from harness.protocols import Pushed
 from harness.protocols.sendtime import send_time, stamped
 from harness.push import HEARTBEAT, SERVER_CLOCK, TRIGGER, PushSettings
 from harness.push.trigger import TriggerFailed, TriggerRequest, http_base, send
-
-from .history import OperationHistory
 
 __all__ = ["HEARTBEAT_KEY", "TRIGGER_KIND", "PushTimer", "TriggerLoop"]
 

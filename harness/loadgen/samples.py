@@ -13,8 +13,8 @@ import json
 import time
 from typing import Any
 
-from .collector import register_collector
-from .recorder import RequestRecorder
+from harness.loadgen.collector import register_collector
+from harness.loadgen.recorder import RequestRecorder
 
 __all__ = ["SampleRecorder", "SAMPLE_KINDS"]
 

@@ -76,6 +76,13 @@ from locust import User
 from locust.exception import StopUser
 
 from harness.faults import FAULT_KINDS, MEMBER
+from harness.loadgen.endings import ConnectionEndings
+from harness.loadgen.history import Operation, operation_history
+from harness.loadgen.memberfaults import member_faults
+from harness.loadgen.order import DeliveryOrder, order_recorder
+from harness.loadgen.pushes import PushTimer
+from harness.loadgen.slots import MemberSlot, SlotUnavailable, slot_service
+from harness.loadgen.stall import CLOSED_BY_MEMBER, StallWatch
 from harness.measurements import TIMEOUT_ERROR
 from harness.protocols import (
     ROOMCHAOS,
@@ -96,14 +103,6 @@ from harness.protocols import (
 from harness.protocols.sendtime import send_time, stamped, unstamped
 from harness.push import PushSettings
 from harness.tls import TlsOptions
-
-from .endings import ConnectionEndings
-from .history import Operation, operation_history
-from .memberfaults import member_faults
-from .order import DeliveryOrder, order_recorder
-from .pushes import PushTimer
-from .slots import MemberSlot, SlotUnavailable, slot_service
-from .stall import CLOSED_BY_MEMBER, StallWatch
 
 __all__ = ["OperationFailed", "RoomUser"]
 

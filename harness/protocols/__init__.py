@@ -15,13 +15,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from . import base
-from .base import *  # noqa: F403  (the interface, re-exported)
-from .base import ClientProtocol
-from .contract import check_class
-from .jsonframes import JsonFrames
-from .roomchaos import RoomChaos
-from .socketio import SocketIO
+from harness.protocols import base
+from harness.protocols.base import *  # noqa: F403  (the interface, re-exported)
+from harness.protocols.base import ClientProtocol
+from harness.protocols.contract import check_class
+from harness.protocols.jsonframes import JsonFrames
+from harness.protocols.roomchaos import RoomChaos
+from harness.protocols.socketio import SocketIO
 
 __all__ = [*base.__all__, "PROTOCOLS", "ROOMCHAOS", "JsonFrames", "RoomChaos", "SocketIO",
            "build_protocol", "check_protocol", "protocol_class"]

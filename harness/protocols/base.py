@@ -60,7 +60,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .sendtime import unstamped
+from harness.protocols.sendtime import unstamped
 
 __all__ = [
     "Answer",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .base import ClientProtocol, Delivered, Event
+from harness.protocols.base import ClientProtocol, Delivered, Event
 
 __all__ = ["check_class"]
 

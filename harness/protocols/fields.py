@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import base
+from harness.protocols import base
 
 __all__ = ["integer", "message", "seconds", "text"]
 

@@ -70,9 +70,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from . import base
-from .base import ClientProtocol, Delivered, Event, MessageId
-from .fields import seconds
+from harness.protocols import base
+from harness.protocols.base import ClientProtocol, Delivered, Event, MessageId
+from harness.protocols.fields import seconds
 
 __all__ = ["JsonFrames", "PLACEHOLDERS"]
 

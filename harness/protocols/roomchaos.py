@@ -25,11 +25,11 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from . import base
-from .base import ClientProtocol, Delivered, Event, MessageId
-from .fields import integer as _integer
-from .fields import message as _message
-from .fields import text as _text
+from harness.protocols import base
+from harness.protocols.base import ClientProtocol, Delivered, Event, MessageId
+from harness.protocols.fields import integer as _integer
+from harness.protocols.fields import message as _message
+from harness.protocols.fields import text as _text
 
 __all__ = ["RoomChaos"]
 

@@ -44,12 +44,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from engineio import packet as eio
 from socketio import packet as sio
 
-from . import base
-from .base import ClientProtocol, Delivered, Event, MessageId
-from .fields import integer as _integer
-from .fields import message as _message
-from .fields import text as _text
-from .jsonframes import MESSAGE_FIELDS, _compile, _lookup, _path, _render, _seconds
+from harness.protocols import base
+from harness.protocols.base import ClientProtocol, Delivered, Event, MessageId
+from harness.protocols.fields import integer as _integer
+from harness.protocols.fields import message as _message
+from harness.protocols.fields import text as _text
+from harness.protocols.jsonframes import MESSAGE_FIELDS, _compile, _lookup, _path, _render, _seconds
 
 # (jsonframes' template and path helpers: the same templates and paths as kind = "json".)
 

@@ -8,7 +8,14 @@ members' side (one timer per member, the trigger loop) is in :mod:`harness.loadg
 
 from __future__ import annotations
 
-from .settings import HEARTBEAT, SERVER_CLOCK, TIMINGS, TRIGGER, PushSettings, TriggerSettings
+from harness.push.settings import (
+           HEARTBEAT,
+           SERVER_CLOCK,
+           TIMINGS,
+           TRIGGER,
+           PushSettings,
+           TriggerSettings,
+)
 
 __all__ = ["HEARTBEAT", "SERVER_CLOCK", "TIMINGS", "TRIGGER", "PushSettings",
            "TriggerSettings"]

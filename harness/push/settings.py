@@ -142,7 +142,7 @@ def _duration(value: Any, label: str) -> float:
 
 
 def _trigger(table: Mapping[str, Any]) -> TriggerSettings:
-    from .trigger import check_template
+    from harness.push.trigger import check_template
 
     for key in table:
         if key not in TRIGGER_KEYS:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .settings import TRIGGER_PLACEHOLDERS, TriggerSettings
+from harness.push.settings import TRIGGER_PLACEHOLDERS, TriggerSettings
 
 __all__ = ["TriggerFailed", "TriggerRequest", "check_template", "fill", "http_base", "send"]
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .panel import ChaosPanel, PanelSettings
-from .routes import TAB_KEY, add_routes
+from harness.webui.panel import ChaosPanel, PanelSettings
+from harness.webui.routes import TAB_KEY, add_routes
 
 __all__ = ["ChaosPanel", "TAB_KEY", "install"]
 

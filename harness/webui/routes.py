@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import gevent
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from .panel import ChaosPanel
-from .proxies import ChaosError
+from harness.webui.panel import ChaosPanel
+from harness.webui.proxies import ChaosError
 
 __all__ = ["TAB_KEY", "add_routes"]
 

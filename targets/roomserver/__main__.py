@@ -10,13 +10,12 @@ import signal
 import sys
 from typing import NoReturn
 
+from targets.roomserver.connection import DELIVERIES
+from targets.roomserver.context import ServerContext
+from targets.roomserver.modes import MODES
+from targets.roomserver.outputlimit import DEFAULT_MAX_UNSENT
+from targets.roomserver.server import RoomServer, listening_port
 from targets.serverflags import add_common_flags, configure_lockwatch, positive_seconds
-
-from .connection import DELIVERIES
-from .context import ServerContext
-from .modes import MODES
-from .outputlimit import DEFAULT_MAX_UNSENT
-from .server import RoomServer, listening_port
 
 
 class OneLineParser(argparse.ArgumentParser):

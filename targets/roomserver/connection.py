@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from .protocol import EncodedMessage, MessageId, message_text
+from targets.roomserver.protocol import EncodedMessage, MessageId, message_text
 
 if TYPE_CHECKING:
-    from .counters import ServerMetrics
+    from targets.roomserver.counters import ServerMetrics
 
 __all__ = ["DELIVERIES", "Connection", "DeliveryFailed", "OutgoingMessage"]
 

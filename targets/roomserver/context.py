@@ -7,8 +7,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from .counters import ServerMetrics
-from .rooms import Rooms
+from targets.roomserver.counters import ServerMetrics
+from targets.roomserver.rooms import Rooms
 
 __all__ = ["ServerContext", "ServerMetrics"]
 

@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .connection import Connection
-from .context import ServerContext
+from targets.roomserver.connection import Connection
+from targets.roomserver.context import ServerContext
 
 __all__ = ["render_metrics"]
 

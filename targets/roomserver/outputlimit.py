@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from .connection import Connection
-from .context import ServerContext
+from targets.roomserver.connection import Connection
+from targets.roomserver.context import ServerContext
 
 __all__ = ["CHECK_INTERVAL", "DEFAULT_MAX_UNSENT", "watch_unsent_output"]
 

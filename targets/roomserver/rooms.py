@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from lockwatch import aio as lockwatch_aio
-
-from .connection import Connection
+from targets.roomserver.connection import Connection
 
 __all__ = ["Room", "Rooms"]
 

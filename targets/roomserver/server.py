@@ -23,12 +23,11 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.http11 import Request, Response
 
 import lockwatch
-
-from .connection import Connection
-from .context import ServerContext
-from .modes import MODES
-from .outputlimit import DEFAULT_MAX_UNSENT, watch_unsent_output
-from .protocol import (
+from targets.roomserver.connection import Connection
+from targets.roomserver.context import ServerContext
+from targets.roomserver.modes import MODES
+from targets.roomserver.outputlimit import DEFAULT_MAX_UNSENT, watch_unsent_output
+from targets.roomserver.protocol import (
     Ack,
     Broadcast,
     Command,
@@ -135,7 +134,7 @@ class RoomServer:
         return "application/json", json.dumps(reports)
 
     def _metrics_text(self) -> tuple[str, str]:
-        from .metrics import render_metrics
+        from targets.roomserver.metrics import render_metrics
 
         text = render_metrics(self.context, self._connections, self.lock_reports.reports)
         return "text/plain; version=0.0.4; charset=utf-8", text

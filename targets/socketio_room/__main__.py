@@ -18,9 +18,8 @@ import uvicorn
 
 from targets.roomserver.__main__ import OneLineParser
 from targets.serverflags import add_common_flags, configure_lockwatch, positive_seconds
-
-from .modes import MODES
-from .server import RoomApp
+from targets.socketio_room.modes import MODES
+from targets.socketio_room.server import RoomApp
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -20,7 +20,7 @@ from typing import Any
 
 import socketio
 
-from .rooms import Room
+from targets.socketio_room.rooms import Room
 
 __all__ = ["MODES", "BroadcastFn"]
 

@@ -23,9 +23,8 @@ from typing import Any
 import socketio
 
 import lockwatch
-
-from .modes import MODES
-from .rooms import Room
+from targets.socketio_room.modes import MODES
+from targets.socketio_room.rooms import Room
 
 __all__ = ["RoomApp"]
 

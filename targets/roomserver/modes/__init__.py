@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from ..connection import Connection
-from ..context import ServerContext
-from ..protocol import EncodedMessage
-from ..rooms import Room
-from . import fixed, naive, spawn
+from targets.roomserver.connection import Connection
+from targets.roomserver.context import ServerContext
+from targets.roomserver.modes import fixed, naive, spawn
+from targets.roomserver.protocol import EncodedMessage
+from targets.roomserver.rooms import Room
 
 __all__ = ["MODES", "BroadcastFn"]
 

@@ -9,10 +9,10 @@ writers, every later broadcast waits too.
 
 from __future__ import annotations
 
-from ..connection import Connection
-from ..context import ServerContext
-from ..protocol import EncodedMessage
-from ..rooms import Room
+from targets.roomserver.connection import Connection
+from targets.roomserver.context import ServerContext
+from targets.roomserver.protocol import EncodedMessage
+from targets.roomserver.rooms import Room
 
 
 async def broadcast(room: Room, sender: Connection, message: EncodedMessage,

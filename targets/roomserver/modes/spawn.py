@@ -8,10 +8,10 @@ counts the send tasks not finished yet).
 
 from __future__ import annotations
 
-from ..connection import Connection, OutgoingMessage
-from ..context import ServerContext
-from ..protocol import EncodedMessage
-from ..rooms import Room
+from targets.roomserver.connection import Connection, OutgoingMessage
+from targets.roomserver.context import ServerContext
+from targets.roomserver.protocol import EncodedMessage
+from targets.roomserver.rooms import Room
 
 
 async def _send(member: Connection, frame: OutgoingMessage, ctx: ServerContext) -> None:
