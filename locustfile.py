@@ -31,16 +31,16 @@ from harness.loadgen.lag import LagMonitor
 from harness.loadgen.lockfeed import LockFeed
 from harness.loadgen.memberfaults import member_faults, runs_members
 from harness.loadgen.options import add_options
-from harness.loadgen.order import order_recorder
+from harness.loadgen.order_tracker import order_recorder
 from harness.loadgen.pushes import TriggerLoop
 from harness.loadgen.samples import SampleRecorder
 from harness.loadgen.schedule import CycleSchedule, first_broadcast_delay
 from harness.loadgen.shutdown import interrupt_main_only
 from harness.loadgen.slots import slot_service
 from harness.loadgen.user import OperationFailed, RoomUser
-from harness.lockreports import LockReportSource
+from harness.measure.lockreports import LockReportSource
+from harness.net.tls import TlsOptions
 from harness.push import PushSettings
-from harness.tls import TlsOptions
 from harness.webui import install as install_chaos_tab
 
 

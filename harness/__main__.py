@@ -17,31 +17,31 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness.batch_progress import BatchProgress
-from harness.history import HistoryError, trend
+from harness.headless.one_run import run_scenario
+from harness.headless.sweep_runs import real_runner, run_sweep
+from harness.net.urls import parse_toxiproxy_url
 from harness.pages import PageError, rebuild, write_index
-from harness.results import format_summary_table
-from harness.rig import Interrupted, RigOptions, new_run_id
-from harness.run import RunOptions, print_outcome
-from harness.runfolder.rejudge import CannotRejudge, rejudge, write_rejudged
-from harness.runner import run_scenario
-from harness.scenario import Scenario, ScenarioError, load_scenario
-from harness.sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
-from harness.sweep.runner import real_runner, run_sweep
-from harness.sweep.search import DEFAULT_FIND, SweepPlan
-from harness.target import DEFAULT_RESULTS_DIR, EXPECTED_VERDICTS, MODES, PROJECT_ROOT
-from harness.target_options import (
+from harness.reports.batch_progress import BatchProgress
+from harness.reports.rejudge import CannotRejudge, rejudge, write_rejudged
+from harness.reports.results import format_summary_table
+from harness.reports.trend import HistoryError, trend
+from harness.rig.rig import Interrupted, RigOptions, new_run_id
+from harness.rig.target_options import (
     add_host_flags,
     add_target_flags,
     allowed_hosts_flag,
     check_listen_hosts,
     target_rig_options,
 )
-from harness.toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
+from harness.run import RunOptions, print_outcome
+from harness.scenario import Scenario, ScenarioError, load_scenario
+from harness.sweep.axis import AxisError, check_sweepable, parse_latency_range, parse_resolution
+from harness.sweep.search import DEFAULT_FIND, SweepPlan
+from harness.target import DEFAULT_RESULTS_DIR, EXPECTED_VERDICTS, MODES, PROJECT_ROOT
+from harness.toxiproxy.server import ToxiproxyNotFound, find_toxiproxy_server
 from harness.ui import PortBusy, UiOptions
 from harness.ui import add_parser as add_ui_parser
 from harness.ui import serve as serve_ui
-from harness.urls import parse_toxiproxy_url
 
 VERDICTS = ("PASS", "FAIL", "ERROR")
 
@@ -210,7 +210,7 @@ def _check_toxiproxy(args: argparse.Namespace) -> None:
 
 
 def _target(args: argparse.Namespace, scenario: Scenario) -> dict[str, Any]:
-    """The target's RigOptions for run and ui (the rules are in harness.target_options)."""
+    """The target's RigOptions for run and ui (the rules are in harness.rig.target_options)."""
     try:
         options = target_rig_options(args, scenario)
     except ValueError as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from harness.errors import ComponentError
-from harness.httpget import wait_until
+from harness.net.httpget import wait_until
 
 __all__ = ["ChildProcess", "ProcessFailed"]
 

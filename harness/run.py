@@ -31,29 +31,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.checker.verdict import Verdict, evaluate_checks, judge
 from harness.errors import ComponentError
 from harness.faults import FAULT_KINDS, FaultCheck, MemberEvidence
+from harness.faults.member_commands import DRAIN, MemberFaultCommand, append_command
 from harness.faults.nemesis import Nemesis
-from harness.generator_lag import read_lag_file
-from harness.history import append_history
-from harness.lockreports import LockReportsUnavailable, LockReportTracker
-from harness.measurements import Measurements, Sample, live_measurements
-from harness.memberfaults import DRAIN, MemberFaultCommand, append_command
+from harness.measure.generator_lag import read_lag_file
+from harness.measure.lockreports import LockReportsUnavailable, LockReportTracker
+from harness.measure.measurements import Measurements, Sample, live_measurements
+from harness.measure.prometheus import MetricSelector
+from harness.measure.sampler import SeriesSampler
+from harness.measure.series import SampledSeries
+from harness.measure.stall_evidence import read_member_fault_reports
 from harness.pages import PageError, write_run_page
-from harness.progress import Progress
-from harness.prometheus import MetricSelector
-from harness.results import format_summary_table, write_junit_xml, write_result_json
-from harness.rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
+from harness.reports.progress import Progress
+from harness.reports.results import format_summary_table, write_junit_xml, write_result_json
+from harness.reports.trend import append_history
+from harness.rig.rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
 from harness.runfolder import RunFolder
 from harness.runfolder.live import RunFolderReaders
 from harness.runfolder.record import RecordError
-from harness.sampled import SampledSeries
-from harness.sampler import SeriesSampler
 from harness.schedule import END, FAULTS_OFF, FAULTS_ON, Schedule, Step
-from harness.stall_check import read_member_fault_reports
 from harness.target import DEFAULT_RESULTS_DIR
 from harness.thresholds import sampled_series
-from harness.verdict import Verdict, evaluate_checks, judge
 
 __all__ = ["ChaosRun", "ComponentFailed", "Interrupted", "RunOptions", "RunOutcome", "new_run_id",
            "print_outcome"]
@@ -73,7 +73,7 @@ DRAIN_MAX_S = 1.5
 
 @dataclass
 class RunOptions(RigOptions):
-    """A run: its rig (:class:`~harness.rig.RigOptions`), where results go, how it reports."""
+    """A run: its rig (:class:`~harness.rig.rig.RigOptions`), where results go, how it reports."""
 
     results_dir: Path = DEFAULT_RESULTS_DIR
     history_dir: Path | None = None      # where history.jsonl goes; None: results_dir
@@ -196,7 +196,10 @@ class ChaosRun:
         self.measurements.lock_reports = self.locks.poll()
 
     def live(self) -> Measurements:
-        """What is measured so far, as the verdict would see it (see :mod:`harness.live`)."""
+        """What is measured so far, as the verdict would see it.
+
+        See :func:`harness.measure.measurements.live_measurements`.
+        """
         return live_measurements(
             self.samples, self.measurements.lock_reports,
             lock_reports_available=self.locks.available,
@@ -384,7 +387,7 @@ class ChaosRun:
         self.read_generator_lag()
         for name, check in self.member_fault_checks(final=True).items():
             # A fault that never took effect (a stall without backpressure) is never a PASS,
-            # but a broken check still FAILs (harness.verdict).
+            # but a broken check still FAILs (harness.checker.verdict).
             measurements.fault_not_in_effect.extend(check.errors)
             self.extra[name] = check.to_dict(measurements.run_started)
             if self.progress is not None:
@@ -404,7 +407,8 @@ class ChaosRun:
         return RunOutcome(verdict, self.run_dir, measurements, self.extra)
 
     def read_generator_lag(self) -> None:
-        """The Locust processes' own lag during the load phase (see harness.generator_lag)."""
+        """The Locust processes' own lag during the load phase (see
+        harness.measure.generator_lag)."""
         try:
             lag = read_lag_file(self.lag_file)
             if lag is not None:

@@ -24,13 +24,13 @@ from typing import Any
 
 from harness.durations import format_duration, parse_duration
 from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
+from harness.net.tls import check_origin
+from harness.net.urls import parse_metrics_url
 from harness.protocols import PROTOCOLS, build_protocol, check_protocol
 from harness.push import PushSettings
 from harness.target import BUNDLED_SERVERS, MODES, BundledServer, check_label
 from harness.thresholds import Check, parse_check
 from harness.thresholds.latency import LatencyMetric
-from harness.tls import check_origin
-from harness.urls import parse_metrics_url
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name",
@@ -65,7 +65,7 @@ TARGET_KEYS: tuple[str, ...] = (
 )
 TARGET_TEXT_KEYS: tuple[str, ...] = ("cmd", "url", "ready", "lock_reports", "ca_file")
 """``[target]`` keys naming the user's own server (checked with the flags they stand for,
-by :mod:`harness.target_options`, before anything starts)."""
+by :mod:`harness.rig.target_options`, before anything starts)."""
 #: The longest ``[load] op_timeout``: an operation waits at most this long for its reply.
 MAX_OP_TIMEOUT_S = 600.0
 LOAD_KEYS: tuple[str, ...] = (
@@ -258,7 +258,7 @@ class NetworkSettings:
     Attributes:
         socket_buffer: With a size in bytes, every run happens in a network namespace of its
             own whose TCP buffers (``tcp_wmem``, ``tcp_rmem``) are capped at it, where the
-            machine allows (:mod:`harness.netns`); 0 (the default) keeps the machine's.
+            machine allows (:mod:`harness.rig.netns`); 0 (the default) keeps the machine's.
     """
 
     socket_buffer: int = 0
@@ -273,7 +273,7 @@ class ThresholdSettings:
         checks: Parsed checks, in file order.
         abort_on_fail: The checks (a subset of ``checks``) allowed to end the run early.
         max_generator_lag_s: When a check is broken while the load generator's own lag p99
-            (see harness.generator_lag) is above this, the verdict is ERROR, not FAIL.
+            (see harness.measure.generator_lag) is above this, the verdict is ERROR, not FAIL.
     """
 
     min_samples: int = 20

@@ -1,6 +1,6 @@
 """The system under test: the bundled servers described, a target's address, its probe.
 
-Starting a target (a bundled server or the user's command) is :mod:`harness.launched`'s.
+Starting a target (a bundled server or the user's command) is :mod:`harness.rig.launched`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.errors import ComponentError
-from harness.tls import TlsOptions
+from harness.net.tls import TlsOptions
 
 __all__ = ["DEFAULT_RESULTS_DIR", "PROJECT_ROOT", "BUNDLED_SERVERS", "MODES", "EXPECTED_VERDICTS",
            "BundledServer", "TargetInfo", "TargetUnreachable", "check_label", "http_base",
@@ -70,14 +70,14 @@ EXPECTED_VERDICTS: dict[str, str] = BUNDLED_SERVERS["roomserver"].expected_verdi
 #: How long the WebSocket handshake with a --target-url may take before the run gives up.
 PROBE_TIMEOUT = 3.0
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 """The checkout, or the site-packages folder of an installed harness (``pip install .``)."""
 
 DEFAULT_RESULTS_DIR = Path("results")
 """Where run folders go: ``results/`` in the current directory (the checkout's, when run from
 there), whether the harness runs from a checkout or is installed; never into site-packages.
 Every run folder is made absolute before a child process (with its own working directory)
-gets a path in it (:class:`harness.rig.Rig`, :func:`harness.runner.run_scenario`)."""
+gets a path in it (:class:`harness.rig.rig.Rig`, :func:`harness.headless.one_run.run_scenario`)."""
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

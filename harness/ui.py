@@ -1,6 +1,6 @@
 """``python -m harness ui``: Locust's web UI with the Chaos tab, on a live target.
 
-It sets up exactly what a headless run sets up, with the same code (:class:`~harness.rig.Rig`):
+It sets up exactly what a headless run sets up, with the same code (:class:`~harness.rig.rig.Rig`):
 Toxiproxy, the target, one clean proxy for the fast members and one proxy per slow member.
 Then it starts Locust with its web UI on 127.0.0.1 instead of headless, prints the address and
 waits. The person starts the swarm in the browser and steers the slow members' latency in the
@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import ComponentError
-from harness.httpget import answers_200, wait_until
-from harness.netns import no_namespace_notice
-from harness.rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
+from harness.net.httpget import answers_200, wait_until
+from harness.rig.netns import no_namespace_notice
+from harness.rig.rig import ComponentFailed, Interrupted, Rig, RigOptions, new_run_id, signals_raise
+from harness.rig.target_options import add_host_flags, add_target_flags
 from harness.runfolder import RunFolder
 from harness.target import DEFAULT_RESULTS_DIR
-from harness.target_options import add_host_flags, add_target_flags
 
 __all__ = ["DEFAULT_PORT", "PortBusy", "UiOptions", "add_parser", "check_port", "serve"]
 

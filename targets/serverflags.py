@@ -3,7 +3,7 @@
 ``--host``, ``--port``, ``--lock-wait-threshold``, ``--lock-hold-threshold``,
 ``--lock-suspend-threshold``, ``--lock-report-file`` and ``--log-level`` mean the same in
 each server under ``targets/``, so the harness starts any of them the same way
-(:class:`harness.launched.ReferenceTarget`).
+(:class:`harness.rig.launched.ReferenceTarget`).
 """
 
 from __future__ import annotations

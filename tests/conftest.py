@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.launched import ReferenceTarget
+from harness.rig.launched import ReferenceTarget
 from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT, TargetInfo
-from harness.toxiproxy_server import ToxiproxyServer
+from harness.toxiproxy.server import ToxiproxyServer
 from tests.missing_setup import MissingSetup, require_toxiproxy, under_ci
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"

@@ -15,9 +15,9 @@ from typing import NoReturn
 
 import pytest
 
-from harness.netns import namespace_problem
+from harness.rig.netns import namespace_problem
 from harness.target import PROJECT_ROOT
-from harness.toxiproxy_server import ToxiproxyNotFound, find_toxiproxy_server
+from harness.toxiproxy.server import ToxiproxyNotFound, find_toxiproxy_server
 
 __all__ = ["MissingSetup", "require_namespace", "require_toxiproxy", "skip_missing_setup",
            "under_ci"]

@@ -12,7 +12,7 @@ benchmarking range, RFC 2544) that exists inside these namespaces only:
 - ``worker-0`` 198.18.0.3 and ``worker-1`` 198.18.0.4: ``locust --worker``, which run every
   member (the master runs none).
 
-Each host caps its TCP buffers at 64 KiB (:func:`harness.netns.set_socket_buffers`), so a
+Each host caps its TCP buffers at 64 KiB (:func:`harness.rig.netns.set_socket_buffers`), so a
 stalled member backs the server up after kilobytes, as a scenario's ``[network]
 socket_buffer`` does on one host. SPEC_JSON is ``{"mode", "scenario", "results", "out"}``;
 the summary goes to ``out/lab.json``: the harness's exit code, every process started (pids)
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.target import PROJECT_ROOT
-from harness.toxiproxy_server import find_toxiproxy_server
+from harness.toxiproxy.server import find_toxiproxy_server
 
 HOSTS = {"target": "198.18.0.1", "master": "198.18.0.2", "worker-0": "198.18.0.3",
          "worker-1": "198.18.0.4"}
@@ -111,7 +111,7 @@ class Lab:
             ip("addr", "add", f"{address}/{PREFIX}", "dev", "eth0", anchor=anchor.pid)
             ip("link", "set", "eth0", "up", anchor=anchor.pid)
             # lo up and TCP buffers capped, in that host's namespace.
-            self.run_in(host, [sys.executable, "-c", "from harness.netns import "
+            self.run_in(host, [sys.executable, "-c", "from harness.rig.netns import "
                                f"set_socket_buffers; set_socket_buffers({SOCKET_BUFFER})"])
 
     @staticmethod

@@ -29,7 +29,7 @@ from tests.roomservers import FrameRoom, room_and_user, serving
 
 __all__ = ["PROBE_ROOM", "forbidding_server", "frame_room_server"]
 
-#: The room the harness's probe opens before a run (harness.rig).
+#: The room the harness's probe opens before a run (harness.rig.rig).
 PROBE_ROOM = "harness-probe"
 
 

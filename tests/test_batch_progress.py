@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from harness.batch_progress import BatchProgress, format_duration
 from harness.bench.scale import planned_steps, step_outcome
+from harness.reports.batch_progress import BatchProgress, format_duration
 
 
 class FakeClock:

@@ -32,7 +32,7 @@ from harness.bench.result import BenchResult, Row, median, ratio
 from harness.bench.scale import CHAT_RATE, expected_joins, judge_window, starved_by_machine
 from harness.bench.table import format_table
 from harness.bench.verdict_time import detection
-from harness.measurements import Sample
+from harness.measure.measurements import Sample
 from harness.runfolder.record import record_from_document
 from harness.target import PROJECT_ROOT
 

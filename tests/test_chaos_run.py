@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from harness.short_scenario import short_slow_member
+from harness.bench.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
@@ -293,8 +293,8 @@ delay = "200us"
 def test_a_slicer_fault_goes_on_the_slow_proxy_for_the_fault_phase(tmp_path: Path) -> None:
     """A fault kind added as one file: its toxic is on the slow member's proxy, and only there,
     while the fault lasts; Toxiproxy is watched through its API during the run."""
-    from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
-    from harness.toxiproxy_server import ToxiproxyServer
+    from harness.toxiproxy.client import ToxiproxyClient, ToxiproxyError
+    from harness.toxiproxy.server import ToxiproxyServer
 
     scenario = write_scenario(tmp_path, fault="5s")
     text = scenario.read_text()

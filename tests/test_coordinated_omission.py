@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 
-from harness.hdr import HistogramSet, LatencyHistogram
 from harness.loadgen.schedule import CycleSchedule, first_broadcast_delay
-from harness.measurements import Measurements
+from harness.measure.hdr import HistogramSet, LatencyHistogram
+from harness.measure.measurements import Measurements
 from harness.thresholds import parse_check
 
 

@@ -25,12 +25,12 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from harness.delivery_order import DeliveryOrderCounts
+from harness.bench.short_scenario import short_slow_member
 from harness.loadgen.history import DELIVERY_GRACE, JOIN_RACE, LEAVE_RACE, OperationHistory
-from harness.loadgen.order import DeliveryOrder
-from harness.measurements import Measurements
+from harness.loadgen.order_tracker import DeliveryOrder
+from harness.measure.delivery_order import DeliveryOrderCounts
+from harness.measure.measurements import Measurements
 from harness.protocols import ROOMCHAOS, Delivered
-from harness.short_scenario import short_slow_member
 from harness.thresholds import parse_check
 from tests.roomclient import RoomClient
 from tests.test_chaos_run import assert_nothing_left, harness, only_result

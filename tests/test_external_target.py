@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.launched import ReferenceTarget
+from harness.rig.launched import ReferenceTarget
 from harness.target import (
     PROJECT_ROOT,
     TargetInfo,
     TargetUnreachable,
     probe_target,
 )
-from harness.toxiproxy import ToxiproxyClient
-from harness.toxiproxy_server import ToxiproxyServer
+from harness.toxiproxy.client import ToxiproxyClient
+from harness.toxiproxy.server import ToxiproxyServer
 from tests.test_chaos_run import assert_nothing_left, write_scenario
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Tests for harness.history: history.jsonl lines, regression marking, the trend command."""
+"""Tests for harness.reports.trend: history.jsonl lines, regression marking, the trend command."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from harness.__main__ import main
-from harness.history import (
+from harness.reports.trend import (
     HISTORY_FILE_NAME,
     append_history,
     compare_with_baseline,

@@ -1,4 +1,4 @@
-"""harness.httpget: the one GET (deadline, one error rule) and the one readiness poller,
+"""harness.net.httpget: the one GET (deadline, one error rule) and the one readiness poller,
 against real loopback HTTP servers."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.httpget import (
+from harness.net.httpget import (
     HttpFailed,
     HttpTooLong,
     answers_200,

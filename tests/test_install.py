@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.short_scenario import short_slow_member
+from harness.bench.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from tests.missing_setup import skip_missing_setup
 
@@ -59,7 +59,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_holds_the_harness_lockwatch_and_the_locustfile(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("harness/__main__.py", "lockwatch/aio.py", "harness/launched.py",
+    for name in ("harness/__main__.py", "lockwatch/aio.py", "harness/rig/launched.py",
                  "locustfile.py", "targets/roomserver/__main__.py",
                  "harness/webui/templates/roomchaos/chaos.html", "harness/install-toxiproxy.sh"):
         assert name in names, name
@@ -102,7 +102,7 @@ def test_installed_roomchaos_and_lockwatch_run_from_a_fresh_venv(
     assert helped.stdout.startswith("usage: roomchaos"), helped.stdout
     run_help = run(env / "bin" / "roomchaos", "run", "--help", cwd=tmp_path).stdout
     assert "--target-cmd" in run_help
-    found = run(python, "-c", "from harness.locust_process import LOCUSTFILE; "
+    found = run(python, "-c", "from harness.rig.locust_process import LOCUSTFILE; "
                 "print(LOCUSTFILE.is_file(), LOCUSTFILE)", cwd=tmp_path).stdout.split()
     assert found[0] == "True" and Path(found[1]).is_relative_to(env), found
 

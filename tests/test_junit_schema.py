@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from harness.measurements import Measurements, Sample
-from harness.results import write_junit_xml
+from harness.checker.verdict import judge
+from harness.measure.measurements import Measurements, Sample
+from harness.reports.results import write_junit_xml
 from harness.scenario import Scenario
-from harness.verdict import judge
 from tests.verdicts import error_verdict
 
 SCHEMAS = sorted((Path(__file__).parent / "data" / "junit").glob("*.xsd"))

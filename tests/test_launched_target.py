@@ -24,15 +24,15 @@ from typing import Any
 import psutil
 import pytest
 
-from harness import launched as launched_module
-from harness.launched import (
+from harness.bench.short_scenario import short_slow_member
+from harness.rig import launched as launched_module
+from harness.rig.launched import (
     DEFAULT_READY_TIMEOUT,
     LaunchedTarget,
     LaunchPlan,
     ReferenceTarget,
     parse_command,
 )
-from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from tests.test_chaos_run import SHORT_TARGET, SHORT_THRESHOLDS, harness, only_result
 

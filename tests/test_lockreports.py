@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from harness.lockreports import LockReportSource
+from harness.measure.lockreports import LockReportSource
 from tests.test_external_target import GO_DEADLOCK_REPORT
 from tests.test_report import lock_report
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from harness.netns import namespace_problem
+from harness.rig.netns import namespace_problem
 from harness.target import PROJECT_ROOT
 from tests.test_chaos_run import assert_nothing_left
 
@@ -70,7 +70,7 @@ max_generator_lag = "1s"
 #: The lab's run (about 40 s here) with its 240 s bound and the hosts' set-up and teardown.
 LAB_TIMEOUT_S = 330.0
 
-#: What the lab needs beyond harness.netns's probe: veth pairs, a bridge, nsenter, setpriv.
+#: What the lab needs beyond harness.rig.netns's probe: veth pairs, a bridge, nsenter, setpriv.
 LAB_PROBE = ("ip link add vprobe0 type veth peer name vprobe1 && ip link add brprobe type "
              "bridge && unshare -n true && nsenter --version >/dev/null && "
              "setpriv --pdeathsig TERM true")

@@ -13,13 +13,13 @@ import pytest
 
 from harness.faults import FAULT_KINDS
 from harness.faults.latency import LatencyFault
+from harness.faults.member_commands import MemberFaultCommand
 from harness.faults.nemesis import Nemesis, NoMemberChannel, NoToxiproxy, toxic_name
 from harness.faults.reconnect import ReconnectFault
 from harness.faults.slicer import SlicerFault
-from harness.memberfaults import MemberFaultCommand
 from harness.target import PROJECT_ROOT
-from harness.toxiproxy import ToxiproxyClient
-from harness.toxiproxy_server import ToxiproxyNotFound, ToxiproxyServer, find_toxiproxy_server
+from harness.toxiproxy.client import ToxiproxyClient
+from harness.toxiproxy.server import ToxiproxyNotFound, ToxiproxyServer, find_toxiproxy_server
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""harness.not_tested: what the failures of a check that saw nothing have in common."""
+"""harness.checker.not_tested: what the failures of a check that saw nothing have in common."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.not_tested import cause_of, one_line
+from harness.checker.not_tested import cause_of, one_line
 
 
 @pytest.mark.parametrize(("error", "cause"), [

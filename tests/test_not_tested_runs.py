@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.short_scenario import short_slow_member
+from harness.bench.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from tests.refusingservers import forbidding_server, frame_room_server
 from tests.test_chaos_run import (

@@ -1,7 +1,7 @@
 """One judgement path: the Chaos tab and a headless run judge the same samples alike.
 
-Both build their measurements with :func:`harness.measurements.live_measurements` and
-evaluate the checks with :func:`harness.verdict.evaluate_checks`; a run reads the corrected
+Both build their measurements with :func:`harness.measure.measurements.live_measurements` and
+evaluate the checks with :func:`harness.checker.verdict.evaluate_checks`; a run reads the corrected
 join histograms the Locust master writes, the tab builds them from the samples it kept.
 """
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.delivery_order import OrderTail
-from harness.hdr import HistogramSet, write_histograms
-from harness.measurements import Sample, live_measurements
+from harness.checker.verdict import evaluate_checks
+from harness.measure.delivery_order import OrderTail
+from harness.measure.hdr import HistogramSet, write_histograms
+from harness.measure.measurements import Sample, live_measurements
 from harness.runfolder.folder import ORDER_FILE_NAME
 from harness.thresholds import parse_check
-from harness.verdict import evaluate_checks
 from harness.webui.live import LiveMeasurements
 
 CHECKS = [parse_check(text) for text in (

@@ -8,7 +8,8 @@ shape (the contract with the operation history)::
 
 The tests write their own samples in that shape, and their own ``inflight.jsonl`` and
 ``order.jsonl`` lines in the shapes the load generator writes (read back through their owners,
-harness.inflight and harness.delivery_order). The matrix page must draw the series behind
+harness.measure.inflight and harness.measure.delivery_order). The matrix page must draw the series
+behind
 every check that broke, per mode (a metric, the operations in flight, the deliveries lost),
 and say so honestly where nothing was recorded, old result files included.
 """
@@ -23,18 +24,18 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
-from harness.delivery_order import OrderTail
-from harness.inflight import InFlightTail, waiting_lines
-from harness.measurements import Measurements, Sample, read_samples_file
+from harness.checker.verdict import judge
+from harness.measure.delivery_order import OrderTail
+from harness.measure.inflight import InFlightTail, waiting_lines
+from harness.measure.measurements import Measurements, Sample, read_samples_file
+from harness.measure.series import SampledSeries
 from harness.pages import load_run, write_index, write_run_page
 from harness.pages.charts import draw_deliveries, draw_joins, draw_lost
 from harness.pages.comparison import comparison, evidence_rows
 from harness.pages.model import RunView
-from harness.results import build_series, thin_deliveries, write_result_json
+from harness.reports.results import build_series, thin_deliveries, write_result_json
 from harness.runfolder.folder import INFLIGHT_FILE_NAME, ORDER_FILE_NAME, RESULT_FILE_NAME
-from harness.sampled import SampledSeries
 from harness.scenario import Scenario, load_scenario
-from harness.verdict import judge
 
 START = 1_764_000_000.0
 END_S = 12.0

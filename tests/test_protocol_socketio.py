@@ -22,8 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from socketio import packet as sio
 
-from harness.httpget import get_json
-from harness.launched import ReferenceTarget
+from harness.net.httpget import get_json
 from harness.protocols import (
     Answer,
     Broadcasted,
@@ -38,6 +37,7 @@ from harness.protocols import (
     Unparseable,
     build_protocol,
 )
+from harness.rig.launched import ReferenceTarget
 from harness.target import BUNDLED_SERVERS, PROJECT_ROOT, http_base
 from tests.test_chaos_run import assert_nothing_left
 

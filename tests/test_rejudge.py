@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from harness.__main__ import main
+from harness.bench.short_scenario import short_slow_member
 from harness.pages import write_run_page
+from harness.reports.rejudge import rejudge
 from harness.runfolder import RunFolder
 from harness.runfolder.record import ResultRecord, load_record
-from harness.runfolder.rejudge import rejudge
-from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
 OLD_FOLDER = Path(__file__).parent / "data" / "run-folder-20261207"

@@ -22,10 +22,12 @@ import pytest
 import xmlschema
 
 from harness.__main__ import main
-from harness.delivery_order import DeliveryOrderCounts
-from harness.generator_lag import GeneratorLag, LagWindow
-from harness.hdr import LatencyHistogram
-from harness.measurements import Measurements, Sample
+from harness.bench.short_scenario import short_slow_member
+from harness.checker.verdict import judge
+from harness.measure.delivery_order import DeliveryOrderCounts
+from harness.measure.generator_lag import GeneratorLag, LagWindow
+from harness.measure.hdr import LatencyHistogram
+from harness.measure.measurements import Measurements, Sample
 from harness.pages import (
     INDEX_FILE_NAME,
     REPORT_FILE_NAME,
@@ -37,13 +39,11 @@ from harness.pages import (
 )
 from harness.pages.charts import lock_report_bins
 from harness.pages.comparison import comparison
-from harness.results import build_series, write_junit_xml, write_result_json
+from harness.reports.results import build_series, write_junit_xml, write_result_json
 from harness.scenario import Scenario
 from harness.schedule import Schedule
-from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from harness.thresholds.base import format_number
-from harness.verdict import judge
 from lockwatch.report import Party, Report
 
 START = 1_795_000_000.0

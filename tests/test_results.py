@@ -1,4 +1,4 @@
-"""Tests for harness.results: result.json, junit.xml and the summary table."""
+"""Tests for harness.reports.results: result.json, junit.xml and the summary table."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.measurements import Measurements, Sample
-from harness.results import format_summary_table, write_junit_xml, write_result_json
+from harness.checker.verdict import Verdict, judge
+from harness.measure.measurements import Measurements, Sample
+from harness.reports.results import format_summary_table, write_junit_xml, write_result_json
 from harness.scenario import Scenario
-from harness.verdict import Verdict, judge
 from tests.verdicts import error_verdict, samples
 
 
@@ -203,7 +203,7 @@ def test_not_tested_is_in_result_json_and_the_summary_table(tmp_path: Path,
 def test_a_run_read_back_from_its_result_json_keeps_what_was_not_tested(
         tmp_path: Path, scenario: Scenario) -> None:
     """A run in its own network namespace is printed by the parent from result.json."""
-    from harness.runner import outcome_from_result
+    from harness.headless.one_run import outcome_from_result
 
     measured = refused_run()
     verdict = judge(scenario, measured)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.httpget import get_json
-from harness.launched import ReferenceTarget
+from harness.net.httpget import get_json
+from harness.rig.launched import ReferenceTarget
 from harness.target import http_base
 from tests.roomclient import RoomClient
 

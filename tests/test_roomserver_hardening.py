@@ -27,8 +27,8 @@ import websocket  # websocket-client: a blocking client that reads only when tol
 from websockets.asyncio.client import connect
 
 import lockwatch
-from harness.launched import ReferenceTarget
 from harness.protocols import Delivered, Joined
+from harness.rig.launched import ReferenceTarget
 from harness.target import TargetInfo, http_base
 from targets.roomserver.context import ServerContext
 from targets.roomserver.modes import MODES

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
-from harness.httpget import get_json
+from harness.net.httpget import get_json
 from harness.target import TargetInfo, http_base
 from tests.roomclient import PROTOCOL, RoomClient, sender_and_receiver
 

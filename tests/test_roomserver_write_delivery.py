@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.launched import ReferenceTarget
-from harness.prometheus import MetricSelector, scrape
+from harness.measure.prometheus import MetricSelector, scrape
+from harness.rig.launched import ReferenceTarget
 from harness.target import http_base
 from tests.roomclient import RoomClient
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.launched import ReferenceTarget
-from harness.measurements import Measurements
-from harness.prometheus import MAX_EXPOSITION_BYTES, MetricSelector, ScrapeFailed, scrape
-from harness.sampler import SeriesSampler
-from harness.short_scenario import short_slow_member
+from harness.bench.short_scenario import short_slow_member
+from harness.checker.verdict import evaluate_checks
+from harness.measure.measurements import Measurements
+from harness.measure.prometheus import MAX_EXPOSITION_BYTES, MetricSelector, ScrapeFailed, scrape
+from harness.measure.sampler import SeriesSampler
+from harness.rig.launched import ReferenceTarget
 from harness.thresholds import CheckResult, parse_check
-from harness.verdict import evaluate_checks
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
 
 pytestmark = pytest.mark.integration

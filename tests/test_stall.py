@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 
 from harness.faults import FAULT_KINDS, MEMBER
+from harness.faults.member_commands import MemberFaultCommand, append_command
 from harness.loadgen import collector, memberfaults
 from harness.loadgen.memberfaults import MemberFaults, switched
-from harness.loadgen.stall import peer_send_buffer, receive_queue, ss_filter
-from harness.measurements import Sample
-from harness.memberfaults import MemberFaultCommand, append_command
-from harness.netns import namespace_problem
+from harness.loadgen.stalled_member import peer_send_buffer, receive_queue, ss_filter
+from harness.measure.measurements import Sample
+from harness.measure.stall_evidence import PLATEAU_S, QueueSample, backpressure_point, check_stalls
+from harness.rig.netns import namespace_problem
 from harness.scenario import ScenarioError, load_scenario
-from harness.stall_check import PLATEAU_S, QueueSample, backpressure_point, check_stalls
 from harness.target import PROJECT_ROOT
 from tests.missing_setup import require_namespace
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
@@ -396,9 +396,9 @@ def test_a_stall_too_weak_to_fill_the_buffers_is_an_error(tmp_path: Path) -> Non
 # Small socket buffers: when a run can move into a network namespace of its own.
 
 def test_what_runs_already_keeps_a_run_out_of_a_namespace_and_is_named(tmp_path: Path) -> None:
-    from harness.launched import LaunchPlan
+    from harness.headless.one_run import namespace_obstacle, outcome_from_result
+    from harness.rig.launched import LaunchPlan
     from harness.run import RunOptions
-    from harness.runner import namespace_obstacle, outcome_from_result
 
     scenario = load_scenario(write(tmp_path, "s", body="",
                                    network='[network]\nsocket_buffer = "64KiB"', fault="4s",
@@ -450,7 +450,8 @@ def test_a_namespace_that_cannot_be_set_up_is_one_line_and_exit_2(tmp_path: Path
     # Without `ip` the set-up fails before any sysctl is touched (this may run as root,
     # outside a namespace: nothing of the machine's may change).
     completed = subprocess.run(
-        [sys.executable, "-m", "harness.netns_run", "65536", json.dumps({"scenario": "x"})],
+        [sys.executable, "-m", "harness.headless.namespace_child", "65536", json.dumps({"scenario":
+        "x"})],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
         env={**os.environ, "PATH": path_without_ip(tmp_path / "bin")})
     assert completed.returncode == 2
@@ -460,8 +461,8 @@ def test_a_namespace_that_cannot_be_set_up_is_one_line_and_exit_2(tmp_path: Path
 
 
 def test_the_namespace_child_gets_the_scenario_itself_not_its_file(tmp_path: Path) -> None:
+    from harness.headless.one_run import decode_scenario, namespace_options
     from harness.run import RunOptions
-    from harness.runner import decode_scenario, namespace_options
     from harness.sweep.axis import scenario_at_latency
 
     on_file = load_scenario(SLOW_MEMBER)

@@ -19,6 +19,7 @@ import pytest
 from harness.__main__ import main
 from harness.faults.bandwidth import BandwidthFault
 from harness.faults.latency import LatencyFault
+from harness.headless.sweep_runs import run_sweep
 from harness.pages import rebuild
 from harness.pages.sweep_page import SWEEP_PAGE_FILE_NAME
 from harness.scenario import Scenario
@@ -30,7 +31,6 @@ from harness.sweep.axis import (
 )
 from harness.sweep.document import SWEEP_FILE_NAME, load_sweep
 from harness.sweep.points import RunRecord, record_from_document
-from harness.sweep.runner import run_sweep
 from harness.sweep.search import Find, SweepInterrupted, SweepPlan, search
 from harness.target import PROJECT_ROOT
 from tests.scenario_text import with_timing

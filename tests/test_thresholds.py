@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.measurements import Measurements, Sample, read_samples_file, read_samples_jsonl
+from harness.measure.measurements import Measurements, Sample, read_samples_file, read_samples_jsonl
 from harness.thresholds import OPERATORS, THRESHOLD_KINDS, parse_check
 from harness.thresholds.latency import nearest_rank_percentile
 
@@ -97,7 +97,7 @@ def test_latency_statistics_on_synthetic_samples() -> None:
 def test_operations_that_never_completed_count_at_their_age() -> None:
     from dataclasses import replace
 
-    from harness.inflight import Waiting
+    from harness.measure.inflight import Waiting
 
     measurements = Measurements(samples=[
         *joins([10.0] * 7, "fast"),

@@ -20,14 +20,14 @@ import pytest
 import trustme
 
 from harness.__main__ import build_parser
-from harness.launched import ReferenceTarget
+from harness.net.tls import TlsOptions, check_origin, target_origin
+from harness.net.urls import parse_target_url
+from harness.rig.launched import ReferenceTarget
+from harness.rig.target_options import target_rig_options
 from harness.scenario import load_scenario
 from harness.target import TargetInfo, TargetUnreachable, probe_target
-from harness.target_options import target_rig_options
-from harness.tls import TlsOptions, check_origin, target_origin
-from harness.toxiproxy import ToxiproxyClient
-from harness.toxiproxy_server import ToxiproxyServer
-from harness.urls import parse_target_url
+from harness.toxiproxy.client import ToxiproxyClient
+from harness.toxiproxy.server import ToxiproxyServer
 from tests.test_chaos_run import assert_nothing_left, harness, only_result, write_scenario
 from tests.test_launched_target import assert_refused
 

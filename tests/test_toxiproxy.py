@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import toxiproxy_server
-from harness.toxiproxy import (
+from harness.toxiproxy import server as toxiproxy_server
+from harness.toxiproxy.client import (
     ToxiproxyApiError,
     ToxiproxyClient,
     ToxiproxyTimeout,
     ToxiproxyUnavailable,
 )
-from harness.toxiproxy_server import (
+from harness.toxiproxy.server import (
     ToxiproxyNotFound,
     ToxiproxyServer,
     ToxiproxyStartError,

@@ -186,10 +186,10 @@ def test_the_early_verdict_fires_within_2_s_of_the_freeze(tmp_path: Path) -> Non
 
 
 def test_the_verdict_names_what_never_finished() -> None:
-    from harness.delivery_order import DeliveryOrderCounts
-    from harness.measurements import Measurements, Sample
+    from harness.checker.verdict import judge
+    from harness.measure.delivery_order import DeliveryOrderCounts
+    from harness.measure.measurements import Measurements, Sample
     from harness.scenario import load_scenario
-    from harness.verdict import judge
 
     def unfinished(op: str, age_ms: float) -> Sample:
         return Sample(1010.0, op, "fast", age_ms, False, "unfinished", unfinished=True)
@@ -213,8 +213,8 @@ def test_the_verdict_names_what_never_finished() -> None:
 
 
 def test_the_progress_line_shows_what_is_in_flight(tmp_path: Path) -> None:
-    from harness.inflight import InFlightTail, describe_waiting
-    from harness.progress import status_line
+    from harness.measure.inflight import InFlightTail, describe_waiting
+    from harness.reports.progress import status_line
 
     path = tmp_path / "inflight.jsonl"
     path.write_text(

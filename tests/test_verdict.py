@@ -1,15 +1,15 @@
-"""Tests for harness.verdict: PASS / FAIL / ERROR and their one-line messages."""
+"""Tests for harness.checker.verdict: PASS / FAIL / ERROR and their one-line messages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness.delivery_order import DeliveryOrderCounts
-from harness.generator_lag import GeneratorLag, LagWindow
-from harness.hdr import LatencyHistogram
-from harness.measurements import Measurements, Sample
+from harness.checker.verdict import Verdict, evaluate_checks, judge
+from harness.measure.delivery_order import DeliveryOrderCounts
+from harness.measure.generator_lag import GeneratorLag, LagWindow
+from harness.measure.hdr import LatencyHistogram
+from harness.measure.measurements import Measurements, Sample
 from harness.scenario import Scenario, load_scenario
-from harness.verdict import Verdict, evaluate_checks, judge
 from tests.verdicts import samples
 
 SLOW_MEMBER = Path(__file__).resolve().parent.parent / "scenarios" / "slow-member.toml"
@@ -310,7 +310,7 @@ def test_a_broken_check_read_from_the_target_stands_whatever_the_lag(
 def stall_not_reached() -> list[str]:
     """The stall check's lines for a member stopped before its queue plateaued (an early
     verdict ended the run 1 s into the stall)."""
-    from harness.stall_check import check_stalls
+    from harness.measure.stall_evidence import check_stalls
 
     reports = [{"time": 1010.0, "member": "slow-0", "event": "stalled"},
                *({"time": 1010.0 + 0.2 * step, "member": "slow-0", "event": "queue",
@@ -341,7 +341,7 @@ def test_a_fault_not_in_effect_turns_pass_into_error_but_a_fail_stays_fail(
 
 def test_a_sampled_series_high_before_the_fault_counts_as_broken_in_the_warm_up(
         tmp_path: Path) -> None:
-    from harness.sampled import SampledSeries
+    from harness.measure.series import SampledSeries
 
     path = tmp_path / "metric.toml"
     path.write_text('name = "metric"\n[thresholds]\nmin_samples = 3\nchecks = '

@@ -30,12 +30,12 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.bench.short_scenario import short_slow_member
 from harness.faults import FAULT_KINDS
-from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from harness.thresholds import parse_check
-from harness.toxiproxy import ToxiproxyClient
-from harness.toxiproxy_server import ToxiproxyNotFound, ToxiproxyServer, find_toxiproxy_server
+from harness.toxiproxy.client import ToxiproxyClient
+from harness.toxiproxy.server import ToxiproxyNotFound, ToxiproxyServer, find_toxiproxy_server
 from harness.webui.live import LiveMeasurements
 from harness.webui.panel import ChaosPanel, PanelSettings, report_item
 from harness.webui.proxies import ChaosError, ChaosProxies, describe_toxic

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.measurements import Sample
-from harness.verdict import Verdict
+from harness.checker.verdict import Verdict
+from harness.measure.measurements import Sample
 
 
 def error_verdict(cause: str) -> Verdict:

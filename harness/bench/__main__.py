@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.bench import fanout, loadgen, locks, peer, scale, townhall, verdict_time
 from harness.bench.result import BenchResult
 from harness.bench.table import build_document, format_table, machine, now, write_document
-from harness.rig import Interrupted, signals_raise
+from harness.rig.rig import Interrupted, signals_raise
 from harness.target import PROJECT_ROOT
 
 Runner = Callable[[bool, Path], BenchResult]

@@ -1,12 +1,12 @@
 """Where the CPU goes during a run: process CPU time per role, sampled in the background.
 
-A run started by this process (:func:`harness.runner.run_scenario`) has children: the Locust
-process (the generator), the target server, ``toxiproxy-server``. This process itself runs
-the harness's own side (following the samples, judging, the progress). :class:`CpuSplit`
-reads every one's CPU time (user + system, from psutil) every :data:`INTERVAL_S`, with the
-wall time, so that the CPU used over any window of the run can be worked out afterwards
-(:meth:`CpuSplit.cores`). Process CPU time is what a process got, so a machine busy with
-other work distorts it less than wall-clock rates.
+A run started by this process (:func:`harness.headless.one_run.run_scenario`) has children: the
+Locust process (the generator), the target server, ``toxiproxy-server``. This process itself runs
+the harness's own side (following the samples, judging, the progress). :class:`CpuSplit` reads every
+one's CPU time (user + system, from psutil) every :data:`INTERVAL_S`, with the wall time, so that
+the CPU used over any window of the run can be worked out afterwards (:meth:`CpuSplit.cores`).
+Process CPU time is what a process got, so a machine busy with other work distorts it less than
+wall-clock rates.
 
 It also reads how long each process's threads were ready to run but waited for a core
 (the run-queue delay, the second field of Linux's ``/proc/PID/task/TID/schedstat``):

@@ -16,12 +16,12 @@ from typing import Any
 
 import psutil
 
-from harness.httpget import HttpFailed, get_json
-from harness.launched import ReferenceTarget
+from harness.headless.one_run import run_scenario
+from harness.net.httpget import HttpFailed, get_json
 from harness.processes import ChildProcess
-from harness.rig import Interrupted
+from harness.rig.launched import ReferenceTarget
+from harness.rig.rig import Interrupted
 from harness.run import RunOptions, RunOutcome
-from harness.runner import run_scenario
 from harness.target import PROJECT_ROOT, http_base
 
 __all__ = ["CpuMeter", "bench_server", "harness_run", "python_child", "reference_server",

@@ -7,7 +7,7 @@ Two workloads, each a search over the member count (:class:`Workload`):
 - **chatty** (the old step, kept as a second row): 100 rooms, a broadcast every 200 ms,
   stays of 2 s, 200 ms away.
 
-Each step is one run of the harness itself (:func:`harness.runner.run_scenario`) with a
+Each step is one run of the harness itself (:func:`harness.headless.one_run.run_scenario`) with a
 generated scenario: the reference server in ``fixed`` mode, one Locust process with the
 project's ``locustfile.py`` (through Toxiproxy's clean proxy, as in a real run), no fault.
 The window judged starts once every member has been spawned and has had one whole
@@ -30,7 +30,7 @@ interval between the last count that held and the first that failed is bisected 
 result is the largest count that held; it is a property of this whole set-up (server, one
 generator, Toxiproxy, one shared 2-core machine), not of the server alone.
 
-Each finished step prints a progress line (:mod:`harness.batch_progress`): the steps done
+Each finished step prints a progress line (:mod:`harness.reports.batch_progress`): the steps done
 of at most how many, and the time left.
 """
 
@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.batch_progress import BatchProgress
 from harness.bench.cpu_split import GENERATOR, CpuSplit, sampling
 from harness.bench.procs import harness_run
 from harness.bench.result import BenchResult, Row
-from harness.measurements import Sample
+from harness.measure.measurements import Sample
+from harness.reports.batch_progress import BatchProgress
 from harness.run import RunOptions
 from harness.runfolder import RunFolder
 from harness.scenario import load_scenario

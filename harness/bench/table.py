@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench.result import BenchResult, Row
-from harness.files import write_text_atomically
+from harness.runfolder.atomic import write_text_atomically
 
 __all__ = ["FORMAT_VERSION", "build_document", "format_table", "machine", "write_document"]
 

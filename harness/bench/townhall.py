@@ -1,12 +1,12 @@
 """Town hall: one room of 1,000 members, one of them slow; naive against fixed.
 
-Runs ``scenarios/town-hall.toml`` (one room, fan-out 999 per broadcast, a 500 ms latency
-toxic on the slow member's link during the fault) with the harness itself
-(:func:`harness.runner.run_scenario`), once per mode: ``fixed`` must keep the fast members'
-join p99 under 250 ms and PASS, ``naive`` must FAIL. Each run's join p99 is taken from its
-samples over the fault (the part of the run the question is about), with the deliveries a
-second and the CPU each process used over it (:mod:`.cpu_split`).
-``tiny``: the same scenario with 20 members, short phases (the figures mean nothing).
+Runs ``scenarios/town-hall.toml`` (one room, fan-out 999 per broadcast, a 500 ms latency toxic on
+the slow member's link during the fault) with the harness itself
+(:func:`harness.headless.one_run.run_scenario`), once per mode: ``fixed`` must keep the fast
+members' join p99 under 250 ms and PASS, ``naive`` must FAIL. Each run's join p99 is taken from its
+samples over the fault (the part of the run the question is about), with the deliveries a second and
+the CPU each process used over it (:mod:`.cpu_split`). ``tiny``: the same scenario with 20 members,
+short phases (the figures mean nothing).
 """
 
 from __future__ import annotations

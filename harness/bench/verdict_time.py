@@ -28,10 +28,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.bench.result import BenchResult, Row
-from harness.measurements import Sample, read_samples_jsonl
+from harness.bench.short_scenario import short_slow_member
+from harness.measure.measurements import Sample, read_samples_jsonl
 from harness.runfolder import RunFolder
 from harness.runfolder.record import RecordError, ResultRecord, load_record
-from harness.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 
 __all__ = ["detection", "run"]

@@ -9,7 +9,7 @@ A fault kind is one module that exposes a :class:`FaultKind`. It says:
   ``stall``: it stops reading its socket). For a member fault, :meth:`Fault.toxic` describes
   the settings the member acts out in the same form (type = the kind's name); it never goes to
   Toxiproxy. The run and the Chaos tab send member faults to the load generator as commands
-  (:mod:`harness.memberfaults`);
+  (:mod:`harness.faults.member_commands`);
 * **how to lift it**: a proxy fault is lifted by removing its toxic by name (Toxiproxy then
   flushes what the toxic held back); the Chaos tab's Clear removes every toxic of the kind's
   :attr:`~FaultKind.toxic_type`. A member fault is lifted by a command that switches it off;
@@ -152,7 +152,7 @@ class MemberEvidence:
 
     Attributes:
         reports: The members' report entries (``member_faults.jsonl``), every kind's.
-        samples: Every sample of the run so far (:class:`harness.measurements.Sample`).
+        samples: Every sample of the run so far (:class:`harness.measure.measurements.Sample`).
         fault_started: When the faults went on (Unix seconds); None: never.
         lifted_at: When they were lifted while measured; None: still on, or on until the end.
         slow_members: How many slow members were asked to act the faults out.

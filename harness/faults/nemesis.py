@@ -9,12 +9,13 @@ Every fault goes through :class:`Nemesis`, whatever its kind; it dispatches on t
   toxic in place. Lifting a kind removes *every* toxic of the kind's
   :attr:`~harness.faults.FaultKind.toxic_type` from the proxy, whoever added it (a toxic left
   behind by a crashed tab or another tool would otherwise keep the link slow);
-* a **member** fault is a :class:`~harness.memberfaults.MemberFaultCommand` handed to
+* a **member** fault is a :class:`~harness.faults.member_commands.MemberFaultCommand` handed to
   ``command_members``: a run appends it to the control file the Locust master follows, the
   Chaos tab (which lives in the master) dispatches it directly. Lifting is the same command
   with ``on`` false.
 
-Errors are Toxiproxy's own (:class:`~harness.toxiproxy.ToxiproxyError`, with the call's deadline):
+Errors are Toxiproxy's own (:class:`~harness.toxiproxy.client.ToxiproxyError`, with the call's
+deadline):
 the run turns them into an ERROR, the tab into a message.
 """
 
@@ -25,8 +26,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from harness.faults import FAULT_KINDS, MEMBER, Fault, FaultKind
-from harness.memberfaults import MemberFaultCommand
-from harness.toxiproxy import ToxiproxyApiError, ToxiproxyClient
+from harness.faults.member_commands import MemberFaultCommand
+from harness.toxiproxy.client import ToxiproxyApiError, ToxiproxyClient
 
 __all__ = ["Nemesis", "NoMemberChannel", "NoToxiproxy", "toxic_name"]
 

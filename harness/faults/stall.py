@@ -13,7 +13,8 @@ reading), so the load generator acts it out: a member fault (:data:`MEMBER`).
 
 The member samples its socket's receive queue (FIONREAD) during the stall; once the queue stops
 growing, the server's send buffer is full: backpressure was reached. A stall that never gets
-there is the ERROR "backpressure was never reached" (see :mod:`harness.stall_check`), never a
+there is the ERROR "backpressure was never reached" (see :mod:`harness.measure.stall_evidence`),
+never a
 PASS. Publishers' bodies (``[load] body_size``) set how fast the buffers fill.
 """
 
@@ -31,7 +32,7 @@ from harness.faults.base import (
     MemberEvidence,
     OneToxic,
 )
-from harness.stall_check import StallCheck, check_stalls
+from harness.measure.stall_evidence import StallCheck, check_stalls
 
 NAME = "stall"
 
@@ -75,7 +76,8 @@ def act(member: MemberActor, settings: Mapping[str, int]) -> None:
 
 
 def check(evidence: MemberEvidence) -> StallCheck:
-    """Backpressure reached (else ERROR), and cleared once lifted (:mod:`harness.stall_check`)."""
+    """Backpressure reached (else ERROR), and cleared once lifted
+    (:mod:`harness.measure.stall_evidence`)."""
     return check_stalls(evidence.reports, evidence.samples,
                         fault_started=evidence.fault_started, lifted_at=evidence.lifted_at,
                         slow_members=evidence.slow_members)

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.hdr import HistogramSet, write_histograms
 from harness.loadgen.collector import register_collector
 from harness.loadgen.recorder import RequestRecorder
 from harness.loadgen.samples import SAMPLE_KINDS
+from harness.measure.hdr import HistogramSet, write_histograms
 
 __all__ = ["HistogramRecorder"]
 

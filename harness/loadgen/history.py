@@ -34,7 +34,8 @@ without ``--workers``), and only once a delivered message's id matched one the m
 a protocol whose messages carry another id owes nothing (it cannot be judged, not lost).
 
 Counts per receiving member kind, ``owed`` (lost or received) and ``lost``, go to
-``order.jsonl`` with the order counts (:mod:`harness.loadgen.order`), and so do the lost ones'
+``order.jsonl`` with the order counts (:mod:`harness.loadgen.order_tracker`), and so do the lost
+ones'
 send times (wall clock, to :data:`LOST_TIME_RESOLUTION_S`), so the pages can draw when the
 lost messages were sent. They are only counted when a loss is judged (rare), never per message.
 """

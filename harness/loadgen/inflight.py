@@ -2,11 +2,13 @@
 
 Every :data:`FLUSH_INTERVAL` each process that runs members ships what its
 :class:`~harness.loadgen.history.OperationHistory` holds in flight (format:
-:mod:`harness.inflight`); the collecting process appends it to ``inflight.jsonl`` next to the
+:mod:`harness.measure.inflight`); the collecting process appends it to ``inflight.jsonl`` next to
+the
 samples file. When the run ends, the history ends it: every owed delivery still missing is
 lost, and every operation still in flight is fired as an ``unfinished`` sample with its age;
 the process then ships one last line with ``"ended": true``. The run ends when the harness
-lifts its drain (:data:`~harness.memberfaults.DRAIN` off, after the drain), or else when the
+lifts its drain (:data:`~harness.faults.member_commands.DRAIN` off, after the drain), or else when
+the
 test stops or Locust quits (a Locust run by hand; ``quitting`` listeners run last-registered
 first, so attach this after the other recorders, whose files it still writes to).
 """
@@ -18,11 +20,11 @@ import socket
 import time
 from typing import Any
 
-from harness.inflight import MAX_AGES, waiting_lines
 from harness.loadgen.collector import JsonLinesShipper
 from harness.loadgen.history import Unfinished, operation_history
 from harness.loadgen.memberfaults import member_faults, runs_members
-from harness.loadgen.order import order_recorder
+from harness.loadgen.order_tracker import order_recorder
+from harness.measure.inflight import MAX_AGES, waiting_lines
 from harness.runfolder import RunFolder
 
 __all__ = ["InFlightRecorder", "UNFINISHED"]

@@ -13,7 +13,7 @@ Locust's CPU figure and whether Locust warned about CPU) with
 ``runner.send_message("room_lag", ...)``; the master (or the local runner,
 where ``send_message`` calls the handler directly) appends one JSON line per
 window to ``--lag-file``. The harness reads that file for the verdict
-(see :mod:`harness.generator_lag`).
+(see :mod:`harness.measure.generator_lag`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 
 import gevent
 
-from harness.hdr import LatencyHistogram
 from harness.loadgen.collector import register_collector
+from harness.measure.hdr import LatencyHistogram
 
 __all__ = ["LagMonitor", "MESSAGE_TYPE", "TICK_S"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import gevent
 
-from harness.lockreports import LockReportSource, LockReportsUnavailable
+from harness.measure.lockreports import LockReportSource, LockReportsUnavailable
 
 __all__ = ["LockFeed", "LockReportFailure", "summarize"]
 

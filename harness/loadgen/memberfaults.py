@@ -1,7 +1,8 @@
 """Member faults in the load generator: commands in, switches for the members, reports out.
 
 * **In**: the master (or local runner) follows the run's control file (``--control-file``,
-  one :class:`~harness.memberfaults.MemberFaultCommand` per line) and the web UI's Chaos tab
+  one :class:`~harness.faults.member_commands.MemberFaultCommand` per line) and the web UI's Chaos
+  tab
   calls :meth:`MemberFaults.dispatch`. Either way the command goes to every process that runs
   members with the custom message ``room_member_fault`` (a local runner's ``send_message``
   calls the handler directly, so one path serves both).
@@ -27,8 +28,8 @@ from typing import IO, Any
 import gevent
 from gevent.event import Event
 
+from harness.faults.member_commands import DRAIN, MemberFaultCommand
 from harness.loadgen.collector import collects, register_collector
-from harness.memberfaults import DRAIN, MemberFaultCommand
 
 __all__ = ["MemberFaults", "member_faults"]
 
@@ -47,7 +48,8 @@ class MemberFaults:
         self.environment = environment
         #: Commands in force, by fault kind (only those switched on).
         self.active: dict[str, MemberFaultCommand] = {}
-        #: Set by the :data:`~harness.memberfaults.DRAIN` command: members start nothing new.
+        #: Set by the :data:`~harness.faults.member_commands.DRAIN` command: members start nothing
+        #: new.
         self.draining = False
         #: Called when the harness lifts the drain: the run ends (harness.loadgen.inflight).
         self.on_run_end: list[Callable[[], None]] = []

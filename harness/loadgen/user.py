@@ -37,7 +37,7 @@ at :meth:`RoomUser.fault_point` each kind in force for this slow member acts its
 (:attr:`harness.faults.FaultKind.act`) through what the member offers
 (:class:`harness.faults.MemberActor`): pausing the one receive loop (the member reads nothing,
 answers no ping, acknowledges nothing, whatever the protocol; a
-:class:`~harness.loadgen.stall.StallWatch` samples its socket meanwhile), or dropping the
+:class:`~harness.loadgen.stalled_member.StallWatch` samples its socket meanwhile), or dropping the
 connection abruptly and rejoining.
 Broadcast bodies are fresh random text of ``--body-size`` bytes when that is set
 (incompressible, so that a stalled member's buffers fill with real bytes).
@@ -46,13 +46,13 @@ A push the server originates (:class:`~harness.protocols.Pushed`) is a ``deliver
 timed as the scenario's ``[push] timing`` says (:mod:`harness.loadgen.pushes`); heartbeats and
 triggered pushes are owed like broadcasts.
 
-Each member also counts messages received out of order (:mod:`harness.loadgen.order`).
+Each member also counts messages received out of order (:mod:`harness.loadgen.order_tracker`).
 
 Every operation is recorded in the process's operation history
 (:mod:`harness.loadgen.history`) from its invocation to its end, and so is every delivery a
 member is owed; the history, not each protocol, knows what is still in flight. An operation
 waits for its reply at most ``--op-timeout`` seconds, then fails with ``timeout``. Once the
-run drains (the harness's ``drain`` command, :data:`~harness.memberfaults.DRAIN`), members
+run drains (the harness's ``drain`` command, :data:`~harness.faults.member_commands.DRAIN`), members
 start no new operation but keep reading, so that what is owed can still arrive.
 """
 
@@ -79,11 +79,12 @@ from harness.faults import FAULT_KINDS, MEMBER
 from harness.loadgen.endings import ConnectionEndings
 from harness.loadgen.history import Operation, operation_history
 from harness.loadgen.memberfaults import member_faults
-from harness.loadgen.order import DeliveryOrder, order_recorder
+from harness.loadgen.order_tracker import DeliveryOrder, order_recorder
 from harness.loadgen.pushes import PushTimer
 from harness.loadgen.slots import MemberSlot, SlotUnavailable, slot_service
-from harness.loadgen.stall import CLOSED_BY_MEMBER, StallWatch
-from harness.measurements import TIMEOUT_ERROR
+from harness.loadgen.stalled_member import CLOSED_BY_MEMBER, StallWatch
+from harness.measure.measurements import TIMEOUT_ERROR
+from harness.net.tls import TlsOptions
 from harness.protocols import (
     ROOMCHAOS,
     Answer,
@@ -102,7 +103,6 @@ from harness.protocols import (
 )
 from harness.protocols.sendtime import send_time, stamped, unstamped
 from harness.push import PushSettings
-from harness.tls import TlsOptions
 
 __all__ = ["OperationFailed", "RoomUser"]
 
@@ -178,7 +178,7 @@ class RoomUser(User):
         self._reading.set()
         #: How connections ended: the latest, and a stall watch's own (it reads its
         #: connection's after the user may have reconnected); bounded over any number.
-        #: The member's own close is :data:`~harness.loadgen.stall.CLOSED_BY_MEMBER`.
+        #: The member's own close is :data:`~harness.loadgen.stalled_member.CLOSED_BY_MEMBER`.
         self.endings = ConnectionEndings()
         #: What member faults keep between fault points, by kind (:meth:`fault_state`).
         self._fault_state: dict[str, dict[str, float]] = {}
@@ -382,7 +382,8 @@ class RoomUser(User):
         """The receive loop stops reading until ``kind`` is lifted (bounded by Locust's own
         run time); meanwhile the member sends nothing and its socket is watched. After the
         lift it returns only once the backlog is read or the connection has ended (at most
-        :data:`~harness.loadgen.stall.CLEAR_TIMEOUT`): its next operation may be a leave that
+        :data:`~harness.loadgen.stalled_member.CLEAR_TIMEOUT`): its next operation may be a leave
+        that
         closes the connection (join-by-connect), which would leave the backlog unread.
         """
         ws = self.ws
@@ -591,7 +592,8 @@ class RoomUser(User):
     def broadcast(self, body: str | None = None) -> None:
         """Broadcast ``body`` (by default :meth:`body`) with the id ``member-N@T``: N is the
         count of confirmed broadcasts plus one, so a refused one is sent again with the same
-        number (see harness.loadgen.order), and T the send time (harness.protocols.sendtime)."""
+        number (see harness.loadgen.order_tracker), and T the send time
+        (harness.protocols.sendtime)."""
         if body is None:
             body = self.body()
         sent_at = time.time()

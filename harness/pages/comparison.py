@@ -20,11 +20,11 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from harness.inflight import INFLIGHT_OLDEST_SERIES, INFLIGHT_SERIES
+from harness.measure.inflight import INFLIGHT_OLDEST_SERIES, INFLIGHT_SERIES
+from harness.measure.series import RSS_SERIES
 from harness.pages import charts
 from harness.pages.model import RunView
 from harness.pages.sampled_chart import scale_and_label
-from harness.sampled import RSS_SERIES
 from harness.thresholds import CheckResult, lock_reports, parse_check
 from harness.thresholds.base import ObservesOperations, SampledMetric
 from harness.thresholds.order import LostRatio, OrderCount

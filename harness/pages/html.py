@@ -10,8 +10,8 @@ import html
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from harness.files import write_text_atomically
 from harness.pages.model import PageError
+from harness.runfolder.atomic import write_text_atomically
 from harness.thresholds.base import format_number
 
 STATUS_CLASSES = {"PASS": "pass", "FAIL": "fail", "ERROR": "error"}

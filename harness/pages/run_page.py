@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.measurements import MEMBER_KINDS, OPS
+from harness.measure.measurements import MEMBER_KINDS, OPS
 from harness.pages import charts
 from harness.pages.html import STATUS_CLASSES, badge, esc, number, page, table
 from harness.pages.model import RunView

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from harness.inflight import INFLIGHT_OLDEST_SERIES, INFLIGHT_SERIES
+from harness.measure.inflight import INFLIGHT_OLDEST_SERIES, INFLIGHT_SERIES
+from harness.measure.series import RSS_SERIES
 from harness.pages.charts import DPI, TIME_LABEL, figure_data_uri, shade_fault
 from harness.pages.model import RunView
-from harness.sampled import RSS_SERIES
 
 __all__ = ["run_sampled_chart", "sampled_names", "scale_and_label"]
 

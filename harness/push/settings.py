@@ -31,6 +31,7 @@ How each push is timed (docs/protocols.md, "Server-push rooms"):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -53,6 +54,18 @@ TRIGGER_PLACEHOLDERS: tuple[str, ...] = ("room", "id", "sent_at", "body")
 METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: The shortest heartbeat period and trigger interval (a loaded 2-core box cannot time less).
 MIN_PERIOD_S = 0.05
+
+
+#: A placeholder: a name in braces (``{"id": 1}`` is JSON, not a placeholder).
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def check_template(text: str, where: str) -> None:
+    """Raise ValueError (one line) for a placeholder ``text`` may not name."""
+    for name in PLACEHOLDER.findall(text):
+        if name not in TRIGGER_PLACEHOLDERS:
+            raise ValueError(f"{where} names unknown placeholder {{{name}}}; it may use "
+                             + ", ".join(f"{{{known}}}" for known in TRIGGER_PLACEHOLDERS))
 
 
 @dataclass(frozen=True)
@@ -142,8 +155,6 @@ def _duration(value: Any, label: str) -> float:
 
 
 def _trigger(table: Mapping[str, Any]) -> TriggerSettings:
-    from harness.push.trigger import check_template
-
     for key in table:
         if key not in TRIGGER_KEYS:
             raise ValueError(f"unknown key '{key}' in [push.trigger] (allowed: "

@@ -10,37 +10,24 @@ Toxiproxy proxy: the trigger is the harness, not a member).
 
 from __future__ import annotations
 
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from harness.push.settings import TRIGGER_PLACEHOLDERS, TriggerSettings
+from harness.push.settings import PLACEHOLDER, TriggerSettings
 
-__all__ = ["TriggerFailed", "TriggerRequest", "check_template", "fill", "http_base", "send"]
+__all__ = ["TriggerFailed", "TriggerRequest", "fill", "http_base", "send"]
 
 
 class TriggerFailed(Exception):
     """The trigger's request failed: no answer in time, refused, or not a 2xx status."""
 
 
-#: A placeholder: a name in braces (``{"id": 1}`` is JSON, not a placeholder).
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def check_template(text: str, where: str) -> None:
-    """Raise ValueError (one line) for a placeholder ``text`` may not name."""
-    for name in _PLACEHOLDER.findall(text):
-        if name not in TRIGGER_PLACEHOLDERS:
-            raise ValueError(f"{where} names unknown placeholder {{{name}}}; it may use "
-                             + ", ".join(f"{{{known}}}" for known in TRIGGER_PLACEHOLDERS))
-
-
 def fill(text: str, values: Mapping[str, str]) -> str:
     """``text`` with each placeholder replaced by its value (others left as written)."""
-    return _PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), text)
+    return PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), text)
 
 
 def http_base(target_url: str) -> str:

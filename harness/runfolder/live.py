@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.delivery_order import OrderTail
-from harness.inflight import InFlightTail
-from harness.measurements import Sample
+from harness.measure.delivery_order import OrderTail
+from harness.measure.inflight import InFlightTail
+from harness.measure.measurements import Sample
 from harness.runfolder.folder import RunFolder
 
 __all__ = ["RunFolderReaders", "SampleTail"]

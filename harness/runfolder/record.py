@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from harness.not_tested import NotTested
+from harness.checker.not_tested import NotTested
+from harness.checker.verdict import Verdict
 from harness.runfolder.folder import RESULT_FILE_NAME, RunFolder
 from harness.schedule import Schedule
 from harness.thresholds import CheckResult
-from harness.verdict import Verdict
 
 VERDICT_STATUSES = ("PASS", "FAIL", "ERROR")
 CHECK_STATUSES = ("holding", "broken", "no_data")
@@ -76,7 +76,7 @@ class Series:
             report: how long it had lasted when reported (empty in older result files).
         generator_lag: ``(t_s, process, max_ms)`` per Locust process and second: the worst
             lag of its event loop in that window (empty when not measured).
-        sampled: Series the harness sampled during the run (harness.sampled: Prometheus
+        sampled: Series the harness sampled during the run (harness.measure.series: Prometheus
             metrics, the target's RSS in bytes and threads), name to ``(t_s, value)`` points.
         sampled_problems: Why a sampled series has no (or not every) point, by name.
         deliveries: Deliveries, in time order, thinned on long runs (``deliver_count`` is
@@ -154,7 +154,7 @@ class ResultRecord:
         series: The time series, None when the file predates them.
         generator_lag: ``measured.generator_lag`` (the load generator's own lag: ``p99_ms``,
             ``max_ms``, ``limit_ms``, ``processes``...), None when not measured.
-        stall: ``extra.stall`` (:mod:`harness.stall_check`), None without a stall fault.
+        stall: ``extra.stall`` (:mod:`harness.measure.stall_evidence`), None without a stall fault.
         schedule: ``extra.schedule``, the timeline as the run carried it out
             (:mod:`harness.schedule`); None in older result files.
         not_tested: ``verdict.not_tested``: per check as written, why it did not test the

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.files import write_text_atomically
+from harness.runfolder.atomic import write_text_atomically
 from harness.sweep.axis import format_ms
 from harness.sweep.points import OUTCOMES, Point, RunRecord
 

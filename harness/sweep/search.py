@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.rig import Interrupted
+from harness.rig.rig import Interrupted
 from harness.scenario import Scenario
 from harness.sweep.axis import format_ms, grid_size, grid_value, scenario_at_latency
 from harness.sweep.points import Point, RunRecord

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.measurements import Measurements
+from harness.measure.measurements import Measurements
 from harness.thresholds import errors, latency, lock_reports, metric, order, process
 from harness.thresholds.base import (
     Measured,

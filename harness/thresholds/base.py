@@ -3,7 +3,7 @@
 A threshold kind is one module that exposes a :class:`ThresholdKind`: the leading words
 (``heads``) of the subjects it understands and a ``parse`` function turning a subject such as
 ``join[fast].p99`` into a :class:`Metric`. A metric converts the limit written in a check to its
-own unit and measures itself from :class:`~harness.measurements.Measurements`.
+own unit and measures itself from :class:`~harness.measure.measurements.Measurements`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from harness.measurements import Measurements, Sample
+from harness.measure.measurements import Measurements, Sample
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Metric(Protocol):
 
     A metric read from the target itself (its lock reports, its ``/metrics``, its process)
     sets the class attribute ``at_target = True``: the load generator's own lag cannot break
-    it, so an overloaded generator does not excuse it (harness.verdict). Others leave it out.
+    it, so an overloaded generator does not excuse it (harness.checker.verdict). Others leave it
+    out.
     """
 
     @property
@@ -69,10 +70,10 @@ class Metric(Protocol):
 
 @runtime_checkable
 class SampledMetric(Protocol):
-    """A metric judged on a series the harness samples during the run (harness.sampler).
+    """A metric judged on a series the harness samples during the run (harness.measure.sampler).
 
     ``series_name`` tells the sampler what to sample: ``metric[SELECTOR]``, ``rss`` or
-    ``threads`` (see :mod:`harness.sampled`).
+    ``threads`` (see :mod:`harness.measure.series`).
     """
 
     @property
@@ -90,7 +91,7 @@ class ObservesOperations(Protocol):
 
     ``observes`` says which samples it is measured on, success or not; ``observed`` names them
     for a person (``join[fast]``, :data:`EVERY_OPERATION`). The verdict uses both to tell a
-    target that was never tested (not one of those operations succeeded, harness.not_tested)
+    target that was never tested (not one of those operations succeeded, harness.checker.not_tested)
     from one that failed a check.
     """
 

@@ -18,8 +18,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from harness.hdr import HistogramSet
-from harness.measurements import Measurements, Sample
+from harness.measure.hdr import HistogramSet
+from harness.measure.measurements import Measurements, Sample
 from harness.thresholds.base import Measured, Metric, ObservesOperations, format_number
 
 __all__ = ["BaselineRelative", "warmup_measurements"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from harness.measurements import Measurements, Sample
+from harness.measure.measurements import Measurements, Sample
 from harness.thresholds.base import (
     EVERY_OPERATION,
     Measured,

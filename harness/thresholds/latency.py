@@ -12,7 +12,7 @@ Values are milliseconds; limits need a unit (``us``, ``ms`` or ``s``). Successfu
 (``ok``) count, and so does every operation that never completed, as a sample of its age (a
 lower bound): still in flight while the run goes on, failed with ``timeout`` after
 ``[load] op_timeout``, ``unfinished`` at its end
-(:meth:`~harness.measurements.Measurements.lower_bounds_ms`). Other failures are judged by
+(:meth:`~harness.measure.measurements.Measurements.lower_bounds_ms`). Other failures are judged by
 ``errors.*``.
 
 Percentiles use the nearest-rank method: ``pN`` is the smallest observed latency such that at
@@ -32,8 +32,8 @@ from fractions import Fraction
 from typing import ClassVar
 
 from harness.durations import SECONDS_PER_UNIT
-from harness.hdr import LatencyHistogram
-from harness.measurements import MEMBER_KINDS, OPS, Measurements, Sample
+from harness.measure.hdr import LatencyHistogram
+from harness.measure.measurements import MEMBER_KINDS, OPS, Measurements, Sample
 from harness.thresholds.base import Measured, ThresholdKind, too_few_samples
 
 MEMBER_SELECTORS: tuple[str, ...] = ("fast", "slow", "all")
@@ -59,7 +59,7 @@ class LatencyMetric:
     """A latency statistic of one operation for one kind of member.
 
     Attributes:
-        op: Operation, one of :data:`~harness.measurements.OPS`.
+        op: Operation, one of :data:`~harness.measure.measurements.OPS`.
         members: ``"fast"``, ``"slow"`` or ``"all"``.
         statistic: Statistic as written, lower-cased (``"p99"``, ``"median"``, ``"mean"``).
         percentile: The percentile the statistic denotes, None for ``mean``.

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from harness.measurements import Measurements
+from harness.measure.measurements import Measurements
 from harness.thresholds.base import Measured, PlainNumber, ThresholdKind, not_enough_load
 
 HEAD = "lock_reports"

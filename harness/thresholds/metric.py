@@ -2,9 +2,9 @@
 
 Subject: ``metric[SELECTOR].STAT`` where SELECTOR is a metric name with optional labels
 (``roomserver_pending_sends``, ``roomserver_outbox_depth{stat="max"}``; the value is the
-sum of every series with that name and those labels, see :mod:`harness.prometheus`) and STAT
+sum of every series with that name and those labels, see :mod:`harness.measure.prometheus`) and STAT
 is ``max``, ``min``, ``last`` or ``growth`` (last minus first) over the samples the harness
-took every 0.5 s (:mod:`harness.sampler`). Values are plain numbers; limits take no unit.
+took every 0.5 s (:mod:`harness.measure.sampler`). Values are plain numbers; limits take no unit.
 
 The metrics come from the target's ``/metrics`` (the ws URL's host and port over http), or
 from ``[target] metrics_url``. In a TOML basic string the label's quotes need escaping, so
@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.prometheus import MetricSelector
-from harness.sampled import metric_series
+from harness.measure.prometheus import MetricSelector
+from harness.measure.series import metric_series
 from harness.thresholds.base import PlainNumber, ThresholdKind
 from harness.thresholds.sampled_stat import STATISTICS, SeriesStatistic, parse_statistic
 

@@ -9,7 +9,8 @@ Subjects:
   ``deliver[fast].lost < 0.01``.
 
 Reordered and duplicated come from ``seq`` where the protocol numbers each member's messages,
-else from each sender's own counter carried in its message ids (:mod:`harness.loadgen.order`).
+else from each sender's own counter carried in its message ids
+(:mod:`harness.loadgen.order_tracker`).
 Owed and lost come from the operation history (:mod:`harness.loadgen.history`): a broadcast
 is owed to every other member in the room when it is sent; one not received by the end of its
 receiver's membership, or of the run, is lost (the rules: scenarios/README.md).
@@ -25,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from harness.measurements import Measurements
+from harness.measure.measurements import Measurements
 from harness.thresholds.base import (
     Measured,
     PlainNumber,

@@ -3,7 +3,8 @@
 Subjects: ``rss.STAT`` (resident set size, in MB of 10^6 bytes; limits take B, KB, MB, GB,
 or KiB, MiB, GiB) and ``threads.STAT`` (thread count, plain numbers), with STAT ``max``,
 ``min``, ``last`` or ``growth`` (last minus first) over the samples the harness took every
-0.5 s with psutil (:mod:`harness.sampler`), e.g. ``rss.growth < 50MB``, ``threads.max < 50``.
+0.5 s with psutil (:mod:`harness.measure.sampler`), e.g. ``rss.growth < 50MB``, ``threads.max <
+50``.
 
 Only a target the harness started has a process to read (its pid comes from the rig). For an
 external ``--target-url`` these checks have no data and the verdict is ERROR, never PASS.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.sampled import RSS_SERIES, THREADS_SERIES
+from harness.measure.series import RSS_SERIES, THREADS_SERIES
 from harness.thresholds.base import ThresholdKind, require_no_unit
 from harness.thresholds.sampled_stat import STATISTICS, SeriesStatistic, parse_statistic
 

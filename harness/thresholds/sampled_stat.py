@@ -1,6 +1,6 @@
 """What the kinds that judge sampled series share: ``max``, ``min``, ``last`` and ``growth``.
 
-A sampled series (:mod:`harness.sampled`) is judged on one statistic of its points over the
+A sampled series (:mod:`harness.measure.series`) is judged on one statistic of its points over the
 run: ``max`` and ``min``, ``last`` (the latest point), or ``growth`` (last minus first, which
 needs two points). A series without points has no data, with the sampler's reason (the
 scrape failed, the target has no pid...): the verdict is then ERROR, never PASS.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from harness.measurements import Measurements
+from harness.measure.measurements import Measurements
 from harness.thresholds.base import Measured, pick_statistic
 
 __all__ = ["STATISTICS", "SeriesStatistic", "measure_series", "parse_statistic"]

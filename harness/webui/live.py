@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.delivery_order import DeliveryOrderCounts
+from harness.checker.verdict import evaluate_checks
 from harness.loadgen.samples import SAMPLE_KINDS
-from harness.measurements import Measurements, Sample, live_measurements
+from harness.measure.delivery_order import DeliveryOrderCounts
+from harness.measure.measurements import Measurements, Sample, live_measurements
 from harness.runfolder import RunFolder
 from harness.runfolder.live import RunFolderReaders
 from harness.thresholds import Check, CheckResult
-from harness.verdict import evaluate_checks
 
 __all__ = ["LiveMeasurements", "ThresholdStatus", "LOCK_REQUEST_TYPE"]
 

@@ -26,7 +26,7 @@ from harness.loadgen.lockfeed import summarize
 from harness.loadgen.memberfaults import member_faults
 from harness.scenario import DEFAULT_CHECKS, ScenarioError, ThresholdSettings, load_scenario
 from harness.thresholds import Check, parse_check
-from harness.toxiproxy import ToxiproxyClient
+from harness.toxiproxy.client import ToxiproxyClient
 from harness.webui.live import LiveMeasurements, ThresholdStatus
 from harness.webui.proxies import ChaosError, ChaosProxies
 from lockwatch.report import Report

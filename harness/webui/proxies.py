@@ -2,7 +2,8 @@
 
 The browser never talks to Toxiproxy: Toxiproxy answers 403 to a ``Mozilla/`` user agent, and
 its API can hang (upstream issues #159, #558). Every call goes through
-:class:`~harness.toxiproxy.ToxiproxyClient`, whose deadline turns a hang into an error message
+:class:`~harness.toxiproxy.client.ToxiproxyClient`, whose deadline turns a hang into an error
+message
 in the tab instead of a frozen page.
 
 Nothing here knows a fault kind by name, nor applies one itself: every registered kind
@@ -22,10 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.faults import DOWNSTREAM, FAULT_KINDS, MEMBER, FaultKind, latency
+from harness.faults.member_commands import MemberFaultCommand
 from harness.faults.nemesis import Nemesis, NoMemberChannel, NoToxiproxy
-from harness.memberfaults import MemberFaultCommand
-from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
-from harness.urls import parse_target_url
+from harness.net.urls import parse_target_url
+from harness.toxiproxy.client import ToxiproxyClient, ToxiproxyError
 
 __all__ = ["ChaosError", "ChaosProxies", "SlowMember", "describe_toxic", "fault_kind"]
 

@@ -1,0 +1,1 @@
+"""Runs without the web UI: one scenario, here or in a network namespace, and a sweep's runs."""
