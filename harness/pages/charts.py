@@ -13,11 +13,11 @@ import base64
 import io
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 from harness.pages.model import RunView, Series
 
@@ -34,8 +34,21 @@ DPI = 110
 TIME_LABEL = "seconds since load started"
 
 
+def new_figure(**options: Any) -> Figure:
+    """A matplotlib :class:`~matplotlib.figure.Figure` (``figsize``, ``dpi``, ``layout``, ...).
+
+    matplotlib is imported here, when a chart is drawn, not when the harness starts: it takes
+    about a second to import, and most commands (a bad flag, a run's first seconds) draw nothing.
+    """
+    from matplotlib.figure import Figure
+
+    return Figure(**options)
+
+
 def figure_data_uri(figure: Figure) -> str:
     """The figure as ``data:image/png;base64,...`` (no metadata naming any web site)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     canvas = FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     canvas.print_png(buffer, metadata={"Software": None})
@@ -290,7 +303,7 @@ def draw_lock_durations(axes: Axes, series: Series | None, *, legend: bool = Tru
 
 def _panel_chart(height_in: float, draw: Callable[[Axes], None]) -> str:
     """One full-width panel ``height_in`` inches high, drawn by ``draw``, as a PNG data URI."""
-    figure = Figure(figsize=(10, height_in), dpi=DPI, layout="constrained")
+    figure = new_figure(figsize=(10, height_in), dpi=DPI, layout="constrained")
     draw(figure.add_subplot())
     return figure_data_uri(figure)
 
@@ -380,7 +393,7 @@ def draw_generator_lag(axes: Axes, series: Series, *, limit_ms: float | None = N
 def run_lag_chart(view: RunView) -> str:
     """The run page's generator lag chart as a PNG data URI (only drawn when measured)."""
     assert view.series is not None
-    figure = Figure(figsize=(10, 2.4), dpi=DPI, layout="constrained")
+    figure = new_figure(figsize=(10, 2.4), dpi=DPI, layout="constrained")
     limit = (view.generator_lag or {}).get("limit_ms")
     draw_generator_lag(figure.add_subplot(), view.series,
                        limit_ms=float(limit) if isinstance(limit, int | float) else None)

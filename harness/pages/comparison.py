@@ -15,10 +15,11 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 from harness.measure.inflight import INFLIGHT_OLDEST_SERIES, INFLIGHT_SERIES
 from harness.measure.series import RSS_SERIES
@@ -116,7 +117,7 @@ def comparison(views: Sequence[RunView]) -> Comparison:
     columns = max(len(views), 1)
     width = min(4.2 * columns, MAX_COMPARISON_WIDTH_IN)
     height = 3.0 * len(FIXED_ROWS) + 2.5 * (len(rows) - len(FIXED_ROWS)) + 0.4
-    figure = Figure(figsize=(width, height), dpi=charts.DPI, layout="constrained")
+    figure = charts.new_figure(figsize=(width, height), dpi=charts.DPI, layout="constrained")
     grid = figure.subplots(len(rows), columns, squeeze=False, sharex=True, sharey="row")
     captions = []
     for row_index, row in enumerate(rows):

@@ -8,11 +8,9 @@ the limit of a ``max`` or ``last`` check on that series dashed (``rss.max < 500M
 
 from __future__ import annotations
 
-from matplotlib.figure import Figure
-
 from harness.measure.inflight import INFLIGHT_OLDEST_SERIES, INFLIGHT_SERIES
 from harness.measure.series import RSS_SERIES
-from harness.pages.charts import DPI, TIME_LABEL, figure_data_uri, shade_fault
+from harness.pages.charts import DPI, TIME_LABEL, figure_data_uri, new_figure, shade_fault
 from harness.pages.model import RunView
 
 __all__ = ["run_sampled_chart", "sampled_names", "scale_and_label"]
@@ -43,7 +41,7 @@ def run_sampled_chart(view: RunView) -> str:
     series = view.series
     names = sampled_names(view)
     assert series is not None and names
-    figure = Figure(figsize=(10, 1.2 + 1.9 * len(names)), dpi=DPI, layout="constrained")
+    figure = new_figure(figsize=(10, 1.2 + 1.9 * len(names)), dpi=DPI, layout="constrained")
     panels = figure.subplots(len(names), 1, sharex=True, squeeze=False)
     for axes, name in zip((row[0] for row in panels), names, strict=True):
         scale, label = scale_and_label(name)

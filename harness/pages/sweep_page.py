@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-
-from harness.pages.charts import DPI, figure_data_uri
+from harness.pages.charts import DPI, figure_data_uri, new_figure
 from harness.pages.html import badge, esc, number, page, table, write_page
 from harness.runfolder.folder import REPORT_FILE_NAME
 from harness.sweep.axis import format_ms
 from harness.sweep.document import SweepView, load_sweep
 from harness.sweep.points import Point
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 SWEEP_PAGE_FILE_NAME = "sweep.html"
 VERDICT_COLORS = {"PASS": "#1e7b34", "FAIL": "#b42318", "ERROR": "#9a6700"}
@@ -108,7 +110,7 @@ def runs_table(points: Sequence[Point]) -> str:
 
 def sweep_figure(view: SweepView) -> Figure:
     """Two panels sharing the latency axis: detection time on top, join[fast] p99 below."""
-    figure = Figure(figsize=(10, 6.4), dpi=DPI, layout="constrained")
+    figure = new_figure(figsize=(10, 6.4), dpi=DPI, layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True)
     range_ms = view.document.get("range_ms") or [0, 1]
     spread = (float(range_ms[1]) - float(range_ms[0])) * REPEAT_SPREAD
