@@ -24,10 +24,10 @@ import collections
 import sys
 import time
 from types import FrameType, TracebackType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from lockwatch import detect, holds, suspend, watchdog
-from lockwatch.core import MonitoredLock, RWAdmission, Waiter
+from lockwatch.core import MonitoredLock, RWAdmission, RWView, Waiter
 from lockwatch.holds import LOCK, OWNER, T0, Hold, holds_on, remove_hold
 from lockwatch.options import options
 from lockwatch.report import Mode
@@ -348,18 +348,23 @@ class Lock(_AioLockBase):
         return f"<lockwatch.aio.Lock {self.name!r} [{state}, waiters:{len(self._waiters)}]>"
 
 
-class _ReadView:
-    """``rw.read()``: the shared side of an :class:`RWLock`."""
+class _View(RWView["RWLock"]):
+    """What both sides of an :class:`RWLock` do alike."""
 
-    __slots__ = ("_rw",)
-
-    def __init__(self, rw: RWLock) -> None:
-        self._rw = rw
+    __slots__ = ()
+    _MODE: ClassVar[Mode]
 
     async def acquire(self) -> Literal[True]:
-        """Acquire for reading, waiting if needed, and return ``True``."""
-        await self._rw._enter(_getframe(1), "read")
+        """Acquire this side, waiting if needed, and return ``True``."""
+        await self._rw._enter(_getframe(1), self._MODE)
         return True
+
+
+class _ReadView(_View):
+    """``rw.read()``: the shared side of an :class:`RWLock`."""
+
+    __slots__ = ()
+    _MODE = "read"
 
     def release(self) -> None:
         """Release one read hold."""
@@ -420,18 +425,11 @@ class _ReadView:
         return _done or _make_done()
 
 
-class _WriteView:
+class _WriteView(_View):
     """``rw.write()``: the exclusive side of an :class:`RWLock`."""
 
-    __slots__ = ("_rw",)
-
-    def __init__(self, rw: RWLock) -> None:
-        self._rw = rw
-
-    async def acquire(self) -> Literal[True]:
-        """Acquire for writing, waiting if needed, and return ``True``."""
-        await self._rw._enter(_getframe(1), "write")
-        return True
+    __slots__ = ()
+    _MODE = "write"
 
     def release(self) -> None:
         """Release the write hold."""
@@ -515,10 +513,7 @@ class RWLock(_AioLockBase, RWAdmission):
 
     def _init_state(self) -> None:
         super()._init_state()
-        self._wlocked = False
-        self._writer: Hold | None = None
-        self._nreaders = 0
-        self._queue: collections.deque[Waiter] = collections.deque()
+        self._init_admission()
         self._read_view = _ReadView(self)
         self._write_view = _WriteView(self)
 
@@ -566,16 +561,9 @@ class RWLock(_AioLockBase, RWAdmission):
         if pending is not None:
             detect.emit(self, pending)
 
-    def _admit(self, hold: Hold | None, mode: Mode) -> Hold | None:
+    def _handover(self, hold: Hold) -> Hold:
         # One loop runs every task of this lock: record the hold right away.
-        if hold is not None:
-            hold = self._granted(hold)
-        if mode == "write":
-            self._wlocked = True
-            self._writer = hold
-        else:
-            self._nreaders += 1
-        return hold
+        return self._granted(hold)
 
     async def _contended(self, frame: FrameType, mode: Mode) -> None:
         loop = asyncio.get_running_loop()

@@ -14,16 +14,15 @@ bookkeeping off the fast path is shared with the asyncio locks, in :mod:`.core`.
 from __future__ import annotations
 
 import _thread
-import collections
 import sys
 import threading
 import time
 from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from lockwatch import detect, holds, watchdog
-from lockwatch.core import MonitoredLock, RWAdmission, Waiter
+from lockwatch.core import MonitoredLock, RWAdmission, RWView, Waiter
 from lockwatch.holds import LOCK, MODE, OWNER, T0, Hold, add_hold, holds_on, remove_hold
 from lockwatch.options import options
 from lockwatch.report import Mode
@@ -399,17 +398,22 @@ class _Waiter(Waiter):
         self.blocker.release()
 
 
-class _ReadView:
-    """``rw.read()``: the shared side of an :class:`RWLock`."""
+class _View(RWView["RWLock"]):
+    """What both sides of an :class:`RWLock` do alike."""
 
-    __slots__ = ("_rw",)
-
-    def __init__(self, rw: RWLock) -> None:
-        self._rw = rw
+    __slots__ = ()
+    _MODE: ClassVar[Mode]
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        """Acquire for reading; arguments as for :meth:`threading.Lock.acquire`."""
-        return self._rw._acquire(blocking, timeout, _getframe(1), "read")
+        """Acquire this side; arguments as for :meth:`threading.Lock.acquire`."""
+        return self._rw._acquire(blocking, timeout, _getframe(1), self._MODE)
+
+
+class _ReadView(_View):
+    """``rw.read()``: the shared side of an :class:`RWLock`."""
+
+    __slots__ = ()
+    _MODE = "read"
 
     def release(self) -> None:
         """Release one read hold."""
@@ -477,17 +481,11 @@ class _ReadView:
         mutex.release()
 
 
-class _WriteView:
+class _WriteView(_View):
     """``rw.write()``: the exclusive side of an :class:`RWLock`."""
 
-    __slots__ = ("_rw",)
-
-    def __init__(self, rw: RWLock) -> None:
-        self._rw = rw
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        """Acquire for writing; arguments as for :meth:`threading.Lock.acquire`."""
-        return self._rw._acquire(blocking, timeout, _getframe(1), "write")
+    __slots__ = ()
+    _MODE = "write"
 
     def release(self) -> None:
         """Release the write hold."""
@@ -540,10 +538,7 @@ class RWLock(_ThreadLockBase, RWAdmission):
         # Guards the fields below; held only for a few field updates, never
         # while blocking or reporting.
         self._mutex = _allocate_lock()
-        self._wlocked = False
-        self._writer: Hold | None = None
-        self._nreaders = 0
-        self._queue: collections.deque[Waiter] = collections.deque()
+        self._init_admission()
         self._read_view = _ReadView(self)
         self._write_view = _WriteView(self)
 
@@ -604,17 +599,10 @@ class RWLock(_ThreadLockBase, RWAdmission):
             self._record(waiter.hold)
         return True
 
-    def _admit(self, hold: Hold | None, mode: Mode) -> Hold | None:
+    def _handover(self, hold: Hold) -> Hold:
         # Runs under the mutex (_grant() needs it). The woken thread records the
         # hold itself: each registry entry is changed only by its own owner.
-        if hold is not None:
-            hold = self._retimed(hold)
-        if mode == "write":
-            self._wlocked = True
-            self._writer = hold
-        else:
-            self._nreaders += 1
-        return hold
+        return self._retimed(hold)
 
     def _release_read(self) -> None:
         with self._mutex:
