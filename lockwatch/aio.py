@@ -23,7 +23,7 @@ import asyncio
 import collections
 import sys
 import time
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, ClassVar, Literal
 
 from lockwatch import detect, holds, suspend, watchdog
@@ -266,12 +266,7 @@ class Lock(_AioLockBase):
                 self._arm_hold(hold)
         return _done or _make_done()
 
-    def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> asyncio.Future[None]:
+    def __aexit__(self, exc_type: object, exc: object, tb: object) -> asyncio.Future[None]:
         hold = self._holder
         if hold is None or hold[T0] or self._waiters:
             self.release()
@@ -396,12 +391,7 @@ class _ReadView(_View):
                 rw._arm_hold(hold)
         return _done or _make_done()
 
-    def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> asyncio.Future[None]:
+    def __aexit__(self, exc_type: object, exc: object, tb: object) -> asyncio.Future[None]:
         # The common cases of RWLock._release_read(), inlined: nothing is
         # recorded anywhere (lockwatch disabled), or the task holds exactly
         # this one untimed read hold. (A single hold of this lock while there
@@ -462,12 +452,7 @@ class _WriteView(_View):
                 rw._arm_hold(hold)
         return _done or _make_done()
 
-    def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> asyncio.Future[None]:
+    def __aexit__(self, exc_type: object, exc: object, tb: object) -> asyncio.Future[None]:
         # The common case of RWLock._release_write(), inlined.
         rw = self._rw
         hold = rw._writer
@@ -494,17 +479,8 @@ class RWLock(_AioLockBase, RWAdmission):
     A task that takes the read side twice can therefore deadlock against a
     waiting writer; lockwatch reports that as recursive locking.
 
-    Both sides also offer ``await acquire()`` and ``release()``.
-
-    Args:
-        name: shown in reports.
-        wait_threshold: overrides the global wait threshold (``0``: off).
-        hold_threshold: overrides the global hold threshold (``0``: off).
-        suspend_threshold: overrides the global suspend threshold (``0``: off),
-            see :mod:`lockwatch.suspend`.
-        allow_io: ``True``: held across I/O on purpose, never reported held
-            across an await (the same as ``suspend_threshold=0``).
-        sinks: overrides the global sinks.
+    Both sides also offer ``await acquire()`` and ``release()``. The arguments are
+    those of :class:`Lock`.
     """
 
     # Read holds are recorded only in the registry (holds.held), which reports

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import TYPE_CHECKING, ClassVar
 
 from lockwatch import detect, holds, watchdog
@@ -219,12 +219,7 @@ class Lock(_PlainLockBase):
             return self._acquire(True, -1, _getframe(1))
         return self._lock.acquire()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # The common cases of release(), inlined.
         hold = self._holder
         if hold is None:  # taken while lockwatch was off
@@ -251,12 +246,7 @@ class RLock(_PlainLockBase):
 
     Re-acquiring by the owning thread is fine and never reported; only the
     outermost acquisition is recorded. Works with :class:`threading.Condition`.
-
-    Args:
-        name: shown in reports.
-        wait_threshold: overrides the global wait threshold (``0``: off).
-        hold_threshold: overrides the global hold threshold (``0``: off).
-        sinks: overrides the global sinks.
+    The arguments are those of :class:`Lock`.
     """
 
     __slots__ = ("_owner", "_count")
@@ -333,12 +323,7 @@ class RLock(_PlainLockBase):
         self._count = 1
         return True
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # release(), with the common case of _release_outermost() inlined.
         if self._owner != _get_ident():
             raise RuntimeError("cannot release un-acquired lock")
@@ -451,12 +436,7 @@ class _ReadView(_View):
                 mutex.release()
         return rw._acquire(True, -1, _getframe(1), "read")
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # The common cases of RWLock._release_read(), inlined: nothing is
         # recorded anywhere (lockwatch disabled), or the thread holds exactly
         # this one untimed read hold.
@@ -494,12 +474,7 @@ class _WriteView(_View):
     def __enter__(self) -> bool:
         return self._rw._acquire(True, -1, _getframe(1), "write")
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._rw._release_write()
 
 
@@ -513,12 +488,7 @@ class RWLock(_ThreadLockBase, RWAdmission):
     against a waiting writer; lockwatch reports that as recursive locking.
 
     Both sides also offer ``acquire(blocking=True, timeout=-1)`` and ``release()``.
-
-    Args:
-        name: shown in reports.
-        wait_threshold: overrides the global wait threshold (``0``: off).
-        hold_threshold: overrides the global hold threshold (``0``: off).
-        sinks: overrides the global sinks.
+    The arguments are those of :class:`Lock`.
     """
 
     # Read holds are recorded only in the registry (holds.held), which reports
