@@ -6,7 +6,8 @@ call is a noticeable share of the whole cost (docs/benchmarks.md, section 1).
 Everything off those paths is here, once:
 
 * the hold of an owner that asks for a lock, timed from now, which recursion and
-  lock-order checks and wait reports describe (:meth:`MonitoredLock._asking`);
+  lock-order checks and wait reports describe (:meth:`MonitoredLock._asking`), and
+  the hold of one that takes it now (:meth:`MonitoredLock._new_hold`);
 * recording a hold in the registry and arming the hold watchdog when it is timed
   (:meth:`MonitoredLock._record`), and retiming the hold of a waiter that has just
   got the lock (:meth:`MonitoredLock._retimed`);
@@ -75,6 +76,13 @@ class MonitoredLock(LockBase):
         describe as the acquirer.
         """
         return (self, owner, frame, frame.f_lasti, _monotonic(), mode)
+
+    def _new_hold(self, owner: Owner, frame: FrameType, mode: Mode) -> Hold:
+        """The hold ``owner`` takes now at ``frame``, timed only if a hold threshold may apply.
+
+        The uncontended acquires inline it where ``make bench`` shows they must.
+        """
+        return (self, owner, frame, frame.f_lasti, _monotonic() if self._timed() else 0.0, mode)
 
     def _retimed(self, waiter: Hold) -> Hold:
         """The hold of ``waiter`` once it has got the lock: timed from now, if at all."""
