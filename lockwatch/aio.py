@@ -23,11 +23,11 @@ import asyncio
 import collections
 import sys
 import time
-from types import FrameType, TracebackType
-from typing import Any, Literal
+from types import FrameType
+from typing import Any, ClassVar, Literal
 
 from lockwatch import detect, holds, suspend, watchdog
-from lockwatch.core import MonitoredLock, RWAdmission, Waiter
+from lockwatch.core import MonitoredLock, RWAdmission, RWView, Waiter
 from lockwatch.holds import LOCK, OWNER, T0, Hold, holds_on, remove_hold
 from lockwatch.options import options
 from lockwatch.report import Mode
@@ -163,14 +163,13 @@ class _AioLockBase(MonitoredLock):
         task = _current_tasks.get(self._entry_loop)
         if task is None:
             task = self._bind()
-        t0 = _monotonic() if self._timed() else 0.0
-        hold: Hold = (self, task, frame, frame.f_lasti, t0, mode)
+        hold = self._new_hold(task, frame, mode)
         mine = held.get(task)
         if mine is None:
             held[task] = hold
         else:
             detect.register_nested(self, hold, mine)
-        if t0:
+        if hold[T0]:
             self._arm_hold(hold)
         return hold
 
@@ -240,8 +239,8 @@ class Lock(_AioLockBase):
         return _done or _make_done()
 
     def __aenter__(self) -> Any:
-        # The body of _enter(), inlined: a method call is a noticeable share of
-        # an uncontended acquire.
+        # The body of _enter(), inlined: a copy kept for speed, since calling _take() here
+        # and in the views' __aenter__ costs about a tenth of an uncontended acquire.
         if self._locked or self._waiters:
             return self._contended(_getframe(1))
         self._locked = True
@@ -266,12 +265,7 @@ class Lock(_AioLockBase):
                 self._arm_hold(hold)
         return _done or _make_done()
 
-    def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> asyncio.Future[None]:
+    def __aexit__(self, exc_type: object, exc: object, tb: object) -> asyncio.Future[None]:
         hold = self._holder
         if hold is None or hold[T0] or self._waiters:
             self.release()
@@ -348,25 +342,30 @@ class Lock(_AioLockBase):
         return f"<lockwatch.aio.Lock {self.name!r} [{state}, waiters:{len(self._waiters)}]>"
 
 
-class _ReadView:
-    """``rw.read()``: the shared side of an :class:`RWLock`."""
+class _View(RWView["RWLock"]):
+    """What both sides of an :class:`RWLock` do alike."""
 
-    __slots__ = ("_rw",)
-
-    def __init__(self, rw: RWLock) -> None:
-        self._rw = rw
+    __slots__ = ()
+    _MODE: ClassVar[Mode]
 
     async def acquire(self) -> Literal[True]:
-        """Acquire for reading, waiting if needed, and return ``True``."""
-        await self._rw._enter(_getframe(1), "read")
+        """Acquire this side, waiting if needed, and return ``True``."""
+        await self._rw._enter(_getframe(1), self._MODE)
         return True
+
+
+class _ReadView(_View):
+    """``rw.read()``: the shared side of an :class:`RWLock`."""
+
+    __slots__ = ()
+    _MODE = "read"
 
     def release(self) -> None:
         """Release one read hold."""
         self._rw._release_read()
 
     def __aenter__(self) -> Any:
-        # RWLock._enter(frame, "read"), inlined.
+        # RWLock._enter(frame, "read"), inlined: a copy kept for speed, as in Lock.__aenter__.
         rw = self._rw
         if rw._wlocked or rw._queue:
             return rw._contended(_getframe(1), "read")
@@ -391,12 +390,7 @@ class _ReadView:
                 rw._arm_hold(hold)
         return _done or _make_done()
 
-    def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> asyncio.Future[None]:
+    def __aexit__(self, exc_type: object, exc: object, tb: object) -> asyncio.Future[None]:
         # The common cases of RWLock._release_read(), inlined: nothing is
         # recorded anywhere (lockwatch disabled), or the task holds exactly
         # this one untimed read hold. (A single hold of this lock while there
@@ -420,25 +414,18 @@ class _ReadView:
         return _done or _make_done()
 
 
-class _WriteView:
+class _WriteView(_View):
     """``rw.write()``: the exclusive side of an :class:`RWLock`."""
 
-    __slots__ = ("_rw",)
-
-    def __init__(self, rw: RWLock) -> None:
-        self._rw = rw
-
-    async def acquire(self) -> Literal[True]:
-        """Acquire for writing, waiting if needed, and return ``True``."""
-        await self._rw._enter(_getframe(1), "write")
-        return True
+    __slots__ = ()
+    _MODE = "write"
 
     def release(self) -> None:
         """Release the write hold."""
         self._rw._release_write()
 
     def __aenter__(self) -> Any:
-        # RWLock._enter(frame, "write"), inlined.
+        # RWLock._enter(frame, "write"), inlined: a copy kept for speed, as in Lock.__aenter__.
         rw = self._rw
         if rw._wlocked or rw._nreaders or rw._queue:
             return rw._contended(_getframe(1), "write")
@@ -464,13 +451,8 @@ class _WriteView:
                 rw._arm_hold(hold)
         return _done or _make_done()
 
-    def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> asyncio.Future[None]:
-        # The common case of RWLock._release_write(), inlined.
+    def __aexit__(self, exc_type: object, exc: object, tb: object) -> asyncio.Future[None]:
+        # The common case of RWLock._release_write(), inlined for speed, as in Lock.__aexit__.
         rw = self._rw
         hold = rw._writer
         if hold is None or hold[T0] or rw._queue:
@@ -496,17 +478,8 @@ class RWLock(_AioLockBase, RWAdmission):
     A task that takes the read side twice can therefore deadlock against a
     waiting writer; lockwatch reports that as recursive locking.
 
-    Both sides also offer ``await acquire()`` and ``release()``.
-
-    Args:
-        name: shown in reports.
-        wait_threshold: overrides the global wait threshold (``0``: off).
-        hold_threshold: overrides the global hold threshold (``0``: off).
-        suspend_threshold: overrides the global suspend threshold (``0``: off),
-            see :mod:`lockwatch.suspend`.
-        allow_io: ``True``: held across I/O on purpose, never reported held
-            across an await (the same as ``suspend_threshold=0``).
-        sinks: overrides the global sinks.
+    Both sides also offer ``await acquire()`` and ``release()``. The arguments are
+    those of :class:`Lock`.
     """
 
     # Read holds are recorded only in the registry (holds.held), which reports
@@ -515,10 +488,7 @@ class RWLock(_AioLockBase, RWAdmission):
 
     def _init_state(self) -> None:
         super()._init_state()
-        self._wlocked = False
-        self._writer: Hold | None = None
-        self._nreaders = 0
-        self._queue: collections.deque[Waiter] = collections.deque()
+        self._init_admission()
         self._read_view = _ReadView(self)
         self._write_view = _WriteView(self)
 
@@ -566,16 +536,9 @@ class RWLock(_AioLockBase, RWAdmission):
         if pending is not None:
             detect.emit(self, pending)
 
-    def _admit(self, hold: Hold | None, mode: Mode) -> Hold | None:
+    def _handover(self, hold: Hold) -> Hold:
         # One loop runs every task of this lock: record the hold right away.
-        if hold is not None:
-            hold = self._granted(hold)
-        if mode == "write":
-            self._wlocked = True
-            self._writer = hold
-        else:
-            self._nreaders += 1
-        return hold
+        return self._granted(hold)
 
     async def _contended(self, frame: FrameType, mode: Mode) -> None:
         loop = asyncio.get_running_loop()

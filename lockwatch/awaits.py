@@ -84,19 +84,22 @@ _NETWORK_MODULES: Final = frozenset({
 })
 """asyncio's own modules whose coroutines wait on sockets."""
 
+_KINDS: Final[dict[str, dict[AwaitKind, tuple[str, ...]]]] = {
+    "asyncio.tasks": {"timer": ("sleep",)},
+    "asyncio.locks": {
+        "lock": ("Lock.acquire", "Semaphore.acquire", "BoundedSemaphore.acquire",
+                 "Condition.acquire"),
+        "reply": ("Event.wait", "Condition.wait", "Condition.wait_for", "Barrier.wait"),
+    },
+    "asyncio.queues": {"reply": ("Queue.get", "Queue.put", "Queue.join")},
+}
+"""asyncio's own coroutines of known kind: module, kind, qualified names."""
+
 _BY_NAME: Final[dict[tuple[str, str], AwaitKind]] = {
-    ("asyncio.tasks", "sleep"): "timer",
-    ("asyncio.locks", "Lock.acquire"): "lock",
-    ("asyncio.locks", "Semaphore.acquire"): "lock",
-    ("asyncio.locks", "BoundedSemaphore.acquire"): "lock",
-    ("asyncio.locks", "Condition.acquire"): "lock",
-    ("asyncio.locks", "Event.wait"): "reply",
-    ("asyncio.locks", "Condition.wait"): "reply",
-    ("asyncio.locks", "Condition.wait_for"): "reply",
-    ("asyncio.locks", "Barrier.wait"): "reply",
-    ("asyncio.queues", "Queue.get"): "reply",
-    ("asyncio.queues", "Queue.put"): "reply",
-    ("asyncio.queues", "Queue.join"): "reply",
+    (module, name): kind
+    for module, kinds in _KINDS.items()
+    for kind, names in kinds.items()
+    for name in names
 }
 
 _WAIT_FOR = "wait_for"

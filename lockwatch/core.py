@@ -6,7 +6,8 @@ call is a noticeable share of the whole cost (docs/benchmarks.md, section 1).
 Everything off those paths is here, once:
 
 * the hold of an owner that asks for a lock, timed from now, which recursion and
-  lock-order checks and wait reports describe (:meth:`MonitoredLock._asking`);
+  lock-order checks and wait reports describe (:meth:`MonitoredLock._asking`), and
+  the hold of one that takes it now (:meth:`MonitoredLock._new_hold`);
 * recording a hold in the registry and arming the hold watchdog when it is timed
   (:meth:`MonitoredLock._record`), and retiming the hold of a waiter that has just
   got the lock (:meth:`MonitoredLock._retimed`);
@@ -15,7 +16,8 @@ Everything off those paths is here, once:
 * forgetting a released hold and checking it against the hold threshold
   (:meth:`MonitoredLock._end`, :meth:`MonitoredLock._end_read`);
 * the writer-preferring admission and the FIFO waiter queue of the readers-writer
-  locks (:class:`RWAdmission`).
+  locks (:class:`RWAdmission`), and what their read and write sides have in common
+  (:class:`RWView`).
 
 A flavour supplies what differs: how a timed hold arms its watchdog (a timer in
 the lock's event loop, or the watchdog thread), how a waiter is woken (a future,
@@ -29,6 +31,7 @@ from __future__ import annotations
 import collections
 import time
 from types import FrameType
+from typing import Generic, Protocol, TypeVar
 
 from lockwatch import detect
 from lockwatch.holds import (
@@ -46,9 +49,11 @@ from lockwatch.holds import (
 from lockwatch.options import options
 from lockwatch.report import Mode, Report
 
-__all__ = ["MonitoredLock", "Waiter", "RWAdmission"]
+__all__ = ["MonitoredLock", "Waiter", "RWAdmission", "RWView"]
 
 _monotonic = time.monotonic
+
+_RW = TypeVar("_RW")
 
 
 class MonitoredLock(LockBase):
@@ -71,6 +76,13 @@ class MonitoredLock(LockBase):
         describe as the acquirer.
         """
         return (self, owner, frame, frame.f_lasti, _monotonic(), mode)
+
+    def _new_hold(self, owner: Owner, frame: FrameType, mode: Mode) -> Hold:
+        """The hold ``owner`` takes now at ``frame``, timed only if a hold threshold may apply.
+
+        The uncontended acquires inline it where ``make bench`` shows they must.
+        """
+        return (self, owner, frame, frame.f_lasti, _monotonic() if self._timed() else 0.0, mode)
 
     def _retimed(self, waiter: Hold) -> Hold:
         """The hold of ``waiter`` once it has got the lock: timed from now, if at all."""
@@ -138,6 +150,17 @@ class Waiter:
         raise NotImplementedError
 
 
+class _RWState(Protocol):
+    """What :class:`RWAdmission` changes: fields in the lock's own slots (a mixin's would clash)."""
+
+    _wlocked: bool
+    _writer: Hold | None
+    _nreaders: int
+    _queue: collections.deque[Waiter]
+
+    def _handover(self, hold: Hold) -> Hold: ...
+
+
 class RWAdmission:
     """The admission rule and the waiter queue that both readers-writer locks share.
 
@@ -146,14 +169,23 @@ class RWAdmission:
     the queue non-empty queues too, so that a waiting writer blocks new readers.
     Waiters are admitted in arrival order, consecutive readers together.
 
-    Subclasses keep ``_wlocked``, ``_nreaders`` and ``_queue`` in their own slots,
-    and say in :meth:`_admit` how a waiter gets the lock.
+    Subclasses keep ``_wlocked``, ``_writer``, ``_nreaders`` and ``_queue`` in their
+    own slots, set them up with :meth:`_init_admission`, and say in :meth:`_handover`
+    what becomes of the hold of a waiter that gets the lock.
     """
 
     __slots__ = ()
     _wlocked: bool
+    _writer: Hold | None
     _nreaders: int
     _queue: collections.deque[Waiter]
+
+    def _init_admission(self: _RWState) -> None:
+        """Start unlocked, with nobody waiting."""
+        self._wlocked = False
+        self._writer = None
+        self._nreaders = 0
+        self._queue = collections.deque()
 
     def locked(self) -> bool:
         """Tell whether a writer or any reader holds the lock."""
@@ -180,9 +212,20 @@ class RWAdmission:
             return not self._wlocked and not self._nreaders
         return not self._wlocked
 
-    def _admit(self, hold: Hold | None, mode: Mode) -> Hold | None:
-        """Give the lock to a waiting ``mode`` request that fits; return its hold, retimed."""
+    def _handover(self, hold: Hold) -> Hold:
+        """The hold of a waiter that has just got the lock, retimed (and maybe recorded)."""
         raise NotImplementedError
+
+    def _admit(self: _RWState, hold: Hold | None, mode: Mode) -> Hold | None:
+        """Give the lock to a waiting ``mode`` request that fits; return its hold, retimed."""
+        if hold is not None:
+            hold = self._handover(hold)
+        if mode == "write":
+            self._wlocked = True
+            self._writer = hold
+        else:
+            self._nreaders += 1
+        return hold
 
     def _grant(self) -> None:
         """Admit waiters from the head of the queue while they fit."""
@@ -199,3 +242,16 @@ class RWAdmission:
             waiter.wake()
             if waiter.mode == "write":
                 return
+
+
+class RWView(Generic[_RW]):
+    """One side of a readers-writer lock, ``rw.read()`` or ``rw.write()``.
+
+    A flavour's views add ``acquire()``, ``release()`` and the context manager
+    methods, which call back into the lock.
+    """
+
+    __slots__ = ("_rw",)
+
+    def __init__(self, rw: _RW) -> None:
+        self._rw = rw

@@ -14,16 +14,15 @@ bookkeeping off the fast path is shared with the asyncio locks, in :mod:`.core`.
 from __future__ import annotations
 
 import _thread
-import collections
 import sys
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType, TracebackType
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, ClassVar
 
 from lockwatch import detect, holds, watchdog
-from lockwatch.core import MonitoredLock, RWAdmission, Waiter
+from lockwatch.core import MonitoredLock, RWAdmission, RWView, Waiter
 from lockwatch.holds import LOCK, MODE, OWNER, T0, Hold, add_hold, holds_on, remove_hold
 from lockwatch.options import options
 from lockwatch.report import Mode
@@ -133,16 +132,7 @@ class _PlainLockBase(_ThreadLockBase):
                 return None
             if not _wait(self, self._lock.acquire, self._asking(me, frame, "exclusive"), timeout):
                 return None
-            mine = held.get(me)
-        t0 = _monotonic() if self._timed() else 0.0
-        hold: Hold = (self, me, frame, frame.f_lasti, t0, "exclusive")
-        if mine is None:
-            held[me] = hold
-        else:
-            add_hold(me, hold)
-        if t0:
-            self._arm_hold(hold)
-        return hold
+        return self._record(self._new_hold(me, frame, "exclusive"))
 
     def _unlock(self) -> None:
         """Forget the holder and release the lock; report a hold held too long."""
@@ -201,7 +191,7 @@ class Lock(_PlainLockBase):
         self._unlock()
 
     def __enter__(self) -> bool:
-        # The uncontended path of _acquire(), inlined.
+        # The uncontended path of _acquire(), inlined: a copy kept for speed (make bench).
         if options.enabled:
             me = _get_ident()
             if me not in held and self._lock.acquire(False):
@@ -220,12 +210,7 @@ class Lock(_PlainLockBase):
             return self._acquire(True, -1, _getframe(1))
         return self._lock.acquire()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # The common cases of release(), inlined.
         hold = self._holder
         if hold is None:  # taken while lockwatch was off
@@ -252,12 +237,7 @@ class RLock(_PlainLockBase):
 
     Re-acquiring by the owning thread is fine and never reported; only the
     outermost acquisition is recorded. Works with :class:`threading.Condition`.
-
-    Args:
-        name: shown in reports.
-        wait_threshold: overrides the global wait threshold (``0``: off).
-        hold_threshold: overrides the global hold threshold (``0``: off).
-        sinks: overrides the global sinks.
+    The arguments are those of :class:`Lock`.
     """
 
     __slots__ = ("_owner", "_count")
@@ -307,7 +287,7 @@ class RLock(_PlainLockBase):
         self._unlock()
 
     def __enter__(self) -> bool:
-        # The uncontended paths of _acquire(), inlined.
+        # The uncontended paths of _acquire(), inlined: a copy kept for speed (make bench).
         me = _get_ident()
         if self._owner == me:
             self._count += 1
@@ -334,12 +314,7 @@ class RLock(_PlainLockBase):
         self._count = 1
         return True
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # release(), with the common case of _release_outermost() inlined.
         if self._owner != _get_ident():
             raise RuntimeError("cannot release un-acquired lock")
@@ -399,24 +374,29 @@ class _Waiter(Waiter):
         self.blocker.release()
 
 
-class _ReadView:
-    """``rw.read()``: the shared side of an :class:`RWLock`."""
+class _View(RWView["RWLock"]):
+    """What both sides of an :class:`RWLock` do alike."""
 
-    __slots__ = ("_rw",)
-
-    def __init__(self, rw: RWLock) -> None:
-        self._rw = rw
+    __slots__ = ()
+    _MODE: ClassVar[Mode]
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        """Acquire for reading; arguments as for :meth:`threading.Lock.acquire`."""
-        return self._rw._acquire(blocking, timeout, _getframe(1), "read")
+        """Acquire this side; arguments as for :meth:`threading.Lock.acquire`."""
+        return self._rw._acquire(blocking, timeout, _getframe(1), self._MODE)
+
+
+class _ReadView(_View):
+    """``rw.read()``: the shared side of an :class:`RWLock`."""
+
+    __slots__ = ()
+    _MODE = "read"
 
     def release(self) -> None:
         """Release one read hold."""
         self._rw._release_read()
 
     def __enter__(self) -> bool:
-        # The uncontended paths of RWLock._acquire(..., "read"), inlined.
+        # The uncontended paths of RWLock._acquire(..., "read"), inlined: kept for speed.
         rw = self._rw
         mutex = rw._mutex
         if not options.enabled:
@@ -447,12 +427,7 @@ class _ReadView:
                 mutex.release()
         return rw._acquire(True, -1, _getframe(1), "read")
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # The common cases of RWLock._release_read(), inlined: nothing is
         # recorded anywhere (lockwatch disabled), or the thread holds exactly
         # this one untimed read hold.
@@ -477,17 +452,11 @@ class _ReadView:
         mutex.release()
 
 
-class _WriteView:
+class _WriteView(_View):
     """``rw.write()``: the exclusive side of an :class:`RWLock`."""
 
-    __slots__ = ("_rw",)
-
-    def __init__(self, rw: RWLock) -> None:
-        self._rw = rw
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        """Acquire for writing; arguments as for :meth:`threading.Lock.acquire`."""
-        return self._rw._acquire(blocking, timeout, _getframe(1), "write")
+    __slots__ = ()
+    _MODE = "write"
 
     def release(self) -> None:
         """Release the write hold."""
@@ -496,12 +465,7 @@ class _WriteView:
     def __enter__(self) -> bool:
         return self._rw._acquire(True, -1, _getframe(1), "write")
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._rw._release_write()
 
 
@@ -515,12 +479,7 @@ class RWLock(_ThreadLockBase, RWAdmission):
     against a waiting writer; lockwatch reports that as recursive locking.
 
     Both sides also offer ``acquire(blocking=True, timeout=-1)`` and ``release()``.
-
-    Args:
-        name: shown in reports.
-        wait_threshold: overrides the global wait threshold (``0``: off).
-        hold_threshold: overrides the global hold threshold (``0``: off).
-        sinks: overrides the global sinks.
+    The arguments are those of :class:`Lock`.
     """
 
     # Read holds are recorded only in the registry (holds.held), which reports
@@ -540,10 +499,7 @@ class RWLock(_ThreadLockBase, RWAdmission):
         # Guards the fields below; held only for a few field updates, never
         # while blocking or reporting.
         self._mutex = _allocate_lock()
-        self._wlocked = False
-        self._writer: Hold | None = None
-        self._nreaders = 0
-        self._queue: collections.deque[Waiter] = collections.deque()
+        self._init_admission()
         self._read_view = _ReadView(self)
         self._write_view = _WriteView(self)
 
@@ -579,7 +535,8 @@ class RWLock(_ThreadLockBase, RWAdmission):
         if not enabled:
             mutex.release()
             return True
-        # The uncontended path of the write side (and of acquire()): inlined.
+        # The uncontended path of the write side (and of acquire()), inlined: calling
+        # _new_hold() and _record() here costs about a tenth of threads.RWLock write.
         t0 = _monotonic() if self._timed() else 0.0
         hold: Hold = (self, me, frame, frame.f_lasti, t0, mode)
         if mode == "write":
@@ -604,17 +561,10 @@ class RWLock(_ThreadLockBase, RWAdmission):
             self._record(waiter.hold)
         return True
 
-    def _admit(self, hold: Hold | None, mode: Mode) -> Hold | None:
+    def _handover(self, hold: Hold) -> Hold:
         # Runs under the mutex (_grant() needs it). The woken thread records the
         # hold itself: each registry entry is changed only by its own owner.
-        if hold is not None:
-            hold = self._retimed(hold)
-        if mode == "write":
-            self._wlocked = True
-            self._writer = hold
-        else:
-            self._nreaders += 1
-        return hold
+        return self._retimed(hold)
 
     def _release_read(self) -> None:
         with self._mutex:
