@@ -42,15 +42,8 @@ class StallFault(OneToxic):
     """The slow members stop reading their sockets for the fault window."""
 
     NAME: ClassVar[str] = NAME
-    stream: str = DOWNSTREAM
-
-    def attributes(self) -> dict[str, int]:
-        """None: a stall has no settings."""
-        return {}
-
-    def to_dict(self) -> dict[str, Any]:
-        """``kind`` and ``where`` (``"member"``)."""
-        return {"kind": NAME, "where": MEMBER}
+    WHERE: ClassVar[str] = MEMBER
+    stream: str = DOWNSTREAM  # a stall has no settings (no ATTRIBUTES)
 
 
 def parse(table: Mapping[str, Any]) -> StallFault:
