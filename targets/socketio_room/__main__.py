@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
-import logging
 import signal
 import socket
 import sys
 
 import uvicorn
 
-from targets.roomserver.__main__ import OneLineParser
-from targets.serverflags import add_common_flags, configure_lockwatch, positive_seconds
+from targets.serverflags import (
+    OneLineParser,
+    add_common_flags,
+    cannot_listen,
+    configure_lockwatch,
+    parse_flags,
+    positive_seconds,
+    start_logging,
+)
 from targets.socketio_room.modes import MODES
 from targets.socketio_room.server import RoomApp
 
@@ -36,10 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                         help="naive: how long to wait for one member's acknowledgement "
                              "(default: 10)")
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port {args.port} is out of range; use 0..65535 (0 picks a free port)")
-    return args
+    return parse_flags(parser, argv)
 
 
 async def serve(args: argparse.Namespace, listener: socket.socket) -> None:
@@ -60,18 +62,11 @@ async def serve(args: argparse.Namespace, listener: socket.socket) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    start_logging(args)
     try:
         listener = socket.create_server((args.host, args.port))
     except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
-            raise
-        print(f"socketio_room: cannot listen on {args.host}:{args.port}: "
-              f"{exc.strerror or exc}; pick another --port, or --port 0 for a free one",
-              file=sys.stderr)
-        return 2
+        return cannot_listen("socketio_room", args, exc)
     with listener:
         asyncio.run(serve(args, listener))
     return 0
