@@ -1,7 +1,8 @@
 """The flags every bundled server takes, and lockwatch set up from them.
 
 ``--host``, ``--port``, ``--lock-wait-threshold``, ``--lock-hold-threshold``,
-``--lock-suspend-threshold``, ``--lock-report-file`` and ``--log-level`` mean the same in
+``--lock-suspend-threshold``, ``--lock-report-file``, ``--log-level`` and ``--send-timeout``
+(how long one member's reply may take; each server says what it waits for) mean the same in
 each server under ``targets/``, so the harness starts any of them the same way
 (:class:`harness.rig.launched.ReferenceTarget`). The servers also share their start: one-line
 flag errors, the port's range, logging, and what a port that cannot be had says.
@@ -50,8 +51,10 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def add_common_flags(parser: argparse.ArgumentParser, default_port: int) -> None:
-    """Add the flags every bundled server shares to its command line."""
+def add_common_flags(parser: argparse.ArgumentParser, default_port: int,
+                     send_timeout_help: str) -> None:
+    """Add the flags every bundled server shares to its command line (``send_timeout_help``:
+    what ``--send-timeout`` bounds in this server, followed by its default)."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=default_port,
                         help=f"port to bind; 0 picks a free one (default: {default_port})")
@@ -71,6 +74,8 @@ def add_common_flags(parser: argparse.ArgumentParser, default_port: int) -> None
                              "a sleep longer than this; 0 is off (default: 0)")
     parser.add_argument("--lock-report-file", metavar="PATH",
                         help="append lock reports to this JSONL file")
+    parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
+                        help=f"{send_timeout_help} (default: 10)")
 
 
 def configure_lockwatch(args: argparse.Namespace) -> lockwatch.MemorySink:

@@ -7,24 +7,16 @@ import asyncio
 import signal
 import sys
 
+from targets import serverflags
 from targets.roomserver.connection import DELIVERIES
 from targets.roomserver.context import ServerContext
 from targets.roomserver.modes import MODES
 from targets.roomserver.outputlimit import DEFAULT_MAX_UNSENT
 from targets.roomserver.server import RoomServer, listening_port
-from targets.serverflags import (
-    OneLineParser,
-    add_common_flags,
-    cannot_listen,
-    configure_lockwatch,
-    parse_flags,
-    positive_seconds,
-    start_logging,
-)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = OneLineParser(
+    parser = serverflags.OneLineParser(
         prog="python -m targets.roomserver",
         description="Reference room server with monitored room locks (see docs/wire-protocol.md).",
     )
@@ -35,16 +27,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ack: write each frame, then wait for the member's ack; write: "
                              "websockets' own send() alone, which waits only while the "
                              "socket's buffers are full (default: ack)")
-    add_common_flags(parser, default_port=8765)
-    parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                        help="how long one delivery, write and ack together, may take "
-                             "(default: 10)")
+    serverflags.add_common_flags(
+        parser, default_port=8765,
+        send_timeout_help="how long one delivery, write and ack together, may take")
     parser.add_argument("--outbox-size", type=int, default=256, metavar="N",
                         help="per-member outbox capacity in fixed mode (default: 256)")
     parser.add_argument("--max-unsent", type=int, default=DEFAULT_MAX_UNSENT, metavar="BYTES",
                         help="close a connection (1008) whose unsent output passes this many "
                              f"bytes (default: {DEFAULT_MAX_UNSENT}, 4 MiB)")
-    args = parse_flags(parser, argv)
+    args = serverflags.parse_flags(parser, argv)
     if args.outbox_size < 1:
         parser.error(f"--outbox-size {args.outbox_size} must be at least 1")
     if args.max_unsent < 1:
@@ -53,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> None:
-    memory = configure_lockwatch(args)
+    memory = serverflags.configure_lockwatch(args)
     context = ServerContext(
         mode=args.mode, send_timeout=args.send_timeout, outbox_size=args.outbox_size,
         delivery=args.delivery,
@@ -72,11 +63,11 @@ async def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    start_logging(args)
+    serverflags.start_logging(args)
     try:
         asyncio.run(run(args))
     except OSError as exc:
-        return cannot_listen("roomserver", args, exc)
+        return serverflags.cannot_listen("roomserver", args, exc)
     return 0
 
 
