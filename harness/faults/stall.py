@@ -24,14 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.faults.base import (
-    DOWNSTREAM,
-    MEMBER,
-    FaultKind,
-    MemberActor,
-    MemberEvidence,
-    OneToxic,
-)
+from harness.faults.base import DOWNSTREAM, MEMBER, FaultKind, MemberActor, MemberEvidence, OneToxic
 from harness.measure.stall_evidence import StallCheck, check_stalls
 
 NAME = "stall"
