@@ -756,25 +756,29 @@ class _ScenarioReader:
         """``[load]``; counts must be possible together (see the checks below)."""
         self.reject_unknown_keys(table, LOAD_KEYS, "in [load]")
         default = LoadSettings()
-        rooms = self.read_integer(table, "rooms", default.rooms, "[load] rooms")
-        members = self.read_integer(table, "members", default.members, "[load] members")
-        slow_members = self.read_integer(table, "slow_members", default.slow_members,
-                                         "[load] slow_members")
-        spawn_rate = self.read_number(table, "spawn_rate", default.spawn_rate,
-                                      "[load] spawn_rate")
-        broadcast_interval_s = self.read_duration(
-            table, "broadcast_interval", default.broadcast_interval_s, "[load] broadcast_interval"
+
+        def count(key: str) -> int:
+            return self.read_integer(table, key, getattr(default, key), f"[load] {key}")
+
+        def duration(key: str) -> float:
+            return self.read_duration(table, key, getattr(default, f"{key}_s"), f"[load] {key}")
+
+        # Read in the keys' documented order: the first bad one is the one reported.
+        load = LoadSettings(
+            rooms=count("rooms"), members=count("members"), slow_members=count("slow_members"),
+            spawn_rate=self.read_number(table, "spawn_rate", default.spawn_rate,
+                                        "[load] spawn_rate"),
+            broadcast_interval_s=duration("broadcast_interval"), stay_s=duration("stay"),
+            away_s=duration("away"), body_size=self.read_size(table, "body_size",
+                                                              "[load] body_size"),
+            op_timeout_s=duration("op_timeout"),
         )
-        stay_s = self.read_duration(table, "stay", default.stay_s, "[load] stay")
-        away_s = self.read_duration(table, "away", default.away_s, "[load] away")
-        body_size = self.read_size(table, "body_size", "[load] body_size")
-        op_timeout_s = self.read_duration(table, "op_timeout", default.op_timeout_s,
-                                          "[load] op_timeout")
+        members, rooms, slow, rate = load.members, load.rooms, load.slow_members, load.spawn_rate
         low_rate, high_rate = SPAWN_RATE_RANGE
         self.check_rules((
-            (not 0 < op_timeout_s <= MAX_OP_TIMEOUT_S,
+            (not 0 < load.op_timeout_s <= MAX_OP_TIMEOUT_S,
              f"[load] op_timeout must be > 0 and at most {MAX_OP_TIMEOUT_S:g}s, "
-             f'got {op_timeout_s:g}s; use e.g. op_timeout = "5s"'),
+             f'got {load.op_timeout_s:g}s; use e.g. op_timeout = "5s"'),
             (members < 1, f"[load] members must be >= 1, got {members}"),
             (members > MAX_MEMBERS,
              f"[load] members must be at most {MAX_MEMBERS}, got {members}; one run's members "
@@ -783,34 +787,23 @@ class _ScenarioReader:
             (rooms > members,
              f"[load] rooms ({rooms}) > members ({members}): some rooms would stay empty; "
              "lower rooms or raise members"),
-            (slow_members < 0, f"[load] slow_members must be >= 0, got {slow_members}"),
-            (slow_members > members,
-             f"[load] slow_members ({slow_members}) > members ({members}); slow members are "
+            (slow < 0, f"[load] slow_members must be >= 0, got {slow}"),
+            (slow > members,
+             f"[load] slow_members ({slow}) > members ({members}); slow members are "
              "counted in members, so lower slow_members or raise members"),
-            (spawn_rate <= 0,
-             f"[load] spawn_rate must be > 0 users per second, got {spawn_rate:g}"),
-            (slow_members > MAX_SLOW_MEMBERS,
+            (rate <= 0, f"[load] spawn_rate must be > 0 users per second, got {rate:g}"),
+            (slow > MAX_SLOW_MEMBERS,
              f"[load] slow_members must be at most {MAX_SLOW_MEMBERS} (each gets a Toxiproxy "
-             f"proxy of its own), got {slow_members}"),
+             f"proxy of its own), got {slow}"),
             # NaN is never in range.
-            (not low_rate <= spawn_rate <= high_rate,
+            (not low_rate <= rate <= high_rate,
              f"[load] spawn_rate (users per second) must be {low_rate:g}..{high_rate:g}, got "
-             f"{spawn_rate:g}; use e.g. spawn_rate = 12 (0.1 starts one member every 10 s)"),
-            (broadcast_interval_s <= 0,
+             f"{rate:g}; use e.g. spawn_rate = 12 (0.1 starts one member every 10 s)"),
+            (load.broadcast_interval_s <= 0,
              '[load] broadcast_interval must be > 0; use e.g. "200ms"'),
-            (stay_s <= 0, '[load] stay must be > 0; use e.g. "2s"'),
+            (load.stay_s <= 0, '[load] stay must be > 0; use e.g. "2s"'),
         ))
-        return LoadSettings(
-            rooms=rooms,
-            members=members,
-            slow_members=slow_members,
-            spawn_rate=spawn_rate,
-            broadcast_interval_s=broadcast_interval_s,
-            stay_s=stay_s,
-            away_s=away_s,
-            body_size=body_size,
-            op_timeout_s=op_timeout_s,
-        )
+        return load
 
     def read_size(self, table: Mapping[str, Any], key: str, label: str,
                   maximum: int = 0) -> int:
