@@ -17,7 +17,7 @@ import re
 import stat
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -461,21 +461,16 @@ def _describe_toml_error(message: str, source_text: str) -> str:
     return f"invalid TOML: {message}{quoted}{hint}"
 
 
+# In this order: a bool is an int too.
+_TOML_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"), (list, "array"),
+    (dict, "table"),
+)
+
+
 def _toml_type(value: object) -> str:
     """The TOML name of a parsed value's type, for error messages."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "table"
-    return "date/time"
+    return next((name for kind, name in _TOML_TYPES if isinstance(value, kind)), "date/time")
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
@@ -603,10 +598,12 @@ class _ScenarioReader:
             )
         return seconds
 
-    def check_range(self, label: str, value: float, low: float, high: float, hint: str) -> None:
-        """Raise unless ``low <= value <= high`` (NaN is never in range)."""
-        if not low <= value <= high:
-            raise self.fail(f"{label} must be {low:g}..{high:g}, got {value:g}; {hint}")
+    def check_rules(self, rules: Iterable[tuple[bool, str]]) -> None:
+        """Raise with the message of the first rule broken: ``(broken, message)`` pairs, in
+        the order the file's problems are reported."""
+        for broken, message in rules:
+            if broken:
+                raise self.fail(message)
 
     def read_string_list(
         self, table: Mapping[str, Any], key: str, default: Sequence[str], label: str
@@ -759,70 +756,54 @@ class _ScenarioReader:
         """``[load]``; counts must be possible together (see the checks below)."""
         self.reject_unknown_keys(table, LOAD_KEYS, "in [load]")
         default = LoadSettings()
-        rooms = self.read_integer(table, "rooms", default.rooms, "[load] rooms")
-        members = self.read_integer(table, "members", default.members, "[load] members")
-        slow_members = self.read_integer(table, "slow_members", default.slow_members,
-                                         "[load] slow_members")
-        spawn_rate = self.read_number(table, "spawn_rate", default.spawn_rate,
-                                      "[load] spawn_rate")
-        broadcast_interval_s = self.read_duration(
-            table, "broadcast_interval", default.broadcast_interval_s, "[load] broadcast_interval"
+
+        def count(key: str) -> int:
+            return self.read_integer(table, key, getattr(default, key), f"[load] {key}")
+
+        def duration(key: str) -> float:
+            return self.read_duration(table, key, getattr(default, f"{key}_s"), f"[load] {key}")
+
+        # Read in the keys' documented order: the first bad one is the one reported.
+        load = LoadSettings(
+            rooms=count("rooms"), members=count("members"), slow_members=count("slow_members"),
+            spawn_rate=self.read_number(table, "spawn_rate", default.spawn_rate,
+                                        "[load] spawn_rate"),
+            broadcast_interval_s=duration("broadcast_interval"), stay_s=duration("stay"),
+            away_s=duration("away"), body_size=self.read_size(table, "body_size",
+                                                              "[load] body_size"),
+            op_timeout_s=duration("op_timeout"),
         )
-        stay_s = self.read_duration(table, "stay", default.stay_s, "[load] stay")
-        away_s = self.read_duration(table, "away", default.away_s, "[load] away")
-        body_size = self.read_size(table, "body_size", "[load] body_size")
-        op_timeout_s = self.read_duration(table, "op_timeout", default.op_timeout_s,
-                                          "[load] op_timeout")
-        if not 0 < op_timeout_s <= MAX_OP_TIMEOUT_S:
-            raise self.fail(f"[load] op_timeout must be > 0 and at most {MAX_OP_TIMEOUT_S:g}s, "
-                            f'got {op_timeout_s:g}s; use e.g. op_timeout = "5s"')
-        if members < 1:
-            raise self.fail(f"[load] members must be >= 1, got {members}")
-        if members > MAX_MEMBERS:
-            raise self.fail(
-                f"[load] members must be at most {MAX_MEMBERS}, got {members}; one run's members "
-                "all run on this machine, so use e.g. members = 12"
-            )
-        if rooms < 1:
-            raise self.fail(f"[load] rooms must be >= 1, got {rooms}")
-        if rooms > members:
-            raise self.fail(
-                f"[load] rooms ({rooms}) > members ({members}): some rooms would stay empty; "
-                "lower rooms or raise members"
-            )
-        if slow_members < 0:
-            raise self.fail(f"[load] slow_members must be >= 0, got {slow_members}")
-        if slow_members > members:
-            raise self.fail(
-                f"[load] slow_members ({slow_members}) > members ({members}); slow members are "
-                "counted in members, so lower slow_members or raise members"
-            )
-        if spawn_rate <= 0:
-            raise self.fail(f"[load] spawn_rate must be > 0 users per second, got {spawn_rate:g}")
-        if slow_members > MAX_SLOW_MEMBERS:
-            raise self.fail(
-                f"[load] slow_members must be at most {MAX_SLOW_MEMBERS} (each gets a Toxiproxy "
-                f"proxy of its own), got {slow_members}"
-            )
-        self.check_range(
-            "[load] spawn_rate (users per second)", spawn_rate, *SPAWN_RATE_RANGE,
-            "use e.g. spawn_rate = 12 (0.1 starts one member every 10 s)",
-        )
-        if broadcast_interval_s <= 0:
-            raise self.fail('[load] broadcast_interval must be > 0; use e.g. "200ms"')
-        if stay_s <= 0:
-            raise self.fail('[load] stay must be > 0; use e.g. "2s"')
-        return LoadSettings(
-            rooms=rooms,
-            members=members,
-            slow_members=slow_members,
-            spawn_rate=spawn_rate,
-            broadcast_interval_s=broadcast_interval_s,
-            stay_s=stay_s,
-            away_s=away_s,
-            body_size=body_size,
-            op_timeout_s=op_timeout_s,
-        )
+        members, rooms, slow, rate = load.members, load.rooms, load.slow_members, load.spawn_rate
+        low_rate, high_rate = SPAWN_RATE_RANGE
+        self.check_rules((
+            (not 0 < load.op_timeout_s <= MAX_OP_TIMEOUT_S,
+             f"[load] op_timeout must be > 0 and at most {MAX_OP_TIMEOUT_S:g}s, "
+             f'got {load.op_timeout_s:g}s; use e.g. op_timeout = "5s"'),
+            (members < 1, f"[load] members must be >= 1, got {members}"),
+            (members > MAX_MEMBERS,
+             f"[load] members must be at most {MAX_MEMBERS}, got {members}; one run's members "
+             "all run on this machine, so use e.g. members = 12"),
+            (rooms < 1, f"[load] rooms must be >= 1, got {rooms}"),
+            (rooms > members,
+             f"[load] rooms ({rooms}) > members ({members}): some rooms would stay empty; "
+             "lower rooms or raise members"),
+            (slow < 0, f"[load] slow_members must be >= 0, got {slow}"),
+            (slow > members,
+             f"[load] slow_members ({slow}) > members ({members}); slow members are "
+             "counted in members, so lower slow_members or raise members"),
+            (rate <= 0, f"[load] spawn_rate must be > 0 users per second, got {rate:g}"),
+            (slow > MAX_SLOW_MEMBERS,
+             f"[load] slow_members must be at most {MAX_SLOW_MEMBERS} (each gets a Toxiproxy "
+             f"proxy of its own), got {slow}"),
+            # NaN is never in range.
+            (not low_rate <= rate <= high_rate,
+             f"[load] spawn_rate (users per second) must be {low_rate:g}..{high_rate:g}, got "
+             f"{rate:g}; use e.g. spawn_rate = 12 (0.1 starts one member every 10 s)"),
+            (load.broadcast_interval_s <= 0,
+             '[load] broadcast_interval must be > 0; use e.g. "200ms"'),
+            (load.stay_s <= 0, '[load] stay must be > 0; use e.g. "2s"'),
+        ))
+        return load
 
     def read_size(self, table: Mapping[str, Any], key: str, label: str,
                   maximum: int = 0) -> int:

@@ -30,16 +30,9 @@ class BandwidthFault(OneToxic):
     """Toxiproxy ``bandwidth`` toxic: at most ``rate_kb_per_s`` kilobytes per second."""
 
     NAME: ClassVar[str] = NAME
+    ATTRIBUTES: ClassVar[Mapping[str, str]] = {"rate": "rate_kb_per_s"}
     rate_kb_per_s: int
     stream: str = DOWNSTREAM
-
-    def attributes(self) -> dict[str, int]:
-        """``rate`` in KB/s."""
-        return {"rate": self.rate_kb_per_s}
-
-    def to_dict(self) -> dict[str, Any]:
-        """``kind``, ``stream`` and ``rate_kb_per_s``."""
-        return {"kind": NAME, "stream": self.stream, "rate_kb_per_s": self.rate_kb_per_s}
 
 
 def parse(table: Mapping[str, Any]) -> BandwidthFault:

@@ -86,13 +86,19 @@ class Fault(Protocol):
 
 
 class OneToxic:
-    """What every fault that is one toxic shares: its kind's name and the toxic built from it.
+    """What every fault that is one toxic shares: its kind's name, the toxic built from it and
+    its JSON form.
 
-    A fault dataclass sets :attr:`NAME` and a ``stream`` field, and implements
-    :meth:`attributes`; ``kind`` and ``toxic()`` come from here.
+    A fault dataclass sets :attr:`NAME`, :attr:`ATTRIBUTES` (and :attr:`WHERE` for a member
+    fault) and a ``stream`` field; ``kind``, ``attributes()``, ``toxic()`` and ``to_dict()``
+    come from here.
     """
 
     NAME: ClassVar[str]
+    #: Each toxic attribute (in Toxiproxy's unit) and the field that holds it, in order.
+    ATTRIBUTES: ClassVar[Mapping[str, str]] = {}
+    #: :data:`PROXY` or :data:`MEMBER`, as the kind's :attr:`FaultKind.where`.
+    WHERE: ClassVar[str] = PROXY
     stream: str
 
     @property
@@ -102,7 +108,14 @@ class OneToxic:
 
     def attributes(self) -> dict[str, int]:
         """The toxic's attributes, in Toxiproxy's units."""
-        raise NotImplementedError
+        return {attribute: getattr(self, name) for attribute, name in self.ATTRIBUTES.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """``kind``, then ``stream`` (a proxy fault) or ``where`` (a member fault, which has
+        no stream), then each field of :attr:`ATTRIBUTES`."""
+        place = {"stream": self.stream} if self.WHERE == PROXY else {"where": self.WHERE}
+        return {"kind": self.NAME, **place,
+                **{name: getattr(self, name) for name in self.ATTRIBUTES.values()}}
 
     def toxic(self) -> ToxicSpec:
         """Toxic of type :attr:`NAME` on :attr:`stream` with :meth:`attributes`."""

@@ -32,22 +32,10 @@ class LatencyFault(OneToxic):
     """Toxiproxy ``latency`` toxic: each chunk waits ``latency_ms`` +/- ``jitter_ms``."""
 
     NAME: ClassVar[str] = NAME
+    ATTRIBUTES: ClassVar[Mapping[str, str]] = {"latency": "latency_ms", "jitter": "jitter_ms"}
     latency_ms: int
     jitter_ms: int = 0
     stream: str = DOWNSTREAM
-
-    def attributes(self) -> dict[str, int]:
-        """``latency`` and ``jitter`` in ms."""
-        return {"latency": self.latency_ms, "jitter": self.jitter_ms}
-
-    def to_dict(self) -> dict[str, Any]:
-        """``kind``, ``stream``, ``latency_ms`` and ``jitter_ms``."""
-        return {
-            "kind": NAME,
-            "stream": self.stream,
-            "latency_ms": self.latency_ms,
-            "jitter_ms": self.jitter_ms,
-        }
 
 
 def parse(table: Mapping[str, Any]) -> LatencyFault:

@@ -60,18 +60,12 @@ class ReconnectFault(OneToxic):
     ``down_ms``."""
 
     NAME: ClassVar[str] = NAME
+    WHERE: ClassVar[str] = MEMBER
+    #: ``interval`` and ``down`` in ms (the settings the members act out).
+    ATTRIBUTES: ClassVar[Mapping[str, str]] = {"interval": "interval_ms", "down": "down_ms"}
     interval_ms: int = 1000
     down_ms: int = 200
     stream: str = DOWNSTREAM
-
-    def attributes(self) -> dict[str, int]:
-        """``interval`` and ``down`` in ms (the settings the members act out)."""
-        return {"interval": self.interval_ms, "down": self.down_ms}
-
-    def to_dict(self) -> dict[str, Any]:
-        """``kind``, ``where`` (``"member"``), ``interval_ms`` and ``down_ms``."""
-        return {"kind": NAME, "where": MEMBER, "interval_ms": self.interval_ms,
-                "down_ms": self.down_ms}
 
 
 def parse(table: Mapping[str, Any]) -> ReconnectFault:

@@ -44,20 +44,13 @@ class SlicerFault(OneToxic):
     ``delay_us`` microseconds apart."""
 
     NAME: ClassVar[str] = NAME
+    #: ``average_size`` and ``size_variation`` in bytes, ``delay`` in µs.
+    ATTRIBUTES: ClassVar[Mapping[str, str]] = {
+        "average_size": "average_size", "size_variation": "size_variation", "delay": "delay_us"}
     average_size: int
     size_variation: int = 0
     delay_us: int = 0
     stream: str = DOWNSTREAM
-
-    def attributes(self) -> dict[str, int]:
-        """``average_size``, ``size_variation`` (bytes) and ``delay`` (µs)."""
-        return {"average_size": self.average_size, "size_variation": self.size_variation,
-                "delay": self.delay_us}
-
-    def to_dict(self) -> dict[str, Any]:
-        """``kind``, ``stream``, ``average_size``, ``size_variation`` and ``delay_us``."""
-        return {"kind": NAME, "stream": self.stream, "average_size": self.average_size,
-                "size_variation": self.size_variation, "delay_us": self.delay_us}
 
 
 def _read_bytes(table: Mapping[str, Any], key: str, default: int | None) -> int:

@@ -24,14 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.faults.base import (
-    DOWNSTREAM,
-    MEMBER,
-    FaultKind,
-    MemberActor,
-    MemberEvidence,
-    OneToxic,
-)
+from harness.faults.base import DOWNSTREAM, MEMBER, FaultKind, MemberActor, MemberEvidence, OneToxic
 from harness.measure.stall_evidence import StallCheck, check_stalls
 
 NAME = "stall"
@@ -42,15 +35,8 @@ class StallFault(OneToxic):
     """The slow members stop reading their sockets for the fault window."""
 
     NAME: ClassVar[str] = NAME
-    stream: str = DOWNSTREAM
-
-    def attributes(self) -> dict[str, int]:
-        """None: a stall has no settings."""
-        return {}
-
-    def to_dict(self) -> dict[str, Any]:
-        """``kind`` and ``where`` (``"member"``)."""
-        return {"kind": NAME, "where": MEMBER}
+    WHERE: ClassVar[str] = MEMBER
+    stream: str = DOWNSTREAM  # a stall has no settings (no ATTRIBUTES)
 
 
 def parse(table: Mapping[str, Any]) -> StallFault:

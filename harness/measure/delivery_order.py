@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.measure.tail import LineTail
+
 __all__ = ["LOST_SENT", "ORDER_COUNTS", "DeliveryOrderCounts", "OrderTail"]
 
 ORDER_COUNTS: tuple[str, ...] = ("received", "reordered", "duplicated", "lost", "owed")
@@ -91,26 +93,17 @@ def _lost_sent(value: Any) -> list[tuple[float, int]]:
     return pairs
 
 
-class OrderTail:
+class OrderTail(LineTail):
     """Sum the complete lines appended to ``order.jsonl`` since the last call."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        super().__init__(path)
         self.counts = DeliveryOrderCounts()
         self.malformed = 0
-        self._offset = 0
 
     def read_new(self) -> DeliveryOrderCounts:
         """The sums so far (the object is updated in place; copy it to keep a snapshot)."""
-        try:
-            with open(self.path, "rb") as file:
-                file.seek(self._offset)
-                chunk = file.read()
-        except FileNotFoundError:
-            return self.counts
-        end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
-        self._offset += end
-        for line in chunk[:end].splitlines():
+        for line in self.new_lines():
             try:
                 decoded = json.loads(line)
                 if not isinstance(decoded, dict):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.measure.series import SampledSeries
+from harness.measure.tail import LineTail
 
 __all__ = ["INFLIGHT_OLDEST_SERIES", "INFLIGHT_SERIES", "MAX_AGES",
            "InFlightTail", "Waiting", "describe_waiting"]
@@ -49,15 +50,14 @@ class Waiting:
     age_ms: float
 
 
-class InFlightTail:
+class InFlightTail(LineTail):
     """Follow ``inflight.jsonl``: the latest line of each process."""
 
     def __init__(self, path: Path, *, record: bool = False) -> None:
         """``record``: keep :attr:`points` (a run does; the web UI, which may follow swarms
         for days, does not)."""
-        self.path = path
+        super().__init__(path)
         self.record = record
-        self._offset = 0
         #: Process -> (wall time of its latest line, its waiting operations).
         self.latest: dict[str, tuple[float, list[Waiting]]] = {}
         #: Processes whose history ended the run.
@@ -71,15 +71,7 @@ class InFlightTail:
         self.points: list[tuple[float, int, float]] = []
 
     def read_new(self) -> None:
-        try:
-            with open(self.path, "rb") as file:
-                file.seek(self._offset)
-                chunk = file.read()
-        except FileNotFoundError:
-            return
-        end = chunk.rfind(b"\n") + 1
-        self._offset += end
-        for raw in chunk[:end].splitlines():
+        for raw in self.new_lines():
             try:
                 line = json.loads(raw)
                 process, stamp = str(line["process"]), float(line["time"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -175,22 +175,32 @@ def draw_failures(axes: Axes, series: Series | None, *, legend: bool = True) -> 
         return
     assert series is not None
     ops = sorted({op for _, op, _ in series.failed_per_second})
-    bottom: dict[float, float] = {}
+    stacks = []
     for index, op in enumerate(ops):
         bars = [(second, count) for second, name, count in series.failed_per_second
                 if name == op]
-        axes.bar([second for second, _ in bars], [count for _, count in bars], width=1.0,
-                 align="edge", bottom=[bottom.get(second, 0.0) for second, _ in bars],
-                 color=FAILURE_COLORS[index % len(FAILURE_COLORS)], edgecolor="white",
-                 linewidth=0.5, label=f"{op} ({sum(count for _, count in bars):g})")
-        for second, count in bars:
-            bottom[second] = bottom.get(second, 0.0) + count
-    axes.set_xlim(series.start_s, series.chart_end_s)
-    axes.set_ylim(bottom=0, top=max(max(bottom.values(), default=0.0) * 1.1, 1.0))
+        stacks.append((f"{op} ({sum(count for _, count in bars):g})",
+                       FAILURE_COLORS[index % len(FAILURE_COLORS)], bars))
+    stack_bars(axes, series, stacks)
     if not ops:
         no_data(axes, "no failed operations")
     elif legend:
         axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
+
+
+def stack_bars(axes: Axes, series: Series,
+               stacks: Sequence[tuple[str, str, Sequence[tuple[float, float]]]]) -> None:
+    """Bars a second wide, one ``(label, color, [(second, count), ...])`` on top of those
+    before it; x over the run, y from 0 to a tenth above the highest pile (at least 1)."""
+    bottom: dict[float, float] = {}
+    for label, color, bars in stacks:
+        axes.bar([second for second, _ in bars], [count for _, count in bars], width=1.0,
+                 align="edge", bottom=[bottom.get(second, 0.0) for second, _ in bars],
+                 color=color, edgecolor="white", linewidth=0.5, label=label)
+        for second, count in bars:
+            bottom[second] = bottom.get(second, 0.0) + count
+    axes.set_xlim(series.start_s, series.chart_end_s)
+    axes.set_ylim(bottom=0, top=max(max(bottom.values(), default=0.0) * 1.1, 1.0))
 
 
 def max_failures_per_second(series: Series | None) -> float:
@@ -254,14 +264,10 @@ def draw_lock_reports(axes: Axes, series: Series | None, *, legend: bool = True)
         return
     assert series is not None
     edges, counts = lock_report_bins(series)
-    bottom = [0] * len(edges)
-    for kind, column in counts.items():
-        axes.bar(edges, column, width=1.0, align="edge", bottom=bottom,
-                 color=LOCK_KIND_COLORS.get(kind, OTHER_KIND_COLOR), edgecolor="white",
-                 linewidth=0.5, label=f"{kind} ({sum(column)})")
-        bottom = [below + count for below, count in zip(bottom, column, strict=True)]
-    axes.set_xlim(series.start_s, series.chart_end_s)
-    axes.set_ylim(bottom=0, top=max(max(bottom, default=0) * 1.1, 1.0))
+    stack_bars(axes, series, [
+        (f"{kind} ({sum(column)})", LOCK_KIND_COLORS.get(kind, OTHER_KIND_COLOR),
+         list(zip(edges, column, strict=True)))
+        for kind, column in counts.items()])
     if not series.lock_reports:
         no_data(axes, "no lock reports")
     if legend:

@@ -17,13 +17,13 @@ that ran; component versions; links to the run's other files.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from harness.measure.measurements import MEMBER_KINDS, OPS
 from harness.pages import charts
 from harness.pages.html import STATUS_CLASSES, badge, esc, number, page, table
-from harness.pages.model import RunView
+from harness.pages.model import RunView, Series
 from harness.pages.sampled_chart import run_sampled_chart, sampled_names
 from harness.thresholds import CheckResult
 from lockwatch.report import Report
@@ -122,13 +122,11 @@ def delivery_note(view: RunView) -> str:
 
 def failures_section(view: RunView) -> list[str]:
     """Failed operations per second, by operation; nothing when none failed."""
-    if view.series is None or not view.series.failed_per_second:
-        return []
-    return [_section("Failed operations over time",
-                     _chart(charts.run_failures_chart(view), "failed operations per second")
-                     + '<p class="note">Operations that ended in an error, per second and '
-                     "operation (their errors are in samples.jsonl). Operations still waiting "
-                     "at the end are on the latency charts instead.</p>")]
+    return _series_section(
+        view, lambda series: series.failed_per_second, "Failed operations over time",
+        charts.run_failures_chart, "failed operations per second",
+        "Operations that ended in an error, per second and operation (their errors are in "
+        "samples.jsonl). Operations still waiting at the end are on the latency charts instead.")
 
 
 def generator_lag_section(view: RunView) -> list[str]:
@@ -200,14 +198,21 @@ def stall_section(view: RunView) -> list[str]:
 
 def lost_section(view: RunView) -> list[str]:
     """Deliveries owed and lost over time; nothing when none was lost (or not recorded)."""
-    if view.series is None or not view.series.lost:
+    return _series_section(
+        view, lambda series: series.lost, "Deliveries lost over time", charts.run_lost_chart,
+        "deliveries lost",
+        "How many deliveries owed to members were lost so far, placed at when the lost message "
+        "was sent (a member owed a message that had not received it a grace period after the "
+        "send, or by the run's end; the rules are in scenarios/README.md).")
+
+
+def _series_section(view: RunView, drawn: Callable[[Series], object], title: str,
+                    chart: Callable[[RunView], str], alt: str, note: str) -> list[str]:
+    """``title`` over the ``chart`` of what the run's series ``drawn`` returns, and ``note``
+    (HTML); nothing when the run has no series or that part of them is empty."""
+    if view.series is None or not drawn(view.series):
         return []
-    return [_section("Deliveries lost over time",
-                     _chart(charts.run_lost_chart(view), "deliveries lost")
-                     + '<p class="note">How many deliveries owed to members were lost so far, '
-                     "placed at when the lost message was sent (a member owed a message that "
-                     "had not received it a grace period after the send, or by the run's end; "
-                     "the rules are in scenarios/README.md).</p>")]
+    return [_section(title, _chart(chart(view), alt) + f'<p class="note">{note}</p>')]
 
 
 def sampled_section(view: RunView) -> list[str]:

@@ -267,10 +267,15 @@ def _fields(name: str, table: Any, allowed: tuple[str, ...]) -> dict[str, tuple[
     where = f"[protocol] {name}"
     if not isinstance(table, Mapping):
         raise ValueError(f"{where} must be a table, e.g. {name} = {{{allowed[0]} = \"...\"}}")
+    _reject_unknown(table, allowed, where)
+    return {key: _path(value, f"{where} {key}") for key, value in table.items()}
+
+
+def _reject_unknown(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """Raise for the first key of ``table`` that is not ``allowed``, naming those that are."""
     for key in table:
         if key not in allowed:
             raise ValueError(f"unknown key '{key}' in {where} (allowed: {', '.join(allowed)})")
-    return {key: _path(value, f"{where} {key}") for key, value in table.items()}
 
 
 def _seconds(value: Any) -> float | None:

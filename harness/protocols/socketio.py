@@ -49,7 +49,15 @@ from harness.protocols.base import ClientProtocol, Delivered, Event, MessageId
 from harness.protocols.fields import integer as _integer
 from harness.protocols.fields import message as _message
 from harness.protocols.fields import text as _text
-from harness.protocols.jsonframes import MESSAGE_FIELDS, _compile, _lookup, _path, _render, _seconds
+from harness.protocols.jsonframes import (
+    MESSAGE_FIELDS,
+    _compile,
+    _lookup,
+    _path,
+    _reject_unknown,
+    _render,
+    _seconds,
+)
 
 # (jsonframes' template and path helpers: the same templates and paths as kind = "json".)
 
@@ -95,10 +103,7 @@ def _operation(name: str, value: Any) -> _Operation:
         raise ValueError(f'{where} must be a table, e.g. {name} = {{event = "{name}", '
                          'ack = false}' + (', or "disconnect" to leave by closing'
                                            if name == "leave" else ""))
-    for key in value:
-        if key not in OPERATION_KEYS:
-            raise ValueError(f"unknown key '{key}' in {where} (allowed: "
-                             f"{', '.join(OPERATION_KEYS)})")
+    _reject_unknown(value, OPERATION_KEYS, where)
     event = value.get("event", DEFAULTS[name]["event"])
     if not isinstance(event, str) or not event:
         raise ValueError(f"{where} event must be the event's name, e.g. \"{name}\"")
@@ -120,27 +125,34 @@ def _operation(name: str, value: Any) -> _Operation:
                       confirmed_by)
 
 
+#: The keys of a ``message`` or ``push`` rule.
+_RULE_KEYS: tuple[str, ...] = ("event", "fields")
+
+
+def _fields_table(fields: Any, where: str, allowed: tuple[str, ...],
+                  example: str) -> Mapping[str, Any]:
+    """A rule's ``fields``: a table of paths into the event's arguments, keys ``allowed``
+    (``example``: such a table, for the message)."""
+    if not isinstance(fields, Mapping):
+        raise ValueError(f"{where} fields must be a table of paths into the event's "
+                         f"arguments, e.g. fields = {example}")
+    _reject_unknown(fields, allowed, f"{where} fields")
+    return fields
+
+
 def _message_rule(value: Any) -> tuple[str, dict[str, tuple[str | int, ...]] | None]:
     where = "[protocol] message"
     if not isinstance(value, Mapping):
         raise ValueError(f'{where} must be a table, e.g. message = {{event = "new message", '
                          'fields = {id = "0.message.id"}}')
-    for key in value:
-        if key not in ("event", "fields"):
-            raise ValueError(f"unknown key '{key}' in {where} (allowed: event, fields)")
+    _reject_unknown(value, _RULE_KEYS, where)
     event = value.get("event", "message")
     if not isinstance(event, str) or not event:
         raise ValueError(f"{where} event must be the event's name, e.g. \"new message\"")
     if "fields" not in value:
         return event, None
-    fields = value["fields"]
-    if not isinstance(fields, Mapping):
-        raise ValueError(f'{where} fields must be a table of paths into the event\'s '
-                         'arguments, e.g. fields = {id = "0.id", sender = "0.from"}')
-    for key in fields:
-        if key not in MESSAGE_FIELDS:
-            raise ValueError(f"unknown key '{key}' in {where} fields (allowed: "
-                             f"{', '.join(MESSAGE_FIELDS)})")
+    fields = _fields_table(value["fields"], where, MESSAGE_FIELDS,
+                           '{id = "0.id", sender = "0.from"}')
     if "id" not in fields and "sent_at" not in fields:
         raise ValueError(f"{where} fields needs id (the {{id}} the sender put in) or sent_at, "
                          "or delivery time cannot be measured")
@@ -157,17 +169,8 @@ def _push_rule(value: Any) -> tuple[str, dict[str, tuple[str | int, ...]]]:
             or not value["event"]:
         raise ValueError(f'{where} must be a table with the event\'s name, e.g. push = '
                          '{event = "tick", fields = {sent_at = "0.at"}}')
-    for key in value:
-        if key not in ("event", "fields"):
-            raise ValueError(f"unknown key '{key}' in {where} (allowed: event, fields)")
-    fields = value.get("fields", {})
-    if not isinstance(fields, Mapping):
-        raise ValueError(f'{where} fields must be a table of paths into the event\'s '
-                         'arguments, e.g. fields = {id = "0.id"}')
-    for key in fields:
-        if key not in PUSH_FIELDS:
-            raise ValueError(f"unknown key '{key}' in {where} fields (allowed: "
-                             f"{', '.join(PUSH_FIELDS)})")
+    _reject_unknown(value, _RULE_KEYS, where)
+    fields = _fields_table(value.get("fields", {}), where, PUSH_FIELDS, '{id = "0.id"}')
     return value["event"], {key: _path(path, f"{where} fields {key}")
                             for key, path in fields.items()}
 

@@ -15,30 +15,22 @@ from pathlib import Path
 from harness.measure.delivery_order import OrderTail
 from harness.measure.inflight import InFlightTail
 from harness.measure.measurements import Sample
+from harness.measure.tail import LineTail
 from harness.runfolder.folder import RunFolder
 
 __all__ = ["RunFolderReaders", "SampleTail"]
 
 
-class SampleTail:
+class SampleTail(LineTail):
     """Read the complete lines appended to a samples file since the last call."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
+        super().__init__(path)
         self.malformed = 0
 
     def read_new(self) -> list[Sample]:
-        try:
-            with open(self.path, "rb") as file:
-                file.seek(self._offset)
-                chunk = file.read()
-        except FileNotFoundError:
-            return []
-        end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
-        self._offset += end
         samples: list[Sample] = []
-        for line in chunk[:end].splitlines():
+        for line in self.new_lines():
             if not line.strip():
                 continue
             try:

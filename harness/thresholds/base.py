@@ -158,17 +158,24 @@ def not_enough_load(measurements: Measurements, min_samples: int, subject: str) 
     return too_few_samples(subject, len(measurements.samples), min_samples)
 
 
-def too_few_samples(subject: str, count: int, min_samples: int) -> Measured | None:
+def too_few_samples(subject: str, count: int, min_samples: int, counted: str = "samples",
+                    note: str = "") -> Measured | None:
     """A no-data result for ``subject`` if ``count`` is below ``min_samples`` (at least 1).
 
-    Returns None when there are enough samples.
+    ``counted`` names what was counted in the reason (``"messages received"``), ``note``
+    follows it. Returns None when there are enough samples.
     """
     needed = max(min_samples, 1)
     if count >= needed:
         return None
-    return Measured(
-        value=None, samples=count, reason=f"{subject} has {count} samples, needs {needed}"
-    )
+    return Measured(value=None, samples=count,
+                    reason=f"{subject} has {count} {counted}, needs {needed}{note}")
+
+
+def statistic_after(head: str, subject: str) -> str:
+    """What follows ``head.`` in ``subject`` (``count`` of ``errors.count``); ``""`` when
+    ``subject`` does not start with ``head.``."""
+    return subject[len(head) + 1:] if subject.startswith(head + ".") else ""
 
 
 def require_no_unit(subject: str, unit: str | None) -> None:

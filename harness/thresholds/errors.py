@@ -23,6 +23,7 @@ from harness.thresholds.base import (
     not_enough_load,
     pick_statistic,
     require_no_unit,
+    statistic_after,
 )
 
 HEAD = "errors"
@@ -87,7 +88,7 @@ def parse(subject: str) -> ErrorMetric:
     Raises:
         ValueError: any other subject starting with ``errors``.
     """
-    statistic = subject[len(HEAD) + 1 :] if subject.startswith(HEAD + ".") else ""
+    statistic = statistic_after(HEAD, subject)
     return ErrorMetric(pick_statistic(statistic, STATISTICS, subject, SYNTAX, f"{HEAD}."))
 
 

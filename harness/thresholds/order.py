@@ -33,6 +33,8 @@ from harness.thresholds.base import (
     ThresholdKind,
     pick_statistic,
     require_no_unit,
+    statistic_after,
+    too_few_samples,
 )
 
 HEAD = "deliver"
@@ -57,13 +59,11 @@ class OrderCount(PlainNumber):
         """The count, once at least ``min_samples`` messages were received."""
         counts = measurements.delivery_order
         if counts is None:
-            return Measured(value=None, samples=0,
-                            reason=f"{self.subject} was not measured in this run")
-        needed = max(min_samples, 1)
-        if counts.received < needed:
-            return Measured(value=None, samples=counts.received,
-                            reason=f"{self.subject} has {counts.received} messages received, "
-                                   f"needs {needed}")
+            return _not_measured(self.subject)
+        too_few = too_few_samples(self.subject, counts.received, min_samples,
+                                  "messages received")
+        if too_few is not None:
+            return too_few
         return Measured(value=float(getattr(counts, self.statistic)), samples=counts.received)
 
 
@@ -92,17 +92,20 @@ class LostRatio:
         """Lost / owed, once at least ``min_samples`` deliveries were owed."""
         counts = measurements.delivery_order
         if counts is None:
-            return Measured(value=None, samples=0,
-                            reason=f"{self.subject} was not measured in this run")
+            return _not_measured(self.subject)
         of_kind = counts.of_kind(None if self.members == "all" else self.members)
         owed, lost = of_kind["owed"], of_kind["lost"]
-        needed = max(min_samples, 1)
-        if owed < needed:
-            return Measured(value=None, samples=owed,
-                            reason=f"{self.subject} has {owed} deliveries owed, needs {needed} "
-                                   "(owed: to members of the same Locust process whose "
-                                   "message ids match what was sent)")
+        too_few = too_few_samples(self.subject, owed, min_samples, "deliveries owed",
+                                  " (owed: to members of the same Locust process whose "
+                                  "message ids match what was sent)")
+        if too_few is not None:
+            return too_few
         return Measured(value=lost / owed, samples=owed)
+
+
+def _not_measured(subject: str) -> Measured:
+    """No data: the run has no delivery order counts."""
+    return Measured(value=None, samples=0, reason=f"{subject} was not measured in this run")
 
 
 def claims(subject: str) -> bool:
@@ -112,7 +115,7 @@ def claims(subject: str) -> bool:
     ratio = _RATIO.match(subject)
     if ratio is not None:
         return bool(difflib.get_close_matches(ratio["statistic"], ["lost"], n=1, cutoff=0.75))
-    statistic = subject[len(HEAD) + 1:] if subject.startswith(HEAD + ".") else ""
+    statistic = statistic_after(HEAD, subject)
     return bool(statistic) and bool(difflib.get_close_matches(statistic, STATISTICS, n=1))
 
 
@@ -131,7 +134,7 @@ def parse(subject: str) -> OrderCount | LostRatio:
                              "use fast, slow or all")
         pick_statistic(ratio["statistic"], ("lost",), subject, SYNTAX, f"{HEAD}[{members}].")
         return LostRatio(members)
-    statistic = subject[len(HEAD) + 1:] if subject.startswith(HEAD + ".") else ""
+    statistic = statistic_after(HEAD, subject)
     return OrderCount(pick_statistic(statistic, STATISTICS, subject, SYNTAX, f"{HEAD}."))
 
 

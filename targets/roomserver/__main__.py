@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
-import logging
 import signal
 import sys
-from typing import NoReturn
 
+from targets import serverflags
 from targets.roomserver.connection import DELIVERIES
 from targets.roomserver.context import ServerContext
 from targets.roomserver.modes import MODES
 from targets.roomserver.outputlimit import DEFAULT_MAX_UNSENT
 from targets.roomserver.server import RoomServer, listening_port
-from targets.serverflags import add_common_flags, configure_lockwatch, positive_seconds
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag gets one line (what is wrong, where to look), exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = OneLineParser(
+    parser = serverflags.OneLineParser(
         prog="python -m targets.roomserver",
         description="Reference room server with monitored room locks (see docs/wire-protocol.md).",
     )
@@ -37,18 +27,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ack: write each frame, then wait for the member's ack; write: "
                              "websockets' own send() alone, which waits only while the "
                              "socket's buffers are full (default: ack)")
-    add_common_flags(parser, default_port=8765)
-    parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                        help="how long one delivery, write and ack together, may take "
-                             "(default: 10)")
+    serverflags.add_common_flags(
+        parser, default_port=8765,
+        send_timeout_help="how long one delivery, write and ack together, may take")
     parser.add_argument("--outbox-size", type=int, default=256, metavar="N",
                         help="per-member outbox capacity in fixed mode (default: 256)")
     parser.add_argument("--max-unsent", type=int, default=DEFAULT_MAX_UNSENT, metavar="BYTES",
                         help="close a connection (1008) whose unsent output passes this many "
                              f"bytes (default: {DEFAULT_MAX_UNSENT}, 4 MiB)")
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port {args.port} is out of range; use 0..65535 (0 picks a free port)")
+    args = serverflags.parse_flags(parser, argv)
     if args.outbox_size < 1:
         parser.error(f"--outbox-size {args.outbox_size} must be at least 1")
     if args.max_unsent < 1:
@@ -57,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> None:
-    memory = configure_lockwatch(args)
+    memory = serverflags.configure_lockwatch(args)
     context = ServerContext(
         mode=args.mode, send_timeout=args.send_timeout, outbox_size=args.outbox_size,
         delivery=args.delivery,
@@ -76,20 +63,11 @@ async def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    serverflags.start_logging(args)
     try:
         asyncio.run(run(args))
     except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
-            raise
-        print(
-            f"roomserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
-            "pick another --port, or --port 0 for a free one",
-            file=sys.stderr,
-        )
-        return 2
+        return serverflags.cannot_listen("roomserver", args, exc)
     return 0
 
 

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
-import logging
 import signal
 import socket
 import sys
 
 import uvicorn
 
-from targets.roomserver.__main__ import OneLineParser
-from targets.serverflags import add_common_flags, configure_lockwatch, positive_seconds
+from targets import serverflags
 from targets.socketio_room.modes import MODES
 from targets.socketio_room.server import RoomApp
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = OneLineParser(
+    parser = serverflags.OneLineParser(
         prog="python -m targets.socketio_room",
         description="Socket.IO room server with a monitored room lock (the Socket.IO "
                     "reference target; events in targets/socketio_room/server.py).",
@@ -32,19 +29,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="broadcast strategy: naive (awaits each member's ack under the "
                              "room lock: the bug), fixed (emits after letting go of the lock) "
                              "(default: naive)")
-    add_common_flags(parser, default_port=8766)
-    parser.add_argument("--send-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                        help="naive: how long to wait for one member's acknowledgement "
-                             "(default: 10)")
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port {args.port} is out of range; use 0..65535 (0 picks a free port)")
-    return args
+    serverflags.add_common_flags(
+        parser, default_port=8766,
+        send_timeout_help="naive: how long to wait for one member's acknowledgement")
+    return serverflags.parse_flags(parser, argv)
 
 
 async def serve(args: argparse.Namespace, listener: socket.socket) -> None:
     """Configure lockwatch, announce the URL, and serve until SIGINT or SIGTERM."""
-    app = RoomApp(args.mode, args.send_timeout, configure_lockwatch(args))
+    app = RoomApp(args.mode, args.send_timeout, serverflags.configure_lockwatch(args))
     config = uvicorn.Config(app.asgi, lifespan="off", log_level=args.log_level.lower(),
                             access_log=False)
     host, port = listener.getsockname()[:2]
@@ -60,18 +53,11 @@ async def serve(args: argparse.Namespace, listener: socket.socket) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    serverflags.start_logging(args)
     try:
         listener = socket.create_server((args.host, args.port))
     except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
-            raise
-        print(f"socketio_room: cannot listen on {args.host}:{args.port}: "
-              f"{exc.strerror or exc}; pick another --port, or --port 0 for a free one",
-              file=sys.stderr)
-        return 2
+        return serverflags.cannot_listen("socketio_room", args, exc)
     with listener:
         asyncio.run(serve(args, listener))
     return 0

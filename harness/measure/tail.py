@@ -1,0 +1,32 @@
+"""Following a file that other processes append JSON lines to while a run goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["LineTail"]
+
+
+class LineTail:
+    """The complete lines appended to the file at ``path`` since the last call.
+
+    The readers of the run folder's growing files (samples, delivery order, operations in
+    flight) build on it; each reads its own kind of line.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+
+    def new_lines(self) -> list[bytes]:
+        """The lines completed since the last call, without their newlines; none while the
+        file does not exist yet."""
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self._offset)
+                chunk = file.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
+        self._offset += end
+        return chunk[:end].splitlines()
