@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -202,20 +202,6 @@ def test_a_reconnect_that_never_drops_is_an_error(tmp_path: Path) -> None:
     result = only_result(tmp_path)
     assert "reconnect: no slow member dropped its connection" in result["verdict"]["message"]
     assert_nothing_left(result, tmp_path)
-
-
-@pytest.fixture
-def ui_command(tmp_path: Path) -> Iterator[Callable[[str], UiCommand]]:
-    started: list[UiCommand] = []
-
-    def start(mode: str) -> UiCommand:
-        command = UiCommand(tmp_path, mode)
-        started.append(command)
-        return command
-
-    yield start
-    for command in started:
-        command.close()
 
 
 def _slow_connects(url: str) -> int:
