@@ -20,40 +20,23 @@ import requests
 from harness.faults import FAULT_KINDS, MEMBER, MemberEvidence
 from harness.faults.reconnect import NAME, ReconnectFault, act, check, parse
 from harness.scenario import ScenarioError, load_scenario
+from tests.scenario_text import one_slow_member_of_six
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
 from tests.test_webui import UiCommand
 
-RECONNECT_SCENARIO = """
-name = "{name}"
-[load]
-members = 6
-slow_members = 1
-spawn_rate = 6
-broadcast_interval = "100ms"
-stay = "2s"
-away = "200ms"
-[timing]
-warmup = "3s"
-fault = "6s"
-cooldown = "2s"
-[[faults]]
-kind = "reconnect"
-interval = "{interval}"
-down = "100ms"
-[thresholds]
+RECONNECT_THRESHOLDS = """
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "deliver[fast].lost < 0.01", "deliver[slow].lost < 0.01",
           "lock_reports == 0", "errors.ratio < 0.01"]
-# Short runs on a loaded machine: test the fault, not the lag guard (test_chaos_run does).
-max_generator_lag = "1s"
-[expect]
-{expect}
 """
 
 
 def write(directory: Path, name: str, interval: str, expect: str) -> Path:
+    """The slow member reconnects every ``interval``, down 100 ms each time."""
     path = directory / f"{name}.toml"
-    path.write_text(RECONNECT_SCENARIO.format(name=name, interval=interval, expect=expect))
+    path.write_text(one_slow_member_of_six(
+        name, faults=f'[[faults]]\nkind = "reconnect"\ninterval = "{interval}"\ndown = "100ms"',
+        thresholds=RECONNECT_THRESHOLDS, expect=expect))
     return path
 
 
