@@ -63,12 +63,13 @@ def room_scenario(
         max_generator_lag: its ``[thresholds] max_generator_lag``, if any.
         after: tables after ``[thresholds]`` (``[expect]``, ``[protocol]``).
     """
-    evidence = "" if evidence_window is None else f'evidence_window = "{evidence_window}"\n'
-    lag = "" if max_generator_lag is None else f'max_generator_lag = "{max_generator_lag}"\n'
-    return f"""name = "{name}"
-{header.strip()}
-
-[load]
+    timing = f'warmup = "{warmup}"\nfault = "{fault}"\ncooldown = "{cooldown}"'
+    if evidence_window is not None:
+        timing += f'\nevidence_window = "{evidence_window}"'
+    lag = "" if max_generator_lag is None else f'\nmax_generator_lag = "{max_generator_lag}"'
+    parts = [
+        f'name = "{name}"', header.strip(),
+        f"""[load]
 rooms = 1
 members = {members}
 slow_members = {slow_members}
@@ -76,20 +77,11 @@ spawn_rate = {spawn_rate}
 broadcast_interval = "{broadcast_interval}"
 stay = "{stay}"
 away = "{away}"
-{load.strip()}
-
-[timing]
-warmup = "{warmup}"
-fault = "{fault}"
-cooldown = "{cooldown}"
-{evidence}
-{faults.strip()}
-
-[thresholds]
-{thresholds.strip()}
-{lag}
-{after.strip()}
-"""
+{load.strip()}""".strip(),
+        f"[timing]\n{timing}", faults.strip(), f"[thresholds]\n{thresholds.strip()}{lag}",
+        after.strip(),
+    ]
+    return "\n\n".join(part for part in parts if part) + "\n"
 
 
 def stall_of_one_in_four(name: str, *, thresholds: str, header: str = "",
