@@ -1,8 +1,9 @@
 """Shared fixtures and suite-wide rules.
 
-Fixtures: the slow-member scenario, a real reference server per module, and one real
-Toxiproxy server for the whole session (its URL goes to ``harness ... --toxiproxy-url``; each
-rig names its proxies with a unique prefix and removes them, so runs can share it).
+Fixtures: the slow-member scenario, a real reference server per module, one real Toxiproxy
+server for the whole session (its URL goes to ``harness ... --toxiproxy-url``; each rig names
+its proxies with a unique prefix and removes them, so runs can share it), and ``python -m
+harness ui`` started as a person would (the web UI's tests and the reconnect fault's).
 
 Markers: ``serial`` for a test that cannot run beside others (it watches the whole checkout or
 the whole machine): ``make test`` runs the rest on two pytest-xdist workers, then these alone.
@@ -17,8 +18,9 @@ work that does not depend on how loaded the machine is.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +29,9 @@ from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT, TargetInfo
 from harness.toxiproxy.server import ToxiproxyServer
 from tests.missing_setup import MissingSetup, require_toxiproxy, under_ci
+
+if TYPE_CHECKING:
+    from tests.test_webui import UiCommand
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 
@@ -43,6 +48,26 @@ def naive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TargetInf
     target = ReferenceTarget("naive", Path(tmp_path_factory.mktemp("target")), send_timeout=2.0)
     with target as info:
         yield info
+
+
+@pytest.fixture
+def ui_command(tmp_path: Path) -> Iterator[Callable[[str], UiCommand]]:
+    """Starts ``python -m harness ui`` in a mode (tests/test_webui.py's :class:`UiCommand`).
+
+    Every command started is stopped after the test, whatever it asserted.
+    """
+    from tests.test_webui import UiCommand  # the web UI's test module, only where it is used
+
+    started: list[UiCommand] = []
+
+    def start(mode: str) -> UiCommand:
+        command = UiCommand(tmp_path, mode)
+        started.append(command)
+        return command
+
+    yield start
+    for command in started:
+        command.close()
 
 
 @pytest.fixture(scope="session")

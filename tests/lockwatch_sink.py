@@ -32,6 +32,11 @@ def kinds(sink: lockwatch.MemorySink) -> list[str]:
     return [report.kind for report in sink.reports]
 
 
+def held_across_await(sink: lockwatch.MemorySink) -> list[lockwatch.Report]:
+    """The ``held_across_await`` reports ``sink`` got, in order."""
+    return [report for report in sink.reports if report.kind == "held_across_await"]
+
+
 def only_report(sink: lockwatch.MemorySink, kind: str, lock: str) -> lockwatch.Report:
     """The one report ``sink`` got: of ``kind``, on ``lock``, past THRESHOLD and below LONG."""
     assert kinds(sink) == [kind]  # once per wait or hold, not again at release

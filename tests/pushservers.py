@@ -42,8 +42,6 @@ import contextlib
 import itertools
 import json
 import os
-import socket
-import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -52,6 +50,8 @@ from urllib.parse import parse_qs
 
 import socketio
 import uvicorn
+
+from tests.uvicorn_thread import serving
 
 # The websockets backend awaits each send's drain, as a server whose send can block does
 # (websockets-sansio never blocks, so nothing would ever back up); it is deprecated, not gone.
@@ -292,31 +292,9 @@ def _socketio_app(dashboard: Dashboard) -> Any:
 
 
 @contextlib.contextmanager
-def _uvicorn(app: Any) -> Iterator[int]:
-    """Serve ``app`` in a thread on 127.0.0.1 and a free port; yield the port."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            threading.Event().wait(0.05)
-        yield int(listener.getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        listener.close()
-
-
-@contextlib.contextmanager
 def push_server(mode: str = "queued", **options: Any) -> Iterator[str]:
     """The plain dashboard in a thread; yields ``ws://127.0.0.1:PORT``."""
-    with _uvicorn(PlainApp(Dashboard(mode, **options))) as port:
+    with serving(PlainApp(Dashboard(mode, **options))) as port:
         yield f"ws://127.0.0.1:{port}"
 
 
@@ -324,7 +302,7 @@ def push_server(mode: str = "queued", **options: Any) -> Iterator[str]:
 def socketio_push_server(mode: str = "queued", **options: Any) -> Iterator[str]:
     """The Socket.IO dashboard in a thread; yields ``ws://127.0.0.1:PORT``."""
     dashboard = Dashboard(mode, **options)
-    with _uvicorn(_socketio_app(dashboard)) as port:
+    with serving(_socketio_app(dashboard)) as port:
         yield f"ws://127.0.0.1:{port}"
 
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import socketio
-import uvicorn
+
+from tests.uvicorn_thread import serving
 
 # The websockets backend awaits each send's drain, as a server whose send can block does
 # (websockets-sansio never blocks, so nothing would ever back up); it is deprecated, not gone.
@@ -90,21 +89,5 @@ def _app(broken: bool) -> Any:
 def chat_server(broken: bool = False) -> Iterator[str]:
     """Serve the chat in a thread; yields ``ws://127.0.0.1:PORT`` (no path: the client's
     default, ``/socket.io/``)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    port = listener.getsockname()[1]
-    config = uvicorn.Config(_app(broken), lifespan="off", log_level="warning", ws="websockets")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            threading.Event().wait(0.05)
+    with serving(_app(broken)) as port:
         yield f"ws://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        listener.close()

@@ -20,7 +20,7 @@ import pytest
 from harness.target import PROJECT_ROOT
 from tests.missing_setup import require_namespace
 from tests.test_chaos_run import assert_nothing_left
-from tests.test_origin import SCENARIO
+from tests.test_origin import hub_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_a_launched_target_runs_inside_the_namespace_with_small_buffers(
         tmp_path: Path) -> None:
     require_namespace()
     scenario = tmp_path / "small-buffers.toml"
-    scenario.write_text(SCENARIO.format(target="") + '\n[network]\nsocket_buffer = "64KiB"\n')
+    scenario.write_text(hub_scenario("") + '\n[network]\nsocket_buffer = "64KiB"\n')
     results = tmp_path / "results"
     completed = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(scenario), "--target-cmd", SERVER,

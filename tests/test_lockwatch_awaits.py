@@ -9,16 +9,17 @@ what is not I/O. Real sockets and a real websockets server stand for the network
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 import lockwatch
-from lockwatch import Report, suspend
-from tests.lockwatch_sink import memory_sink
+from lockwatch import suspend
+from tests.lockwatch_sink import held_across_await, memory_sink
 
 LONG_THRESHOLD = 10.0
 """The suspend threshold: no wait in these tests comes near it."""
@@ -30,13 +31,36 @@ def sink() -> Iterator[lockwatch.MemorySink]:
         yield memory
 
 
-def across(sink: lockwatch.MemorySink) -> list[Report]:
-    return [r for r in sink.reports if r.kind == "held_across_await"]
-
-
 async def ack_soon(ack: asyncio.Future[None]) -> None:
     """A reader task: resolves the ack at the next turn of the loop, as a 0 ms link would."""
     ack.set_result(None)
+
+
+@contextlib.asynccontextmanager
+async def echo_connection() -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A connection to an echo server on the loopback: real network I/O to hold a lock across."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(4):
+            writer.write(data)
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def a_reply() -> None:
+    """Await an ack that a reader task resolves at the next turn of the loop."""
+    ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    asyncio.create_task(ack_soon(ack))
+    await ack
 
 
 def test_an_ack_future_set_by_another_task_is_reported_at_once(
@@ -56,7 +80,7 @@ def test_an_ack_future_set_by_another_task_is_reported_at_once(
         assert time.monotonic() - started < 1.0
 
     asyncio.run(main())
-    [report] = across(sink)
+    [report] = held_across_await(sink)
     assert report.lock == "room.members"
     assert report.subject.mode == "read"
     assert report.duration_s < 1.0  # far under the 10 s threshold
@@ -71,23 +95,13 @@ def test_a_real_socket_read_is_network_io(sink: lockwatch.MemorySink) -> None:
     lock = lockwatch.aio.Lock("conn")
 
     async def main() -> None:
-        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(await reader.readexactly(4))
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(echo, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        async with lock:
-            writer.write(b"ping")
-            assert await reader.readexactly(4) == b"ping"  # a loopback round trip
-        writer.close()
-        server.close()
-        await server.wait_closed()
+        async with echo_connection() as (reader, writer):
+            async with lock:
+                writer.write(b"ping")
+                assert await reader.readexactly(4) == b"ping"  # a loopback round trip
 
     asyncio.run(main())
-    [report] = across(sink)
+    [report] = held_across_await(sink)
     assert report.awaited is not None
     assert report.awaited.startswith("network (StreamReader.readexactly): ")
     assert report.duration_s < 1.0
@@ -110,7 +124,7 @@ def test_a_real_websockets_recv_is_network_io(sink: lockwatch.MemorySink) -> Non
                     assert await ws.recv() == "hello"
 
     asyncio.run(main())
-    reports = across(sink)
+    reports = held_across_await(sink)
     assert reports, "no report for a lock held across a websockets round trip"
     assert all(r.awaited is not None and r.awaited.startswith("network (websockets Connection.")
                for r in reports), [r.awaited for r in reports]
@@ -128,9 +142,7 @@ def test_inside_a_websockets_handler_only_the_await_under_the_lock_decides(
                 async with lock:
                     await asyncio.sleep(0.01)  # a timer under the lock: not I/O
                 async with lock:
-                    ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                    asyncio.create_task(ack_soon(ack))
-                    await ack  # a reply under the lock
+                    await a_reply()  # a reply under the lock
                 await ws.send(message)
 
         async with serve(handler, "127.0.0.1", 0, compression=None) as server:
@@ -140,7 +152,7 @@ def test_inside_a_websockets_handler_only_the_await_under_the_lock_decides(
                 assert await ws.recv() == "hello"
 
     asyncio.run(main())
-    [report] = across(sink)
+    [report] = held_across_await(sink)
     assert report.awaited is not None and report.awaited.startswith("reply (a Future): ")
 
 
@@ -155,7 +167,7 @@ def test_a_call_with_timeout_on_an_event_is_a_reply(sink: lockwatch.MemorySink) 
             await asyncio.wait_for(event.wait(), 5)
 
     asyncio.run(main())
-    [report] = across(sink)
+    [report] = held_across_await(sink)
     assert report.awaited is not None
     assert report.awaited.startswith("reply (Event.wait): "), report.awaited
 
@@ -166,32 +178,22 @@ def test_an_awaited_task_or_gather_is_classified_by_what_it_awaits(
     lock = lockwatch.aio.Lock("room")
 
     async def main() -> None:
-        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while data := await reader.read(4):
-                writer.write(data)
-            writer.close()
+        async with echo_connection() as (reader, writer):
 
-        server = await asyncio.start_server(echo, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            async def round_trip() -> bytes:
+                writer.write(b"ping")
+                return await reader.readexactly(4)
 
-        async def round_trip() -> bytes:
-            writer.write(b"ping")
-            return await reader.readexactly(4)
+            async def pause() -> None:
+                await asyncio.sleep(0.02)
 
-        async def pause() -> None:
-            await asyncio.sleep(0.02)
-
-        async with lock:
-            await asyncio.create_task(pause())  # a task that sleeps: a timer, not reported
-        async with lock:
-            await asyncio.gather(asyncio.sleep(0.02), round_trip())  # one child is network I/O
-        writer.close()
-        server.close()
-        await server.wait_closed()
+            async with lock:
+                await asyncio.create_task(pause())  # a task that sleeps: a timer, not reported
+            async with lock:
+                await asyncio.gather(asyncio.sleep(0.02), round_trip())  # a child does I/O
 
     asyncio.run(main())
-    [report] = across(sink)
+    [report] = held_across_await(sink)
     assert report.awaited is not None
     assert report.awaited.startswith("network (StreamReader.readexactly): "), report.awaited
 
@@ -217,7 +219,7 @@ def test_waiting_for_another_lock_is_not_reported(
         await task
 
     asyncio.run(main())
-    assert across(sink) == []
+    assert held_across_await(sink) == []
 
 
 def test_bare_yields_and_short_sleeps_are_not_reported(sink: lockwatch.MemorySink) -> None:
@@ -230,7 +232,7 @@ def test_bare_yields_and_short_sleeps_are_not_reported(sink: lockwatch.MemorySin
             await asyncio.sleep(0.02)  # a timer, far under the threshold
 
     asyncio.run(main())
-    assert across(sink) == []
+    assert held_across_await(sink) == []
 
 
 @pytest.mark.parametrize("how", ["allow_io", "suspend_threshold=0"])
@@ -240,12 +242,10 @@ def test_a_lock_allowed_across_io_is_not_reported(sink: lockwatch.MemorySink, ho
 
     async def main() -> None:
         async with allowed:
-            ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            asyncio.create_task(ack_soon(ack))
-            await ack
+            await a_reply()
 
     asyncio.run(main())
-    assert across(sink) == []
+    assert held_across_await(sink) == []
 
 
 def test_a_lock_handed_to_a_waiter_is_followed(sink: lockwatch.MemorySink) -> None:
@@ -259,14 +259,12 @@ def test_a_lock_handed_to_a_waiter_is_followed(sink: lockwatch.MemorySink) -> No
 
         async def second() -> None:
             async with lock:  # waits, then is handed the lock by first()
-                ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                asyncio.create_task(ack_soon(ack))
-                await ack
+                await a_reply()
 
         await asyncio.gather(first(), asyncio.create_task(second(), name="second"))
 
     asyncio.run(main())
-    [report] = across(sink)
+    [report] = held_across_await(sink)
     assert report.subject.name == "second"
 
 
@@ -288,7 +286,7 @@ def test_holds_taken_on_the_fast_path_are_followed(sink: lockwatch.MemorySink) -
 
     asyncio.run(main())
     # One place, one report a second (the rate limit); the first task's.
-    [report] = across(sink)
+    [report] = held_across_await(sink)
     assert report.subject.name == "b0"
     assert {holder.name for holder in report.holders} == {f"b{i}" for i in range(5)}
 
@@ -319,7 +317,7 @@ def test_one_place_is_reported_once_a_second_and_each_place_on_its_own(
         await broadcast()  # a second later: reported again
 
     asyncio.run(main())
-    sites = [r.subject.acquire_site.rsplit(" in ", 1)[1] for r in across(sink)]
+    sites = [r.subject.acquire_site.rsplit(" in ", 1)[1] for r in held_across_await(sink)]
     assert sites == ["test_one_place_is_reported_once_a_second_and_each_place_on_its_own."
                      f"<locals>.{name}" for name in ("broadcast", "join", "broadcast")]
 

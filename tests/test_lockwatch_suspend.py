@@ -18,7 +18,7 @@ import pytest
 
 import lockwatch
 from lockwatch import Report, parse_reports, suspend
-from tests.lockwatch_sink import memory_sink
+from tests.lockwatch_sink import held_across_await, memory_sink
 
 THRESHOLD = 0.05
 LONG = 0.4
@@ -28,10 +28,6 @@ LONG = 0.4
 def sink() -> Iterator[lockwatch.MemorySink]:
     with memory_sink(wait_threshold=10.0, suspend_threshold=THRESHOLD) as memory:
         yield memory
-
-
-def suspended(sink: lockwatch.MemorySink) -> list[Report]:
-    return [r for r in sink.reports if r.kind == "held_across_await"]
 
 
 def test_fires_across_an_unresolved_future(sink: lockwatch.MemorySink) -> None:
@@ -45,14 +41,14 @@ def test_fires_across_an_unresolved_future(sink: lockwatch.MemorySink) -> None:
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(holder(ack), name="broadcaster")
         deadline = time.monotonic() + 5
-        while not suspended(sink) and time.monotonic() < deadline:
+        while not held_across_await(sink) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         assert not ack.done()  # reported while still suspended (after STILL_SUSPENDED)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(main())
-    [report] = suspended(sink)
+    [report] = held_across_await(sink)
     assert report.lock == "room.members"
     assert report.subject.name == "broadcaster"
     assert suspend.STILL_SUSPENDED <= report.duration_s < 5
@@ -90,14 +86,14 @@ def test_fires_across_a_real_socket_drain(sink: lockwatch.MemorySink) -> None:
         client.connect(("127.0.0.1", port))  # and never reads
         stalled_client.append(client)
         deadline = time.monotonic() + 10
-        while not suspended(sink) and time.monotonic() < deadline:
+        while not held_across_await(sink) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         client.close()
         server.close()
         await asyncio.wait_for(server.wait_closed(), 5)
 
     asyncio.run(main())
-    reports = suspended(sink)
+    reports = held_across_await(sink)
     assert reports, "no held_across_await report while drain() was blocked"
     report = reports[0]
     assert report.subject.mode == "read"
@@ -113,7 +109,7 @@ def test_fires_across_a_sleep_and_names_it(sink: lockwatch.MemorySink) -> None:
             await asyncio.sleep(LONG)
 
     asyncio.run(main())
-    [report] = suspended(sink)
+    [report] = held_across_await(sink)
     assert report.awaited is not None
     assert "main (tests/test_lockwatch_suspend.py:" in report.awaited
     assert "> sleep (asyncio/tasks.py:" in report.awaited
@@ -161,7 +157,7 @@ def test_silent_for_yields_without_waiting(sink: lockwatch.MemorySink) -> None:
         await helper
 
     asyncio.run(main())
-    assert suspended(sink) == []
+    assert held_across_await(sink) == []
 
 
 def test_reported_once_per_suspension(sink: lockwatch.MemorySink) -> None:
@@ -173,7 +169,7 @@ def test_reported_once_per_suspension(sink: lockwatch.MemorySink) -> None:
             await asyncio.sleep(LONG)  # a new suspension: a second report
 
     asyncio.run(main())
-    assert len(suspended(sink)) == 2
+    assert len(held_across_await(sink)) == 2
 
 
 def test_one_place_is_reported_at_most_once_a_second(sink: lockwatch.MemorySink) -> None:
@@ -190,7 +186,7 @@ def test_one_place_is_reported_at_most_once_a_second(sink: lockwatch.MemorySink)
 
     asyncio.run(main())
     # One report per length class (1x, 2x the threshold...) and second, not one per suspension.
-    assert 1 <= len(suspended(sink)) <= 2
+    assert 1 <= len(held_across_await(sink)) <= 2
 
 
 def test_a_longer_suspension_is_reported_after_short_ones(sink: lockwatch.MemorySink) -> None:
@@ -206,7 +202,7 @@ def test_a_longer_suspension_is_reported_after_short_ones(sink: lockwatch.Memory
             await broadcast(delay)
 
     asyncio.run(main())
-    durations = [report.duration_s for report in suspended(sink)]
+    durations = [report.duration_s for report in held_across_await(sink)]
     assert max(durations) >= LONG * 0.75, durations
 
 
@@ -250,13 +246,13 @@ def test_render_and_parse_round_trip(sink: lockwatch.MemorySink) -> None:
         release = asyncio.Event()
         tasks = [asyncio.create_task(reader(release), name=f"reader-{i}") for i in range(2)]
         deadline = time.monotonic() + 5
-        while not suspended(sink) and time.monotonic() < deadline:
+        while not held_across_await(sink) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         release.set()
         await asyncio.gather(*tasks)
 
     asyncio.run(main())
-    reports = suspended(sink)
+    reports = held_across_await(sink)
     assert reports
     report = reports[0]
     text = report.render()

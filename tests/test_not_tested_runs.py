@@ -20,6 +20,7 @@ import pytest
 from harness.bench.short_scenario import short_slow_member
 from harness.target import PROJECT_ROOT
 from tests.refusingservers import forbidding_server, frame_room_server
+from tests.scenario_text import four_members
 from tests.test_chaos_run import (
     SHORT_TARGET,
     SHORT_THRESHOLDS,
@@ -32,29 +33,7 @@ from tests.test_protocol_json import CONNECT_PROTOCOL, FRAME_PROTOCOL
 pytestmark = pytest.mark.integration
 
 #: The docs' example checks; a slow member's link gets latency, so the run has a warm-up.
-SCENARIO = """
-name = "refused"
-description = "A server the harness cannot test."
-
-[load]
-rooms = 1
-members = 4
-slow_members = 1
-spawn_rate = 8
-broadcast_interval = "200ms"
-stay = "1s"
-away = "100ms"
-
-[timing]
-warmup = "3s"
-fault = "3s"
-cooldown = "1s"
-
-[[faults]]
-kind = "latency"
-latency = "100ms"
-
-[thresholds]
+THRESHOLDS = """
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "deliver[fast].p99 < 250ms", "errors.ratio < 0.05"]
 abort_on_fail = [{abort}]
@@ -64,7 +43,10 @@ abort_on_fail = [{abort}]
 def run(tmp_path: Path, url: str, protocol: str, abort: str = ""
         ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]:
     scenario = tmp_path / "refused.toml"
-    scenario.write_text(SCENARIO.replace("{abort}", abort) + protocol, encoding="utf-8")
+    scenario.write_text(four_members(
+        "refused", header='description = "A server the harness cannot test."', warmup="3s",
+        fault="3s", cooldown="1s", faults='[[faults]]\nkind = "latency"\nlatency = "100ms"',
+        thresholds=THRESHOLDS.replace("{abort}", abort)) + protocol, encoding="utf-8")
     results = tmp_path / "results"
     completed = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(scenario), "--target-url", url,

@@ -21,41 +21,23 @@ import pytest
 
 from harness.target import PROJECT_ROOT
 from tests.originserver import origin_refusal
+from tests.scenario_text import four_members
 from tests.test_chaos_run import assert_clean_locust_log, assert_nothing_left
+from tests.test_protocol_json import connect_dialect
 
 SERVER = f"{sys.executable} -m tests.originserver --port {{port}}"
 
-SCENARIO = """
-name = "origin-hub"
 
-[target]
-{target}
+def hub_scenario(target: str) -> str:
+    """A few seconds of four members on the hub, with these ``[target]`` lines.
 
-[load]
-rooms = 1
-members = 4
-slow_members = 1
-spawn_rate = 8
-broadcast_interval = "200ms"
-stay = "1s"
-away = "100ms"
-
-[timing]
-warmup = "4s"
-fault = "0s"
-cooldown = "0s"
-
-[thresholds]
+    The hub speaks the join-by-connect dialect, at ``/ws``.
+    """
+    return four_members("origin-hub", header=f"[target]\n{target}", warmup="4s", fault="0s",
+                        cooldown="0s", after=connect_dialect("/ws"), thresholds="""
 min_samples = 10
 checks = ["join[fast].p99 < 250ms", "deliver[fast].p99 < 250ms", "errors.ratio < 0.01"]
-
-[protocol]
-kind = "json"
-url = "/ws?room={{room}}&user={{member}}"
-broadcast = {{say = "{{body}}", ref = "{{id}}"}}
-message = {{event = "chat"}}
-message_fields = {{id = "ref", sender = "from", body = "text"}}
-"""
+""")
 
 
 def test_the_servers_check_is_strict() -> None:
@@ -67,7 +49,7 @@ def test_the_servers_check_is_strict() -> None:
 def run_harness(tmp_path: Path, target: str, *flags: str
                 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     scenario = tmp_path / "origin.toml"
-    scenario.write_text(SCENARIO.format(target=target))
+    scenario.write_text(hub_scenario(target))
     results = tmp_path / "results"
     completed = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(scenario), "--target-cmd", SERVER,

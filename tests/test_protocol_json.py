@@ -35,15 +35,22 @@ from harness.target import PROJECT_ROOT
 from tests.jsonservers import connect_server, frame_server
 from tests.test_chaos_run import assert_nothing_left
 
-#: The join-by-connect server of tests/jsonservers.py, as a user describes it.
-CONNECT_PROTOCOL = """
+
+def connect_dialect(path: str) -> str:
+    """The join-by-connect dialect of tests/roomservers.py, served at ``path``, as a user
+    describes it: the ``[protocol]`` table."""
+    return """
 [protocol]
 kind = "json"
-url = "/chat?room={room}&user={member}"
+url = "{path}?room={room}&user={member}"
 broadcast = {say = "{body}", ref = "{id}"}
 message = {event = "chat"}
 message_fields = {id = "ref", sender = "from", body = "text"}
-"""
+""".replace("{path}", path)
+
+
+#: The join-by-connect server of tests/jsonservers.py.
+CONNECT_PROTOCOL = connect_dialect("/chat")
 
 #: The join-by-frame server of tests/jsonservers.py.
 FRAME_PROTOCOL = """

@@ -24,6 +24,7 @@ import pytest
 
 from tests.binaryprotocol import BinaryRooms
 from tests.chatservers import binary_server, hub_server, messaging_server
+from tests.scenario_text import room_scenario, stall_of_one_in_four
 from tests.socketiochat import chat_server
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
 from tests.test_protocol_json import _assert_no_member_crashed
@@ -81,48 +82,26 @@ fields = {id = "0.message.id", sent_at = "0.message.at", sender = "0.username"}
 
 BINARY_PROTOCOL = '[protocol]\nkind = "tests.binaryprotocol:BinaryRooms"\n'
 
-HEALTHY = """
-name = "outside-{name}"
-[load]
-rooms = 1
-members = 5
-slow_members = 0
-spawn_rate = 10
-broadcast_interval = "100ms"
-stay = "1s"
-away = "100ms"
-[timing]
-warmup = "6s"
-fault = "0s"
-cooldown = "0s"
-[thresholds]
+
+def healthy(name: str) -> str:
+    """Five members, none slow, broadcasting every 100 ms: no fault, strict checks."""
+    return room_scenario(
+        f"outside-{name}", members=5, slow_members=0, spawn_rate=10,
+        broadcast_interval="100ms", stay="1s", away="100ms", warmup="6s", fault="0s",
+        cooldown="0s", thresholds="""
 min_samples = 10
 checks = ["join[fast].p99 < 500ms", "deliver[fast].p99 < 500ms", "errors.ratio < 0.01",
           "deliver.lost == 0", "deliver.duplicated == 0", "deliver.reordered == 0"]
-"""
+""")
 
-STALLED = """
-name = "outside-{name}-stall"
-[load]
-members = 4
-slow_members = 1
-spawn_rate = 8
-broadcast_interval = "50ms"
-stay = "1s"
-away = "100ms"
-body_size = "32KiB"
-[timing]
-warmup = "3s"
-fault = "7s"
-cooldown = "6s"
-evidence_window = "1s"
-[[faults]]
-kind = "stall"
-[thresholds]
+
+def stalled(name: str) -> str:
+    """One member of four stalled: join and delivery latency are what a broken server FAILs."""
+    return stall_of_one_in_four(f"outside-{name}-stall", thresholds="""
 min_samples = 10
 checks = ["join[fast].p99 < 1s", "deliver[fast].p99 < 1s", "errors.ratio < 0.05"]
-max_generator_lag = "2s"
-"""
+""")
+
 
 Server = Callable[..., contextlib.AbstractContextManager[str]]
 
@@ -141,6 +120,13 @@ SERVERS: dict[str, tuple[Server, str]] = {
     "socketio-chat": (chat_server, CHAT_PROTOCOL),
     "binary": (binary_server, BINARY_PROTOCOL),
 }
+
+
+@pytest.fixture(params=list(SERVERS))
+def outside(request: pytest.FixtureRequest) -> tuple[str, Server, str]:
+    """Each server of :data:`SERVERS` in turn: its name, how to start it, its ``[protocol]``."""
+    name: str = request.param
+    return (name, *SERVERS[name])
 
 
 def run(tmp_path: Path, scenario: str, protocol: str, url: str) -> tuple[int, dict[str, Any]]:
@@ -164,12 +150,11 @@ def _samples(tmp_path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", list(SERVERS))
 def test_healthy_server_passes_with_nothing_lost_duplicated_or_reordered(
-        tmp_path: Path, name: str) -> None:
-    server, protocol = SERVERS[name]
+        tmp_path: Path, outside: tuple[str, Server, str]) -> None:
+    name, server, protocol = outside
     with server() as url:
-        code, result = run(tmp_path, HEALTHY.format(name=name), protocol, url)
+        code, result = run(tmp_path, healthy(name), protocol, url)
     assert code == 0, result["verdict"]
     measured = {check["subject"]: check["measured"] for check in result["verdict"]["checks"]} \
         if "checks" in result["verdict"] else {}
@@ -185,24 +170,21 @@ def test_messaging_members_answer_pings_and_read_batched_frames(tmp_path: Path) 
     """The server counts the {} answers and the frames it batched; the members read them."""
     stats: dict[str, int] = {}
     with messaging_server(stats=stats, ping_interval=0.2, pong_timeout=2.0) as url:
-        code, result = run(tmp_path, HEALTHY.format(name="messaging"), MESSAGING_PROTOCOL, url)
+        code, result = run(tmp_path, healthy("messaging"), MESSAGING_PROTOCOL, url)
     assert code == 0, result["verdict"]
     assert stats["pongs"] >= 20 and stats["no_pong"] == 0, stats
     assert stats["batched"] >= 1, stats
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", list(SERVERS))
 def test_under_a_stall_the_healthy_server_passes_and_its_broken_twin_fails(
-        tmp_path: Path, name: str) -> None:
-    server, protocol = SERVERS[name]
+        tmp_path: Path, outside: tuple[str, Server, str]) -> None:
+    name, server, protocol = outside
     with server() as url:
-        healthy, healthy_result = run(tmp_path / "healthy", STALLED.format(name=name),
-                                      protocol, url)
+        passed, healthy_result = run(tmp_path / "healthy", stalled(name), protocol, url)
     with server(broken=True) as url:
-        broken, broken_result = run(tmp_path / "broken", STALLED.format(name=name),
-                                    protocol, url)
-    assert healthy == 0, healthy_result["verdict"]
+        broken, broken_result = run(tmp_path / "broken", stalled(name), protocol, url)
+    assert passed == 0, healthy_result["verdict"]
     assert broken == 1, broken_result["verdict"]
     failed = json.dumps(broken_result["verdict"])
     assert "join[fast].p99" in failed or "deliver[fast].p99" in failed, failed
@@ -211,7 +193,7 @@ def test_under_a_stall_the_healthy_server_passes_and_its_broken_twin_fails(
 @pytest.mark.integration
 def test_hub_with_its_same_origin_check_passes(tmp_path: Path) -> None:
     with hub_server(check_origin=True) as url:
-        code, result = run(tmp_path, HEALTHY.format(name="hub-origin"), HUB_PROTOCOL, url)
+        code, result = run(tmp_path, healthy("hub-origin"), HUB_PROTOCOL, url)
     assert code == 0, result["verdict"]
 
 

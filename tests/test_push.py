@@ -35,6 +35,12 @@ from tests.test_chaos_run import assert_nothing_left, harness, only_result
 SCENARIO_FILE = PROJECT_ROOT / "scenarios" / "dashboard-stalled-member.toml"
 PUSH_SERVER = f"{sys.executable} -m tests.pushservers"
 
+#: The plain dashboard's pushes, however a member joins: ticks, each acknowledged.
+TICKS = """push = {type = "tick"}
+push_fields = {id = "id", sent_at = "at"}
+push_ack = {type = "ack", id = "{id}"}
+"""
+
 #: The plain dashboard, join by frame, as docs/protocols.md describes it.
 FRAME_PROTOCOL = """
 [protocol]
@@ -44,20 +50,14 @@ join = {type = "join", room = "{room}", member = "{member}"}
 joined = {type = "joined"}
 leave = {type = "leave"}
 left = {type = "left"}
-push = {type = "tick"}
-push_fields = {id = "id", sent_at = "at"}
-push_ack = {type = "ack", id = "{id}"}
-"""
+""" + TICKS
 
 #: Join by connecting: the room in the URL, leave by closing.
 CONNECT_PROTOCOL = """
 [protocol]
 kind = "json"
 url = "/live?room={room}&member={member}"
-push = {type = "tick"}
-push_fields = {id = "id", sent_at = "at"}
-push_ack = {type = "ack", id = "{id}"}
-"""
+""" + TICKS
 
 SOCKETIO_PROTOCOL = """
 [protocol]

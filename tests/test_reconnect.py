@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,40 +20,23 @@ import requests
 from harness.faults import FAULT_KINDS, MEMBER, MemberEvidence
 from harness.faults.reconnect import NAME, ReconnectFault, act, check, parse
 from harness.scenario import ScenarioError, load_scenario
+from tests.scenario_text import one_slow_member_of_six
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
 from tests.test_webui import UiCommand
 
-RECONNECT_SCENARIO = """
-name = "{name}"
-[load]
-members = 6
-slow_members = 1
-spawn_rate = 6
-broadcast_interval = "100ms"
-stay = "2s"
-away = "200ms"
-[timing]
-warmup = "3s"
-fault = "6s"
-cooldown = "2s"
-[[faults]]
-kind = "reconnect"
-interval = "{interval}"
-down = "100ms"
-[thresholds]
+RECONNECT_THRESHOLDS = """
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "deliver[fast].lost < 0.01", "deliver[slow].lost < 0.01",
           "lock_reports == 0", "errors.ratio < 0.01"]
-# Short runs on a loaded machine: test the fault, not the lag guard (test_chaos_run does).
-max_generator_lag = "1s"
-[expect]
-{expect}
 """
 
 
 def write(directory: Path, name: str, interval: str, expect: str) -> Path:
+    """The slow member reconnects every ``interval``, down 100 ms each time."""
     path = directory / f"{name}.toml"
-    path.write_text(RECONNECT_SCENARIO.format(name=name, interval=interval, expect=expect))
+    path.write_text(one_slow_member_of_six(
+        name, faults=f'[[faults]]\nkind = "reconnect"\ninterval = "{interval}"\ndown = "100ms"',
+        thresholds=RECONNECT_THRESHOLDS, expect=expect))
     return path
 
 
@@ -202,20 +185,6 @@ def test_a_reconnect_that_never_drops_is_an_error(tmp_path: Path) -> None:
     result = only_result(tmp_path)
     assert "reconnect: no slow member dropped its connection" in result["verdict"]["message"]
     assert_nothing_left(result, tmp_path)
-
-
-@pytest.fixture
-def ui_command(tmp_path: Path) -> Iterator[Callable[[str], UiCommand]]:
-    started: list[UiCommand] = []
-
-    def start(mode: str) -> UiCommand:
-        command = UiCommand(tmp_path, mode)
-        started.append(command)
-        return command
-
-    yield start
-    for command in started:
-        command.close()
 
 
 def _slow_connects(url: str) -> int:

@@ -29,45 +29,27 @@ from harness.rig.netns import namespace_problem
 from harness.scenario import ScenarioError, load_scenario
 from harness.target import PROJECT_ROOT
 from tests.missing_setup import require_namespace
+from tests.scenario_text import one_slow_member_of_six
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
-STALL_SCENARIO = """
-name = "{name}"
-[target]
-delivery = "write"
-lock_suspend_threshold = "2ms"
-[load]
-members = 6
-slow_members = 1
-spawn_rate = 6
-broadcast_interval = "100ms"
-stay = "2s"
-away = "200ms"
-{body}
-{network}
-[timing]
-warmup = "3s"
-fault = "{fault}"
-cooldown = "2s"
-evidence_window = "2s"
-[[faults]]
-kind = "stall"
-[thresholds]
+#: A member of six stops reading; locks of the write-delivery server watched closely.
+STALL_TARGET = '[target]\ndelivery = "write"\nlock_suspend_threshold = "2ms"'
+STALL_THRESHOLDS = """
 min_samples = 5
 checks = ["join[fast].p99 < 250ms", "lock_reports == 0", "errors.ratio < 0.1"]
 abort_on_fail = ["lock_reports == 0"]
-# These runs are short (a 200 ms hiccup of a loaded machine is a lag p99 over 100 ms) and
-# test the stall's mechanics, not the lag guard (test_chaos_run does).
-max_generator_lag = "1s"
-[expect]
-{expect}
 """
 
 
-def write(directory: Path, name: str, **values: str) -> Path:
+def write(directory: Path, name: str, *, body: str, network: str, fault: str,
+          expect: str) -> Path:
+    """The stall scenario ``name``: ``body`` and ``network`` lines after ``[load]``'s."""
     path = directory / f"{name}.toml"
-    path.write_text(STALL_SCENARIO.format(name=name, **values))
+    path.write_text(one_slow_member_of_six(
+        name, header=STALL_TARGET, load=f"{body}\n{network}", fault=fault,
+        evidence_window="2s", faults='[[faults]]\nkind = "stall"', thresholds=STALL_THRESHOLDS,
+        expect=expect))
     return path
 
 

@@ -15,40 +15,23 @@ import pytest
 
 from tests.jsonservers import connect_server
 from tests.missing_setup import require_namespace
+from tests.scenario_text import stall_of_one_in_four
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
 from tests.test_protocol_json import CONNECT_PROTOCOL
 
-SCENARIO = """
-name = "stall-{kind}"
-{target}
-[load]
-members = 4
-slow_members = 1
-spawn_rate = 8
-broadcast_interval = "50ms"
-stay = "1s"
-away = "100ms"
-body_size = "{body}"
-{network}
-[timing]
-warmup = "3s"
-fault = "7s"
-cooldown = "6s"
-evidence_window = "1s"
-[[faults]]
-kind = "stall"
-[thresholds]
-min_samples = 5
-checks = ["errors.ratio < 0.5"]
-max_generator_lag = "2s"
-{protocol}
-"""
+THRESHOLDS = 'min_samples = 5\nchecks = ["errors.ratio < 0.5"]'
 
 
-def stall_run(tmp_path: Path, kind: str, *args: str, **values: str) -> dict[str, Any]:
-    """One real run with a stall; result.json (its verdict must not be a harness ERROR)."""
+def stall_run(tmp_path: Path, kind: str, *args: str, protocol: str = "",
+              **scenario: str) -> dict[str, Any]:
+    """One real run with a stall; result.json (its verdict must not be a harness ERROR).
+
+    ``scenario``: :func:`~tests.scenario_text.stall_of_one_in_four`'s ``header``,
+    ``body_size`` and ``network``.
+    """
     path = tmp_path / f"{kind}.toml"
-    path.write_text(SCENARIO.format(kind=kind, **values))
+    path.write_text(stall_of_one_in_four(f"stall-{kind}", thresholds=THRESHOLDS, **scenario)
+                    + protocol)
     completed = harness("run", str(path), *args, results=tmp_path / "results", timeout=180)
     result = only_result(tmp_path / "results")
     assert_nothing_left(result, tmp_path / "results")
@@ -71,8 +54,8 @@ def test_a_stall_with_the_json_protocol_backs_up_a_join_by_connect_server(
     # No namespace with a server given by URL: the machine's buffers (megabytes), so big
     # bodies fill them within the stall.
     with connect_server() as url:
-        result = stall_run(tmp_path, "json", "--target-url", url + "/chat", target="",
-                           body="32KiB", network="", protocol=CONNECT_PROTOCOL)
+        result = stall_run(tmp_path, "json", "--target-url", url + "/chat",
+                           protocol=CONNECT_PROTOCOL)
     stall = result["extra"]["stall"]
     # The member reads its backlog after the lift and only then leaves (by closing).
     assert_backpressure_then_cleared(stall, "drained")
@@ -84,7 +67,7 @@ def test_a_stall_with_the_socketio_protocol_backs_up_the_socketio_room(tmp_path:
     # python-socketio queues each client's packets without bound, so its emit never blocks;
     # what backs up is its writer: the socket's buffers fill, then the queue grows.
     result = stall_run(tmp_path, "socketio", "--mode", "fixed",
-                       target='[target]\nserver = "socketio"', body="8KiB",
-                       network='[network]\nsocket_buffer = "64KiB"', protocol="")
+                       header='[target]\nserver = "socketio"', body_size="8KiB",
+                       network='[network]\nsocket_buffer = "64KiB"')
     assert result["scenario"]["protocol"]["kind"] == "socketio"
     assert_backpressure_then_cleared(result["extra"]["stall"], "drained")

@@ -468,20 +468,6 @@ def _running(process: psutil.Process) -> bool:
 
 
 @pytest.fixture
-def ui_command(tmp_path: Path) -> Iterator[Callable[[str], UiCommand]]:
-    started: list[UiCommand] = []
-
-    def start(mode: str) -> UiCommand:
-        command = UiCommand(tmp_path, mode)
-        started.append(command)
-        return command
-
-    yield start
-    for command in started:
-        command.close()
-
-
-@pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """Headless Debian Chromium through chromedriver; a fresh profile per test."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
