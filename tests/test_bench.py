@@ -153,16 +153,24 @@ def test_verdict_tiny(tmp_path: Path) -> None:
 def test_scale_tiny(tmp_path: Path) -> None:
     benchmark, _, _ = bench_tiny("scale", tmp_path)
     steps = benchmark["details"]["steps"]
-    assert steps and steps[0]["members"] == 10 and steps[0]["workload"] == "chat rate"
+    # The chat rate twice: direct first (the row judged by the goal), then through the proxy.
+    paths = {step["workload"]: step["fast_members"] for step in steps}
+    assert paths == {"chat rate, direct": "direct", "chat rate, proxy": "proxy"}
+    assert steps[0]["members"] == 10 and steps[0]["workload"] == "chat rate, direct"
     for step in steps:
+        proxies = json.loads((Path(step["run_dir"]) / "result.json").read_text())[
+            "extra"]["proxies"]
+        assert proxies["fast_path"] == step["fast_members"]
         assert step["operations"] > 0 and isinstance(step["held"], bool)
         # Every role's CPU over the window was measured, from the processes themselves.
         assert set(step["cpu_cores"]) == {"generator", "server", "toxiproxy", "harness"}
         assert step["cpu_cores"]["generator"] > 0 and step["cpu_cores"]["server"] > 0
         assert step["generator_cores_per_1000"] > 0
         assert step["waited_for_core"]["generator"] is not None
-    [largest] = [row for row in benchmark["rows"] if "largest count" in row["case"]]
-    assert largest["unit"] == "members" and largest["goal"] == ">= 10 members"
+    direct, proxied = [row for row in benchmark["rows"] if "largest count" in row["case"]]
+    assert direct["case"].startswith("chat rate, direct")
+    assert direct["unit"] == "members" and direct["goal"] == ">= 10 members"
+    assert proxied["case"].startswith("chat rate, proxy") and proxied["goal"] is None
     assert isinstance(benchmark["goals_met"], bool)
 
 
