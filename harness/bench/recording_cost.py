@@ -32,6 +32,7 @@ from harness.loadgen.history import OperationHistory  # noqa: E402
 from harness.loadgen.order_tracker import DeliveryOrder, OrderRecorder  # noqa: E402
 from harness.loadgen.samples import SampleRecorder  # noqa: E402
 from harness.protocols import Delivered  # noqa: E402
+from harness.runfolder import RunFolder  # noqa: E402
 
 __all__ = ["main", "measure"]
 
@@ -62,16 +63,17 @@ class _Environment:
 
 
 def measure(members: int, seconds: int, folder: Path) -> float:
-    """CPU microseconds per member-second of ``seconds`` simulated seconds; files in
-    ``folder``."""
+    """CPU microseconds per member-second of ``seconds`` simulated seconds; the files, named
+    as in a run folder, in ``folder``."""
     environment = _Environment()
-    samples = SampleRecorder(environment, str(folder / "samples.jsonl"))
-    histograms = HistogramRecorder(environment, str(folder / "histograms.json"))
-    order = OrderRecorder(environment, str(folder / "order.jsonl"))
+    files = RunFolder(folder)
+    samples = SampleRecorder(environment, str(files.samples))
+    histograms = HistogramRecorder(environment, str(files.histograms))
+    order = OrderRecorder(environment, str(files.order))
     for recorder in (samples, histograms):
         recorder._collect_on(environment.runner)
     environment.runner.register_message(order.message_type, order._write_batch)
-    order._file = (folder / "order.jsonl").open("a")
+    order._file = files.order.open("a")
     history = OperationHistory()
     names = [f"fast-{index}" for index in range(members)]
     receivers = [DeliveryOrder() for _ in names]
