@@ -25,7 +25,7 @@ from harness.reports.batch_progress import BatchProgress
 from harness.reports.rejudge import CannotRejudge, rejudge, write_rejudged
 from harness.reports.results import format_summary_table
 from harness.reports.trend import HistoryError, trend
-from harness.rig.rig import Interrupted, RigOptions, new_run_id
+from harness.rig.rig import Interrupted, RigOptions, check_fast_members, new_run_id
 from harness.rig.target_options import (
     add_host_flags,
     add_target_flags,
@@ -274,18 +274,28 @@ def _distribution(args: argparse.Namespace) -> dict[str, object]:
             "early_verdict": not args.no_early_verdict}
 
 
+def _check_fast_members(options: RunOptions) -> None:
+    """``[network] fast_members`` fits the run's workers and target (before anything starts)."""
+    try:
+        check_fast_members(options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def command_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args)
     _check_workers(args)
-    outcome = run_scenario(RunOptions(
+    options = RunOptions(
         scenario=scenario,
         **_target(args, scenario),
         toxiproxy_url=args.toxiproxy_url,
         results_dir=args.results_dir,
         progress=not args.quiet,
         **_distribution(args),  # type: ignore[arg-type]
-    ))
+    )
+    _check_fast_members(options)
+    outcome = run_scenario(options)
     print_outcome(outcome)
     return _exit_code(outcome.exit_code, outcome.extra.get("interrupted_by"))
 
@@ -343,6 +353,8 @@ def command_matrix(args: argparse.Namespace) -> int:
     for scenario in scenarios:
         _check_modes(scenario, override or scenario.expectations)
     _check_workers(args)
+    for scenario in scenarios:
+        _check_fast_members(RunOptions(scenario=scenario, remote_workers=args.expect_workers))
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be 1 or more")
     started = time.monotonic()
@@ -435,6 +447,7 @@ def command_sweep(args: argparse.Namespace) -> int:
     template = RunOptions(scenario=scenario, mode=args.mode, toxiproxy_url=args.toxiproxy_url,
                           results_dir=folder, progress=not args.quiet,
                           **_distribution(args))  # type: ignore[arg-type]
+    _check_fast_members(template)
     try:
         result = run_sweep(plan, folder, real_runner(template))
     except Interrupted as exc:  # a signal after the search, while the page was drawn

@@ -4,7 +4,8 @@ Order of events:
 
 1. Start Toxiproxy (or use ``--toxiproxy-url``) and the target (the reference
    server in the chosen mode, or ``--target-url``).
-2. Create one clean proxy for all fast members and one proxy per slow member:
+2. Create one clean proxy for all fast members (none with ``[network] fast_members =
+   "direct"``: they dial the target) and one proxy per slow member:
    Toxiproxy has no per-connection toxics, so a proxy per member is how one
    member's link gets slow while the others' do not.
 3. Start Locust headless with the project's locustfile.py.

@@ -112,6 +112,8 @@ MAX_BODY_SIZE = 60 * 1024
 """A broadcast frame must stay under the reference server's 64 KiB limit on client frames."""
 MAX_SOCKET_BUFFER = 64 * 1024 * 1024
 """``[network] socket_buffer`` is meant to be small; the kernels' own maxima are a few MiB."""
+FAST_MEMBER_PATHS: tuple[str, ...] = ("proxy", "direct")
+"""``[network] fast_members``: through Toxiproxy's clean proxy (the default), or to the target."""
 VERDICTS: tuple[str, ...] = ("PASS", "FAIL", "ERROR")
 _SIZE_PATTERN = re.compile(r"^\s*(?P<number>\d+)\s*(?P<unit>B|KiB|MiB|KB|MB)\s*$", re.IGNORECASE)
 # Sizes here are buffer and frame sizes, counted in powers of two: KiB and MiB. "KB" and "MB",
@@ -259,9 +261,13 @@ class NetworkSettings:
         socket_buffer: With a size in bytes, every run happens in a network namespace of its
             own whose TCP buffers (``tcp_wmem``, ``tcp_rmem``) are capped at it, where the
             machine allows (:mod:`harness.rig.netns`); 0 (the default) keeps the machine's.
+        fast_members: How the fast members reach the target: ``proxy`` (the default), through
+            one clean Toxiproxy proxy that no fault is ever put on, or ``direct``, to the
+            target itself, so that Toxiproxy carries only the slow members' traffic.
     """
 
     socket_buffer: int = 0
+    fast_members: str = "proxy"
 
 
 @dataclass(frozen=True)
@@ -298,7 +304,8 @@ class Scenario:
         source_path: The file the scenario was loaded from.
         expect: ``[expect]``: the verdict each mode of the bundled server must give
             (``matrix`` checks them); empty: the server's own (:attr:`expectations`).
-        network: ``[network]``: small socket buffers in a namespace of the run's own.
+        network: ``[network]``: small socket buffers in a namespace of the run's own; the
+            fast members' path to the target.
         push: ``[push]``: the server pushes by itself and how its pushes are timed
             (:mod:`harness.push`); None: members broadcast and time each other's messages.
     """
@@ -389,7 +396,8 @@ class Scenario:
                 "max_generator_lag_s": self.thresholds.max_generator_lag_s,
             },
             "expect": self.expectations,
-            "network": {"socket_buffer": self.network.socket_buffer},
+            "network": {"socket_buffer": self.network.socket_buffer,
+                        "fast_members": self.network.fast_members},
             **({"push": self.push.to_dict()} if self.push is not None else {}),
         }
 
@@ -504,8 +512,7 @@ class _ScenarioReader:
         faults = self.read_faults(document.get("faults", []))
         thresholds = self.read_thresholds(self.section(document, "thresholds"))
         expect = self.read_expect(self.section(document, "expect"))
-        network = self.section(document, "network")
-        self.reject_unknown_keys(network, ("socket_buffer",), "in [network]")
+        network = self.read_network(self.section(document, "network"))
         self.check_consistency(load, timing, faults, thresholds)
         return Scenario(
             name=name,
@@ -519,8 +526,7 @@ class _ScenarioReader:
             protocol=protocol,
             expect=expect,
             push=push,
-            network=NetworkSettings(self.read_size(network, "socket_buffer",
-                                                   "[network] socket_buffer", MAX_SOCKET_BUFFER)),
+            network=network,
         )
 
     # -- generic readers -------------------------------------------------------------------
@@ -842,6 +848,19 @@ class _ScenarioReader:
                                 f'{verdict!r}; write e.g. {mode} = "PASS"')
             expect[mode] = verdict
         return expect
+
+    def read_network(self, table: dict[str, Any]) -> NetworkSettings:
+        """``[network]``: ``socket_buffer`` and ``fast_members``."""
+        self.reject_unknown_keys(table, ("socket_buffer", "fast_members"), "in [network]")
+        fast_members = table.get("fast_members", NetworkSettings.fast_members)
+        if fast_members not in FAST_MEMBER_PATHS:
+            raise self.fail(f"[network] fast_members must be one of "
+                            f"{', '.join(map(repr, FAST_MEMBER_PATHS))}, got {fast_members!r}; "
+                            'write fast_members = "direct" to skip the clean proxy')
+        return NetworkSettings(
+            socket_buffer=self.read_size(table, "socket_buffer", "[network] socket_buffer",
+                                         MAX_SOCKET_BUFFER),
+            fast_members=fast_members)
 
     def read_timing(self, table: dict[str, Any]) -> TimingSettings:
         """``[timing]``; the run must last longer than zero seconds."""

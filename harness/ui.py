@@ -1,7 +1,8 @@
 """``python -m harness ui``: Locust's web UI with the Chaos tab, on a live target.
 
 It sets up exactly what a headless run sets up, with the same code (:class:`~harness.rig.rig.Rig`):
-Toxiproxy, the target, one clean proxy for the fast members and one proxy per slow member.
+Toxiproxy, the target, one clean proxy for the fast members (none with ``[network] fast_members
+= "direct"``) and one proxy per slow member.
 Then it starts Locust with its web UI on 127.0.0.1 instead of headless, prints the address and
 waits. The person starts the swarm in the browser and steers the slow members' latency in the
 Chaos tab (:mod:`harness.webui`); there is no timeline and no verdict.

@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from harness.bench.result import BenchResult, Row, median, ratio
 from harness.bench.scale import CHAT_RATE, expected_joins, judge_window, starved_by_machine
 from harness.bench.table import format_table
 from harness.bench.verdict_time import detection
+from harness.measure.hdr import read_histograms
 from harness.measure.measurements import Sample
 from harness.runfolder.record import record_from_document
 from harness.target import PROJECT_ROOT
@@ -153,16 +155,24 @@ def test_verdict_tiny(tmp_path: Path) -> None:
 def test_scale_tiny(tmp_path: Path) -> None:
     benchmark, _, _ = bench_tiny("scale", tmp_path)
     steps = benchmark["details"]["steps"]
-    assert steps and steps[0]["members"] == 10 and steps[0]["workload"] == "chat rate"
+    # The chat rate twice: direct first (the row judged by the goal), then through the proxy.
+    paths = {step["workload"]: step["fast_members"] for step in steps}
+    assert paths == {"chat rate, direct": "direct", "chat rate, proxy": "proxy"}
+    assert steps[0]["members"] == 10 and steps[0]["workload"] == "chat rate, direct"
     for step in steps:
+        proxies = json.loads((Path(step["run_dir"]) / "result.json").read_text())[
+            "extra"]["proxies"]
+        assert proxies["fast_path"] == step["fast_members"]
         assert step["operations"] > 0 and isinstance(step["held"], bool)
         # Every role's CPU over the window was measured, from the processes themselves.
         assert set(step["cpu_cores"]) == {"generator", "server", "toxiproxy", "harness"}
         assert step["cpu_cores"]["generator"] > 0 and step["cpu_cores"]["server"] > 0
         assert step["generator_cores_per_1000"] > 0
         assert step["waited_for_core"]["generator"] is not None
-    [largest] = [row for row in benchmark["rows"] if "largest count" in row["case"]]
-    assert largest["unit"] == "members" and largest["goal"] == ">= 10 members"
+    direct, proxied = [row for row in benchmark["rows"] if "largest count" in row["case"]]
+    assert direct["case"].startswith("chat rate, direct")
+    assert direct["unit"] == "members" and direct["goal"] == ">= 10 members"
+    assert proxied["case"].startswith("chat rate, proxy") and proxied["goal"] is None
     assert isinstance(benchmark["goals_met"], bool)
 
 
@@ -190,6 +200,26 @@ def test_peer_tiny(tmp_path: Path) -> None:
         assert step["joins"] > 0, step  # Artillery's members really joined, and were timed
     ratio = rows["members held, Locust / Artillery"]
     assert ratio["value"] == 10 and ratio["baseline_value"] == 10 and ratio["ratio"] == 1.0
+
+
+def test_recording_cost_records_every_simulated_delivery_once(tmp_path: Path) -> None:
+    """``python -m harness.bench.recording_cost``: each delivery it simulates is one sample
+    line, one histogram value and one ``received`` in order.jsonl, so its CPU figure is the
+    cost of recording them all."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness.bench.recording_cost", "--members", "30", "--seconds",
+         "3", "--repeat", "1", "--output", str(tmp_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert re.fullmatch(r"30 members: \d+\.\d µs CPU per member-second \(best of 1: .*\)\n",
+                        completed.stdout), completed.stdout
+    folder = tmp_path / "30-0"
+    samples = [json.loads(line) for line in (folder / "samples.jsonl").open()]
+    received = sum(json.loads(line)["received"] for line in (folder / "order.jsonl").open())
+    histograms = read_histograms(folder / "histograms.json")
+    deliver = histograms.get("deliver", "fast", "raw")
+    assert samples and all(sample["op"] == "deliver" for sample in samples)
+    assert deliver is not None and len(samples) == received == deliver.count
 
 
 def test_cpu_split_rates_roles_and_run_queue_wait() -> None:

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 
 from harness.bench.short_scenario import short_slow_member
 from harness.loadgen.history import DELIVERY_GRACE, JOIN_RACE, LEAVE_RACE, OperationHistory
-from harness.loadgen.order_tracker import DeliveryOrder
+from harness.loadgen.order_tracker import DeliveryOrder, OrderRecorder
 from harness.measure.delivery_order import DeliveryOrderCounts
 from harness.measure.measurements import Measurements
 from harness.protocols import ROOMCHAOS, Delivered
@@ -98,6 +98,30 @@ def test_messages_without_a_number_are_not_counted() -> None:
     order.observe(delivered(None, "no-number-here"))
     order.close()
     assert counts_of(order) == {}
+
+
+class _Environment:
+    """Just what an OrderRecorder reads of Locust's environment (hashable, as Locust's is)."""
+
+    runner = None
+
+
+def test_the_order_recorder_sums_its_receivers_per_member_kind_at_each_flush() -> None:
+    recorder = OrderRecorder(_Environment(), "order.jsonl")
+    early, fast, slow = DeliveryOrder(), DeliveryOrder(), DeliveryOrder()
+    early.observe(delivered(1))  # before it is tracked: its counts are kept
+    for receiver, kind in ((early, "fast"), (fast, "fast"), (slow, "slow")):
+        recorder.track(receiver, kind)
+    for receiver in (early, fast, slow):
+        receiver.observe(delivered(2))
+    fast.observe(delivered(2))
+    lines = {line["member_kind"]: line for line in recorder.pending_lines()}
+    assert {kind: (line["received"], line["duplicated"]) for kind, line in lines.items()} == {
+        "fast": (4, 1), "slow": (1, 0)}
+    assert recorder.pending_lines() == []  # taken: nothing new since
+    fast.observe(delivered(3))  # the receivers go on counting after a flush
+    assert [(line["member_kind"], line["received"]) for line in recorder.pending_lines()] == [
+        ("fast", 1)]
 
 
 class Clock:

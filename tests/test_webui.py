@@ -211,6 +211,20 @@ def test_start_form_adds_slow_members_and_repoints_the_target(
     assert sorted(toxiproxy.list_proxies()) == ["t-fast", "t-slow-0"]
 
 
+@pytest.mark.integration
+def test_start_form_repoints_fast_members_that_dial_the_target(
+        toxiproxy: ToxiproxyClient) -> None:
+    """With [network] fast_members = "direct" the room URL is the target's own: a new target
+    becomes the new room URL, and the slow members' proxies are re-pointed as usual."""
+    proxies = _proxies(toxiproxy)
+    room_url, slow_urls = proxies.prepare(1, "", "ws://127.0.0.1:9/ws")
+    assert room_url == "ws://127.0.0.1:9/ws"
+    room_url, slow_urls = proxies.prepare(1, "ws://127.0.0.1:7/room", room_url)
+    assert room_url == "ws://127.0.0.1:7/room" and slow_urls[0].endswith("/room")
+    assert toxiproxy.list_proxies()["t-slow-0"]["upstream"] == "127.0.0.1:7"
+    proxies.destroy_created()
+
+
 class FakeEvents:
     """Just enough of Locust's events for the panel: ``add_listener`` and ``fire``."""
 

@@ -16,7 +16,8 @@ run, on the same machine, at the same time:
   server's fault shows in the evidence (:mod:`harness.bench.verdict_time`).
 * ``scale``: the most members the fixed server and one Locust process hold with
   join p99 under 250 ms, at chat rates (rooms of 10, a broadcast every 5 s; goal
-  2,000) and at the old chatty rate, with the CPU of each process
+  2,000 with the members dialling the server, then again through Toxiproxy's clean
+  proxy) and at the old chatty rate, with the CPU of each process
   (:mod:`harness.bench.scale`, :mod:`harness.bench.cpu_split`).
 * ``townhall``: one room of 1,000 with one slow member: fixed keeps join p99
   under 250 ms and PASSes, naive FAILs (:mod:`harness.bench.townhall`).

@@ -13,9 +13,9 @@ first cycle. In the Artillery script (JSON, :func:`artillery_script`) the join i
 ``send``: a small processor (``artillery_files/processor.js``) times it with a ``function``
 step before it and a listener of its own for the ``joined`` reply, since the engine has no
 reply timing, and its ``match`` stays installed after the step (a delivery read with the
-reply would finish the step twice). Artillery's members connect to the server directly; ours
-go through Toxiproxy's clean proxy as in every harness run (which costs the machine, not
-the generator, CPU).
+reply would finish the step twice). Both tools' members connect to the server directly (ours
+with ``[network] fast_members = "direct"``, as in ``scale``'s chat-rate row), so the ratio
+compares the generators only, not a proxy hop that one of them takes.
 
 For each tool the member count steps up by doubling from :data:`START` until a step fails,
 then bisects once (the same criterion as ``scale``: join p99 under 250 ms in a window after
@@ -29,6 +29,7 @@ Artillery is installed by this benchmark (never by ``make test``) into
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -299,9 +300,9 @@ def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
     """Search the members each tool holds at chat rate; rows with their ratios."""
     workload, start, ceiling = CHAT_RATE, START, CEILING
     if tiny:
-        workload = Workload("chat rate", members_per_room=5, broadcast_interval_s=0.5,
-                            stay_s=1.0, away_s=0.2, start=10, ceiling=10, grain=5,
-                            window_s=2.0, budget_s=60.0, spawn_s=1.0)
+        workload = dataclasses.replace(CHAT_RATE, members_per_room=5, broadcast_interval_s=0.5,
+                                       stay_s=1.0, away_s=0.2, start=10, ceiling=10, grain=5,
+                                       window_s=2.0, budget_s=60.0, spawn_s=1.0)
         start = ceiling = 10
     result = BenchResult(
         "peer",
@@ -309,7 +310,8 @@ def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
         "Locust with the harness's members against Artillery's WebSocket engine",
         params={"artillery": ARTILLERY_VERSION, "subset": "join, broadcast, leave (no acks): "
                 "the server with --delivery write for both tools",
-                "start": start, "ceiling": ceiling})
+                "start": start, "ceiling": ceiling,
+                "path": "both tools' members connect to the server directly"})
     try:
         binary = ensure_artillery()
     except PeerUnavailable as exc:

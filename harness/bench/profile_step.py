@@ -1,7 +1,8 @@
 """Where the time goes in one chat-rate scale step: py-spy on the generator and the server.
 
 ``python -m harness.bench.profile_step --members 1000`` runs one step of the chat-rate
-workload (:func:`harness.bench.scale.measure_step`), and once its window begins, records the
+workload (:func:`harness.bench.scale.measure_step`; the fast members direct, as in ``scale``'s
+goal row, or through the clean proxy with ``--proxy``), and once its window begins, records the
 Locust process and the reference server with ``py-spy record --format raw`` (folded stacks)
 for the window's length. ``--town-hall`` runs the town hall (``fixed``) instead and records
 its fault. It prints the step's CPU split (cores per role) and, for each
@@ -27,7 +28,7 @@ import psutil
 
 from harness.bench import townhall
 from harness.bench.cpu_split import GENERATOR, SERVER, role_of
-from harness.bench.scale import CHAT_RATE, MIN_JOINS, measure_step
+from harness.bench.scale import CHAT_RATE, CHAT_RATE_PROXY, MIN_JOINS, measure_step
 from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
 
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.bench.profile_step",
                                       description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--proxy", action="store_true",
+                        help="the fast members through Toxiproxy's clean proxy, not direct")
     parser.add_argument("--town-hall", action="store_true",
                         help="profile the town hall's fault (fixed mode) instead")
     parser.add_argument("--output", type=Path,
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(pyspy).exists():
         parser.error("py-spy not found: pip install py-spy into this venv")
     args.output.mkdir(parents=True, exist_ok=True)
-    workload = CHAT_RATE
+    workload = CHAT_RATE_PROXY if args.proxy else CHAT_RATE
     warmup = workload.spawn_s + workload.period_s + 3
     seconds = workload.window_s - 2
     outcome: dict[str, Any] = {}

