@@ -57,12 +57,12 @@ $(ACTIONLINT):
 	rmdir $(TOOLS_BIN)/.actionlint-build
 	ln -sf $(notdir $@) $(TOOLS_BIN)/actionlint
 
-# Two pytest-xdist workers: most of a real run is waiting (warm-up, fault, cool-down), so two
-# share this 2-core machine well. Tests marked serial (they watch the whole checkout) run after,
+# Four pytest-xdist workers: most of a real run is waiting (warm-up, fault, cool-down), so four
+# share this 2-core machine well (1.5 cores busy on average). Tests marked serial (they watch the whole checkout) run after,
 # alone. docs/testing.md has the figures.
 test: lint docs browser
-	$(PY) -m pytest -q -n 2 -m "not serial"
-	$(PY) -m pytest -q -p no:xdist -m serial
+	$(PY) -m pytest -q -rs -n 4 -m "not serial"
+	$(PY) -m pytest -q -rs -p no:xdist -m serial
 
 # The documentation site (mkdocs.yml): README.md, docs/ and scenarios/README.md as one site in
 # site/. Strict, so a broken link or anchor fails the build, and with it `make test`.

@@ -59,7 +59,7 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     # README's repository links point at the site's pages.
-    assert 'href="benchmarks/#the-test-suite-and-the-canary"' in index
+    assert 'href="testing/#measured-2026-12-07-this-2-core-machine"' in index
     assert 'src="images/matrix.png"' in index
     scenarios = (tmp_path / "site" / "scenarios" / "index.html").read_text(encoding="utf-8")
     # scenarios/README.md joins the site, its link to ../docs/protocols.md pointing at the page.
