@@ -6,7 +6,7 @@ its proxies with a unique prefix and removes them, so runs can share it), and ``
 harness ui`` started as a person would (the web UI's tests and the reconnect fault's).
 
 Markers: ``serial`` for a test that cannot run beside others (it watches the whole checkout or
-the whole machine): ``make test`` runs the rest on two pytest-xdist workers, then these alone.
+the whole machine): ``make test`` runs the rest on four pytest-xdist workers, then these alone.
 
 Rules: under CI (env ``CI`` set) a skip for a missing part of the project's own set-up
 (:class:`tests.missing_setup.MissingSetup`) is a failure. At the end the summary says how many

@@ -128,8 +128,8 @@ def test_direct_fast_members_skip_toxiproxy_and_keep_the_verdicts(
     assert process.returncode == 0, output
     # Each run's one slow member had its proxy; no run had one for the fast members.
     assert len(seen) == 2 and all(proxy.endswith("-slow-0") for proxy in seen), seen
-    results = {json.loads(path.read_text())["extra"]["label"]: json.loads(path.read_text())
-               for path in tmp_path.glob("**/result.json")}
+    loaded = [json.loads(path.read_text()) for path in tmp_path.glob("**/result.json")]
+    results = {result["extra"]["label"]: result for result in loaded}
     assert {label: result["verdict"]["status"] for label, result in results.items()} == {
         "naive": "FAIL", "fixed": "PASS"}
     for result in results.values():

@@ -182,6 +182,14 @@ def test_every_harness_unit_has_a_layer(graph: dict[str, set[str]]) -> None:
     assert placed - units == set(), "LAYERS names a unit that no longer exists"
 
 
+def test_no_relative_imports() -> None:
+    """The graph reads absolute imports only; ruff bans relative ones, and so does this."""
+    relative = [f"{path.relative_to(ROOT)}:{node.lineno}" for path in source_files()
+                for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+                if isinstance(node, ast.ImportFrom) and node.level > 0]
+    assert relative == []
+
+
 def test_no_import_from_a_layer_above(graph: dict[str, set[str]]) -> None:
     assert upward_imports(graph, LAYERS) == []
 

@@ -119,15 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="measurements; the best counts")
     parser.add_argument("--output", type=Path, help="where the files go (default: a temp dir)")
     args = parser.parse_args(argv)
-    for members in args.members:
-        figures = []
-        for attempt in range(args.repeat):
-            folder = args.output or Path(tempfile.mkdtemp(prefix="recording-cost-"))
-            folder = folder / f"{members}-{attempt}"
-            folder.mkdir(parents=True, exist_ok=True)
-            figures.append(measure(members, args.seconds, folder))
-        print(f"{members} members: {min(figures):.1f} µs CPU per member-second "
-              f"(best of {args.repeat}: {', '.join(f'{f:.1f}' for f in figures)})")
+    with tempfile.TemporaryDirectory(prefix="recording-cost-") as scratch:
+        base = args.output or Path(scratch)  # files under a temp dir go with it
+        for members in args.members:
+            figures = []
+            for attempt in range(args.repeat):
+                folder = base / f"{members}-{attempt}"
+                folder.mkdir(parents=True, exist_ok=True)
+                figures.append(measure(members, args.seconds, folder))
+            print(f"{members} members: {min(figures):.1f} µs CPU per member-second "
+                  f"(best of {args.repeat}: {', '.join(f'{f:.1f}' for f in figures)})")
     return 0
 
 

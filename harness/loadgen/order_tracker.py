@@ -130,6 +130,8 @@ class OrderRecorder(JsonLinesShipper):
         """Count ``receiver``'s deliveries from now on as those of a ``member_kind`` member
         (with what it counted so far)."""
         shared = self._sums.setdefault(member_kind, Counter())
+        if receiver.counts is shared:  # tracked already: its counts are in the sums
+            return
         shared.update(receiver.take())
         receiver.counts = shared
 

@@ -33,6 +33,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.target import PROJECT_ROOT
+
 __all__ = ["INSIDE_ENV", "namespace_problem", "no_namespace_notice", "set_socket_buffers"]
 
 #: Set in the environment of a run inside its namespace (it must not try to enter another).
@@ -56,7 +58,7 @@ def namespace_problem() -> str | None:
     try:
         probe = subprocess.run(["unshare", "-rn", sys.executable, "-c", PROBE],
                                capture_output=True, text=True, timeout=20, check=False,
-                               cwd=Path(__file__).resolve().parents[2])
+                               cwd=PROJECT_ROOT)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"unshare -rn cannot run: {exc}"
     if probe.returncode != 0:

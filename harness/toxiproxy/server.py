@@ -23,6 +23,7 @@ import psutil
 from harness.errors import ComponentError
 from harness.net.httpget import answers_200, wait_until
 from harness.processes import ChildProcess, ProcessFailed
+from harness.target import PROJECT_ROOT
 
 TOXIPROXY_VERSION = "2.12.0"
 """The Toxiproxy version the harness is built and tested against."""
@@ -90,7 +91,7 @@ def find_toxiproxy_server(project_root: Path) -> Path:
 
 
 def _default_project_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return PROJECT_ROOT
 
 
 def _pick_free_port() -> int:

@@ -259,11 +259,16 @@ class ChaosProxies:
             upstream, path, scheme = _upstream(target_url)
             try:
                 if target_url != self.target_url:
-                    # Fast members that dial the target itself ([network] fast_members =
-                    # "direct") follow it; through their proxy, the proxy is re-pointed.
-                    direct = room_url == self.target_url
-                    room_url = self._repoint(client, room_url, upstream, scheme, path)
-                    room_url = target_url if direct else room_url
+                    if room_url == self.target_url:
+                        # Fast members that dial the target itself ([network] fast_members =
+                        # "direct") follow it; no proxy of theirs to re-point.
+                        self._repoint(client, upstream, scheme, path, room_port=None)
+                        room_url = target_url
+                    else:  # through their proxy: it is re-pointed, its port kept
+                        room_port = urlsplit(room_url).port
+                        self._repoint(client, upstream, scheme, path, room_port)
+                        if room_port:
+                            room_url = f"{scheme}://127.0.0.1:{room_port}{path}"
                     self.target_url = target_url
                 while len(self.members) < slow_members:
                     index = len(self.members)
@@ -278,14 +283,14 @@ class ChaosProxies:
         self.refresh()
         return room_url, [member.url for member in self.active_members()]
 
-    def _repoint(self, client: ToxiproxyClient, room_url: str, upstream: str, scheme: str,
-                 path: str) -> str:
-        """Re-create this run's proxies towards ``upstream``; return the new room URL.
+    def _repoint(self, client: ToxiproxyClient, upstream: str, scheme: str, path: str,
+                 room_port: int | None) -> None:
+        """Re-create this run's proxies towards ``upstream``: the slow members' and the fast
+        members' one listening on ``room_port`` (None: the fast members have none).
 
         ``scheme`` is ``ws`` or ``wss`` (a TLS session passes through a proxy untouched).
         """
         listing = client.list_proxies()
-        room_port = urlsplit(room_url).port
         names = [member.proxy for member in self.members]
         names += [name for name, info in listing.items()
                   if room_port and str(info.get("listen", "")).endswith(f":{room_port}")]
@@ -299,7 +304,6 @@ class ChaosProxies:
         for member in self.members:
             port = urlsplit(member.url).port
             member.url = f"{scheme}://127.0.0.1:{port}{path}"
-        return f"{scheme}://127.0.0.1:{room_port}{path}" if room_port else room_url
 
     def destroy_created(self) -> None:
         """Remove the proxies this process created (best effort; errors are ignored)."""
