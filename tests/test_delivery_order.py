@@ -345,6 +345,11 @@ def test_the_lost_ratio_per_member_kind() -> None:
         parse_check("deliver[fast].lots < 0.01")
     with pytest.raises(ValueError, match="unknown member kind"):
         parse_check("deliver[quick].lost < 0.01")
+    # Limits follow the ratio rule errors.ratio follows (harness.thresholds.base.ratio_limit).
+    for limit, problem in (("5", "fraction from 0 to 1"), ("150%", "above 100%"),
+                           ("5ms", "fraction or a percentage")):
+        with pytest.raises(ValueError, match=problem):
+            parse_check(f"deliver[fast].lost < {limit}")
 
 
 # A room server that loses and swaps messages on purpose.

@@ -4,6 +4,10 @@ A threshold kind is one module that exposes a :class:`ThresholdKind`: the leadin
 (``heads``) of the subjects it understands and a ``parse`` function turning a subject such as
 ``join[fast].p99`` into a :class:`Metric`. A metric converts the limit written in a check to its
 own unit and measures itself from :class:`~harness.measure.measurements.Measurements`.
+
+The shapes several kinds share are written once here: :class:`HeadStatistic` (a subject
+``HEAD.STAT``), :class:`PlainNumber` (no unit) and :func:`ratio_limit` (a fraction or a
+percentage); sampled series have theirs in :mod:`harness.thresholds.sampled_stat`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from harness.measure.measurements import Measurements, Sample
 
@@ -182,6 +186,37 @@ def require_no_unit(subject: str, unit: str | None) -> None:
     """Raise ValueError when a plain-number subject was given a unit."""
     if unit is not None:
         raise ValueError(f"{subject} is a plain number; drop the unit {unit!r}")
+
+
+def ratio_limit(subject: str, number: float, unit: str | None) -> float:
+    """A ratio's limit as a fraction: as written (0..1), or a percentage (0..100%) divided by
+    100; any other unit, or a number out of range, is a ValueError saying what to write."""
+    if unit == "%":
+        if number > 100:
+            raise ValueError(f"{subject} limit {number}% is above 100%")
+        return number / 100
+    if unit is not None:
+        raise ValueError(f"{subject} takes a fraction or a percentage; drop {unit!r}")
+    if number > 1:
+        raise ValueError(
+            f"{subject} is a fraction from 0 to 1; write e.g. 0.01 or 1% "
+            f"(did you mean {number:g}%?)"
+        )
+    return number
+
+
+@dataclass(frozen=True)
+class HeadStatistic:
+    """For metrics whose subject is the kind's head and a statistic: ``HEAD.STAT``
+    (``errors.ratio``, ``deliver.lost``). Subclass it as a frozen dataclass setting ``head``."""
+
+    head: ClassVar[str]
+    statistic: str
+
+    @property
+    def subject(self) -> str:
+        """``HEAD.STAT``."""
+        return f"{self.head}.{self.statistic}"
 
 
 class PlainNumber:

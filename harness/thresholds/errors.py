@@ -18,10 +18,12 @@ from typing import ClassVar
 from harness.measure.measurements import Measurements, Sample
 from harness.thresholds.base import (
     EVERY_OPERATION,
+    HeadStatistic,
     Measured,
     ThresholdKind,
     not_enough_load,
     pick_statistic,
+    ratio_limit,
     require_no_unit,
     statistic_after,
 )
@@ -32,15 +34,10 @@ SYNTAX = "errors.ratio (fraction 0..1 or N%) or errors.count"
 
 
 @dataclass(frozen=True)
-class ErrorMetric:
+class ErrorMetric(HeadStatistic):
     """``errors.ratio`` or ``errors.count`` over all samples."""
 
-    statistic: str
-
-    @property
-    def subject(self) -> str:
-        """``errors.ratio`` or ``errors.count``."""
-        return f"{HEAD}.{self.statistic}"
+    head: ClassVar[str] = HEAD
 
     unit: ClassVar[str] = ""
     """Ratios and counts have no unit."""
@@ -57,18 +54,7 @@ class ErrorMetric:
         if self.statistic == "count":
             require_no_unit(self.subject, unit)
             return number
-        if unit == "%":
-            if number > 100:
-                raise ValueError(f"{self.subject} limit {number}% is above 100%")
-            return number / 100
-        if unit is not None:
-            raise ValueError(f"{self.subject} takes a fraction or a percentage; drop {unit!r}")
-        if number > 1:
-            raise ValueError(
-                f"{self.subject} is a fraction from 0 to 1; write e.g. 0.01 or 1% "
-                f"(did you mean {number:g}%?)"
-            )
-        return number
+        return ratio_limit(self.subject, number, unit)
 
     def measure(self, measurements: Measurements, min_samples: int) -> Measured:
         """Failed samples as a ratio of all samples, or their count."""

@@ -28,11 +28,12 @@ from typing import ClassVar
 
 from harness.measure.measurements import Measurements
 from harness.thresholds.base import (
+    HeadStatistic,
     Measured,
     PlainNumber,
     ThresholdKind,
     pick_statistic,
-    require_no_unit,
+    ratio_limit,
     statistic_after,
     too_few_samples,
 )
@@ -45,15 +46,10 @@ _RATIO = re.compile(r"^deliver\[(?P<members>[^\]]*)\]\.(?P<statistic>.*)$")
 
 
 @dataclass(frozen=True)
-class OrderCount(PlainNumber):
-    """How many delivered messages were reordered, lost or duplicated."""
+class OrderCount(HeadStatistic, PlainNumber):
+    """How many delivered messages were reordered, lost or duplicated (``deliver.STAT``)."""
 
-    statistic: str
-
-    @property
-    def subject(self) -> str:
-        """``deliver.reordered``, ``deliver.lost`` or ``deliver.duplicated``."""
-        return f"{HEAD}.{self.statistic}"
+    head: ClassVar[str] = HEAD
 
     def measure(self, measurements: Measurements, min_samples: int) -> Measured:
         """The count, once at least ``min_samples`` messages were received."""
@@ -81,12 +77,7 @@ class LostRatio:
 
     def limit_from(self, number: float, unit: str | None) -> float:
         """A fraction (0..1) or a percentage."""
-        if unit == "%":
-            return number / 100
-        require_no_unit(self.subject, unit)
-        if number > 1:
-            raise ValueError(f"{self.subject} is a fraction from 0 to 1; write e.g. 0.01 or 1%")
-        return number
+        return ratio_limit(self.subject, number, unit)
 
     def measure(self, measurements: Measurements, min_samples: int) -> Measured:
         """Lost / owed, once at least ``min_samples`` deliveries were owed."""
