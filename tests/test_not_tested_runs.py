@@ -112,17 +112,9 @@ def test_a_check_broken_in_the_warm_up_says_so(tmp_path: Path) -> None:
     assert_nothing_left(result, tmp_path / "results")
 
 
-#: A protocol the bundled server does not speak: it answers every join with an error frame.
-FOREIGN_PROTOCOL = """
-[protocol]
-kind = "json"
-join = {type = "enter", room = "{room}", member = "{member}"}
-joined = {type = "entered"}
-error = {type = "error"}
-broadcast = {type = "say", text = "{body}", ref = "{id}"}
-message = {type = "said"}
-message_fields = {id = "ref", sender = "from", body = "text"}
-"""
+#: A protocol the bundled server does not speak (the join-by-frame dialect), reading the
+#: bundled server's error frames: it answers every join with one.
+FOREIGN_PROTOCOL = FRAME_PROTOCOL + '\n[protocol.error]\ntype = "error"\n'
 
 
 def test_a_matrix_whose_run_tested_nothing_exits_2(tmp_path: Path) -> None:
