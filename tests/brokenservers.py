@@ -4,8 +4,10 @@ They speak the dialects of :mod:`tests.jsonservers` (join by frame: ``enter`` / 
 ``post`` relayed as ``posted``, ``exit`` / ``exited``; join by connect: ``/chat?room=R&user=U``,
 ``say`` relayed as ``chat``), so the docs' own example scenarios run against them unchanged,
 and Socket.IO (:func:`broken_socketio_server`: targets/socketio_room's events, fixed mode).
-``after_s`` seconds after the first member joins (not the harness's own probe of the URL), a
-:class:`Breakage` sets in for good:
+``after_s`` seconds after the server completed its first join (sent ``entered``, finished a
+member's handshake, answered a Socket.IO ``join``; not the harness's own probe of the URL), a
+:class:`Breakage` sets in for good. Its clock starts at a completed join, not at the first
+request, so that on a loaded machine the room has worked at least once before it breaks:
 
 - ``freeze``: the room freezes completely: nothing is read, answered, relayed or accepted
   any more (connections stay open; new ones never complete their handshake);
@@ -44,7 +46,7 @@ FROZEN_ROOM = "room-1"
 
 @dataclass
 class Breakage:
-    """What breaks, and when: ``after_s`` seconds after the first join."""
+    """What breaks, and when: ``after_s`` seconds after the first completed join."""
 
     kind: str
     after_s: float = 3.0
@@ -56,6 +58,7 @@ class Breakage:
             raise ValueError(f"unknown breakage {self.kind!r}; use one of {BREAKAGES}")
 
     def joined(self) -> None:
+        """A join was completed (confirmed to the member): the breakage's clock starts."""
         if self.first_connection is None:
             self.first_connection = time.time()
 
@@ -99,8 +102,10 @@ class _BrokenFrameRoom(FrameRoom):
         return False
 
     def admit(self, connection: ServerConnection, request: dict[str, Any]) -> bool:
-        self.breakage.joined()
         return not self.breakage.broken("join", request["channel"])  # else: no answer
+
+    def entered(self, connection: ServerConnection) -> None:
+        self.breakage.joined()
 
     def relays(self, room: str) -> bool:
         return not self.breakage.broken("relay", room)
@@ -117,7 +122,6 @@ class _BrokenConnectRoom(ConnectRoom):
         room, user = room_and_user(request.path)
         if not (room and user):
             return None  # not a member (the harness checking the URL): no join
-        self.breakage.joined()
         if self.breakage.broken("join", room):
             self.breakage.hang()  # the handshake never completes
         return None
@@ -130,6 +134,12 @@ class _BrokenConnectRoom(ConnectRoom):
 
     def relays(self, room: str) -> bool:
         return not self.breakage.broken("relay", room)
+
+    def __call__(self, connection: ServerConnection) -> None:
+        room, user = room_and_user(connection.request.path if connection.request else "")
+        if room and user:  # the handshake is complete: the member has joined
+            self.breakage.joined()
+        super().__call__(connection)
 
 
 @contextlib.contextmanager
@@ -167,11 +177,12 @@ def broken_socketio_server(breakage: Breakage) -> Iterator[str]:
                 await asyncio.sleep(0.2)
 
         async def join(self, sid: str, data: Any) -> dict[str, Any]:
-            breakage.joined()
             room = data.get("room") if isinstance(data, dict) else None
             if breakage.broken("read", room) or breakage.broken("join", room):
                 await self.hang()
-            return await super().join(sid, data)
+            answer = await super().join(sid, data)
+            breakage.joined()  # answered: the clock starts at a completed join
+            return answer
 
         async def leave(self, sid: str, data: Any) -> dict[str, Any]:
             if breakage.broken("read", data.get("room") if isinstance(data, dict) else None):
