@@ -25,6 +25,7 @@ from harness.loadgen.memberfaults import MemberFaults, switched
 from harness.loadgen.stalled_member import peer_send_buffer, receive_queue, ss_filter
 from harness.measure.measurements import Sample
 from harness.measure.stall_evidence import PLATEAU_S, QueueSample, backpressure_point, check_stalls
+from harness.reports.rejudge import rejudge
 from harness.rig.netns import namespace_problem
 from harness.scenario import ScenarioError, load_scenario
 from harness.target import PROJECT_ROOT
@@ -372,6 +373,9 @@ def test_a_stall_too_weak_to_fill_the_buffers_is_an_error(tmp_path: Path) -> Non
     result = only_result(tmp_path)
     message = result["verdict"]["message"]
     assert message.startswith("ERROR: backpressure was never reached: member slow-0"), message
+    # Judged again from its folder, through the same readers: the same verdict.
+    [result_file] = tmp_path.glob("**/result.json")
+    assert rejudge(result_file.parent).verdict.message == message
     assert_nothing_left(result, tmp_path)
 
 
