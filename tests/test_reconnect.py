@@ -23,7 +23,7 @@ from harness.reports.rejudge import rejudge
 from harness.scenario import ScenarioError, load_scenario
 from tests.scenario_text import one_slow_member_of_six
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
-from tests.test_webui import UiCommand
+from tests.ui_command import UiCommand
 
 RECONNECT_THRESHOLDS = """
 min_samples = 5
