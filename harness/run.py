@@ -38,7 +38,7 @@ from harness.errors import ComponentError
 from harness.faults import FAULT_KINDS, FaultCheck
 from harness.faults.member_commands import DRAIN, MemberFaultCommand, append_command
 from harness.faults.nemesis import Nemesis
-from harness.measure.generator_lag import read_lag_file
+from harness.measure.generator_lag import LagTail
 from harness.measure.lockreports import LockReportsUnavailable, LockReportTracker
 from harness.measure.measurements import Measurements, Sample, live_measurements
 from harness.measure.prometheus import MetricSelector
@@ -117,7 +117,7 @@ class ChaosRun:
         self.readers = RunFolderReaders(self.folder, record_inflight=True)
         self.order = self.readers.order
         self.inflight = self.readers.inflight
-        self.lag_file = self.folder.lag
+        self.lag = LagTail(self.folder.lag)
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
         self.extra: dict[str, Any] = {"run_id": self.run_id, "label": self.label}
@@ -401,11 +401,7 @@ class ChaosRun:
 
     def recent_generator_lag(self) -> float | None:
         """For the progress line: the worst lag of the last 10 s, None when not measured."""
-        try:
-            lag = read_lag_file(self.lag_file)
-        except ValueError:
-            return None
-        return lag.recent_max_ms(time.time()) if lag is not None else None
+        return self.lag.recent_max_ms(time.time())
 
     def write_results(self, verdict: Verdict) -> None:
         self.extra["locust_outputs"] = self.folder.locust_outputs()
