@@ -10,6 +10,7 @@ or ceiling, 1 when there is none in range, 2 on an ERROR run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -25,7 +26,7 @@ from harness.reports.batch_progress import BatchProgress
 from harness.reports.rejudge import CannotRejudge, rejudge, write_rejudged
 from harness.reports.results import format_summary_table
 from harness.reports.trend import HistoryError, trend
-from harness.rig.rig import Interrupted, RigOptions, check_fast_members, new_run_id
+from harness.rig.rig import Interrupted, OptionsError, RigOptions, new_run_id
 from harness.rig.target_options import (
     add_host_flags,
     add_target_flags,
@@ -274,14 +275,6 @@ def _distribution(args: argparse.Namespace) -> dict[str, object]:
             "early_verdict": not args.no_early_verdict}
 
 
-def _check_fast_members(options: RunOptions) -> None:
-    """``[network] fast_members`` fits the run's workers and target (before anything starts)."""
-    try:
-        check_fast_members(options)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def command_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     _check_toxiproxy(args)
@@ -294,24 +287,27 @@ def command_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         **_distribution(args),  # type: ignore[arg-type]
     )
-    _check_fast_members(options)
     outcome = run_scenario(options)
     print_outcome(outcome)
     return _exit_code(outcome.exit_code, outcome.extra.get("interrupted_by"))
 
 
-def _matrix_pass(args: argparse.Namespace, scenario: Scenario, expectations: dict[str, str],
+def _matrix_options(args: argparse.Namespace, scenario: Scenario) -> RunOptions:
+    """A scenario's runs in a matrix, but for their mode and folder (checked when built)."""
+    return RunOptions(scenario=scenario, toxiproxy_url=args.toxiproxy_url,
+                      progress=not args.quiet, history_dir=args.results_dir,
+                      **_distribution(args))  # type: ignore[arg-type]
+
+
+def _matrix_pass(template: RunOptions, expectations: dict[str, str],
                  matrix_dir: Path) -> tuple[list[dict[str, Any]], int | None]:
     """Run every mode once; return one row per run, and the signal if interrupted."""
+    scenario = template.scenario
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     for mode, expected in expectations.items():
-        outcome = run_scenario(RunOptions(
-            scenario=scenario, mode=mode, toxiproxy_url=args.toxiproxy_url,
-            results_dir=matrix_dir, run_id=mode, progress=not args.quiet,
-            history_dir=args.results_dir,
-            **_distribution(args),  # type: ignore[arg-type]
-        ))
+        outcome = run_scenario(dataclasses.replace(template, mode=mode, results_dir=matrix_dir,
+                                                   run_id=mode))
         status = outcome.verdict.status
         held = status == expected
         print(f"{mode:<6} {status:<5} expected {expected:<5} {'ok' if held else 'BROKEN':<6} "
@@ -353,15 +349,14 @@ def command_matrix(args: argparse.Namespace) -> int:
     for scenario in scenarios:
         _check_modes(scenario, override or scenario.expectations)
     _check_workers(args)
-    for scenario in scenarios:
-        _check_fast_members(RunOptions(scenario=scenario, remote_workers=args.expect_workers))
+    templates = [_matrix_options(args, scenario) for scenario in scenarios]
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat} must be 1 or more")
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
-    for scenario in scenarios:
-        expectations = override or scenario.expectations
-        scenario_rows, interrupted = _scenario_matrix(args, scenario, expectations)
+    for template in templates:
+        expectations = override or template.scenario.expectations
+        scenario_rows, interrupted = _scenario_matrix(args, template, expectations)
         rows += scenario_rows
         if interrupted:
             return _exit_code(2, interrupted)
@@ -374,17 +369,18 @@ def command_matrix(args: argparse.Namespace) -> int:
     return _matrix_exit_code(rows)
 
 
-def _scenario_matrix(args: argparse.Namespace, scenario: Scenario, expectations: dict[str, str]
-                     ) -> tuple[list[dict[str, Any]], int | None]:
+def _scenario_matrix(args: argparse.Namespace, template: RunOptions,
+                     expectations: dict[str, str]) -> tuple[list[dict[str, Any]], int | None]:
     """One scenario's matrix, ``--repeat`` times; every row, and the signal if interrupted."""
+    scenario = template.scenario
     matrix_dir = args.results_dir / new_run_id(scenario, "matrix")
     if args.repeat == 1:
-        return _matrix_pass(args, scenario, expectations, matrix_dir)
+        return _matrix_pass(template, expectations, matrix_dir)
     passes: list[list[dict[str, Any]]] = []
     progress = BatchProgress("matrix repeat", args.repeat)
     for repeat in range(1, args.repeat + 1):
         print(f"matrix repeat {repeat}/{args.repeat}", flush=True)
-        rows, interrupted = _matrix_pass(args, scenario, expectations,
+        rows, interrupted = _matrix_pass(template, expectations,
                                          matrix_dir / f"repeat-{repeat:02d}")
         passes.append(rows)
         progress.run_finished(", ".join(f"{row['mode']} {row['verdict']}" for row in rows))
@@ -447,7 +443,6 @@ def command_sweep(args: argparse.Namespace) -> int:
     template = RunOptions(scenario=scenario, mode=args.mode, toxiproxy_url=args.toxiproxy_url,
                           results_dir=folder, progress=not args.quiet,
                           **_distribution(args))  # type: ignore[arg-type]
-    _check_fast_members(template)
     try:
         result = run_sweep(plan, folder, real_runner(template))
     except Interrupted as exc:  # a signal after the search, while the page was drawn
@@ -527,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "trend": command_trend, "ui": command_ui}
     try:
         return handlers[args.command](args)
-    except UsageError as exc:
+    except (UsageError, OptionsError) as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, OSError) as exc:

@@ -16,8 +16,9 @@ Order of events:
 5. Drain: members start nothing new but keep reading until nothing is in flight (at most
    :data:`DRAIN_MAX_S`), so that every delivery owed can arrive and every gap is judged.
 6. Stop Locust with SIGINT (it writes its CSV and HTML report; operations still in flight
-   become ``unfinished`` samples), collect the samples and the lock reports, judge, and
-   write ``results/<run-id>/``.
+   become ``unfinished`` samples), read the last lock reports, then judge what the run folder
+   recorded, through the readers ``harness report --rejudge`` uses
+   (:mod:`harness.runfolder.recorded`), and write ``results/<run-id>/``.
 
 A component that dies, a Toxiproxy call that hangs, a signal: each becomes an
 ERROR verdict naming the cause. Every child and proxy is removed on the way
@@ -34,16 +35,15 @@ from typing import Any
 
 from harness.checker.verdict import Verdict, evaluate_checks, judge
 from harness.errors import ComponentError
-from harness.faults import FAULT_KINDS, FaultCheck, MemberEvidence
+from harness.faults import FAULT_KINDS, FaultCheck
 from harness.faults.member_commands import DRAIN, MemberFaultCommand, append_command
 from harness.faults.nemesis import Nemesis
-from harness.measure.generator_lag import read_lag_file
+from harness.measure.generator_lag import LagTail
 from harness.measure.lockreports import LockReportsUnavailable, LockReportTracker
 from harness.measure.measurements import Measurements, Sample, live_measurements
 from harness.measure.prometheus import MetricSelector
 from harness.measure.sampler import SeriesSampler
 from harness.measure.series import SampledSeries
-from harness.measure.stall_evidence import read_member_fault_reports
 from harness.pages import PageError, write_run_page
 from harness.reports.progress import Progress
 from harness.reports.results import format_summary_table, write_junit_xml, write_result_json
@@ -52,6 +52,7 @@ from harness.rig.rig import ComponentFailed, Interrupted, Rig, RigOptions, new_r
 from harness.runfolder import RunFolder
 from harness.runfolder.live import RunFolderReaders
 from harness.runfolder.record import RecordError
+from harness.runfolder.recorded import RunContext, member_fault_checks, read_recorded
 from harness.schedule import END, FAULTS_OFF, FAULTS_ON, Schedule, Step
 from harness.target import DEFAULT_RESULTS_DIR
 from harness.thresholds import sampled_series
@@ -116,7 +117,7 @@ class ChaosRun:
         self.readers = RunFolderReaders(self.folder, record_inflight=True)
         self.order = self.readers.order
         self.inflight = self.readers.inflight
-        self.lag_file = self.folder.lag
+        self.lag = LagTail(self.folder.lag)
         self.progress = (Progress(self.label, lag_ms=self.recent_generator_lag)
                          if options.progress else None)
         self.extra: dict[str, Any] = {"run_id": self.run_id, "label": self.label}
@@ -172,21 +173,27 @@ class ChaosRun:
                          self.rig.slow_proxies)
         self.faults_on = on
 
-    def member_fault_checks(self, final: bool = False) -> dict[str, FaultCheck]:
+    def context(self) -> RunContext:
+        """What the readers of the run folder need of this run
+        (:class:`~harness.runfolder.recorded.RunContext`), as it stands: the live readers, the
+        samples they gave, the timings, the member faults and the sampler's reasons."""
+        measurements = self.measurements
+        sampled = self.sampled()
+        return RunContext(
+            readers=self.readers, samples_read=self.samples,
+            run_started=measurements.run_started, run_ended=measurements.run_ended,
+            fault_started=measurements.fault_started,
+            # switched off by stopping, not lifted while measured
+            faults_lifted=None if self.stopped_with_faults_on else measurements.fault_ended,
+            member_faults=tuple(fault.kind for fault in self.scenario.member_faults),
+            slow_members=self.scenario.load.slow_members,
+            series_problems=sampled.problems if sampled is not None else {},
+        )
+
+    def member_fault_checks(self) -> dict[str, FaultCheck]:
         """Each member fault kind's own check (:attr:`FaultKind.check`) of what the members
         reported so far, by kind name; empty without such a fault."""
-        kinds = [FAULT_KINDS[fault.kind] for fault in self.scenario.member_faults]
-        checks = {kind.name: kind.check for kind in kinds if kind.check is not None}
-        if not checks:
-            return {}
-        measurements = self.measurements
-        lifted = measurements.fault_ended
-        if final and self.stopped_with_faults_on:
-            lifted = None  # switched off by stopping, not lifted while measured
-        evidence = MemberEvidence(read_member_fault_reports(self.rig.member_faults_file),
-                                  self.samples, measurements.fault_started, lifted,
-                                  self.scenario.load.slow_members)
-        return {name: check(evidence) for name, check in checks.items()}
+        return member_fault_checks(self.context(), self.samples)
 
     # The timeline.
 
@@ -369,27 +376,12 @@ class ChaosRun:
             interrupted = interrupted or exc
             failure = failure or str(exc)
             self.rig.teardown()
-        self.collect()
+        # The final verdict judges what the run folder recorded, read by the readers that
+        # `harness report --rejudge` uses (harness.runfolder.recorded).
         measurements = self.measurements
-        final = live_measurements(
-            self.samples, measurements.lock_reports,
-            lock_reports_available=self.locks.available,
-            histograms_file=self.folder.histograms,
-            run_started=measurements.run_started, fault_started=measurements.fault_started,
-            histograms_required=True, sampled=self.sampled(),
-            delivery_order=self.order.counts,
-        )
-        measurements.samples = final.samples
-        measurements.histograms = final.histograms
-        measurements.sampled = final.sampled
-        self.inflight.add_series(measurements.sampled)  # drawn behind latency/errors checks
-        measurements.delivery_order = final.delivery_order
-        measurements.component_errors.extend(final.component_errors)
-        self.read_generator_lag()
-        for name, check in self.member_fault_checks(final=True).items():
-            # A fault that never took effect (a stall without backpressure) is never a PASS,
-            # but a broken check still FAILs (harness.checker.verdict).
-            measurements.fault_not_in_effect.extend(check.errors)
+        recorded = read_recorded(self.context(), measurements)
+        self.samples = measurements.samples
+        for name, check in recorded.fault_checks.items():
             self.extra[name] = check.to_dict(measurements.run_started)
             if self.progress is not None:
                 print(f"[{self.label}] {check.summary()}", file=sys.stderr, flush=True)
@@ -407,26 +399,9 @@ class ChaosRun:
         self.write_results(verdict)
         return RunOutcome(verdict, self.run_dir, measurements, self.extra)
 
-    def read_generator_lag(self) -> None:
-        """The Locust processes' own lag during the load phase (see
-        harness.measure.generator_lag)."""
-        try:
-            lag = read_lag_file(self.lag_file)
-            if lag is not None:
-                lag = lag.within(self.measurements.run_started, self.measurements.run_ended)
-                lag.per_process()  # decodes every window: a bad one is an error here
-        except ValueError as exc:
-            self.measurements.component_errors.append(f"generator lag unreadable: {exc}")
-            return
-        self.measurements.generator_lag = lag
-
     def recent_generator_lag(self) -> float | None:
         """For the progress line: the worst lag of the last 10 s, None when not measured."""
-        try:
-            lag = read_lag_file(self.lag_file)
-        except ValueError:
-            return None
-        return lag.recent_max_ms(time.time()) if lag is not None else None
+        return self.lag.recent_max_ms(time.time())
 
     def write_results(self, verdict: Verdict) -> None:
         self.extra["locust_outputs"] = self.folder.locust_outputs()

@@ -36,6 +36,7 @@ from websockets.http11 import Request
 from websockets.sync.server import ServerConnection
 
 from tests.roomservers import ConnectRoom, FrameRoom, room_and_user, serving
+from tests.uvicorn_thread import serving as uvicorn_serving
 
 __all__ = ["BREAKAGES", "Breakage", "broken_connect_server", "broken_frame_server",
            "broken_socketio_server"]
@@ -164,9 +165,6 @@ def broken_socketio_server(breakage: Breakage) -> Iterator[str]:
     never answers; the Engine.IO pings still do, as in a room whose lock is stuck); yields
     ``ws://127.0.0.1:PORT``."""
     import asyncio
-    import socket
-
-    import uvicorn
 
     import lockwatch
     from targets.socketio_room.server import RoomApp
@@ -198,19 +196,8 @@ def broken_socketio_server(breakage: Breakage) -> Iterator[str]:
             return await super().broadcast(sid, data)
 
     app = BrokenRoomApp("fixed", 10.0, lockwatch.MemorySink())
-    listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app.asgi, lifespan="off", log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[listener]),),
-                              daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"ws://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        breakage.stop.set()
-        server.should_exit = True
-        thread.join(10)
-        listener.close()
+    with uvicorn_serving(app.asgi) as port:
+        try:
+            yield f"ws://127.0.0.1:{port}"
+        finally:
+            breakage.stop.set()  # wake hung handlers first, or the server waits on them

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
@@ -29,9 +28,7 @@ from harness.scenario import Scenario, load_scenario
 from harness.target import PROJECT_ROOT, TargetInfo
 from harness.toxiproxy.server import ToxiproxyServer
 from tests.missing_setup import MissingSetup, require_toxiproxy, under_ci
-
-if TYPE_CHECKING:
-    from tests.test_webui import UiCommand
+from tests.ui_command import UiCommand
 
 SLOW_MEMBER = PROJECT_ROOT / "scenarios" / "slow-member.toml"
 
@@ -52,12 +49,10 @@ def naive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TargetInf
 
 @pytest.fixture
 def ui_command(tmp_path: Path) -> Iterator[Callable[[str], UiCommand]]:
-    """Starts ``python -m harness ui`` in a mode (tests/test_webui.py's :class:`UiCommand`).
+    """Starts ``python -m harness ui`` in a mode (:class:`tests.ui_command.UiCommand`).
 
     Every command started is stopped after the test, whatever it asserted.
     """
-    from tests.test_webui import UiCommand  # the web UI's test module, only where it is used
-
     started: list[UiCommand] = []
 
     def start(mode: str) -> UiCommand:

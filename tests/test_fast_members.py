@@ -20,7 +20,7 @@ import pytest
 from harness.__main__ import main
 from harness.bench.short_scenario import short_slow_member
 from harness.rig.launched import LaunchPlan
-from harness.rig.rig import RigOptions, check_fast_members
+from harness.rig.rig import OptionsError, RigOptions
 from harness.scenario import ScenarioError, load_scenario
 from harness.target import PROJECT_ROOT
 from harness.toxiproxy.client import ToxiproxyClient
@@ -73,26 +73,36 @@ def test_an_unknown_path_is_one_line(tmp_path: Path) -> None:
 def test_direct_fast_members_need_a_target_remote_workers_reach(
         tmp_path: Path, target: dict[str, Any], refused: bool) -> None:
     scenario = load_scenario(write_scenario(tmp_path))
-    check_fast_members(RigOptions(scenario=scenario, **target))  # one host: always fine
-    check_fast_members(RigOptions(scenario=scenario, workers=2, **target))
-    remote = RigOptions(scenario=scenario, remote_workers=2, **target)
+    RigOptions(scenario=scenario, **target)  # one host: always fine
+    RigOptions(scenario=scenario, workers=2, **target)
     if not refused:
-        check_fast_members(remote)
+        RigOptions(scenario=scenario, remote_workers=2, **target)
         return
-    with pytest.raises(ValueError, match="workers on other hosts cannot reach the target"):
-        check_fast_members(remote)
+    # The options refuse themselves when built, before anything starts.
+    with pytest.raises(OptionsError, match="workers on other hosts cannot reach the target"):
+        RigOptions(scenario=scenario, remote_workers=2, **target)
     proxied = load_scenario(write_scenario(tmp_path, "proxied", network=""))
-    check_fast_members(RigOptions(scenario=proxied, remote_workers=2, **target))
+    RigOptions(scenario=proxied, remote_workers=2, **target)
 
 
-@pytest.mark.parametrize("command", ["run", "matrix"])
+@pytest.mark.parametrize("command", [
+    ["run"], ["matrix"], ["sweep", "--latency", "100ms..600ms", "--repeat", "1"]])
 def test_the_command_line_refuses_it_before_anything_starts(
-        tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([command, str(write_scenario(tmp_path)), "--expect-workers", "2",
-                 "--results-dir", str(tmp_path / "results")])
+        tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([command[0], str(write_scenario(tmp_path)), *command[1:], "--expect-workers",
+                 "2", "--results-dir", str(tmp_path / "results")])
     error = capsys.readouterr().err
     assert code == 2
     assert error.count("\n") == 1 and 'fast_members = "direct" with --expect-workers' in error
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_matrix_refuses_it_before_its_first_scenario_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proxied = write_scenario(tmp_path, "proxied", network="")
+    code = main(["matrix", str(proxied), str(write_scenario(tmp_path)), "--expect-workers",
+                 "2", "--results-dir", str(tmp_path / "results")])
+    assert code == 2 and 'fast_members = "direct"' in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
 
 

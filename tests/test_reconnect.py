@@ -19,10 +19,11 @@ import requests
 
 from harness.faults import FAULT_KINDS, MEMBER, MemberEvidence
 from harness.faults.reconnect import NAME, ReconnectFault, act, check, parse
+from harness.reports.rejudge import rejudge
 from harness.scenario import ScenarioError, load_scenario
 from tests.scenario_text import one_slow_member_of_six
 from tests.test_chaos_run import assert_nothing_left, harness, only_result
-from tests.test_webui import UiCommand
+from tests.ui_command import UiCommand
 
 RECONNECT_THRESHOLDS = """
 min_samples = 5
@@ -184,6 +185,9 @@ def test_a_reconnect_that_never_drops_is_an_error(tmp_path: Path) -> None:
     assert completed.returncode == 2, completed.stdout + completed.stderr
     result = only_result(tmp_path)
     assert "reconnect: no slow member dropped its connection" in result["verdict"]["message"]
+    # Judged again from its folder, through the same readers: the same verdict.
+    [result_file] = tmp_path.glob("**/result.json")
+    assert rejudge(result_file.parent).verdict.message == result["verdict"]["message"]
     assert_nothing_left(result, tmp_path)
 
 

@@ -6,6 +6,7 @@ import ast
 import json
 from pathlib import Path
 
+from harness.measure.generator_lag import LagTail
 from harness.runfolder import RunFolder, folder
 from harness.runfolder.live import RunFolderReaders
 from harness.target import PROJECT_ROOT
@@ -60,3 +61,24 @@ def test_the_readers_follow_growing_files_line_by_line(tmp_path: Path) -> None:
     assert len(readers.read_new()) == 1  # the line, once complete, and only once
     assert readers.read_new() == [] and readers.samples.malformed == 0
     assert readers.order.counts.received == 3  # not counted twice
+
+
+def test_the_progress_lines_lag_follows_the_lag_file_and_keeps_the_last_seconds(
+        tmp_path: Path) -> None:
+    lag = LagTail(RunFolder(tmp_path).lag, span_s=10.0)
+    assert lag.recent_max_ms(100.0) is None  # no file yet: not measured
+
+    def window(t1: float, max_ms: float) -> str:
+        return json.dumps({"process": "master", "t0": t1 - 1, "t1": t1, "max_ms": max_ms,
+                           "histogram": ""})
+
+    with open(lag.path, "a") as file:
+        file.write(window(95.0, 40.0) + "\n" + window(99.0, 7.0) + "\nnot json\n"
+                   + window(100.0, 9.0)[:12])  # the last line is half-written
+    assert lag.recent_max_ms(100.0) == 40.0
+    with open(lag.path, "a") as file:
+        file.write(window(100.0, 9.0)[12:] + "\n")
+    # 12 s on, the 40 ms window is older than the span; the others are read once each.
+    assert lag.recent_max_ms(107.0) == 9.0
+    assert len(lag.windows) == 2
+    assert lag.recent_max_ms(200.0) is None

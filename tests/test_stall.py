@@ -25,6 +25,8 @@ from harness.loadgen.memberfaults import MemberFaults, switched
 from harness.loadgen.stalled_member import peer_send_buffer, receive_queue, ss_filter
 from harness.measure.measurements import Sample
 from harness.measure.stall_evidence import PLATEAU_S, QueueSample, backpressure_point, check_stalls
+from harness.measure.tail import LineTail
+from harness.reports.rejudge import rejudge
 from harness.rig.netns import namespace_problem
 from harness.scenario import ScenarioError, load_scenario
 from harness.target import PROJECT_ROOT
@@ -145,6 +147,34 @@ def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path,
     faults.close()
     [line] = (tmp_path / "reports.jsonl").read_text().splitlines()
     assert json.loads(line)["event"] == "stalled"
+
+
+def test_the_master_dispatches_each_command_of_the_control_file_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A local runner, as above (control_file not given: no greenlet follows it here).
+    monkeypatch.setattr(memberfaults, "runs_members", lambda runner: True)
+    monkeypatch.setattr(collector, "collects", lambda runner: True)
+    environment = SimpleNamespace(runner=FakeRunner(), events=SimpleNamespace(
+        quitting=SimpleNamespace(add_listener=lambda listener: None)),
+        parsed_options=SimpleNamespace(slow_urls="ws://a,ws://b"))
+    faults = MemberFaults(environment)
+    faults.attach(reports_file=str(tmp_path / "reports.jsonl"))
+    control = LineTail(tmp_path / "control.jsonl")
+    faults.dispatch_new(control)  # no file yet: nothing
+    append_command(control.path, MemberFaultCommand("stall", True, (1,)))
+    whole = json.dumps(MemberFaultCommand("stall", True, (0,)).to_dict()) + "\n"
+    with open(control.path, "a", encoding="utf-8") as file:
+        file.write("not a command\n" + whole[:9])  # a bad line, then a half-written one
+    faults.dispatch_new(control)
+    assert [faults.wanted("stall", index) for index in range(2)] == [False, True]
+    with open(control.path, "a", encoding="utf-8") as file:
+        file.write(whole[9:])
+    faults.dispatch_new(control)
+    assert [faults.wanted("stall", index) for index in range(2)] == [True, True]
+    append_command(control.path, MemberFaultCommand("stall", False, (1,)))
+    faults.dispatch_new(control)  # only the new line: the first command is not sent again
+    assert [faults.wanted("stall", index) for index in range(2)] == [True, False]
+    faults.close()
 
 
 def test_none_is_every_slow_member_when_switching_some_on_or_off() -> None:
@@ -372,6 +402,9 @@ def test_a_stall_too_weak_to_fill_the_buffers_is_an_error(tmp_path: Path) -> Non
     result = only_result(tmp_path)
     message = result["verdict"]["message"]
     assert message.startswith("ERROR: backpressure was never reached: member slow-0"), message
+    # Judged again from its folder, through the same readers: the same verdict.
+    [result_file] = tmp_path.glob("**/result.json")
+    assert rejudge(result_file.parent).verdict.message == message
     assert_nothing_left(result, tmp_path)
 
 

@@ -30,6 +30,7 @@ from gevent.event import Event
 
 from harness.faults.member_commands import DRAIN, MemberFaultCommand
 from harness.loadgen.collector import collects, register_collector
+from harness.measure.tail import LineTail
 
 __all__ = ["MemberFaults", "member_faults"]
 
@@ -84,22 +85,19 @@ class MemberFaults:
         self.environment.runner.send_message(COMMAND, command.to_dict())
 
     def _follow(self, path: Path) -> None:
-        offset = 0
+        control = LineTail(path)
         while True:
             gevent.sleep(CONTROL_POLL)
+            self.dispatch_new(control)
+
+    def dispatch_new(self, control: LineTail) -> None:
+        """Dispatch each command completed in the control file since the last call (a
+        half-written line waits for the rest); a bad line is logged and skipped."""
+        for line in control.new_lines():
             try:
-                with open(path, encoding="utf-8") as control:
-                    control.seek(offset)
-                    text = control.read()
-            except FileNotFoundError:
-                continue
-            complete = text[:text.rfind("\n") + 1]  # a half-written line waits for the rest
-            offset += len(complete.encode("utf-8"))
-            for line in complete.splitlines():
-                try:
-                    self.dispatch(MemberFaultCommand.from_dict(json.loads(line)))
-                except ValueError as exc:
-                    logger.error("control file %s: %s", path, exc)
+                self.dispatch(MemberFaultCommand.from_dict(json.loads(line)))
+            except ValueError as exc:
+                logger.error("control file %s: %s", control.path, exc)
 
     def _on_command(self, msg: Any, **_: Any) -> None:
         command = MemberFaultCommand.from_dict(msg.data)

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.measure.hdr import LatencyHistogram
+from harness.measure.tail import LineTail
 
-__all__ = ["GeneratorLag", "LagWindow", "read_lag_file"]
+__all__ = ["GeneratorLag", "LagTail", "LagWindow", "read_lag_file"]
 
 
 
@@ -140,3 +141,26 @@ def read_lag_file(path: Path) -> GeneratorLag | None:
         except ValueError as exc:
             raise ValueError(f"{path} line {number}: {exc}") from None
     return GeneratorLag(tuple(windows))
+
+
+class LagTail(LineTail):
+    """The windows appended to a lag file, read line by line as it grows, for the progress
+    line: only those of the last ``span_s`` seconds are kept. A bad line is skipped (the final
+    read, :func:`read_lag_file`, names it).
+    """
+
+    def __init__(self, path: Path, span_s: float = 10.0) -> None:
+        super().__init__(path)
+        self.span_s = span_s
+        self.windows: list[LagWindow] = []
+
+    def recent_max_ms(self, now: float) -> float | None:
+        """The worst lag of any process in the windows that ended in the last ``span_s``;
+        None when there are none (not measured, or not yet)."""
+        for line in self.new_lines():
+            try:
+                self.windows.append(LagWindow.from_dict(json.loads(line)))
+            except ValueError:
+                continue
+        self.windows = [window for window in self.windows if window.t1 >= now - self.span_s]
+        return GeneratorLag(tuple(self.windows)).recent_max_ms(now, self.span_s)

@@ -216,15 +216,16 @@ def live_measurements(
     histograms_file: Path | None,
     run_started: float,
     fault_started: float | None = None,
-    histograms_required: bool = False,
     sampled: SampledSeries | None = None,
     delivery_order: DeliveryOrderCounts | None = None,
     waiting: list[Waiting] | None = None,
 ) -> Measurements:
-    """What is measured so far, built the same way wherever a judgement is made.
+    """What is measured so far, built the same way wherever a judgement is made while the run
+    goes on.
 
-    The final verdict, the early verdict, the progress line and the web UI's Chaos tab
-    all judge what this returns, so they cannot disagree on the same samples: join latency
+    The early verdict, the progress line and the web UI's Chaos tab all judge what this
+    returns, so they cannot disagree on the same samples (the final verdict reads the same
+    files once they are complete, :mod:`harness.runfolder.recorded`): join latency
     corrected for coordinated omission from the histograms the Locust master writes, lock
     reports only where there is a source (else ``lock_reports`` checks have no data), and
     the fault's start as the end of the baseline.
@@ -238,9 +239,6 @@ def live_measurements(
             over when a swarm starts or Locust's stats are reset, while the file does not).
         run_started: When load started.
         fault_started: When the faults went on, None while they have not.
-        histograms_required: The final read: an unreadable file becomes a component error
-            (a verdict on raw figures where corrected ones were promised would mislead);
-            live, a half-written file is simply read again later.
         sampled: What the run's sampler took so far (copied); None: nothing was sampled, and
             checks on sampled series have no data.
         delivery_order: The order and loss counts so far (copied); None: not measured.
@@ -263,9 +261,8 @@ def live_measurements(
         return measurements
     try:
         measurements.histograms = read_histograms(histograms_file)
-    except ValueError as exc:
-        if histograms_required:
-            measurements.component_errors.append(f"latency histograms unreadable: {exc}")
+    except ValueError:
+        pass  # half-written: read again on the next call (the final read names it)
     return measurements
 
 

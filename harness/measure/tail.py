@@ -11,7 +11,8 @@ class LineTail:
     """The complete lines appended to the file at ``path`` since the last call.
 
     The readers of the run folder's growing files (samples, delivery order, operations in
-    flight) build on it; each reads its own kind of line.
+    flight, the generator's lag for the progress line, the control file the Locust master
+    follows) build on it; each reads its own kind of line.
     """
 
     def __init__(self, path: Path) -> None:

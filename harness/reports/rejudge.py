@@ -3,15 +3,15 @@
 A verdict is a judgement of what was recorded, so the same record judged by the same checks
 gives the same verdict, and other checks can judge it without running anything again.
 :func:`recorded_measurements` rebuilds the run's :class:`~harness.measure.measurements.Measurements`
-from the files its recorders wrote (:data:`RECORDED`, one reader per recorded measurement)
-and from ``result.json``'s typed record (timings, lock reports, component errors);
+from the files its recorders wrote, through the same readers the run's own final verdict used
+(:data:`harness.runfolder.recorded.RECORDED`, one reader per recorded measurement), and from
+``result.json``'s typed record (timings, lock reports, component errors);
 :func:`rejudge` runs :func:`harness.checker.verdict.judge_thresholds` on them with the checks
 recorded in ``result.json``, or with a scenario's or the caller's own checks.
 
-Adding a measurement: its recorder writes a file of the run folder (a name in
-:mod:`harness.runfolder.folder`) and provides a reader; one line in :data:`RECORDED` makes
-rejudging see it. The verdict is written to ``rejudged.json`` (the layout of ``result.json``;
-``result.json`` itself keeps the verdict given at the time) and printed.
+Adding a measurement needs nothing here (see :mod:`harness.runfolder.recorded`). The verdict
+is written to ``rejudged.json`` (the layout of ``result.json``; ``result.json`` itself keeps
+the verdict given at the time) and printed.
 
 A folder without ``result.json`` or ``samples.jsonl`` cannot be judged again: that is an ERROR
 verdict with one line naming what is missing, never a PASS on nothing.
@@ -20,26 +20,21 @@ verdict with one line naming what is missing, never a PASS on nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.checker.verdict import Verdict, judge_thresholds
-from harness.measure.generator_lag import read_lag_file
-from harness.measure.hdr import read_histograms
 from harness.measure.measurements import Measurements
-from harness.measure.sampler import read_series_file
-from harness.measure.stall_evidence import check_stalls, read_member_fault_reports
 from harness.reports.results import json_safe
 from harness.runfolder.atomic import write_text_atomically
-from harness.runfolder.folder import RunFolder
-from harness.runfolder.live import RunFolderReaders
 from harness.runfolder.record import RecordError, ResultRecord, load_record
+from harness.runfolder.recorded import RunContext, read_recorded
 from harness.scenario import ThresholdSettings
 from harness.thresholds import Check, parse_check
 
-__all__ = ["RECORDED", "CannotRejudge", "Rejudged", "recorded_measurements",
+__all__ = ["CannotRejudge", "Rejudged", "recorded_measurements",
            "recorded_thresholds", "rejudge", "write_rejudged"]
 
 
@@ -47,83 +42,17 @@ class CannotRejudge(Exception):
     """The folder lacks what a judgement needs (or the checks given are bad); one line."""
 
 
-def _read_samples_and_order(folder: RunFolder, record: ResultRecord,
-                            measurements: Measurements) -> None:
-    """``samples.jsonl`` (every operation) and ``order.jsonl`` (delivery order and loss)."""
-    if not folder.samples.is_file():
-        raise CannotRejudge(f"{folder.samples}: missing; a run is judged again from the "
-                            "samples it recorded")
-    readers = RunFolderReaders(folder)
-    measurements.samples = readers.read_new()
-    measurements.delivery_order = readers.order.counts
-
-
-def _read_histograms(folder: RunFolder, record: ResultRecord,
-                     measurements: Measurements) -> None:
-    """``histograms.json``: latency corrected for coordinated omission."""
-    try:
-        measurements.histograms = read_histograms(folder.histograms)
-    except ValueError as exc:
-        _add_error(measurements, f"latency histograms unreadable: {exc}")
-
-
-def _read_generator_lag(folder: RunFolder, record: ResultRecord,
-                        measurements: Measurements) -> None:
-    """``lag.jsonl``: the load generator's own lag over the load phase."""
-    try:
-        lag = read_lag_file(folder.lag)
-        if lag is not None:
-            lag = lag.within(measurements.run_started, measurements.run_ended)
-            lag.per_process()
-    except ValueError as exc:
-        _add_error(measurements, f"generator lag unreadable: {exc}")
-        return
-    measurements.generator_lag = lag
-
-
-def _read_sampled(folder: RunFolder, record: ResultRecord, measurements: Measurements) -> None:
-    """``series.jsonl``: metrics, RSS and threads; why a series has no points is in the
-    record (``series.sampled.problems``)."""
-    sampled = read_series_file(folder.series)
-    if record.series is not None:
-        for name, reason in record.series.sampled_problems.items():
-            sampled.fail(name, reason)
-    measurements.sampled = sampled
-
-
-def _read_stall(folder: RunFolder, record: ResultRecord, measurements: Measurements) -> None:
-    """``member_faults.jsonl``: did a stall reach backpressure (only runs that had one)."""
-    if record.stall is None:
-        return
-    # A run stopped with the faults on records their end as the run's end: never lifted.
-    lifted = None if record.fault_ended == record.run_ended else record.fault_ended
-    load = record.scenario.get("load")
-    slow_members = load.get("slow_members", 0) if isinstance(load, Mapping) else 0
-    check = check_stalls(read_member_fault_reports(folder.member_faults), measurements.samples,
-                         fault_started=record.fault_started, lifted_at=lifted,
-                         slow_members=int(slow_members))
-    measurements.fault_not_in_effect.extend(check.errors)
-
-
-Reader = Callable[[RunFolder, ResultRecord, Measurements], None]
-
-#: One reader per recorded measurement, in the order they are read (samples first: later
-#: readers use them).
-RECORDED: tuple[Reader, ...] = (
-    _read_samples_and_order,
-    _read_histograms,
-    _read_generator_lag,
-    _read_sampled,
-    _read_stall,
-)
-
-
 def recorded_measurements(record: ResultRecord) -> Measurements:
-    """The measurements of the run, rebuilt from its folder and its record.
+    """The measurements of the run, rebuilt from its folder (the readers of
+    :data:`~harness.runfolder.recorded.RECORDED`, as the run's own final verdict reads them)
+    and from its record.
 
     Raises:
         CannotRejudge: a file the judgement needs is missing.
     """
+    if not record.folder.samples.is_file():
+        raise CannotRejudge(f"{record.folder.samples}: missing; a run is judged again from the "
+                            "samples it recorded")
     measurements = Measurements(
         lock_reports=[dict(report) for report in record.lock_reports],
         run_started=record.run_started, run_ended=record.run_ended,
@@ -132,9 +61,7 @@ def recorded_measurements(record: ResultRecord) -> Measurements:
         stopped_early=record.stopped_early or _stopped_early(record),
         lock_reports_available=record.lock_reports_available,
     )
-    for read in RECORDED:
-        read(record.folder, record, measurements)
-    return measurements
+    return read_recorded(RunContext.of_record(record), measurements).measurements
 
 
 def recorded_thresholds(record: ResultRecord) -> ThresholdSettings:
@@ -267,13 +194,6 @@ def _stopped_early(record: ResultRecord) -> str | None:
     if not isinstance(check, str) or not isinstance(after, int | float):
         return None
     return f"stopped early by '{check}', {after:.1f} s into the fault"
-
-
-def _add_error(measurements: Measurements, error: str) -> None:
-    """Add a component error the run did not already record (it read the same file)."""
-    if not any(written.split(":")[0] == error.split(":")[0]
-               for written in measurements.component_errors):
-        measurements.component_errors.append(error)
 
 
 def _cannot(cause: str) -> Verdict:

@@ -43,8 +43,8 @@ from harness.target import TargetInfo, TargetUnreachable, http_base, probe_targe
 from harness.toxiproxy.client import ToxiproxyClient, ToxiproxyError
 from harness.toxiproxy.server import ToxiproxyServer
 
-__all__ = ["ComponentFailed", "Interrupted", "Rig", "RigOptions", "check_fast_members",
-           "new_run_id", "signals_raise"]
+__all__ = ["ComponentFailed", "Interrupted", "OptionsError", "Rig", "RigOptions",
+           "check_fast_members", "new_run_id", "signals_raise"]
 
 #: The run's member fault commands to Locust, and what the members report back (run folder).
 #: How long Locust may take to write its reports and exit after SIGINT.
@@ -139,15 +139,26 @@ class RigOptions:
     origin: str | None = None
     label: str | None = None
 
+    def __post_init__(self) -> None:
+        # Every run, matrix, sweep and web UI session builds its options before anything
+        # starts: a combination that cannot work is refused here, once for all of them.
+        check_fast_members(self)
+
+
+class OptionsError(ValueError):
+    """Options that cannot work together; the message is one line saying what to change (the
+    command line prints it and exits 2, as for a bad flag)."""
+
 
 def check_fast_members(options: RigOptions) -> None:
     """Reject ``[network] fast_members = "direct"`` where the fast members cannot reach the
     target: workers on other hosts (``--expect-workers``) and a target that listens on
     loopback only (the bundled server, or a URL on 127.0.0.0/8, ``localhost`` or ``::1``),
     which those hosts reach only through the proxies (``--proxy-host``).
+    :class:`RigOptions` checks itself with it when built.
 
     Raises:
-        ValueError: one line naming the combination and what to change.
+        OptionsError: one line naming the combination and what to change.
     """
     if options.scenario.network.fast_members != "direct" or not options.remote_workers:
         return
@@ -157,7 +168,7 @@ def check_fast_members(options: RigOptions) -> None:
         url = options.target_url or "ws://127.0.0.1/"  # the bundled server: loopback
     host = urlsplit(url).hostname
     if is_loopback(host):
-        raise ValueError(
+        raise OptionsError(
             f'{options.scenario.source_path}: [network] fast_members = "direct" with '
             f"--expect-workers: workers on other hosts cannot reach the target on loopback "
             f"({host}); leave fast_members out (the clean proxy on --proxy-host) or give a "
@@ -318,8 +329,8 @@ class Rig:
         """Create the fast members' proxy and one per slow member; return their ws URLs.
 
         With ``[network] fast_members = "direct"`` the fast members get no proxy: their URL is
-        the target's, and Toxiproxy carries only the slow members' traffic (see
-        :func:`check_fast_members` for when that cannot work).
+        the target's, and Toxiproxy carries only the slow members' traffic (the options were
+        checked for where that cannot work when built, :func:`check_fast_members`).
 
         With ``direct_slow`` the slow members connect to the target itself, with no proxy in
         between: a member that stops reading (a stall) must be the server's own peer, or the
@@ -343,7 +354,6 @@ class Rig:
                                            self.options.allowed_hosts)
             return f"{target.scheme}://{url_host}:{proxy.listen_port}{path}"
 
-        check_fast_members(self.options)
         fast_path = self.scenario.network.fast_members
         if fast_path == "direct":
             fast_url = info.url  # probed already, by start_target

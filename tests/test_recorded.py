@@ -1,0 +1,89 @@
+"""One path from the recorded files to a verdict: the run's final verdict and a judgement again.
+
+Both read the run folder through the readers of :data:`harness.runfolder.recorded.RECORDED`, so
+a reader added to that one table is seen by both, and a folder judged again gives the verdict
+its run gave. (The real runs judged again are in tests/test_rejudge.py, test_stall.py and
+test_reconnect.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.bench.short_scenario import short_slow_member
+from harness.measure.measurements import Sample
+from harness.reports.rejudge import rejudge
+from harness.run import ChaosRun, RunOptions
+from harness.runfolder import recorded
+from harness.runfolder.record import load_record
+from harness.runfolder.recorded import Recorded, RunContext
+from harness.scenario import load_scenario
+
+SEEN = "the added reader read this run"
+
+
+def a_run_without_a_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ChaosRun:
+    """A ChaosRun whose set-up and timeline only write what Locust would have recorded."""
+    scenario_file = tmp_path / "recorded.toml"
+    scenario_file.write_text(short_slow_member(
+        "recorded", target="", thresholds='min_samples = 3\nchecks = ["join[fast].p99 < 250ms"]'))
+    run = ChaosRun(RunOptions(scenario=load_scenario(scenario_file), results_dir=tmp_path,
+                              progress=False))
+    start = 1_800_000_000.0
+    samples = [Sample(start + index * 0.1, "join", "fast", 5.0, True, member=f"fast-{index}")
+               for index in range(10)]
+
+    def set_up() -> None:
+        run.folder.samples.write_text("".join(json.dumps(sample.to_dict()) + "\n"
+                                              for sample in samples))
+
+    def drive() -> None:
+        run.measurements.run_started = start
+        run.measurements.run_ended = start + 2.0
+
+    monkeypatch.setattr(run, "set_up", set_up)
+    monkeypatch.setattr(run, "drive", drive)
+    return run
+
+
+def test_a_reader_added_to_the_table_is_seen_by_the_run_and_by_rejudge(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read_something_new(context: RunContext, into: Recorded) -> None:
+        into.measurements.fault_not_in_effect.append(f"{SEEN}: {context.folder.name}")
+
+    monkeypatch.setattr(recorded, "RECORDED", (*recorded.RECORDED, read_something_new))
+    outcome = a_run_without_a_rig(tmp_path, monkeypatch).execute()
+    assert outcome.verdict.status == "ERROR"
+    assert f"{SEEN}: {outcome.run_dir.name}" in outcome.verdict.message
+    again = rejudge(outcome.run_dir).verdict
+    assert (again.status, again.message) == (outcome.verdict.status, outcome.verdict.message)
+
+
+def test_without_it_the_same_run_passes_and_judged_again_passes_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = a_run_without_a_rig(tmp_path, monkeypatch).execute()
+    assert outcome.verdict.status == "PASS", outcome.verdict.message
+    assert len(outcome.measurements.samples) == 10
+    assert rejudge(outcome.run_dir).verdict.message == outcome.verdict.message
+
+
+def test_the_context_of_a_record_names_its_member_faults_and_when_they_lifted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = a_run_without_a_rig(tmp_path, monkeypatch).execute()
+    document = json.loads((outcome.run_dir / "result.json").read_text())
+    document["scenario"]["faults"] = [{"kind": "stall", "where": "member"},
+                                      {"kind": "latency", "stream": "downstream"}]
+    started = document["timings"]["run_started"]
+    document["timings"].update(fault_started=started + 0.5, fault_ended=started + 1.0)
+    (outcome.run_dir / "result.json").write_text(json.dumps(document))
+    context = RunContext.of_record(load_record(outcome.run_dir))
+    assert context.member_faults == ("stall",)
+    assert context.slow_members == 1
+    assert context.faults_lifted == started + 1.0
+    # Stopped with the faults on: their end is the run's, and they were never lifted.
+    document["timings"]["fault_ended"] = document["timings"]["run_ended"]
+    (outcome.run_dir / "result.json").write_text(json.dumps(document))
+    assert RunContext.of_record(load_record(outcome.run_dir)).faults_lifted is None
