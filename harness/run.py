@@ -176,9 +176,14 @@ class ChaosRun:
     def context(self) -> RunContext:
         """What the readers of the run folder need of this run
         (:class:`~harness.runfolder.recorded.RunContext`), as it stands: the live readers, the
-        samples they gave, the timings, the member faults and the sampler's reasons."""
+        samples they gave, the timings, the member faults and the sampler's reasons.
+
+        The samples are collected first, so that ``samples_read`` holds every sample the
+        readers gave and a second call loses none."""
+        self.collect()
         measurements = self.measurements
-        sampled = self.sampled()
+        # Only the reasons, not a copy of every point (this runs on every progress tick).
+        problems = dict(self.sampler.series.problems) if self.sampler is not None else {}
         return RunContext(
             readers=self.readers, samples_read=self.samples,
             run_started=measurements.run_started, run_ended=measurements.run_ended,
@@ -187,7 +192,7 @@ class ChaosRun:
             faults_lifted=None if self.stopped_with_faults_on else measurements.fault_ended,
             member_faults=tuple(fault.kind for fault in self.scenario.member_faults),
             slow_members=self.scenario.load.slow_members,
-            series_problems=sampled.problems if sampled is not None else {},
+            series_problems=problems,
         )
 
     def member_fault_checks(self) -> dict[str, FaultCheck]:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness.faults import FAULT_KINDS, MEMBER
-from harness.faults.member_commands import MemberFaultCommand, append_command
+from harness.faults.member_commands import DRAIN, MemberFaultCommand, append_command
 from harness.loadgen import collector, memberfaults
 from harness.loadgen.memberfaults import MemberFaults, switched
 from harness.loadgen.stalled_member import peer_send_buffer, receive_queue, ss_filter
@@ -116,11 +116,14 @@ class FakeRunner:
 
     def __init__(self) -> None:
         self.handlers: dict[str, Any] = {}
+        #: Every message sent, in order, as ``(kind, data)``.
+        self.sent: list[tuple[str, Any]] = []
 
     def register_message(self, kind: str, handler: Any) -> None:
         self.handlers[kind] = handler
 
     def send_message(self, kind: str, data: Any) -> None:
+        self.sent.append((kind, data))
         self.handlers[kind](msg=SimpleNamespace(data=data))
 
 
@@ -154,11 +157,18 @@ def test_the_master_dispatches_each_command_of_the_control_file_once(
     # A local runner, as above (control_file not given: no greenlet follows it here).
     monkeypatch.setattr(memberfaults, "runs_members", lambda runner: True)
     monkeypatch.setattr(collector, "collects", lambda runner: True)
-    environment = SimpleNamespace(runner=FakeRunner(), events=SimpleNamespace(
+    runner = FakeRunner()
+    environment = SimpleNamespace(runner=runner, events=SimpleNamespace(
         quitting=SimpleNamespace(add_listener=lambda listener: None)),
         parsed_options=SimpleNamespace(slow_urls="ws://a,ws://b"))
     faults = MemberFaults(environment)
     faults.attach(reports_file=str(tmp_path / "reports.jsonl"))
+    run_ends: list[bool] = []
+    faults.on_run_end.append(lambda: run_ends.append(True))
+
+    def sent() -> list[tuple[str, bool, Any]]:
+        return [(data["kind"], data["on"], data.get("members")) for _, data in runner.sent]
+
     control = LineTail(tmp_path / "control.jsonl")
     faults.dispatch_new(control)  # no file yet: nothing
     append_command(control.path, MemberFaultCommand("stall", True, (1,)))
@@ -174,6 +184,13 @@ def test_the_master_dispatches_each_command_of_the_control_file_once(
     append_command(control.path, MemberFaultCommand("stall", False, (1,)))
     faults.dispatch_new(control)  # only the new line: the first command is not sent again
     assert [faults.wanted("stall", index) for index in range(2)] == [True, False]
+    # Each command once, in order (a re-sent "drain off" would end the run twice).
+    append_command(control.path, MemberFaultCommand(DRAIN, False))
+    faults.dispatch_new(control)
+    faults.dispatch_new(control)
+    assert run_ends == [True]
+    assert sent() == [("stall", True, [1]), ("stall", True, [0]), ("stall", False, [1]),
+                      (DRAIN, False, None)]
     faults.close()
 
 
