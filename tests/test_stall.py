@@ -127,17 +127,25 @@ class FakeRunner:
         self.handlers[kind](msg=SimpleNamespace(data=data))
 
 
-def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    # A local runner (Locust itself is not imported here: it would monkey-patch the session).
+def local_member_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                        slow_members: int) -> tuple[MemberFaults, FakeRunner]:
+    """Member faults on a local runner with ``slow_members`` slow URLs (Locust itself is not
+    imported here: it would monkey-patch the session); no greenlet follows a control file."""
     monkeypatch.setattr(memberfaults, "runs_members", lambda runner: True)
     monkeypatch.setattr(collector, "collects", lambda runner: True)
     runner = FakeRunner()
+    slow_urls = ",".join(f"ws://slow-{index}" for index in range(slow_members))
     environment = SimpleNamespace(runner=runner, events=SimpleNamespace(
         quitting=SimpleNamespace(add_listener=lambda listener: None)),
-        parsed_options=SimpleNamespace(slow_urls="ws://a,ws://b,ws://c"))
+        parsed_options=SimpleNamespace(slow_urls=slow_urls))
     faults = MemberFaults(environment)
     faults.attach(reports_file=str(tmp_path / "reports.jsonl"))
+    return faults, runner
+
+
+def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    faults, _ = local_member_faults(tmp_path, monkeypatch, slow_members=3)
     faults.dispatch(MemberFaultCommand("stall", True, (0,)))
     faults.dispatch(MemberFaultCommand("stall", True, (2,)))
     assert [faults.wanted("stall", index) for index in range(3)] == [True, False, True]
@@ -154,15 +162,7 @@ def test_member_fault_commands_switch_members_on_and_off(tmp_path: Path,
 
 def test_the_master_dispatches_each_command_of_the_control_file_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A local runner, as above (control_file not given: no greenlet follows it here).
-    monkeypatch.setattr(memberfaults, "runs_members", lambda runner: True)
-    monkeypatch.setattr(collector, "collects", lambda runner: True)
-    runner = FakeRunner()
-    environment = SimpleNamespace(runner=runner, events=SimpleNamespace(
-        quitting=SimpleNamespace(add_listener=lambda listener: None)),
-        parsed_options=SimpleNamespace(slow_urls="ws://a,ws://b"))
-    faults = MemberFaults(environment)
-    faults.attach(reports_file=str(tmp_path / "reports.jsonl"))
+    faults, runner = local_member_faults(tmp_path, monkeypatch, slow_members=2)
     run_ends: list[bool] = []
     faults.on_run_end.append(lambda: run_ends.append(True))
 
