@@ -4,7 +4,8 @@
 workload (:func:`harness.bench.scale.measure_step`; the fast members direct, as in ``scale``'s
 goal row, or through the clean proxy with ``--proxy``), and once its window begins, records the
 Locust process and the reference server with ``py-spy record --format raw`` (folded stacks)
-for the window's length. ``--town-hall`` runs the town hall (``fixed``) instead and records
+for the window's length; ``--delivery write`` runs the server as the ``peer`` bench does
+(its members then send no acks). ``--town-hall`` runs the town hall (``fixed``) instead and records
 its fault. It prints the step's CPU split (cores per role) and, for each
 profiled process, the share of samples by where the time went: the leaf frame's file,
 grouped (:func:`area_of`). py-spy is not a dependency of the harness: ``pip install
@@ -53,6 +54,7 @@ AREAS = (
     ("websockets/", "websockets (server)"),
     ("asyncio/", "asyncio"),
     ("targets/", "server: room logic"),
+    ("harness/loadgen/frames", "member: frame reader (frames.py)"),
     ("harness/loadgen/user", "member (user.py)"),
 )
 
@@ -98,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--proxy", action="store_true",
                         help="the fast members through Toxiproxy's clean proxy, not direct")
+    parser.add_argument("--delivery", choices=("ack", "write"), default="ack",
+                        help="the server's delivery (write: as the peer bench runs it, and the "
+                             "members send no acks)")
     parser.add_argument("--town-hall", action="store_true",
                         help="profile the town hall's fault (fixed mode) instead")
     parser.add_argument("--output", type=Path,
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome.update(townhall.measure(scenario, "fixed", args.output))
     else:
         outcome.update(measure_step(workload, args.members, workload.window_s, args.output,
-                                    MIN_JOINS))
+                                    MIN_JOINS, delivery=args.delivery))
     thread.join(timeout=5)
     for _, _, recorder in recorders:
         recorder.wait(timeout=30)
