@@ -273,6 +273,10 @@ def test_profile_areas(tmp_path: Path) -> None:
                    "dumps (json/__init__.py:2)") == "harness: operation history"
     assert area_of("run (gevent/hub.py:1);recv (websocket/_core.py:3)") == "websocket-client"
     assert area_of("x (a.py:1)") == "other"
+    assert area_of("main (x.py:1);Hub.run (gevent/hub.py:647)") == \
+        "gevent: the hub (event loop, switches)"
+    assert area_of("Hub.run (gevent/hub.py:647);recv (gevent/_socketcommon.py:651)") == \
+        "gevent: sockets, sleeps, waits"
     folded = tmp_path / "x.folded"
     folded.write_text("a (websocket/_core.py:1) 3\nb (json/decoder.py:2) 1\n")
     assert folded_shares(folded) == {"websocket-client": 0.75, "json": 0.25}

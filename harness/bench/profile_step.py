@@ -49,7 +49,9 @@ AREAS = (
     ("locust/event", "locust: events"),
     ("websocket/", "websocket-client"),
     ("json/", "json"),
-    ("gevent/", "gevent (scheduling, sockets)"),
+    # The hub's own frame innermost: libev's loop, its callbacks and the greenlet switches.
+    ("Hub.run (gevent/hub.py", "gevent: the hub (event loop, switches)"),
+    ("gevent/", "gevent: sockets, sleeps, waits"),
     ("lockwatch/", "lockwatch"),
     ("websockets/", "websockets (server)"),
     ("asyncio/", "asyncio"),
@@ -87,9 +89,10 @@ def folded_shares(path: Path) -> dict[str, float]:
     return {area: round(count / total, 3) for area, count in counts.most_common()}
 
 
-def _record(pyspy: str, pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def _record(pyspy: str, pid: int, seconds: float, out: Path,
+            rate: int = 50) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [pyspy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
+        [pyspy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(rate),
          "--nonblocking", "--format", "raw", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delivery", choices=("ack", "write"), default="ack",
                         help="the server's delivery (write: as the peer bench runs it, and the "
                              "members send no acks)")
+    parser.add_argument("--rate", type=int, default=50, help="py-spy samples a second")
     parser.add_argument("--town-hall", action="store_true",
                         help="profile the town hall's fault (fixed mode) instead")
     parser.add_argument("--output", type=Path,
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             if role in (GENERATOR, SERVER):
                 label = "town-hall" if args.town_hall else str(args.members)
                 out = args.output / f"{role}-{label}.folded"
-                recorders.append((role, out, _record(pyspy, child.pid, seconds, out)))
+                recorders.append((role, out, _record(pyspy, child.pid, seconds, out, args.rate)))
 
     # The run stays in the main thread (it installs signal handlers); py-spy starts aside.
     thread = threading.Thread(target=attach, daemon=True)
