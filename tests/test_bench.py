@@ -27,7 +27,13 @@ import pytest
 from harness.bench.__main__ import BENCHMARKS
 from harness.bench.__main__ import main as bench_main
 from harness.bench.cpu_split import CpuSplit, role_of, run_queue_wait
-from harness.bench.peer import ARTILLERY_DIR, artillery_script, failed_users, read_joins
+from harness.bench.peer import (
+    ARTILLERY_DIR,
+    artillery_script,
+    failed_users,
+    read_joins,
+    server_settings,
+)
 from harness.bench.profile_step import area_of, folded_shares
 from harness.bench.result import BenchResult, Row, median, ratio
 from harness.bench.scale import CHAT_RATE, expected_joins, judge_window, starved_by_machine
@@ -200,6 +206,26 @@ def test_peer_tiny(tmp_path: Path) -> None:
         assert step["joins"] > 0, step  # Artillery's members really joined, and were timed
     ratio = rows["members held, Locust / Artillery"]
     assert ratio["value"] == 10 and ratio["baseline_value"] == 10 and ratio["ratio"] == 1.0
+
+
+def test_both_tools_meet_the_same_server(tmp_path: Path) -> None:
+    """Artillery's steps start the reference server with the flags a run of ours gives it."""
+    from harness.rig.launched import ReferenceTarget
+    from harness.rig.rig import Rig, RigOptions
+    from harness.scenario import load_scenario
+
+    scenario = tmp_path / "peer.toml"
+    scenario.write_text('name = "peer"\n[target]\ndelivery = "write"\n')
+    ours = Rig(RigOptions(scenario=load_scenario(scenario), mode="fixed"), tmp_path,
+               "peer").launched_target()
+    theirs = ReferenceTarget("fixed", tmp_path, **server_settings())
+
+    def flags(argv: list[str]) -> list[str]:  # each picks a free port of its own
+        port = argv.index("--port") + 1
+        return argv[:port] + argv[port + 1:]
+
+    assert "--lock-suspend-threshold" in ours.argv
+    assert flags(theirs.argv) == flags(ours.argv)
 
 
 def test_recording_cost_records_every_simulated_delivery_once(tmp_path: Path) -> None:
