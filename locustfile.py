@@ -5,8 +5,9 @@ Run by hand against a server (or let ``python -m harness`` run it for you):
     locust -f locustfile.py --room-url ws://127.0.0.1:8765/ws \
         --lock-reports http://127.0.0.1:8765/debug/locks
 
-Every member acknowledges each message at once. The first members started
-(one per URL in ``--slow-urls``) connect through their own URLs, normally
+Every member acknowledges each message at once where the protocol acks (roomchaos does,
+except against the bundled server in ``write`` delivery, which awaits no ack). The first
+members started (one per URL in ``--slow-urls``) connect through their own URLs, normally
 each a Toxiproxy proxy with injected latency; the others use ``--room-url``.
 A slow member in a room acts out the member faults in force for it (a stall, a reconnect;
 commands from ``--control-file`` or the Chaos tab).

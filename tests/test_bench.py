@@ -27,7 +27,13 @@ import pytest
 from harness.bench.__main__ import BENCHMARKS
 from harness.bench.__main__ import main as bench_main
 from harness.bench.cpu_split import CpuSplit, role_of, run_queue_wait
-from harness.bench.peer import ARTILLERY_DIR, artillery_script, failed_users, read_joins
+from harness.bench.peer import (
+    ARTILLERY_DIR,
+    artillery_script,
+    failed_users,
+    read_joins,
+    server_settings,
+)
 from harness.bench.profile_step import area_of, folded_shares
 from harness.bench.result import BenchResult, Row, median, ratio
 from harness.bench.scale import CHAT_RATE, expected_joins, judge_window, starved_by_machine
@@ -202,6 +208,26 @@ def test_peer_tiny(tmp_path: Path) -> None:
     assert ratio["value"] == 10 and ratio["baseline_value"] == 10 and ratio["ratio"] == 1.0
 
 
+def test_both_tools_meet_the_same_server(tmp_path: Path) -> None:
+    """Artillery's steps start the reference server with the flags a run of ours gives it."""
+    from harness.rig.launched import ReferenceTarget
+    from harness.rig.rig import Rig, RigOptions
+    from harness.scenario import load_scenario
+
+    scenario = tmp_path / "peer.toml"
+    scenario.write_text('name = "peer"\n[target]\ndelivery = "write"\n')
+    ours = Rig(RigOptions(scenario=load_scenario(scenario), mode="fixed"), tmp_path,
+               "peer").launched_target()
+    theirs = ReferenceTarget("fixed", tmp_path, **server_settings())
+
+    def flags(argv: list[str]) -> list[str]:  # each picks a free port of its own
+        port = argv.index("--port") + 1
+        return argv[:port] + argv[port + 1:]
+
+    assert "--lock-suspend-threshold" in ours.argv
+    assert flags(theirs.argv) == flags(ours.argv)
+
+
 def test_recording_cost_records_every_simulated_delivery_once(tmp_path: Path) -> None:
     """``python -m harness.bench.recording_cost``: each delivery it simulates is one sample
     line, one histogram value and one ``received`` in order.jsonl, so its CPU figure is the
@@ -273,6 +299,10 @@ def test_profile_areas(tmp_path: Path) -> None:
                    "dumps (json/__init__.py:2)") == "harness: operation history"
     assert area_of("run (gevent/hub.py:1);recv (websocket/_core.py:3)") == "websocket-client"
     assert area_of("x (a.py:1)") == "other"
+    assert area_of("main (x.py:1);Hub.run (gevent/hub.py:647)") == \
+        "gevent: the hub (event loop, switches)"
+    assert area_of("Hub.run (gevent/hub.py:647);recv (gevent/_socketcommon.py:651)") == \
+        "gevent: sockets, sleeps, waits"
     folded = tmp_path / "x.folded"
     folded.write_text("a (websocket/_core.py:1) 3\nb (json/decoder.py:2) 1\n")
     assert folded_shares(folded) == {"websocket-client": 0.75, "json": 0.25}

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from harness.loadgen.schedule import CycleSchedule, first_broadcast_delay
 from harness.measure.hdr import HistogramSet, LatencyHistogram
 from harness.measure.measurements import Measurements
@@ -126,3 +129,18 @@ def test_a_broadcast_interval_longer_than_the_stay_is_kept_on_average() -> None:
     spoke = sum(first_broadcast_delay(100.0, 20.0, draw=rng.uniform) < 20.0
                 for _ in range(10_000))
     assert 1800 < spoke < 2200
+
+
+@given(st.lists(st.floats(min_value=-1.0, max_value=5e6, allow_nan=False), max_size=200))
+def test_record_ms_counts_as_hdrhistograms_own_record_value(values: list[float]) -> None:
+    """record_ms does HdrHistogram's index arithmetic itself: the same counts, total, minimum
+    and maximum (and so the same encoding) as the library's record_value, clamping included."""
+    ours, theirs = LatencyHistogram(), LatencyHistogram()
+    for value in values:
+        ours.record_ms(value)
+        theirs._histogram.record_value(min(max(int(round(value * 1000)), 1), 3600 * 1_000_000))
+    assert list(ours._histogram.counts) == list(theirs._histogram.counts)
+    assert (ours._histogram.total_count, ours._histogram.min_value, ours._histogram.max_value) \
+        == (theirs._histogram.total_count, theirs._histogram.min_value,
+            theirs._histogram.max_value)
+    assert ours.encode() == theirs.encode()

@@ -29,7 +29,9 @@ from harness.protocols import (
     Other,
     RoomChaos,
     Unparseable,
+    build_protocol,
 )
+from harness.protocols.roomchaos import without_acks
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "wire-protocol.md").read_text()
 P = ROOMCHAOS
@@ -245,3 +247,33 @@ def test_events_of_different_kinds_never_compare_equal() -> None:
     assert {cls.kind for cls in (Joined, Left, Broadcasted, Delivered, ErrorReply, Other,
                                  Unparseable)} == {"joined", "left", "broadcasted", "delivered",
                                                    "error", "other", "unparseable"}
+
+
+def test_acks_false_sends_no_ack_and_reads_the_same() -> None:
+    quiet = build_protocol({"kind": "roomchaos", "acks": False})
+    message = Delivered("r", "fast-1", "fast-1-1", None, None)
+    assert quiet.ack_frame(message) is None
+    assert build_protocol({"kind": "roomchaos", "acks": True}).ack_frame(message) == \
+        P.ack_frame(message)
+    frame = '{"type":"message","room":"r","from":"fast-1","id":"fast-1-1","body":"x"}'
+    assert quiet.classify(frame) == P.classify(frame)
+
+
+@pytest.mark.parametrize(("table", "problem"), [
+    ({"acks": "no"}, "acks must be true or false"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+])
+def test_roomchaos_settings_are_checked(table: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        build_protocol({"kind": "roomchaos", **table})
+
+
+@pytest.mark.parametrize(("table", "acks"), [
+    ({"kind": "roomchaos"}, False),
+    ({}, False),
+    ({"kind": "roomchaos", "acks": True}, True),  # the scenario's own word stands
+    ({"kind": "json"}, None),  # not roomchaos: untouched
+])
+def test_without_acks_turns_roomchaos_acks_off_unless_the_table_says(
+        table: dict[str, Any], acks: bool | None) -> None:
+    assert without_acks(table).get("acks") == acks

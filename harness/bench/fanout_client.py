@@ -65,8 +65,9 @@ async def _receive(ws: ClientConnection, index: int, state: _Members, ack: bool)
             event = classify(raw)
             if type(event) is Delivered:
                 received[index] += 1
-                if ack:
-                    await ws.send(ack_frame(event))
+                frame = ack_frame(event) if ack else None
+                if frame is not None:
+                    await ws.send(frame)
                 progress.set()
             elif type(event) is ErrorReply:
                 state.errors.append(str(event.code))

@@ -4,8 +4,10 @@ Artillery's WebSocket engine (npm ``artillery``) can send frames, wait for the n
 and match it, and think; it cannot answer each delivered message with an ``ack`` (a frame
 it receives between steps is dropped unseen). So the comparison uses the plain
 join-broadcast-leave subset of the protocol: the reference server in ``fixed`` mode with
-``--delivery write`` (it writes each message and waits for no ack), for both tools. Our
-members still ack every message (the server ignores it): extra work on our side only.
+``--delivery write`` (it writes each message and waits for no ack), for both tools. Neither
+acks: against that server our members send none either (the run sets roomchaos's
+``acks = false``, :meth:`harness.rig.rig.Rig.members_protocol`), so both tools do the same
+work per delivery: read the frame (ours also time it, check its order and record it).
 
 Each member, in both tools: joins one of the rooms of 10, broadcasts at once and then every
 5 s, stays 30 s, leaves, is away 3 s, rejoins; its first join is at a random point of its
@@ -54,6 +56,7 @@ from harness.bench.scale import (
     starved_by_machine,
 )
 from harness.processes import ChildProcess
+from harness.scenario import TargetSettings
 from harness.target import PROJECT_ROOT
 
 __all__ = ["ARTILLERY_VERSION", "PeerUnavailable", "artillery_script", "ensure_artillery",
@@ -183,6 +186,18 @@ def failed_users(log: str) -> int:
     return total
 
 
+def server_settings() -> dict[str, Any]:
+    """The reference server's flags for Artillery's steps: those a run of ours gives it (the
+    scenario's ``[target]`` defaults, with ``write`` delivery), so both tools meet the same
+    server. Before, Artillery's server ran without lockwatch's suspension tracking
+    (``--lock-suspend-threshold``), ours with it."""
+    target = TargetSettings()
+    return {"lock_wait_threshold": target.lock_wait_threshold_s,
+            "lock_hold_threshold": target.lock_hold_threshold_s,
+            "lock_suspend_threshold": target.lock_suspend_threshold_s,
+            "send_timeout": target.send_timeout_s, "delivery": "write"}
+
+
 def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Path,
                    min_joins: int = MIN_JOINS) -> dict[str, Any]:
     """One Artillery run of ``members``; join p99 and CPU over the same window as ``scale``."""
@@ -197,7 +212,7 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
     cycles = math.ceil((warmup + window) / workload.period_s) + 1
     started = time.monotonic()
     joins_file = folder / "joins.txt"
-    with reference_server("fixed", folder, delivery="write") as (url, server_pid):
+    with reference_server("fixed", folder, **server_settings()) as (url, server_pid):
         script = folder / "script.json"
         script.write_text(json.dumps(artillery_script(url, members, workload, cycles),
                                      indent=1))

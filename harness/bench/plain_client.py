@@ -39,8 +39,9 @@ def _member(url: str, index: int, stop_at: float) -> None:
             sequence += 1
             ws.send(protocol.broadcast_frame(room, f"{name}-{sequence}", "hello", time.time()))
             event = protocol.classify(ws.recv())
-            if type(event) is Delivered:
-                ws.send(protocol.ack_frame(event))
+            ack = protocol.ack_frame(event) if type(event) is Delivered else None
+            if ack is not None:  # the echo server awaits it before it confirms
+                ws.send(ack)
                 protocol.classify(ws.recv())
     finally:
         ws.close(timeout=1)

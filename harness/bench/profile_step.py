@@ -4,7 +4,8 @@
 workload (:func:`harness.bench.scale.measure_step`; the fast members direct, as in ``scale``'s
 goal row, or through the clean proxy with ``--proxy``), and once its window begins, records the
 Locust process and the reference server with ``py-spy record --format raw`` (folded stacks)
-for the window's length. ``--town-hall`` runs the town hall (``fixed``) instead and records
+for the window's length; ``--delivery write`` runs the server as the ``peer`` bench does
+(its members then send no acks). ``--town-hall`` runs the town hall (``fixed``) instead and records
 its fault. It prints the step's CPU split (cores per role) and, for each
 profiled process, the share of samples by where the time went: the leaf frame's file,
 grouped (:func:`area_of`). py-spy is not a dependency of the harness: ``pip install
@@ -48,11 +49,14 @@ AREAS = (
     ("locust/event", "locust: events"),
     ("websocket/", "websocket-client"),
     ("json/", "json"),
-    ("gevent/", "gevent (scheduling, sockets)"),
+    # The hub's own frame innermost: libev's loop, its callbacks and the greenlet switches.
+    ("Hub.run (gevent/hub.py", "gevent: the hub (event loop, switches)"),
+    ("gevent/", "gevent: sockets, sleeps, waits"),
     ("lockwatch/", "lockwatch"),
     ("websockets/", "websockets (server)"),
     ("asyncio/", "asyncio"),
     ("targets/", "server: room logic"),
+    ("harness/loadgen/frames", "member: frame reader (frames.py)"),
     ("harness/loadgen/user", "member (user.py)"),
 )
 
@@ -85,9 +89,10 @@ def folded_shares(path: Path) -> dict[str, float]:
     return {area: round(count / total, 3) for area, count in counts.most_common()}
 
 
-def _record(pyspy: str, pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def _record(pyspy: str, pid: int, seconds: float, out: Path,
+            rate: int = 50) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [pyspy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
+        [pyspy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(rate),
          "--nonblocking", "--format", "raw", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -98,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--proxy", action="store_true",
                         help="the fast members through Toxiproxy's clean proxy, not direct")
+    parser.add_argument("--delivery", choices=("ack", "write"), default="ack",
+                        help="the server's delivery (write: as the peer bench runs it, and the "
+                             "members send no acks)")
+    parser.add_argument("--rate", type=int, default=50, help="py-spy samples a second")
     parser.add_argument("--town-hall", action="store_true",
                         help="profile the town hall's fault (fixed mode) instead")
     parser.add_argument("--output", type=Path,
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             if role in (GENERATOR, SERVER):
                 label = "town-hall" if args.town_hall else str(args.members)
                 out = args.output / f"{role}-{label}.folded"
-                recorders.append((role, out, _record(pyspy, child.pid, seconds, out)))
+                recorders.append((role, out, _record(pyspy, child.pid, seconds, out, args.rate)))
 
     # The run stays in the main thread (it installs signal handlers); py-spy starts aside.
     thread = threading.Thread(target=attach, daemon=True)
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome.update(townhall.measure(scenario, "fixed", args.output))
     else:
         outcome.update(measure_step(workload, args.members, workload.window_s, args.output,
-                                    MIN_JOINS))
+                                    MIN_JOINS, delivery=args.delivery))
     thread.join(timeout=5)
     for _, _, recorder in recorders:
         recorder.wait(timeout=30)

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import gevent
 
-__all__ = ["JsonLinesShipper", "collects", "json_lines", "register_collector"]
+__all__ = ["JsonLinesShipper", "collects", "json_line", "json_lines", "register_collector"]
 
 #: One encoder for every line written: ``json.dumps`` checks its arguments and the encoder
 #: its objects for cycles on every call, which the flat lines here cannot have (a quarter
@@ -25,6 +25,11 @@ _encode = json.JSONEncoder(check_circular=False).encode
 def json_lines(items: list[Any]) -> str:
     """``items`` as JSON lines, each ending in a newline ("" for none)."""
     return "".join([_encode(item) + "\n" for item in items])
+
+
+def json_line(item: Any) -> str:
+    """One item as a JSON line, ending in a newline."""
+    return _encode(item) + "\n"
 
 
 def collects(runner: Any) -> bool:

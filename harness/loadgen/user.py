@@ -16,8 +16,10 @@ records its delivery time), sends what the protocol answers by itself
 (:class:`~harness.protocols.Answer`), reports a frame it cannot read as a
 ``frame`` error sample with the reason and reads on, and hands confirmations
 and error replies to the operation waiting for one. Keeping that greenlet
-alive also answers WebSocket pings, which ``websocket-client`` does only
-inside ``recv``.
+alive also answers WebSocket pings, which are answered only while reading. It reads
+through :class:`~harness.loadgen.frames.FrameReader` (every whole frame from one ``recv``),
+not ``websocket-client``'s own receive path (two or three ``recv`` calls per frame);
+``websocket-client`` still opens the connection and sends.
 
 Delivery time is the receiver's clock minus the send time the message
 carries: its protocol's send-time field, else the send time the sender put in
@@ -77,6 +79,7 @@ from locust.exception import StopUser
 
 from harness.faults import FAULT_KINDS, MEMBER
 from harness.loadgen.endings import ConnectionEndings
+from harness.loadgen.frames import FrameReader
 from harness.loadgen.history import Operation, operation_history
 from harness.loadgen.memberfaults import member_faults
 from harness.loadgen.order_tracker import DeliveryOrder, order_recorder
@@ -294,19 +297,23 @@ class RoomUser(User):
         protocol = self.protocol
         slice_started = time.perf_counter()
         try:
+            if ws.sock is None:
+                raise websocket.WebSocketConnectionClosedException("socket is already closed.")
+            # One recv per burst of frames, not two or three per frame (harness.loadgen.frames).
+            reader = FrameReader(ws.sock.recv, ws.pong, ws.send_close)
             while True:
                 self._reading.wait()  # a stall holds the loop here: nothing is read
                 if time.perf_counter() - slice_started > FAIR_SLICE_S:
                     gevent.sleep(0)  # a buffered recv never yields: let the others run
                     slice_started = time.perf_counter()
-                opcode, raw = ws.recv_data()
+                opcode, payload = reader.recv_data()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    code, reason = _close_status(raw)
+                    code, reason = _close_status(payload)
                     self.endings.record(ws, code, reason)
                     raise websocket.WebSocketConnectionClosedException(
                         f"closed by server (code {code}{': ' + reason if reason else ''})")
-                if isinstance(raw, bytes) and opcode == websocket.ABNF.OPCODE_TEXT:
-                    raw = raw.decode("utf-8")
+                raw: str | bytes = (payload.decode("utf-8")
+                                    if opcode == websocket.ABNF.OPCODE_TEXT else payload)
                 try:
                     events = protocol.classify(raw)
                 except Exception as exc:  # a user's class broke its "never raises"

@@ -30,8 +30,22 @@ class LatencyHistogram:
         self._histogram = histogram or HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
 
     def record_ms(self, latency_ms: float) -> None:
-        value_us = min(max(int(round(latency_ms * 1000)), _LOWEST_US), _HIGHEST_US)
-        self._histogram.record_value(value_us)
+        """Record one value as HdrHistogram's ``record_value`` does, its index arithmetic
+        inline (``int.bit_length`` for its ``len(bin())``): every delivery a member receives
+        is recorded, and the library's five calls per value were half the recording's cost."""
+        value = min(max(int(round(latency_ms * 1000)), _LOWEST_US), _HIGHEST_US)
+        histogram = self._histogram
+        bucket = ((value | histogram.sub_bucket_mask).bit_length() - histogram.unit_magnitude
+                  - histogram.sub_bucket_half_count_magnitude - 1)
+        index = (((bucket + 1) << histogram.sub_bucket_half_count_magnitude)
+                 + (value >> (bucket + histogram.unit_magnitude))
+                 - histogram.sub_bucket_half_count)
+        histogram.counts[index] += 1
+        histogram.total_count += 1
+        if value < histogram.min_value:
+            histogram.min_value = value
+        if value > histogram.max_value:
+            histogram.max_value = value
 
     def record_corrected_ms(self, latency_ms: float, interval_ms: float) -> None:
         """Record ``latency_ms`` and, for a value longer than ``interval_ms``, the values a

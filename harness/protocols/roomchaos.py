@@ -18,11 +18,18 @@ without ``members`` or ``recipients`` still confirms, with ``None`` there. A
 ``message`` is only :class:`~harness.protocols.base.Delivered` with an id the
 member can acknowledge (a string or an integer); its ``sent_at`` is ``None``
 unless it is a JSON number a float can hold.
+
+``[protocol] acks = false`` sends no ``ack``: for a server that awaits none (the reference
+server's ``--delivery write``, which ignores them). A run against the bundled server in
+``write`` delivery sets it by itself unless the scenario says otherwise
+(:func:`~harness.protocols.roomchaos.without_acks`); each ack is a socket send, the largest
+single cost of a member's delivery.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from harness.protocols import base
@@ -31,7 +38,10 @@ from harness.protocols.fields import integer as _integer
 from harness.protocols.fields import message as _message
 from harness.protocols.fields import text as _text
 
-__all__ = ["RoomChaos"]
+__all__ = ["ACKS", "RoomChaos", "without_acks"]
+
+#: The ``[protocol]`` key that turns acknowledgements off (``acks = false``).
+ACKS = "acks"
 
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _loads = json.loads
@@ -41,6 +51,22 @@ class RoomChaos(ClientProtocol):
     """docs/wire-protocol.md, client side. Stateless: one instance can serve every connection."""
 
     name: ClassVar[str] = "roomchaos"
+
+    def __init__(self, acks: bool = True) -> None:
+        #: Whether each delivered message is acknowledged (``[protocol] acks``).
+        self.acks = acks
+
+    @classmethod
+    def from_description(cls, description: Mapping[str, Any]) -> RoomChaos:
+        """``acks`` (true or false) is the only setting."""
+        for key in description:
+            if key != ACKS:
+                raise ValueError(f"unknown key '{key}' (roomchaos takes only {ACKS} = true or "
+                                 "false besides kind)")
+        acks = description.get(ACKS, True)
+        if not isinstance(acks, bool):
+            raise ValueError(f"{ACKS} must be true or false, got {acks!r}")
+        return cls(acks)
 
     def join_frame(self, room: str, member: str) -> str:
         return '{"type":"join","room":' + _encode(room) + ',"member":' + _encode(member) + "}"
@@ -53,7 +79,9 @@ class RoomChaos(ClientProtocol):
         return ('{"type":"broadcast","room":' + _encode(room) + ',"id":' + _encode(message_id)
                 + ',"body":' + _encode(body) + ',"sent_at":' + _encode(sent_at) + "}")
 
-    def ack_frame(self, message: Delivered) -> str:
+    def ack_frame(self, message: Delivered) -> str | None:
+        if not self.acks:
+            return None
         return '{"type":"ack","id":' + _encode(message.id) + "}"
 
     def classify(self, raw: str | bytes) -> Event:
@@ -81,3 +109,12 @@ class RoomChaos(ClientProtocol):
         if type(kind) is not str:
             return base.Unparseable(f"no string type: {kind!r}", raw)
         return base.Other(f"unknown type {kind!r}", frame)
+
+
+def without_acks(description: Mapping[str, Any]) -> dict[str, Any]:
+    """``description`` (a ``[protocol]`` table with its ``kind``) for a server that awaits no
+    ack: ``acks = false`` added where the protocol is roomchaos and the table does not say."""
+    table = dict(description)
+    if table.get("kind", RoomChaos.name) == RoomChaos.name and ACKS not in table:
+        table[ACKS] = False
+    return table

@@ -302,6 +302,8 @@ class ReferenceTarget(LaunchedTarget):
     ) -> None:
         self.mode = mode
         self.server = BUNDLED_SERVERS[server]
+        #: The ``--delivery`` it was started with; None: the server's own default (``ack``).
+        self.delivery = delivery
         self.lock_report_file = RunFolder(run_dir).target_locks
         argv = [
             sys.executable, "-m", self.server.module,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import signal
 import sys
 import time
@@ -35,6 +36,7 @@ from harness.net.tls import TlsOptions
 from harness.net.urls import is_loopback, parse_target_url
 from harness.processes import ChildProcess
 from harness.protocols import build_protocol
+from harness.protocols.roomchaos import without_acks
 from harness.rig.launched import LaunchedTarget, LaunchPlan, ReferenceTarget, fill_port
 from harness.rig.locust_process import LocustPlan, free_port, locust_process, worker_processes
 from harness.runfolder import RunFolder
@@ -408,10 +410,21 @@ class Rig:
             member_faults_file=self.member_faults_file,
             target_url=self.target_info.url if self.target_info else "",
             tls=self.options.tls,
-            protocol=self.scenario.protocol.to_json(),
+            protocol=self.members_protocol(),
             push=self.scenario.push.to_json() if self.scenario.push else "",
             origin=self.options.origin or "",
         )
+
+    def members_protocol(self) -> str:
+        """The members' ``[protocol]`` as JSON (Locust's ``--protocol``). Against the bundled
+        server in ``write`` delivery, which awaits no ack and ignores any, roomchaos members
+        send none (``acks = false``) unless the scenario sets ``acks`` itself: a member's ack
+        is a socket send per delivery, work a member of a real chat client never does."""
+        description = dict(self.scenario.protocol.description)
+        if isinstance(self.target, ReferenceTarget) and self.target.delivery == "write":
+            description = without_acks(description)
+            self.info["member_acks"] = description.get("acks", True)
+        return json.dumps(description, separators=(",", ":"))
 
     def start_locust(self, plan: LocustPlan, extra_arguments: Sequence[str] = ()) -> None:
         """Start Locust (and its local workers) as ``plan`` says."""
