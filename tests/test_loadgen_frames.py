@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websocket import ABNF, WebSocketConnectionClosedException, WebSocketProtocolException
 
-from harness.loadgen.frames import FrameReader
+from harness.loadgen.frames import MAX_RECV, FrameReader
 
 TEXT, BINARY, CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
 CLOSE, PING, PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG
@@ -157,3 +157,31 @@ def test_an_ended_connection_raises_closed() -> None:
     assert reader.recv_data() == (TEXT, b"whole")
     with pytest.raises(WebSocketConnectionClosedException):
         reader.recv_data()
+
+
+@pytest.mark.parametrize("length", [1 << 63, (1 << 64) - 1, (64 << 20) + 1])
+def test_a_length_over_the_limit_is_refused_before_anything_is_read(length: int) -> None:
+    """Eight bytes of another frame read as a length must not allocate (or overflow)."""
+    wire = Wire(bytes([0x80 | TEXT, 127]) + struct.pack("!Q", length), b"more")
+    with pytest.raises(WebSocketProtocolException, match="over this reader's limit"):
+        wire.reader().recv_data()
+    assert wire.pieces == [b"more"]
+
+
+def test_a_large_frame_in_many_small_pieces_is_read_in_one_recv_data() -> None:
+    """A frame whose length is known is read in until whole, one recv per piece, none
+    asking more than MAX_RECV."""
+    payload = os.urandom(300_000)
+    large = frame(BINARY, payload)
+    stream = large + frame(TEXT, b"after")
+    wire = Wire(*[stream[index:index + 1000] for index in range(0, len(stream), 1000)])
+    asked: list[int] = []
+
+    def recv(size: int) -> bytes:
+        asked.append(size)
+        return wire.recv(size)
+
+    reader = FrameReader(recv, wire.pongs.append, wire.close)
+    assert reader.recv_data() == (BINARY, payload)
+    assert len(asked) == -(-len(large) // 1000) and max(asked) <= MAX_RECV
+    assert reader.recv_data() == (TEXT, b"after")

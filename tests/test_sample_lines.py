@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.loadgen import samples as samples_module
 from harness.loadgen.collector import json_lines
 from harness.loadgen.samples import SampleRecorder, sample_lines
 
@@ -54,3 +55,18 @@ def test_a_recorded_delivery_reads_back_as_recorded() -> None:
     assert [json.loads(line) for line in lines] == recorder._batch
     assert json.loads(lines[0])["latency_ms"] == 12.346
     assert not math.isnan(json.loads(lines[0])["time"])
+
+
+def test_the_usual_sample_does_not_go_through_the_encoder(monkeypatch: Any) -> None:
+    """The point of sample_lines: if the keys drifted from what SampleRecorder writes, every
+    line would quietly take the encoder's path and the test above would still pass."""
+    environment = types.SimpleNamespace(runner=types.SimpleNamespace(worker_index=0))
+    recorder = SampleRecorder(environment, "")
+    recorder._on_request("fast", "deliver", 3.25, None, {"member": "fast-1"})
+    expected = json_lines(recorder._batch)
+
+    def no_encoder(sample: Any) -> str:
+        raise AssertionError(f"the encoder was asked for {sample!r}")
+
+    monkeypatch.setattr(samples_module, "json_line", no_encoder)
+    assert sample_lines(recorder._batch) == expected

@@ -31,11 +31,16 @@ from websocket import (
     WebSocketProtocolException,
 )
 
-__all__ = ["RECV_SIZE", "FrameReader"]
+__all__ = ["MAX_FRAME", "MAX_RECV", "RECV_SIZE", "FrameReader"]
 
 #: Bytes asked of the socket per ``recv``: a burst of small frames in one system call. Kept
 #: well under the kernel's receive buffer, so a stalled member's socket fills as before.
 RECV_SIZE = 16384
+#: The most asked of one ``recv`` while a large frame is read in.
+MAX_RECV = 1 << 20
+#: The longest frame accepted (64 MiB). A longer length is refused as a protocol error, not
+#: allocated: a server that interleaves two writes can send any eight bytes as a length.
+MAX_FRAME = 64 << 20
 
 _TEXT, _BINARY, _CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
 _CLOSE, _PING, _PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG
@@ -114,12 +119,20 @@ class FrameReader:
             # a pong: nothing asked for one, nothing to do
 
     def _fill(self) -> None:
-        """Read once more from the socket, keeping the unparsed rest of the buffer."""
-        data = self._recv(max(self._recv_size, self._want - self.buffered))
-        if not data:
-            raise WebSocketConnectionClosedException("Connection to remote host was lost.")
-        rest = self._buffer[self._offset:]
-        self._buffer = rest + data if rest else data
+        """Read from the socket, keeping the unparsed rest of the buffer: once where no frame
+        length is known yet, else until the frame begun is whole (the parts are joined once,
+        so that a large frame read in many pieces costs no more than its size)."""
+        have = self.buffered
+        parts = [self._buffer[self._offset:]] if have else []
+        while True:
+            data = self._recv(min(max(self._recv_size, self._want - have), MAX_RECV))
+            if not data:
+                raise WebSocketConnectionClosedException("Connection to remote host was lost.")
+            parts.append(data)
+            have += len(data)
+            if have >= self._want:
+                break
+        self._buffer = parts[0] if len(parts) == 1 else b"".join(parts)
         self._offset = 0
 
     def _parse(self) -> tuple[int, int, bytes] | None:
@@ -146,6 +159,9 @@ class FrameReader:
                 return None
             (length,) = _U64(buffer, start + 2)
             header = 10
+        if length > MAX_FRAME:  # also a 64-bit length with its high bit set (RFC 6455, 5.2)
+            raise WebSocketProtocolException(f"a frame of {length} bytes, over this reader's "
+                                             f"limit of {MAX_FRAME} bytes")
         masked = second & 0x80
         if masked:
             header += 4

@@ -329,6 +329,12 @@ class RoomUser(User):
             self.endings.record(ws, None, f"{type(exc).__name__}: {exc}")
             self._replies.put(_Closed(f"connection closed ({type(exc).__name__}: {exc})"
                                       + (f", status {status}" if status else "")))
+        except Exception as exc:  # a bug here or in a protocol class (MemoryError, ...)
+            # The loop must not die silently: its socket would stay open and unread, a stall
+            # the harness caused itself. The member's operation learns of it, as of a close.
+            logger.exception("member %s: the receive loop failed", self.slot.name)
+            self.endings.record(ws, None, f"receive loop failed: {type(exc).__name__}: {exc}")
+            self._replies.put(_Closed(f"receive loop failed ({type(exc).__name__}: {exc})"))
 
     def _on_event(self, ws: websocket.WebSocket, event: Event) -> None:
         if type(event) is Delivered:

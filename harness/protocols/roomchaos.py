@@ -63,7 +63,9 @@ class RoomChaos(ClientProtocol):
             if key != ACKS:
                 raise ValueError(f"unknown key '{key}' (roomchaos takes only {ACKS} = true or "
                                  "false besides kind)")
-        acks = description.get(ACKS, True)
+        if ACKS not in description:
+            return cls()  # as before acks existed: a user's subclass may take no arguments
+        acks = description[ACKS]
         if not isinstance(acks, bool):
             raise ValueError(f"{ACKS} must be true or false, got {acks!r}")
         return cls(acks)
