@@ -13,7 +13,9 @@ other's and from docs/wire-protocol.md's:
   answered ``{"kind": "exited"}``) and relays posts as ``{"kind": "posted",
   "by": U, "msg": {...}}`` with the sender's nested ``msg`` (id and time
   included). With ``garbage`` it also sends every member one frame that is not
-  JSON right after it entered.
+  JSON right after it entered; with ``broken_header`` the header of a frame whose 64-bit
+  length has its high bit set (as two interleaved writes can produce), which breaks the
+  WebSocket connection itself.
 
 Both run in a thread of the test process on 127.0.0.1 and a free port; their room logic is
 tests/roomservers.py's, which they share with the other JSON test servers.
@@ -45,8 +47,16 @@ class _GarbageRoom(FrameRoom):
         connection.send("this is not JSON {")
 
 
+class _BrokenHeaderRoom(FrameRoom):
+    """Writes a frame header claiming 2**63 bytes right after each ``entered``."""
+
+    def entered(self, connection: ServerConnection) -> None:
+        connection.socket.sendall(b"\x81\x7f" + (1 << 63).to_bytes(8, "big"))
+
+
 @contextlib.contextmanager
-def frame_server(garbage: bool = False) -> Iterator[str]:
+def frame_server(garbage: bool = False, broken_header: bool = False) -> Iterator[str]:
     """The join-by-frame server; yields its URL (``ws://127.0.0.1:PORT/rooms``)."""
-    with serving(_GarbageRoom() if garbage else FrameRoom(), "/rooms") as url:
+    room = _GarbageRoom() if garbage else _BrokenHeaderRoom() if broken_header else FrameRoom()
+    with serving(room, "/rooms") as url:
         yield url

@@ -342,6 +342,20 @@ def test_unreadable_frame_is_an_error_sample_and_the_member_reads_on(tmp_path: P
 
 
 @pytest.mark.integration
+def test_a_frame_header_that_breaks_websocket_ends_the_connection_not_the_member(
+        tmp_path: Path) -> None:
+    """A length of 2**63 is a protocol error (not an allocation, nor a receive loop that dies
+    and leaves its socket unread): the connection ends, the waiting operation fails saying
+    why, and the member joins again."""
+    with frame_server(broken_header=True) as url:
+        _, samples, counts = _passing_run(tmp_path, FRAME_PROTOCOL, url, '["errors.count > 0"]')
+    broken = [sample for sample in samples
+              if not sample["ok"] and "over this reader's limit" in (sample["error"] or "")]
+    assert broken, {sample["error"] for sample in samples if not sample["ok"]}
+    assert counts.get("join", 0) >= 2 * len({sample["member"] for sample in broken}), counts
+
+
+@pytest.mark.integration
 def test_a_users_own_class_runs_in_locust(tmp_path: Path) -> None:
     """``kind = "module:Class"``: the harness and Locust both import and use it."""
     protocol = '[protocol]\nkind = "tests.userprotocol:ChatOverUrl"\n'
