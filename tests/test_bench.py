@@ -31,6 +31,7 @@ from harness.bench.peer import (
     ARTILLERY_DIR,
     artillery_script,
     failed_users,
+    read_counters,
     read_joins,
     server_settings,
 )
@@ -204,6 +205,8 @@ def test_peer_tiny(tmp_path: Path) -> None:
     assert tools == {"locust", "artillery"}
     for step in benchmark["details"]["steps"]:
         assert step["joins"] > 0, step  # Artillery's members really joined, and were timed
+        if step["tool"] == "artillery":  # the server ran their broadcasts, refused nothing
+            assert step["server_broadcasts"] > 0 and step["server_protocol_errors"] == 0, step
     ratio = rows["members held, Locust / Artillery"]
     assert ratio["value"] == 10 and ratio["baseline_value"] == 10 and ratio["ratio"] == 1.0
 
@@ -274,6 +277,8 @@ def test_a_starved_window_needs_both_a_waiting_generator_and_other_work() -> Non
 def test_artillery_script_and_its_outputs(tmp_path: Path) -> None:
     script = artillery_script("ws://127.0.0.1:1/ws", 40, CHAT_RATE, cycles=2)
     assert script["config"]["phases"] == [{"duration": 10, "arrivalCount": 40}]
+    # Uncompressed, as websocket-client's: ws would otherwise offer permessage-deflate.
+    assert script["config"]["ws"]["perMessageDeflate"] is False
     [scenario] = script["scenarios"]
     assert scenario["engine"] == "ws"
     [set_up, cycle] = scenario["flow"]
@@ -284,7 +289,15 @@ def test_artillery_script_and_its_outputs(tmp_path: Path) -> None:
                                         "member": "{{ member }}"}
     assert stay["count"] == 6 and stay["loop"][2] == {"think": "5000ms"}
     assert cycle["loop"][-1] == {"think": "3000ms"}  # not "3.0": Artillery reads 0.5 as 0.5 ms
-    assert '"sent_at": {{ now }}' in stay["loop"][1]["send"]
+    # Artillery's templates drop the brace after "{{ x }}}": no frame may hold one.
+    sends = [step["send"] for step in (join, stay["loop"][1], leave)]
+    assert not any("}}}" in send for send in sends)
+    # Filled in as Artillery would (were it not for that brace), each is whole JSON.
+    values = {"room": "room-1", "member": "m", "id": "m-1", "now": "1000.5"}
+    filled = [json.loads(re.sub(r"\{\{ (\w+) \}\}", lambda name: values[name[1]], send))
+              for send in sends]
+    assert filled[1] == {"type": "broadcast", "room": "room-1", "id": "m-1",
+                         "sent_at": 1000.5, "body": "hello"}
     assert json.loads(leave["send"]) == {"type": "leave", "room": "{{ room }}"}
     joins = tmp_path / "joins.txt"
     assert read_joins(joins) == (None, [])
@@ -292,6 +305,16 @@ def test_artillery_script_and_its_outputs(tmp_path: Path) -> None:
     assert read_joins(joins) == (999.25, [(1000.5, 12.0), (1001.0, None), (1001.5, 300.0)])
     log = "vusers.failed: ...... 2\nvusers.created: ..... 9\nvusers.failed: ..... 1\n"
     assert failed_users(log) == 3
+
+
+def test_read_counters_of_the_reference_server() -> None:
+    from targets.roomserver.context import ServerContext
+    from targets.roomserver.metrics import render_metrics
+    ctx = ServerContext(mode="fixed", send_timeout=1.0, outbox_size=8, delivery="write")
+    ctx.metrics.broadcasts, ctx.metrics.protocol_errors = 7, 3
+    counters = read_counters(render_metrics(ctx, [], []))
+    assert counters["broadcasts_total"] == 7 and counters["protocol_errors_total"] == 3
+    assert not any("{" in name or name.startswith("roomserver_") for name in counters)
 
 
 def test_profile_areas(tmp_path: Path) -> None:

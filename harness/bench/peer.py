@@ -17,7 +17,10 @@ step before it and a listener of its own for the ``joined`` reply, since the eng
 reply timing, and its ``match`` stays installed after the step (a delivery read with the
 reply would finish the step twice). Both tools' members connect to the server directly (ours
 with ``[network] fast_members = "direct"``, as in ``scale``'s chat-rate row), so the ratio
-compares the generators only, not a proxy hop that one of them takes.
+compares the generators only, not a proxy hop that one of them takes. Artillery's connections
+are uncompressed, as ours (its ``ws`` would offer permessage-deflate), and its step reads the
+server's ``/metrics`` at the end: a step whose frames the server refused (a protocol error) is
+not held, since its members did less work than ours.
 
 For each tool the member count steps up by doubling from :data:`START` until a step fails,
 then bisects once (the same criterion as ``scale``: join p99 under 250 ms in a window after
@@ -55,13 +58,13 @@ from harness.bench.scale import (
     measure_step,
     starved_by_machine,
 )
+from harness.net.httpget import HttpFailed, get_ok
 from harness.processes import ChildProcess
 from harness.scenario import TargetSettings
-from harness.target import PROJECT_ROOT
+from harness.target import PROJECT_ROOT, http_base
 
 __all__ = ["ARTILLERY_VERSION", "PeerUnavailable", "artillery_script", "ensure_artillery",
-           "failed_users",
-           "read_joins", "run"]
+           "failed_users", "read_counters", "read_joins", "run", "server_counters"]
 
 ARTILLERY_VERSION = "2.0.34"
 ARTILLERY_DIR = PROJECT_ROOT / ".tools" / "artillery"
@@ -115,10 +118,11 @@ def ensure_artillery(folder: Path = ARTILLERY_DIR) -> Path:
 def artillery_script(url: str, members: int, workload: Workload, cycles: int) -> dict[str, Any]:
     """The Artillery test script (JSON) for ``members`` doing ``workload`` against ``url``."""
     broadcasts = max(1, math.floor(workload.stay_s / workload.broadcast_interval_s))
-    broadcast = {"send": json.dumps({"type": "broadcast", "room": "{{ room }}",
-                                     "id": "{{ id }}", "body": "hello",
-                                     "sent_at": 0}).replace('"sent_at": 0',
-                                                            '"sent_at": {{ now }}')}
+    # sent_at before body: Artillery's template engine drops the brace after "{{ now }}}",
+    # so with sent_at last every broadcast was cut JSON, which the server refused (until
+    # 2026-12-07 it ran no broadcast and fanned out nothing for Artillery's members).
+    broadcast = {"send": '{"type":"broadcast","room":"{{ room }}","id":"{{ id }}",'
+                         '"sent_at":{{ now }},"body":"hello"}'}
     stay = [{"function": "stamp"}, broadcast, {"think": _duration(workload.broadcast_interval_s)}]
     return {
         "config": {
@@ -127,7 +131,10 @@ def artillery_script(url: str, members: int, workload: Workload, cycles: int) ->
                         "arrivalCount": members}],
             "processor": str(PROCESSOR),
             "timeout": 5,
-            "ws": {"timeout": 5},
+            # Handed to the ws library's WebSocket: it offers permessage-deflate unless told
+            # not to, websocket-client (ours) never does; compressed, each delivery would cost
+            # the server a deflate and Artillery an inflate that ours do not pay.
+            "ws": {"timeout": 5, "perMessageDeflate": False},
         },
         "scenarios": [{
             "name": "chat-rate member",
@@ -198,6 +205,29 @@ def server_settings() -> dict[str, Any]:
             "send_timeout": target.send_timeout_s, "delivery": "write"}
 
 
+def read_counters(text: str) -> dict[str, float]:
+    """The reference server's unlabelled samples in its ``/metrics`` text, by name without
+    ``roomserver_`` (``broadcasts_total``, ``protocol_errors_total``, ...)."""
+    counters: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("roomserver_") and "{" not in name:
+            try:
+                counters[name.removeprefix("roomserver_")] = float(value)
+            except ValueError:
+                continue
+    return counters
+
+
+def server_counters(url: str) -> dict[str, float]:
+    """:func:`read_counters` of the server at ``url``; empty when it does not answer."""
+    try:
+        return read_counters(get_ok(f"{http_base(url)}/metrics", timeout=5.0)
+                             .decode(errors="replace"))
+    except HttpFailed:
+        return {}
+
+
 def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Path,
                    min_joins: int = MIN_JOINS) -> dict[str, Any]:
     """One Artillery run of ``members``; join p99 and CPU over the same window as ``scale``."""
@@ -239,6 +269,7 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
                     break
                 time.sleep(0.5)
             split.read_trees(pids)
+            counters = server_counters(url)
         finally:
             child.stop(grace=3.0)
     if load_began is None:
@@ -257,15 +288,18 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
     generator = cores.get(GENERATOR)
     waited = split.waited(window_start, window_end)
     others = split.others(window_start, window_end)
+    refused = counters.get("protocol_errors_total", 0)
+    # A frame the server refused is work Artillery's members did not do: not a held step.
     held = (p99 is not None and p99 < LIMIT_MS and len(latencies) >= min_joins
-            and ratio < MAX_ERROR_RATIO)
+            and ratio < MAX_ERROR_RATIO and not refused)
     starved = starved_by_machine(waited[GENERATOR], others)
     expected = expected_joins(members, window, workload.period_s)
     stalled = len(inside) < STALLED_SHARE * expected
     return {"tool": "artillery", "members": members, "join_p99_ms": p99,
             "expected_joins": expected, "stalled": stalled,
             "joins": len(latencies), "failed_users": failed, "joins_unanswered": unanswered,
-            "held": held,
+            "server_broadcasts": counters.get("broadcasts_total"),
+            "server_protocol_errors": refused, "held": held,
             "starved": starved, "inconclusive": stalled or (starved and not held),
             "waited_for_core": waited, "others_cores": others,
             "cpu_cores": cores, "generator_cores_per_1000": None if generator is None
