@@ -177,9 +177,13 @@ def test_a_run_across_four_hosts_gives_the_verdicts_of_one(
     assert set(result["measured"]["generator_lag"]["processes"]) == {
         "master", "worker-0", "worker-1"}
     # Deliveries between the worker hosts are timed (send time in the id, one clock here).
-    received = result["measured"]["delivery_order"]["received"]
-    timed = sum(1 for sample in samples if sample["op"] == "deliver" and sample["ok"])
-    assert received > 50 and timed >= 0.95 * received, (timed, received)
+    # Samples end at Locust's test_stop (harness.loadgen.recorder), while members count what
+    # they receive until they quit; a run stopped early mid-fault receives a backlog then
+    # (once 82 of 1,413). So compare with what was counted by the last delivery sample.
+    timed = [sample["time"] for sample in samples if sample["op"] == "deliver" and sample["ok"]]
+    order = [json.loads(line) for line in (run_dir / "order.jsonl").open()]
+    received = sum(line["received"] for line in order if line["time"] <= max(timed))
+    assert received > 50 and len(timed) >= 0.95 * received, (len(timed), received)
     # The stall was acted out on a worker host, and backed the server up through the network.
     slow_workers = {sample["worker"] for sample in samples if sample["member_kind"] == "slow"}
     assert len(slow_workers) == 1, slow_workers
