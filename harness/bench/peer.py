@@ -20,7 +20,8 @@ with ``[network] fast_members = "direct"``, as in ``scale``'s chat-rate row), so
 compares the generators only, not a proxy hop that one of them takes. Artillery's connections
 are uncompressed, as ours (its ``ws`` would offer permessage-deflate), and its step reads the
 server's ``/metrics`` at the end: a step whose frames the server refused (a protocol error) is
-not held, since its members did less work than ours.
+not held, since its members did less work. Our steps are judged alike: ``scale``'s runs sample
+the same counter and check that it stays at 0.
 
 For each tool the member count steps up by doubling from :data:`START` until a step fails,
 then bisects once (the same criterion as ``scale``: join p99 under 250 ms in a window after

@@ -54,6 +54,7 @@ from harness.bench.cpu_split import GENERATOR, CpuSplit, sampling
 from harness.bench.procs import harness_run
 from harness.bench.result import BenchResult, Row
 from harness.measure.measurements import Sample
+from harness.measure.series import SampledSeries, metric_series
 from harness.reports.batch_progress import BatchProgress
 from harness.run import RunOptions
 from harness.runfolder import RunFolder
@@ -67,6 +68,8 @@ __all__ = ["CHAT_GOAL", "CHAT_RATE", "CHAT_RATE_PROXY", "CHATTY", "LIMIT_MS", "W
 LIMIT_MS = 250.0
 MAX_ERROR_RATIO = 0.01
 MIN_JOINS = 20
+#: The reference server's count of frames it refused (``/metrics``), sampled by the run.
+PROTOCOL_ERRORS = "roomserver_protocol_errors_total"
 #: The chat-rate search's goal: members one generator process holds.
 CHAT_GOAL = 2000
 
@@ -149,7 +152,9 @@ cooldown = "{window}s"
 
 [thresholds]
 min_samples = 1
-checks = ["join[fast].p99 < {limit:g}ms", "errors.ratio < {errors:g}"]
+# A frame the server refused is work the members did not do: such a step is not held.
+checks = ["join[fast].p99 < {limit:g}ms", "errors.ratio < {errors:g}",
+          "{refused_check}"]
 # The generator's own limit is what this benchmark looks for: judge it by the window
 # (judge_window), not as "load generator overloaded".
 max_generator_lag = "60m"
@@ -198,7 +203,8 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
                                     interval=f"{workload.broadcast_interval_s:g}",
                                     stay=f"{workload.stay_s:g}", away=f"{workload.away_s:g}",
                                     warmup=warmup, window=window, limit=LIMIT_MS,
-                                    errors=MAX_ERROR_RATIO))
+                                    errors=MAX_ERROR_RATIO,
+                                    refused_check=f"metric[{PROTOCOL_ERRORS}].last < 1"))
     started = time.monotonic()
     with sampling(CpuSplit()) as split:
         outcome = harness_run(RunOptions(scenario=load_scenario(path), mode="fixed",
@@ -215,7 +221,9 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
     log = RunFolder(outcome.run_dir).locust_log
     if log.is_file():
         cpu_warning = "CPU usage" in log.read_text(errors="replace")
-    if outcome.verdict.status == "ERROR":
+    refused = last_value(measured.sampled, metric_series(PROTOCOL_ERRORS))
+    figures["server_protocol_errors"] = refused
+    if outcome.verdict.status == "ERROR" or refused is None or refused > 0:
         figures["held"] = False
     lag = measured.generator_lag.worst() if measured.generator_lag is not None else None
     figures["generator_lag_p99_ms"] = None if lag is None else round(lag.p99_ms, 1)
@@ -232,6 +240,12 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
             else round(generator / members * 1000, 3),
             "locust_cpu_warning": cpu_warning, "seconds": round(time.monotonic() - started, 1),
             "run_dir": str(outcome.run_dir), **figures}
+
+
+def last_value(sampled: SampledSeries | None, name: str) -> float | None:
+    """The last point the run sampled of series ``name``; None when it has none."""
+    points = None if sampled is None else sampled.points.get(name)
+    return points[-1][1] if points else None
 
 
 def starved_by_machine(generator_wait: float | None, others: float | None) -> bool:
