@@ -190,7 +190,7 @@ class ChaosRun:
             fault_started=measurements.fault_started,
             # switched off by stopping, not lifted while measured
             faults_lifted=None if self.stopped_with_faults_on else measurements.fault_ended,
-            member_faults=tuple(fault.kind for fault in self.scenario.member_faults),
+            member_faults=tuple(kind.name for kind in self.scenario.member_fault_kinds),
             slow_members=self.scenario.load.slow_members,
             series_problems=problems,
         )

@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 
 from harness.bench.short_scenario import short_slow_member
+from harness.faults import FAULT_KINDS
 from harness.measure.measurements import Sample
 from harness.reports.rejudge import rejudge
 from harness.run import ChaosRun, RunOptions
 from harness.runfolder import recorded
-from harness.runfolder.record import load_record
+from harness.runfolder.record import ResultRecord, load_record, record_from_document
 from harness.runfolder.recorded import Recorded, RunContext
-from harness.scenario import load_scenario
+from harness.scenario import Scenario, load_scenario
+from tests.scenario_text import room_scenario
 
 SEEN = "the added reader read this run"
 
@@ -87,3 +89,49 @@ def test_the_context_of_a_record_names_its_member_faults_and_when_they_lifted(
     document["timings"]["fault_ended"] = document["timings"]["run_ended"]
     (outcome.run_dir / "result.json").write_text(json.dumps(document))
     assert RunContext.of_record(load_record(outcome.run_dir)).faults_lifted is None
+
+
+def _record_of(scenario: Scenario, tmp_path: Path) -> ResultRecord:
+    """A record whose ``scenario`` is ``scenario`` as result.json writes it."""
+    return record_from_document(tmp_path, {
+        "verdict": {"status": "PASS", "message": "ok"}, "mode": "fixed",
+        "scenario": json.loads(json.dumps(scenario.to_dict())),
+        "measured": {"latency_ms": {}}, "thresholds": []})
+
+
+@pytest.mark.parametrize("faults", [
+    "",
+    '[[faults]]\nkind = "latency"\nlatency = "100ms"',
+    '[[faults]]\nkind = "stall"',
+    '[[faults]]\nkind = "reconnect"\n\n[[faults]]\nkind = "stall"\n\n'
+    '[[faults]]\nkind = "reconnect"',
+])
+def test_the_live_run_and_its_record_name_the_same_member_fault_kinds(
+        tmp_path: Path, faults: str) -> None:
+    path = tmp_path / "kinds.toml"
+    path.write_text(room_scenario(
+        "kinds", members=4, slow_members=1, spawn_rate=4, broadcast_interval="100ms",
+        stay="1s", away="100ms", warmup="1s", fault="1s", cooldown="1s",
+        thresholds='checks = ["join[fast].p99 < 250ms"]', faults=faults))
+    scenario = load_scenario(path)
+    kinds = scenario.member_fault_kinds
+    assert kinds == _record_of(scenario, tmp_path).member_fault_kinds
+    assert [kind.name for kind in kinds] == list(dict.fromkeys(
+        fault.kind for fault in scenario.faults if fault.kind in ("stall", "reconnect")))
+
+
+def test_a_record_names_each_member_fault_kind_once_and_skips_unknown_ones(
+        tmp_path: Path) -> None:
+    path = tmp_path / "kinds.toml"
+    path.write_text(room_scenario(
+        "kinds", members=4, slow_members=1, spawn_rate=4, broadcast_interval="100ms",
+        stay="1s", away="100ms", warmup="1s", fault="1s", cooldown="1s",
+        thresholds='checks = ["join[fast].p99 < 250ms"]', faults='[[faults]]\nkind = "stall"'))
+    document = {"verdict": {"status": "PASS", "message": "ok"}, "mode": "fixed",
+                "scenario": load_scenario(path).to_dict(), "measured": {"latency_ms": {}},
+                "thresholds": []}
+    # A record from another harness: a kind it no longer knows, a kind twice, a bad entry.
+    document["scenario"]["faults"] = [{"kind": "gone"}, {"kind": "reconnect"}, "stall",
+                                      {"kind": "stall"}, {"kind": "reconnect"}]
+    record = record_from_document(tmp_path, document)
+    assert record.member_fault_kinds == (FAULT_KINDS["reconnect"], FAULT_KINDS["stall"])

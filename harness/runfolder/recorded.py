@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.faults import FAULT_KINDS, MEMBER, FaultCheck, MemberEvidence
+from harness.faults import FAULT_KINDS, FaultCheck, MemberEvidence
 from harness.measure.generator_lag import read_lag_file
 from harness.measure.hdr import read_histograms
 from harness.measure.measurements import Measurements, Sample
@@ -72,11 +72,7 @@ class RunContext:
     @classmethod
     def of_record(cls, record: ResultRecord) -> RunContext:
         """The context of a finished run, from its ``result.json`` (fresh readers)."""
-        scenario = record.scenario
-        faults = scenario.get("faults")
-        kinds = tuple(str(fault.get("kind")) for fault in faults if isinstance(fault, Mapping))\
-            if isinstance(faults, list) else ()
-        load = scenario.get("load")
+        load = record.scenario.get("load")
         slow_members = load.get("slow_members", 0) if isinstance(load, Mapping) else 0
         # A run stopped with the faults on records their end as the run's end: never lifted.
         lifted = None if record.fault_ended == record.run_ended else record.fault_ended
@@ -84,8 +80,7 @@ class RunContext:
             readers=RunFolderReaders(record.folder, record_inflight=True),
             run_started=record.run_started, run_ended=record.run_ended,
             fault_started=record.fault_started, faults_lifted=lifted,
-            member_faults=tuple(kind for kind in kinds
-                                if kind in FAULT_KINDS and FAULT_KINDS[kind].where == MEMBER),
+            member_faults=tuple(kind.name for kind in record.member_fault_kinds),
             slow_members=int(slow_members),
             series_problems=(dict(record.series.sampled_problems)
                              if record.series is not None else {}),
