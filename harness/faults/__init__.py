@@ -6,7 +6,7 @@ To add a fault kind, one file plus one line:
    :mod:`harness.faults.base` for the interface and :mod:`harness.faults.slicer` for a whole
    example): the toxic it applies, where (``PROXY``, or ``MEMBER`` for a fault the member acts
    out, like :mod:`harness.faults.stall`; such a kind also says how the member acts it out,
-   ``act``, and may judge what the members reported, ``check``), its ``[[faults]]`` keys
+   ``act``, and may judge what the members reported, ``evidence``), its ``[[faults]]`` keys
    and ``parse``, and the ``params`` a UI edits with ``build``;
 2. import the module and add its line ``<name>.KIND,`` to :data:`FAULT_KINDS` below.
 
