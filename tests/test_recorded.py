@@ -134,7 +134,7 @@ def test_a_record_names_each_member_fault_kind_once_and_skips_unknown_ones(
         "kinds", members=4, slow_members=1, spawn_rate=4, broadcast_interval="100ms",
         stay="1s", away="100ms", warmup="1s", fault="1s", cooldown="1s",
         thresholds='checks = ["join[fast].p99 < 250ms"]', faults='[[faults]]\nkind = "stall"'))
-    document = {"verdict": {"status": "PASS", "message": "ok"}, "mode": "fixed",
+    document: dict[str, Any] = {"verdict": {"status": "PASS", "message": "ok"}, "mode": "fixed",
                 "scenario": load_scenario(path).to_dict(), "measured": {"latency_ms": {}},
                 "thresholds": []}
     # A record from another harness: a kind it no longer knows, a kind twice, a bad entry.

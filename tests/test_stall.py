@@ -414,7 +414,7 @@ def stalls_as_read(seed: int) -> tuple[list[dict[str, Any]], list[Sample]]:
     return reports, samples
 
 
-WINDOWS = ({"fault_started": 9.9, "lifted_at": None, "slow_members": 3},
+WINDOWS: tuple[dict[str, Any], ...] = ({"fault_started": 9.9, "lifted_at": None, "slow_members": 3},
            {"fault_started": 9.9, "lifted_at": 13.0, "slow_members": 4},
            {"fault_started": None, "lifted_at": None, "slow_members": 3})
 
@@ -544,7 +544,7 @@ def test_the_namespace_probe_covers_the_whole_set_up(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     require_namespace()
     monkeypatch.setenv("PATH", path_without_ip(tmp_path / "bin"))
-    problem = namespace_problem.__wrapped__()  # type: ignore[attr-defined]
+    problem = namespace_problem.__wrapped__()
     assert problem is not None and problem.startswith(
         "the namespace cannot be set up: OSError: ip link set lo up:"), problem
 
