@@ -44,7 +44,7 @@ install: $(VENV)/.harness-installed
 
 lint: install $(ACTIONLINT)
 	$(PY) -m ruff check .
-	$(PY) -m mypy harness lockwatch targets locustfile.py mkdocs_hooks.py
+	$(PY) -m mypy harness lockwatch targets locustfile.py mkdocs_hooks.py tests
 	$(ACTIONLINT) .github/workflows/*.yml
 
 # actionlint (checks .github/workflows) is built with `go install` at a pinned version into

@@ -114,7 +114,8 @@ class ChaosRun:
         self.locks = LockReportTracker(None)
         self.faults_on = False
         self.samples: list[Sample] = []
-        self.readers = RunFolderReaders(self.folder, record_inflight=True)
+        self.readers = RunFolderReaders(self.folder, record_inflight=True,
+                                        member_faults=self.scenario.member_fault_kinds)
         self.order = self.readers.order
         self.inflight = self.readers.inflight
         self.lag = LagTail(self.folder.lag)
@@ -175,8 +176,9 @@ class ChaosRun:
 
     def context(self) -> RunContext:
         """What the readers of the run folder need of this run
-        (:class:`~harness.runfolder.recorded.RunContext`), as it stands: the live readers, the
-        samples they gave, the timings, the member faults and the sampler's reasons.
+        (:class:`~harness.runfolder.recorded.RunContext`), as it stands: the live readers (with
+        the member faults' evidence), the samples they gave, the timings and the sampler's
+        reasons.
 
         The samples are collected first, so that ``samples_read`` holds every sample the
         readers gave and a second call loses none."""
@@ -190,15 +192,14 @@ class ChaosRun:
             fault_started=measurements.fault_started,
             # switched off by stopping, not lifted while measured
             faults_lifted=None if self.stopped_with_faults_on else measurements.fault_ended,
-            member_faults=tuple(fault.kind for fault in self.scenario.member_faults),
             slow_members=self.scenario.load.slow_members,
             series_problems=problems,
         )
 
     def member_fault_checks(self) -> dict[str, FaultCheck]:
-        """Each member fault kind's own check (:attr:`FaultKind.check`) of what the members
+        """Each member fault kind's own check (:attr:`FaultKind.evidence`) of what the members
         reported so far, by kind name; empty without such a fault."""
-        return member_fault_checks(self.context(), self.samples)
+        return member_fault_checks(self.context())
 
     # The timeline.
 

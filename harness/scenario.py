@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.durations import format_duration, parse_duration
-from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault
+from harness.faults import COMMON_KEYS, FAULT_KINDS, MEMBER, Fault, FaultKind, member_kinds
 from harness.net.tls import check_origin
 from harness.net.urls import parse_metrics_url
 from harness.protocols import PROTOCOLS, build_protocol, check_protocol
@@ -327,6 +327,14 @@ class Scenario:
     def member_faults(self) -> tuple[Fault, ...]:
         """The faults the slow members act out themselves (e.g. a stall)."""
         return tuple(fault for fault in self.faults if FAULT_KINDS[fault.kind].where == MEMBER)
+
+    @property
+    def member_fault_kinds(self) -> tuple[FaultKind, ...]:
+        """The kinds of :attr:`member_faults`, each once (:func:`harness.faults.member_kinds`,
+        as :attr:`ResultRecord.member_fault_kinds
+        <harness.runfolder.record.ResultRecord.member_fault_kinds>` gives them from the
+        record)."""
+        return member_kinds(fault.kind for fault in self.faults)
 
     @property
     def proxy_faults(self) -> tuple[Fault, ...]:

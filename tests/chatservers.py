@@ -155,20 +155,16 @@ def messaging_server(broken: bool = False, ping_interval: float = 0.5,
 
     def command(client: _Client, request: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"id": request.get("id")}
-        if "subscribe" in request:
-            with lock:
-                channel = request["subscribe"]["channel"]
-                channels.setdefault(channel, set()).add(client)
-                client.channels.add(channel)
-                reply["subscribe"] = {}
+        membership = next((name for name in ("subscribe", "unsubscribe") if name in request),
+                          None)
+        if membership is not None:
+            channel = request[membership]["channel"]
+            change = set.add if membership == "subscribe" else set.discard
+            with lock:  # the reply leaves in order with the channel's pushes (they hold it)
+                change(channels.setdefault(channel, set()), client)
+                change(client.channels, channel)
+                reply[membership] = {}
                 send(client, reply)
-        elif "unsubscribe" in request:
-            channel = request["unsubscribe"]["channel"]
-            with lock:
-                channels.get(channel, set()).discard(client)
-                client.channels.discard(channel)
-            reply["unsubscribe"] = {}
-            send(client, reply)
         elif "publish" in request:
             channel = request["publish"]["channel"]
             if channel not in client.channels:

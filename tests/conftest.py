@@ -88,10 +88,10 @@ def pytest_runtest_makereport(
     """Under CI, a skip for missing own set-up becomes a failure with a one-line reason."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if (report.skipped and under_ci() and call.excinfo is not None
-            and call.excinfo.errisinstance(MissingSetup)):
+    missing = call.excinfo.value if call.excinfo is not None else None
+    if report.skipped and under_ci() and isinstance(missing, MissingSetup):
         report.outcome = "failed"
-        report.longrepr = f"CI must not skip this test: {call.excinfo.value.msg}"
+        report.longrepr = f"CI must not skip this test: {missing.msg}"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

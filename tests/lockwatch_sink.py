@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import lockwatch
 
@@ -78,6 +78,21 @@ def locks_while_off(flavour: Any) -> tuple[Any, Any, Any, Any]:
 def broken_sink(report: lockwatch.Report) -> None:
     """A sink that fails on every report."""
     raise ValueError("sink is broken")
+
+
+class AsyncLock(Protocol):
+    """What ``async with`` needs of a lock: asyncio's, or lockwatch's (whose fast paths
+    return futures, not coroutines)."""
+
+    def __aenter__(self) -> Awaitable[Any]: ...
+
+    def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Awaitable[Any]: ...
+
+
+async def hold(lock: AsyncLock, seconds: float) -> None:
+    """Hold ``lock`` (an asyncio or lockwatch lock, or a side of an RWLock) for ``seconds``."""
+    async with lock:
+        await asyncio.sleep(seconds)
 
 
 async def readers_block_a_writer(rw: lockwatch.aio.RWLock, readers: int, hold_s: float) -> None:

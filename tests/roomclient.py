@@ -47,9 +47,14 @@ class RoomClient:
     async def _ack(self, message: Delivered, delay: float) -> None:
         await asyncio.sleep(delay)
         try:
-            await self.websocket.send(PROTOCOL.ack_frame(message))
+            await self._send_ack(message)
         except ConnectionClosed:
             pass
+
+    async def _send_ack(self, message: Delivered) -> None:
+        ack = PROTOCOL.ack_frame(message)
+        if ack is not None:  # the JSON protocol always acknowledges
+            await self.websocket.send(ack)
 
     async def _receive(self) -> None:
         try:
@@ -63,7 +68,7 @@ class RoomClient:
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)
                     else:
-                        await self.websocket.send(PROTOCOL.ack_frame(event))
+                        await self._send_ack(event)
                 elif isinstance(event, Unparseable):
                     self.replies.put_nowait(event)
                 else:
@@ -91,6 +96,14 @@ class RoomClient:
             AssertionError: the reply cannot be read (the reason says why).
         """
         await self.send(frame)
+        return await self.reply(timeout)
+
+    async def reply(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The next reply frame.
+
+        Raises:
+            AssertionError: the reply cannot be read (the reason says why).
+        """
         reply = await asyncio.wait_for(self.replies.get(), timeout)
         assert not isinstance(reply, Unparseable), reply
         return reply

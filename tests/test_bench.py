@@ -96,7 +96,7 @@ def only_benchmark(document: dict[str, Any], name: str) -> dict[str, Any]:
                 assert math.isfinite(row[key]) and row[key] > 0, (key, row)
         if row["goal"] is not None and row["value"] is not None:
             assert isinstance(row["met"], bool), row
-    return benchmark  # type: ignore[no-any-return]
+    return benchmark
 
 
 def rows_by_case(benchmark: dict[str, Any]) -> dict[str, dict[str, Any]]:

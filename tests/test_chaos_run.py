@@ -55,7 +55,7 @@ def harness(*args: str, results: Path, timeout: float = 120) -> subprocess.Compl
 
 def only_result(results: Path) -> dict[str, Any]:
     [result_file] = results.glob("**/result.json")
-    return json.loads(result_file.read_text())  # type: ignore[no-any-return]
+    return json.loads(result_file.read_text())
 
 
 def assert_nothing_left(result: dict[str, Any], results: Path) -> None:

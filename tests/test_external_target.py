@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ def own_server(tmp_path: Path) -> Iterator[TargetInfo]:
         yield info
 
 
-def run_against(info: TargetInfo, tmp_path: Path, *extra: str) -> tuple[int, dict[str, object]]:
+def run_against(info: TargetInfo, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     completed = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(write_scenario(tmp_path, fault="4s")),
          "--target-url", info.url, "--results-dir", str(tmp_path / "results"), "--quiet",
@@ -81,7 +82,7 @@ def test_go_deadlock_text_reports_during_the_run_fail_it(
     code, result = run_against(own_server, tmp_path, "--lock-reports", str(reports))
     writer.join()
     assert code == 1, result["verdict"]
-    [report] = result["lock_reports"]  # type: ignore[misc]
+    [report] = result["lock_reports"]
     assert report["kind"] == "wait" and report["lock"] == "0xc000067810"
     assert "Broadcast" in report["holders"][0]["acquire_site"]
 
@@ -100,7 +101,7 @@ def test_unreachable_lock_report_url_is_an_error_not_a_pass(
     code, result = run_against(own_server, tmp_path,
                                "--lock-reports", "http://127.0.0.1:9/debug/locks")
     assert code == 2
-    assert "lock reports at http://127.0.0.1:9/debug/locks" in result["verdict"]["message"]  # type: ignore[index]
+    assert "lock reports at http://127.0.0.1:9/debug/locks" in result["verdict"]["message"]
 
 
 def test_a_running_toxiproxy_is_used_and_left_clean(own_server: TargetInfo, tmp_path: Path) -> None:
@@ -112,8 +113,8 @@ def test_a_running_toxiproxy_is_used_and_left_clean(own_server: TargetInfo, tmp_
         code, result = run_against(own_server, tmp_path, "--toxiproxy-url", toxiproxy.url,
                                    "--lock-reports", str(reports))
         assert code == 0, result["verdict"]
-        assert result["extra"]["toxiproxy_url"] == toxiproxy.url  # type: ignore[index]
-        assert "toxiproxy" not in result["extra"]["pids"]  # type: ignore[index]
+        assert result["extra"]["toxiproxy_url"] == toxiproxy.url
+        assert "toxiproxy" not in result["extra"]["pids"]
         # Our proxies are gone; the one we did not create is untouched.
         assert list(client.list_proxies()) == ["someone-elses"]
 
@@ -124,7 +125,7 @@ def test_no_lock_report_source_is_an_error_not_a_pass(
     """Without --lock-reports nothing can be counted: lock_reports == 0 must not hold."""
     code, result = run_against(own_server, tmp_path)
     assert code == 2, result["verdict"]
-    assert "no lock report source" in result["verdict"]["message"]  # type: ignore[index]
+    assert "no lock report source" in result["verdict"]["message"]
 
 
 def test_unreachable_target_is_an_error_naming_the_url_within_seconds(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 import lockwatch
 from lockwatch import holds, order
 from tests import lockwatch_sink
-from tests.lockwatch_sink import LONG, THRESHOLD, kinds, memory_sink
+from tests.lockwatch_sink import LONG, THRESHOLD, hold, kinds, memory_sink
 
 
 @pytest.fixture
@@ -142,11 +142,7 @@ def test_no_wait_report_below_threshold(sink: lockwatch.MemorySink) -> None:
     lock = lockwatch.aio.Lock("quick")
 
     async def main() -> None:
-        async def holder() -> None:
-            async with lock:
-                await asyncio.sleep(0.005)
-
-        await asyncio.gather(holder(), holder(), holder())
+        await asyncio.gather(*(hold(lock, 0.005) for _ in range(3)))
 
     asyncio.run(main())
     assert sink.reports == []
@@ -484,13 +480,9 @@ def test_per_lock_thresholds_override_global(sink: lockwatch.MemorySink) -> None
     sensitive, quiet = lockwatch_sink.sensitive_and_quiet(lockwatch.aio.Lock)
 
     async def contend(lock: lockwatch.aio.Lock) -> None:
-        async def holder() -> None:
-            async with lock:
-                await asyncio.sleep(LONG / 2)
-
-        first = asyncio.create_task(holder())
+        first = asyncio.create_task(hold(lock, LONG / 2))
         await asyncio.sleep(0.01)
-        await asyncio.gather(first, holder())
+        await asyncio.gather(first, hold(lock, LONG / 2))
 
     async def main() -> None:
         await contend(sensitive)

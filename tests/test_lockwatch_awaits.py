@@ -19,7 +19,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 import lockwatch
 from lockwatch import suspend
-from tests.lockwatch_sink import held_across_await, memory_sink
+from tests.lockwatch_sink import held_across_await, hold, memory_sink
 
 LONG_THRESHOLD = 10.0
 """The suspend threshold: no wait in these tests comes near it."""
@@ -207,14 +207,10 @@ def test_waiting_for_another_lock_is_not_reported(
     async def main() -> None:
         inner = asyncio.Lock() if other == "asyncio.Lock" else lockwatch.aio.Lock("inner")
 
-        async def holder() -> None:
-            async with inner:
-                await asyncio.sleep(0.05)
-
-        task = asyncio.create_task(holder())
+        task = asyncio.create_task(hold(inner, 0.05))
         await asyncio.sleep(0.01)
         async with outer:
-            async with inner:  # contended: suspends until holder() lets go
+            async with inner:  # contended: suspends until the task lets go
                 pass
         await task
 
@@ -253,15 +249,11 @@ def test_a_lock_handed_to_a_waiter_is_followed(sink: lockwatch.MemorySink) -> No
     lock = lockwatch.aio.Lock("room")
 
     async def main() -> None:
-        async def first() -> None:
-            async with lock:
-                await asyncio.sleep(0.02)
-
         async def second() -> None:
-            async with lock:  # waits, then is handed the lock by first()
+            async with lock:  # waits, then is handed the lock by the first holder
                 await a_reply()
 
-        await asyncio.gather(first(), asyncio.create_task(second(), name="second"))
+        await asyncio.gather(hold(lock, 0.02), asyncio.create_task(second(), name="second"))
 
     asyncio.run(main())
     [report] = held_across_await(sink)

@@ -143,17 +143,16 @@ def test_silent_for_yields_without_waiting(sink: lockwatch.MemorySink) -> None:
     """``await asyncio.sleep(0)`` gives others a turn but waits on nothing."""
     lock = lockwatch.aio.Lock("busy")
 
-    async def main() -> None:
-        async def other() -> None:
-            end = time.monotonic() + LONG
-            while time.monotonic() < end:
-                await asyncio.sleep(0)
+    async def yield_for(seconds: float) -> None:
+        """Give the other tasks turns for ``seconds``, waiting on nothing."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            await asyncio.sleep(0)
 
-        helper = asyncio.create_task(other())
+    async def main() -> None:
+        helper = asyncio.create_task(yield_for(LONG))
         async with lock:
-            end = time.monotonic() + LONG
-            while time.monotonic() < end:
-                await asyncio.sleep(0)
+            await yield_for(LONG)
         await helper
 
     asyncio.run(main())

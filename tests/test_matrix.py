@@ -21,7 +21,7 @@ def test_summarize_repeats_counts_changes_and_broken_expectations() -> None:
         [row("naive", "PASS", "FAIL"), row("fixed", "PASS", "PASS")],
         [row("naive", "FAIL", "FAIL"), row("fixed", "PASS", "PASS")],
     ]
-    summary = summarize_repeats(passes)  # type: ignore[arg-type]
+    summary = summarize_repeats(passes)
     assert summary["naive"] == {"expected": "FAIL", "verdicts": {"FAIL": 2, "PASS": 1},
                                 "changes": 2, "broken": 1}
     assert summary["fixed"] == {"expected": "PASS", "verdicts": {"PASS": 3},
@@ -82,6 +82,6 @@ def test_an_error_run_exits_2(tmp_path: Path, toxiproxy_url: str) -> None:
 
 def test_an_error_outranks_a_broken_fail_in_the_exit_code() -> None:
     rows = [row("naive", "FAIL", "PASS"), row("fixed", "ERROR", "PASS")]
-    assert _matrix_exit_code(rows) == 2  # type: ignore[arg-type]
-    assert _matrix_exit_code(rows[:1]) == 1  # type: ignore[arg-type]
-    assert _matrix_exit_code([row("naive", "ERROR", "ERROR")]) == 0  # type: ignore[arg-type]
+    assert _matrix_exit_code(rows) == 2
+    assert _matrix_exit_code(rows[:1]) == 1
+    assert _matrix_exit_code([row("naive", "ERROR", "ERROR")]) == 0

@@ -20,9 +20,11 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from harness.checker.verdict import judge
 from harness.measure.delivery_order import OrderTail
@@ -186,8 +188,20 @@ def scatter(axes: Axes, label_start: str) -> list[tuple[float, float]]:
     for collection in axes.collections:
         if isinstance(collection, PathCollection) and str(
                 collection.get_label()).startswith(label_start):
-            return [(float(x), float(y)) for x, y in collection.get_offsets()]
+            return [(float(x), float(y))
+                    for x, y in np.asarray(collection.get_offsets(), dtype=float)]
     return []
+
+
+def points(line: Line2D) -> list[tuple[float, float]]:
+    """A drawn line's points."""
+    xs, ys = (np.asarray(values, dtype=float) for values in line.get_data())
+    return [(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
+
+
+def ys(line: Line2D) -> list[float]:
+    """A drawn line's values."""
+    return [y for _, y in points(line)]
 
 
 def test_unfinished_samples_go_to_their_own_series_not_among_the_failed(tmp_path: Path) -> None:
@@ -242,7 +256,7 @@ def test_the_matrix_draws_the_series_behind_a_broken_metric_check_for_every_mode
     columns = len(views)
     rows = [axes[index:index + columns] for index in range(0, len(axes), columns)]
     [metric_row] = [row for row in rows if row[0].get_ylabel().startswith("metric[")]
-    peaks = [max((max(line.get_ydata(), default=0.0) for line in panel.get_lines()
+    peaks = [max((max(ys(line), default=0.0) for line in panel.get_lines()
                   if line.get_label() == METRIC), default=None) for panel in metric_row]
     assert peaks == [0.0, 31.0 * 5.5, 0.0]  # every mode drawn, spawn's pile-up in its column
     assert "broken: metric[roomserver_pending_sends].max = 170.5 (limit < 100)" in (
@@ -300,12 +314,12 @@ def test_the_matrix_draws_operations_in_flight_and_lost_deliveries_behind_broken
     [inflight] = [row for row in rows if row[0].get_ylabel() == "operations in flight"]
     [oldest] = [row for row in rows if row[0].get_ylabel() == "oldest in flight (s)"]
     [lost] = [row for row in rows if row[0].get_ylabel() == "deliveries lost (cumulative)"]
-    peaks = [max(line.get_ydata()) for row in (inflight, oldest) for panel in row
-             for line in panel.get_lines() if line.get_label().startswith("inflight")]
+    peaks = [max(ys(line)) for row in (inflight, oldest) for panel in row
+             for line in panel.get_lines() if str(line.get_label()).startswith("inflight")]
     # naive: 4 joins a second pile up from 6 s to 11.75 s; the oldest waited 5.75 s.
     assert peaks == [23.0, 0.0, 0.0, 5.75, 0.0, 0.0]
-    steps = [[(float(x), float(y)) for x, y in zip(*line.get_data(), strict=True)]
-             for line in lost[0].get_lines() if str(line.get_label()).startswith("owed to")]
+    steps = [points(line) for line in lost[0].get_lines()
+             if str(line.get_label()).startswith("owed to")]
     assert len(steps) == 1 and steps[0][0] == (0.0, 0.0) and steps[0][-1] == (END_S, 30.0)
     assert steps[0][1] == (6.0, 1.0)  # the first lost message was sent at 6 s
     assert lost[0].get_legend_handles_labels()[1][-1] == "owed to fast members, lost (30)"

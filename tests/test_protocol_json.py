@@ -32,6 +32,7 @@ from harness.protocols import (
 )
 from harness.scenario import ScenarioError, load_scenario
 from harness.target import PROJECT_ROOT
+from tests.events import each, one
 from tests.jsonservers import connect_server, frame_server
 from tests.test_chaos_run import assert_nothing_left
 
@@ -156,11 +157,11 @@ def test_confirmations_and_errors_by_rule_and_path() -> None:
         "error_fields": {"code": "details.code", "detail": "details.text"},
         "message": {"op": "msg"}, "message_fields": {"id": "data.0"}})
     assert type(protocol.classify('{"op": "sent"}')) is Broadcasted
-    error = protocol.classify('{"op": "error", "details": {"fatal": false, "code": 7, '
-                              '"text": "full"}}')
+    error = one(protocol.classify('{"op": "error", "details": {"fatal": false, "code": 7, '
+                                  '"text": "full"}}'), ErrorReply)
     assert error == ErrorReply("7", "full", error.frame)
     assert type(protocol.classify('{"op": "error", "details": {}}')) is Other  # fatal missing
-    assert protocol.classify('{"op": "msg", "data": ["a-1"]}').id == "a-1"
+    assert one(protocol.classify('{"op": "msg", "data": ["a-1"]}'), Delivered).id == "a-1"
     assert type(protocol.classify('{"op": "msg", "data": 1}')) is Unparseable
     assert type(protocol.classify('{"op": true}')) is Other  # true is not "sent"
 
@@ -384,12 +385,13 @@ def test_handshake_waits_for_its_reply_by_command_id_then_opens() -> None:
     assert protocol.awaits_open and protocol.confirms_join and protocol.confirms_leave
     assert protocol.opened("lobby", "fast-1") == ['{"id":1,"connect":{"name":"fast-1"}}']
     assert type(protocol.classify('{"id":7,"connect":{}}')) is Other  # not its id
-    assert [type(e) for e in protocol.classify('{"id":1,"connect":{}}')] == [Opened]
+    assert [type(e) for e in each(protocol.classify('{"id":1,"connect":{}}'))] == [Opened]
     assert protocol.join_frame("lobby", "fast-1") == '{"id":2,"subscribe":{"channel":"lobby"}}'
     assert type(protocol.classify('{"id":2,"subscribe":{}}')) is Joined
     frame = json.loads(protocol.broadcast_frame("lobby", "fast-1-1", "hi", 2.5))
     assert frame["id"] == 3 and frame["publish"]["data"]["by"] == "fast-1"  # {member}
-    error = protocol.classify('{"id":3,"error":{"code":103,"message":"permission denied"}}')
+    error = one(protocol.classify('{"id":3,"error":{"code":103,"message":"permission denied"}}'),
+                ErrorReply)
     assert error == ErrorReply("103", "permission denied", error.frame)
     # A new connection starts the handshake and the command ids over.
     protocol.closed()
@@ -403,10 +405,10 @@ def test_a_batched_frame_is_several_events_in_order_and_pings_are_answered() -> 
     protocol.join_frame("lobby", "fast-1")
     pushes = "\n".join(json.dumps({"push": {"pub": {"data": {"id": f"fast-2-{n}", "at": 1.5}}}})
                        for n in range(1, 15))
-    events = protocol.classify('{}\n{"id":2,"subscribe":{}}\n' + pushes)
+    events = each(protocol.classify('{}\n{"id":2,"subscribe":{}}\n' + pushes))
     assert [e.kind for e in events] == ["answer", "joined"] + ["delivered"] * 14
-    assert events[0] == Answer("{}", events[0].reason, {})
-    assert [e.id for e in events[2:]] == [f"fast-2-{n}" for n in range(1, 15)]
+    assert events[0] == Answer("{}", one(events[0], Answer).reason, {})
+    assert [one(e, Delivered).id for e in events[2:]] == [f"fast-2-{n}" for n in range(1, 15)]
     assert type(protocol.classify("{}")) is Answer  # a ping alone
 
 
@@ -417,7 +419,7 @@ def test_a_handshake_step_without_a_reply_is_only_sent() -> None:
         "broadcast": {"say": "{body}", "ref": "{id}"}, "message": {"event": "chat"},
         "message_fields": {"id": "ref"}})
     assert protocol.opened("r", "m") == ['{"hello":"m"}', '{"auth":"t"}']
-    assert [e.kind for e in protocol.classify('{"ok": true}')] == ["opened"]
+    assert [e.kind for e in each(protocol.classify('{"ok": true}'))] == ["opened"]
 
 
 BAD_NEW_KEYS = [

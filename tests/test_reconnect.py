@@ -17,8 +17,15 @@ from typing import Any
 import pytest
 import requests
 
-from harness.faults import FAULT_KINDS, MEMBER, MemberEvidence
-from harness.faults.reconnect import NAME, ReconnectFault, act, check, parse
+from harness.faults import FAULT_KINDS, MEMBER
+from harness.faults.reconnect import (
+    NAME,
+    ReconnectCheck,
+    ReconnectEvidence,
+    ReconnectFault,
+    act,
+    parse,
+)
 from harness.reports.rejudge import rejudge
 from harness.scenario import ScenarioError, load_scenario
 from tests.scenario_text import one_slow_member_of_six
@@ -128,16 +135,24 @@ def test_the_check_counts_drops_and_no_drop_is_a_fault_not_in_effect() -> None:
     reports = [{"fault": NAME, "member": "slow-0", "event": event}
                for event in ("dropped", "rejoined", "dropped")]
     reports.append({"member": "slow-1", "event": "stalled"})  # another kind's: not counted
-    counted = check(MemberEvidence(reports, [], fault_started=10.0, lifted_at=16.0,
-                                   slow_members=2))
+    counted = check(reports, fault_started=10.0, lifted_at=16.0, slow_members=2)
     assert (counted.drops, counted.rejoins, counted.errors) == ({"slow-0": 2}, {"slow-0": 1}, [])
     assert counted.summary() == "reconnect: slow-0 dropped 2 times, rejoined 1"
     assert counted.cleared is True
     assert counted.to_dict(10.0) == {"drops": {"slow-0": 2}, "rejoins": {"slow-0": 1},
                                      "errors": []}
-    [problem] = check(MemberEvidence([], [], 10.0, 16.0, 1)).errors
+    [problem] = check([], fault_started=10.0, lifted_at=16.0, slow_members=1).errors
     assert problem.startswith("reconnect: no slow member dropped")
-    assert check(MemberEvidence([], [], None, None, 1)).errors == []  # never switched on
+    # never switched on
+    assert check([], fault_started=None, lifted_at=None, slow_members=1).errors == []
+
+
+def check(reports: list[dict[str, Any]], **window: Any) -> ReconnectCheck:
+    """The reconnect's check of ``reports``, added in two parts (as a live run reads them)."""
+    evidence = ReconnectEvidence()
+    evidence.add(reports[:1], [])
+    evidence.add(reports[1:], [])
+    return evidence.check(**window)
 
 
 # The real thing.

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import urllib.request
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -24,8 +25,8 @@ ERROR_CODES = {"bad_json", "unknown_type", "bad_field", "too_long", "already_joi
                "member_taken", "not_in_room", "busy", "internal_error"}
 
 
-def _run(coroutine):  # type: ignore[no-untyped-def]
-    return asyncio.run(coroutine)
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coroutine)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +130,7 @@ def test_abrupt_disconnect_mid_broadcast_fails_pending_sends_at_once(
         await silent.recv()  # the message is out; the server now waits for the ack
         started = time.monotonic()
         silent.transport.abort()  # no close frame
-        reply = await asyncio.wait_for(sender.replies.get(), 5)
+        reply = await sender.reply(5)
         elapsed = time.monotonic() - started
         assert reply["type"] == "broadcasted"
         assert elapsed < 1.0, f"broadcast waited {elapsed:.2f} s for a dead member"

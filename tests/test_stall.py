@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -24,7 +25,13 @@ from harness.loadgen import collector, memberfaults
 from harness.loadgen.memberfaults import MemberFaults, switched
 from harness.loadgen.stalled_member import peer_send_buffer, receive_queue, ss_filter
 from harness.measure.measurements import Sample
-from harness.measure.stall_evidence import PLATEAU_S, QueueSample, backpressure_point, check_stalls
+from harness.measure.stall_evidence import (
+    PLATEAU_S,
+    QueueSample,
+    StallEvidence,
+    backpressure_point,
+    check_stalls,
+)
 from harness.measure.tail import LineTail
 from harness.reports.rejudge import rejudge
 from harness.rig.netns import namespace_problem
@@ -373,6 +380,70 @@ def test_the_causal_check_needs_the_backlog_read_or_a_close_and_fast_joins() -> 
     assert never_lifted.cleared is None
 
 
+
+def stalls_as_read(seed: int) -> tuple[list[dict[str, Any]], list[Sample]]:
+    """Three members' stall reports and the run's samples, in an order a run may read them:
+    the members' reports interleaved, some of them later than reports of a later time (of
+    other members and of their own member)."""
+    rng = random.Random(seed)
+    reports: list[dict[str, Any]] = []
+    for index in range(3):
+        def add(moment: float, event: str, member: str = f"slow-{index}", **fields: Any) -> None:
+            reports.append({"time": moment, "member": member, "event": event, **fields})
+
+        start = 10.0 + rng.random()
+        add(start - 0.5, "queue", bytes=10)  # before its stall: not counted
+        add(start, "stalled")
+        moment, queued = start, 0
+        for _ in range(rng.randint(3, 30)):
+            moment += 0.2
+            queued = min(200_000, queued + rng.choice((0, 0, 1000, 30_000)))
+            add(moment, "queue", bytes=queued, peer_queued=rng.randint(0, 64_000),
+                peer_buffer=rng.choice((None, 64_000)))
+        if index < 2:  # the last one is still stalled when the run ends
+            add(moment + 0.1, "resumed")
+            add(moment + 0.15, "queue", bytes=queued + 5000)  # after the resume: a peak only
+            add(moment + 0.3, rng.choice(("drained", "not_cleared", "closed")), code=1008)
+    samples = [Sample(9.0 + rng.random() * 12, rng.choice(("join", "deliver")),
+                      rng.choice(("fast", "slow")), 5.0, rng.random() < 0.9,
+                      member=rng.choice(("fast-0", "slow-0", "slow-1", "slow-2")))
+               for _ in range(300)]
+    late = 0.6  # how much later than its time a report may arrive
+    reports.sort(key=lambda entry: entry["time"] + rng.uniform(0, late))
+    samples.sort(key=lambda sample: sample.time + rng.uniform(0, late))
+    return reports, samples
+
+
+WINDOWS: tuple[dict[str, Any], ...] = ({"fault_started": 9.9, "lifted_at": None, "slow_members": 3},
+           {"fault_started": 9.9, "lifted_at": 13.0, "slow_members": 4},
+           {"fault_started": None, "lifted_at": None, "slow_members": 3})
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_stall_evidence_added_in_parts_judges_as_all_of_it_at_once(seed: int) -> None:
+    # A live run adds what its readers read on each tick and judges every time; each
+    # judgement must be the one of everything read so far added at once.
+    reports, samples = stalls_as_read(seed)
+    rng = random.Random(seed)
+    evidence = StallEvidence()
+    given_reports = given_samples = 0
+    while given_reports < len(reports) or given_samples < len(samples):
+        more_reports, more_samples = rng.randint(0, 6), rng.randint(0, 30)
+        evidence.add(reports[given_reports:given_reports + more_reports],
+                     samples[given_samples:given_samples + more_samples])
+        given_reports += more_reports
+        given_samples += more_samples
+        for window in WINDOWS:
+            whole = check_stalls(reports[:given_reports], samples[:given_samples], **window)
+            assert evidence.check(**window).to_dict(0.0) == whole.to_dict(0.0)
+    # Read in any order, the reports judge as in time order.
+    in_order = sorted(reports, key=lambda entry: entry["time"])
+    for window in WINDOWS:
+        assert check_stalls(in_order, samples, **window).to_dict(0.0) == \
+            evidence.check(**window).to_dict(0.0)
+    assert len(evidence.check(**WINDOWS[0]).members) == 3
+
+
 # The real thing.
 
 @pytest.mark.integration
@@ -473,7 +544,7 @@ def test_the_namespace_probe_covers_the_whole_set_up(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     require_namespace()
     monkeypatch.setenv("PATH", path_without_ip(tmp_path / "bin"))
-    problem = namespace_problem.__wrapped__()  # type: ignore[attr-defined]
+    problem = namespace_problem.__wrapped__()
     assert problem is not None and problem.startswith(
         "the namespace cannot be set up: OSError: ip link set lo up:"), problem
 

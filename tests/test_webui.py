@@ -261,11 +261,12 @@ def test_report_items_carry_the_stacks() -> None:
     assert report_item(1, {"kind": "odd"})["text"]  # unreadable reports still show
 
 
-class FakeEnvironment(SimpleNamespace):
+class FakeEnvironment:
     """Locust's Environment as far as the panel uses it (hashable and weakly referable, like
     the real one)."""
 
-    __hash__ = object.__hash__
+    def __init__(self, *, events: Any, parsed_options: Any, runner: Any) -> None:
+        self.events, self.parsed_options, self.runner = events, parsed_options, runner
 
 
 def _web_ui(panel: ChaosPanel) -> Any:

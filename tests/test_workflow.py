@@ -80,7 +80,8 @@ def step_using(workflow: dict[str, Any], action: str) -> tuple[int, dict[str, An
 
 
 def test_runs_nightly_and_on_demand(workflow: dict[str, Any]) -> None:
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    # YAML 1.1 reads a bare `on` as true
+    [triggers] = [value for key, value in workflow.items() if key in ("on", True)]
     assert set(triggers) == {"schedule", "workflow_dispatch"}
     assert [entry["cron"] for entry in triggers["schedule"]] == ["17 3 * * *"]
 

@@ -6,7 +6,7 @@ To add a fault kind, one file plus one line:
    :mod:`harness.faults.base` for the interface and :mod:`harness.faults.slicer` for a whole
    example): the toxic it applies, where (``PROXY``, or ``MEMBER`` for a fault the member acts
    out, like :mod:`harness.faults.stall`; such a kind also says how the member acts it out,
-   ``act``, and may judge what the members reported, ``check``), its ``[[faults]]`` keys
+   ``act``, and may judge what the members reported, ``evidence``), its ``[[faults]]`` keys
    and ``parse``, and the ``params`` a UI edits with ``build``;
 2. import the module and add its line ``<name>.KIND,`` to :data:`FAULT_KINDS` below.
 
@@ -19,6 +19,8 @@ keys in ``scenarios/README.md``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from harness.faults import bandwidth, latency, reconnect, slicer, stall
 from harness.faults.base import (
@@ -46,6 +48,19 @@ FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
 )}
 """Every known fault kind, by the ``kind`` value that selects it in a scenario."""
 
+
+def member_kinds(names: Iterable[str]) -> tuple[FaultKind, ...]:
+    """The member fault kinds (:data:`MEMBER`) among the fault kind ``names`` of a scenario or
+    of its record (``result.json`` ``scenario.faults``), each once, in order. A name with no
+    registered kind (a record of an older harness) is left out.
+
+    The live run and a judgement again from the record both take their member faults from
+    here, so they read the same evidence (:mod:`harness.runfolder.recorded`).
+    """
+    kinds = (FAULT_KINDS.get(name) for name in names)
+    return tuple(dict.fromkeys(kind for kind in kinds
+                               if kind is not None and kind.where == MEMBER))
+
 __all__ = [
     "COMMON_KEYS",
     "DOWNSTREAM",
@@ -61,4 +76,5 @@ __all__ = [
     "PROXY",
     "Param",
     "ToxicSpec",
+    "member_kinds",
 ]

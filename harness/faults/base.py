@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from harness.durations import parse_duration
+from harness.measure.measurements import Sample
 
 DOWNSTREAM = "downstream"
 """Toxiproxy stream from the server to the member: slows what the server sends that member."""
@@ -159,23 +160,31 @@ class MemberActor(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class MemberEvidence:
-    """What a run knows of its member faults, for a kind's :attr:`FaultKind.check`.
+class MemberEvidence(Protocol):
+    """One member fault kind's evidence, kept as it comes in (:attr:`FaultKind.evidence`).
 
-    Attributes:
-        reports: The members' report entries (``member_faults.jsonl``), every kind's.
-        samples: Every sample of the run so far (:class:`harness.measure.measurements.Sample`).
-        fault_started: When the faults went on (Unix seconds); None: never.
-        lifted_at: When they were lifted while measured; None: still on, or on until the end.
-        slow_members: How many slow members were asked to act the faults out.
+    The run's readers (:class:`harness.runfolder.live.RunFolderReaders`) add the members' new
+    reports (``member_faults.jsonl``, every kind's) and the run's new samples as they read
+    them, each once; :meth:`check` judges what was added so far. So a live run judging on every
+    tick pays for what is new, and a folder judged again adds all of it at once: both judge
+    alike.
     """
 
-    reports: list[dict[str, Any]]
-    samples: Sequence[Any]
-    fault_started: float | None
-    lifted_at: float | None
-    slow_members: int
+    def add(self, reports: Sequence[dict[str, Any]], samples: Sequence[Sample]) -> None:
+        """Add report entries and samples not added before."""
+        ...
+
+    def check(self, *, fault_started: float | None, lifted_at: float | None,
+              slow_members: int) -> FaultCheck:
+        """Judge what was added so far.
+
+        Args:
+            fault_started: When the faults went on (Unix seconds); None: never.
+            lifted_at: When they were lifted while measured; None: still on, or on until the
+                end.
+            slow_members: How many slow members were asked to act the faults out.
+        """
+        ...
 
 
 class FaultCheck(Protocol):
@@ -265,10 +274,10 @@ class FaultKind:
             default the kind's name followed by each param's value and unit.
         act: For a member fault: what the member does at each fault point while the fault is
             in force for it, given the fault's settings (its toxic attributes).
-        check: For a member fault: judges what the members reported (:class:`MemberEvidence`)
-            into a :class:`FaultCheck`: whether it took effect (else the verdict is ERROR,
-            never PASS), whether it cleared once lifted, and what ``result.json`` keeps of it
-            (``extra.<name>``).
+        evidence: For a member fault: makes an empty keeper of what the members reported
+            (:class:`MemberEvidence`), whose ``check`` judges it into a :class:`FaultCheck`:
+            whether it took effect (else the verdict is ERROR, never PASS), whether it cleared
+            once lifted, and what ``result.json`` keeps of it (``extra.<name>``).
     """
 
     name: str
@@ -281,7 +290,7 @@ class FaultKind:
     where: str = PROXY
     describe: Callable[[Mapping[str, Any]], str] | None = None
     act: Callable[[MemberActor, Mapping[str, int]], None] | None = None
-    check: Callable[[MemberEvidence], FaultCheck] | None = None
+    evidence: Callable[[], MemberEvidence] | None = None
 
     def edit(self, values: Mapping[str, Any], stream: str = DOWNSTREAM) -> Fault:
         """The fault a UI asks for: every param checked against its bounds, then built.

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -41,11 +41,11 @@ from harness.faults.base import (
     MEMBER,
     FaultKind,
     MemberActor,
-    MemberEvidence,
     OneToxic,
     Param,
     read_whole_milliseconds,
 )
+from harness.measure.measurements import Sample
 
 NAME = "reconnect"
 #: Shortest connected time between two drops, in ms: below it a member does little else.
@@ -144,25 +144,36 @@ class ReconnectCheck:
                 "errors": list(self.errors)}
 
 
-def check(evidence: MemberEvidence) -> ReconnectCheck:
-    """Count each member's drops and rejoins; no drop at all while the fault was on is the
-    ERROR "fault not in effect"."""
-    drops: Counter[str] = Counter()
-    rejoins: Counter[str] = Counter()
-    for entry in evidence.reports:
-        if entry.get("fault") == NAME:
-            member = str(entry.get("member", "?"))
-            if entry.get("event") == "dropped":
-                drops[member] += 1
-            elif entry.get("event") == "rejoined":
-                rejoins[member] += 1
-    result = ReconnectCheck(dict(sorted(drops.items())), dict(sorted(rejoins.items())))
-    if evidence.fault_started is not None and not drops:
-        result.errors.append(
-            "reconnect: no slow member dropped its connection during the fault (each drops "
-            "only after `interval` connected, in its room; shorten interval or lengthen the "
-            "fault)")
-    return result
+class ReconnectEvidence:
+    """Each member's drops and rejoins as the reports come in
+    (a :class:`~harness.faults.base.MemberEvidence`)."""
+
+    def __init__(self) -> None:
+        self.drops: Counter[str] = Counter()
+        self.rejoins: Counter[str] = Counter()
+
+    def add(self, reports: Sequence[dict[str, Any]], samples: Sequence[Sample]) -> None:
+        """Count the drops and rejoins among ``reports`` (it needs no sample)."""
+        for entry in reports:
+            if entry.get("fault") == NAME:
+                member = str(entry.get("member", "?"))
+                if entry.get("event") == "dropped":
+                    self.drops[member] += 1
+                elif entry.get("event") == "rejoined":
+                    self.rejoins[member] += 1
+
+    def check(self, *, fault_started: float | None, lifted_at: float | None,
+              slow_members: int) -> ReconnectCheck:
+        """The drops and rejoins so far; no drop at all while the fault was on is the ERROR
+        "fault not in effect"."""
+        result = ReconnectCheck(dict(sorted(self.drops.items())),
+                                dict(sorted(self.rejoins.items())))
+        if fault_started is not None and not self.drops:
+            result.errors.append(
+                "reconnect: no slow member dropped its connection during the fault (each "
+                "drops only after `interval` connected, in its room; shorten interval or "
+                "lengthen the fault)")
+        return result
 
 
 def describe(attributes: Mapping[str, Any]) -> str:
@@ -187,5 +198,5 @@ KIND = FaultKind(
     where=MEMBER,
     describe=describe,
     act=act,
-    check=check,
+    evidence=ReconnectEvidence,
 )

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.faults.base import DOWNSTREAM, MEMBER, FaultKind, MemberActor, MemberEvidence, OneToxic
-from harness.measure.stall_evidence import StallCheck, check_stalls
+from harness.faults.base import DOWNSTREAM, MEMBER, FaultKind, MemberActor, OneToxic
+from harness.measure.stall_evidence import StallEvidence
 
 NAME = "stall"
 
@@ -61,14 +61,6 @@ def act(member: MemberActor, settings: Mapping[str, int]) -> None:
     member.stop_reading_until_lifted(NAME)
 
 
-def check(evidence: MemberEvidence) -> StallCheck:
-    """Backpressure reached (else ERROR), and cleared once lifted
-    (:mod:`harness.measure.stall_evidence`)."""
-    return check_stalls(evidence.reports, evidence.samples,
-                        fault_started=evidence.fault_started, lifted_at=evidence.lifted_at,
-                        slow_members=evidence.slow_members)
-
-
 KIND = FaultKind(
     name=NAME,
     keys=(),
@@ -80,5 +72,6 @@ KIND = FaultKind(
     where=MEMBER,
     describe=lambda attributes: "stall (not reading)",
     act=act,
-    check=check,
+    # Backpressure reached (else ERROR), and cleared once lifted (harness.measure.stall_evidence).
+    evidence=StallEvidence,
 )

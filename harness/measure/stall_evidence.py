@@ -21,20 +21,25 @@ When the stall is lifted, the **causal check**: the stall clears when the member
 backlog (or the server disconnected it, e.g. with 1008) and fast members' joins complete again
 after the lift. Both are reported (``result.json`` ``extra.stall``, the report), not judged:
 a run stopped before the lift has nothing to say about it.
+
+The evidence is kept as it comes in (:class:`StallEvidence`): a live run adds the reports and
+samples its readers read on each tick and judges again at the cost of what is new, while
+:func:`check_stalls` adds a whole run's at once; both judge the same.
 """
 
 from __future__ import annotations
 
 import json
+from bisect import bisect_right, insort
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.measure.measurements import Sample
+from harness.measure.tail import LineTail
 
-__all__ = ["FULL_FRACTION", "PLATEAU_GROWTH", "PLATEAU_S", "MemberStall", "QueueSample",
-           "StallCheck", "check_stalls", "read_member_fault_reports"]
+__all__ = ["FULL_FRACTION", "PLATEAU_GROWTH", "PLATEAU_S", "MemberFaultTail", "MemberStall",
+           "QueueSample", "StallCheck", "StallEvidence", "check_stalls"]
 
 #: How long the queue must stay flat, in seconds, to count as "stopped growing".
 PLATEAU_S = 1.0
@@ -199,21 +204,20 @@ class StallCheck:
         }
 
 
-def read_member_fault_reports(path: Path) -> list[dict[str, Any]]:
-    """The members' reports (JSON lines); a missing file is none, a bad line is skipped."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    entries = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("time"), int | float):
-            entries.append(entry)
-    return entries
+class MemberFaultTail(LineTail):
+    """The members' reports (``member_faults.jsonl``, every member fault kind's) completed
+    since the last call: JSON objects with a numeric ``time``; a bad line is skipped."""
+
+    def read_new(self) -> list[dict[str, Any]]:
+        entries = []
+        for line in self.new_lines():
+            try:
+                entry = json.loads(line.decode("utf-8", errors="replace"))
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("time"), int | float):
+                entries.append(entry)
+        return entries
 
 
 def backpressure_point(queue: Sequence[QueueSample]) -> QueueSample | None:
@@ -235,27 +239,133 @@ def backpressure_point(queue: Sequence[QueueSample]) -> QueueSample | None:
     return None
 
 
-def check_stalls(reports: Iterable[dict[str, Any]], samples: Sequence[Sample], *,
+def check_stalls(reports: Iterable[dict[str, Any]], samples: Iterable[Sample], *,
                  fault_started: float | None, lifted_at: float | None,
                  slow_members: int) -> StallCheck:
-    """Judge the stall of a run from the members' reports and the samples.
+    """Judge the stall of a whole run at once (:meth:`StallEvidence.check`).
 
     Args:
-        reports: The members' report entries (:func:`read_member_fault_reports`).
+        reports: The members' report entries (:class:`MemberFaultTail`).
         samples: Every sample of the run (fast joins and slow deliveries after the lift).
         fault_started: When the stall was switched on; None: never (nothing to judge).
         lifted_at: When it was lifted; None when the run ended with it on.
         slow_members: How many members were asked to stall.
     """
-    members: dict[str, MemberStall] = {}
-    for entry in sorted(reports, key=lambda item: item["time"]):
-        name, event, moment = str(entry.get("member")), entry.get("event"), float(entry["time"])
+    evidence = StallEvidence()
+    evidence.add(reports, samples)
+    return evidence.check(fault_started=fault_started, lifted_at=lifted_at,
+                          slow_members=slow_members)
+
+
+class StallEvidence:
+    """The stall's evidence as it comes in: the members' reports and the run's samples, each
+    added once (:meth:`add`), in any order; :meth:`check` judges what was added so far.
+
+    Each member's reports are applied in time order, as far as they were applied before (one
+    that arrives earlier than the last has its member rebuilt), and the samples are kept as
+    sorted times of what the check counts. So a check costs what is new, and adding a run's
+    evidence in parts judges as adding it at once (:func:`check_stalls`).
+    """
+
+    def __init__(self) -> None:
+        self._members: dict[str, _MemberReports] = {}
+        self._added = 0  # reports added so far: a report's place orders those of one time
+        self._deliveries: dict[str | None, list[float]] = {}  # ok ones, by member, sorted
+        self._fast_joins: list[float] = []  # ok ones, sorted
+
+    def add(self, reports: Iterable[dict[str, Any]], samples: Iterable[Sample]) -> None:
+        """Add reports and samples not added before."""
+        for entry in reports:
+            name = str(entry.get("member"))
+            member = self._members.get(name)
+            if member is None:
+                member = self._members[name] = _MemberReports(name)
+            member.add(float(entry["time"]), self._added, entry)
+            self._added += 1
+        for sample in samples:
+            if not sample.ok:
+                continue
+            if sample.op == "deliver":  # mostly in time order: insort appends
+                insort(self._deliveries.setdefault(sample.member, []), sample.time)
+            elif sample.op == "join" and sample.member_kind == "fast":
+                insort(self._fast_joins, sample.time)
+
+    def check(self, *, fault_started: float | None, lifted_at: float | None,
+              slow_members: int) -> StallCheck:
+        """Judge what was added so far.
+
+        Args:
+            fault_started: When the stall was switched on; None: never (nothing to judge).
+            lifted_at: When it was lifted; None when the run ended with it on (so far).
+            slow_members: How many members were asked to stall.
+        """
+        stalls = [(reports.since, stall) for reports in self._members.values()
+                  if (stall := reports.current()) is not None]
+        # Copies, in the order of their stalls: what the check sets is not evidence.
+        members = [replace(stall, queue=list(stall.queue))
+                   for _, stall in sorted(stalls, key=lambda item: item[0])]
+        errors: list[str] = []
+        for member in members:
+            point = backpressure_point(member.queue)
+            if point is not None:
+                member.backpressure_at, member.backpressure_bytes = point.time, point.queued
+                member.peer_buffer_bytes, member.peer_queued_bytes = point.peer_buffer, \
+                    point.peer_queued
+            elif fault_started is not None:
+                errors.append(_never_reached(member))
+            if member.resumed_at is not None:
+                times = self._deliveries.get(member.member, [])
+                member.deliveries_after_resume = len(times) - bisect_right(times,
+                                                                           member.resumed_at)
+        if fault_started is not None:
+            stalled = {member.member for member in members}
+            for index in range(slow_members):
+                if f"slow-{index}" not in stalled:
+                    errors.append(f"backpressure was never reached: member slow-{index} never "
+                                  "stalled (it was not in its room while the fault was on)")
+        recovered = None
+        if lifted_at is not None:
+            after = bisect_right(self._fast_joins, lifted_at)
+            if after < len(self._fast_joins):
+                recovered = self._fast_joins[after]
+        return StallCheck(members, lifted_at, recovered, errors)
+
+
+class _MemberReports:
+    """One member's reports in time order, and the stall they add up to so far."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: (time, place among all reports, entry); places differ, so entries never compare.
+        self.entries: list[tuple[float, int, dict[str, Any]]] = []
+        self.applied = 0  # entries applied to :attr:`stall`
+        self.stall: MemberStall | None = None
+        #: (time, place) of the report that began the stall: orders the members.
+        self.since = (0.0, 0)
+
+    def add(self, moment: float, place: int, entry: dict[str, Any]) -> None:
+        if self.entries and moment < self.entries[-1][0]:  # arrived late: rebuild
+            insort(self.entries, (moment, place, entry))
+            self.applied, self.stall = 0, None
+        else:
+            self.entries.append((moment, place, entry))
+
+    def current(self) -> MemberStall | None:
+        """The stall as the reports so far tell it; None: the member never stalled."""
+        for moment, place, entry in self.entries[self.applied:]:
+            self._apply(moment, place, entry)
+        self.applied = len(self.entries)
+        return self.stall
+
+    def _apply(self, moment: float, place: int, entry: dict[str, Any]) -> None:
+        event = entry.get("event")
         if event == "stalled":
-            members.setdefault(name, MemberStall(name, moment))
-            continue
-        member = members.get(name)
+            if self.stall is None:
+                self.stall, self.since = MemberStall(self.name, moment), (moment, place)
+            return
+        member = self.stall
         if member is None:
-            continue
+            return
         if event == "queue" and isinstance(entry.get("bytes"), int):
             if member.resumed_at is None:
                 peer_queued, peer_buffer = entry.get("peer_queued"), entry.get("peer_buffer")
@@ -273,43 +383,22 @@ def check_stalls(reports: Iterable[dict[str, Any]], samples: Sequence[Sample], *
             code = entry.get("code")
             member.close_code = code if isinstance(code, int) else None
             member.close_reason = str(entry.get("reason") or "")
-    errors: list[str] = []
-    for member in members.values():
-        point = backpressure_point(member.queue)
-        if point is not None:
-            member.backpressure_at, member.backpressure_bytes = point.time, point.queued
-            member.peer_buffer_bytes, member.peer_queued_bytes = point.peer_buffer, \
-                point.peer_queued
-        elif fault_started is not None:
-            stalled_for = (member.resumed_at or (member.queue[-1].time if member.queue
-                                                 else member.stalled_at)) - member.stalled_at
-            peers = [sample for sample in member.queue if sample.peer_buffer]
-            peer = ""
-            if peers:
-                most = max(sample.peer_queued or 0 for sample in peers)
-                peer = (f", the server's send buffer at most {_size(most)} of "
-                        f"{_size(peers[-1].peer_buffer or 0)}")
-            errors.append(
-                f"backpressure was never reached: member {member.member} stalled "
-                f"{stalled_for:.1f} s (receive queue peak {_size(member.peak_bytes)}{peer}) "
-                "and the server's send never blocked, so the run did not test a stalled "
-                "member: raise [load] body_size or the fault window")
-        if member.resumed_at is not None:
-            member.deliveries_after_resume = sum(
-                1 for sample in samples if sample.op == "deliver" and sample.ok
-                and sample.member == member.member and sample.time > member.resumed_at)
-    if fault_started is not None:
-        stalled = set(members)
-        for index in range(slow_members):
-            if f"slow-{index}" not in stalled:
-                errors.append(f"backpressure was never reached: member slow-{index} never "
-                              "stalled (it was not in its room while the fault was on)")
-    recovered = None
-    if lifted_at is not None:
-        recovered = min((sample.time for sample in samples
-                         if sample.op == "join" and sample.ok and sample.member_kind == "fast"
-                         and sample.time > lifted_at), default=None)
-    return StallCheck(list(members.values()), lifted_at, recovered, errors)
+
+
+def _never_reached(member: MemberStall) -> str:
+    """The error of a member whose stall never reached backpressure."""
+    stalled_for = (member.resumed_at or (member.queue[-1].time if member.queue
+                                         else member.stalled_at)) - member.stalled_at
+    peers = [sample for sample in member.queue if sample.peer_buffer]
+    peer = ""
+    if peers:
+        most = max(sample.peer_queued or 0 for sample in peers)
+        peer = (f", the server's send buffer at most {_size(most)} of "
+                f"{_size(peers[-1].peer_buffer or 0)}")
+    return (f"backpressure was never reached: member {member.member} stalled "
+            f"{stalled_for:.1f} s (receive queue peak {_size(member.peak_bytes)}{peer}) "
+            "and the server's send never blocked, so the run did not test a stalled "
+            "member: raise [load] body_size or the fault window")
 
 
 def _size(size: int) -> str:

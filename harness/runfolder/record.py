@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from harness.checker.not_tested import NotTested
 from harness.checker.verdict import Verdict
+from harness.faults import FaultKind, member_kinds
 from harness.runfolder.folder import RESULT_FILE_NAME, RunFolder
 from harness.schedule import Schedule
 from harness.thresholds import CheckResult
@@ -225,6 +226,15 @@ class ResultRecord:
         status = cast(Any, self.status)
         return Verdict(status, self.message, self.checks, self.component_errors,
                        self.not_tested_entries, self.broken_in_warmup)
+
+    @property
+    def member_fault_kinds(self) -> tuple[FaultKind, ...]:
+        """The kinds of the scenario's member faults (``scenario.faults``), each once
+        (:func:`harness.faults.member_kinds`, as :attr:`Scenario.member_fault_kinds
+        <harness.scenario.Scenario.member_fault_kinds>` gives them to the live run)."""
+        faults = self.scenario.get("faults")
+        return member_kinds(str(fault.get("kind")) for fault in faults
+                            if isinstance(fault, Mapping)) if isinstance(faults, list) else ()
 
     @property
     def scenario_name(self) -> str:

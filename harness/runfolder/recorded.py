@@ -5,8 +5,8 @@ and a judgement again from the folder (``harness report --rejudge``,
 :mod:`harness.reports.rejudge`) both build their :class:`~harness.measure.measurements.Measurements`
 with :func:`read_recorded`: each reader of :data:`RECORDED` reads one recorded measurement
 from the run folder into them. What a reader needs to know of the run besides its files
-(when it started and ended, when the faults went on and came off, its member faults and slow
-members, why a sampled series has no points) is one :class:`RunContext`, built from the live
+(when it started and ended, when the faults went on and came off, its slow members, why a
+sampled series has no points) is one :class:`RunContext`, built from the live
 run (:meth:`ChaosRun.context <harness.run.ChaosRun.context>`) or from ``result.json``
 (:meth:`RunContext.of_record`). So the same folder gives the same measurements either way, and
 the same checks the same verdict. (Early verdicts, the progress line and the Chaos tab judge
@@ -22,12 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.faults import FAULT_KINDS, MEMBER, FaultCheck, MemberEvidence
+from harness.faults import FaultCheck
 from harness.measure.generator_lag import read_lag_file
 from harness.measure.hdr import read_histograms
 from harness.measure.measurements import Measurements, Sample
 from harness.measure.sampler import read_series_file
-from harness.measure.stall_evidence import read_member_fault_reports
 from harness.runfolder.folder import RunFolder
 from harness.runfolder.live import RunFolderReaders
 from harness.runfolder.record import ResultRecord
@@ -42,14 +41,14 @@ class RunContext:
 
     Attributes:
         readers: The readers of the folder's growing files, as far as they have read (a live
-            run's have read most of them already; a folder judged again gets fresh ones).
+            run's have read most of them already; a folder judged again gets fresh ones),
+            with the evidence of the run's member faults.
         samples_read: The samples those readers gave so far (the rest is still in the file).
         run_started: When load started (Unix seconds).
         run_ended: When it stopped.
         fault_started: When the faults went on; None: never.
         faults_lifted: When they were lifted while measured; None: never on, or still on
             when the run stopped (switched off by stopping, not lifted).
-        member_faults: The kinds of the scenario's member faults (``stall``...), by name.
         slow_members: How many slow members acted them out.
         series_problems: Why a sampled series has no (or not every) point, by name: the
             sampler's own reasons (the series file holds only points).
@@ -60,7 +59,6 @@ class RunContext:
     run_ended: float
     fault_started: float | None = None
     faults_lifted: float | None = None
-    member_faults: tuple[str, ...] = ()
     slow_members: int = 0
     series_problems: Mapping[str, str] = field(default_factory=dict)
     samples_read: Sequence[Sample] = ()
@@ -72,20 +70,15 @@ class RunContext:
     @classmethod
     def of_record(cls, record: ResultRecord) -> RunContext:
         """The context of a finished run, from its ``result.json`` (fresh readers)."""
-        scenario = record.scenario
-        faults = scenario.get("faults")
-        kinds = tuple(str(fault.get("kind")) for fault in faults if isinstance(fault, Mapping))\
-            if isinstance(faults, list) else ()
-        load = scenario.get("load")
+        load = record.scenario.get("load")
         slow_members = load.get("slow_members", 0) if isinstance(load, Mapping) else 0
         # A run stopped with the faults on records their end as the run's end: never lifted.
         lifted = None if record.fault_ended == record.run_ended else record.fault_ended
         return cls(
-            readers=RunFolderReaders(record.folder, record_inflight=True),
+            readers=RunFolderReaders(record.folder, record_inflight=True,
+                                     member_faults=record.member_fault_kinds),
             run_started=record.run_started, run_ended=record.run_ended,
             fault_started=record.fault_started, faults_lifted=lifted,
-            member_faults=tuple(kind for kind in kinds
-                                if kind in FAULT_KINDS and FAULT_KINDS[kind].where == MEMBER),
             slow_members=int(slow_members),
             series_problems=(dict(record.series.sampled_problems)
                              if record.series is not None else {}),
@@ -99,26 +92,23 @@ class Recorded:
     Attributes:
         measurements: What the verdict judges.
         fault_checks: Each member fault kind's own check of what the members reported
-            (:attr:`harness.faults.FaultKind.check`), by kind name.
+            (:attr:`harness.faults.FaultKind.evidence`), by kind name.
     """
 
     measurements: Measurements
     fault_checks: dict[str, FaultCheck] = field(default_factory=dict)
 
 
-def member_fault_checks(context: RunContext, samples: Sequence[Sample]
-                        ) -> dict[str, FaultCheck]:
+def member_fault_checks(context: RunContext) -> dict[str, FaultCheck]:
     """Each member fault kind's check of what the members reported (``member_faults.jsonl``)
-    and of ``samples``, by kind name; empty without such a fault. The run asks this while it
-    goes on too (a recovery may end once the fault cleared)."""
-    kinds = [FAULT_KINDS[name] for name in context.member_faults]
-    checks = {kind.name: kind.check for kind in kinds if kind.check is not None}
-    if not checks:
-        return {}
-    evidence = MemberEvidence(read_member_fault_reports(context.folder.member_faults),
-                              samples, context.fault_started, context.faults_lifted,
-                              context.slow_members)
-    return {name: check(evidence) for name, check in checks.items()}
+    and of the samples, as far as the context's readers read them, by kind name; empty
+    without such a fault. The run asks this while it goes on too (a recovery may end once the
+    fault cleared): the evidence grows with what the readers read, so a check costs what is
+    new."""
+    return {name: evidence.check(fault_started=context.fault_started,
+                                 lifted_at=context.faults_lifted,
+                                 slow_members=context.slow_members)
+            for name, evidence in context.readers.fault_evidence.items()}
 
 
 def _read_samples_and_order(context: RunContext, recorded: Recorded) -> None:
@@ -165,7 +155,7 @@ def _read_member_faults(context: RunContext, recorded: Recorded) -> None:
     """``member_faults.jsonl``: each member fault kind's check (did a stall reach
     backpressure, did a reconnect drop). A fault that never took effect is never a PASS,
     but a broken check still FAILs (:mod:`harness.checker.verdict`)."""
-    recorded.fault_checks = member_fault_checks(context, recorded.measurements.samples)
+    recorded.fault_checks = member_fault_checks(context)
     for check in recorded.fault_checks.values():
         recorded.measurements.fault_not_in_effect.extend(check.errors)
 
