@@ -248,14 +248,20 @@ def test_a_lock_handed_to_a_waiter_is_followed(sink: lockwatch.MemorySink) -> No
     """The waiter gets the lock from the releaser, then awaits I/O under it."""
     lock = lockwatch.aio.Lock("room")
 
+    waited: list[bool] = []
+
     async def main() -> None:
         async def second() -> None:
+            waited.append(lock.locked())
             async with lock:  # waits, then is handed the lock by the first holder
                 await a_reply()
 
-        await asyncio.gather(hold(lock, 0.02), asyncio.create_task(second(), name="second"))
+        first = asyncio.create_task(hold(lock, 0.02), name="first")
+        await asyncio.sleep(0)  # the first holds the lock before the second asks for it
+        await asyncio.gather(first, asyncio.create_task(second(), name="second"))
 
     asyncio.run(main())
+    assert waited == [True]
     [report] = held_across_await(sink)
     assert report.subject.name == "second"
 

@@ -20,7 +20,7 @@ from harness.bench.short_scenario import short_slow_member
 from harness.faults import FAULT_KINDS
 from harness.faults.reconnect import ReconnectCheck
 from harness.measure.measurements import Sample
-from harness.measure.stall_evidence import check_stalls
+from harness.measure.stall_evidence import StallCheck, check_stalls
 from harness.reports.rejudge import rejudge
 from harness.run import ChaosRun, RunOptions
 from harness.runfolder import recorded
@@ -178,6 +178,25 @@ def test_the_readers_hand_the_member_faults_each_report_and_sample_once(
         file.write(': 3}\n')
     readers.read_new()
     assert added == [([0, 1], ["fast-0"]), ([2], ["fast-1"]), ([3], [])]
+
+
+def test_the_final_read_takes_a_last_line_cut_short_and_a_live_one_waits_for_it(
+        tmp_path: Path) -> None:
+    # Live, a line without its newline is being written; once every writer is done (the
+    # final verdict, a rejudge) it is all there is, and it counts.
+    folder = RunFolder(tmp_path)
+    readers = RunFolderReaders(folder, member_faults=[FAULT_KINDS["stall"]])
+    sample = Sample(1.0, "join", "fast", 5.0, True, member="fast-0")
+    folder.samples.write_text(json.dumps(sample.to_dict()))
+    folder.member_faults.write_text('{"time": 10.0, "member": "slow-0", "event": "stalled"}')
+    context = RunContext(readers=readers, run_started=9.0, run_ended=20.0, fault_started=9.9,
+                         slow_members=1)
+    assert readers.read_new() == []
+    before = member_fault_checks(context)["stall"]
+    assert isinstance(before, StallCheck) and before.members == []
+    assert readers.read_new(final=True) == [sample]
+    after = member_fault_checks(context)["stall"]
+    assert isinstance(after, StallCheck) and [m.member for m in after.members] == ["slow-0"]
 
 
 def test_a_live_stall_check_reads_only_the_lines_added_since_the_last(tmp_path: Path) -> None:

@@ -19,13 +19,18 @@ import pytest
 
 from harness.__main__ import main
 from harness.bench.short_scenario import short_slow_member
+from harness.measure.measurements import Measurements
 from harness.pages import write_run_page
 from harness.reports.rejudge import rejudge
 from harness.runfolder import RunFolder
 from harness.runfolder.record import ResultRecord, load_record
+from harness.runfolder.recorded import RunContext, read_recorded
 from harness.target import PROJECT_ROOT
 
 OLD_FOLDER = Path(__file__).parent / "data" / "run-folder-20261207"
+#: A naive run of scenarios/stalled-member.toml (make chaos, 2026-12-07 16:43), written before
+#: the stall's evidence was kept as it came in: its ``extra.stall`` is what a rejudge must give.
+STALL_FOLDER = Path(__file__).parent / "data" / "stall-run-20261207"
 #: Read from the target's own process (never excused by the load generator's lag): any
 #: Python server's RSS is far above 1 MB, so this check is broken on every real record.
 STRICT_CHECK = "rss.max < 1MB"
@@ -132,6 +137,19 @@ def test_a_folder_from_before_the_change_renders_and_judges_the_same(tmp_path: P
     page = write_run_page(run_dir).read_text()
     assert ">PASS<" in page
     same_judgement(written, run_dir)
+
+
+def test_a_stall_run_from_before_the_change_judges_its_stall_the_same(tmp_path: Path) -> None:
+    run_dir = copy_of(STALL_FOLDER, tmp_path)
+    written = load_record(run_dir)
+    same_judgement(written, run_dir)
+    recorded = read_recorded(RunContext.of_record(written), Measurements(
+        run_started=written.run_started, run_ended=written.run_ended,
+        fault_started=written.fault_started, fault_ended=written.fault_ended))
+    stall = recorded.fault_checks["stall"].to_dict(written.run_started)
+    expected = json.loads((run_dir / "result.json").read_text())["extra"]["stall"]
+    assert stall == expected
+    assert expected["cleared"] is True and expected["members"][0]["backpressure_s"] is not None
 
 
 def test_a_stricter_check_flips_a_pass_to_fail(tmp_path: Path,

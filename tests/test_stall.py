@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +25,7 @@ from harness.faults.member_commands import DRAIN, MemberFaultCommand, append_com
 from harness.loadgen import collector, memberfaults
 from harness.loadgen.memberfaults import MemberFaults, switched
 from harness.loadgen.stalled_member import peer_send_buffer, receive_queue, ss_filter
+from harness.measure import stall_evidence
 from harness.measure.measurements import Sample
 from harness.measure.stall_evidence import (
     PLATEAU_S,
@@ -379,6 +381,69 @@ def test_the_causal_check_needs_the_backlog_read_or_a_close_and_fast_joins() -> 
                                 slow_members=1)
     assert never_lifted.cleared is None
 
+
+
+def test_the_stall_boundaries_are_strictly_after_the_resume_and_the_lift() -> None:
+    # Pinned, since the equivalence test below compares the evidence with itself fed whole: a
+    # delivery at the very moment of the resume, or a fast join at the moment of the lift,
+    # happened before them, not after.
+    stalled = [report(10.0, "stalled"), report(11.0, "resumed"), report(11.1, "drained")]
+    at_resume = Sample(11.0, "deliver", "slow", 5.0, True, member="slow-0")
+    after_resume = Sample(11.05, "deliver", "slow", 5.0, True, member="slow-0")
+    at_lift = Sample(12.0, "join", "fast", 5.0, True)
+    after_lift = Sample(12.5, "join", "fast", 5.0, True)
+    check = check_stalls(stalled, [at_resume, at_lift], fault_started=9.9, lifted_at=12.0,
+                         slow_members=1)
+    assert check.members[0].deliveries_after_resume == 0
+    assert check.joins_recovered_at is None and check.cleared is False
+    check = check_stalls(stalled, [at_resume, after_resume, at_lift, after_lift],
+                         fault_started=9.9, lifted_at=12.0, slow_members=1)
+    assert check.members[0].deliveries_after_resume == 1
+    assert check.joins_recovered_at == 12.5 and check.cleared is True
+
+
+def test_members_that_stall_at_one_moment_are_in_the_order_their_reports_were_written() -> None:
+    # Each member said something else first, in another order than they stalled.
+    earlier = [{"time": 9.0, "member": name, "event": "queue", "bytes": 0}
+               for name in ("slow-1", "slow-0", "slow-2")]
+    reports = [{"time": 10.0, "member": name, "event": "stalled"}
+               for name in ("slow-2", "slow-0", "slow-1")]
+    for stalls in (reports, [*reversed(reports)]):
+        evidence = StallEvidence()
+        for entry in [*earlier, *stalls]:  # one at a time, judged in between, as read live
+            evidence.add([entry], [])
+            evidence.check(fault_started=9.9, lifted_at=None, slow_members=3)
+        members = evidence.check(fault_started=9.9, lifted_at=None, slow_members=3).members
+        assert [member.member for member in members] == [entry["member"] for entry in stalls]
+
+
+def test_a_recovery_check_does_not_walk_the_stalls_queue_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # After the lift the queue stops growing: a check each tick must not cost its length.
+    reports = [report(10.0, "stalled"),
+               *(report(10.0 + 0.2 * step, "queue", bytes=1000 * step, peer_queued=10,
+                        peer_buffer=4_000_000) for step in range(50)),
+               report(20.0, "resumed")]
+    evidence = StallEvidence()
+    evidence.add(reports, [])
+    first = evidence.check(fault_started=9.9, lifted_at=20.0, slow_members=1)
+    walks: list[int] = []
+    original = stall_evidence.backpressure_point
+    def counted(queue: Sequence[QueueSample]) -> QueueSample | None:
+        walks.append(len(queue))
+        return original(queue)
+
+    monkeypatch.setattr(stall_evidence, "backpressure_point", counted)
+    for step in range(5):
+        evidence.add([], [Sample(20.1 + step, "deliver", "slow", 5.0, True, member="slow-0")])
+        again = evidence.check(fault_started=9.9, lifted_at=20.0, slow_members=1)
+        assert again.errors == first.errors
+        assert again.members[0].deliveries_after_resume == step + 1
+    assert walks == []
+    evidence.add([report(21.0, "queue", bytes=99_000)], [])  # a new peak: judged again
+    assert evidence.check(fault_started=9.9, lifted_at=20.0,
+                          slow_members=1).errors != first.errors
+    assert walks == [50]  # after the resume a queue report adds a peak, not a point
 
 
 def stalls_as_read(seed: int) -> tuple[list[dict[str, Any]], list[Sample]]:

@@ -263,8 +263,9 @@ class StallEvidence:
 
     Each member's reports are applied in time order, as far as they were applied before (one
     that arrives earlier than the last has its member rebuilt), and the samples are kept as
-    sorted times of what the check counts. So a check costs what is new, and adding a run's
-    evidence in parts judges as adding it at once (:func:`check_stalls`).
+    sorted times of what the check counts, and a member's queue is judged again only when it
+    changed (after the lift it no longer grows). So a recovery's checks cost what is new, and
+    adding a run's evidence in parts judges as adding it at once (:func:`check_stalls`).
     """
 
     def __init__(self) -> None:
@@ -299,20 +300,20 @@ class StallEvidence:
             lifted_at: When it was lifted; None when the run ended with it on (so far).
             slow_members: How many members were asked to stall.
         """
-        stalls = [(reports.since, stall) for reports in self._members.values()
-                  if (stall := reports.current()) is not None]
+        stalls = [(reports.since, reports) for reports in self._members.values()
+                  if reports.current() is not None]
         # Copies, in the order of their stalls: what the check sets is not evidence.
-        members = [replace(stall, queue=list(stall.queue))
-                   for _, stall in sorted(stalls, key=lambda item: item[0])]
+        members: list[MemberStall] = []
         errors: list[str] = []
-        for member in members:
-            point = backpressure_point(member.queue)
+        for _, reports in sorted(stalls, key=lambda item: item[0]):
+            member, point, never_reached = reports.judged()
+            members.append(member)
             if point is not None:
                 member.backpressure_at, member.backpressure_bytes = point.time, point.queued
                 member.peer_buffer_bytes, member.peer_queued_bytes = point.peer_buffer, \
                     point.peer_queued
             elif fault_started is not None:
-                errors.append(_never_reached(member))
+                errors.append(never_reached)
             if member.resumed_at is not None:
                 times = self._deliveries.get(member.member, [])
                 member.deliveries_after_resume = len(times) - bisect_right(times,
@@ -342,13 +343,31 @@ class _MemberReports:
         self.stall: MemberStall | None = None
         #: (time, place) of the report that began the stall: orders the members.
         self.since = (0.0, 0)
+        #: What :meth:`judged` worked out of the queue last, and of which state: after the
+        #: lift the queue stops growing, so a recovery's checks do not walk it again.
+        self._judged: tuple[tuple[Any, ...], list[QueueSample], QueueSample | None, str] | None
+        self._judged = None
 
     def add(self, moment: float, place: int, entry: dict[str, Any]) -> None:
         if self.entries and moment < self.entries[-1][0]:  # arrived late: rebuild
             insort(self.entries, (moment, place, entry))
-            self.applied, self.stall = 0, None
+            self.applied, self.stall, self._judged = 0, None, None
         else:
             self.entries.append((moment, place, entry))
+
+    def judged(self) -> tuple[MemberStall, QueueSample | None, str]:
+        """A copy of the stall (call :meth:`current` first), its backpressure point (None:
+        never reached) and the error that says so. The queue is walked again only when it
+        or what the error quotes changed (it only grows, until a rebuild)."""
+        stall = self.stall
+        assert stall is not None
+        state = (len(stall.queue), stall.resumed_at, stall.peak_bytes, stall.stalled_at)
+        if self._judged is None or self._judged[0] != state:
+            queue = list(stall.queue)
+            point = backpressure_point(queue)
+            self._judged = (state, queue, point, "" if point is not None else _never_reached(stall))
+        _, queue, point, never_reached = self._judged
+        return replace(stall, queue=queue), point, never_reached
 
     def current(self) -> MemberStall | None:
         """The stall as the reports so far tell it; None: the member never stalled."""

@@ -18,6 +18,12 @@ class LineTail:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._offset = 0
+        self._finished = False
+
+    def finish(self) -> None:
+        """Every writer is done: from now on a last line without its newline is read too
+        (a writer that died mid-line, or an edited file), rather than held back for good."""
+        self._finished = True
 
     def new_lines(self) -> list[bytes]:
         """The lines completed since the last call, without their newlines; none while the
@@ -28,6 +34,7 @@ class LineTail:
                 chunk = file.read()
         except FileNotFoundError:
             return []
-        end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
+        # Keep a half-written last line for later, unless no writer is left to finish it.
+        end = len(chunk) if self._finished else chunk.rfind(b"\n") + 1
         self._offset += end
         return chunk[:end].splitlines()

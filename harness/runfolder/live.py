@@ -66,8 +66,16 @@ class RunFolderReaders:
         self.fault_evidence: dict[str, MemberEvidence] = {
             kind.name: kind.evidence() for kind in member_faults if kind.evidence is not None}
 
-    def read_new(self) -> list[Sample]:
-        """Read every file's new complete lines; return the new samples."""
+    def read_new(self, final: bool = False) -> list[Sample]:
+        """Read every file's new complete lines; return the new samples.
+
+        Args:
+            final: Every writer is done (the final verdict, a rejudge): a last line without
+                its newline is read too.
+        """
+        if final:
+            for tail in (self.samples, self.order, self.inflight, self.member_faults):
+                tail.finish()
         new = self.samples.read_new()
         self.order.read_new()
         self.inflight.read_new()

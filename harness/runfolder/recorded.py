@@ -114,7 +114,8 @@ def member_fault_checks(context: RunContext) -> dict[str, FaultCheck]:
 def _read_samples_and_order(context: RunContext, recorded: Recorded) -> None:
     """``samples.jsonl`` (every operation) and ``order.jsonl`` (delivery order and loss)."""
     measurements = recorded.measurements
-    measurements.samples = [*context.samples_read, *context.readers.read_new()]
+    # The final read: the writers are done, so a last line cut short counts too.
+    measurements.samples = [*context.samples_read, *context.readers.read_new(final=True)]
     measurements.delivery_order = context.readers.order.counts.copy()
 
 
