@@ -104,6 +104,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     except (OSError, ValueError):
         return
     runs: dict[object, float] = {}  # by start time: a test's copy of a run folder is one run
+    kept = {_run_started(path) for path in (Path(__file__).parent / "data").glob("*/result.json")}
     for path in basetemp.glob("**/result.json"):
         try:
             result = json.loads(path.read_text())
@@ -111,10 +112,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             started, duration = result["timings"]["run_started"], result["timings"]["duration_s"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if real:
+        if real and started not in kept:  # copies of tests/data's folders ran in no test
             runs[started] = duration if isinstance(duration, (int, float)) else 0.0
     count, seconds = len(runs), sum(runs.values())
     if count:
         terminalreporter.write_line(
             f"real harness runs: {count} (result.json with child pids), {seconds:.0f} s of "
             "run time")
+
+
+def _run_started(path: Path) -> object:
+    """``timings.run_started`` of a result.json (None if it has none)."""
+    try:
+        return json.loads(path.read_text())["timings"]["run_started"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
