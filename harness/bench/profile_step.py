@@ -56,6 +56,7 @@ AREAS = (
     ("websockets/", "websockets (server)"),
     ("asyncio/", "asyncio"),
     ("targets/", "server: room logic"),
+    ("harness/loadgen/receiver", "member: the receiver (receiver.py)"),
     ("harness/loadgen/frames", "member: frame reader (frames.py)"),
     ("harness/loadgen/user", "member (user.py)"),
 )

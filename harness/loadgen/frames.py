@@ -15,9 +15,11 @@ fragmented or over-long control frame, or a continuation with nothing to continu
 :class:`websocket.WebSocketProtocolException`; an ended connection raises
 :class:`websocket.WebSocketConnectionClosedException`, as ``websocket-client`` does.
 
-Only :meth:`FrameReader.recv_data` reads the socket, and only when its buffer holds no
-whole frame: a member whose receive loop is paused (a stall) reads nothing more. What was
-read before the pause stays in this buffer, unread by the member, until the loop resumes.
+The reader reads the socket only when its buffer holds no whole frame
+(:meth:`FrameReader.recv_data` with its own ``recv``), or is fed what the process's receiver read
+(:meth:`FrameReader.feed`, :mod:`harness.loadgen.receiver`): a member whose reading is paused
+(a stall) reads nothing more. What was read before the pause stays in this buffer, unread by
+the member, until the reading resumes.
 """
 
 from __future__ import annotations
