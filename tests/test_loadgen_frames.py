@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websocket import ABNF, WebSocketConnectionClosedException, WebSocketProtocolException
 
-from harness.loadgen.frames import MAX_RECV, FrameReader, client_frame
+from harness.loadgen.frames import MAX_RECV, FrameReader
 
 TEXT, BINARY, CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
 CLOSE, PING, PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG
@@ -185,14 +185,3 @@ def test_a_large_frame_in_many_small_pieces_is_read_in_one_recv_data() -> None:
     assert reader.recv_data() == (BINARY, payload)
     assert len(asked) == -(-len(large) // 1000) and max(asked) <= MAX_RECV
     assert reader.recv_data() == (TEXT, b"after")
-
-
-@pytest.mark.parametrize(("opcode", "length"), [
-    *[(opcode, length) for opcode in (TEXT, BINARY)
-      for length in (0, 5, 125, 126, 65535, 65536, 300_000)],
-    (PONG, 0), (PONG, 125), (CLOSE, 2)])
-def test_client_frame_is_what_websocket_client_builds(opcode: int, length: int) -> None:
-    payload, key = os.urandom(length), os.urandom(4)
-    built = ABNF.create_frame(payload, opcode)
-    built.get_mask_key = lambda _: key
-    assert client_frame(opcode, payload, key) == built.format()

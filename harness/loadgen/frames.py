@@ -33,7 +33,7 @@ from websocket import (
     WebSocketProtocolException,
 )
 
-__all__ = ["MAX_FRAME", "MAX_RECV", "RECV_SIZE", "FrameReader", "client_frame"]
+__all__ = ["MAX_FRAME", "MAX_RECV", "RECV_SIZE", "FrameReader"]
 
 #: Bytes asked of the socket per ``recv``: a burst of small frames in one system call. Kept
 #: well under the kernel's receive buffer, so a stalled member's socket fills as before.
@@ -50,23 +50,6 @@ _DATA = (_TEXT, _BINARY)
 _CONTROL = (_CLOSE, _PING, _PONG)
 _U16 = struct.Struct("!H").unpack_from
 _U64 = struct.Struct("!Q").unpack_from
-_HEAD16 = struct.Struct("!BBH").pack
-_HEAD64 = struct.Struct("!BBQ").pack
-
-
-def client_frame(opcode: int, payload: bytes, mask_key: bytes) -> bytes:
-    """One whole (final) frame as a client sends it, masked with the 4-byte ``mask_key``:
-    byte for byte what ``websocket-client``'s ``ABNF.format`` builds, without its frame
-    object, its checks and its calls per field."""
-    length = len(payload)
-    first = 0x80 | opcode
-    if length < 126:
-        header = bytes((first, 0x80 | length))
-    elif length < 1 << 16:
-        header = _HEAD16(first, 0x80 | 126, length)
-    else:
-        header = _HEAD64(first, 0x80 | 127, length)
-    return header + mask_key + ABNF.mask(mask_key, payload)
 
 
 class FrameReader:
@@ -113,8 +96,6 @@ class FrameReader:
     def wanted(self) -> int:
         """Bytes to ask of the next ``recv``: :data:`RECV_SIZE`, or what the frame begun
         still needs (at most :data:`MAX_RECV`)."""
-        if not self._want:  # the usual case, checked first: called for every recv
-            return self._recv_size
         return min(max(self._recv_size, self._want - self.buffered), MAX_RECV)
 
     def feed(self, data: bytes) -> None:

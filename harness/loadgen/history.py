@@ -270,16 +270,12 @@ class OperationHistory:
 
     def received(self, member: str, message_id: Any) -> None:
         """``member`` received the message ``message_id``."""
-        key = message_id if type(message_id) is str else str(message_id)
+        key = str(message_id)
         current = self._memberships.get(member)
-        membership: Membership | None
-        if current is not None and key in current.owed:
-            membership = current  # the usual case: no list built per delivery
-        else:
-            membership = next((item for item in self._departed.get(member, ())
-                               if key in item.owed), None)
-            if membership is None:
-                return
+        candidates = ([current] if current is not None else []) + self._departed.get(member, [])
+        membership = next((item for item in candidates if key in item.owed), None)
+        if membership is None:
+            return
         entry = membership.owed.pop(key)
         if membership is not current and not membership.owed:
             self._departed[member].remove(membership)

@@ -24,7 +24,6 @@ protocol error) stops its watcher and tells the member through ``on_end``, once.
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import time
@@ -36,7 +35,7 @@ import gevent
 from gevent.hub import Hub, Waiter
 from websocket import ABNF, WebSocket, WebSocketConnectionClosedException
 
-from harness.loadgen.frames import FrameReader, client_frame
+from harness.loadgen.frames import FrameReader
 
 __all__ = ["SLICE_S", "Reading", "Receiver", "receiver", "send_soon"]
 
@@ -87,9 +86,10 @@ def send_soon(ws: WebSocket, payload: bytes | str, opcode: int = ABNF.OPCODE_TEX
     sock = ws.sock
     if sock is None:
         raise WebSocketConnectionClosedException("socket is already closed.")
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8")
-    data = client_frame(opcode, payload, (ws.get_mask_key or os.urandom)(4))
+    frame = ABNF.create_frame(payload, opcode)
+    if ws.get_mask_key:
+        frame.get_mask_key = ws.get_mask_key
+    data = frame.format()
     lock = ws.lock
     raw = getattr(sock, "_sock", None)
     if raw is None or getattr(sock, "_sslobj", None) is not None or not lock.acquire(False):

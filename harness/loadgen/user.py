@@ -68,11 +68,9 @@ import contextlib
 import json
 import logging
 import os
-import random
 import socket
 import struct
 import time
-from functools import partial
 from typing import Any
 
 import gevent
@@ -83,7 +81,6 @@ from locust.exception import StopUser
 
 from harness.faults import FAULT_KINDS, MEMBER
 from harness.loadgen.endings import ConnectionEndings
-from harness.loadgen.frames import client_frame
 from harness.loadgen.history import Operation, operation_history
 from harness.loadgen.memberfaults import member_faults
 from harness.loadgen.order_tracker import DeliveryOrder, order_recorder
@@ -120,12 +117,6 @@ logger = logging.getLogger(__name__)
 MEMBER_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS.values() if kind.where == MEMBER)
 
 _TEXT, _BINARY = websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY
-
-#: The masking key of each frame a member sends: websocket-client's default is ``os.urandom``,
-#: one system call per frame (a few % of a chat-rate generator). The mask only keeps a
-#: browser's script from steering what a proxy caches (RFC 6455, 10.3); a load generator
-#: against its own test target needs no unpredictable one.
-_mask_key = random.Random().randbytes
 
 
 class OperationFailed(Exception):
@@ -260,7 +251,6 @@ class RoomUser(User):
             return OperationFailed(f"{TIMEOUT_ERROR}: connect {url}: {exc}")
         except (OSError, websocket.WebSocketException) as exc:
             return OperationFailed(f"connect {url}: {exc}")
-        ws.get_mask_key = _mask_key
         self.ws = ws
         self._replies = Queue()
         try:
@@ -269,8 +259,9 @@ class RoomUser(User):
         except (OSError, websocket.WebSocketException) as exc:
             self.disconnect()
             return OperationFailed(f"send failed: {exc}")
-        self._reading = receiver().watch(ws, partial(self._on_frame, ws),
-                                         partial(self._on_end, ws))
+        self._reading = receiver().watch(
+            ws, lambda opcode, payload: self._on_frame(ws, opcode, payload),
+            lambda error: self._on_end(ws, error))
         error = self._wait_for(Opened) if self.protocol.awaits_open else None
         if error is not None:
             self.disconnect()
@@ -633,16 +624,11 @@ def _close_status(payload: bytes | str) -> tuple[int | None, str]:
 
 
 def _send(ws: websocket.WebSocket, frame: Frame) -> None:
-    """Send ``frame`` (text as a text frame, bytes as a binary frame), blocking this greenlet
-    only: framed here (:func:`~harness.loadgen.frames.client_frame`), sent whole behind the
-    connection's send lock, as ``websocket-client``'s ``send`` does at about twice the cost."""
-    sock = ws.sock
-    if sock is None:
-        raise websocket.WebSocketConnectionClosedException("socket is already closed.")
-    data = (client_frame(_BINARY, frame, _mask_key(4)) if isinstance(frame, bytes)
-            else client_frame(_TEXT, frame.encode("utf-8"), _mask_key(4)))
-    with ws.lock:
-        sock.sendall(data)
+    """Send ``frame``: text as a text frame, bytes as a binary frame."""
+    if isinstance(frame, bytes):
+        ws.send_bytes(frame)
+    else:
+        ws.send(frame)
 
 
 def _send_soon(ws: websocket.WebSocket, frame: Frame) -> None:
