@@ -3,7 +3,8 @@
 ``python -m harness.bench.profile_step --members 1000`` runs one step of the chat-rate
 workload (:func:`harness.bench.scale.measure_step`; the fast members direct, as in ``scale``'s
 goal row, or through the clean proxy with ``--proxy``), and once its window begins, records the
-Locust process and the reference server with ``py-spy record --format raw`` (folded stacks)
+Locust process and the reference server with ``py-spy record --native --format raw`` (folded
+stacks; native, so that a wait in ``epoll_wait`` counts as idle)
 for the window's length; ``--delivery write`` runs the server as the ``peer`` bench does
 (its members then send no acks). ``--town-hall`` runs the town hall (``fixed``) instead and records
 its fault. It prints the step's CPU split (cores per role) and, for each
@@ -56,6 +57,7 @@ AREAS = (
     ("websockets/", "websockets (server)"),
     ("asyncio/", "asyncio"),
     ("targets/", "server: room logic"),
+    ("harness/loadgen/receiver", "member: the receiver (receiver.py)"),
     ("harness/loadgen/frames", "member: frame reader (frames.py)"),
     ("harness/loadgen/user", "member (user.py)"),
 )
@@ -91,9 +93,12 @@ def folded_shares(path: Path) -> dict[str, float]:
 
 def _record(pyspy: str, pid: int, seconds: float, out: Path,
             rate: int = 50) -> subprocess.Popen[bytes]:
+    # --native, not --nonblocking: without the native stack py-spy cannot tell gevent's hub
+    # waiting in epoll_wait from the hub at work, and counted the waits as the hub's CPU (43%
+    # of a chat-rate generator's samples; with --native its own frames are about 3%).
     return subprocess.Popen(
         [pyspy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(rate),
-         "--nonblocking", "--format", "raw", "--output", str(out)],
+         "--native", "--format", "raw", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

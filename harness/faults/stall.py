@@ -5,11 +5,11 @@ Scenario table::
     [[faults]]
     kind = "stall"
 
-For the fault window each slow member stops reading at the transport level: its receive loop
-(:mod:`harness.loadgen.user`) leaves the socket alone, so nothing is read, no ping is answered
-and no message is acknowledged, whatever the protocol. It stays in its room and sends nothing.
-When the fault is lifted it reads again. No proxy can do this (Toxiproxy's toxics keep
-reading), so the load generator acts it out: a member fault (:data:`MEMBER`).
+For the fault window each slow member stops reading at the transport level: the process's
+receiver (:mod:`harness.loadgen.receiver`) stops watching its socket, so nothing is read, no
+ping is answered and no message is acknowledged, whatever the protocol. It stays in its room and
+sends nothing. When the fault is lifted it reads again. No proxy can do this (Toxiproxy's toxics
+keep reading), so the load generator acts it out: a member fault (:data:`MEMBER`).
 
 The member samples its socket's receive queue (FIONREAD) during the stall; once the queue stops
 growing, the server's send buffer is full: backpressure was reached. A stall that never gets

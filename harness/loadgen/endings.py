@@ -1,10 +1,10 @@
 """How a member's WebSocket connections ended, kept only where someone can still ask.
 
-The receive loop records each connection's ending (close code and reason, or the error that
-ended it); a stall watch reads its connection's later, possibly after the member has
-reconnected. A member that joins by connecting reconnects every cycle, so nothing is kept per
-connection: only the latest ending (a watch that begins just after its connection ended
-finds it there), and each watch keeps its own connection's.
+The member's reading (:mod:`harness.loadgen.receiver`) records each connection's ending (close
+code and reason, or the error that ended it); a stall watch reads its connection's later,
+possibly after the member has reconnected. A member that joins by connecting reconnects every
+cycle, so nothing is kept per connection: only the latest ending (a watch that begins just after
+its connection ended finds it there), and each watch keeps its own connection's.
 """
 
 from __future__ import annotations

@@ -15,9 +15,11 @@ fragmented or over-long control frame, or a continuation with nothing to continu
 :class:`websocket.WebSocketProtocolException`; an ended connection raises
 :class:`websocket.WebSocketConnectionClosedException`, as ``websocket-client`` does.
 
-Only :meth:`FrameReader.recv_data` reads the socket, and only when its buffer holds no
-whole frame: a member whose receive loop is paused (a stall) reads nothing more. What was
-read before the pause stays in this buffer, unread by the member, until the loop resumes.
+The reader reads the socket only when its buffer holds no whole frame
+(:meth:`FrameReader.recv_data` with its own ``recv``), or is fed what the process's receiver read
+(:meth:`FrameReader.feed`, :mod:`harness.loadgen.receiver`): a member whose reading is paused
+(a stall) reads nothing more. What was read before the pause stays in this buffer, unread by
+the member, until the reading resumes.
 """
 
 from __future__ import annotations
@@ -53,15 +55,21 @@ _U64 = struct.Struct("!Q").unpack_from
 class FrameReader:
     """Reads whole messages from a client connection's socket, a buffer at a time.
 
+    Two ways to use it: :meth:`recv_data` reads the socket itself (blocking, through
+    ``recv``); or the caller reads the socket and hands each piece to :meth:`feed`, then takes
+    every whole message with :meth:`next_message` (the process-wide receiver,
+    :mod:`harness.loadgen.receiver`, asks :meth:`wanted` bytes of a ready socket).
+
     Args:
-        recv: The socket's ``recv`` (a gevent socket's blocks only this greenlet).
+        recv: The socket's ``recv`` (a gevent socket's blocks only this greenlet); None where
+            the caller feeds the bytes.
         pong: Sends a pong with the given payload (the connection's own, which takes its
             send lock and masks the frame).
         send_close: Answers the server's close frame.
         recv_size: Bytes asked per ``recv``.
     """
 
-    def __init__(self, recv: Callable[[int], bytes], pong: Callable[[bytes], object],
+    def __init__(self, recv: Callable[[int], bytes] | None, pong: Callable[[bytes], object],
                  send_close: Callable[[], object], recv_size: int = RECV_SIZE) -> None:
         self._recv = recv
         self._pong = pong
@@ -72,6 +80,10 @@ class FrameReader:
         #: Bytes the frame begun in the buffer needs in all (0: its header is not whole yet),
         #: so that a large frame is read in as few calls as its size allows.
         self._want = 0
+        #: Pieces fed and not joined to the buffer yet: joined once the frame begun is whole,
+        #: so that a large frame read in many pieces costs no more than its size.
+        self._more: list[bytes] = []
+        self._more_size = 0
         #: A fragmented message so far: its opcode and its parts.
         self._opcode: int | None = None
         self._parts: list[bytes] = []
@@ -79,21 +91,59 @@ class FrameReader:
     @property
     def buffered(self) -> int:
         """Bytes read from the socket and not parsed yet."""
-        return len(self._buffer) - self._offset
+        return len(self._buffer) - self._offset + self._more_size
+
+    def wanted(self) -> int:
+        """Bytes to ask of the next ``recv``: :data:`RECV_SIZE`, or what the frame begun
+        still needs (at most :data:`MAX_RECV`)."""
+        return min(max(self._recv_size, self._want - self.buffered), MAX_RECV)
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the socket; empty ``data`` is the end of the connection.
+
+        Raises:
+            WebSocketConnectionClosedException: ``data`` is empty.
+        """
+        if not data:
+            raise WebSocketConnectionClosedException("Connection to remote host was lost.")
+        self._more.append(data)
+        self._more_size += len(data)
 
     def recv_data(self) -> tuple[int, bytes]:
         """The next whole message, as ``websocket-client``'s ``recv_data`` returns it:
         ``(opcode, payload)``, text or binary (payload as bytes, UTF-8 unchecked), or the
         server's close frame (already answered). Pings are answered and pongs dropped here.
+        Reads the socket (``recv``) only while the buffer holds no whole message.
 
         Raises:
             WebSocketProtocolException: a frame this client cannot accept.
             WebSocketConnectionClosedException: the connection ended.
         """
+        assert self._recv is not None, "recv_data needs a recv"
+        while True:
+            message = self.next_message()
+            if message is not None:
+                return message
+            self.feed(self._recv(self.wanted()))
+
+    def next_message(self) -> tuple[int, bytes] | None:
+        """The next whole message in what was read (as :meth:`recv_data` returns it), or None
+        when more bytes are needed. Pings are answered and pongs dropped here.
+
+        Raises:
+            WebSocketProtocolException: a frame this client cannot accept.
+        """
         while True:
             frame = self._parse()
             if frame is None:
-                self._fill()
+                if not self._more or self.buffered < self._want:
+                    return None
+                # The frame begun is whole now (or its header may be): join the pieces once.
+                rest = self._buffer[self._offset:]
+                self._buffer = b"".join([rest, *self._more]) if rest else (
+                    self._more[0] if len(self._more) == 1 else b"".join(self._more))
+                self._offset = 0
+                self._more, self._more_size = [], 0
                 continue
             fin, opcode, payload = frame
             if opcode in _DATA:
@@ -117,23 +167,6 @@ class FrameReader:
                 self._send_close()
                 return opcode, payload
             # a pong: nothing asked for one, nothing to do
-
-    def _fill(self) -> None:
-        """Read from the socket, keeping the unparsed rest of the buffer: once where no frame
-        length is known yet, else until the frame begun is whole (the parts are joined once,
-        so that a large frame read in many pieces costs no more than its size)."""
-        have = self.buffered
-        parts = [self._buffer[self._offset:]] if have else []
-        while True:
-            data = self._recv(min(max(self._recv_size, self._want - have), MAX_RECV))
-            if not data:
-                raise WebSocketConnectionClosedException("Connection to remote host was lost.")
-            parts.append(data)
-            have += len(data)
-            if have >= self._want:
-                break
-        self._buffer = parts[0] if len(parts) == 1 else b"".join(parts)
-        self._offset = 0
 
     def _parse(self) -> tuple[int, int, bytes] | None:
         """The next whole frame in the buffer as ``(fin, opcode, payload)``; None: more

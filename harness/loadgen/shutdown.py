@@ -1,9 +1,9 @@
 """A clean stop on SIGINT: Locust's own shutdown, with no traceback from a member.
 
-The harness stops Locust with SIGINT, so that it writes its CSV and HTML reports: Locust
-catches the ``KeyboardInterrupt`` around its main loop. But Python raises it in whichever
-greenlet runs when the signal arrives, often a member's receive loop blocked in a socket send
-(an ack); gevent prints it there as a traceback ("... failed with KeyboardInterrupt") before it
+The harness stops Locust with SIGINT, so that it writes its CSV and HTML reports: Locust catches
+the ``KeyboardInterrupt`` around its main loop. But Python raises it in whichever greenlet runs
+when the signal arrives, often the process's receiver or a member's greenlet blocked in a socket
+send; gevent prints it there as a traceback ("... failed with KeyboardInterrupt") before it
 passes it on, so every locust.log could end with one, PASS runs too. :func:`interrupt_main_only`
 delivers it to the main greenlet alone, where Locust catches it; the members then stop through
 Locust's runner (their ``on_stop`` closes their sockets). One hook, no patch of Locust.

@@ -1,7 +1,8 @@
 """The ``stall`` fault acted out by one slow member: stop reading, watch the socket, resume.
 
-While the member's receive loop is paused (:class:`~harness.loadgen.user.RoomUser` pauses it,
-at the transport level, whatever the protocol), :class:`StallWatch` samples, every
+While the member's reading is paused (:class:`~harness.loadgen.user.RoomUser` pauses it in the
+process's receiver, :mod:`harness.loadgen.receiver`: its socket is not watched, whatever the
+protocol), :class:`StallWatch` samples, every
 :data:`SAMPLE_INTERVAL` seconds, the socket's receive queue (``FIONREAD``) and the send buffer
 of its peer's socket, the server's own (``ss -tm``: bytes queued against the buffer's size;
 every target is on loopback, so its sockets are this machine's), and reports both.

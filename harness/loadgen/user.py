@@ -4,9 +4,11 @@ Locust has no plain WebSocket user, so this one is built on
 ``websocket-client`` under gevent. Frames are built and read by the user's
 :attr:`RoomUser.protocol` (Sans-I/O, :mod:`harness.protocols`; chosen by
 ``--protocol``, the scenario's ``[protocol]`` table); this module only moves
-them and reports. One receive greenlet per member reads every frame, whatever
-the protocol (Socket.IO's pings and acknowledgements included), so pausing it
-stops the member reading its socket. Each member has its own protocol instance
+them and reports. The process's one receiver (:mod:`harness.loadgen.receiver`: an io
+watcher per connection, one greenlet that reads every ready socket in a batch) reads every
+frame of every member, whatever the protocol (Socket.IO's pings and acknowledgements
+included), and hands each message to its member here; pausing a member's reading stops it
+reading its socket. Each member has its own protocol instance
 (a protocol may keep the member's state), told of each connection
 (:meth:`~harness.protocols.ClientProtocol.opened`, whose frames go first, and
 ``closed``). It classifies each frame (into one event, or several in order
@@ -15,11 +17,12 @@ acknowledges each delivered message at once where the protocol acks (and
 records its delivery time), sends what the protocol answers by itself
 (:class:`~harness.protocols.Answer`), reports a frame it cannot read as a
 ``frame`` error sample with the reason and reads on, and hands confirmations
-and error replies to the operation waiting for one. Keeping that greenlet
-alive also answers WebSocket pings, which are answered only while reading. It reads
-through :class:`~harness.loadgen.frames.FrameReader` (every whole frame from one ``recv``),
-not ``websocket-client``'s own receive path (two or three ``recv`` calls per frame);
-``websocket-client`` still opens the connection and sends.
+and error replies to the operation waiting for one. WebSocket pings are answered while the
+member is read. Frames are read through :class:`~harness.loadgen.frames.FrameReader`
+(every whole frame from one ``recv``), not ``websocket-client``'s own receive path (two or
+three ``recv`` calls per frame); ``websocket-client`` still opens the connection and sends
+the member's operations. What the receiver sends itself (acks, pongs, a protocol's answers)
+never blocks it (:func:`~harness.loadgen.receiver.send_soon`).
 
 Delivery time is the receiver's clock minus the send time the message
 carries: its protocol's send-time field, else the send time the sender put in
@@ -37,7 +40,7 @@ connecting reports its connection as ``join`` and its closing as ``leave``.
 Member faults (:mod:`harness.loadgen.memberfaults`) are acted out here, below the protocol:
 at :meth:`RoomUser.fault_point` each kind in force for this slow member acts itself out
 (:attr:`harness.faults.FaultKind.act`) through what the member offers
-(:class:`harness.faults.MemberActor`): pausing the one receive loop (the member reads nothing,
+(:class:`harness.faults.MemberActor`): pausing its reading (the member reads nothing,
 answers no ping, acknowledges nothing, whatever the protocol; a
 :class:`~harness.loadgen.stalled_member.StallWatch` samples its socket meanwhile), or dropping the
 connection abruptly and rejoining.
@@ -72,18 +75,17 @@ from typing import Any
 
 import gevent
 import websocket
-from gevent.event import Event as Switch
 from gevent.queue import Empty, Queue
 from locust import User
 from locust.exception import StopUser
 
 from harness.faults import FAULT_KINDS, MEMBER
 from harness.loadgen.endings import ConnectionEndings
-from harness.loadgen.frames import FrameReader
 from harness.loadgen.history import Operation, operation_history
 from harness.loadgen.memberfaults import member_faults
 from harness.loadgen.order_tracker import DeliveryOrder, order_recorder
 from harness.loadgen.pushes import PushTimer
+from harness.loadgen.receiver import Reading, receiver, send_soon
 from harness.loadgen.slots import MemberSlot, SlotUnavailable, slot_service
 from harness.loadgen.stalled_member import CLOSED_BY_MEMBER, StallWatch
 from harness.measure.measurements import TIMEOUT_ERROR
@@ -111,13 +113,10 @@ __all__ = ["OperationFailed", "RoomUser"]
 
 logger = logging.getLogger(__name__)
 
-#: The longest a receive loop goes on reading frames already buffered before it lets the other
-#: members run: a stalled member's backlog (hundreds of frames at once after the lift) read in
-#: one go held up every other member's timers and replies (a healthy server's joins seen late).
-FAIR_SLICE_S = 0.002
-
 #: The fault kinds a member acts out itself, in registry order.
 MEMBER_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS.values() if kind.where == MEMBER)
+
+_TEXT, _BINARY = websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY
 
 
 class OperationFailed(Exception):
@@ -171,14 +170,12 @@ class RoomUser(User):
         self.target_url: str | None = options.target_url or None
         self.origin: str | None = getattr(options, "origin", "") or None  # None: the target's
         self._replies: Queue = Queue()
-        self._receiver: gevent.Greenlet | None = None
+        #: The receiver's hold on the connection (None: not connected).
+        self._reading: Reading | None = None
         self._message_count = 0
         #: Broadcasts the server confirmed: the counter that ends each message id.
         self._sequence = 0
         self.body_size = int(getattr(options, "body_size", 0) or 0)
-        #: Set while the receive loop may read; cleared for a stall.
-        self._reading = Switch()
-        self._reading.set()
         #: How connections ended: the latest, and a stall watch's own (it reads its
         #: connection's after the user may have reconnected); bounded over any number.
         #: The member's own close is :data:`~harness.loadgen.stalled_member.CLOSED_BY_MEMBER`.
@@ -236,7 +233,7 @@ class RoomUser(User):
         return error is None
 
     def _open(self) -> OperationFailed | None:
-        """Connect to the protocol's URL for the slot and start the receive greenlet.
+        """Connect to the protocol's URL for the slot and have the receiver read it.
 
         Where the protocol opens a session first (:attr:`ClientProtocol.awaits_open`),
         waits for it too. Returns the failure, if any, unreported.
@@ -245,25 +242,26 @@ class RoomUser(User):
         url = self.protocol.connect_url(self.slot.url, self.slot.room, self.slot.name)
         try:
             # websocket-client checks UTF-8 in pure Python, byte by byte (milliseconds per
-            # 10 KB frame without wsaccel); the receive loop decodes text frames in C instead.
+            # 10 KB frame without wsaccel); the member decodes text frames in C instead.
             ws = websocket.create_connection(
                 url, timeout=self.op_timeout, skip_utf8_validation=True,
                 **self.tls.connect_options(url, self.target_url, self.origin))
-            ws.settimeout(None)  # the receive greenlet blocks in recv
+            ws.settimeout(None)  # the member's own sends block only its greenlet
         except (TimeoutError, websocket.WebSocketTimeoutException) as exc:  # no handshake in time
             return OperationFailed(f"{TIMEOUT_ERROR}: connect {url}: {exc}")
         except (OSError, websocket.WebSocketException) as exc:
             return OperationFailed(f"connect {url}: {exc}")
         self.ws = ws
         self._replies = Queue()
-        self._reading.set()
         try:
             for frame in self.protocol.opened(self.slot.room, self.slot.name):
                 _send(ws, frame)
         except (OSError, websocket.WebSocketException) as exc:
             self.disconnect()
             return OperationFailed(f"send failed: {exc}")
-        self._receiver = gevent.spawn(self._receive, ws)
+        self._reading = receiver().watch(
+            ws, lambda opcode, payload: self._on_frame(ws, opcode, payload),
+            lambda error: self._on_end(ws, error))
         error = self._wait_for(Opened) if self.protocol.awaits_open else None
         if error is not None:
             self.disconnect()
@@ -282,9 +280,9 @@ class RoomUser(User):
             self.push_timer.left()
         self.history.closed(self.slot.name)
         ws, self.ws = self.ws, None
-        if self._receiver is not None:
-            self._receiver.kill(block=False)
-            self._receiver = None
+        if self._reading is not None:
+            self._reading.close()
+            self._reading = None
         if ws is not None:
             self.protocol.closed()
             self.endings.record(ws, None, CLOSED_BY_MEMBER)
@@ -293,48 +291,42 @@ class RoomUser(User):
                     ws.send_close()
             ws.shutdown()
 
-    def _receive(self, ws: websocket.WebSocket) -> None:
+    def _on_frame(self, ws: websocket.WebSocket, opcode: int, payload: bytes) -> None:
+        """One message the receiver read: classify it and act on each event. Raising ends
+        the connection (:meth:`_on_end`)."""
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            code, reason = _close_status(payload)
+            self.endings.record(ws, code, reason)
+            raise websocket.WebSocketConnectionClosedException(
+                f"closed by server (code {code}{': ' + reason if reason else ''})")
+        raw: str | bytes = payload.decode("utf-8") if opcode == _TEXT else payload
         protocol = self.protocol
-        slice_started = time.perf_counter()
         try:
-            if ws.sock is None:
-                raise websocket.WebSocketConnectionClosedException("socket is already closed.")
-            # One recv per burst of frames, not two or three per frame (harness.loadgen.frames).
-            reader = FrameReader(ws.sock.recv, ws.pong, ws.send_close)
-            while True:
-                self._reading.wait()  # a stall holds the loop here: nothing is read
-                if time.perf_counter() - slice_started > FAIR_SLICE_S:
-                    gevent.sleep(0)  # a buffered recv never yields: let the others run
-                    slice_started = time.perf_counter()
-                opcode, payload = reader.recv_data()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    code, reason = _close_status(payload)
-                    self.endings.record(ws, code, reason)
-                    raise websocket.WebSocketConnectionClosedException(
-                        f"closed by server (code {code}{': ' + reason if reason else ''})")
-                raw: str | bytes = (payload.decode("utf-8")
-                                    if opcode == websocket.ABNF.OPCODE_TEXT else payload)
-                try:
-                    events = protocol.classify(raw)
-                except Exception as exc:  # a user's class broke its "never raises"
-                    events = Unparseable(f"{type(protocol).__name__}.classify raised "
-                                         f"{type(exc).__name__}: {exc}", raw)
-                if isinstance(events, Event):
-                    self._on_event(ws, events)
-                else:  # several messages in one frame, in order
-                    for event in events:
-                        self._on_event(ws, event)
-        except (OSError, ValueError, websocket.WebSocketException) as exc:
+            events = protocol.classify(raw)
+        except Exception as exc:  # a user's class broke its "never raises"
+            events = Unparseable(f"{type(protocol).__name__}.classify raised "
+                                 f"{type(exc).__name__}: {exc}", raw)
+        if isinstance(events, Event):
+            self._on_event(ws, events)
+        else:  # several messages in one frame, in order
+            for event in events:
+                self._on_event(ws, event)
+
+    def _on_end(self, ws: websocket.WebSocket, exc: BaseException) -> None:
+        """The connection ``ws`` ended (EOF, an error, the server's close, a bad frame): the
+        waiting operation, if any, fails with the reason."""
+        if isinstance(exc, (OSError, ValueError, websocket.WebSocketException)):
             status = getattr(ws, "status", None)
             self.endings.record(ws, None, f"{type(exc).__name__}: {exc}")
             self._replies.put(_Closed(f"connection closed ({type(exc).__name__}: {exc})"
                                       + (f", status {status}" if status else "")))
-        except Exception as exc:  # a bug here or in a protocol class (MemoryError, ...)
-            # The loop must not die silently: its socket would stay open and unread, a stall
-            # the harness caused itself. The member's operation learns of it, as of a close.
-            logger.exception("member %s: the receive loop failed", self.slot.name)
-            self.endings.record(ws, None, f"receive loop failed: {type(exc).__name__}: {exc}")
-            self._replies.put(_Closed(f"receive loop failed ({type(exc).__name__}: {exc})"))
+            return
+        # A bug here or in a protocol class (MemoryError, ...): the reading must not end
+        # silently, its socket open and unread, a stall the harness caused itself. The
+        # member's operation learns of it, as of a close.
+        logger.error("member %s: the receive loop failed", self.slot.name, exc_info=exc)
+        self.endings.record(ws, None, f"receive loop failed: {type(exc).__name__}: {exc}")
+        self._replies.put(_Closed(f"receive loop failed ({type(exc).__name__}: {exc})"))
 
     def _on_event(self, ws: websocket.WebSocket, event: Event) -> None:
         if type(event) is Delivered:
@@ -343,7 +335,7 @@ class RoomUser(User):
             self._on_push(event)
         elif type(event) is Answer:
             if event.reply is not None:
-                _send(ws, event.reply)
+                _send_soon(ws, event.reply)
         elif type(event) is Unparseable:
             self._on_unreadable(event)
         elif type(event) is Opened and not self.protocol.awaits_open:
@@ -392,18 +384,18 @@ class RoomUser(User):
             dict(entry, member=self.slot.name, time=time.time()))
 
     def stop_reading_until_lifted(self, kind: str) -> None:
-        """The receive loop stops reading until ``kind`` is lifted (bounded by Locust's own
+        """The member stops reading until ``kind`` is lifted (bounded by Locust's own
         run time); meanwhile the member sends nothing and its socket is watched. After the
         lift it returns only once the backlog is read or the connection has ended (at most
         :data:`~harness.loadgen.stalled_member.CLEAR_TIMEOUT`): its next operation may be a leave
         that
         closes the connection (join-by-connect), which would leave the backlog unread.
         """
-        ws = self.ws
-        if ws is None or not self.connected:
+        ws, reading = self.ws, self._reading
+        if ws is None or reading is None or not self.connected:
             return
         faults = member_faults(self.environment)
-        self._reading.clear()
+        reading.pause()
         ending = self.endings.watch(ws)
         watch = StallWatch(self.slot.name, ws.sock, faults.report, ending.get)
         watch.start()
@@ -412,7 +404,7 @@ class RoomUser(User):
                 pass
         finally:
             watch.lifted()
-            self._reading.set()
+            reading.resume()
         watch.wait_settled()
 
     def drop_connection(self) -> None:
@@ -460,7 +452,7 @@ class RoomUser(User):
         ack = self.protocol.ack_frame(message)
         if ack is not None:
             try:
-                _send(ws, ack)
+                _send_soon(ws, ack)
             except (OSError, websocket.WebSocketException):
                 return
         if message.sender is None and type(message.id) is str:
@@ -637,6 +629,14 @@ def _send(ws: websocket.WebSocket, frame: Frame) -> None:
         ws.send_bytes(frame)
     else:
         ws.send(frame)
+
+
+def _send_soon(ws: websocket.WebSocket, frame: Frame) -> None:
+    """Send ``frame`` from the receiver without blocking it (text or binary, as :func:`_send`)."""
+    if isinstance(frame, bytes):
+        send_soon(ws, frame, _BINARY)
+    else:
+        send_soon(ws, frame.encode("utf-8"), _TEXT)
 
 
 def _push_settings(environment: Any) -> PushSettings | None:

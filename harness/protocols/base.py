@@ -45,8 +45,8 @@ with the send time the load generator put in :attr:`Delivered.id` itself
 
 :meth:`ClientProtocol.classify` never raises: a frame it cannot read comes back
 as :class:`Unparseable`, a readable frame of a kind the interface has no event
-for as :class:`Other`, each with a reason. A member's receive loop therefore
-never dies of a bad frame; what to do about one is the transport's decision.
+for as :class:`Other`, each with a reason. A member's reading therefore
+never ends over a bad frame; what to do about one is the transport's decision.
 
 Events are small slotted dataclasses built once per frame with no validation
 beyond the type checks :meth:`~ClientProtocol.classify` makes; the Locust user
@@ -252,7 +252,7 @@ class ClientProtocol(ABC):
       connection ended, whichever side ended it;
     - an operation whose ``confirms_*`` flag is false is done once its frame is
       sent; one whose leave frame is ``None`` leaves by closing the connection;
-    - :meth:`classify` sees every frame, in order, from the one receive loop, and
+    - :meth:`classify` sees every frame of the member, in order, from one reader, and
       never raises; its :class:`Answer` replies are sent at once, in order.
 
     Frames are ``str`` (sent as text frames) or ``bytes`` (binary frames).

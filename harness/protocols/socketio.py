@@ -3,8 +3,8 @@
 The packets are encoded and decoded by python-socketio's and python-engineio's
 own packet classes (``socketio.packet``, ``engineio.packet``); this module only
 says which packets a member sends and what the ones it receives mean, so the
-Socket.IO session runs in the same receive loop as every other protocol (see
-:mod:`harness.loadgen.user`). The room events are those of
+Socket.IO session is read by the same receiver as every other protocol (see
+:mod:`harness.loadgen.receiver`). The room events are those of
 ``targets/socketio_room``:
 
 - connecting: the server's Engine.IO ``open`` is answered with a namespace

@@ -1,0 +1,211 @@
+"""The process's one reader of members' sockets (harness.loadgen.receiver), over gevent socket
+pairs: the test writes what a server would, the receiver reads the other ends."""
+
+from __future__ import annotations
+
+import fcntl
+import struct
+import termios
+from collections.abc import Iterator
+from typing import Any
+
+import gevent
+import gevent.socket
+import gevent.thread
+import pytest
+from websocket import ABNF, WebSocket, WebSocketConnectionClosedException
+
+from harness.loadgen.receiver import Receiver, send_soon
+
+TEXT, CLOSE, PING, PONG = (ABNF.OPCODE_TEXT, ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING,
+                           ABNF.OPCODE_PONG)
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """A short unmasked frame, as a server writes it."""
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, len(payload)]) + payload
+
+
+def client_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """The (masked) frames a client wrote, unmasked: ``(opcode, payload)``."""
+    frames = []
+    while data:
+        opcode, length = data[0] & 0x0F, data[1] & 0x7F
+        assert data[1] & 0x80 and length < 126
+        mask, payload = data[2:6], data[6:6 + length]
+        frames.append((opcode, ABNF.mask(mask, payload)))
+        data = data[6 + length:]
+    return frames
+
+
+def queued(sock: Any) -> int:
+    answer = fcntl.ioctl(sock.fileno(), termios.FIONREAD, struct.pack("i", 0))
+    return int(struct.unpack("i", answer)[0])
+
+
+class Member:
+    """One connection: the member's end read by the receiver, the server's end by the test."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.server, client = gevent.socket.socketpair()
+        self.ws = WebSocket(skip_utf8_validation=True)
+        self.ws.sock, self.ws.connected = client, True
+        self.ws.lock = gevent.thread.allocate_lock()  # as under Locust's monkey-patching
+        self.messages: list[tuple[int, bytes]] = []
+        self.ends: list[BaseException] = []
+        self.reading = receiver.watch(self.ws, self.on_message, self.ends.append)
+
+    def on_message(self, opcode: int, payload: bytes) -> None:
+        self.messages.append((opcode, payload))
+
+    def close(self) -> None:
+        self.reading.close()
+        self.server.close()
+        if self.ws.sock is not None:
+            self.ws.sock.close()
+
+
+@pytest.fixture
+def receiver() -> Receiver:
+    return Receiver()
+
+
+@pytest.fixture
+def members(receiver: Receiver) -> Iterator[list[Member]]:
+    made = [Member(receiver) for _ in range(20)]
+    yield made
+    for member in made:
+        member.close()
+
+
+def settle(until: Any, timeout: float = 2.0) -> None:
+    """Let the loop run until ``until()`` holds (a deadline only bounds a failure)."""
+    with gevent.Timeout(timeout):
+        while not until():
+            gevent.sleep(0.001)
+
+
+def test_every_socket_ready_in_one_loop_iteration_is_read_in_one_batch(
+        receiver: Receiver, members: list[Member]) -> None:
+    gevent.sleep(0)  # the receiver waits for its first batch
+    before = receiver.batches
+    for index, member in enumerate(members):
+        member.server.sendall(frame(TEXT, f"a{index}".encode()) + frame(TEXT, f"b{index}".encode()))
+    settle(lambda: all(len(member.messages) == 2 for member in members))
+    assert receiver.batches == before + 1
+    assert [member.messages for member in members] == [
+        [(TEXT, f"a{index}".encode()), (TEXT, f"b{index}".encode())]
+        for index in range(len(members))]
+
+
+def test_a_paused_member_reads_nothing_while_the_others_read_on(
+        receiver: Receiver, members: list[Member]) -> None:
+    stalled, other = members[0], members[1]
+    stalled.reading.pause()
+    for count in range(5):
+        stalled.server.sendall(frame(TEXT, b"held %d" % count))
+        other.server.sendall(frame(TEXT, b"read %d" % count))
+        settle(lambda count=count: len(other.messages) == count + 1)
+    assert stalled.messages == []
+    assert stalled.ws.sock is not None
+    assert queued(stalled.ws.sock) == 5 * len(frame(TEXT, b"held 0"))  # all in the kernel
+    stalled.reading.resume()
+    settle(lambda: len(stalled.messages) == 5)
+    assert stalled.messages == [(TEXT, b"held %d" % count) for count in range(5)]
+
+
+def test_resume_parses_what_was_read_before_the_pause_first(
+        receiver: Receiver, members: list[Member]) -> None:
+    """A pause between two messages of one ``recv``: the second stays in the member's buffer,
+    unparsed, and nothing more is read until the resume."""
+    member = members[0]
+
+    def pause_after_first(opcode: int, payload: bytes) -> None:
+        member.messages.append((opcode, payload))
+        if payload == b"first":
+            member.reading.pause()
+
+    member.reading._message = pause_after_first
+    member.server.sendall(frame(TEXT, b"first") + frame(TEXT, b"second"))
+    settle(lambda: member.messages != [])
+    member.server.sendall(frame(TEXT, b"third"))
+    gevent.sleep(0.05)
+    assert member.messages == [(TEXT, b"first")]
+    assert member.reading.reader.buffered == len(frame(TEXT, b"second"))
+    reads = receiver.reads
+    member.reading.resume()
+    settle(lambda: len(member.messages) == 3)
+    assert member.messages[1:] == [(TEXT, b"second"), (TEXT, b"third")]
+    assert receiver.reads > reads
+
+
+@pytest.mark.parametrize("cut", [0, 1, 3])
+def test_an_eof_mid_frame_ends_the_connection_once(
+        receiver: Receiver, members: list[Member], cut: int) -> None:
+    member = members[0]
+    member.server.sendall(frame(TEXT, b"whole") + frame(TEXT, b"cut short")[:cut])
+    member.server.close()
+    settle(lambda: member.ends != [])
+    gevent.sleep(0.05)
+    assert member.messages == [(TEXT, b"whole")]
+    assert len(member.ends) == 1 and isinstance(member.ends[0], WebSocketConnectionClosedException)
+    assert not member.reading.active
+
+
+def test_an_error_in_the_members_handler_ends_only_that_connection(
+        receiver: Receiver, members: list[Member]) -> None:
+    broken, other = members[0], members[1]
+
+    def fail(opcode: int, payload: bytes) -> None:
+        raise RuntimeError("a bug")
+
+    broken.reading._message = fail
+    broken.server.sendall(frame(TEXT, b"x"))
+    other.server.sendall(frame(TEXT, b"y"))
+    settle(lambda: broken.ends != [] and other.messages != [])
+    assert str(broken.ends[0]) == "a bug" and not broken.reading.active
+    other.server.sendall(frame(TEXT, b"z"))
+    settle(lambda: len(other.messages) == 2)
+
+
+def test_pings_are_answered_and_a_close_is_answered_and_handed_on(
+        receiver: Receiver, members: list[Member]) -> None:
+    member = members[0]
+    member.server.sendall(frame(PING, b"p1") + frame(TEXT, b"m") + frame(CLOSE, b"\x03\xe8bye"))
+    settle(lambda: len(member.messages) == 2)
+    assert member.messages == [(TEXT, b"m"), (CLOSE, b"\x03\xe8bye")]
+    member.server.settimeout(2.0)
+    assert client_frames(member.server.recv(100)) == [(PONG, b"p1"), (CLOSE, b"\x03\xe8")]
+    assert not member.ws.connected
+
+
+def test_send_soon_waits_behind_a_send_in_progress_without_blocking_the_caller(
+        members: list[Member]) -> None:
+    """While the member's own send holds the lock, the receiver's frame is sent after it,
+    from a greenlet of its own; frames never interleave."""
+    member = members[0]
+    member.ws.lock.acquire()
+    send_soon(member.ws, b"ack", TEXT)  # returns at once
+    gevent.sleep(0.05)
+    assert queued(member.server) == 0
+    member.ws.lock.release()
+    member.server.settimeout(2.0)
+    assert client_frames(member.server.recv(100)) == [(TEXT, b"ack")]
+
+
+def test_send_soon_finishes_a_frame_the_kernel_took_only_in_part(members: list[Member]) -> None:
+    member = members[0]
+    sock = member.ws.sock
+    assert sock is not None
+    sock.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_SNDBUF, 4096)
+    payload = b"x" * 2_000_000
+    send_soon(member.ws, payload, ABNF.OPCODE_BINARY)
+    assert member.ws.lock.locked()  # the rest goes on from a greenlet, holding the lock
+    received = bytearray()
+    member.server.settimeout(5.0)
+    while len(received) < len(payload) + 14:
+        received += member.server.recv(1 << 20)
+    assert received[0] == 0x80 | ABNF.OPCODE_BINARY and received[1] == 0x80 | 127
+    assert ABNF.mask(bytes(received[10:14]), bytes(received[14:])) == payload
+    settle(lambda: not member.ws.lock.locked())
