@@ -11,8 +11,10 @@ from typing import Any
 
 import gevent
 import gevent.socket
+import gevent.ssl
 import gevent.thread
 import pytest
+import trustme
 from websocket import ABNF, WebSocket, WebSocketConnectionClosedException
 
 from harness.loadgen.receiver import Receiver, send_soon
@@ -209,3 +211,120 @@ def test_send_soon_finishes_a_frame_the_kernel_took_only_in_part(members: list[M
     assert received[0] == 0x80 | ABNF.OPCODE_BINARY and received[1] == 0x80 | 127
     assert ABNF.mask(bytes(received[10:14]), bytes(received[14:])) == payload
     settle(lambda: not member.ws.lock.locked())
+
+
+@pytest.mark.parametrize("how", ["on_end raises", "on_message raises a BaseException"])
+def test_a_member_whose_callbacks_fail_stops_no_other_member(
+        receiver: Receiver, members: list[Member], how: str) -> None:
+    # The receiver is every member's: one member's failure must not end it for the rest.
+    broken, others = members[0], members[1:4]
+    if how == "on_end raises":
+        def end(error: BaseException) -> None:
+            raise RuntimeError("a bug while ending")
+
+        def fail(opcode: int, payload: bytes) -> None:
+            raise RuntimeError("a bug")
+
+        broken.reading._end, broken.reading._message = end, fail
+    else:
+        def timeout(opcode: int, payload: bytes) -> None:
+            raise gevent.Timeout()  # a BaseException, not an Exception
+
+        broken.reading._message = timeout
+    # The broken one first in the batch, the others after it.
+    broken.server.sendall(frame(TEXT, b"x"))
+    gevent.sleep(0)
+    for other in others:
+        other.server.sendall(frame(TEXT, b"y"))
+    settle(lambda: all(other.messages for other in others))
+    assert not broken.reading.active
+    for other in others:
+        other.server.sendall(frame(TEXT, b"z"))
+    settle(lambda: all(len(other.messages) == 2 for other in others))
+
+
+def test_frames_sent_soon_keep_their_order_while_one_waits(members: list[Member]) -> None:
+    member = members[0]
+    member.ws.lock.acquire()
+    send_soon(member.ws, b"A", TEXT)  # waits for the lock, in the outbox
+    member.ws.lock.release()  # free again before the outbox's greenlet ran
+    send_soon(member.ws, b"B", TEXT)  # must not overtake A
+    send_soon(member.ws, b"C", TEXT)
+    member.server.settimeout(2.0)
+    received = b""
+    while len(client_frames_prefix(received)) < 3:
+        received += member.server.recv(100)
+    assert client_frames(received) == [(TEXT, b"A"), (TEXT, b"B"), (TEXT, b"C")]
+
+
+def client_frames_prefix(data: bytes) -> list[tuple[int, bytes]]:
+    """The whole client frames at the start of ``data``."""
+    whole = 0
+    while len(data) - whole >= 2 and len(data) - whole >= 6 + (data[whole + 1] & 0x7F):
+        whole += 6 + (data[whole + 1] & 0x7F)
+    return client_frames(data[:whole])
+
+
+def test_a_members_backlog_is_read_in_slices_between_the_others(
+        receiver: Receiver, members: list[Member], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A slice of 0: every message ends the member's turn, so the others' come in between,
+    # and the backlog's frames stay in order.
+    monkeypatch.setattr("harness.loadgen.receiver.SLICE_S", 0.0)
+    order: list[bytes] = []
+    backlog, other = members[0], members[1]
+
+    def backlog_message(opcode: int, payload: bytes) -> None:
+        order.append(payload)
+        if payload == b"b0":  # the other member's frame comes while the backlog is read
+            other.server.sendall(frame(TEXT, b"other"))
+
+    backlog.reading._message = backlog_message
+    other.reading._message = lambda opcode, payload: order.append(payload)
+    backlog.server.sendall(b"".join(frame(TEXT, b"b%d" % index) for index in range(50)))
+    settle(lambda: len(order) == 51)
+    assert [payload for payload in order if payload != b"other"] == [
+        b"b%d" % index for index in range(50)]
+    assert order.index(b"other") < 5
+
+
+def test_a_tls_connection_is_read_and_a_peer_gone_without_close_notify_is_its_end(
+        receiver: Receiver) -> None:
+    # TLS: the receiver reads the decrypted stream; a server that drops TCP without TLS's
+    # close_notify ends the connection as an EOF does (gevent's own recv says so too).
+    ca = trustme.CA()
+    # gevent's contexts make gevent's sockets, as Locust's monkey-patching does.
+    server_context = gevent.ssl.SSLContext(gevent.ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = gevent.ssl.SSLContext(gevent.ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client_context)
+    listener = gevent.socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    accepted = gevent.spawn(lambda: server_context.wrap_socket(listener.accept()[0],
+                                                               server_side=True))
+    with gevent.Timeout(5):
+        client = client_context.wrap_socket(gevent.socket.create_connection(
+            listener.getsockname()), server_hostname="localhost")
+        server = accepted.get()
+    ws = WebSocket(skip_utf8_validation=True)
+    ws.sock, ws.connected, ws.lock = client, True, gevent.thread.allocate_lock()
+    messages: list[tuple[int, bytes]] = []
+    ends: list[BaseException] = []
+    reading = receiver.watch(ws, lambda opcode, payload: messages.append((opcode, payload)),
+                             ends.append)
+    try:
+        # Two records, then many frames in one: the decrypted rest is read without a wake.
+        server.sendall(frame(TEXT, b"one"))
+        server.sendall(frame(TEXT, b"two") + b"".join(frame(TEXT, b"m%d" % index)
+                                                      for index in range(200)))
+        settle(lambda: len(messages) == 202)
+        assert messages[:3] == [(TEXT, b"one"), (TEXT, b"two"), (TEXT, b"m0")]
+        server.shutdown(gevent.socket.SHUT_RDWR)  # no close_notify: a ragged end
+        settle(lambda: ends != [])
+        assert isinstance(ends[0], WebSocketConnectionClosedException), ends
+        assert not reading.active
+    finally:
+        reading.close()
+        server.close()
+        client.close()
+        listener.close()

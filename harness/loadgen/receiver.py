@@ -13,8 +13,12 @@ batch, so one member's backlog never holds up the others for more than one ``rec
 that runs longer than :data:`SLICE_S` lets the other greenlets run before it goes on.
 
 Nothing in a batch may block: a pong, a close answer, an ack or a protocol's own answer is
-sent at once where the connection's send lock is free and the kernel takes it whole
-(:func:`send_soon`), else by a greenlet of its own, behind the lock.
+sent at once where nothing of the connection's waits, its send lock is free and the kernel
+takes it whole (:func:`send_soon`), else it waits in the connection's outbox, which one
+greenlet sends in order behind the lock. A batch past its slice also stops between two
+messages of one connection (the rest stays buffered, read in a later batch), and then sleeps
+a moment, so the loop polls the other sockets and runs the members' timers. An error in one
+member's callbacks ends that member's connection and is logged; the receiver reads on.
 
 A :class:`Reading` (one connection) can be paused, for a stall: its watcher stops, so nothing
 more is read and the kernel's buffers fill; :meth:`Reading.resume` starts it again and parses
@@ -24,14 +28,17 @@ protocol error) stops its watcher and tells the member through ``on_end``, once.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import gevent
+from gevent import GreenletExit
 from gevent.hub import Hub, Waiter
 from websocket import ABNF, WebSocket, WebSocketConnectionClosedException
 
@@ -39,9 +46,14 @@ from harness.loadgen.frames import FrameReader
 
 __all__ = ["SLICE_S", "Reading", "Receiver", "receiver", "send_soon"]
 
+logger = logging.getLogger(__name__)
+
 #: The longest a batch reads before it lets the other greenlets run (the members' timers and
 #: the replies they wait for): after a stall's lift one member may have hundreds of frames.
 SLICE_S = 0.002
+#: How long a batch whose slice is over sleeps: any sleep with a timer lets the loop poll
+#: (the others' sockets, the members' timers) before the batch goes on.
+YIELD_S = 0.0001
 
 _CLOSE = ABNF.OPCODE_CLOSE
 _DONTWAIT = socket.MSG_DONTWAIT
@@ -57,11 +69,19 @@ def _nonblocking_recv(sock: Any) -> Callable[[int], bytes | None]:
     """A ``recv`` of ``sock`` that never waits: None when nothing is there now."""
     sslobj = getattr(sock, "_sslobj", None)
     if sslobj is not None:  # TLS: read the decrypted stream, not the raw socket
+        ragged_eof_is_eof = getattr(sock, "suppress_ragged_eofs", True)
+
         def recv_tls(size: int) -> bytes | None:
             try:
                 return bytes(sslobj.read(size))
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return None
+            except ssl.SSLEOFError:
+                # A peer gone without close_notify: the end of the stream, as gevent's own
+                # recv (and so the per-member loop before) reports it.
+                if ragged_eof_is_eof:
+                    return b""
+                raise
         return recv_tls
     # gevent's socket waits in recv for a would-block; its OS socket (_sock) does not.
     raw_recv = getattr(sock, "_sock", sock).recv
@@ -75,57 +95,85 @@ def _nonblocking_recv(sock: Any) -> Callable[[int], bytes | None]:
 
 
 def send_soon(ws: WebSocket, payload: bytes | str, opcode: int = ABNF.OPCODE_TEXT) -> None:
-    """Send one frame on ``ws`` without blocking the caller (the receiver's batch): at once
-    when the send lock is free and the kernel takes it whole, else the rest (or all of it,
-    behind the lock) from a greenlet of its own, so that frames never interleave.
+    """Send one frame on ``ws`` without blocking the caller (the receiver's batch), after any
+    frame sent this way before it: at once when none waits, the send lock is free and the
+    kernel takes it whole, else from the connection's :class:`_Outbox` greenlet, in order.
 
     Raises:
         OSError: the send failed at once (the connection is broken).
         WebSocketConnectionClosedException: the connection is closed already.
     """
-    sock = ws.sock
-    if sock is None:
+    if ws.sock is None:
         raise WebSocketConnectionClosedException("socket is already closed.")
     frame = ABNF.create_frame(payload, opcode)
     if ws.get_mask_key:
         frame.get_mask_key = ws.get_mask_key
-    data = frame.format()
-    lock = ws.lock
-    raw = getattr(sock, "_sock", None)
-    if raw is None or getattr(sock, "_sslobj", None) is not None or not lock.acquire(False):
-        gevent.spawn(_send_locked, sock, lock, data)
-        return
-    try:
-        sent = raw.send(data, _DONTWAIT)
-    except BlockingIOError:
-        sent = 0
-    except BaseException:
-        lock.release()
-        raise
-    if sent == len(data):
-        lock.release()
-    else:
-        gevent.spawn(_send_rest, sock, lock, data[sent:])
+    outbox = _outboxes.get(ws)
+    if outbox is None:
+        outbox = _outboxes[ws] = _Outbox(ws)
+    outbox.send(frame.format())
 
 
-def _send_locked(sock: Any, lock: Any, data: bytes) -> None:
-    """Send ``data`` whole behind the connection's send lock; a broken connection is seen by
-    its reader, not here."""
-    try:
-        with lock:
-            sock.sendall(data)
-    except OSError:
-        pass
+class _Outbox:
+    """The frames the receiver sends on one connection (pongs, close answers, acks, a
+    protocol's answers), in the order given, never blocking the receiver: what cannot go at
+    once waits here for one greenlet, which sends behind the connection's send lock."""
+
+    __slots__ = ("__weakref__", "frames", "sender", "ws")
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.frames: deque[bytes] = deque()
+        self.sender: gevent.Greenlet | None = None
+
+    def send(self, data: bytes) -> None:
+        if self.sender is not None:  # frames wait already: this one goes after them
+            self.frames.append(data)
+            return
+        sock, lock = self.ws.sock, self.ws.lock
+        raw = getattr(sock, "_sock", None)
+        if raw is None or getattr(sock, "_sslobj", None) is not None or not lock.acquire(False):
+            self.frames.append(data)
+            self.sender = gevent.spawn(self._drain, sock, lock, b"")
+            return
+        try:
+            sent = raw.send(data, _DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except BaseException:
+            lock.release()
+            raise
+        if sent == len(data):
+            lock.release()
+        else:  # the lock stays held: the rest of this frame goes before anything else
+            self.sender = gevent.spawn(self._drain, sock, lock, data[sent:])
+
+    def _drain(self, sock: Any, lock: Any, rest_under_lock: bytes) -> None:
+        """Send the rest of a frame begun under ``lock`` (then held), then every waiting
+        frame; a broken connection drops them (its reader sees it and ends the member)."""
+        try:
+            if rest_under_lock:
+                try:
+                    sock.sendall(rest_under_lock)
+                finally:
+                    lock.release()
+            while self.frames:
+                data = self.frames.popleft()
+                with lock:
+                    sock.sendall(data)
+        except OSError:
+            self.frames.clear()
+        finally:
+            self.sender = None
+
+    def close(self) -> None:
+        """The connection closes: drop what waits, and stop sending it."""
+        self.frames.clear()
+        if self.sender is not None:
+            self.sender.kill(block=False)
 
 
-def _send_rest(sock: Any, lock: Any, data: bytes) -> None:
-    """Send the rest of a frame begun under ``lock`` (held), then release it."""
-    try:
-        sock.sendall(data)
-    except OSError:
-        pass
-    finally:
-        lock.release()
+_outboxes: WeakKeyDictionary[WebSocket, _Outbox] = WeakKeyDictionary()
 
 
 def _send_close(ws: WebSocket) -> None:
@@ -185,33 +233,51 @@ class Reading:
         self.active = False
         self._watcher.stop()
         self._watcher.close()
+        outbox = _outboxes.pop(self.ws, None)
+        if outbox is not None:
+            outbox.close()
 
-    def read(self) -> None:
-        """One batch's turn: parse what is buffered, one ``recv``, parse what came. Any error
-        ends the connection (``on_end``)."""
+    def fail(self, error: BaseException) -> None:
+        """End the connection with ``error``: stop reading, and tell the member once (a
+        member's own failure to take it is logged: it must not stop the receiver)."""
+        if not self.active:
+            return
+        self.close()
         try:
-            if not self._parse():
+            self._end(error)
+        except Exception:
+            logger.exception("ending a member's connection failed")
+
+    def read(self, deadline: float) -> None:
+        """One batch's turn: parse what is buffered, one ``recv``, parse what came. Past
+        ``deadline`` (the batch's slice) it stops between two messages and queues itself
+        again, its frames kept. Any error ends the connection (``on_end``)."""
+        try:
+            if not self._parse(deadline):
                 return
             data = self._recv(self.reader.wanted())
             if data is None:
                 return  # woken, yet nothing there (TLS: a record not whole yet)
             self.reader.feed(data)
-            self._parse()
+            if not self._parse(deadline):
+                return
             if self._pending is not None and self.active and not self.paused and self._pending():
                 self._receiver.note(self)
         except Exception as exc:  # noqa: BLE001 (the member tells errors from bugs)
-            self.close()
-            self._end(exc)
+            self.fail(exc)
 
-    def _parse(self) -> bool:
+    def _parse(self, deadline: float) -> bool:
         """Hand every whole message buffered to the member; False once it may read no more
-        (paused or ended meanwhile)."""
-        reader, on_message = self.reader, self._message
+        now (paused or ended meanwhile, or the slice is over: then it is queued again)."""
+        reader, on_message, clock = self.reader, self._message, time.perf_counter
         while self.active and not self.paused:
             message = reader.next_message()
             if message is None:
                 return True
             on_message(*message)
+            if clock() > deadline and reader.buffered:
+                self._receiver.note(self)  # the rest in a later batch: others go first
+                return False
         return False
 
 
@@ -248,6 +314,8 @@ class Receiver:
             self._wake_planned = True
             # Run after every io callback of this loop iteration: one batch for them all.
             self.loop.run_callback(self._wake)
+        elif self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._run)
 
     def _wake(self) -> None:
         self._wake_planned = False
@@ -263,16 +331,26 @@ class Receiver:
                 self._waiter.get()
             ready, self._ready = self._ready, []
             self.batches += 1
-            started = clock()
+            deadline = clock() + SLICE_S
             for index, reading in enumerate(ready):
                 reading.queued = False
                 if reading.active:
                     self.reads += 1
-                    reading.read()
-                if clock() - started > SLICE_S and index + 1 < len(ready):
+                    try:
+                        reading.read(deadline)
+                    except (GreenletExit, KeyboardInterrupt, SystemExit):
+                        self._ready[:0] = ready[index + 1:]  # still queued: read them later
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 (one member's, not all's)
+                        logger.exception("reading a member's connection failed")
+                        reading.fail(exc)
+                if clock() > deadline and index + 1 < len(ready):
                     self._ready[:0] = ready[index + 1:]  # their turn comes first
-                    gevent.sleep(0)
                     break
+            if clock() > deadline:
+                # The slice is over: let the loop poll and run the members' timers and tasks.
+                # Not sleep(0): that runs the ready greenlets only, and polls nothing.
+                gevent.sleep(YIELD_S)
 
 
 _receivers: WeakKeyDictionary[Hub, Receiver] = WeakKeyDictionary()
