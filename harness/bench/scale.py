@@ -54,7 +54,7 @@ from harness.bench.cpu_split import GENERATOR, CpuSplit, sampling
 from harness.bench.procs import harness_run
 from harness.bench.result import BenchResult, Row
 from harness.measure.measurements import Sample
-from harness.measure.series import SampledSeries, metric_series
+from harness.measure.series import metric_series
 from harness.reports.batch_progress import BatchProgress
 from harness.run import RunOptions
 from harness.runfolder import RunFolder
@@ -221,7 +221,9 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
     log = RunFolder(outcome.run_dir).locust_log
     if log.is_file():
         cpu_warning = "CPU usage" in log.read_text(errors="replace")
-    refused = last_value(measured.sampled, metric_series(PROTOCOL_ERRORS))
+    # What the run's own check measured: the last sample of the server's counter.
+    refused = next((result.measured for result in outcome.verdict.check_results
+                    if result.subject == metric_series(PROTOCOL_ERRORS) + ".last"), None)
     figures["server_protocol_errors"] = refused
     if outcome.verdict.status == "ERROR" or refused is None or refused > 0:
         figures["held"] = False
@@ -240,12 +242,6 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
             else round(generator / members * 1000, 3),
             "locust_cpu_warning": cpu_warning, "seconds": round(time.monotonic() - started, 1),
             "run_dir": str(outcome.run_dir), **figures}
-
-
-def last_value(sampled: SampledSeries | None, name: str) -> float | None:
-    """The last point the run sampled of series ``name``; None when it has none."""
-    points = None if sampled is None else sampled.points.get(name)
-    return points[-1][1] if points else None
 
 
 def starved_by_machine(generator_wait: float | None, others: float | None) -> bool:
