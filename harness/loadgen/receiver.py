@@ -203,7 +203,7 @@ class Reading:
         #: TLS keeps decrypted bytes that the descriptor no longer shows as readable.
         self._pending: Callable[[], int] | None = (
             getattr(ws.sock, "pending", None) if getattr(ws.sock, "_sslobj", None) else None)
-        self.reader = FrameReader(None, lambda payload: send_soon(ws, payload, ABNF.OPCODE_PONG),
+        self.reader = FrameReader(lambda payload: send_soon(ws, payload, ABNF.OPCODE_PONG),
                                   lambda: _send_close(ws))
         #: False once the connection ended or was closed: never read again.
         self.active = True
