@@ -66,5 +66,10 @@ def test_the_scale_search_plans_its_doublings_and_one_bisection() -> None:
     assert step_outcome(step) == "400 members: held, join p99 88 ms (PASS)"
     assert step_outcome({**step, "held": False, "join_p99_ms": None, "verdict": "ERROR"}) == (
         "400 members: failed, no joins (ERROR)")
+    # A failed step says why.
+    assert step_outcome({**step, "held": False, "verdict": "FAIL", "not_held_because": [
+        "the server refused 3 of the members' frames", "1.5% of operations failed"]}) == (
+        "400 members: failed, join p99 88 ms (FAIL): the server refused 3 of the members' "
+        "frames; 1.5% of operations failed")
     assert step_outcome({**step, "held": False, "inconclusive": True}) == (
         "400 members: starved, join p99 88 ms (PASS)")

@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.bench import scale
 from harness.bench.__main__ import BENCHMARKS
 from harness.bench.__main__ import main as bench_main
 from harness.bench.cpu_split import CpuSplit, role_of, run_queue_wait
@@ -37,13 +38,26 @@ from harness.bench.peer import (
 )
 from harness.bench.profile_step import area_of, folded_shares
 from harness.bench.result import BenchResult, Row, median, ratio
-from harness.bench.scale import CHAT_RATE, expected_joins, judge_window, starved_by_machine
+from harness.bench.scale import (
+    CHAT_RATE,
+    LIMIT_MS,
+    PROTOCOL_ERRORS,
+    REFUSED_CHECK,
+    TINY_CHAT_RATE,
+    TINY_MIN_JOINS,
+    expected_joins,
+    judge_step,
+    judge_window,
+    measure_step,
+    starved_by_machine,
+)
 from harness.bench.table import format_table
 from harness.bench.verdict_time import detection
 from harness.measure.hdr import read_histograms
 from harness.measure.measurements import Sample
 from harness.runfolder.record import record_from_document
 from harness.target import PROJECT_ROOT
+from harness.thresholds import CheckResult, parse_check
 
 TAG_VARIABLE = "ROOMCHAOS_BENCH_TEST_TAG"
 ROW_KEYS = {"case", "value", "unit", "rounds", "baseline", "baseline_value", "ratio", "goal",
@@ -183,6 +197,25 @@ def test_scale_tiny(tmp_path: Path) -> None:
     assert direct["unit"] == "members" and direct["goal"] == ">= 10 members"
     assert proxied["case"].startswith("chat rate, proxy") and proxied["goal"] is None
     assert isinstance(benchmark["goals_met"], bool)
+
+
+@pytest.mark.integration
+def test_a_scale_step_whose_frames_the_server_refused_is_not_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real tiny step (the reference server, one Locust process) whose members' acks the
+    server refuses (tests.refusedframes): its run measures the refusals, and the step is not
+    held, saying so, whatever its joins did."""
+    monkeypatch.setattr(scale, "SCENARIO", scale.SCENARIO
+                        + '\n[protocol]\nkind = "tests.refusedframes:RefusedAcks"\n')
+    # The server awaits no ack ("write"): the refused ones hold up no delivery.
+    step = measure_step(TINY_CHAT_RATE, TINY_CHAT_RATE.start, TINY_CHAT_RATE.window_s,
+                        tmp_path, TINY_MIN_JOINS, delivery="write")
+    assert step["operations"] > 0, step
+    refused = step["server_protocol_errors"]
+    assert refused is not None and refused > 0, step
+    assert step["held"] is False
+    assert (f"the server refused {refused:g} of the members' frames ({PROTOCOL_ERRORS})"
+            in step["not_held_because"]), step
 
 
 @pytest.mark.integration
@@ -385,6 +418,43 @@ def test_detection_from_result_and_samples() -> None:
                        "early_verdict_s": 2.25}
     never = record_from_document(Path("naive"), {**document, "timings": {"fault_started": None}})
     assert detection(never, samples)["first_evidence_s"] is None
+
+
+def refused_result(measured: float | None) -> CheckResult:
+    """What a run's check :data:`REFUSED_CHECK` reports when it measured ``measured``."""
+    check = parse_check(REFUSED_CHECK)
+    return CheckResult(check.text, check.subject, check.operator, check.limit, measured,
+                       check.metric.unit,
+                       "no_data" if measured is None else
+                       "holding" if measured < check.limit else "broken",
+                       0 if measured is None else 1, at_target=True)
+
+
+@pytest.mark.parametrize(("refused", "join_ms", "held"), [
+    (0.0, LIMIT_MS / 2, True),
+    (0.0, LIMIT_MS * 2, False),
+    (3.0, LIMIT_MS / 2, False),
+    (None, LIMIT_MS / 2, False),
+])
+def test_a_step_is_held_only_when_the_server_refused_no_frame(
+        refused: float | None, join_ms: float, held: bool) -> None:
+    samples = [Sample(10.0 + i / 100, "join", "fast", join_ms, True) for i in range(100)]
+    window = judge_window(samples, 10.0, 20.0)
+    results = [] if refused is None else [refused_result(refused)]
+    step = judge_step(window, "PASS" if held else "FAIL", results)
+    assert step["held"] is held and step["server_protocol_errors"] == refused
+    assert (step["not_held_because"] == []) is held
+    if refused:
+        assert step["not_held_because"] == [
+            f"the server refused {refused:g} of the members' frames ({PROTOCOL_ERRORS})"]
+    elif refused is None:
+        assert step["not_held_because"] == [
+            f"the server's count of refused frames ({PROTOCOL_ERRORS}) was not measured"]
+    elif not held:
+        assert step["not_held_because"] == [f"join p99 {LIMIT_MS * 2:.0f} ms, not under "
+                                            f"{LIMIT_MS:g} ms"]
+    # A run whose verdict is ERROR holds nothing, whatever it measured.
+    assert judge_step(window, "ERROR", [refused_result(0.0)])["held"] is False
 
 
 def test_judge_window() -> None:

@@ -1,5 +1,6 @@
 """The member's buffered receive path (harness.loadgen.frames), without sockets: the bytes a
-server sends are handed to the reader in chosen pieces, one piece per ``recv``."""
+server sends are fed to the reader in chosen pieces, as the receiver feeds what each ``recv``
+gave."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websocket import ABNF, WebSocketConnectionClosedException, WebSocketProtocolException
 
-from harness.loadgen.frames import MAX_RECV, FrameReader
+from harness.loadgen.frames import MAX_RECV, RECV_SIZE, FrameReader
 
 TEXT, BINARY, CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
 CLOSE, PING, PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG
@@ -33,58 +34,70 @@ def frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = No
 
 
 class Wire:
-    """Hands out ``pieces`` one per ``recv`` (each at most the size asked), then b"" (EOF);
-    records pongs and close answers."""
+    """What a server sent, in pieces, fed to a reader as the receiver feeds it: each piece
+    at most what the reader asks (:meth:`FrameReader.wanted`); records pongs and close
+    answers."""
 
     def __init__(self, *pieces: bytes) -> None:
         self.pieces = [piece for piece in pieces if piece]
-        self.recvs = 0
+        self.feeds = 0
         self.pongs: list[bytes] = []
         self.closes = 0
 
-    def recv(self, size: int) -> bytes:
-        self.recvs += 1
-        if not self.pieces:
-            return b""
-        piece = self.pieces.pop(0)
-        if len(piece) > size:
-            self.pieces.insert(0, piece[size:])
-            piece = piece[:size]
-        return piece
-
-    def reader(self, recv_size: int = 16384) -> FrameReader:
-        return FrameReader(self.recv, self.pongs.append, self.close, recv_size)
+    def reader(self, recv_size: int = RECV_SIZE) -> FrameReader:
+        return FrameReader(self.pongs.append, self.close, recv_size)
 
     def close(self) -> None:
         self.closes += 1
 
+    def feed(self, reader: FrameReader) -> None:
+        """Feed the next piece, or what of it the reader asks (the rest stays next)."""
+        size = reader.wanted()
+        assert 0 < size <= MAX_RECV
+        piece = self.pieces.pop(0)
+        if len(piece) > size:
+            self.pieces.insert(0, piece[size:])
+            piece = piece[:size]
+        self.feeds += 1
+        reader.feed(piece)
 
-def read_all(reader: FrameReader) -> list[tuple[int, bytes]]:
-    """Every message until the connection ends."""
+
+def whole_messages(reader: FrameReader) -> list[tuple[int, bytes]]:
+    """Every whole message in what was fed so far."""
     messages = []
-    with pytest.raises(WebSocketConnectionClosedException):
-        while True:
-            messages.append(reader.recv_data())
+    while (message := reader.next_message()) is not None:
+        messages.append(message)
     return messages
 
 
-def test_several_frames_in_one_read_take_one_recv() -> None:
+def read_all(wire: Wire, reader: FrameReader) -> list[tuple[int, bytes]]:
+    """Every message: each piece fed in turn, every whole message taken after each, then the
+    end of the connection (an empty feed), which raises closed."""
+    messages = whole_messages(reader)
+    while wire.pieces:
+        wire.feed(reader)
+        messages += whole_messages(reader)
+    with pytest.raises(WebSocketConnectionClosedException):
+        reader.feed(b"")
+    return messages
+
+
+def test_several_frames_fed_at_once_come_out_without_more() -> None:
     frames = [frame(TEXT, f'{{"n":{n}}}'.encode()) for n in range(20)]
-    wire = Wire(b"".join(frames))
-    reader = wire.reader()
-    got = [reader.recv_data() for _ in range(20)]
-    assert got == [(TEXT, f'{{"n":{n}}}'.encode()) for n in range(20)]
-    assert wire.recvs == 1
+    reader = Wire().reader()
+    reader.feed(b"".join(frames))
+    assert whole_messages(reader) == [(TEXT, f'{{"n":{n}}}'.encode()) for n in range(20)]
     assert reader.buffered == 0
 
 
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=8), st.data())
-def test_frames_split_anywhere_across_reads_come_back_whole(
+def test_frames_split_anywhere_across_feeds_come_back_whole(
         payloads: list[bytes], data: st.DataObject) -> None:
     stream = b"".join(frame(BINARY, payload) for payload in payloads)
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(stream) - 1)))))
     pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
-    assert read_all(Wire(*pieces).reader()) == [(BINARY, payload) for payload in payloads]
+    wire = Wire(*pieces)
+    assert read_all(wire, wire.reader()) == [(BINARY, payload) for payload in payloads]
 
 
 @pytest.mark.parametrize("size", [125, 126, 65535, 65536, 200_000])
@@ -93,39 +106,43 @@ def test_seven_sixteen_and_sixty_four_bit_lengths(size: int) -> None:
     stream = frame(BINARY, payload) + frame(TEXT, b"after")
     # A byte at a time for the header, then whatever is left.
     wire = Wire(*[stream[i:i + 1] for i in range(10)], stream[10:])
-    assert read_all(wire.reader(recv_size=4096)) == [(BINARY, payload), (TEXT, b"after")]
+    assert read_all(wire, wire.reader(recv_size=4096)) == [(BINARY, payload),
+                                                           (TEXT, b"after")]
 
 
 def test_a_ping_is_answered_with_its_payload_and_not_returned() -> None:
-    wire = Wire(frame(TEXT, b"one") + frame(PING, b"are you there") + frame(PONG, b"x")
-                + frame(TEXT, b"two"))
+    wire = Wire()
     reader = wire.reader()
-    assert reader.recv_data() == (TEXT, b"one")
+    reader.feed(frame(TEXT, b"one") + frame(PING, b"are you there") + frame(PONG, b"x")
+                + frame(TEXT, b"two"))
+    assert reader.next_message() == (TEXT, b"one")
     assert wire.pongs == []
-    assert reader.recv_data() == (TEXT, b"two")
+    assert reader.next_message() == (TEXT, b"two")
     assert wire.pongs == [b"are you there"]
+    assert reader.next_message() is None
 
 
 def test_a_close_frame_is_answered_and_returned() -> None:
     status = struct.pack("!H", 1008) + b"slow consumer"
-    wire = Wire(frame(TEXT, b"last") + frame(CLOSE, status))
+    wire = Wire()
     reader = wire.reader()
-    assert reader.recv_data() == (TEXT, b"last")
+    reader.feed(frame(TEXT, b"last") + frame(CLOSE, status))
+    assert reader.next_message() == (TEXT, b"last")
     assert wire.closes == 0
-    assert reader.recv_data() == (CLOSE, status)
+    assert reader.next_message() == (CLOSE, status)
     assert wire.closes == 1
 
 
 def test_a_fragmented_message_is_put_together_around_a_ping() -> None:
     wire = Wire(frame(TEXT, b"he", fin=False) + frame(PING, b"p") + frame(CONT, b"ll", fin=False),
                 frame(CONT, b"o"), frame(BINARY, b"next"))
-    assert read_all(wire.reader()) == [(TEXT, b"hello"), (BINARY, b"next")]
+    assert read_all(wire, wire.reader()) == [(TEXT, b"hello"), (BINARY, b"next")]
     assert wire.pongs == [b"p"]
 
 
 def test_a_masked_frame_is_unmasked() -> None:
     wire = Wire(frame(TEXT, b"masked text", mask=b"\x01\x02\x03\x04"))
-    assert read_all(wire.reader()) == [(TEXT, b"masked text")]
+    assert read_all(wire, wire.reader()) == [(TEXT, b"masked text")]
 
 
 @pytest.mark.parametrize(("stream", "problem"), [
@@ -137,51 +154,59 @@ def test_a_masked_frame_is_unmasked() -> None:
     (frame(TEXT, b"a", fin=False) + frame(TEXT, b"b"), "inside a fragmented"),
 ])
 def test_frames_a_client_cannot_accept_raise(stream: bytes, problem: str) -> None:
+    reader = Wire().reader()
+    reader.feed(stream)
     with pytest.raises(WebSocketProtocolException, match=problem):
-        read_all(Wire(stream).reader())
+        whole_messages(reader)
 
 
-def test_nothing_more_is_read_while_a_whole_frame_is_buffered() -> None:
-    """A paused loop calls no recv_data, and recv_data reads the socket only when the buffer
-    holds no whole frame: what a stalled member has not read stays in the kernel."""
-    wire = Wire(frame(TEXT, b"a") + frame(TEXT, b"b"), frame(TEXT, b"c"))
-    reader = wire.reader()
-    assert reader.recv_data() == (TEXT, b"a")
-    assert reader.recv_data() == (TEXT, b"b")
-    assert wire.recvs == 1 and wire.pieces == [frame(TEXT, b"c")]
+def test_what_is_buffered_comes_out_before_more_is_fed_and_a_part_waits() -> None:
+    """Every whole message buffered is handed out with no more bytes (the receiver reads a
+    connection only when none is: what a stalled member has not read stays in the kernel);
+    a frame's part waits in the buffer for the rest."""
+    third = frame(TEXT, b"c")
+    reader = Wire().reader()
+    reader.feed(frame(TEXT, b"a") + frame(TEXT, b"b") + third[:2])
+    assert reader.next_message() == (TEXT, b"a")
+    assert reader.next_message() == (TEXT, b"b")
+    assert reader.next_message() is None
+    assert reader.buffered == 2
+    reader.feed(third[2:])
+    assert reader.next_message() == (TEXT, b"c")
+    assert reader.buffered == 0
 
 
 def test_an_ended_connection_raises_closed() -> None:
-    wire = Wire(frame(TEXT, b"whole") + frame(TEXT, b"cut short")[:4])
-    reader = wire.reader()
-    assert reader.recv_data() == (TEXT, b"whole")
+    reader = Wire().reader()
+    reader.feed(frame(TEXT, b"whole") + frame(TEXT, b"cut short")[:4])
+    assert whole_messages(reader) == [(TEXT, b"whole")]
     with pytest.raises(WebSocketConnectionClosedException):
-        reader.recv_data()
+        reader.feed(b"")
 
 
 @pytest.mark.parametrize("length", [1 << 63, (1 << 64) - 1, (64 << 20) + 1])
-def test_a_length_over_the_limit_is_refused_before_anything_is_read(length: int) -> None:
-    """Eight bytes of another frame read as a length must not allocate (or overflow)."""
-    wire = Wire(bytes([0x80 | TEXT, 127]) + struct.pack("!Q", length), b"more")
+def test_a_length_over_the_limit_is_refused_before_anything_more_is_fed(length: int) -> None:
+    """Eight bytes of another frame read as a length must not allocate (or overflow): the
+    header alone is refused, not waited on."""
+    reader = Wire().reader()
+    reader.feed(bytes([0x80 | TEXT, 127]) + struct.pack("!Q", length))
     with pytest.raises(WebSocketProtocolException, match="over this reader's limit"):
-        wire.reader().recv_data()
-    assert wire.pieces == [b"more"]
+        reader.next_message()
 
 
-def test_a_large_frame_in_many_small_pieces_is_read_in_one_recv_data() -> None:
-    """A frame whose length is known is read in until whole, one recv per piece, none
-    asking more than MAX_RECV."""
-    payload = os.urandom(300_000)
+def test_a_large_frame_is_asked_for_whole_and_taken_in_from_many_small_pieces() -> None:
+    """Once a frame's length is known the reader asks for all it still lacks (at most
+    MAX_RECV at a time), takes it in piece by piece and hands it out once, whole."""
+    payload = os.urandom(MAX_RECV + 300_000)
     large = frame(BINARY, payload)
     stream = large + frame(TEXT, b"after")
-    wire = Wire(*[stream[index:index + 1000] for index in range(0, len(stream), 1000)])
-    asked: list[int] = []
-
-    def recv(size: int) -> bytes:
-        asked.append(size)
-        return wire.recv(size)
-
-    reader = FrameReader(recv, wire.pongs.append, wire.close)
-    assert reader.recv_data() == (BINARY, payload)
-    assert len(asked) == -(-len(large) // 1000) and max(asked) <= MAX_RECV
-    assert reader.recv_data() == (TEXT, b"after")
+    piece = RECV_SIZE // 4  # under what the reader asks: one feed per piece
+    wire = Wire(*[stream[index:index + piece] for index in range(0, len(stream), piece)])
+    reader = wire.reader()
+    while (message := reader.next_message()) is None:
+        if reader.buffered >= 10:  # the header is in
+            assert min(len(large) - reader.buffered, MAX_RECV) <= reader.wanted() <= MAX_RECV
+        wire.feed(reader)
+    assert message == (BINARY, payload)
+    assert wire.feeds == -(-len(large) // piece)
+    assert read_all(wire, reader) == [(TEXT, b"after")]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import fcntl
 import struct
+import subprocess
+import sys
 import termios
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +20,7 @@ import pytest
 import trustme
 from websocket import ABNF, WebSocket, WebSocketConnectionClosedException
 
-from harness.loadgen.receiver import Receiver, send_soon
+from harness.loadgen.receiver import Receiver
 
 TEXT, CLOSE, PING, PONG = (ABNF.OPCODE_TEXT, ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING,
                            ABNF.OPCODE_PONG)
@@ -182,13 +185,13 @@ def test_pings_are_answered_and_a_close_is_answered_and_handed_on(
     assert not member.ws.connected
 
 
-def test_send_soon_waits_behind_a_send_in_progress_without_blocking_the_caller(
+def test_a_send_soon_waits_behind_a_send_in_progress_without_blocking_the_caller(
         members: list[Member]) -> None:
     """While the member's own send holds the lock, the receiver's frame is sent after it,
     from a greenlet of its own; frames never interleave."""
     member = members[0]
     member.ws.lock.acquire()
-    send_soon(member.ws, b"ack", TEXT)  # returns at once
+    member.reading.send_soon(b"ack", TEXT)  # returns at once
     gevent.sleep(0.05)
     assert queued(member.server) == 0
     member.ws.lock.release()
@@ -196,13 +199,13 @@ def test_send_soon_waits_behind_a_send_in_progress_without_blocking_the_caller(
     assert client_frames(member.server.recv(100)) == [(TEXT, b"ack")]
 
 
-def test_send_soon_finishes_a_frame_the_kernel_took_only_in_part(members: list[Member]) -> None:
+def test_a_send_soon_finishes_a_frame_the_kernel_took_only_in_part(members: list[Member]) -> None:
     member = members[0]
     sock = member.ws.sock
     assert sock is not None
     sock.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_SNDBUF, 4096)
     payload = b"x" * 2_000_000
-    send_soon(member.ws, payload, ABNF.OPCODE_BINARY)
+    member.reading.send_soon(payload, ABNF.OPCODE_BINARY)
     assert member.ws.lock.locked()  # the rest goes on from a greenlet, holding the lock
     received = bytearray()
     member.server.settimeout(5.0)
@@ -246,15 +249,65 @@ def test_a_member_whose_callbacks_fail_stops_no_other_member(
 def test_frames_sent_soon_keep_their_order_while_one_waits(members: list[Member]) -> None:
     member = members[0]
     member.ws.lock.acquire()
-    send_soon(member.ws, b"A", TEXT)  # waits for the lock, in the outbox
+    member.reading.send_soon(b"A", TEXT)  # waits for the lock, in the outbox
     member.ws.lock.release()  # free again before the outbox's greenlet ran
-    send_soon(member.ws, b"B", TEXT)  # must not overtake A
-    send_soon(member.ws, b"C", TEXT)
+    member.reading.send_soon(b"B", TEXT)  # must not overtake A
+    member.reading.send_soon(b"C", TEXT)
     member.server.settimeout(2.0)
     received = b""
     while len(client_frames_prefix(received)) < 3:
         received += member.server.recv(100)
     assert client_frames(received) == [(TEXT, b"A"), (TEXT, b"B"), (TEXT, b"C")]
+
+
+def test_a_send_on_a_closed_reading_fails_and_sends_nothing(members: list[Member]) -> None:
+    """The outbox is the reading's: once the member stops reading the connection (it closes),
+    nothing more goes out on it, as when its socket is gone."""
+    member = members[0]
+    member.reading.close()
+    with pytest.raises(WebSocketConnectionClosedException):
+        member.reading.send_soon(b"late", TEXT)
+    assert queued(member.server) == 0
+
+
+def test_a_members_answer_goes_through_its_reading_and_fails_without_one() -> None:
+    """RoomUser sends its acks and its protocol's answers through the reading of the
+    connection they answer: none (not connected) or another's (connected again since) fails
+    as a closed connection does. In a process of its own: importing Locust monkey-patches."""
+    script = textwrap.dedent("""
+        import gevent.socket, gevent.thread
+        from websocket import WebSocket, WebSocketConnectionClosedException
+        from harness.loadgen.receiver import Receiver
+        from harness.loadgen.user import RoomUser
+
+        def connection():
+            server, client = gevent.socket.socketpair()
+            ws = WebSocket(skip_utf8_validation=True)
+            ws.sock, ws.connected, ws.lock = client, True, gevent.thread.allocate_lock()
+            return server, ws
+
+        server, ws = connection()
+        _, other = connection()
+        user = RoomUser.__new__(RoomUser)  # only its reading matters here
+        for reading in (None, Receiver().watch(other, print, print)):
+            user._reading = reading
+            try:
+                user._send_soon(ws, "ack")
+            except WebSocketConnectionClosedException as exc:
+                print("closed:", exc)
+        user._reading = Receiver().watch(ws, print, print)
+        user._send_soon(ws, "ack")
+        user._send_soon(ws, b"binary")
+        server.settimeout(5)
+        print(server.recv(100).hex())
+        """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:2] == ["closed: socket is already closed."] * 2
+    assert client_frames(bytes.fromhex(lines[2])) == [(TEXT, b"ack"),
+                                                      (ABNF.OPCODE_BINARY, b"binary")]
 
 
 def client_frames_prefix(data: bytes) -> list[tuple[int, bytes]]:

@@ -19,7 +19,9 @@ against the goal measures the generator and the server, not the proxy.
 The window judged starts once every member has been spawned and has had one whole
 stay+away cycle to join (members start at a random point of their first cycle), and lasts
 the workload's ``window_s``; a step holds when, in that window, the fast members' join p99 is
-under 250 ms, under 1% of operations failed and there were at least 20 joins. A window with
+under 250 ms, under 1% of operations failed and there were at least 20 joins, and the server
+refused none of the members' frames (its ``roomserver_protocol_errors_total``, sampled by the
+run: :func:`judge_step`); a step not held says why (``not_held_because``). A window with
 under a quarter of the joins the load implies (one per member per cycle) has stalled: the
 machine was busy elsewhere, and the step proves nothing either way. So does a failed window
 in which the generator was *starved*: it waited for a core more than a quarter of the time
@@ -46,6 +48,7 @@ import dataclasses
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,22 +57,24 @@ from harness.bench.cpu_split import GENERATOR, CpuSplit, sampling
 from harness.bench.procs import harness_run
 from harness.bench.result import BenchResult, Row
 from harness.measure.measurements import Sample
-from harness.measure.series import metric_series
 from harness.reports.batch_progress import BatchProgress
 from harness.run import RunOptions
 from harness.runfolder import RunFolder
 from harness.scenario import load_scenario
 from harness.target import PROJECT_ROOT
+from harness.thresholds import CheckResult, parse_check
 from harness.thresholds.latency import nearest_rank_percentile
 
-__all__ = ["CHAT_GOAL", "CHAT_RATE", "CHAT_RATE_PROXY", "CHATTY", "LIMIT_MS", "Workload",
-           "judge_window", "measure_step", "run"]
+__all__ = ["CHAT_GOAL", "CHAT_RATE", "CHAT_RATE_PROXY", "CHATTY", "LIMIT_MS", "REFUSED_CHECK",
+           "Workload", "judge_step", "judge_window", "measure_step", "run"]
 
 LIMIT_MS = 250.0
 MAX_ERROR_RATIO = 0.01
 MIN_JOINS = 20
 #: The reference server's count of frames it refused (``/metrics``), sampled by the run.
 PROTOCOL_ERRORS = "roomserver_protocol_errors_total"
+#: Each step's check that the server refused none of the members' frames (its last sample).
+REFUSED_CHECK = f"metric[{PROTOCOL_ERRORS}].last < 1"
 #: The chat-rate search's goal: members one generator process holds.
 CHAT_GOAL = 2000
 
@@ -117,6 +122,13 @@ CHAT_RATE_PROXY = dataclasses.replace(CHAT_RATE, name="chat rate, proxy", fast_m
 CHATTY = Workload("chatty", members_per_room=0, broadcast_interval_s=0.2, stay_s=2.0,
                   away_s=0.2, start=100, ceiling=3200, grain=50, window_s=6.0,
                   budget_s=180.0, spawn_s=4.0, room_count=100)
+#: ``--tiny``'s chat rate (direct; the proxy's is the same through the proxy): 10 and 20
+#: members in rooms of 5, short cycles, at least :data:`TINY_MIN_JOINS` joins a window. The
+#: figures mean nothing; the steps run as the real ones do.
+TINY_CHAT_RATE = dataclasses.replace(CHAT_RATE, members_per_room=5, broadcast_interval_s=0.5,
+                                     stay_s=1.0, away_s=0.2, start=10, ceiling=20, grain=5,
+                                     window_s=2.0, budget_s=60.0, spawn_s=1.0, goal=10)
+TINY_MIN_JOINS = 3
 #: A window with fewer joins than this share of :func:`expected_joins` stalled
 #: (the generator or the whole machine stopped): it proves nothing either way.
 STALLED_SHARE = 0.25
@@ -170,10 +182,41 @@ def judge_window(samples: list[Sample], start: float, end: float,
     failed = sum(1 for sample in window if not sample.ok)
     p99 = nearest_rank_percentile(joins, 99) if joins else None
     ratio = failed / len(window) if window else None
-    held = (p99 is not None and p99 < LIMIT_MS and len(joins) >= min_joins
-            and ratio is not None and ratio < MAX_ERROR_RATIO)
+    why = []
+    if p99 is None:
+        why.append("no fast join in the window")
+    elif p99 >= LIMIT_MS:
+        why.append(f"join p99 {p99:.0f} ms, not under {LIMIT_MS:g} ms")
+    if len(joins) < min_joins:
+        why.append(f"{len(joins)} joins, under {min_joins}")
+    if ratio is None:
+        why.append("no operation in the window")
+    elif ratio >= MAX_ERROR_RATIO:
+        why.append(f"{ratio:.1%} of operations failed, not under {MAX_ERROR_RATIO:.0%}")
     return {"join_p99_ms": p99, "joins": len(joins), "operations": len(window),
-            "error_ratio": None if ratio is None else round(ratio, 4), "held": held}
+            "error_ratio": None if ratio is None else round(ratio, 4), "held": not why,
+            "not_held_because": why}
+
+
+def judge_step(window: dict[str, Any], verdict_status: str,
+               check_results: Sequence[CheckResult]) -> dict[str, Any]:
+    """The window's figures (:func:`judge_window`) with what the run itself found: the
+    server's count of refused frames as the run's check :data:`REFUSED_CHECK` measured it
+    (``server_protocol_errors``; None: not measured), and whether the step is held and why not
+    (``not_held_because``). A frame the server refused is work the members did not do: a step
+    is held only when that count is 0, the run's verdict is no ERROR and the window held."""
+    subject = parse_check(REFUSED_CHECK).subject
+    refused = next((result.measured for result in check_results
+                    if result.subject == subject), None)
+    why = list(window["not_held_because"])
+    if verdict_status == "ERROR":
+        why.append("the run's verdict is ERROR")
+    if refused is None:
+        why.append(f"the server's count of refused frames ({PROTOCOL_ERRORS}) was not measured")
+    elif refused > 0:
+        why.append(f"the server refused {refused:g} of the members' frames ({PROTOCOL_ERRORS})")
+    return {**window, "server_protocol_errors": refused, "held": not why,
+            "not_held_because": why}
 
 
 def expected_joins(members: int, window: float, period: float = 2.2) -> int:
@@ -203,8 +246,7 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
                                     interval=f"{workload.broadcast_interval_s:g}",
                                     stay=f"{workload.stay_s:g}", away=f"{workload.away_s:g}",
                                     warmup=warmup, window=window, limit=LIMIT_MS,
-                                    errors=MAX_ERROR_RATIO,
-                                    refused_check=f"metric[{PROTOCOL_ERRORS}].last < 1"))
+                                    errors=MAX_ERROR_RATIO, refused_check=REFUSED_CHECK))
     started = time.monotonic()
     with sampling(CpuSplit()) as split:
         outcome = harness_run(RunOptions(scenario=load_scenario(path), mode="fixed",
@@ -212,7 +254,9 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
                                           run_id=run_id, progress=False))
     measured = outcome.measurements
     window_start = measured.run_started + warmup
-    figures = judge_window(measured.samples, window_start, measured.run_ended, min_joins)
+    figures = judge_step(judge_window(measured.samples, window_start, measured.run_ended,
+                                      min_joins),
+                         outcome.verdict.status, outcome.verdict.check_results)
     cores = split.cores(window_start, measured.run_ended)
     generator = cores[GENERATOR]
     waited = split.waited(window_start, measured.run_ended)
@@ -221,12 +265,6 @@ def measure_step(workload: Workload, members: int, window: float, runs_dir: Path
     log = RunFolder(outcome.run_dir).locust_log
     if log.is_file():
         cpu_warning = "CPU usage" in log.read_text(errors="replace")
-    # What the run's own check measured: the last sample of the server's counter.
-    refused = next((result.measured for result in outcome.verdict.check_results
-                    if result.subject == metric_series(PROTOCOL_ERRORS) + ".last"), None)
-    figures["server_protocol_errors"] = refused
-    if outcome.verdict.status == "ERROR" or refused is None or refused > 0:
-        figures["held"] = False
     lag = measured.generator_lag.worst() if measured.generator_lag is not None else None
     figures["generator_lag_p99_ms"] = None if lag is None else round(lag.p99_ms, 1)
     expected = expected_joins(members, window, workload.period_s)
@@ -263,7 +301,9 @@ def step_outcome(step: dict[str, Any]) -> str:
                else "held" if step["held"] else "failed")
     p99 = step["join_p99_ms"]
     p99_text = "no joins" if p99 is None else f"join p99 {p99:.0f} ms"
-    return f"{step['members']} members: {outcome}, {p99_text} ({step['verdict']})"
+    why = step.get("not_held_because") if outcome == "failed" else None
+    return (f"{step['members']} members: {outcome}, {p99_text} ({step['verdict']})"
+            + (f": {'; '.join(why)}" if why else ""))
 
 
 def _round_to(value: float, step: int) -> int:
@@ -280,12 +320,9 @@ def run(tiny: bool = False, work_dir: Path | None = None) -> BenchResult:
     workloads = [CHAT_RATE, CHAT_RATE_PROXY, CHATTY]
     min_joins = MIN_JOINS
     if tiny:
-        direct = dataclasses.replace(CHAT_RATE, members_per_room=5, broadcast_interval_s=0.5,
-                                     stay_s=1.0, away_s=0.2, start=10, ceiling=20, grain=5,
-                                     window_s=2.0, budget_s=60.0, spawn_s=1.0, goal=10)
-        workloads = [direct, dataclasses.replace(direct, name=CHAT_RATE_PROXY.name,
-                                                 fast_members="proxy", goal=None)]
-        min_joins = 3
+        workloads = [TINY_CHAT_RATE, dataclasses.replace(TINY_CHAT_RATE, name=CHAT_RATE_PROXY.name,
+                                                         fast_members="proxy", goal=None)]
+        min_joins = TINY_MIN_JOINS
     result = BenchResult(
         "scale",
         f"most members held by the fixed server and one Locust process with join p99 < "

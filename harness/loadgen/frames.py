@@ -3,8 +3,10 @@
 ``websocket-client`` reads a frame's header, its length and its payload with separate
 ``recv`` calls of exactly what it still lacks: two or three system calls (and as many
 trips through gevent) per frame. At chat rate, where the frames are small and arrive a few
-at a time, :class:`FrameReader` reads up to :data:`RECV_SIZE` bytes per ``recv`` instead and
-parses every whole frame in its buffer (RFC 6455, section 5): one call serves them all.
+at a time, the process's receiver (:mod:`harness.loadgen.receiver`) reads up to
+:data:`RECV_SIZE` bytes per ``recv`` instead and feeds them to the connection's
+:class:`FrameReader`, which parses every whole frame in its buffer (RFC 6455, section 5):
+one call serves them all.
 
 It speaks the client side only: server frames are unmasked (a masked one is unmasked all
 the same, as ``websocket-client`` does), a ping is answered at once with a pong of the
@@ -15,11 +17,10 @@ fragmented or over-long control frame, or a continuation with nothing to continu
 :class:`websocket.WebSocketProtocolException`; an ended connection raises
 :class:`websocket.WebSocketConnectionClosedException`, as ``websocket-client`` does.
 
-The reader reads the socket only when its buffer holds no whole frame
-(:meth:`FrameReader.recv_data` with its own ``recv``), or is fed what the process's receiver read
-(:meth:`FrameReader.feed`, :mod:`harness.loadgen.receiver`): a member whose reading is paused
-(a stall) reads nothing more. What was read before the pause stays in this buffer, unread by
-the member, until the reading resumes.
+The reader never reads the socket itself: it is fed what the receiver read
+(:meth:`FrameReader.feed`), and the receiver reads a connection only when its buffer holds no
+whole message, and not while its reading is paused (a stall). What was read before the pause
+stays in this buffer, unread by the member, until the reading resumes.
 """
 
 from __future__ import annotations
@@ -53,25 +54,21 @@ _U64 = struct.Struct("!Q").unpack_from
 
 
 class FrameReader:
-    """Reads whole messages from a client connection's socket, a buffer at a time.
+    """Whole messages from the bytes a client connection's socket gave, a buffer at a time.
 
-    Two ways to use it: :meth:`recv_data` reads the socket itself (blocking, through
-    ``recv``); or the caller reads the socket and hands each piece to :meth:`feed`, then takes
-    every whole message with :meth:`next_message` (the process-wide receiver,
-    :mod:`harness.loadgen.receiver`, asks :meth:`wanted` bytes of a ready socket).
+    The caller (the process's receiver, :mod:`harness.loadgen.receiver`) asks :meth:`wanted`
+    bytes of a ready socket, hands what came to :meth:`feed`, then takes every whole message
+    with :meth:`next_message`.
 
     Args:
-        recv: The socket's ``recv`` (a gevent socket's blocks only this greenlet); None where
-            the caller feeds the bytes.
-        pong: Sends a pong with the given payload (the connection's own, which takes its
-            send lock and masks the frame).
+        pong: Sends a pong with the given payload (on the member's connection, never
+            blocking the caller).
         send_close: Answers the server's close frame.
-        recv_size: Bytes asked per ``recv``.
+        recv_size: What :meth:`wanted` asks at least (more while a large frame is read in).
     """
 
-    def __init__(self, recv: Callable[[int], bytes] | None, pong: Callable[[bytes], object],
-                 send_close: Callable[[], object], recv_size: int = RECV_SIZE) -> None:
-        self._recv = recv
+    def __init__(self, pong: Callable[[bytes], object], send_close: Callable[[], object],
+                 recv_size: int = RECV_SIZE) -> None:
         self._pong = pong
         self._send_close = send_close
         self._recv_size = recv_size
@@ -109,26 +106,11 @@ class FrameReader:
         self._more.append(data)
         self._more_size += len(data)
 
-    def recv_data(self) -> tuple[int, bytes]:
-        """The next whole message, as ``websocket-client``'s ``recv_data`` returns it:
-        ``(opcode, payload)``, text or binary (payload as bytes, UTF-8 unchecked), or the
-        server's close frame (already answered). Pings are answered and pongs dropped here.
-        Reads the socket (``recv``) only while the buffer holds no whole message.
-
-        Raises:
-            WebSocketProtocolException: a frame this client cannot accept.
-            WebSocketConnectionClosedException: the connection ended.
-        """
-        assert self._recv is not None, "recv_data needs a recv"
-        while True:
-            message = self.next_message()
-            if message is not None:
-                return message
-            self.feed(self._recv(self.wanted()))
-
     def next_message(self) -> tuple[int, bytes] | None:
-        """The next whole message in what was read (as :meth:`recv_data` returns it), or None
-        when more bytes are needed. Pings are answered and pongs dropped here.
+        """The next whole message in what was fed, as ``websocket-client``'s ``recv_data``
+        returns it: ``(opcode, payload)``, text or binary (payload as bytes, UTF-8 unchecked),
+        or the server's close frame (already answered); None when more bytes are needed.
+        Pings are answered and pongs dropped here.
 
         Raises:
             WebSocketProtocolException: a frame this client cannot accept.

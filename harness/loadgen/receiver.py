@@ -12,13 +12,14 @@ more to read stays readable (the watcher is level-triggered) and is read again i
 batch, so one member's backlog never holds up the others for more than one ``recv``; a batch
 that runs longer than :data:`SLICE_S` lets the other greenlets run before it goes on.
 
-Nothing in a batch may block: a pong, a close answer, an ack or a protocol's own answer is
-sent at once where nothing of the connection's waits, its send lock is free and the kernel
-takes it whole (:func:`send_soon`), else it waits in the connection's outbox, which one
-greenlet sends in order behind the lock. A batch past its slice also stops between two
-messages of one connection (the rest stays buffered, read in a later batch), and then sleeps
-a moment, so the loop polls the other sockets and runs the members' timers. An error in one
-member's callbacks ends that member's connection and is logged; the receiver reads on.
+Nothing in a batch may block: a pong, a close answer, an ack or a protocol's own answer goes
+through the connection's :class:`Reading` (:meth:`Reading.send_soon`), sent at once where
+nothing of the connection's waits, its send lock is free and the kernel takes it whole, else it
+waits in the reading's outbox, which one greenlet sends in order behind the lock. A batch
+past its slice also stops between two messages of one connection (the rest stays buffered,
+read in a later batch), and then sleeps a moment, so the loop polls the other sockets and runs
+the members' timers. An error in one member's callbacks ends that member's connection and
+is logged; the receiver reads on.
 
 A :class:`Reading` (one connection) can be paused, for a stall: its watcher stops, so nothing
 more is read and the kernel's buffers fill; :meth:`Reading.resume` starts it again and parses
@@ -44,7 +45,7 @@ from websocket import ABNF, WebSocket, WebSocketConnectionClosedException
 
 from harness.loadgen.frames import FrameReader
 
-__all__ = ["SLICE_S", "Reading", "Receiver", "receiver", "send_soon"]
+__all__ = ["SLICE_S", "Reading", "Receiver", "receiver"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,32 +95,13 @@ def _nonblocking_recv(sock: Any) -> Callable[[int], bytes | None]:
     return recv
 
 
-def send_soon(ws: WebSocket, payload: bytes | str, opcode: int = ABNF.OPCODE_TEXT) -> None:
-    """Send one frame on ``ws`` without blocking the caller (the receiver's batch), after any
-    frame sent this way before it: at once when none waits, the send lock is free and the
-    kernel takes it whole, else from the connection's :class:`_Outbox` greenlet, in order.
-
-    Raises:
-        OSError: the send failed at once (the connection is broken).
-        WebSocketConnectionClosedException: the connection is closed already.
-    """
-    if ws.sock is None:
-        raise WebSocketConnectionClosedException("socket is already closed.")
-    frame = ABNF.create_frame(payload, opcode)
-    if ws.get_mask_key:
-        frame.get_mask_key = ws.get_mask_key
-    outbox = _outboxes.get(ws)
-    if outbox is None:
-        outbox = _outboxes[ws] = _Outbox(ws)
-    outbox.send(frame.format())
-
-
 class _Outbox:
     """The frames the receiver sends on one connection (pongs, close answers, acks, a
     protocol's answers), in the order given, never blocking the receiver: what cannot go at
-    once waits here for one greenlet, which sends behind the connection's send lock."""
+    once waits here for one greenlet, which sends behind the connection's send lock. Each
+    :class:`Reading` has one."""
 
-    __slots__ = ("__weakref__", "frames", "sender", "ws")
+    __slots__ = ("frames", "sender", "ws")
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
@@ -173,15 +155,6 @@ class _Outbox:
             self.sender.kill(block=False)
 
 
-_outboxes: WeakKeyDictionary[WebSocket, _Outbox] = WeakKeyDictionary()
-
-
-def _send_close(ws: WebSocket) -> None:
-    """Answer the server's close frame (as ``websocket-client``'s ``send_close`` does)."""
-    ws.connected = False
-    send_soon(ws, _NORMAL_CLOSE, _CLOSE)
-
-
 class Reading:
     """One connection the receiver reads (:meth:`Receiver.watch`).
 
@@ -189,8 +162,8 @@ class Reading:
         reader: The connection's frame reader (what was read and not parsed yet).
     """
 
-    __slots__ = ("_end", "_message", "_pending", "_receiver", "_recv", "_watcher", "active",
-                 "paused", "queued", "reader", "ws")
+    __slots__ = ("_end", "_message", "_outbox", "_pending", "_receiver", "_recv", "_watcher",
+                 "active", "paused", "queued", "reader", "ws")
 
     def __init__(self, receiver: Receiver, ws: WebSocket, on_message: OnMessage,
                  on_end: OnEnd) -> None:
@@ -203,8 +176,9 @@ class Reading:
         #: TLS keeps decrypted bytes that the descriptor no longer shows as readable.
         self._pending: Callable[[], int] | None = (
             getattr(ws.sock, "pending", None) if getattr(ws.sock, "_sslobj", None) else None)
-        self.reader = FrameReader(None, lambda payload: send_soon(ws, payload, ABNF.OPCODE_PONG),
-                                  lambda: _send_close(ws))
+        self._outbox = _Outbox(ws)
+        self.reader = FrameReader(lambda payload: self.send_soon(payload, ABNF.OPCODE_PONG),
+                                  self._send_close)
         #: False once the connection ended or was closed: never read again.
         self.active = True
         #: True while a stall holds it: its watcher is stopped.
@@ -233,9 +207,30 @@ class Reading:
         self.active = False
         self._watcher.stop()
         self._watcher.close()
-        outbox = _outboxes.pop(self.ws, None)
-        if outbox is not None:
-            outbox.close()
+        self._outbox.close()
+
+    def send_soon(self, payload: bytes | str, opcode: int = ABNF.OPCODE_TEXT) -> None:
+        """Send one frame on the connection without blocking the caller (the receiver's
+        batch), after any frame sent this way before it: at once when none waits, the send
+        lock is free and the kernel takes it whole, else from the outbox's greenlet, in order.
+
+        Raises:
+            OSError: the send failed at once (the connection is broken).
+            WebSocketConnectionClosedException: the connection is closed already (or no
+                longer read).
+        """
+        ws = self.ws
+        if ws.sock is None or not self.active:
+            raise WebSocketConnectionClosedException("socket is already closed.")
+        frame = ABNF.create_frame(payload, opcode)
+        if ws.get_mask_key:
+            frame.get_mask_key = ws.get_mask_key
+        self._outbox.send(frame.format())
+
+    def _send_close(self) -> None:
+        """Answer the server's close frame (as ``websocket-client``'s ``send_close`` does)."""
+        self.ws.connected = False
+        self.send_soon(_NORMAL_CLOSE, _CLOSE)
 
     def fail(self, error: BaseException) -> None:
         """End the connection with ``error``: stop reading, and tell the member once (a

@@ -22,7 +22,8 @@ member is read. Frames are read through :class:`~harness.loadgen.frames.FrameRea
 (every whole frame from one ``recv``), not ``websocket-client``'s own receive path (two or
 three ``recv`` calls per frame); ``websocket-client`` still opens the connection and sends
 the member's operations. What the receiver sends itself (acks, pongs, a protocol's answers)
-never blocks it (:func:`~harness.loadgen.receiver.send_soon`).
+goes through the connection's reading and never blocks it
+(:meth:`~harness.loadgen.receiver.Reading.send_soon`).
 
 Delivery time is the receiver's clock minus the send time the message
 carries: its protocol's send-time field, else the send time the sender put in
@@ -85,7 +86,7 @@ from harness.loadgen.history import Operation, operation_history
 from harness.loadgen.memberfaults import member_faults
 from harness.loadgen.order_tracker import DeliveryOrder, order_recorder
 from harness.loadgen.pushes import PushTimer
-from harness.loadgen.receiver import Reading, receiver, send_soon
+from harness.loadgen.receiver import Reading, receiver
 from harness.loadgen.slots import MemberSlot, SlotUnavailable, slot_service
 from harness.loadgen.stalled_member import CLOSED_BY_MEMBER, StallWatch
 from harness.measure.measurements import TIMEOUT_ERROR
@@ -335,7 +336,7 @@ class RoomUser(User):
             self._on_push(event)
         elif type(event) is Answer:
             if event.reply is not None:
-                _send_soon(ws, event.reply)
+                self._send_soon(ws, event.reply)
         elif type(event) is Unparseable:
             self._on_unreadable(event)
         elif type(event) is Opened and not self.protocol.awaits_open:
@@ -347,6 +348,23 @@ class RoomUser(User):
             self._replies.put(event)
         elif type(event) is not Other:
             self._replies.put(event)
+
+    def _send_soon(self, ws: websocket.WebSocket, frame: Frame) -> None:
+        """Send ``frame`` on ``ws`` from the receiver, through the connection's reading,
+        without blocking it (text or binary, as :func:`_send`).
+
+        Raises:
+            WebSocketConnectionClosedException: ``ws`` is not the member's connection now
+                (not connected, or connected again since).
+            OSError: the send failed at once.
+        """
+        reading = self._reading
+        if reading is None or reading.ws is not ws:
+            raise websocket.WebSocketConnectionClosedException("socket is already closed.")
+        if isinstance(frame, bytes):
+            reading.send_soon(frame, _BINARY)
+        else:
+            reading.send_soon(frame.encode("utf-8"), _TEXT)
 
     # Member faults: what this member offers a member fault (harness.faults.MemberActor).
 
@@ -452,7 +470,7 @@ class RoomUser(User):
         ack = self.protocol.ack_frame(message)
         if ack is not None:
             try:
-                _send_soon(ws, ack)
+                self._send_soon(ws, ack)
             except (OSError, websocket.WebSocketException):
                 return
         if message.sender is None and type(message.id) is str:
@@ -629,14 +647,6 @@ def _send(ws: websocket.WebSocket, frame: Frame) -> None:
         ws.send_bytes(frame)
     else:
         ws.send(frame)
-
-
-def _send_soon(ws: websocket.WebSocket, frame: Frame) -> None:
-    """Send ``frame`` from the receiver without blocking it (text or binary, as :func:`_send`)."""
-    if isinstance(frame, bytes):
-        send_soon(ws, frame, _BINARY)
-    else:
-        send_soon(ws, frame.encode("utf-8"), _TEXT)
 
 
 def _push_settings(environment: Any) -> PushSettings | None:
