@@ -63,7 +63,7 @@ JOIN_RACE = 0.5
 LOST_TIME_RESOLUTION_S = 0.1
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Operation:
     """One operation in flight: who started which, when (``time.monotonic()``)."""
 
@@ -73,14 +73,14 @@ class Operation:
     started: float
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Owed:
     message_id: str
     sent: float  # monotonic: the broadcast's invocation
     operation: Operation
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Membership:
     """One continuous stay of a member in a room, from its confirmed join."""
 
@@ -270,18 +270,23 @@ class OperationHistory:
 
     def received(self, member: str, message_id: Any) -> None:
         """``member`` received the message ``message_id``."""
-        key = str(message_id)
+        key = message_id if type(message_id) is str else str(message_id)
         current = self._memberships.get(member)
-        candidates = ([current] if current is not None else []) + self._departed.get(member, [])
-        membership = next((item for item in candidates if key in item.owed), None)
-        if membership is None:
-            return
-        entry = membership.owed.pop(key)
-        if membership is not current and not membership.owed:
-            self._departed[member].remove(membership)
+        # The current membership first (almost every delivery), without building a list.
+        if current is not None and (entry := current.owed.pop(key, None)) is not None:
+            member_kind = current.member_kind
+        else:
+            membership = next((item for item in self._departed.get(member, ())
+                               if key in item.owed), None)
+            if membership is None:
+                return
+            entry = membership.owed.pop(key)
+            if not membership.owed:
+                self._departed[member].remove(membership)
+            member_kind = membership.member_kind
         self.matched = True
         self.finish(entry.operation)
-        self._count(membership.member_kind, "owed")
+        self._count(member_kind, "owed")
 
     # Reading it.
 
