@@ -2,9 +2,11 @@
 
 A FAIL must mean that the target failed, not the machine. When the generator
 process is starved of CPU (a shared, noisy runner), every latency it measures
-grows although the target is fine. So a greenlet in every Locust process
+grows although the target is fine. So every Locust process
 (local runner, master and each worker) sleeps 10 ms in a loop and records how
-much later than that it woke up, like jHiccup. A long stall counts as all the
+much later than that it woke up, like jHiccup: a timer of the gevent loop, restarted at each
+tick from its own callback (a greenlet woken a hundred times a second cost about twice as
+much CPU: two switches and a new timer per tick). A long stall counts as all the
 ticks it swallowed (HdrHistogram's correction for coordinated omission), so a
 2 s freeze weighs as 2 s of lag, not as one late tick.
 
@@ -19,6 +21,7 @@ window to ``--lag-file``. The harness reads that file for the verdict
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -44,6 +47,8 @@ class LagMonitor:
         self.path = path
         self._file: Any = None
         self._greenlet: gevent.Greenlet | None = None
+        self._timer: Any = None
+        self._armed = 0.0
         self._cpu_warning = False
         self._new_window()
 
@@ -63,29 +68,41 @@ class LagMonitor:
         events = self.environment.events
         events.cpu_warning.add_listener(self._on_cpu_warning)
         events.quitting.add_listener(lambda **_: self.close())
-        self._greenlet = gevent.spawn(self._probe_forever)
+        # Repeating, so that ``again`` restarts it from each tick (as a sleep would); a
+        # one-shot timer started again from its own callback fires at once, over and over.
+        self._timer = gevent.get_hub().loop.timer(TICK_S, TICK_S)
+        self._armed = time.monotonic()
+        self._timer.start(self._tick)
+        # Shipping may block (a worker's message to the master): never in the loop's callback.
+        self._greenlet = gevent.spawn(self._ship_forever)
 
     def _on_cpu_warning(self, **_: Any) -> None:
         self._cpu_warning = True
 
-    def _probe_forever(self) -> None:
+    def _tick(self) -> None:
+        """The timer's callback, in the loop: how late it ran; then the next tick."""
+        late_ms = max(0.0, (time.monotonic() - self._armed - TICK_S) * 1000)
+        self._histogram.record_corrected_ms(late_ms, TICK_S * 1000)
+        if late_ms > self._max_ms:
+            self._max_ms = late_ms
+        self._armed = time.monotonic()
+        self._timer.again(self._tick)
+
+    def _ship_forever(self) -> None:
         while True:
-            before = time.monotonic()
-            gevent.sleep(TICK_S)
-            late_ms = max(0.0, (time.monotonic() - before - TICK_S) * 1000)
-            self._histogram.record_corrected_ms(late_ms, TICK_S * 1000)
-            self._max_ms = max(self._max_ms, late_ms)
-            if time.monotonic() - self._started_monotonic >= SHIP_INTERVAL:
-                self.ship()
+            gevent.sleep(SHIP_INTERVAL)
+            self.ship()
 
     def process_name(self) -> str:
         """``local``, ``master`` or ``worker-N`` (the index the master assigned)."""
-        from locust.runners import MasterRunner, WorkerRunner
-
+        # Not imported here (importing Locust patches the process); without it, no runner
+        # of Locust's runs.
+        runners = sys.modules.get("locust.runners")
         runner = self.environment.runner
-        if isinstance(runner, WorkerRunner):
+        if runners is not None and isinstance(runner, runners.WorkerRunner):
             return f"worker-{getattr(runner, 'worker_index', 0)}"
-        return "master" if isinstance(runner, MasterRunner) else "local"
+        return "master" if runners is not None and isinstance(runner, runners.MasterRunner) \
+            else "local"
 
     def ship(self) -> None:
         """Send the current window (if it holds a tick) and start the next."""
@@ -118,6 +135,10 @@ class LagMonitor:
             self._file.write(json.dumps(window) + "\n")
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer.close()
+            self._timer = None
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
             self._greenlet = None
