@@ -21,7 +21,9 @@ compares the generators only, not a proxy hop that one of them takes. Artillery'
 are uncompressed, as ours (its ``ws`` would offer permessage-deflate), and its step reads the
 server's ``/metrics`` at the end: a step whose frames the server refused (a protocol error) is
 not held, since its members did less work. Our steps are judged alike: ``scale``'s runs sample
-the same counter and check that it stays at 0.
+the same counter and check that it stays at 0. Both tools' steps are judged by the same rule
+(:func:`~harness.bench.scale.window_shortfalls`, :func:`~harness.bench.scale.refused_shortfall`),
+and a step not held says why (``not_held_because``).
 
 For each tool the member count steps up by doubling from :data:`START` until a step fails,
 then bisects once (the same criterion as ``scale``: join p99 under 250 ms in a window after
@@ -50,19 +52,20 @@ from harness.bench.procs import reference_server
 from harness.bench.result import BenchResult, Row, median
 from harness.bench.scale import (
     CHAT_RATE,
-    LIMIT_MS,
-    MAX_ERROR_RATIO,
     MIN_JOINS,
     STALLED_SHARE,
     Workload,
     expected_joins,
     measure_step,
+    refused_shortfall,
     starved_by_machine,
+    window_shortfalls,
 )
 from harness.net.httpget import HttpFailed, get_ok
 from harness.processes import ChildProcess
 from harness.scenario import TargetSettings
 from harness.target import PROJECT_ROOT, http_base
+from harness.thresholds.latency import nearest_rank_percentile
 
 __all__ = ["ARTILLERY_VERSION", "PeerUnavailable", "artillery_script", "ensure_artillery",
            "failed_users", "read_counters", "read_joins", "run", "server_counters"]
@@ -283,16 +286,17 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
     unanswered = len(inside) - len(latencies)
     log = (folder / "artillery.log").read_text(errors="replace")
     failed = failed_users(log)
-    p99 = latencies[max(0, math.ceil(0.99 * len(latencies)) - 1)] if latencies else None
+    p99 = nearest_rank_percentile(latencies, 99) if latencies else None
     ratio = (failed + unanswered) / max(members, len(inside))
     cores = split.cores(window_start, window_end)
     generator = cores.get(GENERATOR)
     waited = split.waited(window_start, window_end)
     others = split.others(window_start, window_end)
     refused = counters.get("protocol_errors_total", 0)
-    # A frame the server refused is work Artillery's members did not do: not a held step.
-    held = (p99 is not None and p99 < LIMIT_MS and len(latencies) >= min_joins
-            and ratio < MAX_ERROR_RATIO and not refused)
+    # Judged as our steps are; a frame the server refused is work Artillery's members did not
+    # do (a count the server did not export counts as 0 here, as before).
+    why = window_shortfalls(p99, len(latencies), min_joins, ratio) + refused_shortfall(refused)
+    held = not why
     starved = starved_by_machine(waited[GENERATOR], others)
     expected = expected_joins(members, window, workload.period_s)
     stalled = len(inside) < STALLED_SHARE * expected
@@ -300,7 +304,7 @@ def artillery_step(binary: Path, workload: Workload, members: int, runs_dir: Pat
             "expected_joins": expected, "stalled": stalled,
             "joins": len(latencies), "failed_users": failed, "joins_unanswered": unanswered,
             "server_broadcasts": counters.get("broadcasts_total"),
-            "server_protocol_errors": refused, "held": held,
+            "server_protocol_errors": refused, "held": held, "not_held_because": why,
             "starved": starved, "inconclusive": stalled or (starved and not held),
             "waited_for_core": waited, "others_cores": others,
             "cpu_cores": cores, "generator_cores_per_1000": None if generator is None

@@ -66,7 +66,8 @@ from harness.thresholds import CheckResult, parse_check
 from harness.thresholds.latency import nearest_rank_percentile
 
 __all__ = ["CHAT_GOAL", "CHAT_RATE", "CHAT_RATE_PROXY", "CHATTY", "LIMIT_MS", "REFUSED_CHECK",
-           "Workload", "judge_step", "judge_window", "measure_step", "run"]
+           "Workload", "judge_step", "judge_window", "measure_step", "refused_shortfall", "run",
+           "window_shortfalls"]
 
 LIMIT_MS = 250.0
 MAX_ERROR_RATIO = 0.01
@@ -182,20 +183,40 @@ def judge_window(samples: list[Sample], start: float, end: float,
     failed = sum(1 for sample in window if not sample.ok)
     p99 = nearest_rank_percentile(joins, 99) if joins else None
     ratio = failed / len(window) if window else None
+    why = window_shortfalls(p99, len(joins), min_joins, ratio)
+    return {"join_p99_ms": p99, "joins": len(joins), "operations": len(window),
+            "error_ratio": None if ratio is None else round(ratio, 4), "held": not why,
+            "not_held_because": why}
+
+
+def window_shortfalls(p99: float | None, joins: int, min_joins: int,
+                      error_ratio: float | None) -> list[str]:
+    """Why a window does not hold (empty: it holds): the fast joins' p99 not under
+    :data:`LIMIT_MS`, fewer than ``min_joins`` joins, or :data:`MAX_ERROR_RATIO` of the
+    operations failed or more. Our steps and Artillery's (:mod:`.peer`) are judged by it."""
     why = []
     if p99 is None:
         why.append("no fast join in the window")
     elif p99 >= LIMIT_MS:
         why.append(f"join p99 {p99:.0f} ms, not under {LIMIT_MS:g} ms")
-    if len(joins) < min_joins:
-        why.append(f"{len(joins)} joins, under {min_joins}")
-    if ratio is None:
+    if joins < min_joins:
+        why.append(f"{joins} joins, under {min_joins}")
+    if error_ratio is None:
         why.append("no operation in the window")
-    elif ratio >= MAX_ERROR_RATIO:
-        why.append(f"{ratio:.1%} of operations failed, not under {MAX_ERROR_RATIO:.0%}")
-    return {"join_p99_ms": p99, "joins": len(joins), "operations": len(window),
-            "error_ratio": None if ratio is None else round(ratio, 4), "held": not why,
-            "not_held_because": why}
+    elif error_ratio >= MAX_ERROR_RATIO:
+        why.append(f"{error_ratio:.1%} of operations failed, not under {MAX_ERROR_RATIO:.0%}")
+    return why
+
+
+def refused_shortfall(refused: float | None) -> list[str]:
+    """Why the server's count of refused frames stops a step from holding (empty: it does
+    not): not measured, or above 0. A frame the server refused is work the members did not
+    do."""
+    if refused is None:
+        return [f"the server's count of refused frames ({PROTOCOL_ERRORS}) was not measured"]
+    if refused > 0:
+        return [f"the server refused {refused:g} of the members' frames ({PROTOCOL_ERRORS})"]
+    return []
 
 
 def judge_step(window: dict[str, Any], verdict_status: str,
@@ -211,10 +232,7 @@ def judge_step(window: dict[str, Any], verdict_status: str,
     why = list(window["not_held_because"])
     if verdict_status == "ERROR":
         why.append("the run's verdict is ERROR")
-    if refused is None:
-        why.append(f"the server's count of refused frames ({PROTOCOL_ERRORS}) was not measured")
-    elif refused > 0:
-        why.append(f"the server refused {refused:g} of the members' frames ({PROTOCOL_ERRORS})")
+    why += refused_shortfall(refused)
     return {**window, "server_protocol_errors": refused, "held": not why,
             "not_held_because": why}
 

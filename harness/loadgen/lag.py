@@ -56,7 +56,6 @@ class LagMonitor:
         self._histogram = LatencyHistogram()
         self._max_ms = 0.0
         self._started = time.time()
-        self._started_monotonic = time.monotonic()
 
     def attach(self) -> None:
         """Start probing once the runner exists (call from ``events.init``)."""
